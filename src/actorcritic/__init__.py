@@ -1,0 +1,1 @@
+"""actorcritic: the actor-critic family of reinforcement-learning methods, as the lecture teaches them."""
