@@ -1,0 +1,108 @@
+"""Environments: building Gymnasium vector environments, episode statistics, termination vs truncation.
+
+Autoreset. Gymnasium 1.x vector environments reset a finished sub-environment automatically. We use the
+``SAME_STEP`` mode: the step that ends an episode already returns the first observation of the next one,
+and the true last observation of the finished episode comes in ``info["final_obs"]`` (marked by
+``info["_final_obs"]``). The collector reads V of that final observation for truncated episodes, so that
+``next_values[t]`` is always V of the true successor of step t (section 2 of the lecture; STYLE.md).
+In ``NEXT_STEP`` mode (Gymnasium's default) every episode end would cost an extra step whose reward is
+meaningless, which would have to be masked out of every estimator.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import gymnasium as gym
+import numpy as np
+
+from actorcritic.errors import ActorCriticError
+
+
+def check_env_id(env_id: str) -> None:
+    """Refuse an id Gymnasium does not know, suggesting the closest registered ones."""
+    if env_id in gym.registry:
+        return
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.pprint_registry() for the ids"
+    raise ActorCriticError(f"unknown environment id {env_id!r}: {hint}")
+
+
+def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorEnv:
+    """N copies of `env_id` stepped in this process with same-step autoreset, reset with seeds seed..seed+N-1."""
+    check_env_id(env_id)
+    envs = gym.make_vec(
+        env_id,
+        num_envs=num_envs,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+    )
+    envs.action_space.seed(seed)
+    return envs
+
+
+def space_signature(space: gym.Space) -> dict:
+    """A JSON description of a space, stored in checkpoints to refuse a model built for other spaces."""
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n)}
+    if isinstance(space, gym.spaces.Box):
+        return {"type": "Box", "shape": list(space.shape)}
+    return {"type": type(space).__name__}
+
+
+def final_observations(obs: np.ndarray, info: dict) -> np.ndarray:
+    """The true successor observation of every actor's last step: `obs`, except where an episode just
+    ended, where it is the episode's final observation from ``info["final_obs"]``. [N, *obs_shape]."""
+    ended = info.get("_final_obs")
+    if ended is None or not ended.any():
+        return obs
+    successors = obs.copy()
+    for index in np.flatnonzero(ended):
+        successors[index] = info["final_obs"][index]
+    return successors
+
+
+class EpisodeStatistics:
+    """Undiscounted returns and lengths of the episodes the actors finish, from the raw environment rewards."""
+
+    def __init__(self, num_envs: int):
+        self.running_return = np.zeros(num_envs, dtype=np.float64)
+        self.running_length = np.zeros(num_envs, dtype=np.int64)
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+
+    def step(self, rewards: np.ndarray, dones: np.ndarray) -> None:
+        self.running_return += rewards
+        self.running_length += 1
+        if dones.any():
+            self.returns.extend(self.running_return[dones].tolist())
+            self.lengths.extend(self.running_length[dones].tolist())
+            self.running_return[dones] = 0.0
+            self.running_length[dones] = 0
+
+    def pop(self) -> tuple[list[float], list[int]]:
+        """The returns and lengths of the episodes finished since the last call."""
+        returns, lengths = self.returns, self.lengths
+        self.returns, self.lengths = [], []
+        return returns, lengths
+
+
+def evaluate_policy(act, env_id: str, episodes: int, seed: int) -> list[float]:
+    """Undiscounted returns of `episodes` fresh episodes of `act(obs_batch) -> action_batch`, one
+    environment, episode i reset with seed + i."""
+    check_env_id(env_id)
+    env = gym.make(env_id)
+    returns = []
+    try:
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + episode)
+            total, done = 0.0, False
+            while not done:
+                action = act(obs[None])[0]
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return returns

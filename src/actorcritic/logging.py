@@ -1,0 +1,94 @@
+"""Run logging: metrics.csv (one row per update), TensorBoard event files, and progress on the terminal.
+
+On an interactive terminal a progress bar shows steps/s and the recent episode return; otherwise (CI,
+pipes, files) a plain line is printed every few seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import time
+from pathlib import Path
+
+METRICS_FILE = "metrics.csv"
+
+
+class RunLogger:
+    """Writes the per-update metrics of one run directory. Appends when the run is resumed."""
+
+    def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0, tensorboard: bool = True, interval_s: float = 5.0):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.total_steps = total_steps
+        self.interval_s = interval_s
+        self._csv_path = self.run_dir / METRICS_FILE
+        self._fields: list[str] | None = None
+        if self._csv_path.exists() and self._csv_path.stat().st_size > 0:
+            with open(self._csv_path, newline="") as f:
+                self._fields = next(csv.reader(f), None)
+        self._csv_file = open(self._csv_path, "a", newline="")
+        self._writer: csv.DictWriter | None = None
+        self._tensorboard = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter  # imported lazily: it costs about a second
+
+            self._tensorboard = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+        self._progress = _ProgressBar(total_steps, start_step) if sys.stdout.isatty() else None
+        self._last_line = time.monotonic()
+        self._last_return = math.nan
+
+    def log(self, metrics: dict[str, float]) -> None:
+        """Record one update. `metrics` must hold `global_step`; NaN marks a value with no data this update."""
+        if self._writer is None:
+            self._fields = self._fields or list(metrics)
+            self._writer = csv.DictWriter(self._csv_file, fieldnames=self._fields, extrasaction="ignore")
+            if self._csv_file.tell() == 0:
+                self._writer.writeheader()
+        self._writer.writerow({k: _format(v) for k, v in metrics.items()})
+        self._csv_file.flush()
+        step = int(metrics["global_step"])
+        if self._tensorboard is not None:
+            for name, value in metrics.items():
+                if name != "global_step" and not math.isnan(value):
+                    self._tensorboard.add_scalar(name, value, step)
+        if not math.isnan(metrics.get("episode_return_mean", math.nan)):
+            self._last_return = metrics["episode_return_mean"]
+        speed = metrics.get("steps_per_second", math.nan)
+        if self._progress is not None:
+            self._progress.update(step, speed, self._last_return)
+        elif time.monotonic() - self._last_line >= self.interval_s or step >= self.total_steps:
+            self._last_line = time.monotonic()
+            print(f"step {step:>9,d}/{self.total_steps:,d} | {speed:8.0f} steps/s | episode return {self._last_return:9.2f}", flush=True)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+        self._csv_file.close()
+
+
+def _format(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "" if math.isnan(value) else f"{value:.6g}"
+
+
+class _ProgressBar:
+    def __init__(self, total_steps: int, start_step: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[speed]:>7.0f} steps/s"),
+            TextColumn("return {task.fields[ret]:>9.2f}"), TimeRemainingColumn(),
+        )
+        self._task = self._progress.add_task("train", total=total_steps, completed=start_step, speed=0.0, ret=math.nan)
+        self._progress.start()
+
+    def update(self, step: int, speed: float, episode_return: float) -> None:
+        self._progress.update(self._task, completed=step, speed=speed, ret=episode_return)
+
+    def close(self) -> None:
+        self._progress.stop()
