@@ -1,0 +1,128 @@
+"""Run directories: train, resume and evaluate an agent, whatever its algorithm.
+
+A run directory holds
+
+    config.json     the full config, with the algorithm's name under "algo"
+    metrics.csv     one row per update (global_step, episode_return_mean, steps_per_second, losses, ...)
+    tensorboard/    the same metrics as TensorBoard event files
+    checkpoint/     the latest checkpoint (safetensors + JSON, see `actorcritic.checkpoint`)
+    summary.json    written at the end: wall time, speed and the final deterministic evaluation
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from datetime import datetime
+from pathlib import Path
+
+from actorcritic.algorithms.common import LearningRun
+from actorcritic.algorithms.ppo import PPO, PPOConfig
+from actorcritic.checkpoint import STATE_FILE, write_json_atomic
+from actorcritic.config import config_to_dict
+from actorcritic.errors import ActorCriticError
+from actorcritic.logging import RunLogger
+
+ALGORITHMS: dict[str, tuple[type, type]] = {"ppo": (PPO, PPOConfig)}
+"""name -> (agent class, config class)."""
+
+CONFIG_FILE = "config.json"
+SUMMARY_FILE = "summary.json"
+CHECKPOINT_DIR = "checkpoint"
+
+
+def algorithm(name: str) -> tuple[type, type]:
+    if name not in ALGORITHMS:
+        raise ActorCriticError(f"unknown algorithm {name!r}: choose one of {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[name]
+
+
+def default_run_dir(algo: str, env: str, seed: int) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{algo}-{env}-seed{seed}-{stamp}"
+
+
+def train(algo: str, config, run_dir: Path | None = None) -> dict:
+    """Train a new agent in a new run directory; return the summary."""
+    agent_class, _ = algorithm(algo)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(algo, config.env, config.seed)
+    if (run_dir / CONFIG_FILE).exists() or (run_dir / CHECKPOINT_DIR).exists():
+        raise ActorCriticError(f"{run_dir} already holds a run: continue it with `actorcritic resume {run_dir}` or choose another --run-dir")
+    agent = agent_class(config)  # bad environments or spaces are refused before anything is written
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / CONFIG_FILE, {"algo": algo, **config_to_dict(config)})
+    return _learn_and_summarise(agent, run_dir)
+
+
+def resume(run_dir: Path, total_steps: int | None = None) -> dict:
+    """Continue a run from its checkpoint (to `total_steps`, default: the run's own total)."""
+    run_dir = Path(run_dir)
+    agent = load_agent(run_dir, **({} if total_steps is None else {"total_steps": total_steps}))
+    if agent.global_step >= agent.config.total_steps:
+        raise ActorCriticError(
+            f"{run_dir} has already reached {agent.global_step} of its {agent.config.total_steps} steps: pass a larger --total-steps"
+        )
+    write_json_atomic(run_dir / CONFIG_FILE, {"algo": agent.algo, **config_to_dict(agent.config)})
+    return _learn_and_summarise(agent, run_dir)
+
+
+def evaluate(run_dir: Path, episodes: int | None = None, seed: int | None = None) -> dict:
+    """Evaluate the deterministic policy of a run's checkpoint on fresh episodes."""
+    agent = load_agent(Path(run_dir))
+    returns = agent.evaluate(episodes, seed)
+    return {"algo": agent.algo, "env": agent.config.env, "global_step": agent.global_step, **_return_stats(returns)}
+
+
+def load_agent(run_dir: Path, **config_overrides):
+    """The agent saved in `run_dir/checkpoint`, of whichever algorithm wrote it."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ActorCriticError(f"run directory {run_dir} does not exist: pass the --run-dir of an earlier `actorcritic train`")
+    state_path = run_dir / CHECKPOINT_DIR / STATE_FILE
+    previous_state = run_dir / (CHECKPOINT_DIR + ".prev") / STATE_FILE
+    path = state_path if state_path.exists() else previous_state
+    try:
+        algo = json.loads(path.read_text())["algo"]
+    except FileNotFoundError:
+        raise ActorCriticError(f"no checkpoint in {run_dir}: it has no {CHECKPOINT_DIR}/{STATE_FILE} (was the run stopped before its first checkpoint?)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ActorCriticError(f"corrupt checkpoint: {path} is not a valid actorcritic state file ({error!s:.80})") from None
+    agent_class, _ = algorithm(algo)
+    return agent_class.load(run_dir / CHECKPOINT_DIR, **config_overrides)
+
+
+def _learn_and_summarise(agent, run_dir: Path) -> dict:
+    logger = RunLogger(run_dir, agent.config.total_steps, agent.global_step)
+    run = LearningRun(logger, run_dir / CHECKPOINT_DIR, agent.config.checkpoint_every)
+    start_step = agent.global_step
+    started = time.perf_counter()
+    try:
+        agent.learn(run=run)
+    finally:
+        logger.close()
+    wall_time = time.perf_counter() - started
+    agent.save(run_dir / CHECKPOINT_DIR)
+    returns = agent.evaluate()
+    summary = {
+        "algo": agent.algo,
+        "env": agent.config.env,
+        "seed": agent.config.seed,
+        "total_steps": agent.global_step,
+        "resumed_from_step": start_step,
+        "wall_time_s": round(wall_time, 3),
+        "steps_per_second": round((agent.global_step - start_step) / wall_time, 1),
+        **_return_stats(returns),
+        "run_dir": str(run_dir),
+    }
+    write_json_atomic(run_dir / SUMMARY_FILE, summary)
+    return summary
+
+
+def _return_stats(returns: list[float]) -> dict:
+    return {
+        "eval_episodes": len(returns),
+        "eval_return_mean": statistics.fmean(returns),
+        "eval_return_std": statistics.pstdev(returns),
+        "eval_returns": returns,
+    }

@@ -1,0 +1,178 @@
+"""The `actorcritic` command: train / evaluate / resume, the run directory, and one-line errors."""
+
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from actorcritic.cli import main
+
+TINY_FLAGS = ["--num-envs", "2", "--num-steps", "16", "--minibatch-size", "16", "--epochs", "1", "--hidden-sizes", "16", "16", "--eval-episodes", "2"]
+
+
+def train(run_dir, *extra, env="CartPole-v1", steps=64):
+    return main(["train", "ppo", "--env", env, "--total-steps", str(steps), "--run-dir", str(run_dir), *TINY_FLAGS, *extra])
+
+
+def fingerprint(directory: Path) -> dict:
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def assert_one_line_error(capsys, code, *fragments):
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("actorcritic: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "cp"
+    assert train(run_dir, "--checkpoint-every", "2") == 0
+    return run_dir
+
+
+def test_train_writes_a_complete_run_directory(trained_run, capsys):
+    assert (trained_run / "config.json").exists() and (trained_run / "checkpoint" / "tensors.safetensors").exists()
+    assert list((trained_run / "tensorboard").glob("events.out.tfevents.*"))
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["algo"] == "ppo" and config["env"] == "CartPole-v1" and config["gamma"] == 0.98  # the CartPole preset
+    with open(trained_run / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 64 // (2 * 16)
+    for column in ("global_step", "episode_return_mean", "steps_per_second", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
+        assert column in rows[0]
+    summary = json.loads((trained_run / "summary.json").read_text())
+    for key in ("algo", "env", "seed", "total_steps", "wall_time_s", "steps_per_second", "eval_episodes", "eval_return_mean", "eval_return_std"):
+        assert key in summary
+    assert summary["total_steps"] == 64 and summary["eval_episodes"] == 2
+
+
+def test_evaluate_prints_the_return(trained_run, capsys):
+    assert main(["evaluate", str(trained_run), "--episodes", "3", "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "ppo on CartPole-v1 after 64 steps" in out and "over 3 episodes" in out
+
+
+def test_resume_continues_the_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train(run_dir) == 0
+    assert main(["resume", str(run_dir), "--total-steps", "128"]) == 0
+    with open(run_dir / "metrics.csv") as f:
+        steps = [int(row["global_step"]) for row in csv.DictReader(f)]
+    assert steps == [128 // 4 * i for i in range(1, 5)]  # one header, rows appended
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["total_steps"] == 128 and summary["resumed_from_step"] == 64
+    assert json.loads((run_dir / "config.json").read_text())["total_steps"] == 128
+
+
+def test_train_help_lists_fields_with_defaults(capsys):
+    assert main(["train", "ppo", "--env", "CartPole-v1", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--gae-lambda" in out and "--anneal-lr" in out and "--no-anneal-lr" in out
+    assert "default: 0.8" in out  # the CartPole preset's λ
+
+
+@pytest.mark.parametrize(
+    "flags, fragments",
+    [
+        (["--env", "CartPole-v9"], ["unknown environment id 'CartPole-v9'", "CartPole-v1"]),
+        (["--gae-lambda", "1.5"], ["--gae-lambda 1.5 is out of range"]),
+        (["--total-steps", "-1"], ["--total-steps -1 is out of range"]),
+        (["--clip-eps", "0"], ["--clip-eps 0.0 is out of range"]),
+        (["--learning-rte", "0.1"], ["unknown flag --learning-rte", "--learning-rate"]),
+        (["--epochs", "many"], ["--epochs"]),
+        (["--epochs"], ["--epochs needs a value"]),
+    ],
+)
+def test_bad_train_input_is_one_line_and_exit_2(tmp_path, capsys, flags, fragments):
+    code = main(["train", "ppo", "--run-dir", str(tmp_path / "never"), *flags])
+    assert_one_line_error(capsys, code, *fragments)
+    assert not (tmp_path / "never").exists()
+
+
+def test_unknown_algorithm_and_command(capsys):
+    assert_one_line_error(capsys, main(["train", "a2c", "--env", "CartPole-v1"]), "unknown algorithm 'a2c'")
+    assert_one_line_error(capsys, main(["fly"]), "unknown command 'fly'")
+
+
+def test_train_refuses_to_overwrite_a_run(trained_run, capsys):
+    before = fingerprint(trained_run)
+    assert_one_line_error(capsys, train(trained_run), "already holds a run", "resume")
+    assert fingerprint(trained_run) == before
+
+
+def test_missing_run_directory(tmp_path, capsys):
+    assert_one_line_error(capsys, main(["evaluate", str(tmp_path / "nope")]), "does not exist")
+    assert_one_line_error(capsys, main(["resume", str(tmp_path / "nope")]), "does not exist")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(capsys, main(["evaluate", str(tmp_path / "empty")]), "no checkpoint")
+
+
+def copy_run(source: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+@pytest.mark.parametrize(
+    "damage, fragments",
+    [
+        (lambda d: (d / "checkpoint" / "tensors.safetensors").write_bytes(b"\x00" * 40), ["corrupt checkpoint", "checksum"]),
+        (lambda d: (d / "checkpoint" / "state.json").write_text("{not json"), ["corrupt checkpoint"]),
+        (lambda d: _edit_state(d, format_version=99), ["format version 99 is newer"]),
+        (lambda d: _edit_state(d, algo="sac"), ["unknown algorithm 'sac'"]),
+        (lambda d: _edit_state(d, config_env="Acrobot-v1"), ["built for spaces"]),
+        (lambda d: _edit_state(d, drop="counters"), ["corrupt checkpoint", "counters"]),
+    ],
+)
+def test_corrupt_or_foreign_checkpoints_are_refused_without_damage(trained_run, tmp_path, capsys, damage, fragments):
+    run_dir = copy_run(trained_run, tmp_path / "run")
+    damage(run_dir)
+    before = fingerprint(run_dir)
+    assert_one_line_error(capsys, main(["evaluate", str(run_dir)]), *fragments)
+    assert_one_line_error(capsys, main(["resume", str(run_dir), "--total-steps", "1000"]), *fragments)
+    assert fingerprint(run_dir) == before
+
+
+def _edit_state(run_dir, format_version=None, algo=None, config_env=None, drop=None):
+    path = run_dir / "checkpoint" / "state.json"
+    state = json.loads(path.read_text())
+    if format_version is not None:
+        state["format_version"] = format_version
+    if algo is not None:
+        state["algo"] = algo
+    if config_env is not None:
+        state["config"]["env"] = config_env
+    if drop is not None:
+        del state[drop]
+    path.write_text(json.dumps(state))
+
+
+def test_resume_needs_more_steps(trained_run, tmp_path, capsys):
+    run_dir = copy_run(trained_run, tmp_path / "run")
+    assert_one_line_error(capsys, main(["resume", str(run_dir)]), "already reached 64", "--total-steps")
+    assert_one_line_error(capsys, main(["resume", str(run_dir), "--total-steps", "x"]), "--total-steps")
+
+
+def test_checkpoint_left_by_a_crash_between_renames_is_found(trained_run, tmp_path, capsys):
+    run_dir = copy_run(trained_run, tmp_path / "run")
+    os.replace(run_dir / "checkpoint", run_dir / "checkpoint.prev")  # the state right after the first rename
+    assert main(["evaluate", str(run_dir), "--episodes", "1"]) == 0
+
+
+def test_console_script_errors_have_no_traceback(tmp_path):
+    script = Path(sys.executable).with_name("actorcritic")
+    result = subprocess.run([str(script), "train", "ppo", "--env", "NoSuchEnv-v0", "--run-dir", str(tmp_path / "r")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    assert "unknown environment id 'NoSuchEnv-v0'" in result.stderr
