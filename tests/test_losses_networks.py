@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from actorcritic.losses import clipped_surrogate, value_loss
-from actorcritic.networks import CategoricalPolicy, GaussianPolicy, NumpyMLP, ValueNetwork, mlp
+from actorcritic.networks import ActorCritic, StackedMLP, mlp
 from actorcritic.normalization import RunningMeanStd
 from actorcritic.optim import FlatParameters
 
@@ -47,88 +47,111 @@ def test_mlp_orthogonal_init_and_zero_bias():
     assert all(torch.equal(m.bias, torch.zeros_like(m.bias)) for m in net if isinstance(m, torch.nn.Linear))
 
 
-def test_numpy_copy_matches_torch_forward():
-    net = mlp(7, (32, 32), 4)
-    x = torch.randn(10, 7)
-    expected = net(x).detach().numpy()
-    assert np.allclose(NumpyMLP(net)(x.numpy()), expected, atol=1e-5)
-    relu = mlp(7, (8,), 2, activation=torch.nn.ReLU)
-    assert np.allclose(NumpyMLP(relu)(x.numpy()), relu(x).detach().numpy(), atol=1e-5)
-
-
-def test_gaussian_acting_log_prob_matches_the_training_log_prob():
+def test_stacked_mlp_members_are_independent_mlps():
     torch.manual_seed(0)
-    policy = GaussianPolicy(3, 2, (16,), log_std_init=-0.5)
-    acting = policy.acting_copy()
+    stacked = StackedMLP(3, 5, (8, 8), 2, output_gains=(1.0, 1.0, 1.0))
+    with torch.no_grad():
+        for b in stacked.biases:
+            b.normal_()
+    x = torch.randn(4, 5)
+    out = stacked(x)
+    assert out.shape == (3, 4, 2)
+    for m in range(3):
+        h = x
+        for i, (w, b) in enumerate(zip(stacked.weights, stacked.biases)):
+            h = h @ w[m] + b[m]
+            h = torch.tanh(h) if i < 2 else h
+        assert torch.allclose(out[m], h, atol=1e-6)
+    assert np.allclose(stacked.numpy_copy()(x.numpy()), out.detach().numpy(), atol=1e-5)
+
+
+def test_stacked_mlp_initialisation_and_unused_columns():
+    stacked = StackedMLP(2, 6, (16,), 3, output_gains=(0.01, 1.0), output_widths=(3, 1))
+    hidden, output = stacked.weights
+    assert torch.allclose(hidden[1] @ hidden[1].T, 2.0 * torch.eye(6), atol=1e-5)  # [6, 16]: rows orthogonal, gain √2
+    assert torch.allclose(output[1][:, 0].norm(), torch.tensor(1.0), atol=1e-5)
+    assert torch.equal(output[1][:, 1:], torch.zeros(16, 2))
+    assert torch.allclose(output[0].T @ output[0], 1e-4 * torch.eye(3), atol=1e-8)
+
+
+def make_actor_critic(continuous=True, seed=0):
+    torch.manual_seed(seed)
+    if continuous:
+        return ActorCritic(3, (16, 16), action_dim=2, log_std_init=-0.5)
+    return ActorCritic(2, (8,), num_actions=3)
+
+
+def test_gaussian_acting_log_prob_and_value_match_the_training_pass():
+    model = make_actor_critic()
+    acting = model.acting_copy()
     obs = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
     noise = acting.draw_noise((6,), torch.Generator().manual_seed(1))
-    actions, log_probs = acting.sample(obs, noise)
-    torch_log_probs, entropy = policy.log_prob_and_entropy(torch.from_numpy(obs), torch.from_numpy(actions.astype(np.float32)))
+    actions, log_probs, values = acting.sample(obs, noise)
+    torch_log_probs, entropy, torch_values = model.evaluate_actions(torch.from_numpy(obs), torch.from_numpy(actions.astype(np.float32)))
     assert np.allclose(log_probs, torch_log_probs.detach().numpy(), atol=1e-4)
-    assert torch.allclose(entropy, torch.full((6,), (0.5 + 0.5 * math.log(2 * math.pi) - 0.5) * 2))
-    assert np.allclose(acting.mode(obs), policy.net(torch.from_numpy(obs)).detach().numpy(), atol=1e-5)
+    assert np.allclose(values, torch_values.detach().numpy(), atol=1e-5)
+    assert math.isclose(entropy.item(), (0.5 + 0.5 * math.log(2 * math.pi) - 0.5) * 2, rel_tol=1e-6)
+    mean = model(torch.from_numpy(obs))[0].detach().numpy()
+    assert np.allclose(acting.mode(obs), mean, atol=1e-5)
+    assert np.allclose((actions - mean) / np.exp(-0.5), noise, atol=1e-4)
 
 
 def test_categorical_acting_samples_with_the_policy_probabilities():
-    torch.manual_seed(0)
-    policy = CategoricalPolicy(2, 3, (8,))
+    model = make_actor_critic(continuous=False)
     with torch.no_grad():
-        policy.net[-1].bias.copy_(torch.tensor([0.0, 1.0, -1.0]))
-    acting = policy.acting_copy()
+        model.body.biases[-1][0, 0].copy_(torch.tensor([0.0, 1.0, -1.0]))
+    acting = model.acting_copy()
     obs = np.zeros((20_000, 2), dtype=np.float32)
     uniform = acting.draw_noise((20_000,), torch.Generator().manual_seed(0))
-    actions, log_probs = acting.sample(obs, uniform)
-    probs = torch.softmax(policy.net(torch.zeros(1, 2)), -1)[0].detach().numpy()
+    actions, log_probs, _ = acting.sample(obs, uniform)
+    probs = torch.softmax(model(torch.zeros(1, 2))[0], -1)[0].detach().numpy()
     frequencies = np.bincount(actions, minlength=3) / len(actions)
     assert np.allclose(frequencies, probs, atol=0.015)
-    torch_log_probs, _ = policy.log_prob_and_entropy(torch.from_numpy(obs[:5]), torch.from_numpy(actions[:5]))
+    torch_log_probs, entropy, _ = model.evaluate_actions(torch.from_numpy(obs[:5]), torch.from_numpy(actions[:5]))
     assert np.allclose(log_probs[:5], torch_log_probs.detach().numpy(), atol=1e-5)
+    assert torch.allclose(entropy, torch.full((5,), -(torch.tensor(probs) * torch.tensor(probs).log()).sum().item()), atol=1e-5)
     assert (acting.mode(obs[:1]) == probs.argmax()).all()
 
 
 def test_policy_loss_leaves_the_critic_untouched_and_the_reverse():
-    policy, value = GaussianPolicy(3, 2, (8,)), ValueNetwork(3, (8,))
+    """The two members of the stack share no parameters: each loss only reaches its own member."""
+    model = make_actor_critic()
     obs, actions = torch.randn(5, 3), torch.randn(5, 2)
-    log_probs, _ = policy.log_prob_and_entropy(obs, actions)
+    log_probs, _, values = model.evaluate_actions(obs, actions)
     loss, _ = clipped_surrogate(log_probs, log_probs.detach() - 0.1, torch.randn(5), 0.2)
-    loss.backward()
-    assert all(p.grad is None for p in value.parameters())
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in policy.parameters())
-    policy.zero_grad(set_to_none=True)
-    v_loss, _ = value_loss(value(obs), torch.randn(5))
-    v_loss.backward()
-    assert all(p.grad is None for p in policy.parameters())
+    loss.backward(retain_graph=True)
+    assert all(w.grad[1].abs().sum() == 0 and w.grad[0].abs().sum() > 0 for w in model.body.weights)
+    model.zero_grad(set_to_none=True)
+    value_loss(values, torch.randn(5))[0].backward()
+    assert all(w.grad[0].abs().sum() == 0 and w.grad[1].abs().sum() > 0 for w in model.body.weights)
+    assert model.log_std.grad is None or model.log_std.grad.abs().sum() == 0
 
 
 def test_flat_parameters_train_exactly_like_separate_parameters():
-    def build():
-        torch.manual_seed(3)
-        return GaussianPolicy(4, 2, (16, 16)), ValueNetwork(4, (16, 16))
+    obs, actions, targets = torch.randn(32, 3), torch.randn(32, 2), torch.randn(32)
 
-    obs, actions, targets = torch.randn(32, 4), torch.randn(32, 2), torch.randn(32)
+    def loss_of(model):
+        log_probs, _, values = model.evaluate_actions(obs, actions)
+        return -log_probs.mean() + value_loss(values, targets)[0]
 
-    def loss_of(policy, value):
-        log_probs, _ = policy.log_prob_and_entropy(obs, actions)
-        return -log_probs.mean() + value_loss(value(obs), targets)[0]
-
-    policy_a, value_a = build()
-    params = [*policy_a.parameters(), *value_a.parameters()]
-    adam = torch.optim.Adam(params, lr=1e-2, eps=1e-5)
-    policy_b, value_b = build()
-    flat = FlatParameters(policy_b, value_b)
+    model_a = make_actor_critic(seed=3)
+    adam = torch.optim.Adam(model_a.parameters(), lr=1e-2, eps=1e-5)
+    model_b = make_actor_critic(seed=3)
+    flat = FlatParameters(model_b)
     flat_adam = torch.optim.Adam([flat.parameter], lr=1e-2, eps=1e-5, fused=True)
     for _ in range(5):
         adam.zero_grad()
-        loss_of(policy_a, value_a).backward()
-        norm_a = torch.nn.utils.clip_grad_norm_(params, 0.5)
+        loss_of(model_a).backward()
+        norm_a = torch.nn.utils.clip_grad_norm_(model_a.parameters(), 0.5)
         adam.step()
         flat.zero_grad()
-        loss_of(policy_b, value_b).backward()
+        loss_of(model_b).backward()
         norm_b = flat.clip_grad_norm_(0.5)
         flat_adam.step()
         assert torch.isclose(norm_a, norm_b, rtol=1e-5)
-    for a, b in zip(params, [*policy_b.parameters(), *value_b.parameters()]):
+    for a, b in zip(model_a.parameters(), model_b.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
+    assert torch.equal(model_b.body.weights[-1][1][:, 1:], torch.zeros(16, 1))  # unused value columns stay zero
 
 
 def test_running_mean_std_matches_numpy_over_all_batches():

@@ -47,14 +47,14 @@ def test_same_seed_same_numbers():
     def run():
         recorder = Recorder()
         agent = PPO(tiny("Pendulum-v1", seed=5)).learn(run=recorder)
-        return recorder.rows, [p.detach().clone() for p in agent.policy.parameters()]
+        return recorder.rows, [p.detach().clone() for p in agent.model.parameters()]
 
     rows_a, params_a = run()
     rows_b, params_b = run()
     strip = lambda rows: [{k: v for k, v in r.items() if k != "steps_per_second"} for r in rows]
     assert strip(rows_a) == strip(rows_b)
     assert all(torch.equal(a, b) for a, b in zip(params_a, params_b))
-    _, params_c = (lambda: (None, [p.detach() for p in PPO(tiny("Pendulum-v1", seed=6)).learn().policy.parameters()]))()
+    params_c = [p.detach() for p in PPO(tiny("Pendulum-v1", seed=6)).learn().model.parameters()]
     assert not all(torch.equal(a, c) for a, c in zip(params_a, params_c))
 
 
@@ -76,7 +76,7 @@ def test_truncated_steps_bootstrap_from_the_final_observation():
     agent._reset_envs()
     rollout = agent._collect_rollout()
     assert rollout.truncated.any() and not rollout.terminated.any()
-    value = lambda obs: agent.value(torch.as_tensor(obs, dtype=torch.float32)[None]).item()
+    value = lambda obs: agent.model(torch.as_tensor(obs, dtype=torch.float32)[None])[1].item()
     for (t, index), (final_obs, reset_obs) in final_observations.items():
         assert rollout.truncated[t, index]
         assert rollout.next_values[t, index].item() == pytest.approx(value(final_obs), abs=1e-5)

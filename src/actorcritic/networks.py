@@ -1,23 +1,28 @@
-"""Networks: MLPs with orthogonal initialisation, stochastic policy heads (categorical, Gaussian), value critics.
+"""Networks: MLPs with orthogonal initialisation, stacked MLPs, policy distributions, the PPO actor-critic.
 
-Training uses the torch modules. Acting, one environment step at a time, uses an inference-only NumPy copy
-of the weights (`NumpyMLP`, `Policy.acting_copy()`), rebuilt after every update: for a 64-unit MLP a NumPy
-forward pass costs a few microseconds, a torch one several times more in per-operation overhead. The
-random numbers for sampling still come from the agent's torch generator, drawn for a whole rollout at once.
+Speed on small networks is a matter of how many tensor operations run, not how many FLOPs:
 
-Policies compute log-probabilities and entropies with a few tensor operations instead of building
-`torch.distributions` objects, for the same reason.
+* `StackedMLP` holds M independent MLPs of the same shape (separate parameters, nothing shared) and runs
+  them in one batched matrix product per layer. PPO's policy and value networks are its two members;
+  TD3's and SAC's twin critics will be another.
+* Acting, one environment step at a time, uses an inference-only NumPy copy of the weights
+  (`acting_copy()`), rebuilt after every update: a NumPy forward pass of a 64-unit MLP costs a few
+  microseconds, a torch one several times more in per-operation overhead. The random numbers for sampling
+  still come from the agent's torch generator, drawn for a whole rollout at once.
+* Log-probabilities and entropies are a few tensor operations instead of `torch.distributions` objects.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 _HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
+_NUMPY_ACTIVATIONS = {nn.Tanh: np.tanh, nn.ReLU: lambda x: np.maximum(x, 0.0)}
 
 
 def mlp(
@@ -43,123 +48,172 @@ def _orthogonal(layer: nn.Linear, gain: float) -> nn.Linear:
     return layer
 
 
-class ValueNetwork(nn.Module):
-    """V_φ(s): a separate critic network (lecture section 5: sharing layers with the policy tends to hurt)."""
+class StackedMLP(nn.Module):
+    """M independent MLPs of one shape, evaluated together: layer l computes x @ W_l[m] + b_l[m] for every
+    member m in a single `torch.baddbmm`. Weights [M, in, out], biases [M, 1, out].
 
-    def __init__(self, obs_dim: int, hidden_sizes: tuple[int, ...]):
+    Each member is initialised like `mlp`: orthogonal, gain √2 on hidden layers and `output_gains[m]` on
+    the output layer, zero biases. `output_widths[m]` (default: all) says how many output columns member m
+    uses; its other columns start at zero and, never read, never receive a gradient."""
+
+    def __init__(
+        self,
+        members: int,
+        in_features: int,
+        hidden_sizes: tuple[int, ...],
+        out_features: int,
+        output_gains: Sequence[float],
+        output_widths: Sequence[int] | None = None,
+        activation: type[nn.Module] = nn.Tanh,
+    ):
         super().__init__()
-        self.net = mlp(obs_dim, hidden_sizes, 1, output_gain=1.0)
+        self.members = members
+        self.activation = activation
+        self._activation = activation()
+        sizes = (in_features, *hidden_sizes, out_features)
+        widths = output_widths or [out_features] * members
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            last = index == len(sizes) - 2
+            weight = torch.zeros(members, fan_in, fan_out)
+            for member in range(members):
+                used = widths[member] if last else fan_out
+                gain = output_gains[member] if last else math.sqrt(2)
+                # orthogonal_ on the [out, in] layout of nn.Linear, so a member equals an `mlp` layer
+                weight[member, :, :used] = nn.init.orthogonal_(torch.empty(used, fan_in), gain).T
+            self.weights.append(nn.Parameter(weight))
+            self.biases.append(nn.Parameter(torch.zeros(members, 1, fan_out)))
 
-    def forward(self, obs: Tensor) -> Tensor:
-        """obs [B, obs_dim] -> values [B]."""
-        return self.net(obs).squeeze(-1)
+    def forward(self, x: Tensor) -> Tensor:
+        """x [B, in] (fed to every member) or [M, B, in] -> [M, B, out]."""
+        if x.dim() == 2:
+            x = x.expand(self.members, *x.shape)
+        last = len(self.weights) - 1
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(bias, x, weight)
+            if index < last:
+                x = self._activation(x)
+        return x
 
-
-class CategoricalPolicy(nn.Module):
-    """π_θ(a|s) = softmax(logits_θ(s)) over a discrete action set."""
-
-    def __init__(self, obs_dim: int, num_actions: int, hidden_sizes: tuple[int, ...]):
-        super().__init__()
-        # A small output gain starts the policy near uniform (Huang et al. 2022).
-        self.net = mlp(obs_dim, hidden_sizes, num_actions, output_gain=0.01)
-
-    def log_prob_and_entropy(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
-        """log π(a|s) [B] and the entropy H(π(·|s)) [B] for stored actions [B]."""
-        log_probs = torch.log_softmax(self.net(obs), dim=-1)
-        log_prob = log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-        entropy = -(log_probs.exp() * log_probs).sum(-1)
-        return log_prob, entropy
-
-    def acting_copy(self) -> "CategoricalActing":
-        return CategoricalActing(NumpyMLP(self.net))
-
-
-class GaussianPolicy(nn.Module):
-    """π_θ(a|s) = N(μ_θ(s), diag σ²) with a state-independent, learned log σ (Schulman et al. 2017)."""
-
-    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: tuple[int, ...], log_std_init: float = 0.0):
-        super().__init__()
-        self.net = mlp(obs_dim, hidden_sizes, action_dim, output_gain=0.01)
-        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
-
-    def log_prob_and_entropy(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
-        """log π(a|s) [B] and the entropy H(π(·|s)) [B] for stored actions [B, A]."""
-        mean = self.net(obs)
-        z = (actions - mean) * torch.exp(-self.log_std)
-        log_prob = -(0.5 * z.square() + self.log_std + _HALF_LOG_TWO_PI).sum(-1)
-        entropy = (self.log_std + 0.5 + _HALF_LOG_TWO_PI).sum().expand(obs.shape[0])
-        return log_prob, entropy
-
-    def acting_copy(self) -> "GaussianActing":
-        return GaussianActing(NumpyMLP(self.net), self.log_std.detach().cpu().numpy().astype(np.float32))
+    def numpy_copy(self) -> "NumpyStackedMLP":
+        return NumpyStackedMLP(self)
 
 
-# ---------------------------------------------------------------- inference-only copies for acting
+class NumpyStackedMLP:
+    """A frozen float32 NumPy copy of a `StackedMLP`: forward pass only."""
 
-class NumpyMLP:
-    """A frozen NumPy copy of an `mlp`: forward pass only, float32."""
-
-    _activations = {nn.Tanh: np.tanh, nn.ReLU: lambda x: np.maximum(x, 0.0)}
-
-    def __init__(self, net: nn.Sequential):
-        self.layers = []
-        modules = list(net)
-        for index, module in enumerate(modules):
-            if isinstance(module, nn.Linear):
-                following = modules[index + 1] if index + 1 < len(modules) else None
-                activation = self._activations[type(following)] if following is not None else None
-                weight = module.weight.detach().cpu().numpy().T.astype(np.float32)
-                bias = module.bias.detach().cpu().numpy().astype(np.float32)
-                self.layers.append((weight, bias, activation))
+    def __init__(self, net: StackedMLP):
+        self.weights = [w.detach().cpu().numpy().astype(np.float32) for w in net.weights]
+        self.biases = [b.detach().cpu().numpy().astype(np.float32) for b in net.biases]
+        self.activation = _NUMPY_ACTIVATIONS[net.activation]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        for weight, bias, activation in self.layers:
-            x = x @ weight + bias
-            if activation is not None:
-                x = activation(x)
+        """x [B, in] -> [M, B, out]."""
+        last = len(self.weights) - 1
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            x = np.matmul(x, weight) + bias
+            if index < last:
+                x = self.activation(x)
         return x
 
 
-class CategoricalActing:
-    """Sampling and the mode of a `CategoricalPolicy`, in NumPy. The noise is one uniform number per actor."""
+# ---------------------------------------------------------------- policy distributions
 
-    def __init__(self, net: NumpyMLP):
-        self.net = net
-
-    @staticmethod
-    def draw_noise(shape: tuple[int, ...], generator: torch.Generator) -> np.ndarray:
-        """Uniform(0, 1) numbers [*shape] for `sample`, from the agent's torch generator."""
-        return torch.rand(shape, generator=generator, dtype=torch.float64).numpy()
-
-    def sample(self, obs: np.ndarray, uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """a ~ π(·|s) by inverting the CDF at `uniform` [B]. obs [B, obs_dim] -> actions [B], log π(a|s) [B]."""
-        logits = self.net(obs).astype(np.float64)
-        logits -= logits.max(axis=-1, keepdims=True)
-        log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-        cdf = np.exp(log_probs).cumsum(axis=-1)
-        actions = np.minimum((cdf < uniform[:, None] * cdf[:, -1:]).sum(axis=-1), logits.shape[-1] - 1)
-        return actions, np.take_along_axis(log_probs, actions[:, None], axis=-1)[:, 0].astype(np.float32)
-
-    def mode(self, obs: np.ndarray) -> np.ndarray:
-        return self.net(obs).argmax(axis=-1)
+def categorical_log_prob_and_entropy(logits: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+    """log π(a|s) and H(π(·|s)) of π = softmax(logits). logits [B, K], actions [B] -> ([B], [B])."""
+    log_probs = torch.log_softmax(logits, dim=-1)
+    log_prob = log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    entropy = -(log_probs.exp() * log_probs).sum(-1)
+    return log_prob, entropy
 
 
-class GaussianActing:
-    """Sampling and the mode of a `GaussianPolicy`, in NumPy. The noise is ε ~ N(0, I) per actor."""
+def gaussian_log_prob(mean: Tensor, log_std: Tensor, actions: Tensor) -> Tensor:
+    """log N(a; μ, diag σ²) summed over action dimensions. mean, actions [B, A], log_std [A] -> [B]."""
+    z = (actions - mean) * torch.exp(-log_std)
+    return -0.5 * z.square().sum(-1) - (log_std.sum() + _HALF_LOG_TWO_PI * log_std.shape[0])
 
-    def __init__(self, net: NumpyMLP, log_std: np.ndarray):
-        self.net, self.log_std, self.std = net, log_std, np.exp(log_std)
-        self.action_dim = log_std.shape[0]
-        self._log_prob_offset = float((log_std + _HALF_LOG_TWO_PI).sum())
+
+def gaussian_entropy(log_std: Tensor) -> Tensor:
+    """H(N(μ, diag σ²)) = Σ_i (log σ_i + ½ log 2πe), the same for every state. log_std [A] -> scalar."""
+    return (log_std + 0.5 + _HALF_LOG_TWO_PI).sum()
+
+
+# ---------------------------------------------------------------- PPO's actor-critic
+
+class ActorCritic(nn.Module):
+    """π_θ(a|s) and V_φ(s) as two separate MLPs (no shared layers, lecture section 5), run as the two members
+    of one `StackedMLP`. Discrete actions: softmax over logits. Continuous actions: N(μ_θ(s), diag σ²) with
+    a learned, state-independent log σ (Schulman et al. 2017). Policy output gain 0.01 (a near-uniform or
+    near-zero-mean start), value output gain 1 (Huang et al. 2022)."""
+
+    def __init__(self, obs_dim: int, hidden_sizes: tuple[int, ...], num_actions: int | None = None,
+                 action_dim: int | None = None, log_std_init: float = 0.0):
+        super().__init__()
+        if (num_actions is None) == (action_dim is None):
+            raise ValueError("give exactly one of num_actions (discrete) and action_dim (continuous)")
+        self.discrete = num_actions is not None
+        width = num_actions if self.discrete else action_dim
+        self.body = StackedMLP(2, obs_dim, hidden_sizes, width, output_gains=(0.01, 1.0), output_widths=(width, 1))
+        self.log_std = None if self.discrete else nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """obs [B, obs_dim] -> policy output (logits or mean) [B, width], values [B]."""
+        out = self.body(obs)
+        return out[0], out[1, :, 0]
+
+    def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """log π(a|s) [B], entropy (per state [B] or a scalar for the Gaussian) and V(s) [B]."""
+        policy_out, values = self(obs)
+        if self.discrete:
+            log_prob, entropy = categorical_log_prob_and_entropy(policy_out, actions)
+        else:
+            log_prob, entropy = gaussian_log_prob(policy_out, self.log_std, actions), gaussian_entropy(self.log_std)
+        return log_prob, entropy, values
+
+    def acting_copy(self) -> "ActingActorCritic":
+        log_std = None if self.discrete else self.log_std.detach().cpu().numpy().astype(np.float64)
+        return ActingActorCritic(self.body.numpy_copy(), log_std)
+
+
+class ActingActorCritic:
+    """Inference-only NumPy copy of an `ActorCritic` for acting: one forward pass gives the action, its
+    log-probability and V(s). Noise comes from `draw_noise` (the agent's torch generator):
+    a uniform number per actor for discrete actions (inverse-CDF sampling), ε ~ N(0, I) for continuous ones."""
+
+    def __init__(self, body: NumpyStackedMLP, log_std: np.ndarray | None):
+        self.body = body
+        self.discrete = log_std is None
+        if not self.discrete:
+            self.std = np.exp(log_std).astype(np.float32)
+            self._log_prob_offset = float(log_std.sum() + _HALF_LOG_TWO_PI * log_std.shape[0])
+            self.action_dim = log_std.shape[0]
 
     def draw_noise(self, shape: tuple[int, ...], generator: torch.Generator) -> np.ndarray:
+        if self.discrete:
+            return torch.rand(shape, generator=generator, dtype=torch.float64).numpy()
         return torch.randn((*shape, self.action_dim), generator=generator).numpy()
 
-    def sample(self, obs: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """a = μ(s) + σ·ε. obs [B, obs_dim], noise [B, A] -> actions [B, A], log π(a|s) [B]."""
-        actions = self.net(obs) + self.std * noise
-        log_probs = -(0.5 * np.square(noise).sum(axis=-1) + self._log_prob_offset)
-        return actions, log_probs.astype(np.float32)
+    def sample(self, obs: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """obs [B, obs_dim] -> actions [B] or [B, A], log π(a|s) [B] (float32), V(s) [B]."""
+        out = self.body(obs)
+        policy_out, values = out[0], out[1, :, 0]
+        if self.discrete:
+            logits = policy_out.astype(np.float64)
+            logits -= logits.max(axis=-1, keepdims=True)
+            log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+            cdf = np.exp(log_probs).cumsum(axis=-1)
+            actions = np.minimum((cdf < noise[:, None] * cdf[:, -1:]).sum(axis=-1), logits.shape[-1] - 1)
+            log_prob = np.take_along_axis(log_probs, actions[:, None], axis=-1)[:, 0]
+        else:
+            actions = policy_out + self.std * noise
+            log_prob = -(0.5 * np.square(noise).sum(axis=-1) + self._log_prob_offset)
+        return actions, log_prob.astype(np.float32), values
 
     def mode(self, obs: np.ndarray) -> np.ndarray:
-        return self.net(obs)
+        """The deterministic action: argmax of the logits, or the Gaussian mean."""
+        policy_out = self.body(obs)[0]
+        return policy_out.argmax(axis=-1) if self.discrete else policy_out
+
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        return self.body(obs)[1, :, 0]

@@ -42,7 +42,7 @@ from actorcritic.envs import EpisodeStatistics, evaluate_policy, final_observati
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import gae, normalize
 from actorcritic.losses import clipped_surrogate, value_loss
-from actorcritic.networks import CategoricalPolicy, GaussianPolicy, NumpyMLP, ValueNetwork
+from actorcritic.networks import ActorCritic
 from actorcritic.normalization import ObservationNormalizer, RewardScaler
 from actorcritic.optim import FlatParameters
 
@@ -160,14 +160,12 @@ class PPO:
 
         def build():
             if self.discrete:
-                policy = CategoricalPolicy(obs_dim, int(self.action_space.n), config.hidden_sizes)
-            else:
-                action_dim = int(np.prod(self.action_space.shape))
-                policy = GaussianPolicy(obs_dim, action_dim, config.hidden_sizes, config.log_std_init)
-            return policy.to(self.device), ValueNetwork(obs_dim, config.hidden_sizes).to(self.device)
+                return ActorCritic(obs_dim, config.hidden_sizes, num_actions=int(self.action_space.n))
+            action_dim = int(np.prod(self.action_space.shape))
+            return ActorCritic(obs_dim, config.hidden_sizes, action_dim=action_dim, log_std_init=config.log_std_init)
 
-        self.policy, self.value = build_quietly(build, config.seed)
-        self.flat = FlatParameters(self.policy, self.value)
+        self.model = build_quietly(build, config.seed).to(self.device)
+        self.flat = FlatParameters(self.model)
         self.optimizer = torch.optim.Adam([self.flat.parameter], lr=config.learning_rate, eps=1e-5, fused=True)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.obs_normalizer = ObservationNormalizer(obs_shape, config.normalize_observations)
@@ -178,7 +176,7 @@ class PPO:
         self.global_step = 0
         self.updates = 0
         self._obs: np.ndarray | None = None  # normalised current observations of the N actors
-        self._acting_copies = None
+        self._acting_copy = None
 
     def _check_spaces(self) -> None:
         if not isinstance(self.observation_space, gym.spaces.Box):
@@ -201,7 +199,7 @@ class PPO:
         obs = np.asarray(obs, dtype=np.float64)
         single = obs.ndim == len(self.observation_space.shape)
         batch = self.obs_normalizer(obs[None] if single else obs, update=False)
-        acting, _ = self._acting()
+        acting = self._acting()
         if deterministic:
             actions = acting.mode(batch)
         else:
@@ -210,11 +208,11 @@ class PPO:
         return actions[0] if single else actions
 
     def _acting(self):
-        """NumPy copies of the policy and the value network for acting (see `networks`); `_update` and
-        `load` drop them when the parameters change."""
-        if self._acting_copies is None:
-            self._acting_copies = (self.policy.acting_copy(), NumpyMLP(self.value.net))
-        return self._acting_copies
+        """The NumPy copy of the model for acting (see `networks`); `_update` and `load` drop it when the
+        parameters change."""
+        if self._acting_copy is None:
+            self._acting_copy = self.model.acting_copy()
+        return self._acting_copy
 
     def evaluate(self, episodes: int | None = None, seed: int | None = None) -> list[float]:
         """Returns of fresh episodes of the deterministic policy (episode i reset with seed + i)."""
@@ -232,20 +230,17 @@ class PPO:
         self.episodes = EpisodeStatistics(self.config.num_envs)
         self.reward_scaler.returns[:] = 0.0
 
-    def _values(self, normalized_obs: np.ndarray) -> np.ndarray:
-        return self._acting()[1](normalized_obs)[:, 0]
-
     def _collect_rollout(self) -> Rollout:
         """T steps of N actors into the buffer; `next_values[t]` = V(true successor of step t)."""
         buf, obs = self.buffer, self._obs
-        policy, _ = self._acting()
-        noise = policy.draw_noise((self.config.num_steps, self.config.num_envs), self.generator)
+        acting = self._acting()
+        noise = acting.draw_noise((self.config.num_steps, self.config.num_envs), self.generator)
         for t in range(self.config.num_steps):
-            actions, log_probs = policy.sample(obs, noise[t])
+            actions, log_probs, values = acting.sample(obs, noise[t])
             buf.observations[t] = obs
             buf.actions[t] = actions
             buf.log_probs[t] = log_probs
-            buf.values[t] = self._values(obs)
+            buf.values[t] = values
             raw_obs, rewards, terminated, truncated, info = self.envs.step(self._env_actions(actions))
             dones = terminated | truncated
             self.episodes.step(rewards, dones)
@@ -255,12 +250,12 @@ class PPO:
             obs = self.obs_normalizer(raw_obs, update=True)
             if truncated.any():  # bootstrap from the final observation, not the reset one
                 final_obs = final_observations(raw_obs, info)[truncated]
-                buf.next_values[t, truncated] = self._values(self.obs_normalizer(final_obs, update=False))
+                buf.next_values[t, truncated] = acting.value(self.obs_normalizer(final_obs, update=False))
         self._obs = obs
         self.global_step += self.config.num_steps * self.config.num_envs
         # Inside an episode the successor's value is the next step's value; the last step's successor is
         # the current observation. Truncated steps keep the value of their final observation from above.
-        successor_values = np.concatenate([buf.values[1:], self._values(obs)[None]])
+        successor_values = np.concatenate([buf.values[1:], acting.value(obs)[None]])
         buf.next_values[:] = np.where(buf.truncated, buf.next_values, successor_values)
         return buf.rollout(self.device)
 
@@ -289,9 +284,8 @@ class PPO:
             epoch_kl = torch.zeros((), device=self.device)
             for start in range(0, size, cfg.minibatch_size):
                 obs, actions, old_log_probs, adv, ret, old_values = (x[start:start + cfg.minibatch_size] for x in shuffled)
-                log_probs, entropy = self.policy.log_prob_and_entropy(obs, actions)
+                log_probs, entropy, values = self.model.evaluate_actions(obs, actions)
                 policy_loss, info = clipped_surrogate(log_probs, old_log_probs, adv, cfg.clip_eps)
-                values = self.value(obs)
                 v_loss, _ = value_loss(values, ret, old_values, cfg.clip_eps) if cfg.clip_value_loss else value_loss(values, ret)
                 entropy = entropy.mean()
                 loss = policy_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
@@ -304,7 +298,7 @@ class PPO:
                 steps += 1
             if cfg.target_kl > 0 and epoch_kl.item() / math.ceil(size / cfg.minibatch_size) > cfg.target_kl:
                 break
-        self._acting_copies = None
+        self._acting_copy = None
         policy_loss, v_loss, entropy, approx_kl, clip_fraction = (totals / steps).tolist()
         explained = 1.0 - (returns - batch.values).var() / returns.var().clamp_min(1e-8)
         return {
@@ -354,8 +348,7 @@ class PPO:
         """Write a checkpoint (safetensors + JSON, atomically) that `PPO.load` and `resume` restore exactly."""
         optimizer_tensors, param_groups = optimizer_state("optimizer", self.optimizer)
         tensors = {
-            **module_tensors("policy", self.policy),
-            **module_tensors("value", self.value),
+            **module_tensors("model", self.model),
             **optimizer_tensors,
             **numpy_arrays_to_tensors(self.obs_normalizer.stats.state("obs_normalizer")),
             **numpy_arrays_to_tensors(self.reward_scaler.stats.state("reward_scaler")),
@@ -391,8 +384,7 @@ class PPO:
                 f"checkpoint in {directory} was built for spaces {saved_spaces}, but {config.env} has {spaces}: use the environment it was trained on"
             )
         try:
-            load_module_tensors("policy", agent.policy, tensors)
-            load_module_tensors("value", agent.value, tensors)
+            load_module_tensors("model", agent.model, tensors)
             load_optimizer_state("optimizer", agent.optimizer, tensors, param_groups)
             agent.obs_normalizer.stats.load_state("obs_normalizer", tensors_to_numpy(tensors, "obs_normalizer"))
             agent.reward_scaler.stats.load_state("reward_scaler", tensors_to_numpy(tensors, "reward_scaler"))
@@ -400,5 +392,5 @@ class PPO:
         except (KeyError, RuntimeError) as error:
             raise ActorCriticError(f"corrupt checkpoint in {directory}: missing or malformed tensor {error}") from None
         agent.global_step, agent.updates = global_step, updates
-        agent._acting_copies = None
+        agent._acting_copy = None
         return agent
