@@ -43,3 +43,75 @@ class RolloutBuffer:
         arrays = (self.observations, self.actions, self.log_probs, self.values, self.next_values,
                   self.rewards, self.terminated, self.truncated)
         return Rollout(*(torch.from_numpy(a).to(device) for a in arrays))
+
+
+@dataclass
+class Transitions:
+    """A batch sampled from the replay buffer, all [B, ...]. `terminated` is the only end that stops the
+    bootstrap: a time-limit truncation still bootstraps from `next_observations` (the final observation)."""
+
+    observations: Tensor
+    actions: Tensor
+    rewards: Tensor
+    next_observations: Tensor
+    terminated: Tensor
+
+
+class ReplayBuffer:
+    """Off-policy storage: a preallocated ring of transitions with uniform sampling.
+
+    Every transition is one row of a single float32 table [capacity, obs + action + 1 + obs + 2] (observation,
+    action, reward, next observation, terminated, truncated), so a sample is one gather. The table is a NumPy
+    array (cheap per-step writes) shared with a tensor view (cheap batched reads). `truncated` is stored for
+    completeness; the Bellman target uses `terminated` only."""
+
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, device: torch.device | str = "cpu"):
+        self.capacity, self.obs_dim, self.action_dim = capacity, obs_dim, action_dim
+        self.width = 2 * obs_dim + action_dim + 3
+        self.table = np.zeros((capacity, self.width), dtype=np.float32)
+        self._view = torch.from_numpy(self.table)
+        self.device = torch.device(device)
+        self.position = 0  # next row to write
+        self.size = 0  # rows filled
+        o, a = obs_dim, action_dim
+        self._columns = {"obs": slice(0, o), "action": slice(o, o + a), "reward": o + a,
+                         "next_obs": slice(o + a + 1, 2 * o + a + 1), "terminated": 2 * o + a + 1, "truncated": 2 * o + a + 2}
+
+    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
+            terminated: np.ndarray, truncated: np.ndarray) -> None:
+        """Append the N transitions of one vector step (all arrays [N, ...])."""
+        for n in range(obs.shape[0]):
+            row = self.table[self.position]
+            c = self._columns
+            row[c["obs"]] = obs[n]
+            row[c["action"]] = actions[n]
+            row[c["reward"]] = rewards[n]
+            row[c["next_obs"]] = next_obs[n]
+            row[c["terminated"]] = terminated[n]
+            row[c["truncated"]] = truncated[n]
+            self.position = (self.position + 1) % self.capacity
+            self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Transitions:
+        """`batch_size` transitions drawn uniformly with replacement."""
+        rows = torch.randint(self.size, (batch_size,), generator=generator)
+        batch = self._view[rows].to(self.device, non_blocking=True)
+        o, a = self.obs_dim, self.action_dim
+        return Transitions(
+            observations=batch[:, :o],
+            actions=batch[:, o:o + a],
+            rewards=batch[:, o + a],
+            next_observations=batch[:, o + a + 1:2 * o + a + 1],
+            terminated=batch[:, 2 * o + a + 1],
+        )
+
+    def state(self) -> tuple[dict[str, Tensor], dict]:
+        """The filled rows as a tensor and the counters as JSON, for checkpoints."""
+        return {"replay_buffer": torch.from_numpy(self.table[:self.size].copy())}, {"position": self.position, "size": self.size}
+
+    def load_state(self, tensors: dict[str, Tensor], counters: dict) -> None:
+        rows = tensors["replay_buffer"].numpy()
+        if rows.shape[1] != self.width or rows.shape[0] > self.capacity or rows.shape[0] != counters["size"]:
+            raise ValueError(f"replay buffer of shape {tuple(rows.shape)} does not fit capacity {self.capacity} x width {self.width}")
+        self.table[:rows.shape[0]] = rows
+        self.position, self.size = int(counters["position"]), int(counters["size"])

@@ -37,3 +37,41 @@ def value_loss(values: Tensor, returns: Tensor, old_values: Tensor | None = None
         squared_error = squared_error.maximum((clipped_values - returns).square())
     loss = 0.5 * squared_error.mean()
     return loss, {}
+
+
+def bellman_target(rewards: Tensor, terminated: Tensor, next_values: Tensor, gamma: float) -> Tensor:
+    """y = r + γ (1 - terminated) Q_target(s', a')   (lecture Eq. 40; Lillicrap et al. 2016)
+
+    `next_values` is the target critic's value of the next state: Q_φ̄(s', μ_θ̄(s')) for DDPG, the minimum of
+    the twin target critics at a smoothed target action for TD3 (Fujimoto et al. 2018), and
+    min Q_φ̄(s', a') - α log π(a'|s') for SAC. Only a termination stops the bootstrap. All inputs [B]."""
+    return rewards + gamma * (1.0 - terminated) * next_values
+
+
+def critic_loss(q_values: Tensor, targets: Tensor) -> tuple[Tensor, dict]:
+    """Σ_m E[(Q_m(s, a) - y)²] over the M critics of a stack against one target   (lecture Eq. 40)
+
+    q_values [M, B], targets [B]. info: `q_mean` (mean Q over critics and batch), `target_q_mean`."""
+    loss = (q_values - targets).square().mean(dim=1).sum()
+    return loss, {"q_mean": q_values.detach().mean(), "target_q_mean": targets.mean()}
+
+
+def deterministic_policy_gradient_loss(q_values: Tensor) -> tuple[Tensor, dict]:
+    """-E_s[Q_φ(s, μ_θ(s))], whose gradient in θ is the deterministic policy gradient
+    E_s[∇_a Q_φ(s, a)|_{a=μ_θ(s)} ∇_θ μ_θ(s)]   (lecture Eqs. 38-39; Silver et al. 2014)
+
+    q_values [B]: the critic at the actor's actions, differentiable through the action only."""
+    return -q_values.mean(), {}
+
+
+def soft_actor_loss(q_values: Tensor, log_probs: Tensor, alpha: Tensor) -> tuple[Tensor, dict]:
+    """E_s[α log π(a|s) - min_m Q_m(s, a)], a ~ π reparameterised   (Haarnoja et al. 2018, Eq. 7)
+
+    q_values [B] (already the minimum over critics), log_probs [B]. info: `entropy` (-E[log π])."""
+    return (alpha * log_probs - q_values).mean(), {"entropy": -log_probs.detach().mean()}
+
+
+def temperature_loss(log_alpha: Tensor, log_probs: Tensor, target_entropy: float) -> tuple[Tensor, dict]:
+    """-E[log α · (log π(a|s) + H̄)]: raises α when the entropy is below the target H̄, lowers it above
+    (Haarnoja et al. 2018b, automatic temperature adjustment). log_probs [B], detached."""
+    return -(log_alpha * (log_probs.detach() + target_entropy)).mean(), {}

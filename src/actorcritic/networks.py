@@ -52,8 +52,8 @@ class StackedMLP(nn.Module):
     """M independent MLPs of one shape, evaluated together: layer l computes x @ W_l[m] + b_l[m] for every
     member m in a single `torch.baddbmm`. Weights [M, in, out], biases [M, 1, out].
 
-    Each member is initialised like `mlp`: orthogonal, gain √2 on hidden layers and `output_gains[m]` on
-    the output layer, zero biases. `output_widths[m]` (default: all) says how many output columns member m
+    With `output_gains`, each member is initialised like `mlp`: orthogonal, gain √2 on hidden layers and
+    `output_gains[m]` on the output layer, zero biases; without, like `nn.Linear` layers. `output_widths[m]` (default: all) says how many output columns member m
     uses; its other columns start at zero and, never read, never receive a gradient."""
 
     def __init__(
@@ -62,7 +62,7 @@ class StackedMLP(nn.Module):
         in_features: int,
         hidden_sizes: tuple[int, ...],
         out_features: int,
-        output_gains: Sequence[float],
+        output_gains: Sequence[float] | None = None,
         output_widths: Sequence[int] | None = None,
         activation: type[nn.Module] = nn.Tanh,
     ):
@@ -77,22 +77,44 @@ class StackedMLP(nn.Module):
         for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             last = index == len(sizes) - 2
             weight = torch.zeros(members, fan_in, fan_out)
+            bias = torch.zeros(members, 1, fan_out)
             for member in range(members):
                 used = widths[member] if last else fan_out
-                gain = output_gains[member] if last else math.sqrt(2)
-                # orthogonal_ on the [out, in] layout of nn.Linear, so a member equals an `mlp` layer
-                weight[member, :, :used] = nn.init.orthogonal_(torch.empty(used, fan_in), gain).T
+                if output_gains is None:
+                    # nn.Linear's own initialisation, as in Fujimoto et al.'s TD3 code
+                    layer = nn.Linear(fan_in, used)
+                    weight[member, :, :used], bias[member, 0, :used] = layer.weight.detach().T, layer.bias.detach()
+                else:
+                    gain = output_gains[member] if last else math.sqrt(2)
+                    # orthogonal_ on the [out, in] layout of nn.Linear, so a member equals an `mlp` layer
+                    weight[member, :, :used] = nn.init.orthogonal_(torch.empty(used, fan_in), gain).T
             self.weights.append(nn.Parameter(weight))
-            self.biases.append(nn.Parameter(torch.zeros(members, 1, fan_out)))
+            self.biases.append(nn.Parameter(bias))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x [B, in] (fed to every member) or [M, B, in] -> [M, B, out]."""
+    def forward(self, x: Tensor, detach_weights: bool = False) -> Tensor:
+        """x [B, in] (fed to every member) or [M, B, in] -> [M, B, out]. With `detach_weights` gradients
+        reach `x` only (an actor's loss differentiates Q through the action, not the critic's weights)."""
         if x.dim() == 2:
             x = x.expand(self.members, *x.shape)
         last = len(self.weights) - 1
         for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            if detach_weights:
+                weight, bias = weight.detach(), bias.detach()
             x = torch.baddbmm(bias, x, weight)
             if index < last:
+                x = self._activation(x)
+        return x
+
+    def member(self, x: Tensor, index: int, detach_weights: bool = False) -> Tensor:
+        """Member `index` alone: x [B, in] -> [B, out]. With `detach_weights` gradients reach `x` only, as
+        the actor's loss needs: it differentiates Q through the action, not the critic's weights."""
+        last = len(self.weights) - 1
+        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            weight, bias = weight[index], bias[index]
+            if detach_weights:
+                weight, bias = weight.detach(), bias.detach()
+            x = torch.addmm(bias, x, weight)
+            if layer < last:
                 x = self._activation(x)
         return x
 
@@ -217,3 +239,64 @@ class ActingActorCritic:
 
     def value(self, obs: np.ndarray) -> np.ndarray:
         return self.body(obs)[1, :, 0]
+
+
+# ---------------------------------------------------------------- off-policy actors (lecture section 7)
+
+class BoundedActor(nn.Module):
+    """An MLP whose output is squashed by tanh and mapped affinely onto the action box [low, high]."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: tuple[int, ...], low: np.ndarray, high: np.ndarray, outputs_per_action: int = 1):
+        super().__init__()
+        self.net = nn.Sequential(*_linear_relu_stack(obs_dim, hidden_sizes, action_dim * outputs_per_action))
+        self.register_buffer("action_scale", torch.as_tensor((high - low) / 2.0, dtype=torch.float32))
+        self.register_buffer("action_bias", torch.as_tensor((high + low) / 2.0, dtype=torch.float32))
+
+    def squash(self, u: Tensor) -> Tensor:
+        return self.action_bias + self.action_scale * torch.tanh(u)
+
+
+def _linear_relu_stack(in_features: int, hidden_sizes: tuple[int, ...], out_features: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    sizes = (in_features, *hidden_sizes)
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+    return layers + [nn.Linear(sizes[-1], out_features)]
+
+
+class DeterministicActor(BoundedActor):
+    """μ_θ(s): the deterministic policy of DDPG and TD3, amortising argmax_a Q(s, a) (lecture Eq. 38)."""
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """obs [B, obs_dim] -> actions [B, A] inside the action box."""
+        return self.squash(self.net(obs))
+
+
+class TanhGaussianActor(BoundedActor):
+    """SAC's policy: u ~ N(μ_θ(s), σ_θ(s)²), a = tanh(u) mapped onto the action box (Haarnoja et al. 2018)."""
+
+    log_std_bounds = (-5.0, 2.0)
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: tuple[int, ...], low: np.ndarray, high: np.ndarray):
+        super().__init__(obs_dim, action_dim, hidden_sizes, low, high, outputs_per_action=2)
+
+    def forward(self, obs: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Reparameterised sample: obs [B, obs_dim] -> actions [B, A], log π(a|s) [B]."""
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        log_std = log_std.clamp(*self.log_std_bounds)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+        u = mean + log_std.exp() * noise
+        return self.squash(u), tanh_gaussian_log_prob(noise, log_std, u, self.action_scale)
+
+    def mode(self, obs: Tensor) -> Tensor:
+        """The deterministic action tanh(μ(s)), for evaluation."""
+        return self.squash(self.net(obs).chunk(2, dim=-1)[0])
+
+
+def tanh_gaussian_log_prob(noise: Tensor, log_std: Tensor, u: Tensor, action_scale: Tensor) -> Tensor:
+    """log π(a|s) for a = bias + scale·tanh(u), u = μ + σ·ε: the Gaussian log-density of u minus the log
+    Jacobian Σ log(scale·(1 - tanh²u)), with log(1 - tanh²u) = 2(log 2 - u - softplus(-2u)) for numerical
+    stability where |u| is large (Haarnoja et al. 2018, appendix C). All [B, A] except the result [B]."""
+    gaussian = -0.5 * noise.square() - log_std - _HALF_LOG_TWO_PI
+    log_jacobian = 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u)) + torch.log(action_scale)
+    return (gaussian - log_jacobian).sum(-1)

@@ -19,12 +19,19 @@ from pathlib import Path
 
 from actorcritic.algorithms.common import LearningRun
 from actorcritic.algorithms.ppo import PPO, PPOConfig
+from actorcritic.algorithms.sac import SAC, SACConfig
+from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
 from actorcritic.checkpoint import STATE_FILE, write_json_atomic
 from actorcritic.config import config_to_dict
 from actorcritic.errors import ActorCriticError
 from actorcritic.logging import RunLogger
 
-ALGORITHMS: dict[str, tuple[type, type]] = {"ppo": (PPO, PPOConfig)}
+ALGORITHMS: dict[str, tuple[type, type]] = {
+    "ppo": (PPO, PPOConfig),
+    "td3": (TD3, TD3Config),
+    "ddpg": (DDPG, DDPGConfig),
+    "sac": (SAC, SACConfig),
+}
 """name -> (agent class, config class)."""
 
 CONFIG_FILE = "config.json"
