@@ -62,7 +62,8 @@ def config_from_dict(cls: type, data: dict) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ActorCriticError(f"config has unknown fields {unknown} for {cls.__name__}: the file was written by another version or algorithm")
+        shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+        raise ActorCriticError(f"saved config does not fit {cls.__name__} (unknown fields {shown}): the file was written by another algorithm or version")
     values = {}
     for name, value in data.items():
         if isinstance(value, list):
