@@ -1,0 +1,120 @@
+"""TD3 and SAC side by side with Stable-Baselines3: same machine, same hyperparameters, same steps.
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python benchmarks/offpolicy_vs_sb3.py                          # speed: TD3 and SAC on HalfCheetah-v5
+    .venv/bin/python benchmarks/offpolicy_vs_sb3.py --algo td3 --env Pendulum-v1 --warmup 1000 --steps 19000 --seeds 0 1 2
+
+Each (library, algorithm, seed) runs in its own process with the same torch thread count (default 2, the
+machine's cores, which is also torch's default and so what SB3 users get). Both libraries first take
+`--warmup` uniformly random steps (learning_starts), then `--steps` steps with one gradient update each;
+steps/s is measured over those training steps only. Reported: steps/s of each, the ratio
+actorcritic / SB3, and the deterministic evaluation return over 10 episodes at the end.
+
+Settings (both): 256-256 ReLU MLPs, Adam 3e-4, batch 256, τ = 0.005, γ = 0.99, buffer 1e6, one update per
+step. TD3: exploration noise 0.1, target noise 0.2 clipped at 0.5, policy delay 2. SAC: automatic entropy
+tuning from α = 1 with target entropy -|A|, actor and α updated every step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+COMMON = dict(learning_rate=3e-4, batch_size=256, tau=0.005, gamma=0.99, buffer_size=1_000_000)
+
+
+def evaluate(act, env_id: str, episodes: int = 10, seed: int = 10_000) -> float:
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make(env_id)
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done, total = False, 0.0
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(act(obs))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns))
+
+
+def run_actorcritic(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int) -> dict:
+    from actorcritic import SAC, TD3, SACConfig, TD3Config
+
+    agent_class, config_class = (TD3, TD3Config) if algo == "td3" else (SAC, SACConfig)
+    agent = agent_class(config_class(env=env, seed=seed, total_steps=warmup + steps, learning_starts=warmup,
+                                     num_threads=threads, hidden_sizes=(256, 256), **COMMON))
+    agent.learn(warmup)
+    started = time.perf_counter()
+    agent.learn(warmup + steps)
+    elapsed = time.perf_counter() - started
+    return {"steps_per_second": steps / elapsed, "eval_return": evaluate(lambda obs: agent.act(obs), env)}
+
+
+def run_sb3(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int) -> dict:
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from stable_baselines3 import SAC as SB3SAC
+    from stable_baselines3 import TD3 as SB3TD3
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    torch.set_num_threads(threads)
+    environment = gym.make(env)
+    kwargs = dict(seed=seed, device="cpu", learning_starts=warmup, train_freq=1, gradient_steps=1,
+                  policy_kwargs=dict(net_arch=[256, 256]), verbose=0, **COMMON)
+    if algo == "td3":
+        half_width = (environment.action_space.high - environment.action_space.low) / 2
+        noise = NormalActionNoise(np.zeros_like(half_width), 0.1 * half_width)
+        model = SB3TD3("MlpPolicy", environment, action_noise=noise, policy_delay=2, target_policy_noise=0.2, target_noise_clip=0.5, **kwargs)
+    else:
+        model = SB3SAC("MlpPolicy", environment, ent_coef="auto_1.0", **kwargs)
+    model.learn(total_timesteps=warmup)
+    started = time.perf_counter()
+    model.learn(total_timesteps=steps, reset_num_timesteps=False)
+    elapsed = time.perf_counter() - started
+    return {"steps_per_second": steps / elapsed, "eval_return": evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algo", choices=["td3", "sac", "all"], default="all")
+    parser.add_argument("--env", default="HalfCheetah-v5")
+    parser.add_argument("--warmup", type=int, default=1_000, help="random steps before learning starts")
+    parser.add_argument("--steps", type=int, default=3_000, help="training steps (one update each), timed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "ALGO", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        library, algo, seed = args.worker
+        runner = run_actorcritic if library == "actorcritic" else run_sb3
+        print(json.dumps(runner(algo, args.env, args.warmup, args.steps, int(seed), args.threads)))
+        return
+
+    algos = ["td3", "sac"] if args.algo == "all" else [args.algo]
+    print(f"{args.env}: {args.warmup} random steps, then {args.steps} training steps (timed), {args.threads} torch threads")
+    print(f"{'algo':<5} {'seed':>4} {'library':<12} {'steps/s':>9} {'eval return':>12}")
+    for algo in algos:
+        for seed in args.seeds:
+            results = {}
+            for library in ("sb3", "actorcritic"):
+                command = [sys.executable, __file__, "--env", args.env, "--warmup", str(args.warmup), "--steps", str(args.steps),
+                           "--threads", str(args.threads), "--worker", library, algo, str(seed)]
+                output = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                results[library] = json.loads(output.stdout.strip().splitlines()[-1])
+                r = results[library]
+                print(f"{algo:<5} {seed:>4} {library:<12} {r['steps_per_second']:>9.1f} {r['eval_return']:>12.1f}", flush=True)
+            ratio = results["actorcritic"]["steps_per_second"] / results["sb3"]["steps_per_second"]
+            print(f"{algo:<5} {seed:>4} {'ratio':<12} {ratio:>8.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
