@@ -170,21 +170,25 @@ class ActorCritic(nn.Module):
     near-zero-mean start), value output gain 1 (Huang et al. 2022)."""
 
     def __init__(self, obs_dim: int, hidden_sizes: tuple[int, ...], num_actions: int | None = None,
-                 action_dim: int | None = None, log_std_init: float = 0.0):
+                 action_dim: int | None = None, log_std_init: float = 0.0, value: bool = True):
         super().__init__()
         if (num_actions is None) == (action_dim is None):
             raise ValueError("give exactly one of num_actions (discrete) and action_dim (continuous)")
         self.discrete = num_actions is not None
+        self.has_value = value
         width = num_actions if self.discrete else action_dim
-        self.body = StackedMLP(2, obs_dim, hidden_sizes, width, output_gains=(0.01, 1.0), output_widths=(width, 1))
+        if value:
+            self.body = StackedMLP(2, obs_dim, hidden_sizes, width, output_gains=(0.01, 1.0), output_widths=(width, 1))
+        else:  # a policy alone (GRPO): no value network at all
+            self.body = StackedMLP(1, obs_dim, hidden_sizes, width, output_gains=(0.01,))
         self.log_std = None if self.discrete else nn.Parameter(torch.full((action_dim,), float(log_std_init)))
 
-    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        """obs [B, obs_dim] -> policy output (logits or mean) [B, width], values [B]."""
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor | None]:
+        """obs [B, obs_dim] -> policy output (logits or mean) [B, width], values [B] (None without a value network)."""
         out = self.body(obs)
-        return out[0], out[1, :, 0]
+        return out[0], (out[1, :, 0] if self.has_value else None)
 
-    def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """log π(a|s) [B], entropy (per state [B] or a scalar for the Gaussian) and V(s) [B]."""
         policy_out, values = self(obs)
         if self.discrete:
@@ -219,7 +223,8 @@ class ActingActorCritic:
     def sample(self, obs: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """obs [B, obs_dim] -> actions [B] or [B, A], log π(a|s) [B] (float32), V(s) [B]."""
         out = self.body(obs)
-        policy_out, values = out[0], out[1, :, 0]
+        policy_out = out[0]
+        values = out[1, :, 0] if out.shape[0] > 1 else np.zeros(out.shape[1], dtype=np.float32)
         if self.discrete:
             logits = policy_out.astype(np.float64)
             logits -= logits.max(axis=-1, keepdims=True)
@@ -238,7 +243,9 @@ class ActingActorCritic:
         return policy_out.argmax(axis=-1) if self.discrete else policy_out
 
     def value(self, obs: np.ndarray) -> np.ndarray:
-        return self.body(obs)[1, :, 0]
+        """V(s) [B]; zeros for a policy without a value network."""
+        out = self.body(obs)
+        return out[1, :, 0] if out.shape[0] > 1 else np.zeros(out.shape[1], dtype=np.float32)
 
 
 # ---------------------------------------------------------------- off-policy actors (lecture section 7)
