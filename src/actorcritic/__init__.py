@@ -1,8 +1,11 @@
 """actorcritic: the actor-critic family of reinforcement-learning methods, as the lecture teaches them."""
 
+from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
+from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
+from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
 from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
 
-__all__ = ["PPO", "PPOConfig", "TD3", "TD3Config", "DDPG", "DDPGConfig", "SAC", "SACConfig"]
+__all__ = ["PPO", "PPOConfig", "REINFORCE", "REINFORCEConfig", "TRPO", "TRPOConfig", "GRPO", "GRPOConfig", "TD3", "TD3Config", "DDPG", "DDPGConfig", "SAC", "SACConfig"]
 __version__ = "0.1.0"

@@ -6,18 +6,40 @@ from __future__ import annotations
 from torch import Tensor
 
 
-def clipped_surrogate(log_probs: Tensor, old_log_probs: Tensor, advantages: Tensor, clip_eps: float) -> tuple[Tensor, dict]:
+def policy_gradient_loss(log_probs: Tensor, advantages: Tensor) -> tuple[Tensor, dict]:
+    """REINFORCE: -E[log π_θ(a_t|s_t) Â_t], whose gradient is the policy gradient   (lecture Eqs. 2-3)
+
+    With Â_t the reward-to-go R_t this is Eq. 3; with R_t - b(s_t), the baselined estimator of section 3.
+    All inputs [B]; `advantages` carry no gradient."""
+    return -(log_probs * advantages).mean(), {}
+
+
+def importance_weighted_surrogate(log_probs: Tensor, old_log_probs: Tensor, advantages: Tensor) -> tuple[Tensor, dict]:
+    """-E_{a ~ π_old}[π_θ(a|s) / π_old(a|s) · Â]   (lecture Eq. 4)
+
+    Reuses a batch sampled by π_old after θ has moved; at θ = θ_old its gradient equals the policy
+    gradient of `policy_gradient_loss`. All inputs [B]. info: `approx_kl`."""
+    log_ratio = log_probs - old_log_probs
+    ratio = log_ratio.exp()
+    return -(ratio * advantages).mean(), {"approx_kl": ((ratio.detach() - 1.0) - log_ratio.detach()).mean()}
+
+
+def clipped_surrogate(
+    log_probs: Tensor, old_log_probs: Tensor, advantages: Tensor, clip_eps: float, weights: Tensor | None = None
+) -> tuple[Tensor, dict]:
     """PPO's clipped surrogate, negated for minimisation   (lecture Eq. 19; Schulman et al. 2017)
 
         L = -E[min(r(θ) A, clip(r(θ), 1 - ε, 1 + ε) A)],   r(θ) = π_θ(a|s) / π_θ_old(a|s)
 
-    All inputs [B]. info: `approx_kl` (the low-variance estimator E[(r - 1) - log r] of KL(π_old || π_θ)),
-    `clip_fraction` (share of samples whose ratio left [1 - ε, 1 + ε])."""
+    All inputs [B]. `weights` [B], when given, replaces the mean by a weighted sum (GRPO's per-sequence
+    1/|o_i| normalisation, Eq. 36). info: `approx_kl` (the low-variance estimator E[(r - 1) - log r] of
+    KL(π_old || π_θ)), `clip_fraction` (share of samples whose ratio left [1 - ε, 1 + ε])."""
     log_ratio = log_probs - old_log_probs
     ratio = log_ratio.exp()
     unclipped = ratio * advantages
     clipped = ratio.clamp(1.0 - clip_eps, 1.0 + clip_eps) * advantages
-    loss = -unclipped.minimum(clipped).mean()
+    objective = unclipped.minimum(clipped)
+    loss = -(objective.mean() if weights is None else (weights * objective).sum())
     with_grad_off = ratio.detach()
     info = {
         "approx_kl": ((with_grad_off - 1.0) - log_ratio.detach()).mean(),
@@ -75,3 +97,10 @@ def temperature_loss(log_alpha: Tensor, log_probs: Tensor, target_entropy: float
     """-E[log α · (log π(a|s) + H̄)]: raises α when the entropy is below the target H̄, lowers it above
     (Haarnoja et al. 2018b, automatic temperature adjustment). log_probs [B], detached."""
     return -(log_alpha * (log_probs.detach() + target_entropy)).mean(), {}
+
+
+def kl_k3(log_probs: Tensor, reference_log_probs: Tensor) -> Tensor:
+    """Per-sample estimator of KL(π_θ || π_ref) from samples of π_θ: ρ - log ρ - 1 with ρ = π_ref / π_θ
+    (Schulman 2020, "k3"; used by GRPO, DeepSeek-AI 2024). Unbiased, always >= 0. Inputs [B] -> [B]."""
+    log_ratio = reference_log_probs - log_probs
+    return log_ratio.exp() - log_ratio - 1.0

@@ -156,6 +156,18 @@ def gaussian_log_prob(mean: Tensor, log_std: Tensor, actions: Tensor) -> Tensor:
     return -0.5 * z.square().sum(-1) - (log_std.sum() + _HALF_LOG_TWO_PI * log_std.shape[0])
 
 
+def categorical_kl(old_logits: Tensor, logits: Tensor) -> Tensor:
+    """KL(softmax(old_logits) || softmax(logits)) per state. [B, K] -> [B]."""
+    old_log_probs = torch.log_softmax(old_logits, -1)
+    return (old_log_probs.exp() * (old_log_probs - torch.log_softmax(logits, -1))).sum(-1)
+
+
+def gaussian_kl(old_mean: Tensor, old_log_std: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
+    """KL(N(μ_old, σ_old²) || N(μ, σ²)) per state, summed over independent action dimensions. [B, A] -> [B]."""
+    variance_ratio = torch.exp(2 * (old_log_std - log_std))
+    return (log_std - old_log_std + 0.5 * (variance_ratio + (old_mean - mean).square() * torch.exp(-2 * log_std)) - 0.5).sum(-1)
+
+
 def gaussian_entropy(log_std: Tensor) -> Tensor:
     """H(N(μ, diag σ²)) = Σ_i (log σ_i + ½ log 2πe), the same for every state. log_std [A] -> scalar."""
     return (log_std + 0.5 + _HALF_LOG_TWO_PI).sum()
@@ -196,6 +208,24 @@ class ActorCritic(nn.Module):
         else:
             log_prob, entropy = gaussian_log_prob(policy_out, self.log_std, actions), gaussian_entropy(self.log_std)
         return log_prob, entropy, values
+
+    def kl_from(self, obs: Tensor, old_policy_out: Tensor, old_log_std: Tensor | None) -> Tensor:
+        """KL(π_old(·|s) || π_θ(·|s)) per state [B], π_old given by its saved outputs on `obs`."""
+        policy_out = self(obs)[0]
+        if self.discrete:
+            return categorical_kl(old_policy_out, policy_out)
+        return gaussian_kl(old_policy_out, old_log_std, policy_out, self.log_std)
+
+    def policy_parameter_mask(self) -> Tensor:
+        """1 for every entry of `self.parameters()` (concatenated, flat) that belongs to the policy, 0 for
+        the value network's: the policy is member 0 of the stack, plus log σ."""
+        masks = []
+        for parameter in self.parameters():
+            mask = torch.zeros_like(parameter) if parameter is not self.log_std else torch.ones_like(parameter)
+            if parameter is not self.log_std:
+                mask[0] = 1.0
+            masks.append(mask.reshape(-1))
+        return torch.cat(masks)
 
     def acting_copy(self) -> "ActingActorCritic":
         log_std = None if self.discrete else self.log_std.detach().cpu().numpy().astype(np.float64)

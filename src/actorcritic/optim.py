@@ -44,3 +44,35 @@ class FlatParameters:
         norm = torch.linalg.vector_norm(grad)
         grad.mul_((max_norm / (norm + 1e-6)).clamp_(max=1.0))
         return norm
+
+
+def conjugate_gradient(matrix_vector_product, b: torch.Tensor, iterations: int, tolerance: float = 1e-10) -> tuple[torch.Tensor, float]:
+    """Solve A x = b for symmetric positive-definite A, given only x -> A x (Hestenes and Stiefel 1952).
+
+    TRPO uses it to get the natural-gradient direction F⁻¹ g without forming the Fisher matrix F
+    (Schulman et al. 2015, appendix C). Returns x and the final residual norm ||b - A x||."""
+    x = torch.zeros_like(b)
+    residual = b.clone()
+    direction = b.clone()
+    residual_sq = residual.dot(residual)
+    for _ in range(iterations):
+        if residual_sq <= tolerance:
+            break
+        product = matrix_vector_product(direction)
+        step = residual_sq / direction.dot(product)
+        x += step * direction
+        residual -= step * product
+        new_residual_sq = residual.dot(residual)
+        direction = residual + (new_residual_sq / residual_sq) * direction
+        residual_sq = new_residual_sq
+    return x, float(residual_sq.sqrt())
+
+
+def fisher_vector_product(mean_kl, parameters: list[torch.Tensor], vector: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
+    """F v + damping·v, with F the Hessian of the mean KL(π_old || π_θ) at θ = θ_old (the Fisher information
+    of the policy), by two backward passes: F v = ∇θ (∇θ KL · v). `mean_kl()` recomputes the KL with a
+    graph; `parameters` are the tensors θ; `vector` is flat, laid out as their concatenation."""
+    grads = torch.autograd.grad(mean_kl(), parameters, create_graph=True)
+    flat_grad = torch.cat([g.reshape(-1) for g in grads])
+    hessian_vector = torch.autograd.grad(flat_grad.dot(vector), parameters)
+    return torch.cat([h.reshape(-1) for h in hessian_vector]) + damping * vector

@@ -18,7 +18,10 @@ from datetime import datetime
 from pathlib import Path
 
 from actorcritic.algorithms.common import LearningRun
+from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
+from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
+from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
 from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
 from actorcritic.checkpoint import STATE_FILE, write_json_atomic
@@ -28,6 +31,9 @@ from actorcritic.logging import RunLogger
 
 ALGORITHMS: dict[str, tuple[type, type]] = {
     "ppo": (PPO, PPOConfig),
+    "reinforce": (REINFORCE, REINFORCEConfig),
+    "trpo": (TRPO, TRPOConfig),
+    "grpo": (GRPO, GRPOConfig),
     "td3": (TD3, TD3Config),
     "ddpg": (DDPG, DDPGConfig),
     "sac": (SAC, SACConfig),

@@ -147,6 +147,10 @@ class OnPolicyAgent:
         self._obs: np.ndarray | None = None  # normalised current observations of the N actors
         self._acting_copy = None
 
+    def _extra_modules(self) -> dict[str, torch.nn.Module]:
+        """Modules besides the model that a checkpoint must hold (GRPO's reference policy)."""
+        return {}
+
     def _check_spaces(self) -> None:
         if not isinstance(self.observation_space, gym.spaces.Box):
             raise ActorCriticError(f"{self.algo} needs a Box observation space; {self.config.env} has {self.observation_space}: wrap it to flatten the observations")
@@ -271,6 +275,7 @@ class OnPolicyAgent:
         optimizer_tensors, param_groups = optimizer_state("optimizer", self.optimizer)
         tensors = {
             **module_tensors("model", self.model),
+            **{k: v for name, module in self._extra_modules().items() for k, v in module_tensors(name, module).items()},
             **optimizer_tensors,
             **numpy_arrays_to_tensors(self.obs_normalizer.stats.state("obs_normalizer")),
             **numpy_arrays_to_tensors(self.reward_scaler.stats.state("reward_scaler")),
@@ -307,6 +312,8 @@ class OnPolicyAgent:
             )
         try:
             load_module_tensors("model", agent.model, tensors)
+            for name, module in agent._extra_modules().items():
+                load_module_tensors(name, module, tensors)
             load_optimizer_state("optimizer", agent.optimizer, tensors, param_groups)
             agent.obs_normalizer.stats.load_state("obs_normalizer", tensors_to_numpy(tensors, "obs_normalizer"))
             agent.reward_scaler.stats.load_state("reward_scaler", tensors_to_numpy(tensors, "reward_scaler"))

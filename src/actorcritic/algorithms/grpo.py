@@ -1,0 +1,178 @@
+"""GRPO for control environments (lecture section 5.2, Eqs. 35-36, without a language model).
+
+PPO learns a per-state baseline V_φ(s); GRPO has no value network. For each start state it rolls out a group
+of G episodes from the same seeded reset, scores each episode by its return R_i, and gives every step of
+episode i the group-relative advantage
+
+    Â_i = (R_i - mean(R_1..R_G)) / std(R_1..R_G)                                     (Eq. 35)
+
+The update is the clipped surrogate averaged per episode, 1/G Σ_i 1/|o_i| Σ_t min(r_t Â_i, clip(r_t) Â_i),
+optionally minus β·KL(π_θ || π_ref) to a frozen copy of the initial policy (k3 estimator)   (Eq. 36).
+
+Which environments qualify: those whose `reset(seed=s)` puts every copy in the same state, so that the G
+episodes of a group really share their start state (classic control, Box2D and MuJoCo environments do).
+Others are refused when the first group is drawn. Only the steps of the G episodes count as environment
+steps; the vector environment keeps stepping finished copies until the group's longest episode ends, and
+those extra steps are discarded.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from actorcritic.algorithms.common import apply_preset
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig
+from actorcritic.config import check_positive_int, check_range
+from actorcritic.errors import ActorCriticError
+from actorcritic.estimators import group_relative_advantages
+from actorcritic.losses import clipped_surrogate, kl_k3
+
+
+@dataclass(frozen=True)
+class GRPOConfig(OnPolicyConfig):
+    """GRPO on control environments. `num_envs` is set to `group_size` (the G copies of a group) and
+    `num_steps`, `advantage`, `gae_lambda`, `k` are not used (there is no value function)."""
+
+    group_size: int = 8
+    """G: episodes per start state."""
+    groups_per_update: int = 4
+    """Start states (groups) per update."""
+    epochs: int = 4
+    """Gradient steps on each batch of groups (the ratio is clipped from the second on)."""
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    anneal_lr: bool = False
+    """Decay the learning rate linearly to zero over total_steps."""
+    clip_eps: float = 0.2
+    """ε of the clipped surrogate."""
+    scale_rewards: bool = True
+    """Divide by the group's return std in Eq. 35 (off: only subtract the group mean, as Dr. GRPO does)."""
+    beta: float = 0.0
+    """Weight of the KL penalty to the initial policy (0: no reference policy is kept)."""
+    ent_coef: float = 0.0
+    """Weight of an entropy bonus."""
+    normalize_observations: bool = False
+    """Running mean/std observation normalisation."""
+    normalize_rewards: bool = False
+    """Not used by GRPO (returns are normalised within each group)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range("group_size", self.group_size, 2)
+        for name in ("groups_per_update", "epochs"):
+            check_positive_int(name, getattr(self, name))
+        check_range("clip_eps", self.clip_eps, 0, math.inf, low_inclusive=False)
+        check_range("beta", self.beta, 0)
+        check_range("ent_coef", self.ent_coef, 0)
+        object.__setattr__(self, "num_envs", self.group_size)
+
+    @classmethod
+    def for_env(cls, env: str, **overrides) -> "GRPOConfig":
+        return apply_preset(cls, {}, env, overrides)
+
+
+@dataclass
+class GroupBatch:
+    """The steps of all episodes of an update, flattened [S, ...], with each step's episode weight."""
+
+    observations: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    advantages: torch.Tensor
+    weights: torch.Tensor  # 1 / (|o_i| · number of episodes): Eq. 36's per-episode averaging
+    returns: torch.Tensor  # [groups, G]
+
+
+class GRPO(OnPolicyAgent):
+    """Group relative policy optimisation on environments with seed-reproducible resets."""
+
+    algo = "grpo"
+    config_class = GRPOConfig
+    uses_value_function = False
+
+    def __init__(self, config: GRPOConfig):
+        super().__init__(config)
+        self.reference = copy.deepcopy(self.model).requires_grad_(False) if config.beta > 0 else None
+
+    def _extra_modules(self) -> dict[str, torch.nn.Module]:
+        return {"reference": self.reference} if self.reference is not None else {}
+
+    def _reset_envs(self) -> None:
+        self._obs = np.zeros(0)  # each group resets its own environments
+
+    def _collect_group(self):
+        """G episodes from one seeded start state: lists of (obs, actions, log_probs) per episode and returns."""
+        cfg, acting, group = self.config, self._acting(), self.config.group_size
+        seed = cfg.seed + 1_000_003 + self.global_step  # a new start state per group, reproducible on resume
+        raw, _ = self.envs.reset(seed=[seed] * group)
+        if not np.allclose(raw, raw[0]):
+            raise ActorCriticError(f"grpo needs environments whose reset(seed) is reproducible, and {cfg.env}'s is not: its G copies started in different states")
+        obs = self.obs_normalizer(raw, update=True)
+        alive = np.ones(group, dtype=bool)
+        steps = [[] for _ in range(group)]
+        returns = np.zeros(group)
+        while alive.any():
+            actions, log_probs, _ = acting.sample(obs, acting.draw_noise((group,), self.generator))
+            raw, rewards, terminated, truncated, _ = self.envs.step(self._env_actions(actions))
+            for i in np.flatnonzero(alive):
+                steps[i].append((obs[i], actions[i], log_probs[i]))
+                returns[i] += rewards[i]
+            self.global_step += int(alive.sum())
+            alive &= ~(terminated | truncated)
+            obs = self.obs_normalizer(raw, update=False)
+        self.episodes.returns.extend(returns.tolist())
+        self.episodes.lengths.extend(len(episode) for episode in steps)
+        return steps, returns
+
+    def _collect_rollout(self) -> GroupBatch:
+        cfg = self.config
+        episodes, group_returns = [], []
+        for _ in range(cfg.groups_per_update):
+            steps, returns = self._collect_group()
+            episodes.extend(steps)
+            group_returns.append(returns)
+        returns = torch.tensor(np.stack(group_returns), dtype=torch.float32)
+        advantages = group_relative_advantages(returns, scale=cfg.scale_rewards).reshape(-1)  # Eq. 35
+        lengths = torch.tensor([len(e) for e in episodes])
+        rows = [step for episode in episodes for step in episode]
+        obs = torch.from_numpy(np.stack([r[0] for r in rows]))
+        actions = torch.from_numpy(np.stack([r[1] for r in rows]))
+        log_probs = torch.from_numpy(np.stack([r[2] for r in rows]))
+        return GroupBatch(
+            observations=obs.to(self.device), actions=actions.to(self.device), log_probs=log_probs.to(self.device),
+            advantages=advantages.repeat_interleave(lengths).to(self.device),
+            weights=(1.0 / (lengths * len(episodes))).float().repeat_interleave(lengths).to(self.device),
+            returns=returns,
+        )
+
+    def _update(self, batch: GroupBatch) -> dict[str, float]:
+        cfg = self.config
+        reference_log_probs = None
+        if self.reference is not None:
+            with torch.no_grad():
+                reference_log_probs = self.reference.evaluate_actions(batch.observations, batch.actions)[0]
+        totals = torch.zeros(5)
+        for _ in range(cfg.epochs):
+            log_probs, entropy, _ = self.model.evaluate_actions(batch.observations, batch.actions)
+            loss, info = clipped_surrogate(log_probs, batch.log_probs, batch.advantages, cfg.clip_eps, weights=batch.weights)
+            kl = torch.zeros(())
+            if reference_log_probs is not None:
+                kl = (batch.weights * kl_k3(log_probs, reference_log_probs)).sum()
+                loss = loss + cfg.beta * kl
+            entropy = entropy.mean()
+            loss = loss - cfg.ent_coef * entropy
+            self.flat.zero_grad()
+            loss.backward()
+            self.flat.clip_grad_norm_(cfg.max_grad_norm)
+            self.optimizer.step()
+            totals += torch.stack([loss.detach(), kl.detach(), entropy.detach(), info["approx_kl"], info["clip_fraction"]])
+        self._acting_copy = None
+        policy_loss, kl, entropy, approx_kl, clip_fraction = (totals / cfg.epochs).tolist()
+        zero_std = float((batch.returns.std(-1, correction=0) < 1e-8).float().mean())
+        return {"policy_loss": policy_loss, "kl_to_reference": kl, "entropy": entropy, "approx_kl": approx_kl,
+                "clip_fraction": clip_fraction, "group_return_mean": float(batch.returns.mean()), "zero_std_groups": zero_std}

@@ -1,0 +1,144 @@
+"""REINFORCE (Williams 1992; lecture Eq. 3) with every baseline of the lecture's section 3.
+
+    θ <- θ + η Σ_t (R_t - b) ∇θ log π_θ(a_t|s_t)
+
+`--baseline` chooses b:
+* `none`: b = 0, the plain reward-to-go of Eq. 3.
+* `mean`: b = the batch's mean return, a state-independent constant.
+* `value`: b = V_φ(s_t), a learned critic fitted by Eq. 20; with it any advantage estimator of section 4
+  can be chosen (`--advantage mc|kstep|gae`; mc, λ = 1, is REINFORCE proper).
+* `optimal`: b* = Σ w R / Σ w with w = ||∇θ log π_θ(a|s)||², Eq. 18 estimated once per batch (pooled over
+  states). The per-sample squared score norms come from per-sample gradients (torch.func.vmap over
+  torch.func.grad): one extra backward pass per sample, memory B x |θ| in chunks of 256 samples. That is the
+  cost Eq. 18 asks for; it is why practice uses V instead.
+
+Without a learned value (none, mean, optimal) nothing can bootstrap, so returns are summed to the end of
+the episode or the rollout, whichever comes first: choose `num_steps` at least the episode length.
+With `--epochs > 1` the batch is reused with the importance-weighted surrogate of Eq. 4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch.func import functional_call, grad, vmap
+
+from actorcritic.algorithms.common import apply_preset
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig, estimate_advantages
+from actorcritic.buffers import Rollout
+from actorcritic.config import check_choice, check_positive_int, check_range
+from actorcritic.errors import ActorCriticError
+from actorcritic.estimators import discounted_returns, normalize, variance_minimizing_baseline
+from actorcritic.losses import importance_weighted_surrogate, policy_gradient_loss, value_loss
+from actorcritic.networks import categorical_log_prob_and_entropy, gaussian_log_prob
+
+
+@dataclass(frozen=True)
+class REINFORCEConfig(OnPolicyConfig):
+    """REINFORCE. Defaults: 8 actors x 500 steps (whole CartPole episodes), Adam 1e-3, one step per batch."""
+
+    num_envs: int = 8
+    """N: parallel actors."""
+    num_steps: int = 500
+    """T: steps per actor per batch; without a value baseline returns stop at the rollout's end."""
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    anneal_lr: bool = False
+    """Decay the learning rate linearly to zero over total_steps."""
+    advantage: Literal["gae", "kstep", "mc"] = "mc"
+    """With --baseline value: mc (REINFORCE, Eq. 28), kstep (Eqs. 25-27) or gae (Eq. 32)."""
+    normalize_observations: bool = False
+    """Running mean/std observation normalisation."""
+    normalize_rewards: bool = False
+    """Scale rewards by the running std of the discounted return."""
+    baseline: Literal["none", "mean", "value", "optimal"] = "value"
+    """b in (R - b): none (Eq. 3), mean (batch mean return), value (learned V, Eq. 20), optimal (Eq. 18)."""
+    epochs: int = 1
+    """Passes over each batch; above 1 the importance-weighted surrogate (Eq. 4) reuses it."""
+    vf_coef: float = 0.5
+    """Weight of the value loss (with --baseline value)."""
+    normalize_advantages: bool = False
+    """Divide (R - b) by its batch std and centre it (off: the lecture's estimators as they are)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("baseline", self.baseline, ("none", "mean", "value", "optimal"))
+        check_positive_int("epochs", self.epochs)
+        check_range("vf_coef", self.vf_coef, 0)
+        if self.baseline != "value" and self.advantage != "mc":
+            raise ActorCriticError(f"--advantage {self.advantage} needs a value function: use --baseline value, or --advantage mc")
+
+    @classmethod
+    def for_env(cls, env: str, **overrides) -> "REINFORCEConfig":
+        return apply_preset(cls, PRESETS, env, overrides)
+
+
+PRESETS: dict[str, dict] = {
+    "CartPole-v1": dict(total_steps=200_000, learning_rate=3e-3),
+}
+
+
+class REINFORCE(OnPolicyAgent):
+    """The score-function policy gradient with a choice of baseline."""
+
+    algo = "reinforce"
+    config_class = REINFORCEConfig
+
+    def _update(self, batch: Rollout) -> dict[str, float]:
+        cfg = self.config
+        if cfg.baseline == "value":
+            advantages = estimate_advantages(batch, cfg)
+            returns = advantages + batch.values
+        else:
+            zeros = torch.zeros_like(batch.rewards)
+            returns = discounted_returns(batch.rewards, zeros, batch.terminated, batch.truncated, cfg.gamma)
+            advantages = returns
+        size = cfg.num_steps * cfg.num_envs
+        obs = batch.observations.reshape(size, -1)
+        actions = batch.actions.reshape(size, *batch.actions.shape[2:])
+        old_log_probs, returns, advantages = batch.log_probs.reshape(size), returns.reshape(size), advantages.reshape(size)
+        baseline_value = 0.0
+        if cfg.baseline == "mean":
+            baseline_value = returns.mean()
+        elif cfg.baseline == "optimal":
+            baseline_value = variance_minimizing_baseline(self.score_squared_norms(obs, actions), returns)
+        advantages = advantages - baseline_value
+        if cfg.normalize_advantages:
+            advantages = normalize(advantages)
+        totals = torch.zeros(3)
+        for _ in range(cfg.epochs):
+            log_probs, entropy, values = self.model.evaluate_actions(obs, actions)
+            if cfg.epochs == 1:
+                policy_loss, _ = policy_gradient_loss(log_probs, advantages)  # Eq. 3
+            else:  # Eq. 4: after the first step the batch is no longer on-policy
+                policy_loss, _ = importance_weighted_surrogate(log_probs, old_log_probs, advantages)
+            loss = policy_loss
+            v_loss = torch.zeros(())
+            if cfg.baseline == "value":
+                v_loss, _ = value_loss(values, returns)
+                loss = loss + cfg.vf_coef * v_loss
+            self.flat.zero_grad()
+            loss.backward()
+            self.flat.clip_grad_norm_(cfg.max_grad_norm)
+            self.optimizer.step()
+            totals += torch.stack([policy_loss.detach(), v_loss.detach(), entropy.detach().mean()])
+        self._acting_copy = None
+        policy_loss, v_loss, entropy = (totals / cfg.epochs).tolist()
+        return {"policy_loss": policy_loss, "value_loss": v_loss, "entropy": entropy, "baseline": float(baseline_value),
+                "advantage_std": float(advantages.std())}
+
+    def score_squared_norms(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """w_i = ||∇θ log π_θ(a_i|s_i)||² for every sample, by per-sample gradients (torch.func). [B]."""
+        params = {name: p.detach() for name, p in self.model.named_parameters()}
+        model, discrete = self.model, self.model.discrete
+
+        def log_prob(params, single_obs, single_action):
+            policy_out, _ = functional_call(model, params, (single_obs.unsqueeze(0),))
+            if discrete:
+                return categorical_log_prob_and_entropy(policy_out, single_action.unsqueeze(0))[0].squeeze(0)
+            return gaussian_log_prob(policy_out, params["log_std"], single_action.unsqueeze(0)).squeeze(0)
+
+        per_sample = vmap(grad(log_prob), in_dims=(None, 0, 0), chunk_size=256)(params, obs, actions)
+        return sum(g.reshape(g.shape[0], -1).square().sum(1) for g in per_sample.values())
