@@ -1,8 +1,9 @@
 """TD3 and SAC side by side with Stable-Baselines3: same machine, same hyperparameters, same steps.
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python benchmarks/offpolicy_vs_sb3.py                          # speed: TD3 and SAC on HalfCheetah-v5
-    .venv/bin/python benchmarks/offpolicy_vs_sb3.py --algo td3 --env Pendulum-v1 --warmup 1000 --steps 19000 --seeds 0 1 2
+    cd benchmarks
+    ../.venv/bin/python offpolicy_vs_sb3.py                          # speed: TD3 and SAC on HalfCheetah-v5
+    ../.venv/bin/python offpolicy_vs_sb3.py --algo td3 --env Pendulum-v1 --warmup 1000 --steps 19000 --seeds 0 1 2
 
 Each (library, algorithm, seed) runs in its own process with the same torch thread count (default 2, the
 machine's cores, which is also torch's default and so what SB3 users get). Both libraries first take
@@ -24,24 +25,9 @@ import subprocess
 import sys
 import time
 
+from ppo_vs_sb3 import evaluate
+
 COMMON = dict(learning_rate=3e-4, batch_size=256, tau=0.005, gamma=0.99, buffer_size=1_000_000)
-
-
-def evaluate(act, env_id: str, episodes: int = 10, seed: int = 10_000) -> float:
-    import gymnasium as gym
-    import numpy as np
-
-    env = gym.make(env_id)
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done, total = False, 0.0
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(act(obs))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return float(np.mean(returns))
 
 
 def run_actorcritic(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int) -> dict:

@@ -23,6 +23,12 @@ class Rollout:
     terminated: Tensor
     truncated: Tensor
 
+    def flat(self, *per_step: Tensor) -> list[Tensor]:
+        """Observations, actions, old log-probabilities, then each extra [T, N] tensor, as [T·N, ...] batches."""
+        size = self.rewards.numel()
+        return [self.observations.reshape(size, -1), self.actions.reshape(size, *self.actions.shape[2:]),
+                self.log_probs.reshape(size), *(x.reshape(size) for x in per_step)]
+
 
 class RolloutBuffer:
     """Preallocated NumPy arrays [T, N, ...] written one step at a time (NumPy item writes cost a fraction

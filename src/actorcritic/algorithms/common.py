@@ -3,14 +3,18 @@ the training loop."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
+from actorcritic.checkpoint import load_checkpoint
+from actorcritic.config import config_from_dict, config_to_dict
+from actorcritic.envs import space_signature
 from actorcritic.errors import ActorCriticError
 from actorcritic.logging import RunLogger
 
@@ -56,5 +60,48 @@ class LearningRun:
             agent.save(self.checkpoint_dir)
 
 
-def config_field_names(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls)]
+# ---------------------------------------------------------------- checkpoints of any agent
+
+def agent_state(agent: Any, counters: dict, optimizer_param_groups: Any) -> dict:
+    """The JSON half of an agent's checkpoint: who wrote it, for which spaces, with which config and counters."""
+    return {
+        "algo": agent.algo,
+        "env": agent.config.env,
+        "observation_space": space_signature(agent.observation_space),
+        "action_space": space_signature(agent.action_space),
+        "config": config_to_dict(agent.config),
+        "counters": {"global_step": agent.global_step, "updates": agent.updates, **counters},
+        "optimizer_param_groups": optimizer_param_groups,
+    }
+
+
+def rebuild_agent(cls: type, directory: Path, config_overrides: dict) -> tuple[Any, dict[str, torch.Tensor], dict]:
+    """Read a checkpoint written by `cls`, build the agent from its config (plus overrides) and check that
+    the environment's spaces are the saved ones. Returns the agent (counters restored), the tensors and
+    the JSON state; the caller loads its tensors inside `reading_tensors`."""
+    tensors, state = load_checkpoint(Path(directory), cls.algo)
+    try:
+        config = dataclasses.replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
+        counters = state["counters"]
+        global_step, updates = int(counters["global_step"]), int(counters["updates"])
+        saved_spaces = (state["observation_space"], state["action_space"])
+        _ = state["optimizer_param_groups"]  # looked up here so that its absence reads as a corrupt file
+    except (KeyError, TypeError, ValueError) as error:
+        raise ActorCriticError(f"corrupt checkpoint in {directory}: state.json lacks or garbles {error}") from None
+    agent = cls(config)
+    spaces = (space_signature(agent.observation_space), space_signature(agent.action_space))
+    if spaces != saved_spaces:
+        raise ActorCriticError(
+            f"checkpoint in {directory} was built for spaces {saved_spaces}, but {config.env} has {spaces}: use the environment it was trained on"
+        )
+    agent.global_step, agent.updates = global_step, updates
+    return agent, tensors, state
+
+
+@contextlib.contextmanager
+def reading_tensors(directory: Path) -> Iterator[None]:
+    """Turn a missing or misshapen tensor into a one-line `ActorCriticError`."""
+    try:
+        yield
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise ActorCriticError(f"corrupt checkpoint in {directory}: missing or malformed tensor {error}") from None

@@ -22,19 +22,23 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from actorcritic.algorithms.common import EMPTY_METRIC, LearningRun, build_quietly, check_device, resolve_device
-from actorcritic.buffers import ReplayBuffer, Transitions
-from actorcritic.checkpoint import (
-    load_checkpoint,
-    load_module_tensors,
-    load_optimizer_state,
-    module_tensors,
-    optimizer_state,
-    save_checkpoint,
+from actorcritic.algorithms.common import (
+    EMPTY_METRIC,
+    LearningRun,
+    agent_state,
+    build_quietly,
+    check_device,
+    reading_tensors,
+    rebuild_agent,
+    resolve_device,
 )
-from actorcritic.config import check_positive_int, check_range, config_from_dict, config_to_dict
-from actorcritic.envs import EpisodeStatistics, evaluate_policy, final_observations, make_vector_env, space_signature
+from actorcritic.buffers import ReplayBuffer, Transitions
+from actorcritic.checkpoint import load_module_tensors, load_optimizer_state, module_tensors, optimizer_state, save_checkpoint
+from actorcritic.config import check_positive_int, check_range
+from actorcritic.envs import EpisodeStatistics, evaluate_policy, final_observations, make_vector_env
 from actorcritic.errors import ActorCriticError
+from actorcritic.losses import critic_loss
+from actorcritic.optim import FlatParameters
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,16 @@ class OffPolicyConfig:
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ActorCriticError(f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give one or more positive layer widths")
         check_device(self.device)
+
+
+def critic_step(critic, flat: FlatParameters, optimizer: torch.optim.Optimizer, batch: Transitions, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One Adam step of every critic of a stack towards the same Bellman targets (Eq. 40); the diagnostics."""
+    q_values = critic(torch.cat([batch.observations, batch.actions], 1)).squeeze(-1)
+    loss, info = critic_loss(q_values, targets)
+    flat.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {**info, "critic_loss": loss.detach()}
 
 
 class Learner(Protocol):
@@ -230,44 +244,18 @@ class OffPolicyAgent:
         if self.config.save_replay_buffer:
             buffer_tensors, buffer_counters = self.buffer.state()
             tensors.update(buffer_tensors)
-        state = {
-            "algo": self.algo,
-            "env": self.config.env,
-            "observation_space": space_signature(self.observation_space),
-            "action_space": space_signature(self.action_space),
-            "config": config_to_dict(self.config),
-            "counters": {"global_step": self.global_step, "updates": self.updates, "replay_buffer": buffer_counters},
-            "optimizer_param_groups": param_groups,
-        }
-        save_checkpoint(Path(directory), tensors, state)
+        save_checkpoint(Path(directory), tensors, agent_state(self, {"replay_buffer": buffer_counters}, param_groups))
 
     @classmethod
     def load(cls, directory: str | Path, **config_overrides: Any):
         """Rebuild an agent (and its replay buffer, if saved) from a checkpoint directory."""
-        tensors, state = load_checkpoint(Path(directory), cls.algo)
-        try:
-            config = replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
-            counters = state["counters"]
-            param_groups = state["optimizer_param_groups"]
-            saved_spaces = (state["observation_space"], state["action_space"])
-            global_step, updates = int(counters["global_step"]), int(counters["updates"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise ActorCriticError(f"corrupt checkpoint in {directory}: state.json lacks or garbles {error}") from None
-        agent = cls(config)
-        spaces = (space_signature(agent.observation_space), space_signature(agent.action_space))
-        if spaces != saved_spaces:
-            raise ActorCriticError(
-                f"checkpoint in {directory} was built for spaces {saved_spaces}, but {config.env} has {spaces}: use the environment it was trained on"
-            )
-        try:
+        agent, tensors, state = rebuild_agent(cls, directory, config_overrides)
+        with reading_tensors(directory):
             for name, module in agent.learner.modules().items():
                 load_module_tensors(name, module, tensors)
             for name, optimizer in agent.learner.optimizers().items():
-                load_optimizer_state(name, optimizer, tensors, param_groups[name])
+                load_optimizer_state(name, optimizer, tensors, state["optimizer_param_groups"][name])
             agent.generator.set_state(tensors["generator"])
-            if counters.get("replay_buffer") is not None:
-                agent.buffer.load_state(tensors, counters["replay_buffer"])
-        except (KeyError, RuntimeError, ValueError) as error:
-            raise ActorCriticError(f"corrupt checkpoint in {directory}: missing or malformed tensor {error}") from None
-        agent.global_step, agent.updates = global_step, updates
+            if state["counters"].get("replay_buffer") is not None:
+                agent.buffer.load_state(tensors, state["counters"]["replay_buffer"])
         return agent

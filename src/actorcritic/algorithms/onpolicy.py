@@ -20,10 +20,18 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from actorcritic.algorithms.common import EMPTY_METRIC, LearningRun, build_quietly, check_device, resolve_device
+from actorcritic.algorithms.common import (
+    EMPTY_METRIC,
+    LearningRun,
+    agent_state,
+    build_quietly,
+    check_device,
+    reading_tensors,
+    rebuild_agent,
+    resolve_device,
+)
 from actorcritic.buffers import Rollout, RolloutBuffer
 from actorcritic.checkpoint import (
-    load_checkpoint,
     load_module_tensors,
     load_optimizer_state,
     module_tensors,
@@ -32,8 +40,8 @@ from actorcritic.checkpoint import (
     save_checkpoint,
     tensors_to_numpy,
 )
-from actorcritic.config import check_choice, check_positive_int, check_range, config_from_dict, config_to_dict
-from actorcritic.envs import EpisodeStatistics, evaluate_policy, final_observations, make_vector_env, space_signature
+from actorcritic.config import check_choice, check_positive_int, check_range
+from actorcritic.envs import EpisodeStatistics, evaluate_policy, final_observations, make_vector_env
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import gae, k_step_advantages
 from actorcritic.networks import ActorCritic
@@ -281,45 +289,18 @@ class OnPolicyAgent:
             **numpy_arrays_to_tensors(self.reward_scaler.stats.state("reward_scaler")),
             "generator": self.generator.get_state(),
         }
-        state = {
-            "algo": self.algo,
-            "env": self.config.env,
-            "observation_space": space_signature(self.observation_space),
-            "action_space": space_signature(self.action_space),
-            "config": config_to_dict(self.config),
-            "counters": {"global_step": self.global_step, "updates": self.updates},
-            "optimizer_param_groups": param_groups,
-        }
-        save_checkpoint(Path(directory), tensors, state)
+        save_checkpoint(Path(directory), tensors, agent_state(self, {}, param_groups))
 
     @classmethod
     def load(cls, directory: str | Path, **config_overrides):
         """Rebuild an agent from a checkpoint directory; refuse one of another algorithm or other spaces."""
-        tensors, state = load_checkpoint(Path(directory), cls.algo)
-        try:
-            config = replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
-            counters = state["counters"]
-            param_groups = state["optimizer_param_groups"]
-            global_step, updates = int(counters["global_step"]), int(counters["updates"])
-            saved_spaces = (state["observation_space"], state["action_space"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise ActorCriticError(f"corrupt checkpoint in {directory}: state.json lacks or garbles {error}") from None
-        agent = cls(config)
-        spaces = (space_signature(agent.observation_space), space_signature(agent.action_space))
-        if spaces != saved_spaces:
-            raise ActorCriticError(
-                f"checkpoint in {directory} was built for spaces {saved_spaces}, but {config.env} has {spaces}: use the environment it was trained on"
-            )
-        try:
+        agent, tensors, state = rebuild_agent(cls, directory, config_overrides)
+        with reading_tensors(directory):
             load_module_tensors("model", agent.model, tensors)
             for name, module in agent._extra_modules().items():
                 load_module_tensors(name, module, tensors)
-            load_optimizer_state("optimizer", agent.optimizer, tensors, param_groups)
+            load_optimizer_state("optimizer", agent.optimizer, tensors, state["optimizer_param_groups"])
             agent.obs_normalizer.stats.load_state("obs_normalizer", tensors_to_numpy(tensors, "obs_normalizer"))
             agent.reward_scaler.stats.load_state("reward_scaler", tensors_to_numpy(tensors, "reward_scaler"))
             agent.generator.set_state(tensors["generator"])
-        except (KeyError, RuntimeError) as error:
-            raise ActorCriticError(f"corrupt checkpoint in {directory}: missing or malformed tensor {error}") from None
-        agent.global_step, agent.updates = global_step, updates
-        agent._acting_copy = None
         return agent

@@ -85,15 +85,8 @@ class PPO(OnPolicyAgent):
         returns = advantages + batch.values
         if cfg.normalize_advantages:
             advantages = normalize(advantages)
-        size = cfg.num_steps * cfg.num_envs
-        flat = (
-            batch.observations.reshape(size, -1),
-            batch.actions.reshape(size, *batch.actions.shape[2:]),
-            batch.log_probs.reshape(size),
-            advantages.reshape(size),
-            returns.reshape(size),
-            batch.values.reshape(size),
-        )
+        size = batch.rewards.numel()
+        flat = batch.flat(advantages, returns, batch.values)
         totals = torch.zeros(5, device=self.device)
         steps = 0
         for _ in range(cfg.epochs):

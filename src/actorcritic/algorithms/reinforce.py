@@ -95,10 +95,7 @@ class REINFORCE(OnPolicyAgent):
             zeros = torch.zeros_like(batch.rewards)
             returns = discounted_returns(batch.rewards, zeros, batch.terminated, batch.truncated, cfg.gamma)
             advantages = returns
-        size = cfg.num_steps * cfg.num_envs
-        obs = batch.observations.reshape(size, -1)
-        actions = batch.actions.reshape(size, *batch.actions.shape[2:])
-        old_log_probs, returns, advantages = batch.log_probs.reshape(size), returns.reshape(size), advantages.reshape(size)
+        obs, actions, old_log_probs, returns, advantages = batch.flat(returns, advantages)
         baseline_value = 0.0
         if cfg.baseline == "mean":
             baseline_value = returns.mean()

@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from actorcritic.algorithms.common import apply_preset
-from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig
+from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig, critic_step
 from actorcritic.buffers import Transitions
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.losses import bellman_target, critic_loss, soft_actor_loss, temperature_loss
+from actorcritic.losses import bellman_target, soft_actor_loss, temperature_loss
 from actorcritic.networks import StackedMLP, TanhGaussianActor
 from actorcritic.optim import FlatParameters
 
@@ -90,12 +90,7 @@ class SACLearner:
             next_actions, next_log_probs = self.actor(batch.next_observations, generator)
             next_q = self.critic_target(torch.cat([batch.next_observations, next_actions], 1)).squeeze(-1).min(0).values
             targets = bellman_target(batch.rewards, batch.terminated, next_q - alpha * next_log_probs, cfg.gamma)
-        q = self.critic(torch.cat([batch.observations, batch.actions], 1)).squeeze(-1)
-        loss, info = critic_loss(q, targets)
-        self.critic_flat.zero_grad()
-        loss.backward()
-        self.critic_optimizer.step()
-        info["critic_loss"] = loss.detach()
+        info = critic_step(self.critic, self.critic_flat, self.critic_optimizer, batch, targets)
         if update_index % cfg.policy_delay == 0:
             actions, log_probs = self.actor(batch.observations, generator)
             q_actor = self.critic(torch.cat([batch.observations, actions], 1), detach_weights=True).squeeze(-1).min(0).values

@@ -19,10 +19,10 @@ import gymnasium as gym
 import torch
 
 from actorcritic.algorithms.common import apply_preset
-from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig
+from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig, critic_step
 from actorcritic.buffers import Transitions
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.losses import bellman_target, critic_loss, deterministic_policy_gradient_loss
+from actorcritic.losses import bellman_target, deterministic_policy_gradient_loss
 from actorcritic.networks import DeterministicActor, StackedMLP
 from actorcritic.optim import FlatParameters
 
@@ -120,12 +120,7 @@ class TD3Learner:
             next_q = self.critic_target(torch.cat([batch.next_observations, next_actions], 1)).squeeze(-1)  # [M, B]
             next_q = next_q.min(0).values if cfg.clipped_double_q else next_q[0]
             targets = bellman_target(batch.rewards, batch.terminated, next_q, cfg.gamma)
-        q = self.critic(torch.cat([batch.observations, batch.actions], 1)).squeeze(-1)
-        loss, info = critic_loss(q, targets)
-        self.critic_flat.zero_grad()
-        loss.backward()
-        self.critic_optimizer.step()
-        info["critic_loss"] = loss.detach()
+        info = critic_step(self.critic, self.critic_flat, self.critic_optimizer, batch, targets)
         if update_index % cfg.policy_delay == 0:
             # the actor climbs Q1 through the action only: the critic's weights are held fixed (Eq. 39)
             q_actor = self.critic.member(torch.cat([batch.observations, self.actor(batch.observations)], 1), 0, detach_weights=True)

@@ -81,10 +81,7 @@ class TRPO(OnPolicyAgent):
         returns = advantages + batch.values
         if cfg.normalize_advantages:
             advantages = normalize(advantages)
-        size = cfg.num_steps * cfg.num_envs
-        obs = batch.observations.reshape(size, -1)
-        actions = batch.actions.reshape(size, *batch.actions.shape[2:])
-        old_log_probs, advantages, returns = batch.log_probs.reshape(size), advantages.reshape(size), returns.reshape(size)
+        obs, actions, old_log_probs, advantages, returns = batch.flat(advantages, returns)
         metrics = self._policy_step(obs, actions, old_log_probs, advantages)
         metrics["value_loss"] = self._fit_value(obs, returns)
         self._acting_copy = None

@@ -1,0 +1,83 @@
+"""TRPO side by side with sb3-contrib's TRPO: same machine, same hyperparameters, same number of steps.
+
+    .venv/bin/pip install -e '.[bench]'
+    cd benchmarks
+    ../.venv/bin/python trpo_vs_sb3_contrib.py                     # CartPole-v1 and Pendulum-v1, seed 0
+    ../.venv/bin/python trpo_vs_sb3_contrib.py --env CartPole-v1 --steps 150000 --seeds 0 1 2
+
+Each (library, env, seed) runs in its own process with one torch thread. Reported: training steps/s (wall
+time of `learn`), the ratio actorcritic / sb3-contrib and the deterministic evaluation return over 10
+episodes at the end (the same evaluation code for both).
+
+Settings (both, sb3-contrib's defaults): 1 env x 2048 steps per update, separate 64-64 tanh policy and
+value networks, max KL 0.01, 15 conjugate-gradient iterations with damping 0.1, line search of at most 10
+steps shrinking by 0.8, value function fitted by 10 epochs of Adam 1e-3 on minibatches of 128, GAE
+γ = 0.99, λ = 0.95, advantage normalisation, no observation or reward normalisation.
+Known difference: actorcritic clips the value function's gradient norm at 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from ppo_vs_sb3 import evaluate
+
+ENVS = {"CartPole-v1": 100_000, "Pendulum-v1": 100_000}
+
+
+def run_actorcritic(env: str, steps: int, seed: int) -> dict:
+    from actorcritic import TRPO, TRPOConfig
+
+    agent = TRPO(TRPOConfig(env=env, seed=seed, total_steps=steps, num_envs=1, num_steps=2048, normalize_observations=False,
+                            normalize_rewards=False, num_threads=1))
+    started = time.perf_counter()
+    agent.learn()
+    elapsed = time.perf_counter() - started
+    return {"steps_per_second": agent.global_step / elapsed, "eval_return": evaluate(lambda obs: agent.act(obs), env)}
+
+
+def run_sb3_contrib(env: str, steps: int, seed: int) -> dict:
+    import torch
+    from sb3_contrib import TRPO as ContribTRPO
+
+    torch.set_num_threads(1)
+    model = ContribTRPO("MlpPolicy", env, seed=seed, device="cpu", n_steps=2048, batch_size=128, verbose=0)
+    started = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    elapsed = time.perf_counter() - started
+    return {"steps_per_second": model.num_timesteps / elapsed, "eval_return": evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", choices=[*ENVS, "all"], default="all")
+    parser.add_argument("--steps", type=int, help="environment steps per run (default: 100k)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "ENV", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        library, env, seed = args.worker
+        runner = run_actorcritic if library == "actorcritic" else run_sb3_contrib
+        print(json.dumps(runner(env, args.steps or ENVS[env], int(seed))))
+        return
+    envs = list(ENVS) if args.env == "all" else [args.env]
+    print(f"{'env':<12} {'seed':>4} {'library':<12} {'steps/s':>9} {'eval return':>12}")
+    for env in envs:
+        for seed in args.seeds:
+            results = {}
+            for library in ("sb3-contrib", "actorcritic"):
+                command = [sys.executable, __file__, "--worker", library, env, str(seed)] + (["--steps", str(args.steps)] if args.steps else [])
+                output = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                results[library] = r = json.loads(output.stdout.strip().splitlines()[-1])
+                print(f"{env:<12} {seed:>4} {library:<12} {r['steps_per_second']:>9.0f} {r['eval_return']:>12.1f}", flush=True)
+            ratio = results["actorcritic"]["steps_per_second"] / results["sb3-contrib"]["steps_per_second"]
+            print(f"{env:<12} {seed:>4} {'ratio':<12} {ratio:>8.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
