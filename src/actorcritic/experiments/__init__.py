@@ -23,6 +23,6 @@ def available() -> list[str]:
 
 def load(name: str):
     """The module of experiment `name`."""
-    if name not in NAMES:
+    if name not in available():
         raise ActorCriticError(f"unknown experiment {name!r}: see `actorcritic experiment --list`")
     return importlib.import_module(f"actorcritic.experiments.{name.replace('-', '_')}")
