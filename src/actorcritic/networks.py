@@ -321,7 +321,7 @@ class TanhGaussianActor(BoundedActor):
         """Reparameterised sample: obs [B, obs_dim] -> actions [B, A], log π(a|s) [B]."""
         mean, log_std = self.net(obs).chunk(2, dim=-1)
         log_std = log_std.clamp(*self.log_std_bounds)
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+        noise = torch.randn(mean.shape, generator=generator).to(mean.device)
         u = mean + log_std.exp() * noise
         return self.squash(u), tanh_gaussian_log_prob(noise, log_std, u, self.action_scale)
 

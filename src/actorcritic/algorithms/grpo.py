@@ -156,11 +156,11 @@ class GRPO(OnPolicyAgent):
         if self.reference is not None:
             with torch.no_grad():
                 reference_log_probs = self.reference.evaluate_actions(batch.observations, batch.actions)[0]
-        totals = torch.zeros(5)
+        totals = torch.zeros(5, device=self.device)
         for _ in range(cfg.epochs):
             log_probs, entropy, _ = self.model.evaluate_actions(batch.observations, batch.actions)
             loss, info = clipped_surrogate(log_probs, batch.log_probs, batch.advantages, cfg.clip_eps, weights=batch.weights)
-            kl = torch.zeros(())
+            kl = torch.zeros((), device=self.device)
             if reference_log_probs is not None:
                 kl = (batch.weights * kl_k3(log_probs, reference_log_probs)).sum()
                 loss = loss + cfg.beta * kl

@@ -144,7 +144,8 @@ class OnPolicyAgent:
         self.model = build_quietly(build, config.seed).to(self.device)
         self.flat = FlatParameters(self.model)
         self.optimizer = torch.optim.Adam([self.flat.parameter], lr=config.learning_rate, eps=1e-5, fused=True)
-        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        # one CPU stream for every random draw (acting runs on the CPU; a CUDA model receives copies)
+        self.generator = torch.Generator().manual_seed(config.seed)
         self.obs_normalizer = ObservationNormalizer(obs_shape, config.normalize_observations)
         self.reward_scaler = RewardScaler(config.num_envs, config.gamma, config.normalize_rewards)
         action_shape = () if self.discrete else self.action_space.shape

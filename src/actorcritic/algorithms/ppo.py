@@ -90,7 +90,7 @@ class PPO(OnPolicyAgent):
         totals = torch.zeros(5, device=self.device)
         steps = 0
         for _ in range(cfg.epochs):
-            order = torch.randperm(size, generator=self.generator, device=self.device)
+            order = torch.randperm(size, generator=self.generator).to(self.device)
             shuffled = [x[order] for x in flat]  # one gather per epoch; minibatches are then slices
             epoch_kl = torch.zeros((), device=self.device)
             for start in range(0, size, cfg.minibatch_size):

@@ -104,7 +104,7 @@ class REINFORCE(OnPolicyAgent):
         advantages = advantages - baseline_value
         if cfg.normalize_advantages:
             advantages = normalize(advantages)
-        totals = torch.zeros(3)
+        totals = torch.zeros(3, device=self.device)
         for _ in range(cfg.epochs):
             log_probs, entropy, values = self.model.evaluate_actions(obs, actions)
             if cfg.epochs == 1:
@@ -112,7 +112,7 @@ class REINFORCE(OnPolicyAgent):
             else:  # Eq. 4: after the first step the batch is no longer on-policy
                 policy_loss, _ = importance_weighted_surrogate(log_probs, old_log_probs, advantages)
             loss = policy_loss
-            v_loss = torch.zeros(())
+            v_loss = torch.zeros((), device=self.device)
             if cfg.baseline == "value":
                 v_loss, _ = value_loss(values, returns)
                 loss = loss + cfg.vf_coef * v_loss

@@ -130,9 +130,9 @@ class TRPO(OnPolicyAgent):
 
     def _fit_value(self, obs, returns) -> float:
         cfg = self.config
-        size, total, steps = obs.shape[0], torch.zeros(()), 0
+        size, total, steps = obs.shape[0], torch.zeros((), device=obs.device), 0
         for _ in range(cfg.value_epochs):
-            order = torch.randperm(size, generator=self.generator)
+            order = torch.randperm(size, generator=self.generator).to(obs.device)
             for start in range(0, size, cfg.minibatch_size):
                 rows = order[start:start + cfg.minibatch_size]
                 v_loss, _ = value_loss(self.model(obs[rows])[1], returns[rows])
