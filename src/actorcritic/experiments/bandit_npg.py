@@ -81,7 +81,8 @@ def minimum_variance_baseline(pi: np.ndarray, score: str = "softmax") -> np.ndar
     if score == "softmax":
         weights = np.square(np.eye(3) - pi[..., None, :]).sum(-1)  # [..., a]: ||e_a - π||²
     else:
-        weights = 1.0 / np.square(pi)
+        # π_a underflows to 0 on a committed run; 1e-150 keeps 1/π² finite and b* at its limit r_a
+        weights = 1.0 / np.square(np.maximum(pi, 1e-150))
     rewards = np.broadcast_to(REWARDS, pi.shape)
     return variance_minimizing_baseline(torch.from_numpy(pi * weights), torch.from_numpy(rewards.copy()), dim=-1).numpy()
 
