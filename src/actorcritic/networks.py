@@ -227,6 +227,24 @@ class ActorCritic(nn.Module):
             masks.append(mask.reshape(-1))
         return torch.cat(masks)
 
+    def per_sample_scores(self, obs: Tensor, actions: Tensor, chunk: int = 256):
+        """∇θ log π_θ(a_i|s_i) of every sample, flat over `self.parameters()`: yields [chunk, P] blocks in
+        order. Per-sample gradients by torch.func.vmap over torch.func.grad (one backward pass per sample)."""
+        from torch.func import functional_call, grad, vmap
+
+        params = {name: p.detach() for name, p in self.named_parameters()}
+
+        def log_prob(params, single_obs, single_action):
+            policy_out, _ = functional_call(self, params, (single_obs.unsqueeze(0),))
+            if self.discrete:
+                return categorical_log_prob_and_entropy(policy_out, single_action.unsqueeze(0))[0].squeeze(0)
+            return gaussian_log_prob(policy_out, params["log_std"], single_action.unsqueeze(0)).squeeze(0)
+
+        per_sample = vmap(grad(log_prob), in_dims=(None, 0, 0))
+        for start in range(0, obs.shape[0], chunk):
+            grads = per_sample(params, obs[start:start + chunk], actions[start:start + chunk])
+            yield torch.cat([g.reshape(g.shape[0], -1) for g in grads.values()], 1)
+
     def acting_copy(self) -> "ActingActorCritic":
         log_std = None if self.discrete else self.log_std.detach().cpu().numpy().astype(np.float64)
         return ActingActorCritic(self.body.numpy_copy(), log_std)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch.func import functional_call, grad, vmap
 
 from actorcritic.algorithms.common import apply_preset
 from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig, estimate_advantages
@@ -32,7 +31,6 @@ from actorcritic.config import check_choice, check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import discounted_returns, normalize, variance_minimizing_baseline
 from actorcritic.losses import importance_weighted_surrogate, policy_gradient_loss, value_loss
-from actorcritic.networks import categorical_log_prob_and_entropy, gaussian_log_prob
 
 
 @dataclass(frozen=True)
@@ -128,14 +126,4 @@ class REINFORCE(OnPolicyAgent):
 
     def score_squared_norms(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """w_i = ||∇θ log π_θ(a_i|s_i)||² for every sample, by per-sample gradients (torch.func). [B]."""
-        params = {name: p.detach() for name, p in self.model.named_parameters()}
-        model, discrete = self.model, self.model.discrete
-
-        def log_prob(params, single_obs, single_action):
-            policy_out, _ = functional_call(model, params, (single_obs.unsqueeze(0),))
-            if discrete:
-                return categorical_log_prob_and_entropy(policy_out, single_action.unsqueeze(0))[0].squeeze(0)
-            return gaussian_log_prob(policy_out, params["log_std"], single_action.unsqueeze(0)).squeeze(0)
-
-        per_sample = vmap(grad(log_prob), in_dims=(None, 0, 0), chunk_size=256)(params, obs, actions)
-        return sum(g.reshape(g.shape[0], -1).square().sum(1) for g in per_sample.values())
+        return torch.cat([scores.square().sum(1) for scores in self.model.per_sample_scores(obs, actions)])

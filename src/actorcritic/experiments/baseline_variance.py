@@ -37,22 +37,35 @@ Baselines (one row each):
   single steps, not for the sum over a trajectory, so it need not reach the minimum.
 * `b*-δ`, `b*+δ`: b* (1 ∓ δ), off the minimum by a fraction δ of b* (relative, so that one `--delta`
   suits rewards of order 1 and returns of order 50).
-* `c·Q(s,a)`, action-dependent (Eq. 12): b = c·Q(s, a). Bandit: c·r(a), exact. CartPole: c·(r_t + γ V(s_{t+1}))
-  (V = 0 after a termination), the one-step estimate of Q. With c = 1 on the bandit g is zero for every
-  action: no variance at all and no gradient either.
+
+Two action-dependent baselines (Eq. 12):
+
+* `c·Q(s,a)`: b = c·Q(s, a). Bandit: c·r(a), exact; with c = 1, g = 0 for every action: no variance at all
+  and no gradient either. CartPole: c·(r_t + γ V(s_{t+1})) (V = 0 after a termination), the one-step
+  estimate of Q from the learned critic. Only the part of b that varies with the action can bias the mean,
+  and this Q̂ hardly varies with it (CartPole's reward is 1 whatever the action, and the smooth critic gives
+  the two successor states nearly the same value): on CartPole its bias is far below its standard error.
+* `V+κ(1[a=0]-π0)`: b = V(s) + κ (1[a = 0] - π(0|s)). Its action-dependent part averages to zero over
+  a ~ π, so "on average" it is the value baseline; yet E_a[∇θ log π(a|s) b(s, a)] = κ ∇θ π(0|s) ≠ 0.
+  What biases the mean is the correlation of b with the score, not the mean of b.
 
 CartPole's constants (`mean`, `b*`, `b*-step`, hence `b*±δ`) are estimated from the batch, and a baseline
 estimated from the very trajectories it is applied to is correlated with them (a bias of order 1/episodes).
 So they are cross-fitted: the episodes are split into two halves (even and odd) and each half uses the
 constant estimated on the other. The `b` column shows the average of the two.
 
-Measurements, per row: `mean_shift` = ||mean(g_b) - mean(g_0)|| over the same samples (a paired difference,
-so the noise the two estimators share cancels), with its standard error sqrt(tr Cov(g_b - g_0) / n); for
-the action-dependent row the same quantity is the bias and goes in `bias` / `bias_se`. Under "no shift"
-||mean|| / se is about 1 (it is a norm of a P-dimensional noise vector of expected squared norm se²), so a
-ratio `z` above 3 means a measured shift. `total_variance` = tr Cov(g_b) with its standard error; on the
-bandit also `total_variance_exact` and `mean_shift_exact` (0 for every state-dependent baseline up to
-rounding; ||c ∇J|| for c·Q).
+Measurements, per row, on the same samples for every baseline:
+
+* `mean_shift` = ||mean(g_b) - mean(g_0)||, a paired difference (the noise the two estimators share
+  cancels), with its standard error sqrt(tr Cov(g_b - g_0) / n). With no shift in truth, E[shift²] = se², so the
+  ratio `z` = shift / se is of order 1; above 3 it is a measured shift.
+* `bias` (action-dependent rows) = ||mean(g_b) - mean(g_value)||, paired with the value-baseline estimator
+  instead, with its standard error. The value estimator is unbiased (Eq. 11; its own row measures that) and
+  shares most of g_b's noise, so the bias shows at a few hundred trajectories where against g_0 it would
+  drown in the noise of Σ_t ∇θ log π(a_t|s_t) V(s_t).
+* `total_variance` = tr Cov(g_b), with its standard error.
+* Bandit only: `mean_shift_exact` (||E g_b - E g_0||: 0 up to rounding for every state-dependent baseline,
+  the bias for the others) and `total_variance_exact`.
 """
 
 from __future__ import annotations
@@ -63,17 +76,17 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 import torch
-from torch.func import functional_call, grad, vmap
 
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.estimators import discounted_returns, variance_minimizing_baseline
 from actorcritic.experiments.bandit_npg import REWARDS, THETA0, minimum_variance_baseline, softmax
 from actorcritic.experiments.common import ExperimentResult, figure
-from actorcritic.networks import categorical_log_prob_and_entropy
 
 CLAIM = "A state-dependent baseline leaves the mean policy gradient unchanged and its variance is Var(b*) + E||∇log π||²(b - b*)²; an action-dependent one biases it (Eqs. 11-18)"
 
 ENV = "CartPole-v1"
+Q_NAME = "c·Q(s,a)"
+CENTRED_NAME = "V+κ(1[a=0]-π0)"
 IDENTITY_TOLERANCE = 1e-12
 """Largest allowed |Var(b) - Var(b*) - E||d||²(b - b*)²| on the bandit: float64 rounding of numbers of order 1."""
 
@@ -93,7 +106,9 @@ class Config:
     delta: float = 0.5
     """The b*±δ rows use b* (1 ± δ)."""
     action_baseline_scale: float = 1.0
-    """c of the action-dependent baseline b = c·Q(s, a)."""
+    """c of the action-dependent baseline b(s, a) = c·Q(s, a)."""
+    centred_action_weight: float = 1.0
+    """κ of the action-dependent baseline b(s, a) = V(s) + κ (1[a = 0] - π(0|s))."""
     seed: int = 0
     """Seed of the bandit's actions, the PPO training and the CartPole episodes."""
 
@@ -103,6 +118,7 @@ class Config:
         check_positive_int("train_steps", self.train_steps)
         check_range("delta", self.delta, 0, math.inf, low_inclusive=False)
         check_range("action_baseline_scale", self.action_baseline_scale, 0, math.inf, low_inclusive=False)
+        check_range("centred_action_weight", self.centred_action_weight, 0, math.inf, low_inclusive=False)
 
 
 # ---------------------------------------------------------------- measuring an estimator
@@ -125,7 +141,7 @@ def monte_carlo_statistics(gradients: np.ndarray, reference: np.ndarray) -> dict
 
 
 def _row(setting: str, name: str, kind: str, b, stats: dict, exact_shift="", exact_variance="") -> dict:
-    """One line of results.csv: the shift goes to `bias` when the baseline depends on the action."""
+    """One line of results.csv: the measured shift goes to `bias` when the baseline depends on the action."""
     ratio = stats["shift"] / stats["shift_se"] if stats["shift_se"] > 0 else (math.inf if stats["shift"] > 0 else math.nan)
     biased = kind == "action"
     return {
@@ -153,7 +169,8 @@ def bandit_scores(pi: np.ndarray) -> np.ndarray:
 
 
 def exact_moments(pi: np.ndarray, baselines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """E[g_b] and tr Var(g_b) of g_b = ∇θ log π(a)(r(a) - b(a)), a ~ π, summed over the arms exactly.
+    """E[g_b] and tr Var(g_b) = E||g_b||² - ||E g_b||² of g_b = ∇θ log π(a)(r(a) - b(a)), a ~ π   (lecture
+    Eqs. 13-15), summed over the arms exactly.
 
     `baselines` [K, 3]: baseline k's value for each arm (equal entries: a state-dependent baseline).
     Returns means [K, 3] and total variances [K]."""
@@ -169,56 +186,59 @@ def expected_score_sq_norm(pi: np.ndarray) -> float:
 
 
 def variance_by_identity(pi: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Var(b*) + E[||∇θ log π||²](b - b*)² for constants b [...] (Greensmith et al. 2004): what the exact
-    variance of `exact_moments` must equal."""
+    """Var(b*) + E[||∇θ log π||²](b - b*)² for constants b [...]   (lecture Eqs. 15-18; Greensmith et al.
+    2004): Eq. 15 is a quadratic in b with its minimum at b*, so this is what `exact_moments` must give."""
     b_star = float(minimum_variance_baseline(pi))
     minimum = exact_moments(pi, np.full((1, 3), b_star))[1][0]
     return minimum + expected_score_sq_norm(pi) * np.square(np.asarray(b) - b_star)
 
 
-def bandit_baselines(pi: np.ndarray, delta: float, scale: float) -> list[tuple[str, str, np.ndarray]]:
+def bandit_baselines(pi: np.ndarray, config: Config) -> list[tuple[str, str, np.ndarray]]:
     """(name, depends_on, b per arm [3]) for the bandit's rows."""
     b_star = float(minimum_variance_baseline(pi))
+    value = float(pi @ REWARDS)
     constant = lambda b: np.full(3, b)  # noqa: E731
     return [
         ("zero", "none", constant(0.0)),
-        ("value", "state", constant(float(pi @ REWARDS))),
+        ("value", "state", constant(value)),
         ("b*", "state", constant(b_star)),
-        ("b*-δ", "state", constant(b_star * (1 - delta))),
-        ("b*+δ", "state", constant(b_star * (1 + delta))),
-        (f"{scale:g}·Q(s,a)", "action", scale * REWARDS),
+        ("b*-δ", "state", constant(b_star * (1 - config.delta))),
+        ("b*+δ", "state", constant(b_star * (1 + config.delta))),
+        (Q_NAME, "action", config.action_baseline_scale * REWARDS),
+        (CENTRED_NAME, "action", value + config.centred_action_weight * (np.eye(3)[0] - pi[0])),
     ]
 
 
 def bandit_experiment(config: Config) -> tuple[list[dict], dict]:
     pi = softmax(THETA0)
-    baselines = bandit_baselines(pi, config.delta, config.action_baseline_scale)
-    table = np.stack([b for _, _, b in baselines])
-    means, variances = exact_moments(pi, table)
+    baselines = bandit_baselines(pi, config)
+    means, variances = exact_moments(pi, np.stack([b for _, _, b in baselines]))
     rng = np.random.default_rng(config.seed)
     actions = rng.choice(3, size=config.samples, p=pi)
     scores = bandit_scores(pi)[actions]  # [n, 3]
-    sampled = [scores * (REWARDS[actions] - b[actions])[:, None] for _, _, b in baselines]
+    sampled = {name: scores * (REWARDS[actions] - b[actions])[:, None] for name, _, b in baselines}
     rows = []
-    for (name, kind, b), gradients, mean, variance in zip(baselines, sampled, means, variances):
-        stats = monte_carlo_statistics(gradients, sampled[0])
+    for (name, kind, b), mean, variance in zip(baselines, means, variances):
+        reference = "value" if kind == "action" else "zero"
+        stats = monte_carlo_statistics(sampled[name], sampled[reference])
         scalar = float(b[0]) if kind != "action" else ""
         rows.append(_row("bandit", name, kind, scalar, stats, float(np.linalg.norm(mean - means[0])), float(variance)))
 
     b_star = float(minimum_variance_baseline(pi))
     grid = np.linspace(-0.5, 1.5, 201)
     grid_variances = exact_moments(pi, np.repeat(grid[:, None], 3, 1))[1]
-    constants = np.array([r["b"] for r in rows if r["depends_on"] != "action"])
-    identity_error = float(np.max(np.abs(
-        exact_moments(pi, np.repeat(np.concatenate([grid, constants])[:, None], 3, 1))[1]
-        - variance_by_identity(pi, np.concatenate([grid, constants])))))
+    constants = np.concatenate([grid, [r["b"] for r in rows if r["depends_on"] != "action"]])
+    identity_error = float(np.max(np.abs(exact_moments(pi, np.repeat(constants[:, None], 3, 1))[1] - variance_by_identity(pi, constants))))
+    by_name = {r["baseline"]: r for r in rows}
     state_rows = [r for r in rows if r["depends_on"] == "state"]
     action_rows = [r for r in rows if r["depends_on"] == "action"]
     checks = {
         "exact_variance_identity_holds": identity_error <= IDENTITY_TOLERANCE,
-        "b_star_minimises_exact_variance": bool(variances[2] <= grid_variances.min() + IDENTITY_TOLERANCE and variances[2] < min(variances[3], variances[4])),
+        "b_star_minimises_exact_variance": bool(
+            by_name["b*"]["total_variance_exact"] <= grid_variances.min() + IDENTITY_TOLERANCE
+            and all(by_name["b*"]["total_variance_exact"] < by_name[n]["total_variance_exact"] for n in ("zero", "value", "b*-δ", "b*+δ"))),
         "exact_mean_unchanged_by_state_baselines": all(r["mean_shift_exact"] <= IDENTITY_TOLERANCE for r in state_rows),
-        "exact_mean_biased_by_action_baseline": all(r["mean_shift_exact"] > 1e-6 for r in action_rows),
+        "exact_mean_biased_by_action_baselines": all(r["mean_shift_exact"] > 1e-6 for r in action_rows),
         "measured_mean_unchanged_within_3_se": all(r["z"] < 3 for r in state_rows),
         "measured_action_bias_beyond_3_se": all(r["z"] > 3 for r in action_rows),
         "measured_variance_within_4_se_of_exact": all(abs(r["total_variance"] - r["total_variance_exact"]) <= 4 * r["total_variance_se"] for r in rows),
@@ -231,7 +251,7 @@ def bandit_experiment(config: Config) -> tuple[list[dict], dict]:
         "value": float(pi @ REWARDS),
         "expected_score_sq_norm": expected_score_sq_norm(pi),
         "true_gradient": means[0].tolist(),
-        "minimum_variance": float(variances[2]),
+        "minimum_variance": float(by_name["b*"]["total_variance_exact"]),
         "identity_max_error": identity_error,
         "samples": config.samples,
         "variance_curve": {"b": grid.tolist(), "total_variance": grid_variances.tolist()},
@@ -250,74 +270,80 @@ def train_policy(config: Config):
 
 
 def sample_episodes(agent, episodes: int, seed: int) -> dict[str, np.ndarray]:
-    """`episodes` whole episodes of the agent's stochastic policy, concatenated along time: observations and
-    true successor observations [T, 4], actions, rewards, terminated, truncated and episode index [T]."""
-    env = gym.make(ENV)
-    steps: dict[str, list] = {k: [] for k in ("obs", "next_obs", "actions", "rewards", "terminated", "truncated", "episode")}
+    """`episodes` whole episodes of the agent's stochastic policy (episode i reset with seed + i), run side by
+    side so that the policy acts on a batch, then concatenated episode after episode: observations and true
+    successor observations [T, 4], actions, rewards, terminated, truncated and episode index [T]."""
+    envs = [gym.make(ENV) for _ in range(episodes)]
+    obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
+    keys = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated", "episode")
+    steps = [{k: [] for k in keys} for _ in range(episodes)]
+    running = list(range(episodes))
     try:
-        for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + episode)
-            done = False
-            while not done:
-                action = int(agent.act(obs, deterministic=False))
-                next_obs, reward, terminated, truncated, _ = env.step(action)
-                for key, value in zip(steps, (obs, next_obs, action, reward, terminated, truncated, episode)):
-                    steps[key].append(value)
-                obs, done = next_obs, terminated or truncated
+        while running:
+            actions = agent.act(obs[running], deterministic=False)
+            still_running = []
+            for i, action in zip(running, actions.tolist()):
+                next_obs, reward, terminated, truncated, _ = envs[i].step(action)
+                for key, value in zip(keys, (obs[i].copy(), next_obs, action, reward, terminated, truncated, i)):
+                    steps[i][key].append(value)
+                obs[i] = next_obs
+                if not (terminated or truncated):
+                    still_running.append(i)
+            running = still_running
     finally:
-        env.close()
-    return {k: np.asarray(v) for k, v in steps.items()}
+        for env in envs:
+            env.close()
+    return {k: np.asarray([v for episode in steps for v in episode[k]]) for k in keys}
 
 
 def per_step_scores(model, obs: torch.Tensor, actions: torch.Tensor, chunk: int = 1024):
-    """∇θ log π(a_t|s_t) for every step, θ the policy's parameters only: yields [chunk, P] blocks in order.
-    Per-sample gradients by torch.func.vmap over torch.func.grad."""
-    params = {name: p.detach() for name, p in model.named_parameters()}
+    """∇θ log π(a_t|s_t) for every step, θ the policy's parameters only: yields [chunk, P] blocks in order."""
     policy = model.policy_parameter_mask().bool()
-
-    def log_prob(params, single_obs, single_action):
-        logits, _ = functional_call(model, params, (single_obs.unsqueeze(0),))
-        return categorical_log_prob_and_entropy(logits, single_action.unsqueeze(0))[0].squeeze(0)
-
-    per_sample_grad = vmap(grad(log_prob), in_dims=(None, 0, 0))
-    for start in range(0, obs.shape[0], chunk):
-        grads = per_sample_grad(params, obs[start:start + chunk], actions[start:start + chunk])
-        flat = torch.cat([g.reshape(g.shape[0], -1) for g in grads.values()], 1)
-        yield flat[:, policy]
+    for scores in model.per_sample_scores(obs, actions, chunk):
+        yield scores[:, policy]
 
 
 def trajectory_sums(agent, batch: dict[str, np.ndarray], gamma: float) -> dict[str, torch.Tensor]:
-    """Per episode, Σ_t ∇θ log π(a_t|s_t) w_t for w = R_t (`returns`), 1 (`scores`), V(s_t) (`values`) and
-    r_t + γ V(s_{t+1}) (`q`), each [E, P] in float64; and per step R_t and ||∇θ log π(a_t|s_t)||² [T]."""
+    """Per episode, Σ_t ∇θ log π(a_t|s_t) w_t for the weights w = R_t (`returns`), 1 (`scores`), V(s_t)
+    (`values`), r_t + γ V(s_{t+1}) (`q`) and 1[a_t = 0] - π(0|s_t) (`first_action`), each [E, P] in float64;
+    and per step R_t and ||∇θ log π(a_t|s_t)||² [T]."""
     model = agent.model
     as_input = lambda x: torch.as_tensor(agent.obs_normalizer(x, update=False), dtype=torch.float32)  # noqa: E731
     obs, next_obs = as_input(batch["obs"]), as_input(batch["next_obs"])
+    actions = torch.as_tensor(batch["actions"])
     rewards = torch.as_tensor(batch["rewards"], dtype=torch.float64)
     terminated = torch.as_tensor(batch["terminated"])
     truncated = torch.as_tensor(batch["truncated"])
     with torch.no_grad():
-        values = model(obs)[1].double()
+        logits, values = model(obs)
         next_values = model(next_obs)[1].double()
     # episodes are concatenated; each one ends in a termination or a truncation, where the sum stops
     returns = discounted_returns(rewards[:, None], torch.zeros_like(rewards)[:, None], terminated[:, None], truncated[:, None], gamma)[:, 0]
-    q = rewards + gamma * (~terminated).double() * next_values
-    weights = {"returns": returns, "scores": torch.ones_like(returns), "values": values, "q": q}
+    weights = torch.stack([
+        returns,
+        torch.ones_like(returns),
+        values.double(),
+        rewards + gamma * (~terminated).double() * next_values,
+        (actions == 0).double() - torch.softmax(logits.double(), -1)[:, 0],
+    ])  # [5, T]
     episode = torch.as_tensor(batch["episode"])
-    episodes = int(episode.max()) + 1
-    actions = torch.as_tensor(batch["actions"])
-    sums: dict[str, torch.Tensor] = {}
+    sums = None
     score_sq_norms = torch.empty(obs.shape[0], dtype=torch.float64)
     start = 0
     for block in per_step_scores(model, obs, actions):
         block = block.double()
         stop = start + block.shape[0]
         score_sq_norms[start:stop] = block.square().sum(1)
-        for name, w in weights.items():
-            if name not in sums:
-                sums[name] = torch.zeros(episodes, block.shape[1], dtype=torch.float64)
-            sums[name].index_add_(0, episode[start:stop], block * w[start:stop, None])
+        if sums is None:
+            sums = torch.zeros(weights.shape[0], int(episode.max()) + 1, block.shape[1], dtype=torch.float64)
+        # Σ over the block's steps of each episode, as one matrix product: [5, episodes in block, steps] @ [steps, P]
+        first, ids = int(episode[start]), episode[start:stop] - int(episode[start])
+        spread = torch.zeros(weights.shape[0], int(ids.max()) + 1, stop - start, dtype=torch.float64)
+        spread[:, ids, torch.arange(stop - start)] = weights[:, start:stop]
+        sums[:, first:first + spread.shape[1]] += spread @ block
         start = stop
-    return {**sums, "step_returns": returns, "score_sq_norms": score_sq_norms, "step_episode": episode}
+    named = dict(zip(("returns", "scores", "values", "q", "first_action"), sums))
+    return {**named, "step_returns": returns, "score_sq_norms": score_sq_norms, "step_episode": episode}
 
 
 def cross_fitted(estimate, episodes: int) -> np.ndarray:
@@ -335,39 +361,40 @@ def cartpole_experiment(config: Config) -> tuple[list[dict], dict]:
     sums = trajectory_sums(agent, batch, gamma)
     G, D = sums["returns"], sums["scores"]
     episodes = G.shape[0]
-    step_episode = sums["step_episode"]
-    step_mask = lambda episodes_mask: episodes_mask[step_episode]  # noqa: E731
+    in_half = lambda episode_mask: episode_mask[sums["step_episode"]]  # noqa: E731  (episode mask -> step mask)
     D_sq = D.square().sum(1)
     rho = (D * G).sum(1) / D_sq
 
-    mean = cross_fitted(lambda m: sums["step_returns"][step_mask(m)].mean(), episodes)
+    mean = cross_fitted(lambda m: sums["step_returns"][in_half(m)].mean(), episodes)
     b_star = cross_fitted(lambda m: variance_minimizing_baseline(D_sq[m], rho[m]), episodes)
-    b_star_step = cross_fitted(lambda m: variance_minimizing_baseline(sums["score_sq_norms"][step_mask(m)], sums["step_returns"][step_mask(m)]), episodes)
+    b_star_step = cross_fitted(lambda m: variance_minimizing_baseline(sums["score_sq_norms"][in_half(m)], sums["step_returns"][in_half(m)]), episodes)
     constant = lambda b: G - torch.as_tensor(b)[:, None] * D  # noqa: E731
-    c = config.action_baseline_scale
+    value = G - sums["values"]
     baselines = [
         ("zero", "none", 0.0, G),
         ("mean", "state", mean, constant(mean)),
-        ("value", "state", "", G - sums["values"]),
+        ("value", "state", "", value),
         ("b*-step", "state", b_star_step, constant(b_star_step)),
         ("b*", "state", b_star, constant(b_star)),
         ("b*-δ", "state", b_star * (1 - config.delta), constant(b_star * (1 - config.delta))),
         ("b*+δ", "state", b_star * (1 + config.delta), constant(b_star * (1 + config.delta))),
-        (f"{c:g}·Q(s,a)", "action", "", G - c * sums["q"]),
+        (Q_NAME, "action", "", G - config.action_baseline_scale * sums["q"]),
+        (CENTRED_NAME, "action", "", value - config.centred_action_weight * sums["first_action"]),
     ]
-    reference = G.numpy()
     rows = []
     for name, kind, b, gradients in baselines:
-        stats = monte_carlo_statistics(gradients.numpy(), reference)
+        stats = monte_carlo_statistics(gradients.numpy(), (value if kind == "action" else G).numpy())
         rows.append(_row("cartpole", name, kind, float(np.mean(b)) if not isinstance(b, str) else b, stats))
     by_name = {r["baseline"]: r for r in rows}
-    state_rows = [r for r in rows if r["depends_on"] == "state"]
-    action_rows = [r for r in rows if r["depends_on"] == "action"]
-    constants = ("zero", "mean", "b*-step", "b*-δ", "b*+δ")
+    minimum = by_name["b*"]["total_variance"]
+    # the identity's prediction for b*±δ, with E||D||² for E||∇θ log π||²
+    predicted_increase = float(D_sq.mean()) * float(np.mean(np.square(config.delta * b_star)))
+    measured_increase = [by_name[n]["total_variance"] - minimum for n in ("b*-δ", "b*+δ")]
     checks = {
-        "measured_mean_unchanged_within_3_se": all(r["z"] < 3 for r in state_rows),
-        "measured_action_bias_beyond_3_se": all(r["z"] > 3 for r in action_rows),
-        "b_star_lowest_measured_variance_of_the_constants": all(by_name["b*"]["total_variance"] <= by_name[n]["total_variance"] for n in constants),
+        "measured_mean_unchanged_within_3_se": all(r["z"] < 3 for r in rows if r["depends_on"] == "state"),
+        "measured_centred_action_bias_beyond_3_se": by_name[CENTRED_NAME]["z"] > 3,
+        "b_star_below_zero_and_b_star_plus_minus_delta": all(minimum < by_name[n]["total_variance"] for n in ("zero", "b*-δ", "b*+δ")),
+        "variance_increase_at_b_star_plus_minus_delta_within_20_percent_of_identity": all(abs(m / predicted_increase - 1) < 0.2 for m in measured_increase),
         "value_baseline_reduces_measured_variance": by_name["value"]["total_variance"] < by_name["zero"]["total_variance"],
     }
     lengths = np.bincount(batch["episode"])
@@ -386,6 +413,8 @@ def cartpole_experiment(config: Config) -> tuple[list[dict], dict]:
         "b_star_step": float(b_star_step.mean()),
         "mean_return_to_go": float(mean.mean()),
         "expected_trajectory_score_sq_norm": float(D_sq.mean()),
+        "variance_increase_at_b_star_plus_minus_delta": {"predicted": predicted_increase, "measured": measured_increase},
+        "q_baseline_bias_z": by_name[Q_NAME]["z"],
         "checks": checks,
     }
     return rows, summary
@@ -405,7 +434,7 @@ def run(config: Config) -> ExperimentResult:
         for ax, setting_rows, title in ((axes[0, 0], bandit_rows, "bandit, θ0 = (0, 3, 5)"), (axes[0, 1], cartpole_rows, f"{ENV}, one trajectory")):
             _variance_bars(ax, setting_rows, title)
         _variance_curve(axes[0, 2], bandit_rows, bandit_summary)
-        fig.suptitle("Total variance tr Cov(g_b) of g_b = ∇θ log π(a|s)(R - b)   (hatched: b depends on a, biased)", fontsize=10)
+        fig.suptitle("Total variance tr Cov(g_b) of g_b = ∇θ log π(a|s)(R - b); hatched: b depends on the action (Eq. 12), with its measured bias", fontsize=10)
         fig.tight_layout()
         fig.savefig(path_png, dpi=110, format="png")
 
@@ -419,13 +448,17 @@ def _variance_bars(ax, rows: list[dict], title: str) -> None:
     errors = np.array([r["total_variance_se"] for r in rows])
     colours = ["0.6" if r["depends_on"] == "none" else ("tab:red" if r["depends_on"] == "action" else "tab:blue") for r in rows]
     bars = ax.bar(names, heights, yerr=errors, color=colours, capsize=3)
-    for bar, row in zip(bars, rows):
+    for bar, row, error in zip(bars, rows, errors):
         if row["depends_on"] == "action":
             bar.set_hatch("//")
+            z = f"{row['z']:.0f}" if row["z"] >= 10 else f"{row['z']:.1f}"
+            ax.annotate(f"bias\n{z} se", (bar.get_x() + bar.get_width() / 2, bar.get_height() + error),
+                        textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
     exact = [(i, r["total_variance_exact"]) for i, r in enumerate(rows) if r["total_variance_exact"] != ""]
     if exact:
         ax.plot([i for i, _ in exact], [v for _, v in exact], "k_", markersize=18, markeredgewidth=2, label="exact")
         ax.legend(fontsize=8)
+    ax.set_ylim(0, 1.2 * max(heights + errors))
     ax.set_title(title, fontsize=10)
     ax.set_ylabel("total variance (Monte Carlo, ± 1 s.e.)", fontsize=9)
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
@@ -436,10 +469,11 @@ def _variance_curve(ax, rows: list[dict], summary: dict) -> None:
     ax.plot(curve["b"], curve["total_variance"], "k-", linewidth=1.2, label="exact Var(b)")
     b_star = summary["b_star"]
     ax.axvline(b_star, color="tab:green", linestyle="--", linewidth=1, label=f"b* = {b_star:.3f} (Eq. 18)")
-    for row in rows:
-        if row["depends_on"] != "action":
-            ax.plot(row["b"], row["total_variance"], "o", markersize=5, label=f"{row['baseline']} (measured)")
+    constants = [r for r in rows if r["depends_on"] != "action"]
+    ax.plot([r["b"] for r in constants], [r["total_variance"] for r in constants], "o", color="tab:blue", markersize=5, label="measured")
+    for row in constants:
+        ax.annotate(row["baseline"], (row["b"], row["total_variance"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xlabel("constant baseline b", fontsize=9)
     ax.set_ylabel("total variance", fontsize=9)
     ax.set_title(f"bandit: Var(b) = Var(b*) + {summary['expected_score_sq_norm']:.3f}(b - b*)²", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8, loc="upper right")
