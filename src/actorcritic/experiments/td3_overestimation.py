@@ -14,8 +14,8 @@ Setting: three agents train on the same task with the same seed: `ddpg` (TD3's t
   each state (lecture Eq. 2), averaged over the same states;
 * overestimation = estimate - true value.
 
-Choices that differ from the paper, which averages over 1000 states drawn from the replay buffer and 1000
-rollouts:
+Choices that differ from the paper, which starts its rollouts (1000 episodes) from states sampled from the
+replay buffer:
 
 * The states are fresh start states: state k is the first observation of a reset seeded with
   seed + 20000 + k, the same for every agent, seed and measurement. A reset state can be rolled out from
@@ -27,6 +27,12 @@ rollouts:
   estimates the untruncated return; cutting the rollout at Pendulum's 200 steps would drop a tail of
   γ^200·V(s_200), about 13% of V(s_200), and bias the comparison. With γ = 0.99 and 1000 steps the omitted
   tail is below γ^1000 ≈ 4e-5 of V. `--rollout-steps 200` gives the return to Pendulum's own episode end.
+
+Reading the curves: a fresh critic starts near 0 while the true values start far below (about -600 on
+Pendulum), and the gap closes only as the Bellman targets propagate the rewards, more slowly with a policy
+delay (targets move every d updates). That early gap is not the maximisation bias; the bias is what remains
+once the critic has caught up, hence `late_mean_overestimation` (the second half of the measurements) in
+summary.json beside the final and the overall mean.
 
 The fast default is Pendulum-v1 for 10k steps with (64, 64) networks (the paper's are (256, 256); pass
 `--hidden-sizes 256 256`) and the Pendulum preset otherwise (1000 warm-up steps, Adam 1e-3). The paper's
