@@ -246,3 +246,18 @@ def test_pendulum_is_learned_within_20k_steps(algo):
     agent = agent_class(config_class.for_env("Pendulum-v1", seed=0)).learn()
     assert agent.global_step <= 20_000
     assert np.mean(agent.evaluate(episodes=10)) > -250
+
+
+def test_cli_resume_continues_an_off_policy_run_with_its_buffer(tmp_path, capsys):
+    flags = ["--env", "Pendulum-v1", "--total-steps", "200", "--learning-starts", "100", "--batch-size", "32",
+             "--hidden-sizes", "16", "16", "--log-every", "100", "--eval-episodes", "1", "--num-threads", "1"]
+    run_dir = tmp_path / "sac"
+    assert main(["train", "sac", *flags, "--run-dir", str(run_dir)]) == 0
+    assert main(["resume", str(run_dir), "--total-steps", "300"]) == 0
+    with open(run_dir / "metrics.csv") as f:
+        steps = [int(row["global_step"]) for row in csv.DictReader(f)]
+    assert steps == [100, 200, 300]
+    agent = SAC.load(run_dir / "checkpoint")
+    assert agent.global_step == 300 and agent.buffer.size == 300 and agent.updates == 201
+    assert main(["evaluate", str(run_dir), "--episodes", "1"]) == 0
+    assert "sac on Pendulum-v1 after 300 steps" in capsys.readouterr().out
