@@ -27,6 +27,7 @@ from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
 from actorcritic.checkpoint import STATE_FILE, write_json_atomic
 from actorcritic.config import config_to_dict
 from actorcritic.errors import ActorCriticError
+from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
 from actorcritic.logging import RunLogger
 
 ALGORITHMS: dict[str, tuple[type, type]] = {
@@ -37,6 +38,7 @@ ALGORITHMS: dict[str, tuple[type, type]] = {
     "td3": (TD3, TD3Config),
     "ddpg": (DDPG, DDPGConfig),
     "sac": (SAC, SACConfig),
+    "grpo-lm": (GRPOLM, GRPOLMConfig),
 }
 """name -> (agent class, config class)."""
 
@@ -126,6 +128,7 @@ def _learn_and_summarise(agent, run_dir: Path) -> dict:
         "wall_time_s": round(wall_time, 3),
         "steps_per_second": round((agent.global_step - start_step) / wall_time, 1),
         **_return_stats(returns),
+        **(agent.extra_summary() if hasattr(agent, "extra_summary") else {}),  # e.g. grpo-lm's accuracies
         "run_dir": str(run_dir),
     }
     write_json_atomic(run_dir / SUMMARY_FILE, summary)

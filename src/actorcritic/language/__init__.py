@@ -1,0 +1,15 @@
+"""Sequence policies and GRPO for language models (lecture section 5.2), small enough for a CPU.
+
+    tokenizer.py    characters <-> token ids, with padding and end-of-sequence
+    tasks.py        addition, sort, reverse: prompts, answers, verifiers; the reward-function interface
+    model.py        a decoder-only transformer with a key-value cache
+    sampler.py      KV-cached decoding (temperature, top-k, any precision) and the training pass's scoring
+    objectives.py   group advantages, loss normalisations, mismatch monitor, IS corrections, the GRPO loss
+    grpo.py         the trainer: warm start, GRPO steps, held-out accuracy, checkpoints
+"""
+
+from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
+from actorcritic.language.tasks import RewardFunction, make_task
+from actorcritic.language.tokenizer import CharTokenizer
+
+__all__ = ["GRPOLM", "GRPOLMConfig", "RewardFunction", "CharTokenizer", "make_task"]

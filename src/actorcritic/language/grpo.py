@@ -1,0 +1,371 @@
+"""GRPO for language models (lecture section 5.2, Eqs. 35-36) on tasks whose answers a program can check.
+
+    warm start: a short supervised phase on solved examples, so that some completions are right
+    repeat:
+        draw prompts; the sampler writes G completions for each        -> Sampler.generate
+        score them; group-relative advantages Â_i                     -> grpo_advantages (Eq. 35)
+        the training pass rescores them; log the mismatch             -> mismatch_metrics (Qi et al. 2025)
+        num_iterations gradient steps on the clipped surrogate        -> grpo_loss (Eq. 36)
+        copy the new weights into the sampler
+
+Steps (`global_step`, `total_steps`) count sampling rounds. The run stops at `total_steps` or after
+`time_limit_s` seconds of GRPO, whichever comes first. Greedy accuracy on a fixed held-out set of prompts
+is measured after the warm start (`accuracy_before`) and at the end (`accuracy_after`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import statistics
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from actorcritic.algorithms.common import EMPTY_METRIC, LearningRun, build_quietly, check_device, reading_tensors, resolve_device
+from actorcritic.checkpoint import load_checkpoint, load_module_tensors, load_optimizer_state, module_tensors, optimizer_state, save_checkpoint
+from actorcritic.config import check_choice, check_positive_int, check_range, config_from_dict, config_to_dict
+from actorcritic.errors import ActorCriticError
+from actorcritic.language.model import TransformerLM
+from actorcritic.language.objectives import (
+    IS_CORRECTIONS,
+    LOSS_NORMALIZATIONS,
+    REWARD_SCALINGS,
+    grpo_advantages,
+    grpo_loss,
+    importance_correction_weights,
+    loss_normalization_weights,
+    mismatch_metrics,
+)
+from actorcritic.language.sampler import DTYPES, Sampler, completion_log_probs, decode
+from actorcritic.language.tasks import TASKS, RewardFunction, heldout_prompts, make_task, training_prompts
+from actorcritic.language.tokenizer import CharTokenizer
+
+HELDOUT_SEED = 1_000_003
+"""Seed of the held-out prompts: the same set for every training seed, so that runs compare."""
+
+
+@dataclass(frozen=True)
+class GRPOLMConfig:
+    """GRPO on a character-level transformer for a task with a verifier."""
+
+    task: str = "addition"
+    """Task: addition (a+b), sort or reverse (a string of digits)."""
+    digits: int = 3
+    """Digits of each operand (addition) or of the string to sort or reverse."""
+    seed: int = 0
+    """Seed of the initialisation, the prompts and the sampling."""
+    device: str = "cpu"
+    """Torch device: cpu, cuda or cuda:N."""
+    num_threads: int = 1
+    """Torch intra-op threads; one is fastest for a model this small (and robust when other jobs share the cores)."""
+    d_model: int = 128
+    """Width of the transformer."""
+    num_layers: int = 2
+    """Transformer blocks."""
+    num_heads: int = 4
+    """Attention heads per block."""
+    warmup_steps: int = 1400
+    """Supervised steps on solved examples before GRPO (0: start from the random policy); the default leaves 3-digit addition at about 8% greedy accuracy."""
+    warmup_batch_size: int = 64
+    """Solved examples per supervised step."""
+    warmup_learning_rate: float = 1e-3
+    """Adam step size of the supervised warm start."""
+    total_steps: int = 5000
+    """GRPO steps (sampling rounds), each followed by num_iterations gradient steps."""
+    time_limit_s: float = 600.0
+    """Stop GRPO after this many seconds even before total_steps (0: no limit)."""
+    prompts_per_step: int = 32
+    """Prompts per sampling round."""
+    group_size: int = 8
+    """G: completions sampled per prompt."""
+    learning_rate: float = 3e-4
+    """Adam step size of GRPO (1e-3 collapsed the warm-started policy within 25 steps)."""
+    num_iterations: int = 1
+    """Gradient steps on each sampled batch (μ of DeepSeek-AI 2024); the clip binds from the second on."""
+    epsilon: float = 0.2
+    """ε: the ratio is clipped below at 1 - ε (and above at 1 + ε unless epsilon_high says otherwise)."""
+    epsilon_high: float = 0.2
+    """Upper clip 1 + ε_high; above epsilon it is DAPO's clip-higher (Yu et al. 2025 use 0.28)."""
+    beta: float = 0.0
+    """Weight of the k3 KL penalty to the warm-started policy (0: no reference model is kept)."""
+    loss_normalization: str = "sequence"
+    """sequence: 1/|o_i| per completion (GRPO); token: over all tokens of the batch (DAPO); constant: 1/max tokens (Dr. GRPO)."""
+    scale_rewards: str = "group"
+    """Divide advantages by the group's reward std (group, GRPO), the batch's (batch), or not at all (none, Dr. GRPO)."""
+    temperature: float = 1.0
+    """Sampling temperature τ: the policy is softmax(logits / τ)."""
+    top_k: int = 0
+    """Sample among the k most likely tokens only (0: all)."""
+    sampler_dtype: str = "float32"
+    """Precision of the sampler's copy of the policy: float32, bfloat16 or float16."""
+    is_correction: str = "none"
+    """Importance-sampling correction for the sampler/trainer mismatch: none, token-truncate, sequence-truncate, token-mask or sequence-mask."""
+    is_cap: float = 2.0
+    """C: importance weights are truncated at C, or masked above C."""
+    max_grad_norm: float = 1.0
+    """Global gradient-norm clip."""
+    eval_prompts: int = 500
+    """Size of the fixed held-out set for greedy accuracy."""
+    eval_every: int = 100
+    """Measure held-out accuracy every this many steps (0: only before and after)."""
+    checkpoint_every: int = 500
+    """Save a checkpoint every this many steps (0: only at the end)."""
+
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, tuple(TASKS))
+        check_range("digits", self.digits, 1, 18)
+        check_device(self.device)
+        for name in ("d_model", "num_layers", "num_heads", "warmup_batch_size", "total_steps", "prompts_per_step", "num_iterations", "eval_prompts", "num_threads"):
+            check_positive_int(name, getattr(self, name))
+        if self.d_model % self.num_heads:
+            raise ActorCriticError(f"--d-model {self.d_model} is not a multiple of --num-heads {self.num_heads}: choose sizes that divide")
+        check_range("group_size", self.group_size, 2)
+        for name in ("warmup_steps", "top_k", "eval_every", "checkpoint_every"):
+            check_range(name, getattr(self, name), 0)
+        for name in ("warmup_learning_rate", "learning_rate", "temperature", "max_grad_norm"):
+            check_range(name, getattr(self, name), 0, math.inf, low_inclusive=False)
+        check_range("time_limit_s", self.time_limit_s, 0)
+        check_range("epsilon", self.epsilon, 0, 1, low_inclusive=False, high_inclusive=False)
+        check_range("epsilon_high", self.epsilon_high, 0, math.inf, low_inclusive=False)
+        check_range("beta", self.beta, 0)
+        check_range("is_cap", self.is_cap, 1)
+        check_choice("loss_normalization", self.loss_normalization, LOSS_NORMALIZATIONS)
+        check_choice("scale_rewards", self.scale_rewards, REWARD_SCALINGS)
+        check_choice("sampler_dtype", self.sampler_dtype, tuple(DTYPES))
+        check_choice("is_correction", self.is_correction, IS_CORRECTIONS)
+
+    @property
+    def env(self) -> str:
+        """The task's name in run directories and summaries (where control algorithms name their environment)."""
+        return f"{self.task}{self.digits}"
+
+
+class GRPOLM:
+    """A character-level policy trained with GRPO: `learn`, `evaluate`, `save`, `load`, like the control agents.
+
+    `reward_fn` (prompt, completion) -> float replaces the task's verifier as the reward; accuracy is
+    still the verifier's."""
+
+    algo = "grpo-lm"
+    config_class = GRPOLMConfig
+
+    def __init__(self, config: GRPOLMConfig, reward_fn: RewardFunction | None = None):
+        self.config = config
+        self.device = resolve_device(config.device)
+        torch.set_num_threads(config.num_threads)
+        self.task = make_task(config.task, config.digits)
+        self.reward_fn = reward_fn or self.task.reward
+        self.tokenizer = CharTokenizer()
+        self.max_new_tokens = self.task.max_completion_length + 1  # the answer, then end-of-sequence
+        max_length = self.task.prompt_length + self.max_new_tokens
+        self.policy = build_quietly(
+            lambda: TransformerLM(self.tokenizer.vocab_size, max_length, config.d_model, config.num_layers, config.num_heads), config.seed
+        ).to(self.device)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
+        self.reference: TransformerLM | None = None
+        self.sampler = Sampler(self.policy, config.sampler_dtype, self.tokenizer.eos_id, self.tokenizer.pad_id)
+        self.generator = torch.Generator(self.device).manual_seed(config.seed)
+        self.prompt_rng = random.Random(config.seed)
+        self.heldout = heldout_prompts(self.task, config.eval_prompts, seed=HELDOUT_SEED)
+        self._heldout_set = set(self.heldout)
+        self.global_step = 0
+        self.updates = 0
+        self.warm_started = False
+        self.accuracy_before = math.nan
+        self.accuracy_after = math.nan
+        self.warmup_wall_time_s = 0.0
+        self.grpo_wall_time_s = 0.0
+
+    # ---------------------------------------------------------------- warm start
+
+    def warm_start(self) -> list[float]:
+        """Supervised steps minimising -mean_t log π_θ(answer_t | prompt, answer_<t) on solved examples
+        (end-of-sequence included). Returns the losses."""
+        cfg, started = self.config, time.perf_counter()
+        optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.warmup_learning_rate)
+        losses = []
+        for _ in range(cfg.warmup_steps):
+            prompts = training_prompts(self.task, cfg.warmup_batch_size, self.prompt_rng, self._heldout_set)
+            prompt_ids = self.tokenizer.encode_batch(prompts).to(self.device)
+            targets = self.tokenizer.encode_completions([self.task.solve(p) for p in prompts], self.max_new_tokens).to(self.device)
+            mask = targets != self.tokenizer.pad_id
+            log_probs = completion_log_probs(self.policy, prompt_ids, targets, temperature=1.0)
+            loss = -(log_probs * mask).sum() / mask.sum()
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            losses.append(loss.item())
+        self.warm_started = True
+        if cfg.beta > 0:
+            self.reference = copy.deepcopy(self.policy).requires_grad_(False)
+        self.sampler.sync(self.policy)
+        self.warmup_wall_time_s = time.perf_counter() - started
+        return losses
+
+    # ---------------------------------------------------------------- GRPO
+
+    def learn(self, run: LearningRun | None = None) -> None:
+        """Warm start (once), then GRPO steps until total_steps or time_limit_s; `run` gets one metrics row
+        per step and saves checkpoints."""
+        cfg = self.config
+        if not self.warm_started:
+            self.warm_start()
+            self.accuracy_before = statistics.fmean(self.evaluate())
+            print(f"warm start: {cfg.warmup_steps} supervised steps in {self.warmup_wall_time_s:.1f} s, held-out greedy accuracy {self.accuracy_before:.3f}", flush=True)
+        started = time.perf_counter()
+        time_used = self.grpo_wall_time_s  # a resumed run continues its clock
+        while self.global_step < cfg.total_steps:
+            if cfg.time_limit_s and time_used + time.perf_counter() - started >= cfg.time_limit_s:
+                break
+            metrics = self.step()
+            if cfg.eval_every and self.global_step % cfg.eval_every == 0:
+                metrics["heldout_accuracy"] = statistics.fmean(self.evaluate())
+            if run is not None:
+                run.after_update(self, metrics)
+        self.grpo_wall_time_s = time_used + time.perf_counter() - started
+        self.accuracy_after = statistics.fmean(self.evaluate())
+        print(f"GRPO: {self.global_step} steps in {self.grpo_wall_time_s:.1f} s, held-out greedy accuracy {self.accuracy_before:.3f} -> {self.accuracy_after:.3f}", flush=True)
+
+    def step(self) -> dict[str, float]:
+        """One sampling round and its num_iterations updates; returns the metrics row."""
+        cfg, started = self.config, time.perf_counter()
+        prompts = training_prompts(self.task, cfg.prompts_per_step, self.prompt_rng, self._heldout_set)
+        prompt_ids = self.tokenizer.encode_batch(prompts).to(self.device).repeat_interleave(cfg.group_size, dim=0)
+        sampled = self.sampler.generate(prompt_ids, self.max_new_tokens, cfg.temperature, cfg.top_k, generator=self.generator)
+        texts = [self.tokenizer.decode(row) for row in sampled.tokens]
+        repeated = [prompt for prompt in prompts for _ in range(cfg.group_size)]
+        rewards = torch.tensor([self.reward_fn(p, c) for p, c in zip(repeated, texts)], dtype=torch.float32).view(-1, cfg.group_size)
+        correct = [self.task.reward(p, c) for p, c in zip(repeated, texts)]
+        advantages = grpo_advantages(rewards, cfg.scale_rewards).reshape(-1).to(self.device)  # Eq. 35
+        tokens, mask = sampled.tokens, sampled.mask
+        weights = loss_normalization_weights(mask, cfg.loss_normalization, self.max_new_tokens)
+        reference_log_probs = None
+        if self.reference is not None:
+            with torch.no_grad():
+                reference_log_probs = completion_log_probs(self.reference, prompt_ids, tokens, cfg.temperature)
+
+        totals: dict[str, float] = {}
+        for iteration in range(cfg.num_iterations):
+            log_probs, entropy = completion_log_probs(self.policy, prompt_ids, tokens, cfg.temperature, with_entropy=True)
+            if iteration == 0:
+                # The first pass, before any update, is the training-side rescoring of the sampled tokens:
+                # the mismatch monitor and the importance corrections use it (Qi et al. 2025).
+                trainer_log_probs = log_probs.detach()
+                mismatch = mismatch_metrics(sampled.log_probs, trainer_log_probs, mask)
+                mean_entropy = float(entropy[mask].mean())
+                if cfg.is_correction == "none":
+                    old_log_probs, correction = sampled.log_probs, None
+                else:
+                    # π_old is the trainer's rescoring; the weights π_old / π_sampler carry the mismatch
+                    old_log_probs = trainer_log_probs
+                    correction = importance_correction_weights(trainer_log_probs, sampled.log_probs, mask, cfg.is_correction, cfg.is_cap)
+            loss, info = grpo_loss(log_probs, old_log_probs, advantages, mask, weights, cfg.epsilon, cfg.epsilon_high, reference_log_probs, cfg.beta, correction)
+            self.optimizer.zero_grad()
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            for name, value in (("policy_loss", loss.detach()), ("grad_norm", grad_norm), *info.items()):
+                totals[name] = totals.get(name, 0.0) + float(value) / cfg.num_iterations
+        self.sampler.sync(self.policy)
+        self.global_step += 1
+        self.updates += 1
+
+        reward_mean = float(rewards.mean())
+        corrections = correction[mask] if correction is not None else torch.ones(1)
+        return {
+            "global_step": self.global_step,
+            "reward_mean": reward_mean,
+            "episode_return_mean": reward_mean,  # what the progress line shows
+            "accuracy": statistics.fmean(correct),
+            "zero_std_groups": float((rewards.std(dim=1, correction=0) < 1e-8).float().mean()),
+            "kl_to_reference": totals["kl_to_reference"],
+            "clip_fraction": totals["clip_fraction"],
+            "approx_kl": totals["approx_kl"],
+            "policy_loss": totals["policy_loss"],
+            "grad_norm": totals["grad_norm"],
+            "completion_length_mean": float(sampled.lengths.float().mean()),
+            "entropy": mean_entropy,
+            **mismatch,
+            "is_weight_mean": float(corrections.mean()),
+            "sampling_tokens_per_second": float(sampled.lengths.sum()) / sampled.seconds,
+            "steps_per_second": 1.0 / (time.perf_counter() - started),
+            "heldout_accuracy": EMPTY_METRIC,
+        }
+
+    # ---------------------------------------------------------------- evaluation
+
+    @torch.no_grad()
+    def evaluate(self, episodes: int | None = None, seed: int | None = None) -> list[float]:
+        """Greedy correctness (1.0 or 0.0, by the task's verifier) of the float32 policy on the first
+        `episodes` prompts of the held-out set (default: all). `seed` is not used: the set is fixed."""
+        prompts = self.heldout[: episodes or len(self.heldout)]
+        results = []
+        for start in range(0, len(prompts), 1024):
+            chunk = prompts[start:start + 1024]
+            ids = self.tokenizer.encode_batch(chunk).to(self.device)
+            decoded = decode(self.policy, ids, self.max_new_tokens, self.tokenizer.eos_id, self.tokenizer.pad_id, greedy=True)
+            results += [self.task.reward(p, self.tokenizer.decode(row)) for p, row in zip(chunk, decoded.tokens)]
+        return results
+
+    def answer(self, prompt: str) -> str:
+        """The greedy completion of one prompt."""
+        ids = self.tokenizer.encode_batch([prompt]).to(self.device)
+        decoded = decode(self.policy, ids, self.max_new_tokens, self.tokenizer.eos_id, self.tokenizer.pad_id, greedy=True)
+        return self.tokenizer.decode(decoded.tokens[0])
+
+    def extra_summary(self) -> dict:
+        """What summary.json holds beyond the control agents' fields."""
+        return {
+            "accuracy_before": self.accuracy_before,
+            "accuracy_after": self.accuracy_after,
+            "eval_prompts": len(self.heldout),
+            "warmup_wall_time_s": round(self.warmup_wall_time_s, 3),
+            "grpo_wall_time_s": round(self.grpo_wall_time_s, 3),
+            "grpo_steps": self.global_step,
+        }
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def save(self, directory: str | Path) -> None:
+        """Write a checkpoint (safetensors + JSON, atomically) that `load` and `resume` restore."""
+        optimizer_tensors, param_groups = optimizer_state("optimizer", self.optimizer)
+        tensors = {**module_tensors("policy", self.policy), **optimizer_tensors, "generator": self.generator.get_state()}
+        if self.reference is not None:
+            tensors.update(module_tensors("reference", self.reference))
+        counters = {
+            "global_step": self.global_step, "updates": self.updates, "warm_started": self.warm_started,
+            "accuracy_before": self.accuracy_before, "warmup_wall_time_s": self.warmup_wall_time_s, "grpo_wall_time_s": self.grpo_wall_time_s,
+        }
+        state = {"algo": self.algo, "env": self.config.env, "config": config_to_dict(self.config), "counters": counters, "optimizer_param_groups": param_groups}
+        save_checkpoint(Path(directory), tensors, state)
+
+    @classmethod
+    def load(cls, directory: str | Path, **config_overrides) -> "GRPOLM":
+        """Rebuild a trainer from a checkpoint directory written by `save`."""
+        tensors, state = load_checkpoint(Path(directory), cls.algo)
+        try:
+            config = replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
+            counters = state["counters"]
+            agent = cls(config)
+            agent.global_step, agent.updates = int(counters["global_step"]), int(counters["updates"])
+            agent.warm_started = bool(counters["warm_started"])
+            agent.accuracy_before = float(counters["accuracy_before"])
+            agent.warmup_wall_time_s, agent.grpo_wall_time_s = float(counters["warmup_wall_time_s"]), float(counters["grpo_wall_time_s"])
+            param_groups = state["optimizer_param_groups"]
+        except (KeyError, TypeError, ValueError) as error:
+            raise ActorCriticError(f"corrupt checkpoint in {directory}: state.json lacks or garbles {error}") from None
+        with reading_tensors(directory):
+            load_module_tensors("policy", agent.policy, tensors)
+            if any(name.startswith("reference.") for name in tensors):
+                agent.reference = copy.deepcopy(agent.policy).requires_grad_(False)
+                load_module_tensors("reference", agent.reference, tensors)
+            load_optimizer_state("optimizer", agent.optimizer, tensors, param_groups)
+            agent.generator.set_state(tensors["generator"])
+        agent.sampler.sync(agent.policy)
+        agent.prompt_rng = random.Random(config.seed + agent.global_step)  # fresh prompts, reproducibly, after a resume
+        return agent
