@@ -43,7 +43,7 @@ from actorcritic.checkpoint import (
 from actorcritic.config import check_choice, check_positive_int, check_range
 from actorcritic.envs import EpisodeStatistics, evaluate_policy, final_observations, make_vector_env
 from actorcritic.errors import ActorCriticError
-from actorcritic.estimators import gae, k_step_advantages
+from actorcritic.estimators import gae, k_step_advantages, normalize
 from actorcritic.networks import ActorCritic
 from actorcritic.normalization import ObservationNormalizer, RewardScaler
 from actorcritic.optim import FlatParameters
@@ -114,6 +114,13 @@ def estimate_advantages(batch: Rollout, config: OnPolicyConfig) -> torch.Tensor:
     if config.advantage == "gae":
         return gae(*args, config.gae_lambda)
     return k_step_advantages(*args, config.k if config.advantage == "kstep" else None)
+
+
+def advantages_and_returns(batch: Rollout, config: OnPolicyConfig, normalize_advantages: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Â (normalised over the rollout if asked, lecture section 5) and the value targets Â + V(s) (Eq. 20)."""
+    advantages = estimate_advantages(batch, config)
+    returns = advantages + batch.values
+    return (normalize(advantages) if normalize_advantages else advantages), returns
 
 
 class OnPolicyAgent:

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import torch
 
 from actorcritic.algorithms.common import apply_preset
-from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig, estimate_advantages
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig, advantages_and_returns
 from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
-from actorcritic.estimators import normalize
 from actorcritic.losses import clipped_surrogate, value_loss
 
 
@@ -81,10 +80,7 @@ class PPO(OnPolicyAgent):
 
     def _update(self, batch: Rollout) -> dict[str, float]:
         cfg = self.config
-        advantages = estimate_advantages(batch, cfg)
-        returns = advantages + batch.values
-        if cfg.normalize_advantages:
-            advantages = normalize(advantages)
+        advantages, returns = advantages_and_returns(batch, cfg, cfg.normalize_advantages)
         size = batch.rewards.numel()
         flat = batch.flat(advantages, returns, batch.values)
         totals = torch.zeros(5, device=self.device)

@@ -25,7 +25,7 @@ from typing import Literal
 import torch
 
 from actorcritic.algorithms.common import apply_preset
-from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig, estimate_advantages
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig, advantages_and_returns
 from actorcritic.buffers import Rollout
 from actorcritic.config import check_choice, check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
@@ -87,8 +87,7 @@ class REINFORCE(OnPolicyAgent):
     def _update(self, batch: Rollout) -> dict[str, float]:
         cfg = self.config
         if cfg.baseline == "value":
-            advantages = estimate_advantages(batch, cfg)
-            returns = advantages + batch.values
+            advantages, returns = advantages_and_returns(batch, cfg, normalize_advantages=False)
         else:
             zeros = torch.zeros_like(batch.rewards)
             returns = discounted_returns(batch.rewards, zeros, batch.terminated, batch.truncated, cfg.gamma)

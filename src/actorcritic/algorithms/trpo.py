@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import torch
 
 from actorcritic.algorithms.common import apply_preset
-from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig, estimate_advantages
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig, advantages_and_returns
 from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.estimators import normalize
 from actorcritic.losses import value_loss
 from actorcritic.optim import conjugate_gradient, fisher_vector_product
 
@@ -77,10 +76,7 @@ class TRPO(OnPolicyAgent):
 
     def _update(self, batch: Rollout) -> dict[str, float]:
         cfg = self.config
-        advantages = estimate_advantages(batch, cfg)
-        returns = advantages + batch.values
-        if cfg.normalize_advantages:
-            advantages = normalize(advantages)
+        advantages, returns = advantages_and_returns(batch, cfg, cfg.normalize_advantages)
         obs, actions, old_log_probs, advantages, returns = batch.flat(advantages, returns)
         metrics = self._policy_step(obs, actions, old_log_probs, advantages)
         metrics["value_loss"] = self._fit_value(obs, returns)

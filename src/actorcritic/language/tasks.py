@@ -67,12 +67,12 @@ class Addition:
 
 
 @dataclass(frozen=True)
-class Sort:
-    """`sort 3912=` -> `1239`: the `digits` digits in ascending order."""
+class _DigitStringTask:
+    """`<prefix><digits>=` -> a rearrangement of the digits, defined by `solve`."""
 
     digits: int
-    name: str = "sort"
-    prefix: str = "sort "
+    name: str = ""
+    prefix: str = ""
 
     @property
     def prompt_length(self) -> int:
@@ -85,37 +85,33 @@ class Sort:
     def sample_prompt(self, rng: random.Random) -> str:
         return self.prefix + "".join(rng.choice("0123456789") for _ in range(self.digits)) + "="
 
-    def solve(self, prompt: str) -> str:
-        return "".join(sorted(prompt[len(self.prefix):-1]))
+    def digit_string(self, prompt: str) -> str:
+        return prompt[len(self.prefix):-1]
 
     def reward(self, prompt: str, completion: str) -> float:
         return exact_match_reward(self.solve)(prompt, completion)
 
 
 @dataclass(frozen=True)
-class Reverse:
+class Sort(_DigitStringTask):
+    """`sort 3912=` -> `1239`: the `digits` digits in ascending order."""
+
+    name: str = "sort"
+    prefix: str = "sort "
+
+    def solve(self, prompt: str) -> str:
+        return "".join(sorted(self.digit_string(prompt)))
+
+
+@dataclass(frozen=True)
+class Reverse(_DigitStringTask):
     """`reverse 3912=` -> `2193`: the `digits` digits in reverse order."""
 
-    digits: int
     name: str = "reverse"
     prefix: str = "reverse "
 
-    @property
-    def prompt_length(self) -> int:
-        return len(self.prefix) + self.digits + 1
-
-    @property
-    def max_completion_length(self) -> int:
-        return self.digits
-
-    def sample_prompt(self, rng: random.Random) -> str:
-        return self.prefix + "".join(rng.choice("0123456789") for _ in range(self.digits)) + "="
-
     def solve(self, prompt: str) -> str:
-        return prompt[len(self.prefix):-1][::-1]
-
-    def reward(self, prompt: str, completion: str) -> float:
-        return exact_match_reward(self.solve)(prompt, completion)
+        return self.digit_string(prompt)[::-1]
 
 
 TASKS = {"addition": Addition, "sort": Sort, "reverse": Reverse}
