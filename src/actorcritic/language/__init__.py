@@ -3,6 +3,7 @@
     tokenizer.py    characters <-> token ids, with padding and end-of-sequence
     tasks.py        addition, sort, reverse: prompts, answers, verifiers; the reward-function interface
     model.py        a decoder-only transformer with a key-value cache
+    huggingface.py  a local Hugging Face causal LM and tokenizer behind the same interface (--model PATH)
     sampler.py      KV-cached decoding (temperature, top-k, any precision) and the training pass's scoring
     objectives.py   group advantages, loss normalisations, mismatch monitor, IS corrections, the GRPO loss
     grpo.py         the trainer: warm start, GRPO steps, held-out accuracy, checkpoints
