@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 
-from ppo_vs_sb3 import evaluate
+from side_by_side import compare, evaluate
 
 COMMON = dict(learning_rate=3e-4, batch_size=256, tau=0.005, gamma=0.99, buffer_size=1_000_000)
 
@@ -90,16 +87,8 @@ def main() -> None:
     print(f"{'algo':<5} {'seed':>4} {'library':<12} {'steps/s':>9} {'eval return':>12}")
     for algo in algos:
         for seed in args.seeds:
-            results = {}
-            for library in ("sb3", "actorcritic"):
-                command = [sys.executable, __file__, "--env", args.env, "--warmup", str(args.warmup), "--steps", str(args.steps),
-                           "--threads", str(args.threads), "--worker", library, algo, str(seed)]
-                output = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-                results[library] = json.loads(output.stdout.strip().splitlines()[-1])
-                r = results[library]
-                print(f"{algo:<5} {seed:>4} {library:<12} {r['steps_per_second']:>9.1f} {r['eval_return']:>12.1f}", flush=True)
-            ratio = results["actorcritic"]["steps_per_second"] / results["sb3"]["steps_per_second"]
-            print(f"{algo:<5} {seed:>4} {'ratio':<12} {ratio:>8.2f}x", flush=True)
+            compare(algo, seed, "sb3", lambda library: [__file__, "--env", args.env, "--warmup", str(args.warmup), "--steps", str(args.steps),
+                                                        "--threads", str(args.threads), "--worker", library, algo, str(seed)], width=5)
 
 
 if __name__ == "__main__":

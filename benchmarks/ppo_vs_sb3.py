@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
+
+from side_by_side import compare, evaluate
 
 CASES = {
     "cartpole": dict(env="CartPole-v1", num_envs=8, num_steps=256, normalize=False, steps=100_000),
@@ -31,23 +30,6 @@ CASES = {
 }
 COMMON = dict(learning_rate=3e-4, gamma=0.99, gae_lambda=0.95, clip_eps=0.2, epochs=10, minibatch_size=64,
               vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5)
-
-
-def evaluate(act, env_id: str, episodes: int = 10, seed: int = 10_000) -> float:
-    import gymnasium as gym
-    import numpy as np
-
-    env = gym.make(env_id)
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done, total = False, 0.0
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(act(obs))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return float(np.mean(returns))
 
 
 def run_actorcritic(case: dict, steps: int, seed: int, threads: int) -> dict:
@@ -117,15 +99,7 @@ def main() -> None:
     for case in cases:
         steps = args.steps or CASES[case]["steps"]
         for seed in args.seeds:
-            results = {}
-            for library in ("sb3", "actorcritic"):
-                command = [sys.executable, __file__, "--threads", str(args.threads), "--worker", library, case, str(steps), str(seed)]
-                output = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-                results[library] = json.loads(output.stdout.strip().splitlines()[-1])
-                r = results[library]
-                print(f"{case:<12} {seed:>4} {library:<12} {r['steps_per_second']:>9.0f} {r['eval_return']:>12.1f}", flush=True)
-            ratio = results["actorcritic"]["steps_per_second"] / results["sb3"]["steps_per_second"]
-            print(f"{case:<12} {seed:>4} {'ratio':<12} {ratio:>8.2f}x", flush=True)
+            compare(case, seed, "sb3", lambda library: [__file__, "--threads", str(args.threads), "--worker", library, case, str(steps), str(seed)])
 
 
 if __name__ == "__main__":

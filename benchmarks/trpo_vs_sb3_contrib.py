@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 
-from ppo_vs_sb3 import evaluate
+from side_by_side import compare, evaluate
 
 ENVS = {"CartPole-v1": 100_000, "Pendulum-v1": 100_000}
 
@@ -69,14 +66,7 @@ def main() -> None:
     print(f"{'env':<12} {'seed':>4} {'library':<12} {'steps/s':>9} {'eval return':>12}")
     for env in envs:
         for seed in args.seeds:
-            results = {}
-            for library in ("sb3-contrib", "actorcritic"):
-                command = [sys.executable, __file__, "--worker", library, env, str(seed)] + (["--steps", str(args.steps)] if args.steps else [])
-                output = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-                results[library] = r = json.loads(output.stdout.strip().splitlines()[-1])
-                print(f"{env:<12} {seed:>4} {library:<12} {r['steps_per_second']:>9.0f} {r['eval_return']:>12.1f}", flush=True)
-            ratio = results["actorcritic"]["steps_per_second"] / results["sb3-contrib"]["steps_per_second"]
-            print(f"{env:<12} {seed:>4} {'ratio':<12} {ratio:>8.2f}x", flush=True)
+            compare(env, seed, "sb3-contrib", lambda library: [__file__, "--worker", library, env, str(seed)] + (["--steps", str(args.steps)] if args.steps else []))
 
 
 if __name__ == "__main__":
