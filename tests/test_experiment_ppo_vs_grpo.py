@@ -43,7 +43,7 @@ def test_an_update_past_several_checkpoints_gives_them_one_evaluation():
     agent, curve_ = Agent(), experiment.LearningCurve([0, 100, 200, 300], episodes=2)
     for step in (0, 50, 250, 320):
         agent.global_step = step
-        curve_.after_update(agent)
+        curve_.on_log(agent)
     assert curve_.points == [(0, 0, 0.0), (100, 250, 250.0), (200, 250, 250.0), (300, 320, 320.0)]
     assert agent.calls == 3  # nothing is evaluated between checkpoints
 

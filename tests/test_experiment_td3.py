@@ -29,7 +29,7 @@ def test_each_variant_builds_an_agent_with_its_switches(module, table):
         assert {k: getattr(agent_config, k) for k in switches} == switches
         assert (agent_config.seed, agent_config.total_steps, agent_config.learning_starts, agent_config.hidden_sizes) == (3, 400, 100, (16, 16))
         agent = TD3(agent_config)
-        assert agent.learner.critic.members == (2 if switches["clipped_double_q"] else 1)
+        assert agent.learner.critics.members == (2 if switches["clipped_double_q"] else 1)
 
 
 def test_the_ablation_takes_away_exactly_one_change_per_variant_and_ddpg_all_three():
@@ -92,8 +92,8 @@ def test_the_estimate_is_the_first_critic_at_the_deterministic_action():
     obs = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
     with torch.no_grad():
         obs_t = torch.from_numpy(obs)
-        q_all = agent.learner.critic(torch.cat([obs_t, agent.learner.actor(obs_t)], 1))  # [2, 4, 1]
-    assert np.allclose(overestimation.q_estimates(agent, obs), q_all[0, :, 0].numpy(), atol=1e-6)
+        q_all = agent.learner.critics.q(obs_t, agent.learner.actor(obs_t))  # [2, 4]
+    assert np.allclose(overestimation.q_estimates(agent, obs), q_all[0].numpy(), atol=1e-6)
 
 
 def test_measurement_steps_end_at_the_total():

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import Recorder
 import torch
 
 from actorcritic import DDPG, SAC, TD3, DDPGConfig, SACConfig, TD3Config
@@ -17,17 +18,6 @@ from actorcritic.networks import StackedMLP, tanh_gaussian_log_prob
 
 TINY = dict(total_steps=300, learning_starts=100, batch_size=32, hidden_sizes=(32, 32), log_every=100, eval_episodes=1, num_threads=1)
 AGENTS = {"td3": (TD3, TD3Config), "ddpg": (DDPG, DDPGConfig), "sac": (SAC, SACConfig)}
-
-
-class Recorder:
-    class logger:
-        rows = []
-
-        @classmethod
-        def log(cls, metrics):
-            cls.rows.append(metrics)
-
-    checkpoint_dir = None
 
 
 def tiny(algo, env="Pendulum-v1", **overrides):
@@ -126,21 +116,21 @@ def test_replay_buffer_state_round_trip():
 @pytest.mark.parametrize("algo", ["td3", "ddpg", "sac"])
 @pytest.mark.parametrize("env", ["Pendulum-v1", "HalfCheetah-v5"])
 def test_smoke_run_logs_the_diagnostics(algo, env):
-    Recorder.logger.rows = []
-    agent = tiny(algo, env, log_every=50).learn(run=Recorder)
+    recorder = Recorder()
+    agent = tiny(algo, env, log_every=50).learn(callbacks=[recorder])
     assert agent.global_step == 300 and agent.updates == 201  # one update per step from step 100 on
-    last = Recorder.logger.rows[-1]
+    last = recorder.rows[-1]
     names = ["critic_loss", "actor_loss", "q_mean", "target_q_mean"] + (["alpha", "entropy"] if algo == "sac" else [])
     assert all(np.isfinite(last[name]) for name in names), last
-    assert math.isnan(Recorder.logger.rows[0]["critic_loss"])  # steps 1-50: warm-up, no update yet
-    assert [row["global_step"] for row in Recorder.logger.rows] == [50, 100, 150, 200, 250, 300]
+    assert math.isnan(recorder.rows[0]["critic_loss"])  # steps 1-50: warm-up, no update yet
+    assert [row["global_step"] for row in recorder.rows] == [50, 100, 150, 200, 250, 300]
     assert np.isfinite(agent.evaluate(episodes=1)[0])
 
 
 def test_td3_switches_shape_the_learner():
-    assert tiny("td3").learner.critic.members == 2
-    assert tiny("td3", clipped_double_q=False).learner.critic.members == 1
-    assert tiny("ddpg").learner.critic.members == 1 and tiny("ddpg").config.policy_delay == 1
+    assert tiny("td3").learner.critics.members == 2
+    assert tiny("td3", clipped_double_q=False).learner.critics.members == 1
+    assert tiny("ddpg").learner.critics.members == 1 and tiny("ddpg").config.policy_delay == 1
 
 
 def test_policy_delay_updates_actor_and_targets_every_d_critic_updates():
@@ -150,9 +140,9 @@ def test_policy_delay_updates_actor_and_targets_every_d_critic_updates():
     batch = agent.buffer.sample(32, agent.generator)
     snapshots = []
     for index in range(1, 7):
-        before = (learner.actor_flat.parameter.detach().clone(), learner.critic_target_flat.parameter.detach().clone())
+        before = (learner.actor_flat.parameter.detach().clone(), learner.critics.target_flat.parameter.detach().clone())
         info = learner.update(batch, index, agent.generator)
-        changed = (not torch.equal(before[0], learner.actor_flat.parameter), not torch.equal(before[1], learner.critic_target_flat.parameter))
+        changed = (not torch.equal(before[0], learner.actor_flat.parameter), not torch.equal(before[1], learner.critics.target_flat.parameter))
         snapshots.append((index, changed, "actor_loss" in info))
     assert snapshots == [(i, (i % 3 == 0, i % 3 == 0), i % 3 == 0) for i in range(1, 7)]
 
@@ -161,11 +151,11 @@ def test_soft_target_update_is_a_lerp():
     agent = tiny("sac", total_steps=150)
     agent.learn()
     learner = agent.learner
-    old_target = learner.critic_target_flat.parameter.detach().clone()
+    old_target = learner.critics.target_flat.parameter.detach().clone()
     learner.update(agent.buffer.sample(32, agent.generator), 1, agent.generator)
-    online = learner.critic_flat.parameter.detach()
-    assert torch.allclose(learner.critic_target_flat.parameter, old_target + agent.config.tau * (online - old_target), atol=1e-7)
-    assert torch.equal(learner.critic_target.weights[0], learner.critic_target_flat.parameter[:learner.critic_target.weights[0].numel()].view_as(learner.critic_target.weights[0]))
+    online = learner.critics.flat.parameter.detach()
+    assert torch.allclose(learner.critics.target_flat.parameter, old_target + agent.config.tau * (online - old_target), atol=1e-7)
+    assert torch.equal(learner.critics.target.weights[0], learner.critics.target_flat.parameter[:learner.critics.target.weights[0].numel()].view_as(learner.critics.target.weights[0]))
 
 
 def test_same_seed_same_numbers():
@@ -174,7 +164,7 @@ def test_same_seed_same_numbers():
 
 
 def test_discrete_action_space_is_refused_naming_algorithm_and_space():
-    with pytest.raises(ActorCriticError, match=r"td3 needs a continuous \(Box\) action space, but CartPole-v1 has Discrete\(2\)"):
+    with pytest.raises(ActorCriticError, match=r"td3 needs a continuous \(Box\) action space, but CartPole-v1 has Discrete\(2\): use ppo"):
         tiny("td3", "CartPole-v1")
 
 

@@ -5,6 +5,7 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import Recorder
 import torch
 
 from actorcritic import GRPO, PPO, REINFORCE, TRPO, GRPOConfig, PPOConfig, REINFORCEConfig, TRPOConfig
@@ -15,14 +16,6 @@ from actorcritic.networks import ActorCritic, categorical_log_prob_and_entropy
 from actorcritic.optim import conjugate_gradient, fisher_vector_product
 
 SMALL = dict(num_envs=2, num_steps=32, total_steps=128, hidden_sizes=(16, 16), eval_episodes=1)
-
-
-class Recorder:
-    def __init__(self):
-        self.rows = []
-
-    def after_update(self, agent, metrics):
-        self.rows.append(metrics)
 
 
 # ---------------------------------------------------------------- losses
@@ -94,7 +87,7 @@ def test_fisher_vector_product_matches_the_explicit_fisher_on_a_tiny_policy():
 @pytest.mark.parametrize("baseline", ["none", "mean", "value", "optimal"])
 def test_reinforce_smoke_every_baseline(baseline):
     recorder = Recorder()
-    agent = REINFORCE(REINFORCEConfig(env="CartPole-v1", baseline=baseline, **SMALL)).learn(run=recorder)
+    agent = REINFORCE(REINFORCEConfig(env="CartPole-v1", baseline=baseline, **SMALL)).learn(callbacks=[recorder])
     assert agent.updates == 2 and np.isfinite(recorder.rows[-1]["policy_loss"])
     if baseline == "none":
         assert recorder.rows[-1]["baseline"] == 0.0
@@ -136,11 +129,11 @@ def test_trpo_step_respects_the_trust_region_and_leaves_the_critic_to_regression
     agent._reset_envs()
     rollout = agent._collect_rollout()
     mask = agent.model.policy_parameter_mask().bool()
-    before = agent.flat.parameter.detach().clone()
+    before = agent.flat_parameters.parameter.detach().clone()
     size = rollout.rewards.numel()
     metrics = agent._policy_step(rollout.observations.reshape(size, -1), rollout.actions.reshape(size),
                                  rollout.log_probs.reshape(size), torch.randn(size))
-    after = agent.flat.parameter.detach()
+    after = agent.flat_parameters.parameter.detach()
     assert torch.equal(after[~mask], before[~mask])  # the value network is untouched by the policy step
     assert metrics["kl"] <= agent.config.max_kl + 1e-6
     for name in ("kl", "surrogate_improvement", "line_search_steps", "cg_residual"):
@@ -152,7 +145,7 @@ def test_trpo_step_respects_the_trust_region_and_leaves_the_critic_to_regression
 def test_trpo_smoke_discrete_and_continuous():
     for env in ("CartPole-v1", "Pendulum-v1"):
         recorder = Recorder()
-        TRPO(TRPOConfig(env=env, **SMALL)).learn(run=recorder)
+        TRPO(TRPOConfig(env=env, **SMALL)).learn(callbacks=[recorder])
         assert {"kl", "surrogate_improvement", "line_search_steps", "cg_residual", "value_loss"} <= recorder.rows[-1].keys()
 
 
@@ -176,7 +169,7 @@ def test_grpo_groups_share_their_start_state_and_advantages_are_group_relative()
 def test_grpo_with_kl_to_reference_saves_the_reference(tmp_path):
     agent = GRPO(GRPOConfig(env="CartPole-v1", group_size=2, groups_per_update=1, total_steps=60, beta=0.1, hidden_sizes=(16,)))
     recorder = Recorder()
-    agent.learn(run=recorder)
+    agent.learn(callbacks=[recorder])
     assert recorder.rows[-1]["kl_to_reference"] >= 0
     agent.save(tmp_path / "ckpt")
     loaded = GRPO.load(tmp_path / "ckpt")

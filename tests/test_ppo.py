@@ -7,6 +7,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import Recorder
 import torch
 
 from actorcritic import PPO, PPOConfig
@@ -19,14 +20,6 @@ gym.register("ShortPendulum-v0", entry_point="gymnasium.envs.classic_control.pen
 TINY = dict(num_steps=16, minibatch_size=16, epochs=2, hidden_sizes=(16, 16), eval_episodes=2)
 
 
-class Recorder:
-    def __init__(self):
-        self.rows = []
-
-    def after_update(self, agent, metrics):
-        self.rows.append(metrics)
-
-
 def tiny(env, **overrides):
     return PPOConfig(**{**TINY, "env": env, "total_steps": 64, **overrides})
 
@@ -34,7 +27,7 @@ def tiny(env, **overrides):
 @pytest.mark.parametrize("env", ["CartPole-v1", "Pendulum-v1", "HalfCheetah-v5"])
 def test_smoke_run_logs_every_metric(env):
     recorder = Recorder()
-    agent = PPO(tiny(env, num_envs=2)).learn(run=recorder)
+    agent = PPO(tiny(env, num_envs=2)).learn(callbacks=[recorder])
     assert agent.global_step == 64 and agent.updates == 2
     for name in ("global_step", "episode_return_mean", "steps_per_second", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
         assert name in recorder.rows[-1]
@@ -46,7 +39,7 @@ def test_smoke_run_logs_every_metric(env):
 def test_same_seed_same_numbers():
     def run():
         recorder = Recorder()
-        agent = PPO(tiny("Pendulum-v1", seed=5)).learn(run=recorder)
+        agent = PPO(tiny("Pendulum-v1", seed=5)).learn(callbacks=[recorder])
         return recorder.rows, [p.detach().clone() for p in agent.model.parameters()]
 
     rows_a, params_a = run()
@@ -115,9 +108,9 @@ def test_resumed_agent_continues_counters_optimizer_and_schedule(tmp_path):
     agent.save(tmp_path / "ckpt")
     resumed = PPO.load(tmp_path / "ckpt")
     recorder = Recorder()
-    resumed.learn(128, run=recorder)
+    resumed.learn(128, callbacks=[recorder])
     assert resumed.global_step == 128 and resumed.updates == 8
-    assert [r["update"] for r in recorder.rows] == [5, 6, 7, 8]
+    assert [r["updates"] for r in recorder.rows] == [5, 6, 7, 8]
     assert recorder.rows[0]["learning_rate"] == pytest.approx(3e-4 * (1 - 64 / 128))
     adam_steps = resumed.optimizer.state_dict()["state"][0]["step"].item()
     assert adam_steps == 8 * 2  # 8 updates x 2 epochs x 1 minibatch, counting the saved ones
@@ -164,7 +157,7 @@ def test_unknown_environment_is_refused_with_a_suggestion():
 
 def test_unsupported_action_space_is_refused():
     gym.register("MultiDiscreteToy-v0", entry_point=lambda: _MultiDiscreteToy())
-    with pytest.raises(ActorCriticError, match="Discrete and Box action spaces"):
+    with pytest.raises(ActorCriticError, match="ppo needs a Discrete or Box action space"):
         PPO(tiny("MultiDiscreteToy-v0"))
 
 
@@ -183,7 +176,7 @@ class _MultiDiscreteToy(gym.Env):
 def test_learning_signal_on_cartpole_in_a_few_updates():
     """Not a solved-policy check (that is the slow test): 10k steps of the preset clearly beat random (~22)."""
     recorder = Recorder()
-    PPO(PPOConfig.for_env("CartPole-v1", total_steps=10_240)).learn(run=recorder)
+    PPO(PPOConfig.for_env("CartPole-v1", total_steps=10_240)).learn(callbacks=[recorder])
     late = [r["episode_return_mean"] for r in recorder.rows[-5:] if not np.isnan(r["episode_return_mean"])]
     assert late and np.mean(late) > 60
 

@@ -23,8 +23,9 @@ class Rollout:
     terminated: Tensor
     truncated: Tensor
 
-    def flat(self, *per_step: Tensor) -> list[Tensor]:
-        """Observations, actions, old log-probabilities, then each extra [T, N] tensor, as [T·N, ...] batches."""
+    def transitions(self, *per_step: Tensor) -> list[Tensor]:
+        """The rollout's T·N transitions as one batch: observations, actions, old log-probabilities, then each
+        extra [T, N] tensor, all reshaped to [T·N, ...]."""
         size = self.rewards.numel()
         return [self.observations.reshape(size, -1), self.actions.reshape(size, *self.actions.shape[2:]),
                 self.log_probs.reshape(size), *(x.reshape(size) for x in per_step)]

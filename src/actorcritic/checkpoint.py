@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from actorcritic.errors import ActorCriticError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 TENSORS_FILE = "tensors.safetensors"
 STATE_FILE = "state.json"
 

@@ -100,6 +100,7 @@ def parse_config(config_class: type, args: list[str], prog: str):
     None after printing --help. Errors become one-line `ActorCriticError`s."""
     import tyro
 
+    args = [_current_flag(arg) for arg in args]
     env, _ = _pop_option(list(args), "--env")
     defaults = config_class.for_env(env) if env and hasattr(config_class, "for_env") else config_class()
     if "-h" in args or "--help" in args:
@@ -115,6 +116,17 @@ def parse_config(config_class: type, args: list[str], prog: str):
             return tyro.cli(config_class, args=args, default=defaults, prog=prog, console_outputs=False)
     except SystemExit:
         raise ActorCriticError(_first_tyro_error(captured.getvalue(), prog)) from None
+
+
+def _current_flag(arg: str) -> str:
+    """An old spelling of a renamed flag (`--ent-coef`) in its current form (`--entropy-coef`)."""
+    from actorcritic.config import RENAMED_FIELDS
+
+    flag, equals, value = arg.partition("=")
+    old = flag[2:].replace("-", "_") if flag.startswith("--") else None
+    if old in RENAMED_FIELDS:
+        return "--" + RENAMED_FIELDS[old].replace("_", "-") + equals + value
+    return arg
 
 
 def _check_flags(config_class: type, args: list[str], prog: str) -> None:

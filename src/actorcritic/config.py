@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+import re
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from actorcritic.errors import ActorCriticError
 
@@ -52,6 +55,73 @@ def _show(bound: float) -> str:
     return f"{bound:g}"
 
 
+def check_device(device: str) -> None:
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+        raise ActorCriticError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N")
+
+
+def check_literal_choices(config: Any) -> None:
+    """Every field annotated `Literal[...]` holds one of the listed values (the annotation is the only list)."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        hint = hints[field.name]
+        if typing.get_origin(hint) is Literal:
+            check_choice(field.name, getattr(config, field.name), typing.get_args(hint))
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Fields every control algorithm reads. Each algorithm's config adds its own and may change defaults;
+    `for_env` applies the tuned preset of an environment (the class's `PRESETS`)."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium environment id."""
+    seed: int = 0
+    """Seed of the network initialisation, the exploration, the batch sampling and the environments."""
+    total_steps: int = 1_000_000
+    """Environment steps to train for, summed over all parallel actors."""
+    learning_rate: float = 3e-4
+    """Adam step size."""
+    gamma: float = 0.99
+    """Discount factor γ."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of each network."""
+    eval_episodes: int = 10
+    """Episodes of the deterministic policy per evaluation."""
+    eval_every: int = 0
+    """Evaluate every this many environment steps (column eval_return_mean; 0: only at the end)."""
+    checkpoint_every: int = 20_000
+    """Save a checkpoint every this many environment steps (0: only at the end)."""
+    device: str = "cpu"
+    """Torch device: cpu (fastest for small MLPs) or cuda / cuda:N."""
+    num_threads: int = 1
+    """Torch intra-op threads."""
+
+    PRESETS: ClassVar[dict[str, dict]] = {}
+    """Tuned settings per environment id, applied by `for_env` over the defaults."""
+
+    def __post_init__(self) -> None:
+        for name in ("total_steps", "eval_episodes", "num_threads"):
+            check_positive_int(name, getattr(self, name))
+        for name in ("eval_every", "checkpoint_every"):
+            check_range(name, getattr(self, name), 0)
+        check_range("learning_rate", self.learning_rate, 0, math.inf, low_inclusive=False)
+        check_range("gamma", self.gamma, 0, 1)
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ActorCriticError(f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give one or more positive layer widths")
+        check_device(self.device)
+        check_literal_choices(self)
+
+    @classmethod
+    def for_env(cls, env: str, **overrides):
+        """The defaults, then the tuned preset for `env` if there is one, then `overrides` (which win)."""
+        return cls(**{**cls.PRESETS.get(env, {}), **overrides, "env": env})
+
+
+RENAMED_FIELDS = {"ent_coef": "entropy_coef", "vf_coef": "value_coef"}
+"""Old config field names that are still understood (flags and saved configs): old -> new."""
+
+
 def config_to_dict(config: Any) -> dict:
     """A JSON-able dict of a config dataclass (tuples become lists)."""
     return dataclasses.asdict(config)
@@ -60,6 +130,7 @@ def config_to_dict(config: Any) -> dict:
 def config_from_dict(cls: type, data: dict) -> Any:
     """Rebuild a config dataclass from `config_to_dict` output; unknown or missing fields are refused."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    data = {RENAMED_FIELDS.get(name, name): value for name, value in data.items()}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")

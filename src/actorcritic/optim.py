@@ -46,6 +46,27 @@ class FlatParameters:
         return norm
 
 
+def gradient_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, flat: FlatParameters | None = None,
+                  max_grad_norm: float | None = None) -> None:
+    """One optimiser step on `loss`: zero the gradients, backpropagate, clip their global norm to
+    `max_grad_norm` (if given), step. `flat` is the `FlatParameters` the optimiser updates, if any (zeroing
+    its one gradient buffer is a single operation)."""
+    if flat is not None:
+        flat.zero_grad()
+    else:
+        optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if max_grad_norm is not None:
+        flat.clip_grad_norm_(max_grad_norm)
+    optimizer.step()
+
+
+@torch.no_grad()
+def polyak_update(target: FlatParameters, online: FlatParameters, tau: float) -> None:
+    """Soft target update φ̄ <- τ φ + (1 - τ) φ̄ (Lillicrap et al. 2016), one `lerp_` over the flat buffer."""
+    target.parameter.lerp_(online.parameter, tau)
+
+
 def conjugate_gradient(matrix_vector_product, b: torch.Tensor, iterations: int, tolerance: float = 1e-10) -> tuple[torch.Tensor, float]:
     """Solve A x = b for symmetric positive-definite A, given only x -> A x (Hestenes and Stiefel 1952).
 

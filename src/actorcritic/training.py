@@ -17,7 +17,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from actorcritic.algorithms.common import LearningRun
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
@@ -107,13 +106,27 @@ def load_agent(run_dir: Path, **config_overrides):
     return agent_class.load(run_dir / CHECKPOINT_DIR, **config_overrides)
 
 
+class RunDirectory:
+    """The callback that ties training to a run directory: each metrics row to metrics.csv and TensorBoard,
+    each checkpoint event to checkpoint/."""
+
+    def __init__(self, run_dir: Path, logger: RunLogger):
+        self.checkpoint_dir = Path(run_dir) / CHECKPOINT_DIR
+        self.logger = logger
+
+    def on_log(self, agent, metrics: dict[str, float]) -> None:
+        self.logger.log(metrics)
+
+    def on_checkpoint(self, agent) -> None:
+        agent.save(self.checkpoint_dir)
+
+
 def _learn_and_summarise(agent, run_dir: Path) -> dict:
     logger = RunLogger(run_dir, agent.config.total_steps, agent.global_step)
-    run = LearningRun(logger, run_dir / CHECKPOINT_DIR, agent.config.checkpoint_every)
     start_step = agent.global_step
     started = time.perf_counter()
     try:
-        agent.learn(run=run)
+        agent.learn(callbacks=[RunDirectory(run_dir, logger)])
     finally:
         logger.close()
     wall_time = time.perf_counter() - started

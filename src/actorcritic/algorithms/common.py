@@ -1,35 +1,50 @@
-"""What every algorithm shares: presets, devices, seeded construction, and the hook a run directory gives
-the training loop."""
+"""What both engines share: the agent's opening (device, threads, environments, spaces), the training loop
+with its logging windows, evaluations, checkpoints and callbacks, evaluation, and checkpoints of any agent.
+
+The loop, for either engine:
+
+    while global_step < total_steps:
+        advance                     on-policy: one rollout and one update; off-policy: one step (and its updates)
+        every logging window:       one metrics row (and an evaluation every eval_every steps) -> callbacks.on_log
+        every checkpoint_every steps:                                                        -> callbacks.on_checkpoint
+    callbacks.on_end
+
+Callbacks are any objects with some of these methods, called with the agent (see `Callbacks`):
+
+    on_log(agent, metrics)     after each logging window; `metrics` is that metrics.csv row
+    on_checkpoint(agent)       every `checkpoint_every` environment steps (a run directory saves here)
+    on_end(agent)              when training stops
+
+`on_log` may return False to stop training after that window (Stable-Baselines3's convention).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import math
-import re
+import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+import gymnasium as gym
+import numpy as np
 import torch
 
-from actorcritic.checkpoint import load_checkpoint
-from actorcritic.config import config_from_dict, config_to_dict
-from actorcritic.envs import space_signature
+from actorcritic.checkpoint import (
+    load_checkpoint,
+    load_module_tensors,
+    load_optimizer_state,
+    module_tensors,
+    optimizer_state,
+    save_checkpoint,
+)
+from actorcritic.config import AgentConfig, config_from_dict, config_to_dict
+from actorcritic.envs import EpisodeStatistics, evaluate_policy, make_vector_env, space_signature
 from actorcritic.errors import ActorCriticError
-from actorcritic.logging import RunLogger
 
 EMPTY_METRIC = math.nan
-"""Value of a metric with no data in an update (e.g. no episode ended); written as an empty CSV cell."""
-
-
-def apply_preset(cls: type, presets: dict[str, dict], env: str, overrides: dict[str, Any]) -> Any:
-    """`cls` defaults, then `presets[env]` if present, then `overrides` (which win)."""
-    return cls(**{**presets.get(env, {}), **overrides, "env": env})
-
-
-def check_device(device: str) -> None:
-    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
-        raise ActorCriticError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N")
+"""Value of a metric with no data in a logging window (e.g. no episode ended); written as an empty CSV cell."""
 
 
 def resolve_device(device: str) -> torch.device:
@@ -45,35 +60,223 @@ def build_quietly(build: Callable[[], Any], seed: int) -> Any:
         return build()
 
 
-class LearningRun:
-    """The link between a training loop and its run directory: logs each update's metrics and saves a
-    checkpoint every `checkpoint_every` updates."""
+def crossed_multiple(before: int, after: int, every: int) -> bool:
+    """Whether a counter going from `before` to `after` passed a multiple of `every` (never when every is 0)."""
+    return every > 0 and after // every > before // every
 
-    def __init__(self, logger: RunLogger, checkpoint_dir: Path, checkpoint_every: int):
-        self.logger = logger
-        self.checkpoint_dir = Path(checkpoint_dir)
-        self.checkpoint_every = checkpoint_every
 
-    def after_update(self, agent: Any, metrics: dict[str, float]) -> None:
-        self.logger.log(metrics)
-        if self.checkpoint_every and agent.updates % self.checkpoint_every == 0:
-            agent.save(self.checkpoint_dir)
+class MetricMeans:
+    """Means of named scalar metrics over a window. Values may be tensors: they are summed as tensors and
+    read back once, in `means`, so that no update waits on a `.item()`."""
+
+    def __init__(self):
+        self._sums: dict[str, Any] = {}
+        self._counts: dict[str, int] = {}
+
+    def add(self, metrics: dict[str, Any]) -> None:
+        for name, value in metrics.items():
+            self._sums[name] = self._sums[name] + value if name in self._sums else value
+            self._counts[name] = self._counts.get(name, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        """The mean of each metric since the last call (in the order first added), then start afresh."""
+        names = list(self._sums)
+        if names and all(torch.is_tensor(self._sums[n]) for n in names):
+            sums = torch.stack([self._sums[n] for n in names]).cpu()
+            values = (sums / torch.tensor([self._counts[n] for n in names])).tolist()
+        else:
+            values = [float(self._sums[n]) / self._counts[n] for n in names]
+        self._sums, self._counts = {}, {}
+        return dict(zip(names, values))
+
+
+class Callbacks:
+    """Calls the events of the module docstring on each callback that has them, in order."""
+
+    def __init__(self, callbacks: Iterable[Any] = ()):
+        self.callbacks = list(callbacks)
+
+    def on_log(self, agent: Any, metrics: dict[str, float]) -> bool:
+        """False if a callback asked to stop."""
+        results = [cb.on_log(agent, metrics) for cb in self.callbacks if hasattr(cb, "on_log")]
+        return all(result is not False for result in results)
+
+    def on_checkpoint(self, agent: Any) -> None:
+        for cb in self.callbacks:
+            if hasattr(cb, "on_checkpoint"):
+                cb.on_checkpoint(agent)
+
+    def on_end(self, agent: Any) -> None:
+        for cb in self.callbacks:
+            if hasattr(cb, "on_end"):
+                cb.on_end(agent)
+
+
+class Agent:
+    """What both engines share. An engine supplies `_advance` (one iteration of its loop), `_log_due`,
+    `_modules`, `_optimizers` and, if it keeps any, `_extra_state` / `_load_extra_state`; an algorithm
+    supplies `algo`, `config_class` and what makes it that algorithm."""
+
+    algo: str
+    config_class: type
+    action_spaces: tuple[type, ...] = (gym.spaces.Discrete, gym.spaces.Box)
+    """Action spaces the algorithm supports..."""
+    action_space_description = "Discrete or Box"
+    """... in words."""
+    action_space_hint: str = ""
+    """What to use instead, said when an unsupported action space is refused."""
+
+    def __init__(self, config: AgentConfig, num_envs: int):
+        self.config = config
+        self.device = resolve_device(config.device)
+        torch.set_num_threads(config.num_threads)
+        self.envs = make_vector_env(config.env, num_envs, config.seed)
+        self.observation_space = self.envs.single_observation_space
+        self.action_space = self.envs.single_action_space
+        if not isinstance(self.action_space, self.action_spaces):
+            raise ActorCriticError(
+                f"{self.algo} needs a {self.action_space_description} action space, but {config.env} has {self.action_space}{self.action_space_hint}"
+            )
+        if not isinstance(self.observation_space, gym.spaces.Box):
+            raise ActorCriticError(f"{self.algo} needs a Box observation space; {config.env} has {self.observation_space}: wrap it to flatten the observations")
+        # one CPU stream for every random draw (acting runs on the CPU; a CUDA model receives copies)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.episodes = EpisodeStatistics(num_envs)
+        self.window = MetricMeans()
+        self.global_step = 0
+        self.updates = 0
+        self._obs: np.ndarray | None = None  # current observations of the N actors; None before the first reset
+
+    # ---------------------------------------------------------------- what an engine supplies
+
+    def _reset_envs(self) -> None:
+        raise NotImplementedError
+
+    def _advance(self) -> None:
+        """One iteration of the loop: environment steps, updates, and their metrics into `self.window`."""
+        raise NotImplementedError
+
+    def _log_due(self) -> bool:
+        """Whether the current logging window ends here."""
+        raise NotImplementedError
+
+    def _parameters_changed(self) -> None:
+        """Called after every update and after loading: drop whatever caches the parameters."""
+
+    metric_names: tuple[str, ...] = ()
+    """Metric columns that may be missing from a window (written empty then), in column order."""
+
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        raise NotImplementedError
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def _extra_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Tensors and JSON counters besides modules, optimisers and the generator (normalisers, buffers)."""
+        return {}, {}
+
+    def _load_extra_state(self, tensors: dict[str, torch.Tensor], counters: dict) -> None:
+        pass
+
+    # ---------------------------------------------------------------- acting
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        raise NotImplementedError
+
+    def evaluate(self, episodes: int | None = None, seed: int | None = None) -> list[float]:
+        """Returns of fresh episodes of the deterministic policy (episode i reset with seed + i)."""
+        episodes = episodes or self.config.eval_episodes
+        seed = self.config.seed + 10_000 if seed is None else seed
+        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), self.config.env, episodes, seed)
+
+    # ---------------------------------------------------------------- the loop
+
+    def learn(self, total_steps: int | None = None, callbacks: Iterable[Any] = ()):
+        """Train until `total_steps` environment steps (default: config.total_steps) have been taken.
+
+        A `total_steps` other than the config's replaces it (so an annealed learning rate stretches to the
+        new total). `callbacks` receive the events of the module docstring."""
+        if total_steps is not None and total_steps != self.config.total_steps:
+            self.config = dataclasses.replace(self.config, total_steps=total_steps)
+        cfg, hooks = self.config, Callbacks(callbacks)
+        if self._obs is None:
+            self._reset_envs()
+        window_start, window_step = time.perf_counter(), self.global_step
+        while self.global_step < cfg.total_steps:
+            step_before = self.global_step
+            self._advance()
+            keep_going = True
+            if self._log_due() or self.global_step >= cfg.total_steps:
+                now = time.perf_counter()
+                metrics = self._window_row(step_before, (self.global_step - window_step) / (now - window_start))
+                keep_going = hooks.on_log(self, metrics)
+                window_start, window_step = time.perf_counter(), self.global_step
+            if crossed_multiple(step_before, self.global_step, cfg.checkpoint_every):
+                hooks.on_checkpoint(self)
+            if not keep_going:
+                break
+        hooks.on_end(self)
+        return self
+
+    def _window_row(self, step_before: int, steps_per_second: float) -> dict[str, float]:
+        returns, lengths = self.episodes.pop()
+        cfg = self.config
+        metrics = {
+            "global_step": self.global_step,
+            "updates": self.updates,
+            "episode_return_mean": float(np.mean(returns)) if returns else EMPTY_METRIC,
+            "episode_length_mean": float(np.mean(lengths)) if lengths else EMPTY_METRIC,
+            "episodes": len(returns),
+            "steps_per_second": steps_per_second,
+            **{name: EMPTY_METRIC for name in self.metric_names},
+            **self.window.means(),
+            "eval_return_mean": EMPTY_METRIC,
+        }
+        if crossed_multiple(step_before, self.global_step, cfg.eval_every) or (cfg.eval_every and self.global_step >= cfg.total_steps):
+            metrics["eval_return_mean"] = float(np.mean(self.evaluate()))
+        return metrics
+
+    # ---------------------------------------------------------------- save and load
+
+    def save(self, directory: str | Path) -> None:
+        """Write a checkpoint (safetensors + JSON, atomically) that `load` and `resume` restore exactly."""
+        tensors: dict[str, torch.Tensor] = {"generator": self.generator.get_state()}
+        for name, module in self._modules().items():
+            tensors.update(module_tensors(name, module))
+        param_groups = {}
+        for name, optimizer in self._optimizers().items():
+            optimizer_tensors, param_groups[name] = optimizer_state(name, optimizer)
+            tensors.update(optimizer_tensors)
+        extra_tensors, extra_counters = self._extra_state()
+        tensors.update(extra_tensors)
+        state = {
+            "algo": self.algo,
+            "env": self.config.env,
+            "observation_space": space_signature(self.observation_space),
+            "action_space": space_signature(self.action_space),
+            "config": config_to_dict(self.config),
+            "counters": {"global_step": self.global_step, "updates": self.updates, **extra_counters},
+            "optimizer_param_groups": param_groups,
+        }
+        save_checkpoint(Path(directory), tensors, state)
+
+    @classmethod
+    def load(cls, directory: str | Path, **config_overrides: Any):
+        """Rebuild an agent from a checkpoint directory; refuse one of another algorithm or other spaces."""
+        agent, tensors, state = rebuild_agent(cls, directory, config_overrides)
+        with reading_tensors(directory):
+            for name, module in agent._modules().items():
+                load_module_tensors(name, module, tensors)
+            for name, optimizer in agent._optimizers().items():
+                load_optimizer_state(name, optimizer, tensors, state["optimizer_param_groups"][name])
+            agent._load_extra_state(tensors, state["counters"])
+            agent.generator.set_state(tensors["generator"])
+        agent._parameters_changed()
+        return agent
 
 
 # ---------------------------------------------------------------- checkpoints of any agent
-
-def agent_state(agent: Any, counters: dict, optimizer_param_groups: Any) -> dict:
-    """The JSON half of an agent's checkpoint: who wrote it, for which spaces, with which config and counters."""
-    return {
-        "algo": agent.algo,
-        "env": agent.config.env,
-        "observation_space": space_signature(agent.observation_space),
-        "action_space": space_signature(agent.action_space),
-        "config": config_to_dict(agent.config),
-        "counters": {"global_step": agent.global_step, "updates": agent.updates, **counters},
-        "optimizer_param_groups": optimizer_param_groups,
-    }
-
 
 def rebuild_agent(cls: type, directory: Path, config_overrides: dict) -> tuple[Any, dict[str, torch.Tensor], dict]:
     """Read a checkpoint written by `cls`, build the agent from its config (plus overrides) and check that
@@ -81,12 +284,13 @@ def rebuild_agent(cls: type, directory: Path, config_overrides: dict) -> tuple[A
     the JSON state; the caller loads its tensors inside `reading_tensors`."""
     tensors, state = load_checkpoint(Path(directory), cls.algo)
     try:
+        state = upgrade_state(state, cls.config_class)
         config = dataclasses.replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
         counters = state["counters"]
         global_step, updates = int(counters["global_step"]), int(counters["updates"])
         saved_spaces = (state["observation_space"], state["action_space"])
         _ = state["optimizer_param_groups"]  # looked up here so that its absence reads as a corrupt file
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ActorCriticError(f"corrupt checkpoint in {directory}: state.json lacks or garbles {error}") from None
     agent = cls(config)
     spaces = (space_signature(agent.observation_space), space_signature(agent.action_space))
@@ -96,6 +300,29 @@ def rebuild_agent(cls: type, directory: Path, config_overrides: dict) -> tuple[A
         )
     agent.global_step, agent.updates = global_step, updates
     return agent, tensors, state
+
+
+RETIRED_GRPO_FIELDS = ("num_envs", "num_steps", "advantage", "gae_lambda", "k", "normalize_rewards")
+
+
+def upgrade_state(state: dict, config_class: type) -> dict:
+    """A format-1 state.json (before the engines shared one contract) in today's terms: the on-policy
+    optimiser's hyperparameters keyed by name, `checkpoint_every` in environment steps rather than updates,
+    GRPO's config without the rollout fields it never read, SAC's target entropy 0 (meaning -|A|) as None."""
+    if state["format_version"] >= 2:
+        return state
+    state, config = dict(state), dict(state["config"])
+    groups = state["optimizer_param_groups"]
+    if isinstance(groups, list):  # the on-policy engine saved its single optimiser's groups bare
+        state["optimizer_param_groups"] = {"optimizer": groups}
+        steps_per_update = config.get("num_envs", 1) * config.get("num_steps", 1)
+        config["checkpoint_every"] = config.get("checkpoint_every", 0) * steps_per_update
+    if state["algo"] == "grpo":
+        config = {k: v for k, v in config.items() if k not in RETIRED_GRPO_FIELDS}
+    if state["algo"] == "sac" and config.get("target_entropy") == 0.0:
+        config["target_entropy"] = None
+    state["config"] = config
+    return state
 
 
 @contextlib.contextmanager

@@ -25,18 +25,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from actorcritic.algorithms.common import apply_preset
+from actorcritic.algorithms.common import MetricMeans
 from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import group_relative_advantages
 from actorcritic.losses import clipped_surrogate, kl_k3
+from actorcritic.optim import gradient_step
 
 
 @dataclass(frozen=True)
 class GRPOConfig(OnPolicyConfig):
-    """GRPO on control environments. `num_envs` is set to `group_size` (the G copies of a group) and
-    `num_steps`, `advantage`, `gae_lambda`, `k` are not used (there is no value function)."""
+    """GRPO on control environments: no value function, so no advantage-estimator fields; the G episodes of
+    a group run on G parallel environments."""
 
     group_size: int = 8
     """G: episodes per start state."""
@@ -54,12 +55,10 @@ class GRPOConfig(OnPolicyConfig):
     """Divide by the group's return std in Eq. 35 (off: only subtract the group mean, as Dr. GRPO does)."""
     beta: float = 0.0
     """Weight of the KL penalty to the initial policy (0: no reference policy is kept)."""
-    ent_coef: float = 0.0
+    entropy_coef: float = 0.0
     """Weight of an entropy bonus."""
     normalize_observations: bool = False
     """Running mean/std observation normalisation."""
-    normalize_rewards: bool = False
-    """Not used by GRPO (returns are normalised within each group)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -68,12 +67,12 @@ class GRPOConfig(OnPolicyConfig):
             check_positive_int(name, getattr(self, name))
         check_range("clip_eps", self.clip_eps, 0, math.inf, low_inclusive=False)
         check_range("beta", self.beta, 0)
-        check_range("ent_coef", self.ent_coef, 0)
-        object.__setattr__(self, "num_envs", self.group_size)
+        check_range("entropy_coef", self.entropy_coef, 0)
 
-    @classmethod
-    def for_env(cls, env: str, **overrides) -> "GRPOConfig":
-        return apply_preset(cls, {}, env, overrides)
+    @property
+    def num_envs(self) -> int:
+        """One environment per member of a group."""
+        return self.group_size
 
 
 @dataclass
@@ -99,8 +98,13 @@ class GRPO(OnPolicyAgent):
         super().__init__(config)
         self.reference = copy.deepcopy(self.model).requires_grad_(False) if config.beta > 0 else None
 
-    def _extra_modules(self) -> dict[str, torch.nn.Module]:
-        return {"reference": self.reference} if self.reference is not None else {}
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {**super()._modules(), **({"reference": self.reference} if self.reference is not None else {})}
+
+    # GRPO collects whole episodes in groups (below) instead of rollouts of T steps: no rollout buffer,
+    # no reward scaling (returns are normalised within each group), no environment state between updates.
+    def _setup_collection(self) -> None:
+        pass
 
     def _reset_envs(self) -> None:
         self._obs = np.zeros(0)  # each group resets its own environments
@@ -156,7 +160,7 @@ class GRPO(OnPolicyAgent):
         if self.reference is not None:
             with torch.no_grad():
                 reference_log_probs = self.reference.evaluate_actions(batch.observations, batch.actions)[0]
-        totals = torch.zeros(5, device=self.device)
+        diagnostics = MetricMeans()
         for _ in range(cfg.epochs):
             log_probs, entropy, _ = self.model.evaluate_actions(batch.observations, batch.actions)
             loss, info = clipped_surrogate(log_probs, batch.log_probs, batch.advantages, cfg.clip_eps, weights=batch.weights)
@@ -165,14 +169,8 @@ class GRPO(OnPolicyAgent):
                 kl = (batch.weights * kl_k3(log_probs, reference_log_probs)).sum()
                 loss = loss + cfg.beta * kl
             entropy = entropy.mean()
-            loss = loss - cfg.ent_coef * entropy
-            self.flat.zero_grad()
-            loss.backward()
-            self.flat.clip_grad_norm_(cfg.max_grad_norm)
-            self.optimizer.step()
-            totals += torch.stack([loss.detach(), kl.detach(), entropy.detach(), info["approx_kl"], info["clip_fraction"]])
-        self._acting_copy = None
-        policy_loss, kl, entropy, approx_kl, clip_fraction = (totals / cfg.epochs).tolist()
+            loss = loss - cfg.entropy_coef * entropy
+            gradient_step(loss, self.optimizer, self.flat_parameters, cfg.max_grad_norm)
+            diagnostics.add({"policy_loss": loss.detach(), "kl_to_reference": kl.detach(), "entropy": entropy.detach(), **info})
         zero_std = float((batch.returns.std(-1, correction=0) < 1e-8).float().mean())
-        return {"policy_loss": policy_loss, "kl_to_reference": kl, "entropy": entropy, "approx_kl": approx_kl,
-                "clip_fraction": clip_fraction, "group_return_mean": float(batch.returns.mean()), "zero_std_groups": zero_std}
+        return {**diagnostics.means(), "group_return_mean": float(batch.returns.mean()), "zero_std_groups": zero_std}

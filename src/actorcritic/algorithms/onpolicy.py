@@ -6,138 +6,107 @@ each algorithm supplies its config and its `_update`.
         collect T steps from N actors                      -> `_collect_rollout`
         estimate advantages (GAE, k-step or Monte Carlo)   -> `estimate_advantages`
         improve the policy (and the value function)        -> the algorithm's `_update`
+
+The engine (with `common.Agent`) owns everything else: the learning-rate schedule, the NumPy acting copy
+(rebuilt after every update), the metrics row of each update, evaluations, checkpoints and callbacks.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass
+from typing import Callable, Literal
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from actorcritic.algorithms.common import (
-    EMPTY_METRIC,
-    LearningRun,
-    agent_state,
-    build_quietly,
-    check_device,
-    reading_tensors,
-    rebuild_agent,
-    resolve_device,
-)
+from actorcritic.algorithms.common import Agent, build_quietly
 from actorcritic.buffers import Rollout, RolloutBuffer
-from actorcritic.checkpoint import (
-    load_module_tensors,
-    load_optimizer_state,
-    module_tensors,
-    numpy_arrays_to_tensors,
-    optimizer_state,
-    save_checkpoint,
-    tensors_to_numpy,
-)
-from actorcritic.config import check_choice, check_positive_int, check_range
-from actorcritic.envs import EpisodeStatistics, evaluate_policy, final_observations, make_vector_env
+from actorcritic.checkpoint import numpy_arrays_to_tensors, tensors_to_numpy
+from actorcritic.config import AgentConfig, check_positive_int, check_range
+from actorcritic.envs import EpisodeStatistics, final_observations
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import gae, k_step_advantages, normalize
 from actorcritic.networks import ActorCritic
-from actorcritic.normalization import ObservationNormalizer, RewardScaler
+from actorcritic.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
 from actorcritic.optim import FlatParameters
 
 
 @dataclass(frozen=True)
-class OnPolicyConfig:
-    """Fields shared by the on-policy algorithms."""
+class OnPolicyConfig(AgentConfig):
+    """Fields every on-policy algorithm reads (with `AgentConfig`'s)."""
 
-    env: str = "CartPole-v1"
-    """Gymnasium environment id."""
-    seed: int = 0
-    """Seed of the network initialisation, the action sampling, the minibatch order and the environments."""
-    total_steps: int = 1_000_000
-    """Environment steps to train for, summed over all parallel actors."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to zero over total_steps."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clipping threshold."""
+    normalize_observations: bool = True
+    """Running mean/std observation normalisation; statistics are saved and frozen at evaluation."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of the Gaussian policy (continuous actions)."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the policy and of the value network (tanh activations)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range("max_grad_norm", self.max_grad_norm, 0, math.inf, low_inclusive=False)
+
+
+@dataclass(frozen=True)
+class RolloutConfig(OnPolicyConfig):
+    """Fields of the algorithms that learn from rollouts of N actors x T steps with an advantage estimator
+    (PPO, REINFORCE, TRPO)."""
+
     num_envs: int = 1
     """N: parallel actors (Gymnasium vector environment)."""
     num_steps: int = 2048
     """T: steps each actor collects per rollout; one update per rollout of N·T transitions."""
-    learning_rate: float = 3e-4
-    """Adam step size (of the policy and the value network; TRPO: of the value network only)."""
-    anneal_lr: bool = True
-    """Decay the learning rate linearly to zero over total_steps."""
-    gamma: float = 0.99
-    """Discount factor γ."""
     advantage: Literal["gae", "kstep", "mc"] = "gae"
     """Advantage estimator: GAE(γ, λ) (Eq. 32), k-step (Eqs. 25-27) or Monte Carlo minus V (Eq. 28)."""
     gae_lambda: float = 0.95
     """GAE's λ (Eq. 32): 0 is the TD residual, 1 is Monte Carlo minus V."""
     k: int = 5
     """Steps of real reward before bootstrapping, for --advantage kstep."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clipping threshold."""
-    normalize_observations: bool = True
-    """Running mean/std observation normalisation; statistics are saved and frozen at evaluation."""
     normalize_rewards: bool = True
     """Scale rewards by the running std of the discounted return; statistics are saved with the model."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """Hidden layer widths of the policy and of the value network (tanh activations)."""
-    log_std_init: float = 0.0
-    """Initial log standard deviation of the Gaussian policy (continuous actions)."""
-    eval_episodes: int = 10
-    """Episodes of the deterministic policy in the final evaluation."""
-    checkpoint_every: int = 10
-    """Save a checkpoint every this many updates (0: only at the end)."""
-    device: str = "cpu"
-    """Torch device: cpu (fastest for small MLPs) or cuda / cuda:N."""
-    num_threads: int = 1
-    """Torch intra-op threads; one is fastest for small networks."""
 
     def __post_init__(self) -> None:
-        for name in ("total_steps", "num_envs", "num_steps", "eval_episodes", "num_threads", "k"):
+        super().__post_init__()
+        for name in ("num_envs", "num_steps", "k"):
             check_positive_int(name, getattr(self, name))
-        check_range("learning_rate", self.learning_rate, 0, math.inf, low_inclusive=False)
-        check_range("gamma", self.gamma, 0, 1)
         check_range("gae_lambda", self.gae_lambda, 0, 1)
-        check_choice("advantage", self.advantage, ("gae", "kstep", "mc"))
-        check_range("max_grad_norm", self.max_grad_norm, 0, math.inf, low_inclusive=False)
-        check_range("checkpoint_every", self.checkpoint_every, 0)
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ActorCriticError(f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give one or more positive layer widths")
-        check_device(self.device)
 
 
-def estimate_advantages(batch: Rollout, config: OnPolicyConfig) -> torch.Tensor:
+ADVANTAGE_ESTIMATORS: dict[str, Callable[[Rollout, RolloutConfig], torch.Tensor]] = {
+    "gae": lambda b, c: gae(b.rewards, b.values, b.next_values, b.terminated, b.truncated, c.gamma, c.gae_lambda),
+    "kstep": lambda b, c: k_step_advantages(b.rewards, b.values, b.next_values, b.terminated, b.truncated, c.gamma, c.k),
+    "mc": lambda b, c: k_step_advantages(b.rewards, b.values, b.next_values, b.terminated, b.truncated, c.gamma, None),
+}
+"""--advantage name -> the estimator of lecture section 4 on a rollout [T, N]."""
+
+
+def estimate_advantages(batch: Rollout, config: RolloutConfig) -> torch.Tensor:
     """The advantage estimator the config names, on a rollout [T, N] (lecture section 4)."""
-    args = (batch.rewards, batch.values, batch.next_values, batch.terminated, batch.truncated, config.gamma)
-    if config.advantage == "gae":
-        return gae(*args, config.gae_lambda)
-    return k_step_advantages(*args, config.k if config.advantage == "kstep" else None)
+    if config.advantage not in ADVANTAGE_ESTIMATORS:
+        raise ActorCriticError(f"--advantage {config.advantage!r} is not an estimator: choose one of {', '.join(ADVANTAGE_ESTIMATORS)}")
+    return ADVANTAGE_ESTIMATORS[config.advantage](batch, config)
 
 
-def advantages_and_returns(batch: Rollout, config: OnPolicyConfig, normalize_advantages: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def advantages_and_returns(batch: Rollout, config: RolloutConfig, normalize_advantages: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Â (normalised over the rollout if asked, lecture section 5) and the value targets Â + V(s) (Eq. 20)."""
     advantages = estimate_advantages(batch, config)
     returns = advantages + batch.values
     return (normalize(advantages) if normalize_advantages else advantages), returns
 
 
-class OnPolicyAgent:
+class OnPolicyAgent(Agent):
     """The engine. Algorithms subclass it with `algo`, `config_class` and `_update(rollout) -> metrics`."""
 
-    algo: str
-    config_class: type
     uses_value_function = True
 
     def __init__(self, config: OnPolicyConfig):
-        self.config = config
-        self.device = resolve_device(config.device)
-        torch.set_num_threads(config.num_threads)
-        self.envs = make_vector_env(config.env, config.num_envs, config.seed)
-        self.observation_space = self.envs.single_observation_space
-        self.action_space = self.envs.single_action_space
-        self._check_spaces()
+        super().__init__(config, config.num_envs)
         obs_shape = self.observation_space.shape
         obs_dim = int(np.prod(obs_shape))
         self.discrete = isinstance(self.action_space, gym.spaces.Discrete)
@@ -149,29 +118,23 @@ class OnPolicyAgent:
             return ActorCritic(obs_dim, config.hidden_sizes, action_dim=action_dim, log_std_init=config.log_std_init, value=self.uses_value_function)
 
         self.model = build_quietly(build, config.seed).to(self.device)
-        self.flat = FlatParameters(self.model)
-        self.optimizer = torch.optim.Adam([self.flat.parameter], lr=config.learning_rate, eps=1e-5, fused=True)
-        # one CPU stream for every random draw (acting runs on the CPU; a CUDA model receives copies)
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.flat_parameters = FlatParameters(self.model)
+        self.optimizer = torch.optim.Adam([self.flat_parameters.parameter], lr=config.learning_rate, eps=1e-5, fused=True)
         self.obs_normalizer = ObservationNormalizer(obs_shape, config.normalize_observations)
-        self.reward_scaler = RewardScaler(config.num_envs, config.gamma, config.normalize_rewards)
-        action_shape = () if self.discrete else self.action_space.shape
-        self.buffer = RolloutBuffer(config.num_steps, config.num_envs, obs_shape, action_shape, np.int64 if self.discrete else np.float32)
-        self.episodes = EpisodeStatistics(config.num_envs)
-        self.global_step = 0
-        self.updates = 0
-        self._obs: np.ndarray | None = None  # normalised current observations of the N actors
         self._acting_copy = None
+        self.reward_scaler: RewardScaler | None = None
+        self._setup_collection()
 
-    def _extra_modules(self) -> dict[str, torch.nn.Module]:
-        """Modules besides the model that a checkpoint must hold (GRPO's reference policy)."""
-        return {}
+    def _setup_collection(self) -> None:
+        """The rollout buffer and the reward scaler of N actors x T steps."""
+        cfg = self.config
+        self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.normalize_rewards)
+        action_shape = () if self.discrete else self.action_space.shape
+        self.buffer = RolloutBuffer(cfg.num_steps, cfg.num_envs, self.observation_space.shape, action_shape, np.int64 if self.discrete else np.float32)
 
-    def _check_spaces(self) -> None:
-        if not isinstance(self.observation_space, gym.spaces.Box):
-            raise ActorCriticError(f"{self.algo} needs a Box observation space; {self.config.env} has {self.observation_space}: wrap it to flatten the observations")
-        if not isinstance(self.action_space, (gym.spaces.Discrete, gym.spaces.Box)):
-            raise ActorCriticError(f"{self.algo} supports Discrete and Box action spaces; {self.config.env} has {self.action_space}")
+    def _update(self, rollout) -> dict[str, float]:
+        """The algorithm's improvement step on one rollout; returns its metrics."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- acting
 
@@ -197,17 +160,13 @@ class OnPolicyAgent:
         return actions[0] if single else actions
 
     def _acting(self):
-        """The NumPy copy of the model for acting (see `networks`); `_update` and `load` drop it when the
-        parameters change."""
+        """The NumPy copy of the model for acting (see `networks`), rebuilt after the parameters change."""
         if self._acting_copy is None:
             self._acting_copy = self.model.acting_copy()
         return self._acting_copy
 
-    def evaluate(self, episodes: int | None = None, seed: int | None = None) -> list[float]:
-        """Returns of fresh episodes of the deterministic policy (episode i reset with seed + i)."""
-        episodes = episodes or self.config.eval_episodes
-        seed = self.config.seed + 10_000 if seed is None else seed
-        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), self.config.env, episodes, seed)
+    def _parameters_changed(self) -> None:
+        self._acting_copy = None
 
     # ---------------------------------------------------------------- collect
 
@@ -250,65 +209,35 @@ class OnPolicyAgent:
 
     # ---------------------------------------------------------------- the loop
 
-    def learn(self, total_steps: int | None = None, run: LearningRun | None = None):
-        """Train until `total_steps` environment steps (default: config.total_steps) have been taken.
-
-        A larger `total_steps` than the config's replaces it, so the learning-rate schedule stretches to
-        the new total. `run` (a `LearningRun`) receives one metrics row per update and saves checkpoints."""
-        if total_steps is not None and total_steps != self.config.total_steps:
-            self.config = replace(self.config, total_steps=total_steps)
+    def _advance(self) -> None:
+        """One rollout and one update: collect T steps of N actors, then the algorithm's `_update`."""
         cfg = self.config
-        if self._obs is None:
-            self._reset_envs()
-        while self.global_step < cfg.total_steps:
-            started, start_step = time.perf_counter(), self.global_step
-            learning_rate = cfg.learning_rate * (1.0 - self.global_step / cfg.total_steps) if cfg.anneal_lr else cfg.learning_rate
-            for group in self.optimizer.param_groups:
-                group["lr"] = learning_rate
-            rollout = self._collect_rollout()
-            metrics = self._update(rollout)
-            self.updates += 1
-            returns, lengths = self.episodes.pop()
-            elapsed = time.perf_counter() - started
-            metrics = {
-                "global_step": self.global_step,
-                "update": self.updates,
-                "episode_return_mean": float(np.mean(returns)) if returns else EMPTY_METRIC,
-                "episode_length_mean": float(np.mean(lengths)) if lengths else EMPTY_METRIC,
-                "episodes": len(returns),
-                "steps_per_second": (self.global_step - start_step) / elapsed,
-                "learning_rate": learning_rate,
-                **metrics,
-            }
-            if run is not None:
-                run.after_update(self, metrics)
-        return self
+        learning_rate = cfg.learning_rate * (1.0 - self.global_step / cfg.total_steps) if cfg.anneal_lr else cfg.learning_rate
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate
+        metrics = self._update(self._collect_rollout())
+        self._parameters_changed()
+        self.updates += 1
+        self.window.add({"learning_rate": learning_rate, **metrics})
+
+    def _log_due(self) -> bool:
+        return True  # one metrics row per update
 
     # ---------------------------------------------------------------- save and load
 
-    def save(self, directory: str | Path) -> None:
-        """Write a checkpoint (safetensors + JSON, atomically) that `load` and `resume` restore exactly."""
-        optimizer_tensors, param_groups = optimizer_state("optimizer", self.optimizer)
-        tensors = {
-            **module_tensors("model", self.model),
-            **{k: v for name, module in self._extra_modules().items() for k, v in module_tensors(name, module).items()},
-            **optimizer_tensors,
-            **numpy_arrays_to_tensors(self.obs_normalizer.stats.state("obs_normalizer")),
-            **numpy_arrays_to_tensors(self.reward_scaler.stats.state("reward_scaler")),
-            "generator": self.generator.get_state(),
-        }
-        save_checkpoint(Path(directory), tensors, agent_state(self, {}, param_groups))
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {"model": self.model}
 
-    @classmethod
-    def load(cls, directory: str | Path, **config_overrides):
-        """Rebuild an agent from a checkpoint directory; refuse one of another algorithm or other spaces."""
-        agent, tensors, state = rebuild_agent(cls, directory, config_overrides)
-        with reading_tensors(directory):
-            load_module_tensors("model", agent.model, tensors)
-            for name, module in agent._extra_modules().items():
-                load_module_tensors(name, module, tensors)
-            load_optimizer_state("optimizer", agent.optimizer, tensors, state["optimizer_param_groups"])
-            agent.obs_normalizer.stats.load_state("obs_normalizer", tensors_to_numpy(tensors, "obs_normalizer"))
-            agent.reward_scaler.stats.load_state("reward_scaler", tensors_to_numpy(tensors, "reward_scaler"))
-            agent.generator.set_state(tensors["generator"])
-        return agent
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"optimizer": self.optimizer}
+
+    def _running_statistics(self) -> dict[str, RunningMeanStd]:
+        return {"obs_normalizer": self.obs_normalizer.stats, **({"reward_scaler": self.reward_scaler.stats} if self.reward_scaler else {})}
+
+    def _extra_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        arrays = {k: v for name, stats in self._running_statistics().items() for k, v in stats.state(name).items()}
+        return numpy_arrays_to_tensors(arrays), {}
+
+    def _load_extra_state(self, tensors: dict[str, torch.Tensor], counters: dict) -> None:
+        for name, stats in self._running_statistics().items():
+            stats.load_state(name, tensors_to_numpy(tensors, name))

@@ -14,16 +14,17 @@ from dataclasses import dataclass
 
 import torch
 
-from actorcritic.algorithms.common import apply_preset
-from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig, advantages_and_returns
+from actorcritic.algorithms.common import MetricMeans
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, RolloutConfig, advantages_and_returns
 from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
 from actorcritic.losses import clipped_surrogate, value_loss
+from actorcritic.optim import gradient_step
 
 
 @dataclass(frozen=True)
-class PPOConfig(OnPolicyConfig):
+class PPOConfig(RolloutConfig):
     """PPO hyperparameters. Defaults are the MuJoCo set of Schulman et al. (2017) as used by SB3 and CleanRL;
     `PPOConfig.for_env` applies a tuned per-environment preset (see `PRESETS`)."""
 
@@ -35,9 +36,9 @@ class PPOConfig(OnPolicyConfig):
     """ε of the clipped surrogate (Eq. 19)."""
     clip_value_loss: bool = False
     """Clip the value update around the old values with the same ε (PPO implementation detail 9)."""
-    ent_coef: float = 0.0
+    entropy_coef: float = 0.0
     """Weight of the entropy bonus."""
-    vf_coef: float = 0.5
+    value_coef: float = 0.5
     """Weight of the value loss (Eq. 20) in the combined loss."""
     normalize_advantages: bool = True
     """Subtract the rollout's mean advantage and divide by its std (lecture section 5)."""
@@ -49,27 +50,21 @@ class PPOConfig(OnPolicyConfig):
         check_positive_int("minibatch_size", self.minibatch_size)
         check_positive_int("epochs", self.epochs)
         check_range("clip_eps", self.clip_eps, 0, math.inf, low_inclusive=False)
-        check_range("ent_coef", self.ent_coef, 0)
-        check_range("vf_coef", self.vf_coef, 0)
+        check_range("entropy_coef", self.entropy_coef, 0)
+        check_range("value_coef", self.value_coef, 0)
         check_range("target_kl", self.target_kl, 0)
         if self.minibatch_size > self.num_envs * self.num_steps:
             raise ActorCriticError(
                 f"--minibatch-size {self.minibatch_size} is larger than a rollout (num_envs·num_steps = {self.num_envs * self.num_steps}): lower it or collect more steps"
             )
 
-    @classmethod
-    def for_env(cls, env: str, **overrides) -> "PPOConfig":
-        """The defaults, then the tuned preset for `env` if there is one, then `overrides`."""
-        return apply_preset(cls, PRESETS, env, overrides)
-
-
-PRESETS: dict[str, dict] = {
-    # rl-baselines3-zoo's CartPole-v1 set (without its clip-range schedule); solves it well within 100k steps.
-    "CartPole-v1": dict(
-        total_steps=100_000, num_envs=8, num_steps=32, minibatch_size=256, epochs=20, learning_rate=1e-3,
-        gamma=0.98, gae_lambda=0.8, ent_coef=0.0, normalize_observations=False, normalize_rewards=False,
-    ),
-}
+    PRESETS = {
+        # rl-baselines3-zoo's CartPole-v1 set (without its clip-range schedule); solves it well within 100k steps.
+        "CartPole-v1": dict(
+            total_steps=100_000, num_envs=8, num_steps=32, minibatch_size=256, epochs=20, learning_rate=1e-3,
+            gamma=0.98, gae_lambda=0.8, entropy_coef=0.0, normalize_observations=False, normalize_rewards=False,
+        ),
+    }
 
 
 class PPO(OnPolicyAgent):
@@ -82,33 +77,24 @@ class PPO(OnPolicyAgent):
         cfg = self.config
         advantages, returns = advantages_and_returns(batch, cfg, cfg.normalize_advantages)
         size = batch.rewards.numel()
-        flat = batch.flat(advantages, returns, batch.values)
-        totals = torch.zeros(5, device=self.device)
-        steps = 0
+        samples = batch.transitions(advantages, returns, batch.values)
+        diagnostics, steps = MetricMeans(), 0
         for _ in range(cfg.epochs):
             order = torch.randperm(size, generator=self.generator).to(self.device)
-            shuffled = [x[order] for x in flat]  # one gather per epoch; minibatches are then slices
+            shuffled = [x[order] for x in samples]  # one gather per epoch; minibatches are then slices
             epoch_kl = torch.zeros((), device=self.device)
             for start in range(0, size, cfg.minibatch_size):
                 obs, actions, old_log_probs, adv, ret, old_values = (x[start:start + cfg.minibatch_size] for x in shuffled)
                 log_probs, entropy, values = self.model.evaluate_actions(obs, actions)
-                policy_loss, info = clipped_surrogate(log_probs, old_log_probs, adv, cfg.clip_eps)
-                v_loss, _ = value_loss(values, ret, old_values, cfg.clip_eps) if cfg.clip_value_loss else value_loss(values, ret)
+                policy_loss, info = clipped_surrogate(log_probs, old_log_probs, adv, cfg.clip_eps)  # Eq. 19
+                v_loss, _ = value_loss(values, ret, old_values, cfg.clip_eps) if cfg.clip_value_loss else value_loss(values, ret)  # Eq. 20
                 entropy = entropy.mean()
-                loss = policy_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
-                self.flat.zero_grad()
-                loss.backward()
-                self.flat.clip_grad_norm_(cfg.max_grad_norm)
-                self.optimizer.step()
-                totals += torch.stack([policy_loss.detach(), v_loss.detach(), entropy.detach(), info["approx_kl"], info["clip_fraction"]])
+                loss = policy_loss + cfg.value_coef * v_loss - cfg.entropy_coef * entropy
+                gradient_step(loss, self.optimizer, self.flat_parameters, cfg.max_grad_norm)
+                diagnostics.add({"policy_loss": policy_loss.detach(), "value_loss": v_loss.detach(), "entropy": entropy.detach(), **info})
                 epoch_kl += info["approx_kl"]
                 steps += 1
             if cfg.target_kl > 0 and epoch_kl.item() / math.ceil(size / cfg.minibatch_size) > cfg.target_kl:
                 break
-        self._acting_copy = None
-        policy_loss, v_loss, entropy, approx_kl, clip_fraction = (totals / steps).tolist()
         explained = 1.0 - (returns - batch.values).var() / returns.var().clamp_min(1e-8)
-        return {
-            "policy_loss": policy_loss, "value_loss": v_loss, "entropy": entropy, "approx_kl": approx_kl,
-            "clip_fraction": clip_fraction, "explained_variance": float(explained), "gradient_steps": steps,
-        }
+        return {**diagnostics.means(), "explained_variance": float(explained), "gradient_steps": steps}

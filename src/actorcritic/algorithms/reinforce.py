@@ -24,17 +24,18 @@ from typing import Literal
 
 import torch
 
-from actorcritic.algorithms.common import apply_preset
-from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig, advantages_and_returns
+from actorcritic.algorithms.common import MetricMeans
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, RolloutConfig, advantages_and_returns
 from actorcritic.buffers import Rollout
-from actorcritic.config import check_choice, check_positive_int, check_range
+from actorcritic.config import check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import discounted_returns, normalize, variance_minimizing_baseline
 from actorcritic.losses import importance_weighted_surrogate, policy_gradient_loss, value_loss
+from actorcritic.optim import gradient_step
 
 
 @dataclass(frozen=True)
-class REINFORCEConfig(OnPolicyConfig):
+class REINFORCEConfig(RolloutConfig):
     """REINFORCE. Defaults: 8 actors x 500 steps (whole CartPole episodes), Adam 1e-3, one step per batch."""
 
     num_envs: int = 8
@@ -55,27 +56,19 @@ class REINFORCEConfig(OnPolicyConfig):
     """b in (R - b): none (Eq. 3), mean (batch mean return), value (learned V, Eq. 20), optimal (Eq. 18)."""
     epochs: int = 1
     """Passes over each batch; above 1 the importance-weighted surrogate (Eq. 4) reuses it."""
-    vf_coef: float = 0.5
+    value_coef: float = 0.5
     """Weight of the value loss (with --baseline value)."""
     normalize_advantages: bool = False
     """Divide (R - b) by its batch std and centre it (off: the lecture's estimators as they are)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_choice("baseline", self.baseline, ("none", "mean", "value", "optimal"))
         check_positive_int("epochs", self.epochs)
-        check_range("vf_coef", self.vf_coef, 0)
+        check_range("value_coef", self.value_coef, 0)
         if self.baseline != "value" and self.advantage != "mc":
             raise ActorCriticError(f"--advantage {self.advantage} needs a value function: use --baseline value, or --advantage mc")
 
-    @classmethod
-    def for_env(cls, env: str, **overrides) -> "REINFORCEConfig":
-        return apply_preset(cls, PRESETS, env, overrides)
-
-
-PRESETS: dict[str, dict] = {
-    "CartPole-v1": dict(total_steps=200_000, learning_rate=3e-3),
-}
+    PRESETS = {"CartPole-v1": dict(total_steps=200_000, learning_rate=3e-3)}
 
 
 class REINFORCE(OnPolicyAgent):
@@ -92,7 +85,7 @@ class REINFORCE(OnPolicyAgent):
             zeros = torch.zeros_like(batch.rewards)
             returns = discounted_returns(batch.rewards, zeros, batch.terminated, batch.truncated, cfg.gamma)
             advantages = returns
-        obs, actions, old_log_probs, returns, advantages = batch.flat(returns, advantages)
+        obs, actions, old_log_probs, returns, advantages = batch.transitions(returns, advantages)
         baseline_value = 0.0
         if cfg.baseline == "mean":
             baseline_value = returns.mean()
@@ -101,7 +94,7 @@ class REINFORCE(OnPolicyAgent):
         advantages = advantages - baseline_value
         if cfg.normalize_advantages:
             advantages = normalize(advantages)
-        totals = torch.zeros(3, device=self.device)
+        diagnostics = MetricMeans()
         for _ in range(cfg.epochs):
             log_probs, entropy, values = self.model.evaluate_actions(obs, actions)
             if cfg.epochs == 1:
@@ -112,16 +105,10 @@ class REINFORCE(OnPolicyAgent):
             v_loss = torch.zeros((), device=self.device)
             if cfg.baseline == "value":
                 v_loss, _ = value_loss(values, returns)
-                loss = loss + cfg.vf_coef * v_loss
-            self.flat.zero_grad()
-            loss.backward()
-            self.flat.clip_grad_norm_(cfg.max_grad_norm)
-            self.optimizer.step()
-            totals += torch.stack([policy_loss.detach(), v_loss.detach(), entropy.detach().mean()])
-        self._acting_copy = None
-        policy_loss, v_loss, entropy = (totals / cfg.epochs).tolist()
-        return {"policy_loss": policy_loss, "value_loss": v_loss, "entropy": entropy, "baseline": float(baseline_value),
-                "advantage_std": float(advantages.std())}
+                loss = loss + cfg.value_coef * v_loss
+            gradient_step(loss, self.optimizer, self.flat_parameters, cfg.max_grad_norm)
+            diagnostics.add({"policy_loss": policy_loss.detach(), "value_loss": v_loss.detach(), "entropy": entropy.detach().mean()})
+        return {**diagnostics.means(), "baseline": float(baseline_value), "advantage_std": float(advantages.std())}
 
     def score_squared_norms(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """w_i = ||∇θ log π_θ(a_i|s_i)||² for every sample, by per-sample gradients (torch.func). [B]."""

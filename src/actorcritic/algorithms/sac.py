@@ -5,20 +5,18 @@ the temperature α fitted to a target entropy of -|A|."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import gymnasium as gym
 import torch
 from torch import nn
 
-from actorcritic.algorithms.common import apply_preset
-from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig, critic_step
+from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig
 from actorcritic.buffers import Transitions
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.losses import bellman_target, soft_actor_loss, temperature_loss
-from actorcritic.networks import StackedMLP, TanhGaussianActor
-from actorcritic.optim import FlatParameters
+from actorcritic.networks import Critics, TanhGaussianActor
+from actorcritic.optim import FlatParameters, gradient_step
 
 
 @dataclass(frozen=True)
@@ -29,8 +27,8 @@ class SACConfig(OffPolicyConfig):
     """Initial entropy temperature α."""
     autotune_alpha: bool = True
     """Fit α so that the policy's entropy tracks target_entropy (off: α stays at initial_alpha)."""
-    target_entropy: float = 0.0
-    """Target entropy H̄ for the α update; 0 means the usual -|A| (minus the action dimension)."""
+    target_entropy: float | None = None
+    """Target entropy H̄ for the α update; None means the usual -|A| (minus the action dimension)."""
     policy_delay: int = 1
     """Update the actor (and α) every this many critic updates."""
 
@@ -38,16 +36,8 @@ class SACConfig(OffPolicyConfig):
         super().__post_init__()
         check_range("initial_alpha", self.initial_alpha, 0, low_inclusive=False)
         check_positive_int("policy_delay", self.policy_delay)
-
-    @classmethod
-    def for_env(cls, env: str, **overrides) -> "SACConfig":
-        """The defaults, then the preset for `env` if there is one, then `overrides`."""
-        return apply_preset(cls, PRESETS, env, overrides)
-
-
-PRESETS: dict[str, dict] = {
-    "Pendulum-v1": dict(total_steps=20_000, learning_starts=1_000, learning_rate=1e-3),
-}
+        if self.target_entropy is not None:
+            check_range("target_entropy", self.target_entropy)
 
 
 class Temperature(nn.Module):
@@ -67,14 +57,11 @@ class SACLearner:
         self.config = config
         action_dim = action_space.shape[0]
         self.actor = TanhGaussianActor(obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high).to(device)
-        self.critic = StackedMLP(2, obs_dim + action_dim, config.hidden_sizes, 1, activation=torch.nn.ReLU).to(device)
-        self.critic_target = copy.deepcopy(self.critic)
+        self.critics = Critics(2, obs_dim, action_dim, config.hidden_sizes, config.learning_rate, device)
         self.temperature = Temperature(config.initial_alpha).to(device)
-        self.target_entropy = config.target_entropy or -float(action_dim)
-        self.actor_flat, self.critic_flat = FlatParameters(self.actor), FlatParameters(self.critic)
-        self.critic_target_flat = FlatParameters(self.critic_target)
+        self.target_entropy = -float(action_dim) if config.target_entropy is None else config.target_entropy
+        self.actor_flat = FlatParameters(self.actor)
         self.actor_optimizer = torch.optim.Adam([self.actor_flat.parameter], lr=config.learning_rate, fused=True)
-        self.critic_optimizer = torch.optim.Adam([self.critic_flat.parameter], lr=config.learning_rate, fused=True)
         self.alpha_optimizer = torch.optim.Adam(self.temperature.parameters(), lr=config.learning_rate)
 
     def explore(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -88,31 +75,26 @@ class SACLearner:
         alpha = self.temperature.log_alpha.detach().exp()
         with torch.no_grad():
             next_actions, next_log_probs = self.actor(batch.next_observations, generator)
-            next_q = self.critic_target(torch.cat([batch.next_observations, next_actions], 1)).squeeze(-1).min(0).values
+            next_q = self.critics.target_q(batch.next_observations, next_actions).min(0).values
             targets = bellman_target(batch.rewards, batch.terminated, next_q - alpha * next_log_probs, cfg.gamma)
-        info = critic_step(self.critic, self.critic_flat, self.critic_optimizer, batch, targets)
+        info = self.critics.fit(batch.observations, batch.actions, targets)
         if update_index % cfg.policy_delay == 0:
             actions, log_probs = self.actor(batch.observations, generator)
-            q_actor = self.critic(torch.cat([batch.observations, actions], 1), detach_weights=True).squeeze(-1).min(0).values
+            q_actor = self.critics.q(batch.observations, actions, detach_weights=True).min(0).values
             actor_loss, actor_info = soft_actor_loss(q_actor, log_probs, alpha)
-            self.actor_flat.zero_grad()
-            actor_loss.backward()
-            self.actor_optimizer.step()
+            gradient_step(actor_loss, self.actor_optimizer, self.actor_flat)
             info.update(actor_info, actor_loss=actor_loss.detach(), alpha=alpha)
             if cfg.autotune_alpha:
                 alpha_loss, _ = temperature_loss(self.temperature.log_alpha, log_probs, self.target_entropy)
-                self.alpha_optimizer.zero_grad(set_to_none=True)
-                alpha_loss.backward()
-                self.alpha_optimizer.step()
-        with torch.no_grad():
-            self.critic_target_flat.parameter.lerp_(self.critic_flat.parameter, cfg.tau)
+                gradient_step(alpha_loss, self.alpha_optimizer)
+        self.critics.soft_update(cfg.tau)
         return info
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target, "temperature": self.temperature}
+        return {"actor": self.actor, "critic": self.critics.online, "critic_target": self.critics.target, "temperature": self.temperature}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer, "alpha_optimizer": self.alpha_optimizer}
+        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critics.optimizer, "alpha_optimizer": self.alpha_optimizer}
 
 
 class SAC(OffPolicyAgent):

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 import gymnasium as gym
 import torch
 
-from actorcritic.algorithms.common import apply_preset
-from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig, critic_step
+from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig
 from actorcritic.buffers import Transitions
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.losses import bellman_target, deterministic_policy_gradient_loss
-from actorcritic.networks import DeterministicActor, StackedMLP
-from actorcritic.optim import FlatParameters
+from actorcritic.networks import Critics, DeterministicActor
+from actorcritic.optim import FlatParameters, gradient_step, polyak_update
 
 
 @dataclass(frozen=True)
@@ -51,11 +50,6 @@ class TD3Config(OffPolicyConfig):
         check_range("noise_clip", self.noise_clip, 0)
         check_positive_int("policy_delay", self.policy_delay)
 
-    @classmethod
-    def for_env(cls, env: str, **overrides) -> "TD3Config":
-        """The defaults, then the preset for `env` if there is one, then `overrides`."""
-        return apply_preset(cls, PRESETS, env, overrides)
-
 
 @dataclass(frozen=True)
 class DDPGConfig(TD3Config):
@@ -68,16 +62,6 @@ class DDPGConfig(TD3Config):
     policy_delay: int = 1
     """Actor and target updates every this many critic updates (1 in DDPG)."""
 
-    @classmethod
-    def for_env(cls, env: str, **overrides) -> "DDPGConfig":
-        return apply_preset(cls, PRESETS, env, overrides)
-
-
-PRESETS: dict[str, dict] = {
-    # Pendulum needs far fewer warm-up steps than MuJoCo's 25k; 1e-3 learns it within 20k steps.
-    "Pendulum-v1": dict(total_steps=20_000, learning_starts=1_000, learning_rate=1e-3),
-}
-
 
 class TD3Learner:
     """Networks, exploration and one gradient update of TD3 / DDPG."""
@@ -88,14 +72,10 @@ class TD3Learner:
         self.config = config
         action_dim = action_space.shape[0]
         self.actor = DeterministicActor(obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high).to(device)
-        critics = 2 if config.clipped_double_q else 1
-        self.critic = StackedMLP(critics, obs_dim + action_dim, config.hidden_sizes, 1, activation=torch.nn.ReLU).to(device)
+        self.critics = Critics(2 if config.clipped_double_q else 1, obs_dim, action_dim, config.hidden_sizes, config.learning_rate, device)
         self.actor_target = copy.deepcopy(self.actor)
-        self.critic_target = copy.deepcopy(self.critic)
-        self.actor_flat, self.critic_flat = FlatParameters(self.actor), FlatParameters(self.critic)
-        self.actor_target_flat, self.critic_target_flat = FlatParameters(self.actor_target), FlatParameters(self.critic_target)
+        self.actor_flat, self.actor_target_flat = FlatParameters(self.actor), FlatParameters(self.actor_target)
         self.actor_optimizer = torch.optim.Adam([self.actor_flat.parameter], lr=config.learning_rate, fused=True)
-        self.critic_optimizer = torch.optim.Adam([self.critic_flat.parameter], lr=config.learning_rate, fused=True)
         self.low = torch.as_tensor(action_space.low, dtype=torch.float32, device=device)
         self.high = torch.as_tensor(action_space.high, dtype=torch.float32, device=device)
         self.half_width = (self.high - self.low) / 2
@@ -117,28 +97,25 @@ class TD3Learner:
                 noise = torch.randn(next_actions.shape, generator=generator).to(next_actions.device) * (cfg.policy_noise * self.half_width)
                 limit = cfg.noise_clip * self.half_width
                 next_actions = torch.clamp(next_actions + torch.clamp(noise, -limit, limit), self.low, self.high)
-            next_q = self.critic_target(torch.cat([batch.next_observations, next_actions], 1)).squeeze(-1)  # [M, B]
+            next_q = self.critics.target_q(batch.next_observations, next_actions)  # [M, B]
             next_q = next_q.min(0).values if cfg.clipped_double_q else next_q[0]
-            targets = bellman_target(batch.rewards, batch.terminated, next_q, cfg.gamma)
-        info = critic_step(self.critic, self.critic_flat, self.critic_optimizer, batch, targets)
+            targets = bellman_target(batch.rewards, batch.terminated, next_q, cfg.gamma)  # Eq. 40
+        info = self.critics.fit(batch.observations, batch.actions, targets)
         if update_index % cfg.policy_delay == 0:
             # the actor climbs Q1 through the action only: the critic's weights are held fixed (Eq. 39)
-            q_actor = self.critic.member(torch.cat([batch.observations, self.actor(batch.observations)], 1), 0, detach_weights=True)
-            actor_loss, _ = deterministic_policy_gradient_loss(q_actor.squeeze(-1))
-            self.actor_flat.zero_grad()
-            actor_loss.backward()
-            self.actor_optimizer.step()
+            q_actor = self.critics.q_member(batch.observations, self.actor(batch.observations), 0, detach_weights=True)
+            actor_loss, _ = deterministic_policy_gradient_loss(q_actor)
+            gradient_step(actor_loss, self.actor_optimizer, self.actor_flat)
             info["actor_loss"] = actor_loss.detach()
-            with torch.no_grad():  # φ̄ <- τ φ + (1 - τ) φ̄, one lerp over each flat buffer
-                self.critic_target_flat.parameter.lerp_(self.critic_flat.parameter, cfg.tau)
-                self.actor_target_flat.parameter.lerp_(self.actor_flat.parameter, cfg.tau)
+            self.critics.soft_update(cfg.tau)
+            polyak_update(self.actor_target_flat, self.actor_flat, cfg.tau)
         return info
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target, "critic_target": self.critic_target}
+        return {"actor": self.actor, "critic": self.critics.online, "actor_target": self.actor_target, "critic_target": self.critics.target}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
+        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critics.optimizer}
 
 
 class TD3(OffPolicyAgent):

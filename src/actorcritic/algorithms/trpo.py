@@ -16,16 +16,15 @@ from dataclasses import dataclass
 
 import torch
 
-from actorcritic.algorithms.common import apply_preset
-from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig, advantages_and_returns
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, RolloutConfig, advantages_and_returns
 from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.losses import value_loss
-from actorcritic.optim import conjugate_gradient, fisher_vector_product
+from actorcritic.losses import importance_weighted_surrogate, value_loss
+from actorcritic.optim import conjugate_gradient, fisher_vector_product, gradient_step
 
 
 @dataclass(frozen=True)
-class TRPOConfig(OnPolicyConfig):
+class TRPOConfig(RolloutConfig):
     """TRPO: the defaults of sb3-contrib's TRPO (after Schulman et al. 2015)."""
 
     learning_rate: float = 1e-3
@@ -57,15 +56,10 @@ class TRPOConfig(OnPolicyConfig):
         for name in ("cg_iterations", "line_search_steps", "value_epochs", "minibatch_size"):
             check_positive_int(name, getattr(self, name))
 
-    @classmethod
-    def for_env(cls, env: str, **overrides) -> "TRPOConfig":
-        return apply_preset(cls, PRESETS, env, overrides)
-
-
-PRESETS: dict[str, dict] = {
-    "CartPole-v1": dict(total_steps=150_000, num_envs=8, num_steps=256, gamma=0.99, gae_lambda=0.95,
-                        normalize_observations=False, normalize_rewards=False),
-}
+    PRESETS = {
+        "CartPole-v1": dict(total_steps=150_000, num_envs=8, num_steps=256, gamma=0.99, gae_lambda=0.95,
+                            normalize_observations=False, normalize_rewards=False),
+    }
 
 
 class TRPO(OnPolicyAgent):
@@ -77,10 +71,9 @@ class TRPO(OnPolicyAgent):
     def _update(self, batch: Rollout) -> dict[str, float]:
         cfg = self.config
         advantages, returns = advantages_and_returns(batch, cfg, cfg.normalize_advantages)
-        obs, actions, old_log_probs, advantages, returns = batch.flat(advantages, returns)
+        obs, actions, old_log_probs, advantages, returns = batch.transitions(advantages, returns)
         metrics = self._policy_step(obs, actions, old_log_probs, advantages)
         metrics["value_loss"] = self._fit_value(obs, returns)
-        self._acting_copy = None
         return metrics
 
     def _policy_step(self, obs, actions, old_log_probs, advantages) -> dict[str, float]:
@@ -91,9 +84,8 @@ class TRPO(OnPolicyAgent):
             old_policy_out = model(obs)[0]
             old_log_std = None if model.discrete else model.log_std.detach().clone()
 
-        def surrogate() -> torch.Tensor:
-            log_probs = model.evaluate_actions(obs, actions)[0]
-            return (torch.exp(log_probs - old_log_probs) * advantages).mean()  # Eq. 6
+        def surrogate() -> torch.Tensor:  # Eq. 6, to be maximised
+            return -importance_weighted_surrogate(model.evaluate_actions(obs, actions)[0], old_log_probs, advantages)[0]
 
         def mean_kl() -> torch.Tensor:
             return model.kl_from(obs, old_policy_out, old_log_std).mean()  # Eq. 7
@@ -105,19 +97,19 @@ class TRPO(OnPolicyAgent):
         curvature = direction.dot(fisher(direction))
         full_step = torch.sqrt(2 * cfg.max_kl / curvature.clamp_min(1e-12)) * direction
 
-        start = self.flat.parameter.detach().clone()
+        start = self.flat_parameters.parameter.detach().clone()
         accepted, improvement, kl, trials = False, 0.0, 0.0, 0
         with torch.no_grad():
             for trial in range(cfg.line_search_steps):
                 trials = trial + 1
-                self.flat.parameter.copy_(start + cfg.line_search_shrink**trial * full_step)
+                self.flat_parameters.parameter.copy_(start + cfg.line_search_shrink**trial * full_step)
                 improvement = float(surrogate() - objective)
                 kl = float(mean_kl())
                 if kl <= cfg.max_kl and improvement > 0:
                     accepted = True
                     break
             if not accepted:
-                self.flat.parameter.copy_(start)
+                self.flat_parameters.parameter.copy_(start)
                 improvement, kl = 0.0, 0.0
         with torch.no_grad():
             entropy = model.evaluate_actions(obs, actions)[1].mean()
@@ -132,10 +124,7 @@ class TRPO(OnPolicyAgent):
             for start in range(0, size, cfg.minibatch_size):
                 rows = order[start:start + cfg.minibatch_size]
                 v_loss, _ = value_loss(self.model(obs[rows])[1], returns[rows])
-                self.flat.zero_grad()
-                v_loss.backward()
-                self.flat.clip_grad_norm_(cfg.max_grad_norm)
-                self.optimizer.step()
+                gradient_step(v_loss, self.optimizer, self.flat_parameters, cfg.max_grad_norm)
                 total += v_loss.detach()
                 steps += 1
         return float(total / steps)

@@ -67,12 +67,12 @@ class Config:
 
 
 class _Recorder:
-    """Stands in for a run directory: keeps each step's metrics row."""
+    """A training callback that keeps each step's metrics row."""
 
     def __init__(self):
         self.rows: list[dict] = []
 
-    def after_update(self, agent, metrics: dict) -> None:
+    def on_log(self, agent, metrics: dict) -> None:
         self.rows.append(metrics)
 
 
@@ -82,7 +82,7 @@ def run(config: Config) -> ExperimentResult:
     for sampler_dtype, correction in settings:
         agent, recorder = GRPOLM(config.run_config(sampler_dtype, correction)), _Recorder()
         started = time.perf_counter()
-        agent.learn(run=recorder)
+        agent.learn(callbacks=[recorder])
         label = f"{sampler_dtype}, {correction}"
         curves[label] = [r["mismatch_kl_k3"] for r in recorder.rows]
         rows.append({

@@ -125,7 +125,7 @@ def agent_config(algorithm: str, env: str, seed: int, config: Config) -> PPOConf
 
 
 class LearningCurve:
-    """The training loop's `run`: evaluates the deterministic policy once an update reaches a checkpoint.
+    """A training callback: evaluates the deterministic policy once an update reaches a checkpoint.
 
     `points` holds (checkpoint, env_steps, eval_return): env_steps ≥ checkpoint is the step count of the
     policy evaluated. An update that passes several checkpoints gives them all the same evaluation."""
@@ -135,7 +135,7 @@ class LearningCurve:
         self.episodes = episodes
         self.points: list[tuple[int, int, float]] = []
 
-    def after_update(self, agent, metrics: dict | None = None) -> None:
+    def on_log(self, agent, metrics: dict | None = None) -> None:
         if not self.pending or agent.global_step < self.pending[0]:
             return
         score = float(np.mean(agent.evaluate(self.episodes)))
@@ -147,8 +147,8 @@ def learning_curve(algorithm: str, env: str, seed: int, config: Config) -> list[
     """Train one agent for the budget, evaluating it along the way: [(checkpoint, env_steps, eval_return)]."""
     agent = (PPO if algorithm == "ppo" else GRPO)(agent_config(algorithm, env, seed, config))
     curve = LearningCurve(checkpoints(config.budget(env), config.eval_every), config.eval_episodes)
-    curve.after_update(agent)  # the initial policy, at step 0
-    agent.learn(config.budget(env), run=curve)
+    curve.on_log(agent)  # the initial policy, at step 0
+    agent.learn(config.budget(env), callbacks=[curve])
     return curve.points
 
 

@@ -155,8 +155,8 @@ def q_estimates(agent: TD3, observations: np.ndarray) -> np.ndarray:
     learner = agent.learner
     with torch.inference_mode():
         obs = torch.as_tensor(observations, dtype=torch.float32, device=agent.device)
-        q = learner.critic.member(torch.cat([obs, learner.actor(obs)], 1), 0)
-    return q.squeeze(-1).cpu().numpy()
+        q = learner.critics.q_member(obs, learner.actor(obs), 0)
+    return q.cpu().numpy()
 
 
 def measurement_steps(config: Config) -> list[int]:

@@ -22,12 +22,13 @@ import statistics
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Iterable
 
 import torch
 
-from actorcritic.algorithms.common import EMPTY_METRIC, LearningRun, build_quietly, check_device, reading_tensors, resolve_device
+from actorcritic.algorithms.common import EMPTY_METRIC, Callbacks, build_quietly, crossed_multiple, reading_tensors, resolve_device
 from actorcritic.checkpoint import load_checkpoint, load_module_tensors, load_optimizer_state, module_tensors, optimizer_state, save_checkpoint
-from actorcritic.config import check_choice, check_positive_int, check_range, config_from_dict, config_to_dict
+from actorcritic.config import check_choice, check_device, check_positive_int, check_range, config_from_dict, config_to_dict
 from actorcritic.errors import ActorCriticError
 from actorcritic.language.huggingface import load_huggingface
 from actorcritic.language.model import TransformerLM
@@ -216,10 +217,11 @@ class GRPOLM:
 
     # ---------------------------------------------------------------- GRPO
 
-    def learn(self, run: LearningRun | None = None) -> None:
-        """Warm start (once), then GRPO steps until total_steps or time_limit_s; `run` gets one metrics row
-        per step and saves checkpoints."""
-        cfg = self.config
+    def learn(self, callbacks: Iterable[Any] = ()) -> None:
+        """Warm start (once), then GRPO steps until total_steps or time_limit_s. `callbacks` receive the
+        events of `actorcritic.algorithms.common`: one metrics row per step, checkpoints every
+        `checkpoint_every` steps, the end."""
+        cfg, hooks = self.config, Callbacks(callbacks)
         if not self.warm_started:
             self.warm_start()
             self.accuracy_before = statistics.fmean(self.evaluate())
@@ -232,8 +234,12 @@ class GRPOLM:
             metrics = self.step()
             if cfg.eval_every and self.global_step % cfg.eval_every == 0:
                 metrics["heldout_accuracy"] = statistics.fmean(self.evaluate())
-            if run is not None:
-                run.after_update(self, metrics)
+            keep_going = hooks.on_log(self, metrics)
+            if crossed_multiple(self.global_step - 1, self.global_step, cfg.checkpoint_every):
+                hooks.on_checkpoint(self)
+            if not keep_going:
+                break
+        hooks.on_end(self)
         self.grpo_wall_time_s = time_used + time.perf_counter() - started
         self.accuracy_after = statistics.fmean(self.evaluate())
         print(f"GRPO: {self.global_step} steps in {self.grpo_wall_time_s:.1f} s, held-out greedy accuracy {self.accuracy_before:.3f} -> {self.accuracy_after:.3f}", flush=True)

@@ -1,0 +1,30 @@
+"""Test doubles shared by the test files."""
+
+from __future__ import annotations
+
+import pytest
+
+
+class Recorder:
+    """A training callback that keeps every metrics row and counts the checkpoint and end events."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.rows: list[dict] = []
+        self.checkpoints: list[int] = []
+        self.ended = 0
+        self.stop_after = stop_after
+
+    def on_log(self, agent, metrics: dict) -> bool:
+        self.rows.append(dict(metrics))
+        return self.stop_after is None or len(self.rows) < self.stop_after
+
+    def on_checkpoint(self, agent) -> None:
+        self.checkpoints.append(agent.global_step)
+
+    def on_end(self, agent) -> None:
+        self.ended += 1
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
