@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
+
+from actorcritic.networks import ActorCritic
 
 
 class Recorder:
@@ -28,3 +31,11 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+def make_actor_critic(continuous: bool = True, seed: int = 0) -> ActorCritic:
+    """A small actor-critic: Gaussian over 2 actions from 3 observations, or softmax over 3 actions from 2."""
+    torch.manual_seed(seed)
+    if continuous:
+        return ActorCritic(3, (16, 16), action_dim=2, log_std_init=-0.5)
+    return ActorCritic(2, (8,), num_actions=3)

@@ -177,3 +177,13 @@ def test_console_script_errors_have_no_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
     assert "unknown environment id 'NoSuchEnv-v0'" in result.stderr
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "trpo", "grpo"])
+def test_cli_trains_every_policy_gradient_algorithm(algo, tmp_path, capsys):
+    flags = ["--total-steps", "64", "--num-steps", "32", "--num-envs", "2", "--hidden-sizes", "16", "--eval-episodes", "1"]
+    if algo == "grpo":
+        flags = ["--total-steps", "40", "--group-size", "2", "--groups-per-update", "1", "--hidden-sizes", "16", "--eval-episodes", "1"]
+    assert main(["train", algo, "--env", "CartPole-v1", "--run-dir", str(tmp_path / algo), *flags]) == 0
+    assert main(["evaluate", str(tmp_path / algo), "--episodes", "1"]) == 0
+    assert f"{algo} on CartPole-v1" in capsys.readouterr().out

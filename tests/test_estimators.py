@@ -17,6 +17,7 @@ from actorcritic.estimators import (
     variance_minimizing_baseline,
 )
 
+
 def column(*xs):
     return torch.tensor(xs, dtype=torch.float64).unsqueeze(1)
 

@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from actorcritic.cli import main
 from actorcritic.experiments import bandit_npg as experiment

@@ -10,7 +10,12 @@ import torch
 from actorcritic import PPO, PPOConfig
 from actorcritic.cli import main
 from actorcritic.experiments import baseline_variance as experiment
-from actorcritic.experiments.bandit_npg import REWARDS, THETA0, minimum_variance_baseline, softmax
+from actorcritic.experiments.bandit_npg import (
+    REWARDS,
+    THETA0,
+    minimum_variance_baseline,
+    softmax,
+)
 from actorcritic.experiments.common import run_experiment
 
 POLICIES = [softmax(THETA0), softmax(np.array([0.3, -0.2, 0.5])), np.full(3, 1 / 3)]

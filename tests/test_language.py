@@ -20,7 +20,13 @@ from actorcritic.language.objectives import (
     mismatch_metrics,
 )
 from actorcritic.language.sampler import Sampler, completion_log_probs, top_k_filter
-from actorcritic.language.tasks import Addition, Reverse, Sort, heldout_prompts, make_task
+from actorcritic.language.tasks import (
+    Addition,
+    Reverse,
+    Sort,
+    heldout_prompts,
+    make_task,
+)
 from actorcritic.language.tokenizer import CharTokenizer
 
 TINY = ["--d-model", "32", "--num-layers", "1", "--num-heads", "2", "--warmup-steps", "5", "--prompts-per-step", "4",

@@ -2,13 +2,12 @@
 
 import dataclasses
 import json
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import Recorder
 import torch
+from conftest import Recorder
 
 from actorcritic import PPO, PPOConfig
 from actorcritic.checkpoint import load_checkpoint
@@ -193,3 +192,13 @@ def test_pendulum_learns():
     config = PPOConfig.for_env("Pendulum-v1", seed=0, total_steps=150_000, num_envs=4, num_steps=512, gae_lambda=0.95, gamma=0.9, learning_rate=1e-3, epochs=10)
     agent = PPO(config).learn()
     assert np.mean(agent.evaluate(episodes=10)) > -600
+
+
+SMALL = dict(num_envs=2, num_steps=32, total_steps=128, hidden_sizes=(16, 16), eval_episodes=1)
+
+
+
+@pytest.mark.parametrize("advantage", ["kstep", "mc"])
+def test_ppo_takes_every_advantage_estimator(advantage):
+    agent = PPO(PPOConfig(env="CartPole-v1", advantage=advantage, minibatch_size=32, epochs=1, **SMALL)).learn()
+    assert agent.updates == 2

@@ -19,6 +19,19 @@ import torch
 from torch import Tensor
 
 
+def check_rollout_shapes(**tensors: Tensor) -> None:
+    """Every input of a time-major estimator is [T, N] (or [T]) and all have one shape; otherwise raise,
+    naming each input's shape. Broadcasting would otherwise turn a misaligned input (a transposed [N, T]
+    tensor among [T, N] ones, a [T, 1] column) into different numbers without an error. A rollout whose
+    every input is transposed has valid shapes and cannot be told apart here: the convention is [T, N]."""
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+    first = next(iter(shapes.values()))
+    if len(first) in (1, 2) and all(shape == first for shape in shapes.values()):
+        return
+    shown = ", ".join(f"{name} {list(shape)}" for name, shape in shapes.items())
+    raise ValueError(f"expected time-major [T, N] (or [T]) inputs of one shape, got {shown}")
+
+
 def _segment_ends(terminated: Tensor, truncated: Tensor) -> Tensor:
     """Where an estimate must stop: at a termination, a truncation, or the rollout's last step. [T, N] bool."""
     ends = terminated.bool() | truncated.bool()
@@ -32,6 +45,7 @@ def td_residuals(rewards: Tensor, values: Tensor, next_values: Tensor, terminate
 
     All inputs [T, N]. Returns [T, N]. This is also the 1-step advantage estimator (Eq. 25) and GAE at
     λ = 0 (Eq. 33)."""
+    check_rollout_shapes(rewards=rewards, values=values, next_values=next_values, terminated=terminated)
     not_terminated = 1.0 - terminated.to(rewards.dtype)
     return rewards + gamma * not_terminated * next_values - values
 
@@ -53,6 +67,7 @@ def gae(
     Monte-Carlo return minus V (Eq. 34).
 
     All inputs [T, N]. Returns [T, N]."""
+    check_rollout_shapes(rewards=rewards, values=values, next_values=next_values, terminated=terminated, truncated=truncated)
     deltas = td_residuals(rewards, values, next_values, terminated, gamma)
     continues = 1.0 - _segment_ends(terminated, truncated).to(rewards.dtype)
     decay = gamma * lam * continues
@@ -72,6 +87,7 @@ def discounted_returns(rewards: Tensor, next_values: Tensor, terminated: Tensor,
     termination the tail is zero. This is the regression target of the value function (Eq. 20).
 
     All inputs [T, N]. Returns [T, N]."""
+    check_rollout_shapes(rewards=rewards, next_values=next_values, terminated=terminated, truncated=truncated)
     terminated = terminated.to(rewards.dtype)
     ends = _segment_ends(terminated, truncated)
     returns = torch.empty_like(rewards)
@@ -100,6 +116,7 @@ def k_step_advantages(
     equals ``discounted_returns(...) - values``.
 
     All inputs [T, N]. Returns [T, N]."""
+    check_rollout_shapes(rewards=rewards, values=values, next_values=next_values, terminated=terminated, truncated=truncated)
     if k is None:
         return discounted_returns(rewards, next_values, terminated, truncated, gamma) - values
     if k < 1:

@@ -100,27 +100,27 @@ class StackedMLP(nn.Module):
         reach `x` only (an actor's loss differentiates Q through the action, not the critic's weights)."""
         if x.dim() == 2:
             x = x.expand(self.members, *x.shape)
-        last = len(self.weights) - 1
-        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            if detach_weights:
-                weight, bias = weight.detach(), bias.detach()
+        for weight, bias, hidden in self._layers(None, detach_weights):
             x = torch.baddbmm(bias, x, weight)
-            if index < last:
-                x = self._activation(x)
+            x = self._activation(x) if hidden else x
         return x
 
     def member(self, x: Tensor, index: int, detach_weights: bool = False) -> Tensor:
-        """Member `index` alone: x [B, in] -> [B, out]. With `detach_weights` gradients reach `x` only, as
-        the actor's loss needs: it differentiates Q through the action, not the critic's weights."""
+        """Member `index` alone: x [B, in] -> [B, out], with `detach_weights` as in `forward`."""
+        for weight, bias, hidden in self._layers(index, detach_weights):
+            x = torch.addmm(bias, x, weight)
+            x = self._activation(x) if hidden else x
+        return x
+
+    def _layers(self, index: int | None, detach_weights: bool):
+        """(weight, bias, is_hidden) per layer: of every member, or of member `index`."""
         last = len(self.weights) - 1
         for layer, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            weight, bias = weight[index], bias[index]
+            if index is not None:
+                weight, bias = weight[index], bias[index]
             if detach_weights:
                 weight, bias = weight.detach(), bias.detach()
-            x = torch.addmm(bias, x, weight)
-            if layer < last:
-                x = self._activation(x)
-        return x
+            yield weight, bias, layer < last
 
     def numpy_copy(self) -> "NumpyStackedMLP":
         return NumpyStackedMLP(self)

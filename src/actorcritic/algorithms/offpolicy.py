@@ -69,11 +69,13 @@ class OffPolicyConfig(AgentConfig):
 
 
 class Learner(Protocol):
-    """What an off-policy algorithm supplies to the engine: built as
-    `learner_class(config, obs_dim, action_space, device)` (under the run's seed), then"""
+    """What an off-policy algorithm supplies to the engine (TD3Learner and SACLearner are the examples)."""
 
     metric_names: tuple[str, ...]
     """Names of the metrics `update` returns, in column order (some only on some updates)."""
+
+    def __init__(self, config: OffPolicyConfig, obs_dim: int, action_space: gym.spaces.Box, device: torch.device) -> None:
+        """Build the networks and optimisers; the engine calls this under the run's seed."""
 
     def explore(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Behaviour actions [B, A] for observations [B, obs_dim]."""

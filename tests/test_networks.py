@@ -1,43 +1,16 @@
-"""Losses by hand, networks against their NumPy acting copies, gradient isolation, flat-parameter Adam."""
+"""Networks: initialisation, stacked MLPs, NumPy acting copies, policy distributions, gradient isolation."""
 
 import math
 
 import numpy as np
-import pytest
 import torch
+from conftest import make_actor_critic
 
-from actorcritic.losses import clipped_surrogate, value_loss
-from actorcritic.networks import ActorCritic, StackedMLP, mlp
-from actorcritic.normalization import RunningMeanStd
-from actorcritic.optim import FlatParameters
-
-
-def test_clipped_surrogate_hand_computed():
-    old = torch.zeros(4)
-    new = torch.log(torch.tensor([1.5, 1.5, 0.5, 1.1]))
-    adv = torch.tensor([1.0, -1.0, -1.0, 2.0])
-    loss, info = clipped_surrogate(new, old, adv, clip_eps=0.2)
-    # min(r A, clip(r) A): 1.2·1 = 1.2 ; 1.5·-1 = -1.5 ; 0.8·-1 = -0.8 ; 1.1·2 = 2.2
-    assert math.isclose(loss.item(), -(1.2 - 1.5 - 0.8 + 2.2) / 4, rel_tol=1e-6)
-    assert math.isclose(info["clip_fraction"].item(), 0.75)
-    expected_kl = ((torch.exp(new) - 1) - new).mean()
-    assert torch.isclose(info["approx_kl"], expected_kl)
-
-
-def test_clipped_surrogate_gradient_vanishes_outside_the_clip_range():
-    new = torch.log(torch.tensor([1.5, 0.5])).requires_grad_()
-    loss, _ = clipped_surrogate(new, torch.zeros(2), torch.tensor([1.0, -1.0]), 0.2)
-    loss.backward()
-    assert torch.equal(new.grad, torch.zeros(2))  # ratio past 1+ε with A > 0 and past 1-ε with A < 0
-
-
-def test_value_loss_plain_and_clipped():
-    values, returns, old = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 0.0]), torch.tensor([0.0, 2.5])
-    loss, _ = value_loss(values, returns)
-    assert math.isclose(loss.item(), 0.5 * (1 + 9) / 2)
-    clipped, _ = value_loss(values, returns, old, clip_eps=0.2)
-    # clipped values (0.2, 2.7): squared errors max((1, 3.24), (9, 7.29)) = (3.24, 9)
-    assert math.isclose(clipped.item(), 0.5 * (3.24 + 9) / 2, rel_tol=1e-6)
+from actorcritic.losses import (
+    clipped_surrogate,
+    value_loss,
+)
+from actorcritic.networks import StackedMLP, mlp, tanh_gaussian_log_prob
 
 
 def test_mlp_orthogonal_init_and_zero_bias():
@@ -45,6 +18,7 @@ def test_mlp_orthogonal_init_and_zero_bias():
     first = net[0].weight
     assert torch.allclose(first.T @ first, 2.0 * torch.eye(5), atol=1e-5)  # [16, 5]: columns orthogonal, gain √2
     assert all(torch.equal(m.bias, torch.zeros_like(m.bias)) for m in net if isinstance(m, torch.nn.Linear))
+
 
 
 def test_stacked_mlp_members_are_independent_mlps():
@@ -65,6 +39,7 @@ def test_stacked_mlp_members_are_independent_mlps():
     assert np.allclose(stacked.numpy_copy()(x.numpy()), out.detach().numpy(), atol=1e-5)
 
 
+
 def test_stacked_mlp_initialisation_and_unused_columns():
     stacked = StackedMLP(2, 6, (16,), 3, output_gains=(0.01, 1.0), output_widths=(3, 1))
     hidden, output = stacked.weights
@@ -74,11 +49,6 @@ def test_stacked_mlp_initialisation_and_unused_columns():
     assert torch.allclose(output[0].T @ output[0], 1e-4 * torch.eye(3), atol=1e-8)
 
 
-def make_actor_critic(continuous=True, seed=0):
-    torch.manual_seed(seed)
-    if continuous:
-        return ActorCritic(3, (16, 16), action_dim=2, log_std_init=-0.5)
-    return ActorCritic(2, (8,), num_actions=3)
 
 
 def test_gaussian_acting_log_prob_and_value_match_the_training_pass():
@@ -94,6 +64,7 @@ def test_gaussian_acting_log_prob_and_value_match_the_training_pass():
     mean = model(torch.from_numpy(obs))[0].detach().numpy()
     assert np.allclose(acting.mode(obs), mean, atol=1e-5)
     assert np.allclose((actions - mean) / np.exp(-0.5), noise, atol=1e-4)
+
 
 
 def test_categorical_acting_samples_with_the_policy_probabilities():
@@ -113,6 +84,7 @@ def test_categorical_acting_samples_with_the_policy_probabilities():
     assert (acting.mode(obs[:1]) == probs.argmax()).all()
 
 
+
 def test_policy_loss_leaves_the_critic_untouched_and_the_reverse():
     """The two members of the stack share no parameters: each loss only reaches its own member."""
     model = make_actor_critic()
@@ -127,46 +99,21 @@ def test_policy_loss_leaves_the_critic_untouched_and_the_reverse():
     assert model.log_std.grad is None or model.log_std.grad.abs().sum() == 0
 
 
-def test_flat_parameters_train_exactly_like_separate_parameters():
-    obs, actions, targets = torch.randn(32, 3), torch.randn(32, 2), torch.randn(32)
 
-    def loss_of(model):
-        log_probs, _, values = model.evaluate_actions(obs, actions)
-        return -log_probs.mean() + value_loss(values, targets)[0]
+def test_tanh_gaussian_log_prob_matches_a_change_of_variables():
+    torch.manual_seed(0)
+    mean, log_std = torch.randn(5, 2), torch.randn(5, 2) * 0.3
+    scale, bias = torch.tensor([2.0, 0.5]), torch.tensor([0.0, 1.0])
+    noise = torch.randn(5, 2)
+    u = mean + log_std.exp() * noise
+    reference = torch.distributions.TransformedDistribution(
+        torch.distributions.Normal(mean, log_std.exp()),
+        [torch.distributions.TanhTransform(), torch.distributions.AffineTransform(bias, scale)],
+    )
+    actions = bias + scale * torch.tanh(u)
+    expected = reference.log_prob(actions).sum(-1)
+    assert torch.allclose(tanh_gaussian_log_prob(noise, log_std, u, scale), expected, atol=1e-4)
+    # where tanh saturates the stable form stays finite
+    huge = torch.full((1, 2), 40.0)
+    assert torch.isfinite(tanh_gaussian_log_prob(torch.zeros(1, 2), torch.zeros(1, 2), huge, scale)).all()
 
-    model_a = make_actor_critic(seed=3)
-    adam = torch.optim.Adam(model_a.parameters(), lr=1e-2, eps=1e-5)
-    model_b = make_actor_critic(seed=3)
-    flat = FlatParameters(model_b)
-    flat_adam = torch.optim.Adam([flat.parameter], lr=1e-2, eps=1e-5, fused=True)
-    for _ in range(5):
-        adam.zero_grad()
-        loss_of(model_a).backward()
-        norm_a = torch.nn.utils.clip_grad_norm_(model_a.parameters(), 0.5)
-        adam.step()
-        flat.zero_grad()
-        loss_of(model_b).backward()
-        norm_b = flat.clip_grad_norm_(0.5)
-        flat_adam.step()
-        assert torch.isclose(norm_a, norm_b, rtol=1e-5)
-    for a, b in zip(model_a.parameters(), model_b.parameters()):
-        assert torch.allclose(a, b, atol=1e-6)
-    assert torch.equal(model_b.body.weights[-1][1][:, 1:], torch.zeros(16, 1))  # unused value columns stay zero
-
-
-def test_running_mean_std_matches_numpy_over_all_batches():
-    rng = np.random.default_rng(0)
-    batches = [rng.normal(3.0, 2.0, size=(n, 4)) for n in (1, 5, 17, 2)]
-    stats = RunningMeanStd((4,))
-    for batch in batches:
-        stats.update(batch)
-    everything = np.concatenate(batches)
-    assert np.allclose(stats.mean, everything.mean(0), atol=1e-4)
-    assert np.allclose(stats.var, everything.var(0), atol=1e-3)
-
-
-@pytest.mark.parametrize("shape", [(3,), ()])
-def test_running_mean_std_shapes(shape):
-    stats = RunningMeanStd(shape)
-    stats.update(np.ones((4, *shape)))
-    assert stats.mean.shape == shape
