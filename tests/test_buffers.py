@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from actorcritic.buffers import ReplayBuffer
+from actorcritic.buffers import ReplayBuffer, RolloutBuffer
 
 
 def test_replay_buffer_rows_ring_and_sampling():
@@ -34,3 +34,25 @@ def test_replay_buffer_state_round_trip():
     with pytest.raises(ValueError):
         ReplayBuffer(10, 4, 2).load_state(tensors, counters)
 
+
+
+def test_rollout_buffer_is_time_major_and_its_transitions_keep_the_step_order():
+    buffer = RolloutBuffer(num_steps=3, num_envs=2, obs_shape=(4,), action_shape=(), action_dtype=np.int64)
+    for t in range(3):
+        buffer.observations[t] = np.arange(2)[:, None] * 10 + t  # actor n, step t -> 10 n + t
+        buffer.actions[t] = [t, -t]
+        buffer.rewards[t] = [t + 0.5, -t - 0.5]
+    rollout = buffer.rollout()
+    assert rollout.observations.shape == (3, 2, 4) and rollout.rewards.shape == (3, 2)
+    assert np.shares_memory(rollout.rewards.numpy(), buffer.rewards)  # zero-copy views of the NumPy arrays
+    obs, actions, log_probs, rewards = rollout.transitions(rollout.rewards)
+    assert obs.shape == (6, 4) and actions.shape == (6,) and log_probs.shape == (6,)
+    assert obs[:, 0].tolist() == [0, 10, 1, 11, 2, 12]  # row t·N + n
+    assert torch.equal(rewards, torch.tensor([0.5, -0.5, 1.5, -1.5, 2.5, -2.5]))
+
+
+def test_replay_buffer_refuses_a_saved_table_of_another_width():
+    buffer = ReplayBuffer(10, 3, 2)
+    tensors, counters = ReplayBuffer(10, 4, 2).state()
+    with pytest.raises(ValueError, match="does not fit"):
+        buffer.load_state(tensors, counters)

@@ -255,3 +255,28 @@ def test_group_relative_advantages_have_zero_mean_and_unit_std(groups, size, dat
         assert torch.allclose(adv.mean(-1), torch.zeros(groups, dtype=torch.float64), atol=1e-9)
         assert torch.allclose(adv.std(-1, correction=0), torch.ones(groups, dtype=torch.float64), atol=1e-6)
     assert torch.allclose(group_relative_advantages(rewards, scale=False).mean(-1), torch.zeros(groups, dtype=torch.float64), atol=1e-9)
+
+
+@pytest.mark.parametrize("estimator", [
+    lambda r, v, nv, te, tr: td_residuals(r, v, nv, te, 0.9),
+    lambda r, v, nv, te, tr: gae(r, v, nv, te, tr, 0.9, 0.95),
+    lambda r, v, nv, te, tr: discounted_returns(r, nv, te, tr, 0.9),
+    lambda r, v, nv, te, tr: k_step_advantages(r, v, nv, te, tr, 0.9, 3),
+    lambda r, v, nv, te, tr: k_step_advantages(r, v, nv, te, tr, 0.9, None),
+])
+@pytest.mark.parametrize("misalign", ["transposed", "column", "one step short", "three dimensions"])
+def test_misaligned_inputs_raise_instead_of_broadcasting(estimator, misalign):
+    steps, actors = 6, 3
+    r, v, nv = torch.randn(steps, actors), torch.randn(steps, actors), torch.randn(steps, actors)
+    te, tr = torch.zeros(steps, actors, dtype=torch.bool), torch.zeros(steps, actors, dtype=torch.bool)
+    estimator(r, v, nv, te, tr)  # aligned: fine
+    if misalign == "transposed":
+        nv = nv.T.contiguous()
+    elif misalign == "column":
+        nv = nv[:, :1]
+    elif misalign == "one step short":
+        r = r[:-1]
+    else:
+        r, v, nv, te, tr = (x.unsqueeze(-1) for x in (r, v, nv, te, tr))
+    with pytest.raises(ValueError, match=r"expected time-major \[T, N\]"):
+        estimator(r, v, nv, te, tr)

@@ -12,6 +12,7 @@ from actorcritic.losses import (
     importance_weighted_surrogate,
     kl_k3,
     policy_gradient_loss,
+    soft_actor_loss,
     temperature_loss,
     value_loss,
 )
@@ -123,3 +124,13 @@ def test_temperature_rises_when_entropy_is_below_target():
     loss.backward()
     assert log_alpha.grad < 0  # gradient descent increases log α
 
+
+
+def test_soft_actor_loss_hand_computed_and_its_gradient():
+    q = torch.tensor([1.0, -2.0], requires_grad=True)
+    log_probs = torch.tensor([-0.5, 0.3], requires_grad=True)
+    loss, info = soft_actor_loss(q, log_probs, torch.tensor(0.2))
+    assert torch.isclose(loss, torch.tensor(((0.2 * -0.5 - 1.0) + (0.2 * 0.3 + 2.0)) / 2))
+    assert torch.isclose(info["entropy"], torch.tensor(0.1))
+    loss.backward()
+    assert torch.allclose(q.grad, torch.tensor([-0.5, -0.5])) and torch.allclose(log_probs.grad, torch.tensor([0.1, 0.1]))

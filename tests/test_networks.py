@@ -10,7 +10,14 @@ from actorcritic.losses import (
     clipped_surrogate,
     value_loss,
 )
-from actorcritic.networks import StackedMLP, mlp, tanh_gaussian_log_prob
+from actorcritic.networks import (
+    Critics,
+    StackedMLP,
+    categorical_kl,
+    gaussian_kl,
+    mlp,
+    tanh_gaussian_log_prob,
+)
 
 
 def test_mlp_orthogonal_init_and_zero_bias():
@@ -117,3 +124,42 @@ def test_tanh_gaussian_log_prob_matches_a_change_of_variables():
     huge = torch.full((1, 2), 40.0)
     assert torch.isfinite(tanh_gaussian_log_prob(torch.zeros(1, 2), torch.zeros(1, 2), huge, scale)).all()
 
+
+
+def test_categorical_kl_matches_torch_distributions():
+    old_logits, logits = torch.randn(5, 4), torch.randn(5, 4)
+    expected = torch.distributions.kl_divergence(torch.distributions.Categorical(logits=old_logits), torch.distributions.Categorical(logits=logits))
+    assert torch.allclose(categorical_kl(old_logits, logits), expected, atol=1e-6)
+    assert torch.allclose(categorical_kl(logits, logits), torch.zeros(5), atol=1e-6)
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    old_mean, mean = torch.randn(5, 3), torch.randn(5, 3)
+    old_log_std, log_std = torch.randn(3) * 0.3, torch.randn(3) * 0.3
+    old = torch.distributions.Normal(old_mean, old_log_std.exp())
+    new = torch.distributions.Normal(mean, log_std.exp())
+    expected = torch.distributions.kl_divergence(old, new).sum(-1)
+    assert torch.allclose(gaussian_kl(old_mean, old_log_std, mean, log_std), expected, atol=1e-5)
+
+
+def test_critics_evaluate_every_member_fit_towards_one_target_and_soft_update():
+    torch.manual_seed(0)
+    critics = Critics(3, obs_dim=4, action_dim=2, hidden_sizes=(16,), learning_rate=1e-2)
+    obs, actions, targets = torch.randn(32, 4), torch.randn(32, 2), torch.randn(32)
+    q = critics.q(obs, actions)
+    assert q.shape == (3, 32) and torch.allclose(critics.q_member(obs, actions, 1), q[1], atol=1e-6)
+    assert torch.equal(critics.target_q(obs, actions), q.detach())  # targets start as copies
+    first = critics.fit(obs, actions, targets)["critic_loss"]
+    for _ in range(20):
+        last = critics.fit(obs, actions, targets)["critic_loss"]
+    assert last < first
+    target_before, online = critics.target_flat.parameter.detach().clone(), critics.flat.parameter.detach()
+    critics.soft_update(0.1)
+    assert torch.allclose(critics.target_flat.parameter, 0.9 * target_before + 0.1 * online, atol=1e-7)
+
+
+def test_critics_actor_gradient_reaches_the_actions_only():
+    critics = Critics(2, obs_dim=3, action_dim=1, hidden_sizes=(8,), learning_rate=1e-3)
+    actions = torch.randn(5, 1, requires_grad=True)
+    critics.q(torch.randn(5, 3), actions, detach_weights=True).min(0).values.sum().backward()
+    assert actions.grad is not None and critics.flat.parameter.grad.abs().sum() == 0

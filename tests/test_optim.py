@@ -6,7 +6,13 @@ from conftest import make_actor_critic
 
 from actorcritic.losses import value_loss
 from actorcritic.networks import ActorCritic, categorical_log_prob_and_entropy
-from actorcritic.optim import FlatParameters, conjugate_gradient, fisher_vector_product
+from actorcritic.optim import (
+    FlatParameters,
+    conjugate_gradient,
+    fisher_vector_product,
+    gradient_step,
+    polyak_update,
+)
 
 
 def test_flat_parameters_train_exactly_like_separate_parameters():
@@ -69,3 +75,33 @@ def test_fisher_vector_product_matches_the_explicit_fisher_on_a_tiny_policy():
     assert torch.allclose(fisher_vector_product(mean_kl, params, v), fisher @ v, atol=1e-5)
     assert torch.allclose(fisher_vector_product(mean_kl, params, v, damping=0.1), fisher @ v + 0.1 * v, atol=1e-5)
 
+
+
+def test_gradient_step_is_zero_backward_clip_step():
+    model_a, model_b = make_actor_critic(seed=1), make_actor_critic(seed=1)
+    flat_a, flat_b = FlatParameters(model_a), FlatParameters(model_b)
+    adam_a = torch.optim.Adam([flat_a.parameter], lr=1e-2)
+    adam_b = torch.optim.Adam([flat_b.parameter], lr=1e-2)
+    obs = torch.randn(8, 3)
+    for _ in range(3):
+        flat_a.zero_grad()
+        model_a(obs)[0].square().sum().backward()
+        flat_a.clip_grad_norm_(0.1)
+        adam_a.step()
+        gradient_step(model_b(obs)[0].square().sum(), adam_b, flat_b, max_grad_norm=0.1)
+    assert torch.equal(flat_a.parameter, flat_b.parameter)
+
+
+def test_gradient_step_without_flat_parameters_starts_from_no_gradient():
+    weight = torch.nn.Parameter(torch.tensor([1.0]))
+    optimizer = torch.optim.SGD([weight], lr=0.5)
+    for _ in range(2):
+        gradient_step((weight * 2).sum(), optimizer)
+    assert torch.equal(weight.detach(), torch.tensor([-1.0]))  # two steps of 0.5 · 2, gradients not accumulated
+
+
+def test_polyak_update_moves_the_target_a_fraction_tau_towards_the_online_network():
+    online, target = FlatParameters(torch.nn.Linear(2, 2)), FlatParameters(torch.nn.Linear(2, 2))
+    before = target.parameter.detach().clone()
+    polyak_update(target, online, 0.25)
+    assert torch.allclose(target.parameter, before + 0.25 * (online.parameter - before))
