@@ -35,8 +35,8 @@ CASES: dict[str, list[str]] = {
     "ppo-cartpole": ["ppo", "--env", "CartPole-v1", "--total-steps", "2048"],
     "ppo-pendulum": ["ppo", "--env", "Pendulum-v1", "--total-steps", "4096", "--num-envs", "2", "--num-steps", "512",
                      "--clip-value-loss", "--target-kl", "0.02"],
-    "reinforce-value-gae": ["reinforce", "--env", "CartPole-v1", "--total-steps", "4000", "--advantage", "gae"],
-    "reinforce-optimal": ["reinforce", "--env", "CartPole-v1", "--total-steps", "4000", "--baseline", "optimal", "--epochs", "2"],
+    "reinforce-value-gae": ["reinforce", "--env", "CartPole-v1", "--total-steps", "12000", "--advantage", "gae"],
+    "reinforce-optimal": ["reinforce", "--env", "CartPole-v1", "--total-steps", "8000", "--baseline", "optimal", "--epochs", "2"],
     "reinforce-mean-pendulum": ["reinforce", "--env", "Pendulum-v1", "--total-steps", "4000", "--baseline", "mean",
                                 "--num-envs", "2", "--num-steps", "400"],
     "trpo-cartpole": ["trpo", "--env", "CartPole-v1", "--total-steps", "4096"],
@@ -50,9 +50,13 @@ CASES: dict[str, list[str]] = {
     "td3-no-smoothing": ["td3", *OFF_POLICY, "--no-target-policy-smoothing", "--policy-delay", "3"],
     "sac": ["sac", *OFF_POLICY],
     "sac-fixed-alpha": ["sac", *OFF_POLICY, "--no-autotune-alpha", "--initial-alpha", "0.2", "--policy-delay", "2"],
+    "grpo-lm": ["grpo-lm", "--task", "addition", "--digits", "1", "--warmup-steps", "20", "--total-steps", "6", "--prompts-per-step", "4",
+                "--group-size", "4", "--d-model", "32", "--num-layers", "1", "--eval-prompts", "20", "--eval-every", "3",
+                "--checkpoint-every", "2", "--beta", "0.05", "--num-iterations", "2"],
 }
 
-TIMING_COLUMNS = {"steps_per_second"}
+TIMING_COLUMNS = {"steps_per_second", "sampling_tokens_per_second"}
+"""Wall-clock measurements: they differ between any two runs."""
 RENAMED_COLUMNS = {"update": "updates"}
 """Columns renamed by the engine-contract change: old name -> new name."""
 
@@ -76,7 +80,7 @@ def record(out: Path, src: Path | None) -> None:
 
 def fingerprint(run_dir: Path) -> dict:
     with open(run_dir / "metrics.csv", newline="") as f:
-        rows = [{RENAMED_COLUMNS.get(k, k): v for k, v in row.items() if k not in TIMING_COLUMNS} for row in csv.DictReader(f)]
+        rows = _untimed([{RENAMED_COLUMNS.get(k, k): v for k, v in row.items()} for row in csv.DictReader(f)])
     tensors = load_file(str(run_dir / "checkpoint" / "tensors.safetensors"))
     hashes = {name: hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()[:16] + f" {tuple(t.shape)}" for name, t in tensors.items()}
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -93,7 +97,7 @@ def compare(before_path: Path, after_path: Path) -> int:
             continue
         old, new = before[name], after[name]
         notes = []
-        metrics_equal = _metrics_equal(old["metrics"], new["metrics"], notes)
+        metrics_equal = _metrics_equal(_untimed(old["metrics"]), _untimed(new["metrics"]), notes)
         shared = sorted(set(old["tensors"]) & set(new["tensors"]))
         differing = [t for t in shared if old["tensors"][t] != new["tensors"][t]]
         only_before = sorted(set(old["tensors"]) - set(new["tensors"]))
@@ -112,6 +116,10 @@ def compare(before_path: Path, after_path: Path) -> int:
             print(f"    new tensors: {', '.join(only_after)}")
     print(f"{len(before) - failures} of {len(before)} cases identical")
     return 1 if failures else 0
+
+
+def _untimed(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in rows]
 
 
 def _metrics_equal(old: list[dict], new: list[dict], notes: list[str]) -> bool:

@@ -46,7 +46,7 @@ class OnPolicyConfig(AgentConfig):
     log_std_init: float = 0.0
     """Initial log standard deviation of the Gaussian policy (continuous actions)."""
     hidden_sizes: tuple[int, ...] = (64, 64)
-    """Hidden layer widths of the policy and of the value network (tanh activations)."""
+    """Hidden layer widths of the policy and of the value network, where there is one (tanh activations)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
