@@ -29,7 +29,7 @@ CASES = {
     "halfcheetah": dict(env="HalfCheetah-v5", num_envs=1, num_steps=2048, normalize=True, steps=100_000),
 }
 COMMON = dict(learning_rate=3e-4, gamma=0.99, gae_lambda=0.95, clip_eps=0.2, epochs=10, minibatch_size=64,
-              vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5)
+              value_coef=0.5, entropy_coef=0.0, max_grad_norm=0.5)
 
 
 def run_actorcritic(case: dict, steps: int, seed: int, threads: int) -> dict:
@@ -62,7 +62,7 @@ def run_sb3(case: dict, steps: int, seed: int, threads: int) -> dict:
         "MlpPolicy", envs, seed=seed, device="cpu", n_steps=case["num_steps"], batch_size=COMMON["minibatch_size"],
         n_epochs=COMMON["epochs"], learning_rate=lambda progress: COMMON["learning_rate"] * progress,
         gamma=COMMON["gamma"], gae_lambda=COMMON["gae_lambda"], clip_range=COMMON["clip_eps"],
-        ent_coef=COMMON["ent_coef"], vf_coef=COMMON["vf_coef"], max_grad_norm=COMMON["max_grad_norm"], verbose=0,
+        ent_coef=COMMON["entropy_coef"], vf_coef=COMMON["value_coef"], max_grad_norm=COMMON["max_grad_norm"], verbose=0,
     )
     started = time.perf_counter()
     model.learn(total_timesteps=steps)

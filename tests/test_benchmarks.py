@@ -1,0 +1,22 @@
+"""The actorcritic side of each benchmark script runs (the peers need the `bench` extra; not run here)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import offpolicy_vs_sb3  # noqa: E402
+import ppo_vs_sb3  # noqa: E402
+import trpo_vs_sb3_contrib  # noqa: E402
+
+
+@pytest.mark.parametrize("run", [
+    lambda: ppo_vs_sb3.run_actorcritic({**ppo_vs_sb3.CASES["cartpole"], "num_steps": 32}, 256, 0, 1),
+    lambda: trpo_vs_sb3_contrib.run_actorcritic("CartPole-v1", 2048, 0),
+    lambda: offpolicy_vs_sb3.run_actorcritic("sac", "Pendulum-v1", 50, 20, 0, 1),
+])
+def test_the_actorcritic_side_of_each_benchmark_runs(run):
+    result = run()
+    assert result["steps_per_second"] > 0 and "eval_return" in result
