@@ -12,7 +12,6 @@ With all three off this file *is* DDPG, the lecture's Listing 1; `DDPG` below on
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import gymnasium as gym
