@@ -67,7 +67,7 @@ def test_save_load_gives_the_same_actions_and_resume_restores_the_buffer(tmp_pat
     tensors_a, state_a = load_checkpoint(tmp_path / "ckpt")
     tensors_b, state_b = load_checkpoint(tmp_path / "again")
     assert state_a == state_b and all(torch.equal(tensors_a[k], tensors_b[k]) for k in tensors_a)
-    loaded.learn(400)
+    loaded.learn(100)  # 100 more steps
     assert loaded.global_step == 400 and loaded.updates == 301 and loaded.buffer.size == 400
 
 

@@ -107,7 +107,7 @@ def test_resumed_agent_continues_counters_optimizer_and_schedule(tmp_path):
     agent.save(tmp_path / "ckpt")
     resumed = PPO.load(tmp_path / "ckpt")
     recorder = Recorder()
-    resumed.learn(128, callbacks=[recorder])
+    resumed.learn(64, callbacks=[recorder])  # 64 more steps
     assert resumed.global_step == 128 and resumed.updates == 8
     assert [r["updates"] for r in recorder.rows] == [5, 6, 7, 8]
     assert recorder.rows[0]["learning_rate"] == pytest.approx(3e-4 * (1 - 64 / 128))

@@ -90,6 +90,8 @@ class AgentConfig:
     """Episodes of the deterministic policy per evaluation."""
     eval_every: int = 0
     """Evaluate every this many environment steps (column eval_return_mean; 0: only at the end)."""
+    stop_at_return: float | None = None
+    """Stop training once a periodic evaluation's mean return reaches this (needs eval_every; None: never)."""
     checkpoint_every: int = 20_000
     """Save a checkpoint every this many environment steps (0: only at the end)."""
     device: str = "cpu"
@@ -111,6 +113,10 @@ class AgentConfig:
             raise ActorCriticError(f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give one or more positive layer widths")
         check_device(self.device)
         check_literal_choices(self)
+        if self.stop_at_return is not None:
+            check_range("stop_at_return", self.stop_at_return)
+            if not math.isfinite(self.stop_at_return) or self.eval_every == 0:
+                raise ActorCriticError(f"--stop-at-return {self.stop_at_return} needs a finite return and periodic evaluations: add --eval-every STEPS")
 
     @classmethod
     def for_env(cls, env: str, **overrides):

@@ -12,6 +12,8 @@ meaningless, which would have to be masked out of every estimator.
 from __future__ import annotations
 
 import difflib
+import os
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -87,11 +89,13 @@ class EpisodeStatistics:
         return returns, lengths
 
 
-def evaluate_policy(act, env_id: str, episodes: int, seed: int) -> list[float]:
+def evaluate_policy(act, env_id: str, episodes: int, seed: int, video_dir: str | Path | None = None,
+                    video_prefix: str = "episode") -> list[float]:
     """Undiscounted returns of `episodes` fresh episodes of `act(obs_batch) -> action_batch`, one
-    environment, episode i reset with seed + i."""
+    environment, episode i reset with seed + i. With `video_dir`, each episode is also written there as
+    `{video_prefix}-episode-{i}.mp4` (Gymnasium's RecordVideo; needs moviepy, the `video` extra)."""
     check_env_id(env_id)
-    env = gym.make(env_id)
+    env = _video_env(env_id, Path(video_dir), video_prefix) if video_dir is not None else gym.make(env_id)
     returns = []
     try:
         for episode in range(episodes):
@@ -106,3 +110,13 @@ def evaluate_policy(act, env_id: str, episodes: int, seed: int) -> list[float]:
     finally:
         env.close()
     return returns
+
+
+def _video_env(env_id: str, video_dir: Path, prefix: str) -> gym.Env:
+    # MuJoCo picks its OpenGL backend when it is first imported; EGL renders off-screen on a headless machine
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    try:
+        env = gym.make(env_id, render_mode="rgb_array")
+        return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, name_prefix=prefix, disable_logger=True)
+    except gym.error.DependencyNotInstalled as error:
+        raise ActorCriticError(f"--video needs moviepy ({str(error).splitlines()[0]}): pip install 'actorcritic[video]'") from None

@@ -300,6 +300,42 @@ class ActingActorCritic:
         return out[1, :, 0] if out.shape[0] > 1 else np.zeros(out.shape[1], dtype=np.float32)
 
 
+class NormalizedPolicy(nn.Module):
+    """The deterministic policy of an `ActorCritic` as one standalone module: obs [B, obs_dim] -> the argmax
+    action [B] (discrete) or the Gaussian mean clipped to [low, high] [B, A], with the frozen observation
+    normalisation clip((obs - mean) / sqrt(var + eps), ±clip) in front when `stats` are given."""
+
+    def __init__(self, body: StackedMLP, stats, clip: float, eps: float, low: np.ndarray | None, high: np.ndarray | None):
+        super().__init__()
+        self.body = copy.deepcopy(body).cpu()
+        self.normalize = stats is not None
+        self.clip, self.discrete = float(clip), low is None
+        obs_dim = self.body.weights[0].shape[1]
+        mean = stats.mean if stats is not None else np.zeros(obs_dim)
+        scale = np.sqrt(stats.var + eps) if stats is not None else np.ones(obs_dim)
+        self.register_buffer("obs_mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("obs_scale", torch.as_tensor(scale, dtype=torch.float32))
+        self.register_buffer("low", torch.as_tensor(low if low is not None else 0.0, dtype=torch.float32))
+        self.register_buffer("high", torch.as_tensor(high if high is not None else 0.0, dtype=torch.float32))
+
+    def forward(self, obs: Tensor) -> Tensor:
+        if self.normalize:
+            obs = torch.clamp((obs - self.obs_mean) / self.obs_scale, -self.clip, self.clip)
+        out = self.body.member(obs, 0)
+        return out.argmax(-1) if self.discrete else torch.minimum(torch.maximum(out, self.low), self.high)
+
+
+class PolicyMode(nn.Module):
+    """An actor's deterministic action as a module's forward (SAC's tanh of the mean, for export)."""
+
+    def __init__(self, actor: nn.Module):
+        super().__init__()
+        self.actor = actor
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.actor.mode(obs)
+
+
 # ---------------------------------------------------------------- off-policy critics and actors (lecture section 7)
 
 class Critics:

@@ -2,16 +2,19 @@
 
 A run directory holds
 
-    config.json     the full config, with the algorithm's name under "algo"
-    metrics.csv     one row per update (global_step, episode_return_mean, steps_per_second, losses, ...)
-    tensorboard/    the same metrics as TensorBoard event files
-    checkpoint/     the latest checkpoint (safetensors + JSON, see `actorcritic.checkpoint`)
-    summary.json    written at the end: wall time, speed and the final deterministic evaluation
+    config.json       the full config, with the algorithm's name under "algo"
+    metrics.csv       one row per logging window (global_step, episode_return_mean, steps_per_second, losses, ...)
+    tensorboard/      the same metrics as TensorBoard event files
+    checkpoint/       the latest checkpoint (safetensors + JSON, see `actorcritic.checkpoint`)
+    checkpoint-best/  the policy of the best periodic evaluation so far (with --eval-every), and best.json
+    curves.png        episode and evaluation returns against environment steps
+    summary.json      written at the end: wall time, speed and the final deterministic evaluation
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from datetime import datetime
@@ -28,6 +31,7 @@ from actorcritic.config import config_to_dict
 from actorcritic.errors import ActorCriticError
 from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
 from actorcritic.logging import RunLogger
+from actorcritic.plots import plot_runs
 
 ALGORITHMS: dict[str, tuple[type, type]] = {
     "ppo": (PPO, PPOConfig),
@@ -44,6 +48,9 @@ ALGORITHMS: dict[str, tuple[type, type]] = {
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_DIR = "checkpoint"
+BEST_CHECKPOINT_DIR = "checkpoint-best"
+BEST_FILE = "best.json"
+CURVES_FILE = "curves.png"
 
 
 def algorithm(name: str) -> tuple[type, type]:
@@ -81,20 +88,31 @@ def resume(run_dir: Path, total_steps: int | None = None) -> dict:
     return _learn_and_summarise(agent, run_dir)
 
 
-def evaluate(run_dir: Path, episodes: int | None = None, seed: int | None = None) -> dict:
-    """Evaluate the deterministic policy of a run's checkpoint on fresh episodes."""
-    agent = load_agent(Path(run_dir))
-    returns = agent.evaluate(episodes, seed)
+def evaluate(run_dir: Path, episodes: int | None = None, seed: int | None = None, best: bool = False,
+             video_dir: Path | None = None) -> dict:
+    """Evaluate the deterministic policy of a run's checkpoint (or, with `best`, of its best evaluation) on
+    fresh episodes; with `video_dir`, record each episode there as mp4."""
+    agent = load_agent(Path(run_dir), best=best)
+    if video_dir is not None:
+        if agent.algo == "grpo-lm":
+            raise ActorCriticError("--video records control environments; grpo-lm has no frames to record")
+        returns = agent.evaluate(episodes, seed, video_dir=video_dir)
+    else:
+        returns = agent.evaluate(episodes, seed)
     return {"algo": agent.algo, "env": agent.config.env, "global_step": agent.global_step, **_return_stats(returns)}
 
 
-def load_agent(run_dir: Path, **config_overrides):
-    """The agent saved in `run_dir/checkpoint`, of whichever algorithm wrote it."""
+def load_agent(run_dir: Path, best: bool = False, **config_overrides):
+    """The agent saved in `run_dir/checkpoint` (with `best`: `run_dir/checkpoint-best`), of whichever
+    algorithm wrote it."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ActorCriticError(f"run directory {run_dir} does not exist: pass the --run-dir of an earlier `actorcritic train`")
-    state_path = run_dir / CHECKPOINT_DIR / STATE_FILE
-    previous_state = run_dir / (CHECKPOINT_DIR + ".prev") / STATE_FILE
+    checkpoint_dir = BEST_CHECKPOINT_DIR if best else CHECKPOINT_DIR
+    if best and not (run_dir / BEST_CHECKPOINT_DIR).exists():
+        raise ActorCriticError(f"{run_dir} has no {BEST_CHECKPOINT_DIR}/: it is written by runs trained with --eval-every STEPS")
+    state_path = run_dir / checkpoint_dir / STATE_FILE
+    previous_state = run_dir / (checkpoint_dir + ".prev") / STATE_FILE
     path = state_path if state_path.exists() else previous_state
     try:
         algo = json.loads(path.read_text())["algo"]
@@ -103,22 +121,30 @@ def load_agent(run_dir: Path, **config_overrides):
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise ActorCriticError(f"corrupt checkpoint: {path} is not a valid actorcritic state file ({error!s:.80})") from None
     agent_class, _ = algorithm(algo)
-    return agent_class.load(run_dir / CHECKPOINT_DIR, **config_overrides)
+    return agent_class.load(run_dir / checkpoint_dir, **config_overrides)
 
 
 class RunDirectory:
     """The callback that ties training to a run directory: each metrics row to metrics.csv and TensorBoard,
-    each checkpoint event to checkpoint/."""
+    each checkpoint event to checkpoint/, each evaluation that beats the best so far to checkpoint-best/."""
 
     def __init__(self, run_dir: Path, logger: RunLogger):
-        self.checkpoint_dir = Path(run_dir) / CHECKPOINT_DIR
+        self.run_dir = Path(run_dir)
         self.logger = logger
+        best_file = self.run_dir / BEST_FILE
+        self.best_return = json.loads(best_file.read_text())["eval_return_mean"] if best_file.exists() else -math.inf
 
     def on_log(self, agent, metrics: dict[str, float]) -> None:
         self.logger.log(metrics)
 
+    def on_evaluation(self, agent, metrics: dict[str, float]) -> None:
+        if metrics["eval_return_mean"] > self.best_return:
+            self.best_return = metrics["eval_return_mean"]
+            agent.save(self.run_dir / BEST_CHECKPOINT_DIR, policy_only=True)
+            write_json_atomic(self.run_dir / BEST_FILE, {"eval_return_mean": self.best_return, "global_step": agent.global_step})
+
     def on_checkpoint(self, agent) -> None:
-        agent.save(self.checkpoint_dir)
+        agent.save(self.run_dir / CHECKPOINT_DIR)
 
 
 def _learn_and_summarise(agent, run_dir: Path) -> dict:
@@ -145,6 +171,7 @@ def _learn_and_summarise(agent, run_dir: Path) -> dict:
         "run_dir": str(run_dir),
     }
     write_json_atomic(run_dir / SUMMARY_FILE, summary)
+    plot_runs([run_dir], run_dir / CURVES_FILE)
     return summary
 
 

@@ -3,19 +3,22 @@ with its logging windows, evaluations, checkpoints and callbacks, evaluation, an
 
 The loop, for either engine:
 
-    while global_step < total_steps:
+    while global_step < the end of this learn call:
         advance                     on-policy: one rollout and one update; off-policy: one step (and its updates)
-        every logging window:       one metrics row (and an evaluation every eval_every steps) -> callbacks.on_log
-        every checkpoint_every steps:                                                        -> callbacks.on_checkpoint
+        every logging window:       one metrics row, with an evaluation every eval_every steps
+                                    -> callbacks.on_evaluation (if evaluated), callbacks.on_log
+        every checkpoint_every steps:                                      -> callbacks.on_checkpoint
     callbacks.on_end
 
 Callbacks are any objects with some of these methods, called with the agent (see `Callbacks`):
 
-    on_log(agent, metrics)     after each logging window; `metrics` is that metrics.csv row
-    on_checkpoint(agent)       every `checkpoint_every` environment steps (a run directory saves here)
-    on_end(agent)              when training stops
+    on_evaluation(agent, metrics)   after each periodic evaluation (metrics["eval_return_mean"] is set)
+    on_log(agent, metrics)          after each logging window; `metrics` is that metrics.csv row
+    on_checkpoint(agent)            every `checkpoint_every` environment steps (a run directory saves here)
+    on_end(agent)                   when training stops
 
-`on_log` may return False to stop training after that window (Stable-Baselines3's convention).
+`on_log` and `on_evaluation` may return False to stop training after that window (Stable-Baselines3's
+convention); so does an evaluation return at or above `stop_at_return`.
 """
 
 from __future__ import annotations
@@ -96,9 +99,16 @@ class Callbacks:
     def __init__(self, callbacks: Iterable[Any] = ()):
         self.callbacks = list(callbacks)
 
+    def on_evaluation(self, agent: Any, metrics: dict[str, float]) -> bool:
+        """False if a callback asked to stop."""
+        return self._all_continue("on_evaluation", agent, metrics)
+
     def on_log(self, agent: Any, metrics: dict[str, float]) -> bool:
         """False if a callback asked to stop."""
-        results = [cb.on_log(agent, metrics) for cb in self.callbacks if hasattr(cb, "on_log")]
+        return self._all_continue("on_log", agent, metrics)
+
+    def _all_continue(self, event: str, *args: Any) -> bool:
+        results = [getattr(cb, event)(*args) for cb in self.callbacks if hasattr(cb, event)]
         return all(result is not False for result in results)
 
     def on_checkpoint(self, agent: Any) -> None:
@@ -172,7 +182,7 @@ class Agent:
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
-    def _extra_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+    def _extra_state(self, policy_only: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
         """Tensors and JSON counters besides modules, optimisers and the generator (normalisers, buffers)."""
         return {}, {}
 
@@ -184,33 +194,50 @@ class Agent:
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         raise NotImplementedError
 
-    def evaluate(self, episodes: int | None = None, seed: int | None = None) -> list[float]:
-        """Returns of fresh episodes of the deterministic policy (episode i reset with seed + i)."""
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        """`(act(obs, deterministic), None)`: the call of Stable-Baselines3's `predict`, for code written for it."""
+        return self.act(obs, deterministic), None
+
+    def evaluate(self, episodes: int | None = None, seed: int | None = None, video_dir: str | Path | None = None) -> list[float]:
+        """Returns of fresh episodes of the deterministic policy (episode i reset with seed + i); with
+        `video_dir`, an mp4 of each episode there."""
         episodes = episodes or self.config.eval_episodes
         seed = self.config.seed + 10_000 if seed is None else seed
-        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), self.config.env, episodes, seed)
+        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), self.config.env, episodes, seed, video_dir,
+                               video_prefix=f"{self.algo}-{self.config.env.replace('/', '-')}")
 
     # ---------------------------------------------------------------- the loop
 
-    def learn(self, total_steps: int | None = None, callbacks: Iterable[Any] = ()):
-        """Train until `total_steps` environment steps (default: config.total_steps) have been taken.
+    def learn(self, steps: int | None = None, callbacks: Iterable[Any] = ()):
+        """Train `steps` more environment steps, or, without `steps`, until config.total_steps.
 
-        A `total_steps` other than the config's replaces it (so an annealed learning rate stretches to the
-        new total). `callbacks` receive the events of the module docstring."""
-        if total_steps is not None and total_steps != self.config.total_steps:
-            self.config = dataclasses.replace(self.config, total_steps=total_steps)
+        The learning-rate schedule (where there is one) runs over config.total_steps; a call that would end
+        beyond it moves config.total_steps to its end, so the schedule stretches from the current step to
+        the new end instead of being cut. `callbacks` receive the events of the module docstring."""
+        if steps is not None:
+            if steps < 1:
+                raise ActorCriticError(f"learn({steps}) is out of range: train at least one environment step")
+            end = self.global_step + steps
+            if end > self.config.total_steps:
+                self.config = dataclasses.replace(self.config, total_steps=end)
+        else:
+            end = self.config.total_steps
         cfg, hooks = self.config, Callbacks(callbacks)
         if self._obs is None:
             self._reset_envs()
         window_start, window_step = time.perf_counter(), self.global_step
-        while self.global_step < cfg.total_steps:
+        while self.global_step < end:
             step_before = self.global_step
             self._advance()
             keep_going = True
-            if self._log_due() or self.global_step >= cfg.total_steps:
+            if self._log_due() or self.global_step >= end:
                 now = time.perf_counter()
-                metrics = self._window_row(step_before, (self.global_step - window_step) / (now - window_start))
-                keep_going = hooks.on_log(self, metrics)
+                metrics = self._window_row((self.global_step - window_step) / (now - window_start))
+                if crossed_multiple(step_before, self.global_step, cfg.eval_every) or (cfg.eval_every and self.global_step >= end):
+                    metrics["eval_return_mean"] = float(np.mean(self.evaluate()))
+                    reached = cfg.stop_at_return is not None and metrics["eval_return_mean"] >= cfg.stop_at_return
+                    keep_going = hooks.on_evaluation(self, metrics) and not reached
+                keep_going = hooks.on_log(self, metrics) and keep_going
                 window_start, window_step = time.perf_counter(), self.global_step
             if crossed_multiple(step_before, self.global_step, cfg.checkpoint_every):
                 hooks.on_checkpoint(self)
@@ -219,9 +246,8 @@ class Agent:
         hooks.on_end(self)
         return self
 
-    def _window_row(self, step_before: int, steps_per_second: float) -> dict[str, float]:
+    def _window_row(self, steps_per_second: float) -> dict[str, float]:
         returns, lengths = self.episodes.pop()
-        cfg = self.config
         metrics = {
             "global_step": self.global_step,
             "updates": self.updates,
@@ -233,14 +259,13 @@ class Agent:
             **self.window.means(),
             "eval_return_mean": EMPTY_METRIC,
         }
-        if crossed_multiple(step_before, self.global_step, cfg.eval_every) or (cfg.eval_every and self.global_step >= cfg.total_steps):
-            metrics["eval_return_mean"] = float(np.mean(self.evaluate()))
         return metrics
 
     # ---------------------------------------------------------------- save and load
 
-    def save(self, directory: str | Path) -> None:
-        """Write a checkpoint (safetensors + JSON, atomically) that `load` and `resume` restore exactly."""
+    def save(self, directory: str | Path, policy_only: bool = False) -> None:
+        """Write a checkpoint (safetensors + JSON, atomically) that `load` and `resume` restore exactly.
+        `policy_only` leaves out what only further training needs and is large (the replay buffer)."""
         tensors: dict[str, torch.Tensor] = {"generator": self.generator.get_state()}
         for name, module in self._modules().items():
             tensors.update(module_tensors(name, module))
@@ -248,7 +273,7 @@ class Agent:
         for name, optimizer in self._optimizers().items():
             optimizer_tensors, param_groups[name] = optimizer_state(name, optimizer)
             tensors.update(optimizer_tensors)
-        extra_tensors, extra_counters = self._extra_state()
+        extra_tensors, extra_counters = self._extra_state(policy_only)
         tensors.update(extra_tensors)
         state = {
             "algo": self.algo,
@@ -263,7 +288,9 @@ class Agent:
 
     @classmethod
     def load(cls, directory: str | Path, **config_overrides: Any):
-        """Rebuild an agent from a checkpoint directory; refuse one of another algorithm or other spaces."""
+        """Rebuild an agent from a checkpoint directory (or a run directory: its checkpoint/); refuse one of
+        another algorithm or other spaces."""
+        directory = checkpoint_directory(directory)
         agent, tensors, state = rebuild_agent(cls, directory, config_overrides)
         with reading_tensors(directory):
             for name, module in agent._modules().items():
@@ -277,6 +304,15 @@ class Agent:
 
 
 # ---------------------------------------------------------------- checkpoints of any agent
+
+def checkpoint_directory(directory: str | Path) -> Path:
+    """`directory` itself, or its checkpoint/ when it is a run directory."""
+    directory = Path(directory)
+    inner = directory / "checkpoint"
+    if not (directory / "state.json").exists() and ((inner / "state.json").exists() or (directory / "checkpoint.prev").exists()):
+        return inner
+    return directory
+
 
 def rebuild_agent(cls: type, directory: Path, config_overrides: dict) -> tuple[Any, dict[str, torch.Tensor], dict]:
     """Read a checkpoint written by `cls`, build the agent from its config (plus overrides) and check that

@@ -13,6 +13,7 @@ checkpoints and callbacks are `common.Agent`'s, shared with the on-policy engine
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +25,7 @@ from actorcritic.algorithms.common import Agent, build_quietly
 from actorcritic.buffers import ReplayBuffer, Transitions
 from actorcritic.config import AgentConfig, check_positive_int, check_range
 from actorcritic.envs import EpisodeStatistics, final_observations
+from actorcritic.errors import ActorCriticError
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ class OffPolicyConfig(AgentConfig):
         for name in ("batch_size", "buffer_size", "updates_per_step", "log_every"):
             check_positive_int(name, getattr(self, name))
         check_range("learning_starts", self.learning_starts, 0)
+        if self.learning_starts >= self.total_steps:
+            raise ActorCriticError(
+                f"--learning-starts {self.learning_starts} is not below --total-steps {self.total_steps}: the agent would never "
+                "train; lower --learning-starts or raise --total-steps"
+            )
         check_range("tau", self.tau, 0, 1, low_inclusive=False)
 
     PRESETS = {
@@ -81,6 +88,8 @@ class Learner(Protocol):
         """Behaviour actions [B, A] for observations [B, obs_dim]."""
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         """Deterministic actions [B, A] for evaluation."""
+    def policy(self) -> torch.nn.Module:
+        """A module whose forward is `act` (for export)."""
     def update(self, batch: Transitions, update_index: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """One gradient update on a replay batch (update_index counts from 1); detached metrics."""
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -122,6 +131,11 @@ class OffPolicyAgent(Agent):
         actions = actions.cpu().numpy()
         return actions[0] if single else actions
 
+    def deterministic_policy(self) -> torch.nn.Module:
+        """A standalone module: observations [B, obs_dim] -> the actions `act` returns (what `actorcritic
+        export` writes)."""
+        return copy.deepcopy(self.learner.policy()).cpu().eval()
+
     def _behaviour_actions(self) -> np.ndarray:
         """Uniformly random actions during the warm-up, then the learner's exploration policy. [1, A]."""
         if self.global_step < self.config.learning_starts:
@@ -162,9 +176,9 @@ class OffPolicyAgent(Agent):
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self.learner.optimizers()
 
-    def _extra_state(self) -> tuple[dict[str, torch.Tensor], dict]:
-        """The replay buffer, with `save_replay_buffer`."""
-        if not self.config.save_replay_buffer:
+    def _extra_state(self, policy_only: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
+        """The replay buffer, with `save_replay_buffer` (and not for a policy-only checkpoint)."""
+        if policy_only or not self.config.save_replay_buffer:
             return {}, {"replay_buffer": None}
         buffer_tensors, buffer_counters = self.buffer.state()
         return buffer_tensors, {"replay_buffer": buffer_counters}

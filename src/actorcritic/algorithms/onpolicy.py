@@ -28,7 +28,7 @@ from actorcritic.config import AgentConfig, check_positive_int, check_range
 from actorcritic.envs import EpisodeStatistics, final_observations
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import gae, k_step_advantages, normalize
-from actorcritic.networks import ActorCritic
+from actorcritic.networks import ActorCritic, NormalizedPolicy
 from actorcritic.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
 from actorcritic.optim import FlatParameters
 
@@ -168,6 +168,13 @@ class OnPolicyAgent(Agent):
     def _parameters_changed(self) -> None:
         self._acting_copy = None
 
+    def deterministic_policy(self) -> torch.nn.Module:
+        """A standalone module: raw observations [B, obs_dim] -> the actions `act` returns, with the frozen
+        observation normalisation folded in (what `actorcritic export` writes)."""
+        stats = self.obs_normalizer.stats if self.obs_normalizer.enabled else None
+        low, high = (None, None) if self.discrete else (self.action_space.low, self.action_space.high)
+        return NormalizedPolicy(self.model.body, stats, self.obs_normalizer.clip, self.obs_normalizer.eps, low, high).eval()
+
     # ---------------------------------------------------------------- collect
 
     def _reset_envs(self) -> None:
@@ -234,7 +241,7 @@ class OnPolicyAgent(Agent):
     def _running_statistics(self) -> dict[str, RunningMeanStd]:
         return {"obs_normalizer": self.obs_normalizer.stats, **({"reward_scaler": self.reward_scaler.stats} if self.reward_scaler else {})}
 
-    def _extra_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+    def _extra_state(self, policy_only: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
         arrays = {k: v for name, stats in self._running_statistics().items() for k, v in stats.state(name).items()}
         return numpy_arrays_to_tensors(arrays), {}
 

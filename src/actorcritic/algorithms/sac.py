@@ -15,7 +15,7 @@ from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig
 from actorcritic.buffers import Transitions
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.losses import bellman_target, soft_actor_loss, temperature_loss
-from actorcritic.networks import Critics, TanhGaussianActor
+from actorcritic.networks import Critics, PolicyMode, TanhGaussianActor
 from actorcritic.optim import FlatParameters, gradient_step
 
 
@@ -69,6 +69,9 @@ class SACLearner:
 
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor.mode(obs)
+
+    def policy(self) -> torch.nn.Module:
+        return PolicyMode(self.actor)
 
     def update(self, batch: Transitions, update_index: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         cfg = self.config

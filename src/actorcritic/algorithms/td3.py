@@ -88,6 +88,9 @@ class TD3Learner:
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
 
+    def policy(self) -> torch.nn.Module:
+        return self.actor
+
     def update(self, batch: Transitions, update_index: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         cfg = self.config
         with torch.no_grad():

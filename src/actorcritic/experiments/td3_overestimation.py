@@ -172,7 +172,7 @@ def train_and_measure(config: Config, algorithm: str, seed: int) -> list[dict]:
     state_seeds = [config.seed + STATE_SEED_OFFSET + k for k in range(config.states)]
     rows = []
     for step in measurement_steps(config):
-        agent.learn(step)
+        agent.learn(step - agent.global_step)
         starts, true_values = monte_carlo_values(agent.act, make_env, state_seeds, agent.config.gamma)
         q_estimate, true_value = float(q_estimates(agent, starts).mean()), float(true_values.mean())
         rows.append({

@@ -1,0 +1,69 @@
+"""Taking a policy elsewhere: the deterministic policy of an agent, observation normalisation folded in, as
+one standalone model that loads without actorcritic.
+
+    onnx          onnxruntime.InferenceSession(FILE).run(None, {"observation": obs})[0]   (extra `export`)
+    torchscript   torch.jit.load(FILE)(torch.from_numpy(obs))
+
+Input: float32 observations [B, obs_dim] (any batch size). Output: what `agent.act` returns: actions
+[B, A] inside the action box, or action indices [B] (int64) for a discrete space.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from actorcritic.errors import ActorCriticError
+
+FORMATS = ("onnx", "torchscript")
+
+
+def export_policy(agent, out: Path, format: Literal["onnx", "torchscript"]) -> Path:
+    """Write `agent`'s deterministic policy to `out` (atomically) in `format`; return the path."""
+    if format not in FORMATS:
+        raise ActorCriticError(f"--format {format!r} is not allowed: choose one of {', '.join(FORMATS)}")
+    if not hasattr(agent, "deterministic_policy"):
+        raise ActorCriticError(f"{agent.algo} has no policy over observations to export (only control algorithms export)")
+    out = Path(out)
+    if out.is_dir() or not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+        raise ActorCriticError(f"cannot write {out}: give a file path in an existing, writable directory")
+    policy = agent.deterministic_policy().requires_grad_(False)
+    example = torch.as_tensor(agent.observation_space.sample()[None].repeat(2, 0), dtype=torch.float32).reshape(2, -1)
+    temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # both exporters are chatty about their own deprecations
+            if format == "torchscript":
+                torch.jit.trace(policy, example).save(str(temporary))
+            else:
+                _export_onnx(policy, example, temporary)
+        os.replace(temporary, out)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return out
+
+
+def _export_onnx(policy: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+    try:
+        import onnx  # noqa: F401  (the exporter needs both)
+        import onnxscript  # noqa: F401
+    except ImportError as error:
+        raise ActorCriticError(f"--format onnx needs the onnx and onnxscript packages ({error.name} is missing): pip install 'actorcritic[export]'") from None
+    import contextlib
+    import io
+    import logging
+
+    batch = torch.export.Dim("batch", min=1)
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # it warns about torchvision operators a policy never uses
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
+            torch.onnx.export(policy, (example,), str(path), dynamo=True, input_names=["observation"], output_names=["action"],
+                              dynamic_shapes=({0: batch},), external_data=False)
+    finally:
+        exporter_log.setLevel(level)

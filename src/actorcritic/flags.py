@@ -1,0 +1,94 @@
+"""Command-line flags generated from a config dataclass: every field a kebab-case flag, its docstring the
+help, its default the config's (after the environment's preset), booleans as --x / --no-x, `Literal` fields
+as choices. One argparse parser does all the parsing, so every error is argparse's one line."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import textwrap
+import types
+import typing
+from typing import Any, Literal, NoReturn
+
+from actorcritic.errors import ActorCriticError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one-line `ActorCriticError`s naming the command's --help."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ActorCriticError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def field_docs(config_class: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass and of its bases (a subclass's own wins)."""
+    docs: dict[str, str] = {}
+    for cls in reversed(config_class.__mro__):
+        if not dataclasses.is_dataclass(cls):
+            continue
+        try:
+            body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+        except (OSError, TypeError):
+            continue
+        for node, following in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(following, ast.Expr) \
+                    and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
+                docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def config_parser(config_class: type, defaults: Any, prog: str, description: str = "") -> OneLineParser:
+    """A parser whose namespace holds every field of `config_class`, defaulting to `defaults`' values."""
+    parser = OneLineParser(prog=prog, description=description or (config_class.__doc__ or "").strip(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    docs = field_docs(config_class)
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        hint, doc = hints[field.name], docs.get(field.name, "")
+        if hint is bool:
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default, help=doc)
+            continue
+        kwargs = _value_kind(hint)
+        parser.add_argument(flag, dest=field.name, default=default, help=f"{doc} (default: {_show(default)})", **kwargs)
+    return parser
+
+
+def parse_fields(config_class: type, defaults: Any, args: list[str], prog: str) -> Any:
+    """The config that `args` make of `defaults` (validated by the config itself)."""
+    namespace = config_parser(config_class, defaults, prog).parse_args(args)
+    values = {name: tuple(value) if isinstance(value, list) else value for name, value in vars(namespace).items()}
+    return config_class(**values)
+
+
+def _value_kind(hint: Any) -> dict:
+    """argparse keyword arguments for a field of type `hint`."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return {"choices": list(arguments), "type": type(arguments[0])}
+    if origin is tuple:
+        return {"nargs": "+", "type": arguments[0], "metavar": arguments[0].__name__.upper()}
+    if origin in (typing.Union, types.UnionType) and type(None) in arguments:
+        (inner,) = [a for a in arguments if a is not type(None)]
+        return {"type": _optional(inner), "metavar": f"{inner.__name__.upper()}|None"}
+    if hint in (int, float, str):
+        return {"type": hint, "metavar": hint.__name__.upper()}
+    raise TypeError(f"no command-line form for a field of type {hint}")
+
+
+def _optional(inner: type):
+    def parse(text: str):
+        return None if text in ("None", "none") else inner(text)
+
+    parse.__name__ = inner.__name__  # argparse names the type in "invalid float value" messages
+    return parse
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return " ".join(map(str, value))
+    return str(value)

@@ -1,0 +1,79 @@
+"""Learning curves of run directories: `curves.png` after every train and resume, `actorcritic plot` to
+overlay several runs. Each run is labelled by its algorithm and environment, plus the config fields in which
+the plotted runs differ."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+from actorcritic.errors import ActorCriticError
+
+PANELS = (("episode_return_mean", "episode return (training)"), ("eval_return_mean", "evaluation return (deterministic)"))
+IGNORED_FIELDS = {"device", "num_threads", "checkpoint_every", "eval_episodes", "log_every", "save_replay_buffer"}
+"""Config fields that never change what is learned; they do not go into labels."""
+
+
+def read_run(run_dir: Path) -> tuple[dict, dict[str, list[tuple[int, float]]]]:
+    """A run directory's config.json and, per plotted column, its (global_step, value) points."""
+    run_dir = Path(run_dir)
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        with open(run_dir / "metrics.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, ValueError) as error:
+        raise ActorCriticError(f"{run_dir} is not a run directory with config.json and metrics.csv ({error}): pass the --run-dir of a run") from None
+    curves = {}
+    for column, _ in PANELS:
+        points = [(int(float(row["global_step"])), float(row[column])) for row in rows if row.get(column) not in (None, "")]
+        curves[column] = [(step, value) for step, value in points if math.isfinite(value)]
+    return config, curves
+
+
+def run_labels(configs: list[dict]) -> list[str]:
+    """"algo on env", then the fields whose values differ between the runs (`field=value`)."""
+    fields = sorted({name for config in configs for name in config} - {"algo", "env"} - IGNORED_FIELDS)
+    differing = [name for name in fields if len({json.dumps(config.get(name)) for config in configs}) > 1]
+    labels = []
+    for config in configs:
+        extra = ", ".join(f"{name}={_show(config.get(name))}" for name in differing)
+        labels.append(f"{config.get('algo')} on {config.get('env')}" + (f" ({extra})" if extra else ""))
+    return labels
+
+
+def plot_runs(run_dirs: list[Path], out: Path) -> None:
+    """Draw the runs' curves into `out` (PNG), one panel per column that has points, written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [read_run(run_dir) for run_dir in run_dirs]
+    labels = run_labels([config for config, _ in runs])
+    panels = [(column, title) for column, title in PANELS if any(curves[column] for _, curves in runs)]
+    figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(6.0 * max(len(panels), 1), 4.0), squeeze=False)
+    for axis, (column, title) in zip(axes[0], panels):
+        for (_, curves), label in zip(runs, labels):
+            if curves[column]:
+                steps, values = zip(*curves[column])
+                axis.plot(steps, values, label=label, marker="o" if len(steps) < 30 else None, markersize=3)
+        axis.set_xlabel("environment steps")
+        axis.set_ylabel(title)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    if not panels:
+        axes[0][0].text(0.5, 0.5, "no episode has ended yet", ha="center", va="center")
+    figure.tight_layout()
+    out = Path(out)
+    temporary = out.with_name(f".{out.stem}.tmp.png")
+    figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+    temporary.replace(out)
+
+
+def _show(value) -> str:
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return str(value)
