@@ -39,3 +39,14 @@ def make_actor_critic(continuous: bool = True, seed: int = 0) -> ActorCritic:
     if continuous:
         return ActorCritic(3, (16, 16), action_dim=2, log_std_init=-0.5)
     return ActorCritic(2, (8,), num_actions=3)
+
+
+def assert_one_line_error(capsys, code: int, *fragments: str) -> None:
+    """The command failed with exit code 2 and one stderr line holding every fragment."""
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("actorcritic: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_one_line_error
 
 from actorcritic.cli import main
 
@@ -21,16 +22,6 @@ def train(run_dir, *extra, env="CartPole-v1", steps=64):
 
 def fingerprint(directory: Path) -> dict:
     return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.rglob("*")) if p.is_file()}
-
-
-def assert_one_line_error(capsys, code, *fragments):
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("actorcritic: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +178,37 @@ def test_cli_trains_every_policy_gradient_algorithm(algo, tmp_path, capsys):
     assert main(["train", algo, "--env", "CartPole-v1", "--run-dir", str(tmp_path / algo), *flags]) == 0
     assert main(["evaluate", str(tmp_path / algo), "--episodes", "1"]) == 0
     assert f"{algo} on CartPole-v1" in capsys.readouterr().out
+
+
+def test_a_closed_stdout_ends_quietly():
+    for command in ("actorcritic train ppo --help | head -3", "actorcritic experiment --list | head -1"):
+        completed = subprocess.run(command, shell=True, capture_output=True, text=True,
+                                   env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+        assert completed.returncode == 0 and completed.stderr == "" and len(completed.stdout.splitlines()) >= 1, completed.stderr
+
+
+def test_python_dash_m_version_and_usage(capsys):
+    completed = subprocess.run([sys.executable, "-m", "actorcritic", "--version"], capture_output=True, text=True)
+    assert completed.returncode == 0 and completed.stdout.startswith("actorcritic ")
+    assert main(["--help"]) == 0
+    usage = capsys.readouterr().out
+    assert "--version" in usage and all(f"actorcritic {c}" in usage for c in ("train", "resume", "evaluate", "plot", "export", "experiment"))
+    assert main(["train", "ppo", "--help"]) == 0
+    assert "--run-dir DIR" in capsys.readouterr().out
+
+
+def test_the_default_environment_gets_its_preset_too():
+    from actorcritic import PPOConfig
+    from actorcritic.cli import parse_config
+
+    assert parse_config(PPOConfig, [], prog="p") == PPOConfig.for_env("CartPole-v1")
+    assert parse_config(PPOConfig, ["--env", "CartPole-v1"], prog="p").num_envs == 8
+
+
+@pytest.mark.parametrize("flags, fragments", [
+    (["reinforce", "--baseline", "foo"], ["--baseline", "invalid choice: 'foo'", "'none', 'mean', 'value', 'optimal'"]),
+    (["ppo", "--advantage", "foo"], ["--advantage", "'foo'", "'gae', 'kstep', 'mc'"]),
+    (["sac", "--target-entropy", "abc"], ["--target-entropy", "invalid float value: 'abc'"]),
+])
+def test_invalid_values_name_the_flag_the_value_and_the_choices(capsys, flags, fragments):
+    assert_one_line_error(capsys, main(["train", *flags]), *fragments)

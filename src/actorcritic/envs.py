@@ -98,7 +98,7 @@ def evaluate_policy(act, env_id: str, episodes: int, seed: int, video_dir: str |
     env = _video_env(env_id, Path(video_dir), video_prefix) if video_dir is not None else gym.make(env_id)
     returns = []
     try:
-        for episode in range(episodes):
+        for episode in range(episodes):  # rendering for a video may find its dependency missing only here
             obs, _ = env.reset(seed=seed + episode)
             total, done = 0.0, False
             while not done:
@@ -107,6 +107,8 @@ def evaluate_policy(act, env_id: str, episodes: int, seed: int, video_dir: str |
                 total += float(reward)
                 done = terminated or truncated
             returns.append(total)
+    except gym.error.DependencyNotInstalled as error:
+        raise _missing_video_dependency(error) from None
     finally:
         env.close()
     return returns
@@ -119,4 +121,8 @@ def _video_env(env_id: str, video_dir: Path, prefix: str) -> gym.Env:
         env = gym.make(env_id, render_mode="rgb_array")
         return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, name_prefix=prefix, disable_logger=True)
     except gym.error.DependencyNotInstalled as error:
-        raise ActorCriticError(f"--video needs moviepy ({str(error).splitlines()[0]}): pip install 'actorcritic[video]'") from None
+        raise _missing_video_dependency(error) from None
+
+
+def _missing_video_dependency(error: Exception) -> ActorCriticError:
+    return ActorCriticError(f"--video needs moviepy and pygame ({str(error).splitlines()[0]}): pip install 'actorcritic[video]'")

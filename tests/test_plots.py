@@ -1,0 +1,41 @@
+"""Learning-curve figures: labels that say how runs differ, one figure from several runs, bad paths refused."""
+
+import json
+
+import pytest
+from conftest import assert_one_line_error
+
+from actorcritic.cli import main
+from actorcritic.errors import ActorCriticError
+from actorcritic.plots import read_run, run_labels
+
+FLAGS = ["--env", "CartPole-v1", "--total-steps", "128", "--num-envs", "2", "--num-steps", "32", "--minibatch-size", "32",
+         "--epochs", "1", "--eval-episodes", "1", "--eval-every", "64"]
+
+
+def test_labels_name_algorithm_environment_and_the_fields_that_differ():
+    configs = [{"algo": "ppo", "env": "CartPole-v1", "gae_lambda": 0.9, "seed": 0, "device": "cpu"},
+               {"algo": "ppo", "env": "CartPole-v1", "gae_lambda": 0.95, "seed": 0, "device": "cuda"},
+               {"algo": "trpo", "env": "CartPole-v1", "seed": 0}]
+    assert run_labels(configs) == ["ppo on CartPole-v1 (gae_lambda=0.9)", "ppo on CartPole-v1 (gae_lambda=0.95)",
+                                   "trpo on CartPole-v1 (gae_lambda=None)"]
+    assert run_labels(configs[:1]) == ["ppo on CartPole-v1"]
+
+
+def test_plot_overlays_runs_into_one_png(tmp_path, capsys):
+    for name, lam in (("a", "0.9"), ("b", "0.95")):
+        assert main(["train", "ppo", *FLAGS, "--gae-lambda", lam, "--run-dir", str(tmp_path / name)]) == 0
+    config, curves = read_run(tmp_path / "a")
+    assert config["gae_lambda"] == 0.9 and [step for step, _ in curves["eval_return_mean"]] == [64, 128]
+    assert main(["plot", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "both.png")]) == 0
+    assert (tmp_path / "both.png").read_bytes().startswith(b"\x89PNG")
+    capsys.readouterr()
+    assert_one_line_error(capsys, main(["plot", str(tmp_path / "a"), "--out", str(tmp_path / "nowhere" / "x.png")]), "cannot be written")
+    assert_one_line_error(capsys, main(["plot", str(tmp_path), "--out", str(tmp_path / "x.png")]), "is not a run directory")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_read_run_refuses_a_directory_without_metrics(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"algo": "ppo"}))
+    with pytest.raises(ActorCriticError, match="not a run directory"):
+        read_run(tmp_path)
