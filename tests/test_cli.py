@@ -212,3 +212,15 @@ def test_the_default_environment_gets_its_preset_too():
 ])
 def test_invalid_values_name_the_flag_the_value_and_the_choices(capsys, flags, fragments):
     assert_one_line_error(capsys, main(["train", *flags]), *fragments)
+
+
+def test_every_algorithm_and_experiment_prints_its_help(capsys):
+    from actorcritic import experiments
+    from actorcritic.training import ALGORITHMS
+
+    for algo in ALGORITHMS:
+        assert main(["train", algo, "--help"]) == 0
+        assert "--seed" in capsys.readouterr().out
+    for name in experiments.available():
+        assert main(["experiment", name, "--help"]) == 0
+        assert "--out" in capsys.readouterr().out

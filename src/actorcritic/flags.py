@@ -49,12 +49,12 @@ def config_parser(config_class: type, defaults: Any, prog: str, description: str
     for field in dataclasses.fields(config_class):
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
-        hint, doc = hints[field.name], docs.get(field.name, "")
+        hint, doc = hints[field.name], docs.get(field.name, "").replace("%", "%%")  # argparse formats help with %
         if hint is bool:
             parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default, help=doc)
             continue
         kwargs = _value_kind(hint)
-        parser.add_argument(flag, dest=field.name, default=default, help=f"{doc} (default: {_show(default)})", **kwargs)
+        parser.add_argument(flag, dest=field.name, default=default, help=f"{doc} (default: {_show(default).replace('%', '%%')})", **kwargs)
     return parser
 
 
