@@ -52,6 +52,19 @@ def space_signature(space: gym.Space) -> dict:
     return {"type": type(space).__name__}
 
 
+def check_finite_step(env_id: str, step: int, obs: np.ndarray, rewards: np.ndarray) -> None:
+    """Refuse a non-finite reward or observation at the step it appears: one NaN reward would otherwise turn
+    the parameters into NaN a few updates later, far from its cause."""
+    if np.isfinite(rewards).all() and np.isfinite(obs).all():
+        return
+    what = "reward" if not np.isfinite(rewards).all() else "observation"
+    values = rewards if what == "reward" else obs
+    raise ActorCriticError(
+        f"{env_id} returned a non-finite {what} ({values[~np.isfinite(values)].ravel()[0]}) at environment step {step}: "
+        "fix the environment, or wrap it to clip or replace such values"
+    )
+
+
 def final_observations(obs: np.ndarray, info: dict) -> np.ndarray:
     """The true successor observation of every actor's last step: `obs`, except where an episode just
     ended, where it is the episode's final observation from ``info["final_obs"]``. [N, *obs_shape]."""

@@ -39,8 +39,8 @@ class RunLogger:
         self._last_line = time.monotonic()
         self._last_return = math.nan
 
-    def log(self, metrics: dict[str, float]) -> None:
-        """Record one update. `metrics` must hold `global_step`; NaN marks a value with no data this update."""
+    def log(self, metrics: dict[str, float | None]) -> None:
+        """Record one logging window. `metrics` must hold `global_step`; None marks a value with no data."""
         if self._writer is None:
             self._fields = self._fields or list(metrics)
             self._writer = csv.DictWriter(self._csv_file, fieldnames=self._fields, extrasaction="ignore")
@@ -51,9 +51,9 @@ class RunLogger:
         step = int(metrics["global_step"])
         if self._tensorboard is not None:
             for name, value in metrics.items():
-                if name != "global_step" and not math.isnan(value):
+                if name != "global_step" and value is not None:
                     self._tensorboard.add_scalar(name, value, step)
-        if not math.isnan(metrics.get("episode_return_mean", math.nan)):
+        if metrics.get("episode_return_mean") is not None:
             self._last_return = metrics["episode_return_mean"]
         speed = metrics.get("steps_per_second", math.nan)
         if self._progress is not None:
@@ -70,10 +70,13 @@ class RunLogger:
         self._csv_file.close()
 
 
-def _format(value: float) -> str:
+def _format(value: float | None) -> str:
+    """None (no data) as an empty cell; a non-finite value as nan / inf / -inf, never as an empty cell."""
+    if value is None:
+        return ""
     if isinstance(value, int):
         return str(value)
-    return "" if math.isnan(value) else f"{value:.6g}"
+    return f"{value:.6g}"
 
 
 class _ProgressBar:

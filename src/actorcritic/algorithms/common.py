@@ -46,8 +46,9 @@ from actorcritic.config import AgentConfig, config_from_dict, config_to_dict
 from actorcritic.envs import EpisodeStatistics, evaluate_policy, make_vector_env, space_signature
 from actorcritic.errors import ActorCriticError
 
-EMPTY_METRIC = math.nan
-"""Value of a metric with no data in a logging window (e.g. no episode ended); written as an empty CSV cell."""
+EMPTY_METRIC = None
+"""Value of a metric with no data in a logging window (e.g. no episode ended); written as an empty CSV cell.
+A non-finite value is data: it is written as nan or inf, and it stops training (`Agent.learn`)."""
 
 
 def resolve_device(device: str) -> torch.device:
@@ -238,13 +239,26 @@ class Agent:
                     reached = cfg.stop_at_return is not None and metrics["eval_return_mean"] >= cfg.stop_at_return
                     keep_going = hooks.on_evaluation(self, metrics) and not reached
                 keep_going = hooks.on_log(self, metrics) and keep_going
+                self._stop_if_diverged(metrics)
                 window_start, window_step = time.perf_counter(), self.global_step
             if crossed_multiple(step_before, self.global_step, cfg.checkpoint_every):
+                self._stop_if_diverged({})  # a checkpoint must never hold non-finite parameters
                 hooks.on_checkpoint(self)
             if not keep_going:
                 break
         hooks.on_end(self)
         return self
+
+    def _stop_if_diverged(self, metrics: dict[str, float | None]) -> None:
+        """Raise, naming what went non-finite, if a metric of the window or a parameter did: nothing after
+        the last checkpoint is saved, so the run directory keeps its last good state."""
+        bad = [name for name, value in metrics.items() if isinstance(value, float) and not math.isfinite(value)]
+        bad += [name for name, module in self._modules().items() if not all(torch.isfinite(p).all() for p in module.parameters())]
+        if bad:
+            raise ActorCriticError(
+                f"training diverged at environment step {self.global_step}: {', '.join(bad)} became non-finite; nothing after the "
+                "last checkpoint was saved (try a lower --learning-rate, or check the environment's rewards)"
+            )
 
     def _window_row(self, steps_per_second: float) -> dict[str, float]:
         returns, lengths = self.episodes.pop()

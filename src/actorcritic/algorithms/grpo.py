@@ -28,6 +28,7 @@ import torch
 from actorcritic.algorithms.common import MetricMeans
 from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig
 from actorcritic.config import check_positive_int, check_range
+from actorcritic.envs import check_finite_step
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import group_relative_advantages
 from actorcritic.losses import clipped_surrogate, kl_k3
@@ -123,6 +124,7 @@ class GRPO(OnPolicyAgent):
         while alive.any():
             actions, log_probs, _ = acting.sample(obs, acting.draw_noise((group,), self.generator))
             raw, rewards, terminated, truncated, _ = self.envs.step(self._env_actions(actions))
+            check_finite_step(cfg.env, self.global_step + int(alive.sum()), raw, rewards)
             for i in np.flatnonzero(alive):
                 steps[i].append((obs[i], actions[i], log_probs[i]))
                 returns[i] += rewards[i]

@@ -24,7 +24,7 @@ import torch
 from actorcritic.algorithms.common import Agent, build_quietly
 from actorcritic.buffers import ReplayBuffer, Transitions
 from actorcritic.config import AgentConfig, check_positive_int, check_range
-from actorcritic.envs import EpisodeStatistics, final_observations
+from actorcritic.envs import EpisodeStatistics, check_finite_step, final_observations
 from actorcritic.errors import ActorCriticError
 
 
@@ -156,6 +156,7 @@ class OffPolicyAgent(Agent):
         cfg = self.config
         actions = self._behaviour_actions()
         next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
+        check_finite_step(cfg.env, self.global_step + 1, next_obs, rewards)
         self.buffer.add(self._obs, actions, rewards, final_observations(next_obs, info), terminated, truncated)
         self.episodes.step(rewards, terminated | truncated)
         self._obs = next_obs

@@ -25,7 +25,7 @@ from actorcritic.algorithms.common import Agent, build_quietly
 from actorcritic.buffers import Rollout, RolloutBuffer
 from actorcritic.checkpoint import numpy_arrays_to_tensors, tensors_to_numpy
 from actorcritic.config import AgentConfig, check_positive_int, check_range
-from actorcritic.envs import EpisodeStatistics, final_observations
+from actorcritic.envs import EpisodeStatistics, check_finite_step, final_observations
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import gae, k_step_advantages, normalize
 from actorcritic.networks import ActorCritic, NormalizedPolicy
@@ -197,6 +197,7 @@ class OnPolicyAgent(Agent):
             buf.log_probs[t] = log_probs
             buf.values[t] = values
             raw_obs, rewards, terminated, truncated, info = self.envs.step(self._env_actions(actions))
+            check_finite_step(self.config.env, self.global_step + (t + 1) * self.config.num_envs, raw_obs, rewards)
             dones = terminated | truncated
             self.episodes.step(rewards, dones)
             buf.rewards[t] = self.reward_scaler(rewards, dones)

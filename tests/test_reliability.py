@@ -1,0 +1,84 @@
+"""Bad input refused with one line and nothing damaged; non-finite values stop training where they appear."""
+
+import csv
+import hashlib
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from conftest import assert_one_line_error
+
+from actorcritic.cli import main
+
+
+class _Rewards(gym.Env):
+    """A 1-D walk whose reward at step `bad_step` (counted over the whole run) is `bad_value`, else 1."""
+
+    observation_space = gym.spaces.Box(-10, 10, (2,), np.float32)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+    steps = 0
+
+    def __init__(self, bad_step=10**9, bad_value=float("nan"), huge=False):
+        self.bad_step, self.bad_value, self.huge = bad_step, bad_value, huge
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        _Rewards.steps += 1
+        reward = self.bad_value if _Rewards.steps == self.bad_step else (1e38 if self.huge else 1.0)
+        return np.array([self.t / 10, float(action[0])], np.float32), reward, False, self.t >= 20, {}
+
+
+gym.register("NaNRewardAt30-v0", entry_point=lambda: _Rewards(bad_step=30))
+gym.register("HugeRewards-v0", entry_point=lambda: _Rewards(huge=True))
+gym.register("HugeRewardAt100-v0", entry_point=lambda: _Rewards(bad_step=100, bad_value=1e38))
+
+SMALL = {
+    "ppo": ["--num-envs", "1", "--num-steps", "32", "--minibatch-size", "32", "--epochs", "2", "--hidden-sizes", "8"],
+    "reinforce": ["--num-envs", "1", "--num-steps", "32", "--hidden-sizes", "8"],
+    "trpo": ["--num-envs", "1", "--num-steps", "32", "--minibatch-size", "32", "--hidden-sizes", "8"],
+    "td3": ["--learning-starts", "20", "--batch-size", "8", "--hidden-sizes", "8", "--log-every", "20", "--num-threads", "1"],
+    "sac": ["--learning-starts", "20", "--batch-size", "8", "--hidden-sizes", "8", "--log-every", "20", "--num-threads", "1"],
+}
+
+
+def files_of(directory):
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("algo", list(SMALL))
+def test_a_nan_reward_is_refused_at_the_step_it_appears(algo, tmp_path, capsys):
+    _Rewards.steps = 0
+    code = main(["train", algo, "--env", "NaNRewardAt30-v0", "--total-steps", "200", *SMALL[algo], "--run-dir", str(tmp_path / "r")])
+    assert_one_line_error(capsys, code, "NaNRewardAt30-v0 returned a non-finite reward (nan) at environment step 30")
+    assert not (tmp_path / "r" / "checkpoint").exists()
+
+
+@pytest.mark.parametrize("algo", list(SMALL))
+def test_divergence_stops_training_writes_nan_and_keeps_the_last_good_checkpoint(algo, tmp_path, capsys):
+    run = tmp_path / "r"
+    unscaled = ["--no-normalize-rewards"] if algo in ("ppo", "trpo") else []  # scaling would tame the rewards
+    code = main(["train", algo, "--env", "HugeRewards-v0", "--total-steps", "400", "--checkpoint-every", "1000", *SMALL[algo], *unscaled,
+                 "--run-dir", str(run)])
+    assert_one_line_error(capsys, code, "training diverged at environment step", "nothing after the last checkpoint was saved")
+    assert not (run / "checkpoint").exists()  # no checkpoint was due yet, and none with broken parameters was written
+    with open(run / "metrics.csv", newline="") as f:
+        last = list(csv.DictReader(f))[-1]
+    assert any(value in ("nan", "inf", "-inf") for value in last.values()), last
+
+
+def test_the_checkpoint_before_a_divergence_is_kept_intact(tmp_path, capsys):
+    _Rewards.steps = 0
+    run = tmp_path / "r"
+    code = main(["train", "ppo", "--env", "HugeRewardAt100-v0", "--total-steps", "640", "--checkpoint-every", "32", *SMALL["ppo"],
+                 "--no-normalize-rewards", "--no-normalize-observations", "--run-dir", str(run)])
+    assert_one_line_error(capsys, code, "training diverged")
+    from actorcritic import PPO
+
+    agent = PPO.load(run)
+    assert 96 <= agent.global_step < 640 and torch.isfinite(agent.flat_parameters.parameter).all()
