@@ -82,3 +82,37 @@ def test_the_checkpoint_before_a_divergence_is_kept_intact(tmp_path, capsys):
 
     agent = PPO.load(run)
     assert 96 <= agent.global_step < 640 and torch.isfinite(agent.flat_parameters.parameter).all()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["ppo", "--learning-rate", "inf"], ["--learning-rate inf is not a finite number"]),
+    (["sac", "--tau", "nan"], ["--tau nan is not a finite number"]),
+    (["ppo", "--log-std-init", "nan"], ["--log-std-init nan is not a finite number"]),
+    (["grpo-lm", "--learning-rate", "nan"], ["--learning-rate nan is not a finite number"]),
+    (["ppo", "--seed", "-1"], ["--seed -1 is out of range: seed must be in [0, 4294967295]"]),
+    (["td3", "--seed", "99999999999"], ["--seed 99999999999 is out of range"]),
+    (["ppo", "--num-steps", "1000000000000"], ["--num-steps 1000000000000 x --num-envs 8 (the rollout buffer) needs", "GiB but this machine has"]),
+    (["td3", "--env", "Pendulum-v1", "--buffer-size", "10000000000000"], ["--buffer-size 10000000000000 (the replay buffer) needs"]),
+    (["td3", "--env", "Pendulum-v1", "--batch-size", "1000", "--buffer-size", "100"], ["--batch-size 1000 is larger than --buffer-size 100"]),
+    (["ppo", "--num-envs", "1000000000000"], ["--num-envs 1000000000000 is out of range: num_envs must be in [1, 4096]"]),
+    (["grpo", "--group-size", "100000"], ["--group-size 100000 is out of range"]),
+    (["trpo", "--hidden-sizes", "64", "10000000000"], ["--hidden-sizes [64, 10000000000] is invalid"]),
+    (["reinforce", "--eval-episodes", "10000000"], ["--eval-episodes 10000000 is out of range"]),
+    (["sac", "--num-threads", "0"], ["--num-threads 0 is out of range"]),
+    (["ppo", "--stop-at-return", "inf", "--eval-every", "10"], ["--stop-at-return inf is not a finite number"]),
+])
+def test_out_of_range_values_are_refused_before_anything_is_written(args, fragments, tmp_path, capsys):
+    assert_one_line_error(capsys, main(["train", *args, "--run-dir", str(tmp_path / "never")]), *fragments)
+    assert not (tmp_path / "never").exists()
+
+
+def test_evaluate_refuses_a_negative_seed(tmp_path, capsys):
+    assert_one_line_error(capsys, main(["evaluate", str(tmp_path), "--seed", "-1"]), "--seed -1 is out of range")
+
+
+def test_mujoco_environments_keep_stderr_to_the_one_error_line(tmp_path, capfd):
+    import mujoco
+
+    mujoco.set_mju_user_warning(None)  # as in a fresh process: MuJoCo's own printing, at the file-descriptor level
+    code = main(["train", "td3", "--env", "HalfCheetah-v5", "--buffer-size", "10000000000000", "--run-dir", str(tmp_path / "never")])
+    assert_one_line_error(capfd, code, "--buffer-size")

@@ -72,6 +72,11 @@ class ReplayBuffer:
     array (cheap per-step writes) shared with a tensor view (cheap batched reads). `truncated` is stored for
     completeness; the Bellman target uses `terminated` only."""
 
+    @staticmethod
+    def row_bytes(obs_dim: int, action_dim: int) -> int:
+        """Bytes of one stored transition."""
+        return 4 * (2 * obs_dim + action_dim + 3)
+
     def __init__(self, capacity: int, obs_dim: int, action_dim: int, device: torch.device | str = "cpu"):
         self.capacity, self.obs_dim, self.action_dim = capacity, obs_dim, action_dim
         self.width = 2 * obs_dim + action_dim + 3

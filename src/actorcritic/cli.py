@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from actorcritic.config import MAX_SEED, check_range
 from actorcritic.errors import ActorCriticError
 from actorcritic.flags import OneLineParser, config_parser, parse_fields
 
@@ -220,8 +221,10 @@ def _evaluate(args: list[str]) -> int:
     parser.add_argument("--best", action="store_true", help="evaluate checkpoint-best/ (the best periodic evaluation) instead of the latest checkpoint")
     parser.add_argument("--video", type=Path, metavar="DIR", help="also write each episode as an mp4 file into DIR (extra `video`)")
     options = parser.parse_args(args)
-    if options.episodes is not None and options.episodes < 1:
-        raise ActorCriticError(f"--episodes {options.episodes} is out of range: episodes must be in [1, inf]")
+    if options.episodes is not None:
+        check_range("episodes", options.episodes, 1, 100_000)
+    if options.seed is not None:
+        check_range("seed", options.seed, 0, MAX_SEED)
     if options.video is not None:
         _check_writable_directory(options.video, "--video")
     result = evaluate(options.run_dir, options.episodes, options.seed, best=options.best, video_dir=options.video)

@@ -52,12 +52,25 @@ def _show(bound: float) -> str:
         return "inf"
     if bound == -math.inf:
         return "-inf"
-    return f"{bound:g}"
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
 def check_device(device: str) -> None:
     if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
         raise ActorCriticError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N")
+
+
+MAX_SEED = 2**32 - 1
+MAX_WIDTH = 65_536
+"""Largest hidden layer width accepted (a 65k x 65k float32 layer is already 16 GiB)."""
+
+
+def check_finite_fields(config: Any) -> None:
+    """Every float field holds a finite number: inf or nan is never a meaningful setting."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ActorCriticError(f"--{field.name.replace('_', '-')} {value} is not a finite number: give a finite {field.name}")
 
 
 def check_literal_choices(config: Any) -> None:
@@ -103,14 +116,18 @@ class AgentConfig:
     """Tuned settings per environment id, applied by `for_env` over the defaults."""
 
     def __post_init__(self) -> None:
+        check_finite_fields(self)
         for name in ("total_steps", "eval_episodes", "num_threads"):
             check_positive_int(name, getattr(self, name))
+        check_range("seed", self.seed, 0, MAX_SEED)
+        check_range("num_threads", self.num_threads, 1, 1024)
+        check_range("eval_episodes", self.eval_episodes, 1, 100_000)
         for name in ("eval_every", "checkpoint_every"):
             check_range(name, getattr(self, name), 0)
         check_range("learning_rate", self.learning_rate, 0, math.inf, low_inclusive=False)
         check_range("gamma", self.gamma, 0, 1)
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ActorCriticError(f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give one or more positive layer widths")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1 or max(self.hidden_sizes) > MAX_WIDTH:
+            raise ActorCriticError(f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give one or more layer widths in [1, {MAX_WIDTH}]")
         check_device(self.device)
         check_literal_choices(self)
         if self.stop_at_return is not None:

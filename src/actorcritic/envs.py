@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -33,6 +34,7 @@ def check_env_id(env_id: str) -> None:
 def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorEnv:
     """N copies of `env_id` stepped in this process with same-step autoreset, reset with seeds seed..seed+N-1."""
     check_env_id(env_id)
+    route_mujoco_warnings()
     envs = gym.make_vec(
         env_id,
         num_envs=num_envs,
@@ -41,6 +43,22 @@ def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorE
     )
     envs.action_space.seed(seed)
     return envs
+
+
+def route_mujoco_warnings() -> None:
+    """MuJoCo prints its warnings straight to stderr, among them a deprecation in the model files that
+    Gymnasium ships ("compiler attribute 'settotalmass' is deprecated"), which is nothing the user can act
+    on and would break the one-line error promise. Drop that one; say any other in one line."""
+    try:
+        import mujoco
+    except ImportError:
+        return
+
+    def warn(message: str) -> None:
+        if "is deprecated and will be removed" not in message:
+            print(f"actorcritic: warning: MuJoCo: {' '.join(message.split())}", file=sys.stderr)
+
+    mujoco.set_mju_user_warning(warn)
 
 
 def space_signature(space: gym.Space) -> dict:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -62,6 +63,13 @@ def build_quietly(build: Callable[[], Any], seed: int) -> Any:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
+
+
+def require_memory(nbytes: int, what: str) -> None:
+    """Refuse, before allocating, a buffer larger than this machine's memory, with the estimate."""
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if nbytes > available:
+        raise ActorCriticError(f"{what} needs {nbytes / 2**30:,.1f} GiB but this machine has {available / 2**30:,.1f} GiB: lower it")
 
 
 def crossed_multiple(before: int, after: int, every: int) -> bool:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from actorcritic.algorithms.common import MetricMeans
-from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyConfig
+from actorcritic.algorithms.onpolicy import MAX_ENVS, OnPolicyAgent, OnPolicyConfig
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.envs import check_finite_step
 from actorcritic.errors import ActorCriticError
@@ -63,7 +63,7 @@ class GRPOConfig(OnPolicyConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_range("group_size", self.group_size, 2)
+        check_range("group_size", self.group_size, 2, MAX_ENVS)
         for name in ("groups_per_update", "epochs"):
             check_positive_int(name, getattr(self, name))
         check_range("clip_eps", self.clip_eps, 0, math.inf, low_inclusive=False)

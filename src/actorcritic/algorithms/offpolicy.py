@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from actorcritic.algorithms.common import Agent, build_quietly
+from actorcritic.algorithms.common import Agent, build_quietly, require_memory
 from actorcritic.buffers import ReplayBuffer, Transitions
 from actorcritic.config import AgentConfig, check_positive_int, check_range
 from actorcritic.envs import EpisodeStatistics, check_finite_step, final_observations
@@ -62,6 +62,8 @@ class OffPolicyConfig(AgentConfig):
         for name in ("batch_size", "buffer_size", "updates_per_step", "log_every"):
             check_positive_int(name, getattr(self, name))
         check_range("learning_starts", self.learning_starts, 0)
+        if self.batch_size > self.buffer_size:
+            raise ActorCriticError(f"--batch-size {self.batch_size} is larger than --buffer-size {self.buffer_size}: lower it or enlarge the buffer")
         if self.learning_starts >= self.total_steps:
             raise ActorCriticError(
                 f"--learning-starts {self.learning_starts} is not below --total-steps {self.total_steps}: the agent would never "
@@ -111,6 +113,7 @@ class OffPolicyAgent(Agent):
         obs_dim = int(np.prod(self.observation_space.shape))
         action_dim = int(np.prod(self.action_space.shape))
         self.learner: Learner = build_quietly(lambda: self.learner_class(config, obs_dim, self.action_space, self.device), config.seed)
+        require_memory(config.buffer_size * ReplayBuffer.row_bytes(obs_dim, action_dim), f"--buffer-size {config.buffer_size} (the replay buffer)")
         self.buffer = ReplayBuffer(config.buffer_size, obs_dim, action_dim, self.device)
         self._low = torch.as_tensor(self.action_space.low, dtype=torch.float32)
         self._range = torch.as_tensor(self.action_space.high - self.action_space.low, dtype=torch.float32)

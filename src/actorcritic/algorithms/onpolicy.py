@@ -21,10 +21,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from actorcritic.algorithms.common import Agent, build_quietly
+from actorcritic.algorithms.common import Agent, build_quietly, require_memory
 from actorcritic.buffers import Rollout, RolloutBuffer
 from actorcritic.checkpoint import numpy_arrays_to_tensors, tensors_to_numpy
 from actorcritic.config import AgentConfig, check_positive_int, check_range
+
+MAX_ENVS = 4096
+"""Most parallel environment copies in one process (each is a Python object stepped in turn)."""
 from actorcritic.envs import EpisodeStatistics, check_finite_step, final_observations
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import gae, k_step_advantages, normalize
@@ -75,6 +78,7 @@ class RolloutConfig(OnPolicyConfig):
         super().__post_init__()
         for name in ("num_envs", "num_steps", "k"):
             check_positive_int(name, getattr(self, name))
+        check_range("num_envs", self.num_envs, 1, MAX_ENVS)
         check_range("gae_lambda", self.gae_lambda, 0, 1)
 
 
@@ -128,6 +132,10 @@ class OnPolicyAgent(Agent):
     def _setup_collection(self) -> None:
         """The rollout buffer and the reward scaler of N actors x T steps."""
         cfg = self.config
+        obs_floats = int(np.prod(self.observation_space.shape))
+        action_floats = 1 if self.discrete else int(np.prod(self.action_space.shape))
+        require_memory(cfg.num_steps * cfg.num_envs * 4 * (obs_floats + action_floats + 6),
+                       f"--num-steps {cfg.num_steps} x --num-envs {cfg.num_envs} (the rollout buffer)")
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.normalize_rewards)
         action_shape = () if self.discrete else self.action_space.shape
         self.buffer = RolloutBuffer(cfg.num_steps, cfg.num_envs, self.observation_space.shape, action_shape, np.int64 if self.discrete else np.float32)

@@ -28,7 +28,7 @@ import torch
 
 from actorcritic.algorithms.common import EMPTY_METRIC, Callbacks, build_quietly, crossed_multiple, reading_tensors, resolve_device
 from actorcritic.checkpoint import load_checkpoint, load_module_tensors, load_optimizer_state, module_tensors, optimizer_state, save_checkpoint
-from actorcritic.config import check_choice, check_device, check_positive_int, check_range, config_from_dict, config_to_dict
+from actorcritic.config import MAX_SEED, check_choice, check_device, check_finite_fields, check_positive_int, check_range, config_from_dict, config_to_dict
 from actorcritic.errors import ActorCriticError
 from actorcritic.language.huggingface import load_huggingface
 from actorcritic.language.model import TransformerLM
@@ -120,6 +120,8 @@ class GRPOLMConfig:
     """Save a checkpoint every this many steps (0: only at the end)."""
 
     def __post_init__(self) -> None:
+        check_finite_fields(self)
+        check_range("seed", self.seed, 0, MAX_SEED)
         check_choice("task", self.task, tuple(TASKS))
         check_range("digits", self.digits, 1, 18)
         check_device(self.device)
