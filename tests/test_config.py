@@ -84,7 +84,7 @@ def test_old_flag_spellings_are_read_as_the_new_ones():
 
 
 def test_sac_target_entropy_defaults_to_minus_the_action_dimension_and_zero_means_zero():
-    tiny = dict(env="Pendulum-v1", hidden_sizes=(8,), num_threads=1, buffer_size=100)
+    tiny = dict(env="Pendulum-v1", hidden_sizes=(8,), num_threads=1, buffer_size=1000)
     assert SACConfig().target_entropy is None
     assert SAC(SACConfig(**tiny)).learner.target_entropy == -1.0
     assert SAC(SACConfig(**tiny, target_entropy=0.0)).learner.target_entropy == 0.0

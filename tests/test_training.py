@@ -88,7 +88,7 @@ def test_learn_n_trains_n_more_steps_and_never_shrinks_the_schedule():
 
 
 def test_predict_answers_like_stable_baselines3():
-    agent = TD3(TD3Config(env="Pendulum-v1", hidden_sizes=(8,), buffer_size=100, num_threads=1))
+    agent = TD3(TD3Config(env="Pendulum-v1", hidden_sizes=(8,), buffer_size=1000, num_threads=1))
     obs = np.zeros((2, 3), dtype=np.float32)
     action, state = agent.predict(obs, deterministic=True)
     assert state is None and np.array_equal(action, agent.act(obs))

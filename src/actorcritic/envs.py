@@ -40,9 +40,50 @@ def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorE
         num_envs=num_envs,
         vectorization_mode="sync",
         vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        wrappers=[ResetRecorder],
     )
     envs.action_space.seed(seed)
     return envs
+
+
+class ResetRecorder(gym.Wrapper):
+    """Remembers, for one environment copy, the state of its random generator just before its last reset,
+    the seed that reset was given, and the steps taken since; so a checkpoint taken when every episode has
+    just ended can replay those resets exactly on resume (`reset_state`, `replay_resets`)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.pre_reset_rng: dict | None = None
+        self.reset_seed: int | None = None
+        self.steps_since_reset = 0
+
+    def reset(self, *, seed=None, options=None):
+        self.pre_reset_rng = self.env.unwrapped.np_random.bit_generator.state if seed is None else None
+        self.reset_seed, self.steps_since_reset = seed, 0
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action):
+        self.steps_since_reset += 1
+        return self.env.step(action)
+
+
+def reset_state(envs: gym.vector.VectorEnv) -> list[dict]:
+    """Each copy's last reset (JSON): its generator state before it, its seed, the steps since."""
+    return [{"pre_reset_rng": env.pre_reset_rng, "reset_seed": env.reset_seed, "steps_since_reset": env.steps_since_reset}
+            for env in envs.envs]
+
+
+def replay_resets(envs: gym.vector.VectorEnv, state: list[dict] | None) -> np.ndarray | None:
+    """Redo the copies' last resets, when every copy's episode had just begun at the checkpoint: the same
+    first observations and the same generator states as the run that saved `state`. None (nothing done)
+    when some episode was in flight; the caller then starts new episodes."""
+    if not state or len(state) != envs.num_envs or any(copy["steps_since_reset"] != 0 for copy in state):
+        return None
+    for env, copy in zip(envs.envs, state):
+        if copy["reset_seed"] is None:
+            env.unwrapped.np_random.bit_generator.state = copy["pre_reset_rng"]
+    observations, _ = envs.reset(seed=[copy["reset_seed"] for copy in state])
+    return observations
 
 
 def route_mujoco_warnings() -> None:

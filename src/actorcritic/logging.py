@@ -7,10 +7,13 @@ pipes, files) a plain line is printed every few seconds.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import sys
 import time
 from pathlib import Path
+
+from actorcritic.checkpoint import write_atomic
 
 METRICS_FILE = "metrics.csv"
 
@@ -26,15 +29,15 @@ class RunLogger:
         self._csv_path = self.run_dir / METRICS_FILE
         self._fields: list[str] | None = None
         if self._csv_path.exists() and self._csv_path.stat().st_size > 0:
-            with open(self._csv_path, newline="") as f:
-                self._fields = next(csv.reader(f), None)
+            self._fields = trim_rows_after(self._csv_path, start_step)
         self._csv_file = open(self._csv_path, "a", newline="")
         self._writer: csv.DictWriter | None = None
         self._tensorboard = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # imported lazily: it costs about a second
 
-            self._tensorboard = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+            # a resumed run hides the events a crashed process logged after its last checkpoint
+            self._tensorboard = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)
         self._progress = _ProgressBar(total_steps, start_step) if sys.stdout.isatty() else None
         self._last_line = time.monotonic()
         self._last_return = math.nan
@@ -68,6 +71,23 @@ class RunLogger:
         if self._tensorboard is not None:
             self._tensorboard.close()
         self._csv_file.close()
+
+
+def trim_rows_after(path: Path, step: int) -> list[str] | None:
+    """Drop the rows of metrics.csv past `step` (what a crashed run logged after its last checkpoint, which
+    the resumed run will log again); return the header."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return None
+    header, body = rows[0], rows[1:]
+    column = header.index("global_step") if "global_step" in header else None
+    kept = [row for row in body if column is None or not row[column] or float(row[column]) <= step]
+    if len(kept) < len(body):
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([header, *kept])
+        write_atomic(path, buffer.getvalue().encode())
+    return header
 
 
 def _format(value: float | None) -> str:

@@ -44,7 +44,7 @@ from actorcritic.checkpoint import (
     save_checkpoint,
 )
 from actorcritic.config import AgentConfig, config_from_dict, config_to_dict
-from actorcritic.envs import EpisodeStatistics, evaluate_policy, make_vector_env, space_signature
+from actorcritic.envs import EpisodeStatistics, evaluate_policy, make_vector_env, replay_resets, reset_state, space_signature
 from actorcritic.errors import ActorCriticError
 
 EMPTY_METRIC = None
@@ -165,6 +165,23 @@ class Agent:
         self.global_step = 0
         self.updates = 0
         self._obs: np.ndarray | None = None  # current observations of the N actors; None before the first reset
+        self._saved_resets: list[dict] | None = None  # a loaded checkpoint's `envs.reset_state`
+
+    def _reset_record(self) -> list[dict] | None:
+        """What a checkpoint keeps of the environments: their last resets (or, for an agent loaded and not
+        trained since, the record it was loaded with)."""
+        return reset_state(self.envs) if self._obs is not None else self._saved_resets
+
+    def _start_episodes(self) -> np.ndarray:
+        """The first observations of the environments: a fresh run resets them with `seed`; a resumed run
+        replays the resets of its checkpoint where every episode had just begun there (so it continues
+        exactly), and otherwise restarts them with a seed derived from its step count (reproducible, yet not
+        a replay of the first episodes)."""
+        replayed = replay_resets(self.envs, self._saved_resets)
+        if replayed is not None:
+            return replayed
+        observations, _ = self.envs.reset(seed=self.config.seed + self.global_step)
+        return observations
 
     # ---------------------------------------------------------------- what an engine supplies
 
@@ -303,7 +320,7 @@ class Agent:
             "observation_space": space_signature(self.observation_space),
             "action_space": space_signature(self.action_space),
             "config": config_to_dict(self.config),
-            "counters": {"global_step": self.global_step, "updates": self.updates, **extra_counters},
+            "counters": {"global_step": self.global_step, "updates": self.updates, "environments": self._reset_record(), **extra_counters},
             "optimizer_param_groups": param_groups,
         }
         save_checkpoint(Path(directory), tensors, state)
@@ -321,6 +338,7 @@ class Agent:
                 load_optimizer_state(name, optimizer, tensors, state["optimizer_param_groups"][name])
             agent._load_extra_state(tensors, state["counters"])
             agent.generator.set_state(tensors["generator"])
+        agent._saved_resets = state["counters"].get("environments")
         agent._parameters_changed()
         return agent
 

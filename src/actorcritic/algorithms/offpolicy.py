@@ -150,8 +150,7 @@ class OffPolicyAgent(Agent):
     # ---------------------------------------------------------------- the loop
 
     def _reset_envs(self) -> None:
-        # a resumed run restarts its episode from a reset seeded by its step count
-        self._obs, _ = self.envs.reset(seed=self.config.seed + self.global_step)
+        self._obs = self._start_episodes()
         self.episodes = EpisodeStatistics(1)
 
     def _advance(self) -> None:

@@ -186,10 +186,9 @@ class OnPolicyAgent(Agent):
     # ---------------------------------------------------------------- collect
 
     def _reset_envs(self) -> None:
-        # A fresh run resets with `seed`; a resumed one with a seed derived from its step count, so that
-        # the restarted episodes are reproducible yet not a replay of the first ones.
-        raw, _ = self.envs.reset(seed=self.config.seed + self.global_step)
-        self._obs = self.obs_normalizer(raw, update=True)
+        raw = self._start_episodes()
+        # A resumed run's normaliser has already seen the observations its episodes started from.
+        self._obs = self.obs_normalizer(raw, update=self.global_step == 0)
         self.episodes = EpisodeStatistics(self.config.num_envs)
         self.reward_scaler.returns[:] = 0.0
 
