@@ -187,3 +187,118 @@ def test_resume_after_a_crash_drops_the_rows_logged_past_the_checkpoint(tmp_path
     with open(run / "metrics.csv", newline="") as f:
         steps = [int(row["global_step"]) for row in csv.DictReader(f)]
     assert steps == [16, 32, 48, 64, 80, 96, 112, 128]
+
+
+# ---------------------------------------------------------------- paths, failed resumes, full disks
+
+PPO_TINY = ["--env", "CartPole-v1", "--num-envs", "2", "--num-steps", "16", "--minibatch-size", "16", "--epochs", "1",
+            "--hidden-sizes", "8", "--eval-episodes", "1"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs (the test runs as root here and in CI); where mounting is refused, None."""
+    import subprocess
+
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True).returncode == 0
+    yield mount_point if mounted else None
+    if mounted:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def fill(directory):
+    """Use up the free space of `directory`'s filesystem."""
+    with open(directory / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+def no_space(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("make_run_dir, fragment", [
+    (lambda tmp: (tmp / "f").write_text("x") and tmp / "f", "is a file"),
+    (lambda tmp: (tmp / "f").write_text("x") and tmp / "f" / "run", "which is a file"),
+    (lambda tmp: (tmp / "loop").symlink_to(tmp / "loop") or tmp / "loop" / "run", "cannot be resolved"),
+])
+def test_a_run_dir_that_cannot_be_one_is_refused_before_training(make_run_dir, fragment, tmp_path, capsys):
+    run_dir = make_run_dir(tmp_path)
+    assert_one_line_error(capsys, main(["train", "ppo", *PPO_TINY, "--run-dir", str(run_dir)]), fragment)
+
+
+def test_an_unwritable_place_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # root may write anywhere: the check is what is tested
+    assert_one_line_error(capsys, main(["train", "ppo", *PPO_TINY, "--run-dir", str(tmp_path / "run")]), "is not writable")
+    assert_one_line_error(capsys, main(["experiment", "gae-lambda", "--out", str(tmp_path / "out")]), "--out", "cannot be written")
+
+
+def test_resume_of_a_read_only_run_and_experiment_out_that_is_a_file(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    assert main(["train", "ppo", *PPO_TINY, "--total-steps", "32", "--run-dir", str(run)]) == 0
+    before = files_of(run)
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    assert_one_line_error(capsys, main(["resume", str(run), "--total-steps", "64"]), "is not writable")
+    monkeypatch.undo()
+    (tmp_path / "file").write_text("x")
+    assert_one_line_error(capsys, main(["experiment", "gae-lambda", "--out", str(tmp_path / "file")]), "--out", "is a file")
+    assert files_of(run) == before
+
+
+def test_a_failed_resume_changes_nothing_in_the_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "ppo", *PPO_TINY, "--total-steps", "32", "--run-dir", str(run)]) == 0
+    (run / "metrics.csv").unlink()
+    (run / "metrics.csv").mkdir()
+    before = files_of(run)
+    capsys.readouterr()
+    assert_one_line_error(capsys, main(["resume", str(run), "--total-steps", "64"]), "metrics.csv")
+    assert files_of(run) == before and not list(run.glob(".*tmp*"))
+
+
+def test_a_full_disk_at_the_first_save_leaves_no_debris(tmp_path, capsys, small_disk, monkeypatch):
+    if small_disk is None:
+        monkeypatch.setattr("actorcritic.checkpoint.save_file", no_space)
+        run = tmp_path / "run"
+    else:
+        run = small_disk / "run"
+    # 256-256 networks, their targets and Adam's moments take about 3 MiB: they do not fit into 1 MiB
+    code = main(["train", "td3", "--env", "Pendulum-v1", "--total-steps", "1010", "--learning-starts", "1000", "--batch-size", "8",
+                 "--hidden-sizes", "256", "256", "--num-threads", "1", "--run-dir", str(run)])
+    assert_one_line_error(capsys, code, "no space left on the device while saving the checkpoint", "there was no earlier checkpoint")
+    assert not (run / "checkpoint").exists() and not (run.parent / "run" / "checkpoint.tmp").exists()
+    assert not (run / "checkpoint.tmp").exists()
+
+
+def test_a_full_disk_during_resume_keeps_the_previous_checkpoint(tmp_path, capsys, small_disk, monkeypatch):
+    root = small_disk if small_disk is not None else tmp_path
+    run = root / "run"
+    assert main(["train", "ppo", *PPO_TINY, "--total-steps", "32", "--run-dir", str(run)]) == 0
+    checkpoint = files_of(run / "checkpoint")
+    if small_disk is None:
+        monkeypatch.setattr("actorcritic.checkpoint.save_file", no_space)
+        monkeypatch.setattr("actorcritic.checkpoint.os.fsync", no_space)
+    else:
+        fill(root)
+    capsys.readouterr()
+    code = main(["resume", str(run), "--total-steps", "64"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "no space left on the device" in err[0], err
+    assert files_of(run / "checkpoint") == checkpoint and not list(run.rglob(".*tmp*")) and not (run / "checkpoint.tmp").exists()
+    if small_disk is not None:
+        (root / "filler").unlink()
+    from actorcritic import PPO
+
+    assert PPO.load(run).global_step == 32

@@ -13,6 +13,7 @@ any point leaves either the previous checkpoint or the new one, complete, and `l
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -35,14 +36,27 @@ STATE_FILE = "state.json"
 # ---------------------------------------------------------------- atomic file writes
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory and a rename."""
+    """Write `data` to `path` through a temporary file in the same directory and a rename. On failure the
+    temporary file is removed, `path` is as it was, and the error is one line (`ActorCriticError`)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise ActorCriticError(f"cannot write {path}: {describe_os_error(error)}; the file is unchanged") from None
+
+
+def describe_os_error(error: BaseException) -> str:
+    """An OS error (or safetensors' wrapping of one) in a few words."""
+    text = str(error)
+    if getattr(error, "errno", None) == errno.ENOSPC or "No space left" in text or "StorageFull" in text:
+        return "no space left on the device"
+    return getattr(error, "strerror", None) or text.splitlines()[0][:120]
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -65,16 +79,30 @@ def save_checkpoint(directory: Path, tensors: dict[str, torch.Tensor], state: di
     staging = directory.with_name(directory.name + ".tmp")
     previous = directory.with_name(directory.name + ".prev")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    contiguous = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
-    save_file(contiguous, str(staging / TENSORS_FILE))
-    state = {"format_version": FORMAT_VERSION, **state, "tensors_sha256": _sha256(staging / TENSORS_FILE)}
-    write_json_atomic(staging / STATE_FILE, state)
+    try:
+        staging.mkdir(parents=True)
+        contiguous = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
+        save_file(contiguous, str(staging / TENSORS_FILE))
+        state = {"format_version": FORMAT_VERSION, **state, "tensors_sha256": _sha256(staging / TENSORS_FILE)}
+        write_json_atomic(staging / STATE_FILE, state)
+    except (OSError, SafetensorError, ActorCriticError) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        reason = describe_os_error(error) if not isinstance(error, ActorCriticError) else str(error).split(": ", 1)[-1].split(";")[0]
+        raise ActorCriticError(f"{reason} while saving the checkpoint to {directory}; {_previous_checkpoint(directory)}") from None
     if directory.exists():
         shutil.rmtree(previous, ignore_errors=True)
         os.replace(directory, previous)
     os.replace(staging, directory)
     shutil.rmtree(previous, ignore_errors=True)
+
+
+def _previous_checkpoint(directory: Path) -> str:
+    """What is left when a save fails: the checkpoint already there, if any."""
+    try:
+        step = json.loads((directory / STATE_FILE).read_text())["counters"]["global_step"]
+        return f"the previous checkpoint at step {step} is intact"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "there was no earlier checkpoint"
 
 
 def load_checkpoint(directory: Path, algo: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:

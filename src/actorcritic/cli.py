@@ -192,6 +192,7 @@ def _experiment(args: list[str]) -> int:
     config = parse_config(module.Config, rest, prog=f"actorcritic experiment {name}")
     if config is None:
         return 0
+    _check_writable_directory(Path(config.out), "--out")  # before the experiment computes for minutes
     run_experiment(name, module, config)
     return 0
 

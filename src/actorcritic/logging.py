@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from actorcritic.checkpoint import write_atomic
+from actorcritic.checkpoint import describe_os_error, write_atomic
+from actorcritic.errors import ActorCriticError
 
 METRICS_FILE = "metrics.csv"
 
@@ -28,16 +29,15 @@ class RunLogger:
         self.interval_s = interval_s
         self._csv_path = self.run_dir / METRICS_FILE
         self._fields: list[str] | None = None
-        if self._csv_path.exists() and self._csv_path.stat().st_size > 0:
-            self._fields = trim_rows_after(self._csv_path, start_step)
-        self._csv_file = open(self._csv_path, "a", newline="")
+        try:
+            if self._csv_path.is_file() and self._csv_path.stat().st_size > 0:
+                self._fields = trim_rows_after(self._csv_path, start_step)
+            self._csv_file = open(self._csv_path, "a", newline="")
+        except (OSError, ValueError, IndexError) as error:
+            raise ActorCriticError(f"cannot append to {self._csv_path} ({describe_os_error(error)}): it must be the run's metrics file") from None
         self._writer: csv.DictWriter | None = None
-        self._tensorboard = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter  # imported lazily: it costs about a second
-
-            # a resumed run hides the events a crashed process logged after its last checkpoint
-            self._tensorboard = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)
+        # TensorBoard's writer is made at the first row, so that a run refused before training leaves no event file
+        self._use_tensorboard, self._tensorboard, self._start_step = tensorboard, None, start_step
         self._progress = _ProgressBar(total_steps, start_step) if sys.stdout.isatty() else None
         self._last_line = time.monotonic()
         self._last_return = math.nan
@@ -49,9 +49,18 @@ class RunLogger:
             self._writer = csv.DictWriter(self._csv_file, fieldnames=self._fields, extrasaction="ignore")
             if self._csv_file.tell() == 0:
                 self._writer.writeheader()
-        self._writer.writerow({k: _format(v) for k, v in metrics.items()})
-        self._csv_file.flush()
+        try:
+            self._writer.writerow({k: _format(v) for k, v in metrics.items()})
+            self._csv_file.flush()
+        except OSError as error:
+            raise ActorCriticError(f"cannot write {self._csv_path}: {describe_os_error(error)}; the last checkpoint is intact") from None
         step = int(metrics["global_step"])
+        if self._use_tensorboard and self._tensorboard is None:
+            from torch.utils.tensorboard import SummaryWriter  # imported lazily: it costs about a second
+
+            # a resumed run hides the events a crashed process logged after its last checkpoint
+            purge_step = self._start_step + 1 if self._start_step else None
+            self._tensorboard = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=purge_step)
         if self._tensorboard is not None:
             for name, value in metrics.items():
                 if name != "global_step" and value is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import time
 from datetime import datetime
@@ -26,7 +27,7 @@ from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
 from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
 from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
-from actorcritic.checkpoint import STATE_FILE, write_json_atomic
+from actorcritic.checkpoint import STATE_FILE, describe_os_error, write_json_atomic
 from actorcritic.config import config_to_dict
 from actorcritic.errors import ActorCriticError
 from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
@@ -68,12 +69,33 @@ def train(algo: str, config, run_dir: Path | None = None) -> dict:
     """Train a new agent in a new run directory; return the summary."""
     agent_class, _ = algorithm(algo)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(algo, config.env, config.seed)
+    check_new_run_dir(run_dir)
+    agent = agent_class(config)  # bad environments or spaces are refused before anything is written
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ActorCriticError(f"cannot create the run directory {run_dir}: {describe_os_error(error)}") from None
+    return _learn_and_summarise(agent, run_dir)
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """Refuse, before any work, a --run-dir that holds a run, is a file, lies below a file, loops through
+    symbolic links or cannot be written."""
     if (run_dir / CONFIG_FILE).exists() or (run_dir / CHECKPOINT_DIR).exists():
         raise ActorCriticError(f"{run_dir} already holds a run: continue it with `actorcritic resume {run_dir}` or choose another --run-dir")
-    agent = agent_class(config)  # bad environments or spaces are refused before anything is written
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / CONFIG_FILE, {"algo": algo, **config_to_dict(config)})
-    return _learn_and_summarise(agent, run_dir)
+    try:
+        run_dir.resolve(strict=False)
+    except (RuntimeError, OSError):
+        raise ActorCriticError(f"--run-dir {run_dir} cannot be resolved (a loop of symbolic links?): choose another --run-dir") from None
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ActorCriticError(f"--run-dir {run_dir} is a file: choose a directory")
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ActorCriticError(f"--run-dir {run_dir} lies below {existing}, which is a file: choose another --run-dir")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ActorCriticError(f"--run-dir {run_dir} cannot be created: {existing} is not writable")
 
 
 def resume(run_dir: Path, total_steps: int | None = None) -> dict:
@@ -84,7 +106,8 @@ def resume(run_dir: Path, total_steps: int | None = None) -> dict:
         raise ActorCriticError(
             f"{run_dir} has already reached {agent.global_step} of its {agent.config.total_steps} steps: pass a larger --total-steps"
         )
-    write_json_atomic(run_dir / CONFIG_FILE, {"algo": agent.algo, **config_to_dict(agent.config)})
+    if not os.access(run_dir, os.W_OK | os.X_OK) or not os.access(run_dir / CHECKPOINT_DIR, os.W_OK | os.X_OK):
+        raise ActorCriticError(f"{run_dir} is not writable: a resumed run writes its checkpoint and logs there")
     return _learn_and_summarise(agent, run_dir)
 
 
@@ -118,6 +141,8 @@ def load_agent(run_dir: Path, best: bool = False, **config_overrides):
         algo = json.loads(path.read_text())["algo"]
     except FileNotFoundError:
         raise ActorCriticError(f"no checkpoint in {run_dir}: it has no {CHECKPOINT_DIR}/{STATE_FILE} (was the run stopped before its first checkpoint?)") from None
+    except PermissionError:
+        raise ActorCriticError(f"cannot read {path}: permission denied (run as a user who can read the run directory)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise ActorCriticError(f"corrupt checkpoint: {path} is not a valid actorcritic state file ({error!s:.80})") from None
     agent_class, _ = algorithm(algo)
@@ -148,7 +173,14 @@ class RunDirectory:
 
 
 def _learn_and_summarise(agent, run_dir: Path) -> dict:
+    """Open the logs, then (only once training can start) write config.json, train, save, evaluate, and
+    write summary.json and curves.png."""
     logger = RunLogger(run_dir, agent.config.total_steps, agent.global_step)
+    try:
+        write_json_atomic(run_dir / CONFIG_FILE, {"algo": agent.algo, **config_to_dict(agent.config)})
+    except ActorCriticError:
+        logger.close()
+        raise
     start_step = agent.global_step
     started = time.perf_counter()
     try:
