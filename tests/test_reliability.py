@@ -302,3 +302,69 @@ def test_a_full_disk_during_resume_keeps_the_previous_checkpoint(tmp_path, capsy
     from actorcritic import PPO
 
     assert PPO.load(run).global_step == 32
+
+
+# ---------------------------------------------------------------- checkpoint contents and optional packages
+
+def edit_state(run, edit):
+    import json
+
+    path = run / "checkpoint" / "state.json"
+    state = json.loads(path.read_text())
+    text = edit(state)
+    path.write_text(text if isinstance(text, str) else json.dumps(state))
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("saved") / "run"
+    assert main(["train", "ppo", *PPO_TINY, "--total-steps", "32", "--run-dir", str(run)]) == 0
+    return run
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda s: s["counters"].update(global_step=-100), "counter global_step = -100"),
+    (lambda s: s["counters"].update(updates=-5), "counter updates = -5"),
+    (lambda s: __import__("json").dumps(s).replace('"global_step": 32', '"global_step": 1e400'), "counter global_step = inf"),
+    (lambda s: s["counters"].update(global_step="32"), "counter global_step = '32'"),
+    (lambda s: s["optimizer_param_groups"].update(optimizer="garbage"), "optimizer hyperparameters"),
+    (lambda s: s["optimizer_param_groups"]["optimizer"][0].update(lr="fast"), "optimizer hyperparameters"),
+    (lambda s: s["optimizer_param_groups"]["optimizer"][0].update(params=["x"]), "optimizer hyperparameters"),
+    (lambda s: s["config"].update(num_envs=1_000_000_000_000), "--num-envs 1000000000000 is out of range"),
+    (lambda s: s["config"].update(gamma="high"), "gamma = 'high' does not fit"),
+    (lambda s: s["config"].update(advantage="montecarlo"), "advantage = 'montecarlo' does not fit"),
+])
+@pytest.mark.parametrize("command", [["evaluate"], ["resume"]])
+def test_damaged_checkpoint_contents_are_refused_without_damage(saved_run, tmp_path, capsys, edit, fragment, command):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(saved_run, run)
+    edit_state(run, edit)
+    before = files_of(run)
+    capsys.readouterr()
+    extra = ["--total-steps", "64"] if command == ["resume"] else ["--episodes", "1"]
+    assert_one_line_error(capsys, main([*command, str(run), *extra]), fragment)
+    assert files_of(run) == before
+
+
+def test_an_environment_whose_package_is_missing_names_it(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "Box2D", None)  # as on a machine without it, whether or not this one has it
+    assert_one_line_error(capsys, main(["train", "ppo", "--env", "LunarLander-v3", "--run-dir", str(tmp_path / "r")]),
+                          "LunarLander-v3 needs a package that is not installed", 'pip install "gymnasium[box2d]"')
+
+
+def test_an_unreadable_run_is_one_line(saved_run, capsys, monkeypatch):
+    from pathlib import Path
+
+    real = Path.read_text
+
+    def deny(path, *args, **kwargs):
+        if path.name == "state.json":
+            raise PermissionError(13, "Permission denied")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", deny)  # root reads anything: the error path is what is tested
+    assert_one_line_error(capsys, main(["evaluate", str(saved_run)]), "permission denied")

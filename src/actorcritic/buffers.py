@@ -123,7 +123,9 @@ class ReplayBuffer:
 
     def load_state(self, tensors: dict[str, Tensor], counters: dict) -> None:
         rows = tensors["replay_buffer"].numpy()
-        if rows.shape[1] != self.width or rows.shape[0] > self.capacity or rows.shape[0] != counters["size"]:
+        position = counters["position"]
+        if rows.shape[1] != self.width or rows.shape[0] > self.capacity or rows.shape[0] != counters["size"] \
+                or type(position) is not int or not 0 <= position < self.capacity:
             raise ValueError(f"replay buffer of shape {tuple(rows.shape)} does not fit capacity {self.capacity} x width {self.width}")
         self.table[:rows.shape[0]] = rows
         self.position, self.size = int(counters["position"]), int(counters["size"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -164,15 +165,31 @@ def optimizer_state(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict
     return tensors, state_dict["param_groups"]
 
 
+def check_param_groups(prefix: str, param_groups: Any) -> None:
+    """The JSON half of an optimiser's state: a list of groups, each with integer parameter indices and
+    finite numeric hyperparameters (a positive learning rate)."""
+    def fine(group) -> bool:
+        if not isinstance(group, dict) or not isinstance(group.get("params"), list) or not all(type(i) is int for i in group["params"]):
+            return False
+        numbers = [v for v in group.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        numbers += [x for v in group.values() if isinstance(v, list) and v is not group["params"] for x in v]
+        lr = group.get("lr")
+        return all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers) and isinstance(lr, (int, float)) and lr > 0
+
+    if not isinstance(param_groups, list) or not param_groups or not all(fine(group) for group in param_groups):
+        raise ActorCriticError(f"corrupt checkpoint: the {prefix} hyperparameters in {STATE_FILE} are garbled")
+
+
 def load_optimizer_state(prefix: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], param_groups: list[dict]) -> None:
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, value in tensors.items():
         if name.startswith(prefix + "."):
             index, slot = name[len(prefix) + 1:].split(".", 1)
             state.setdefault(int(index), {})[slot] = value
+    check_param_groups(prefix, param_groups)
     try:
         optimizer.load_state_dict({"state": state, "param_groups": param_groups})
-    except (ValueError, KeyError, RuntimeError) as error:
+    except (ValueError, KeyError, RuntimeError, TypeError) as error:
         raise ActorCriticError(f"checkpoint's {prefix} state does not fit this model ({error})") from None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -159,8 +160,29 @@ def config_from_dict(cls: type, data: dict) -> Any:
         shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
         raise ActorCriticError(f"saved config does not fit {cls.__name__} (unknown fields {shown}): the file was written by another algorithm or version")
     values = {}
+    hints = typing.get_type_hints(cls)
     for name, value in data.items():
         if isinstance(value, list):
             value = tuple(value)
+        if not _fits(value, hints[name]):
+            raise ActorCriticError(f"saved config field {name} = {value!r} does not fit its type {hints[name]}: the file is damaged")
         values[name] = value
     return cls(**values)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a value read from JSON has the type a config field declares (an int may stand for a float)."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return value in arguments
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_fits(v, arguments[0]) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in arguments)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint) if isinstance(hint, type) else True

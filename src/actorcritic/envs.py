@@ -11,6 +11,7 @@ meaningless, which would have to be masked out of every estimator.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import sys
@@ -35,15 +36,26 @@ def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorE
     """N copies of `env_id` stepped in this process with same-step autoreset, reset with seeds seed..seed+N-1."""
     check_env_id(env_id)
     route_mujoco_warnings()
-    envs = gym.make_vec(
-        env_id,
-        num_envs=num_envs,
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-        wrappers=[ResetRecorder],
-    )
+    with missing_dependency_as_one_line(env_id):
+        envs = gym.make_vec(
+            env_id,
+            num_envs=num_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+            wrappers=[ResetRecorder],
+        )
     envs.action_space.seed(seed)
     return envs
+
+
+@contextlib.contextmanager
+def missing_dependency_as_one_line(env_id: str):
+    """An environment whose optional package is missing (Box2D for LunarLander-v3 and CarRacing-v3, ...):
+    one line naming what to install, instead of Gymnasium's traceback."""
+    try:
+        yield
+    except gym.error.DependencyNotInstalled as error:
+        raise ActorCriticError(f"{env_id} needs a package that is not installed: {' '.join(str(error).split())}") from None
 
 
 class ResetRecorder(gym.Wrapper):
@@ -167,7 +179,8 @@ def evaluate_policy(act, env_id: str, episodes: int, seed: int, video_dir: str |
     environment, episode i reset with seed + i. With `video_dir`, each episode is also written there as
     `{video_prefix}-episode-{i}.mp4` (Gymnasium's RecordVideo; needs moviepy, the `video` extra)."""
     check_env_id(env_id)
-    env = _video_env(env_id, Path(video_dir), video_prefix) if video_dir is not None else gym.make(env_id)
+    with missing_dependency_as_one_line(env_id):
+        env = _video_env(env_id, Path(video_dir), video_prefix) if video_dir is not None else gym.make(env_id)
     returns = []
     try:
         for episode in range(episodes):  # rendering for a video may find its dependency missing only here

@@ -363,7 +363,7 @@ def rebuild_agent(cls: type, directory: Path, config_overrides: dict) -> tuple[A
         state = upgrade_state(state, cls.config_class)
         config = dataclasses.replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
         counters = state["counters"]
-        global_step, updates = int(counters["global_step"]), int(counters["updates"])
+        global_step, updates = step_count(counters, "global_step", directory), step_count(counters, "updates", directory)
         saved_spaces = (state["observation_space"], state["action_space"])
         _ = state["optimizer_param_groups"]  # looked up here so that its absence reads as a corrupt file
     except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -376,6 +376,17 @@ def rebuild_agent(cls: type, directory: Path, config_overrides: dict) -> tuple[A
         )
     agent.global_step, agent.updates = global_step, updates
     return agent, tensors, state
+
+
+MAX_COUNT = 10**15
+
+
+def step_count(counters: dict, name: str, directory: Path) -> int:
+    """A saved counter: an integer in [0, 10^15] (JSON turns 1e400 into infinity; a hand edit, into anything)."""
+    value = counters[name]
+    if type(value) is not int or not 0 <= value <= MAX_COUNT:
+        raise ActorCriticError(f"corrupt checkpoint in {directory}: counter {name} = {value!r} is not a count in [0, {MAX_COUNT}]")
+    return value
 
 
 RETIRED_GRPO_FIELDS = ("num_envs", "num_steps", "advantage", "gae_lambda", "k", "normalize_rewards")
