@@ -205,7 +205,7 @@ def small_disk(tmp_path):
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True).returncode == 0
     yield mount_point if mounted else None
     if mounted:
-        subprocess.run(["umount", str(mount_point)], check=True)
+        subprocess.run(["umount", "--lazy", str(mount_point)], check=True)  # lazy: detached even if a file is still open
 
 
 def fill(directory):
