@@ -1,5 +1,8 @@
 """Environments: ids, same-step autoreset with the final observation, episode statistics, evaluation."""
 
+import json
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -66,3 +69,157 @@ def test_space_signatures_describe_what_a_checkpoint_needs():
     assert space_signature(gym.spaces.Discrete(3)) == {"type": "Discrete", "n": 3}
     assert space_signature(gym.spaces.Box(-1, 1, (2, 3))) == {"type": "Box", "shape": [2, 3]}
     assert space_signature(gym.spaces.MultiBinary(4)) == {"type": "MultiBinary"}
+
+
+# ---------------------------------------------------------------- the user's own environments
+
+MODULE = """
+import gymnasium as gym, numpy as np
+
+class Walk(gym.Env):
+    observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, length=10):
+        self.length = length
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([self.t / self.length, 0], np.float32), float(action), False, self.t >= self.length, {}
+
+gym.register("Walk-v0", entry_point=Walk)
+"""
+
+PPO_FLAGS = ["--num-envs", "2", "--num-steps", "16", "--minibatch-size", "16", "--epochs", "1", "--hidden-sizes", "8",
+             "--eval-episodes", "2"]
+
+
+def test_a_module_id_with_kwargs_and_wrappers_trains_evaluates_and_resumes_through_the_cli(tmp_path, monkeypatch, capsys):
+    from actorcritic.cli import main
+
+    (tmp_path / "walk_envs_cli.py").write_text(MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])  # the command adds the cwd itself
+    assert main(["train", "ppo", "--env", "walk_envs_cli:Walk-v0", "--env-kwargs", "length=7", "--wrapper",
+                 "gymnasium.wrappers:RecordEpisodeStatistics", "--total-steps", "64", *PPO_FLAGS, "--run-dir", "run"]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["env"], config["env_kwargs"], config["wrappers"]) == ("walk_envs_cli:Walk-v0", ["length=7"], ["gymnasium.wrappers:RecordEpisodeStatistics"])
+    capsys.readouterr()
+    assert main(["evaluate", "run", "--episodes", "1"]) == 0
+    assert "ppo on walk_envs_cli:Walk-v0 after 64 steps" in capsys.readouterr().out
+    assert main(["resume", "run", "--total-steps", "128"]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["total_steps"] == 128 and all(0 <= r <= 7 for r in summary["eval_returns"])  # episodes of length 7: the kwarg
+
+
+def test_env_fn_factories_train_evaluate_and_reload():
+    from actorcritic import PPO, PPOConfig
+
+    def make():
+        return gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=30)
+
+    config = PPOConfig(env="short-cartpole", num_envs=2, num_steps=16, minibatch_size=16, epochs=1, hidden_sizes=(8,), total_steps=64)
+    agent = PPO(config, env_fn=make).learn()
+    assert max(agent.evaluate(episodes=2)) <= 30  # the factory's time limit, not CartPole's 500
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        agent.save(directory)
+        assert PPO.load(directory, env_fn=make).global_step == 64
+        with pytest.raises(ActorCriticError, match="unknown environment id 'short-cartpole'"):
+            PPO.load(directory)  # without the factory, the label is no id
+    with pytest.raises(ActorCriticError, match="env_fn returned str"):
+        PPO(config, env_fn=lambda: "CartPole-v1")
+
+
+def test_an_env_instance_where_an_id_belongs_is_one_clear_error():
+    from actorcritic import PPOConfig
+
+    with pytest.raises(ActorCriticError, match="env must be an environment id .* not TimeLimit: pass a factory"):
+        PPOConfig(env=gym.make("CartPole-v1"))
+
+
+class _Shapes(gym.Env):
+    """Observations of a given space, rewards for action 1 (or positive actions)."""
+
+    def __init__(self, observation_space, action_space):
+        self.observation_space, self.action_space = observation_space, action_space
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.observation_space.seed(seed)
+        self.t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.t += 1
+        reward = float(np.sum(action))
+        return self.observation_space.sample(), reward, False, self.t >= 8, {}
+
+
+SPACES = {
+    "dict": gym.spaces.Dict({"position": gym.spaces.Box(-1, 1, (3,)), "mode": gym.spaces.Discrete(4),
+                             "flags": gym.spaces.MultiBinary(2)}),
+    "discrete": gym.spaces.Discrete(5),
+    "multidiscrete": gym.spaces.MultiDiscrete([3, 2]),
+    "matrix": gym.spaces.Box(-1, 1, (4, 4)),
+    "small-image": gym.spaces.Box(0, 255, (6, 6, 3), np.uint8),
+}
+
+
+@pytest.mark.parametrize("space", list(SPACES))
+@pytest.mark.parametrize("algo", ["ppo", "td3"])
+def test_any_observation_space_is_flattened_for_the_networks(space, algo):
+    from actorcritic import PPO, TD3, PPOConfig, TD3Config
+
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+    make = lambda: _Shapes(SPACES[space], action_space)  # noqa: E731
+    if algo == "ppo":
+        agent = PPO(PPOConfig(env=space, num_envs=2, num_steps=8, minibatch_size=8, epochs=1, hidden_sizes=(8,), total_steps=32), env_fn=make)
+    else:
+        agent = TD3(TD3Config(env=space, learning_starts=16, batch_size=8, hidden_sizes=(8,), total_steps=32, num_threads=1), env_fn=make)
+    agent.learn()
+    assert len(agent.observation_space.shape) == 1 and len(agent.evaluate(episodes=1)) == 1
+    raw = make().observation_space.sample()
+    flat = gym.spaces.flatten(SPACES[space], raw)[None]
+    assert agent.act(flat).shape == (1, 1)
+
+
+def test_suggestions_leave_out_ids_whose_package_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "Box2D", None)
+    monkeypatch.delitem(sys.modules, "gymnasium.envs.box2d.lunar_lander", raising=False)
+    monkeypatch.delitem(sys.modules, "gymnasium.envs.box2d", raising=False)
+    with pytest.raises(ActorCriticError) as refused:
+        check_env_id("LunarLandr-v3")
+    assert "LunarLander" not in str(refused.value)
+    with pytest.raises(ActorCriticError, match="did you mean CartPole-v1"):
+        check_env_id("CartPol-v1")
+
+
+def test_plugin_ids_name_their_package_and_module_ids_their_module(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ale_py", None)
+    with pytest.raises(ActorCriticError, match="ALE/Pong-v5 needs the ale-py package, which is not installed: pip install ale-py"):
+        check_env_id("ALE/Pong-v5")
+    with pytest.raises(ActorCriticError, match="cannot import module 'no_such_module'"):
+        check_env_id("no_such_module:Walk-v0")
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--env-kwargs", "length"], "--env-kwargs 'length' is not KEY=VALUE"),
+    (["--env-kwargs", "lenght=3"], "does not take these arguments"),
+    (["--wrapper", "gymnasium.wrappers:Nope"], "module 'gymnasium.wrappers' has no 'Nope'"),
+    (["--wrapper", "gymnasium.wrappers:ClipReward"], "cannot wrap CartPole-v1 by itself"),
+    (["--wrapper", "ClipReward"], "is not module:Name"),
+])
+def test_bad_kwargs_and_wrappers_are_one_line(flags, fragment, tmp_path, capsys):
+    from conftest import assert_one_line_error
+
+    from actorcritic.cli import main
+
+    assert_one_line_error(capsys, main(["train", "ppo", "--env", "CartPole-v1", *flags, "--run-dir", str(tmp_path / "r")]), fragment)
+    assert not (tmp_path / "r").exists()

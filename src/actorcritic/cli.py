@@ -43,6 +43,8 @@ RUN_DIR_HELP = "--run-dir DIR: the run directory to create (default: runs/ALGO-E
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if os.getcwd() not in sys.path:  # `--env my_module:MyEnv-v0` finds my_module.py where the user runs the command, as `python -m` would
+        sys.path.insert(0, os.getcwd())
     try:
         return _dispatch(args)
     except ActorCriticError as error:
@@ -138,7 +140,9 @@ def _current_flag(arg: str) -> str:
 
 def _check_flags(config_class: type, args: list[str], prog: str) -> None:
     """Refuse unknown flags (suggesting the closest) and flags without a value, before parsing."""
-    fields = {f.name.replace("_", "-"): f for f in dataclasses.fields(config_class)}
+    from actorcritic.flags import flag_of
+
+    fields = {flag_of(f)[2:]: f for f in dataclasses.fields(config_class)}
     boolean = {name for name, f in fields.items() if f.type in (bool, "bool")}
     known = {f"--{name}" for name in fields} | {f"--no-{name}" for name in boolean}
     for index, arg in enumerate(args):

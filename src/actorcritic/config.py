@@ -89,7 +89,11 @@ class AgentConfig:
     `for_env` applies the tuned preset of an environment (the class's `PRESETS`)."""
 
     env: str = "CartPole-v1"
-    """Gymnasium environment id."""
+    """Gymnasium environment id: a registered id, a plugin id (ALE/Pong-v5) or module:EnvName-v0 (imports module)."""
+    env_kwargs: tuple[str, ...] = ()
+    """KEY=VALUE arguments for gymnasium.make (values read as JSON when they parse, else as strings)."""
+    wrappers: tuple[str, ...] = dataclasses.field(default=(), metadata={"flag": "--wrapper", "repeatable": True})
+    """module:Class wrapper applied to each environment copy (repeat the flag for several; applied in order)."""
     seed: int = 0
     """Seed of the network initialisation, the exploration, the batch sampling and the environments."""
     total_steps: int = 1_000_000
@@ -118,6 +122,9 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         check_finite_fields(self)
+        if not isinstance(self.env, str):
+            raise ActorCriticError(f"env must be an environment id (a string), not {type(self.env).__name__}: "
+                                   "pass a factory returning a gymnasium.Env as env_fn=... to the agent instead")
         for name in ("total_steps", "eval_episodes", "num_threads"):
             check_positive_int(name, getattr(self, name))
         check_range("seed", self.seed, 0, MAX_SEED)

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
+import json
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -23,29 +27,157 @@ import numpy as np
 from actorcritic.errors import ActorCriticError
 
 
+PLUGIN_PACKAGES = {"ALE": ("ale_py", "ale-py")}
+"""Environment namespaces whose ids a package registers when imported: namespace -> (module, pip name)."""
+
+
 def check_env_id(env_id: str) -> None:
-    """Refuse an id Gymnasium does not know, suggesting the closest registered ones."""
-    if env_id in gym.registry:
+    """Refuse an id `gymnasium.make` would not accept, with one line: suggest the closest registered ids
+    (only those whose packages are installed), name the module of a `module:Id` that cannot be imported,
+    and the package of a plugin namespace (`ALE/...`) that is not installed."""
+    if not isinstance(env_id, str):
+        raise ActorCriticError(f"env must be an environment id (a string), not {type(env_id).__name__}: "
+                               "pass a factory returning a gymnasium.Env as env_fn=... instead")
+    name = env_id
+    if ":" in env_id:
+        module, name = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ActorCriticError(f"--env {env_id}: cannot import module {module!r} ({error}): run from the directory that "
+                                   "holds it, or install the package") from None
+    if name in gym.registry:
         return
-    close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
+    namespace = name.split("/", 1)[0] if "/" in name else None
+    if namespace in PLUGIN_PACKAGES:
+        module, package = PLUGIN_PACKAGES[namespace]
+        try:
+            gym.register_envs(importlib.import_module(module))
+        except ImportError:
+            raise ActorCriticError(f"{env_id} needs the {package} package, which is not installed: pip install {package}") from None
+        if name in gym.registry:
+            return
+    close = [match for match in difflib.get_close_matches(name, list(gym.registry), n=6) if _installed(match)][:3]
     hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.pprint_registry() for the ids"
     raise ActorCriticError(f"unknown environment id {env_id!r}: {hint}")
 
 
+def _installed(env_id: str) -> bool:
+    """Whether a registered id's entry point imports (Box2D ids do not without Box2D)."""
+    entry_point = gym.registry[env_id].entry_point
+    if not isinstance(entry_point, str):
+        return True
+    try:
+        importlib.import_module(entry_point.split(":")[0])
+        return True
+    except (ImportError, gym.error.DependencyNotInstalled):
+        return False
+
+
+@dataclass(frozen=True)
+class EnvMaker:
+    """How to build one copy of the environment: a Gymnasium id (with `make` keyword arguments) or a
+    factory, then the user's wrappers, then flattening of any observation that is not a flat Box (Dict,
+    Discrete, MultiDiscrete, MultiBinary, multi-dimensional Box: `gym.wrappers.FlattenObservation`)."""
+
+    env_id: str
+    kwargs: dict = field(default_factory=dict)
+    wrappers: tuple[str, ...] = ()
+    env_fn: Callable[[], gym.Env] | None = None
+
+    @classmethod
+    def from_config(cls, config, env_fn: Callable[[], gym.Env] | None = None) -> "EnvMaker":
+        return cls(config.env, parse_env_kwargs(config.env_kwargs), tuple(config.wrappers), env_fn)
+
+    def check(self) -> None:
+        if self.env_fn is None:
+            check_env_id(self.env_id)
+        elif not callable(self.env_fn):
+            raise ActorCriticError(f"env_fn must be a zero-argument callable returning a gymnasium.Env, not {type(self.env_fn).__name__}")
+        for path in self.wrappers:
+            _import_object(path, "--wrapper")
+
+    def _wrap(self, env: gym.Env) -> gym.Env:
+        if not isinstance(env, gym.Env):
+            raise ActorCriticError(f"env_fn returned {type(env).__name__}, not a gymnasium.Env")
+        for path in self.wrappers:
+            wrapper = _import_object(path, "--wrapper")
+            try:
+                env = wrapper(env)
+            except Exception as error:  # the user's class: whatever it raises is the user's to see, in one line
+                raise ActorCriticError(f"--wrapper {path} cannot wrap {self.env_id} by itself ({type(error).__name__}: {error}): "
+                                       "give a wrapper that takes only the environment") from None
+        space = env.observation_space
+        if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
+            if not isinstance(space, (gym.spaces.Box, gym.spaces.Dict, gym.spaces.Tuple, gym.spaces.Discrete,
+                                      gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+                raise ActorCriticError(f"{self.env_id}'s observation space {space} cannot be flattened: wrap it into a Box")
+            env = gym.wrappers.FlattenObservation(env)
+        return env
+
+    def single(self, render_mode: str | None = None) -> gym.Env:
+        """One copy (for evaluation)."""
+        with missing_dependency_as_one_line(self.env_id), _bad_kwargs_as_one_line(self.env_id):
+            if self.env_fn is not None:
+                return self._wrap(self.env_fn())
+            extra = {"render_mode": render_mode} if render_mode else {}
+            return self._wrap(gym.make(self.env_id, **self.kwargs, **extra))
+
+    def vector(self, num_envs: int, seed: int) -> gym.vector.VectorEnv:
+        """N copies stepped in this process with same-step autoreset."""
+        self.check()
+        route_mujoco_warnings()
+        autoreset = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+        with missing_dependency_as_one_line(self.env_id), _bad_kwargs_as_one_line(self.env_id):
+            if self.env_fn is not None:
+                envs = gym.vector.SyncVectorEnv([lambda: ResetRecorder(self._wrap(self.env_fn()))] * num_envs, **autoreset)
+            else:
+                envs = gym.make_vec(self.env_id, num_envs=num_envs, vectorization_mode="sync", vector_kwargs=autoreset,
+                                    wrappers=[self._wrap, ResetRecorder], **self.kwargs)
+        envs.action_space.seed(seed)
+        return envs
+
+
 def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorEnv:
-    """N copies of `env_id` stepped in this process with same-step autoreset, reset with seeds seed..seed+N-1."""
-    check_env_id(env_id)
-    route_mujoco_warnings()
-    with missing_dependency_as_one_line(env_id):
-        envs = gym.make_vec(
-            env_id,
-            num_envs=num_envs,
-            vectorization_mode="sync",
-            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-            wrappers=[ResetRecorder],
-        )
-    envs.action_space.seed(seed)
-    return envs
+    """N copies of `env_id` stepped in this process with same-step autoreset."""
+    return EnvMaker(env_id).vector(num_envs, seed)
+
+
+def parse_env_kwargs(pairs: tuple[str, ...]) -> dict:
+    """("KEY=VALUE", ...) -> {KEY: VALUE}, each value read as JSON when it parses (numbers, true, null,
+    lists), else kept as a string."""
+    kwargs = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals or not key.isidentifier():
+            raise ActorCriticError(f"--env-kwargs {pair!r} is not KEY=VALUE: write e.g. --env-kwargs max_episode_steps=500")
+        try:
+            kwargs[key] = json.loads(text)
+        except ValueError:
+            kwargs[key] = text
+    return kwargs
+
+
+def _import_object(path: str, flag: str):
+    module, colon, name = path.partition(":")
+    if not colon:
+        raise ActorCriticError(f"{flag} {path!r} is not module:Name: write e.g. {flag} gymnasium.wrappers:ClipReward")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as error:
+        raise ActorCriticError(f"{flag} {path}: cannot import module {module!r} ({error})") from None
+    except AttributeError:
+        raise ActorCriticError(f"{flag} {path}: module {module!r} has no {name!r}") from None
+
+
+@contextlib.contextmanager
+def _bad_kwargs_as_one_line(env_id: str):
+    try:
+        yield
+    except TypeError as error:
+        if "argument" not in str(error):
+            raise
+        raise ActorCriticError(f"{env_id} does not take these arguments ({error}): check --env-kwargs") from None
 
 
 @contextlib.contextmanager
@@ -173,14 +305,15 @@ class EpisodeStatistics:
         return returns, lengths
 
 
-def evaluate_policy(act, env_id: str, episodes: int, seed: int, video_dir: str | Path | None = None,
+def evaluate_policy(act, env: str | EnvMaker, episodes: int, seed: int, video_dir: str | Path | None = None,
                     video_prefix: str = "episode") -> list[float]:
     """Undiscounted returns of `episodes` fresh episodes of `act(obs_batch) -> action_batch`, one
-    environment, episode i reset with seed + i. With `video_dir`, each episode is also written there as
-    `{video_prefix}-episode-{i}.mp4` (Gymnasium's RecordVideo; needs moviepy, the `video` extra)."""
-    check_env_id(env_id)
-    with missing_dependency_as_one_line(env_id):
-        env = _video_env(env_id, Path(video_dir), video_prefix) if video_dir is not None else gym.make(env_id)
+    environment (an id or an `EnvMaker`), episode i reset with seed + i. With `video_dir`, each episode is
+    also written there as `{video_prefix}-episode-{i}.mp4` (Gymnasium's RecordVideo; needs moviepy, the
+    `video` extra)."""
+    maker = env if isinstance(env, EnvMaker) else EnvMaker(env)
+    maker.check()
+    env = _video_env(maker, Path(video_dir), video_prefix) if video_dir is not None else maker.single()
     returns = []
     try:
         for episode in range(episodes):  # rendering for a video may find its dependency missing only here
@@ -199,11 +332,11 @@ def evaluate_policy(act, env_id: str, episodes: int, seed: int, video_dir: str |
     return returns
 
 
-def _video_env(env_id: str, video_dir: Path, prefix: str) -> gym.Env:
+def _video_env(maker: EnvMaker, video_dir: Path, prefix: str) -> gym.Env:
     # MuJoCo picks its OpenGL backend when it is first imported; EGL renders off-screen on a headless machine
     os.environ.setdefault("MUJOCO_GL", "egl")
     try:
-        env = gym.make(env_id, render_mode="rgb_array")
+        env = maker.single(render_mode="rgb_array")
         return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, name_prefix=prefix, disable_logger=True)
     except gym.error.DependencyNotInstalled as error:
         raise _missing_video_dependency(error) from None

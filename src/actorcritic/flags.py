@@ -47,22 +47,35 @@ def config_parser(config_class: type, defaults: Any, prog: str, description: str
     docs = field_docs(config_class)
     hints = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):
-        flag = "--" + field.name.replace("_", "-")
+        flag = flag_of(field)
         default = getattr(defaults, field.name)
         hint, doc = hints[field.name], docs.get(field.name, "").replace("%", "%%")  # argparse formats help with %
         if hint is bool:
             parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default, help=doc)
             continue
         kwargs = _value_kind(hint)
-        parser.add_argument(flag, dest=field.name, default=default, help=f"{doc} (default: {_show(default).replace('%', '%%')})", **kwargs)
+        if field.metadata.get("repeatable"):  # --wrapper A --wrapper B: each occurrence adds; the default is only the default
+            kwargs["action"], default = "extend", None
+        parser.add_argument(flag, dest=field.name, default=default, help=f"{doc} (default: {_show(getattr(defaults, field.name)).replace('%', '%%')})", **kwargs)
     return parser
+
+
+def flag_of(field: dataclasses.Field) -> str:
+    """The command-line flag of a config field: its kebab-case name, or the one its metadata names."""
+    return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
 
 
 def parse_fields(config_class: type, defaults: Any, args: list[str], prog: str) -> Any:
     """The config that `args` make of `defaults` (validated by the config itself)."""
     namespace = config_parser(config_class, defaults, prog).parse_args(args)
-    values = {name: tuple(value) if isinstance(value, list) else value for name, value in vars(namespace).items()}
+    values = {name: getattr(defaults, name) if value is None and _repeatable(config_class, name) else value
+              for name, value in vars(namespace).items()}
+    values = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
     return config_class(**values)
+
+
+def _repeatable(config_class: type, name: str) -> bool:
+    return any(f.name == name and f.metadata.get("repeatable") for f in dataclasses.fields(config_class))
 
 
 def _value_kind(hint: Any) -> dict:

@@ -44,7 +44,7 @@ from actorcritic.checkpoint import (
     save_checkpoint,
 )
 from actorcritic.config import AgentConfig, config_from_dict, config_to_dict
-from actorcritic.envs import EpisodeStatistics, evaluate_policy, make_vector_env, replay_resets, reset_state, space_signature
+from actorcritic.envs import EnvMaker, EpisodeStatistics, evaluate_policy, replay_resets, reset_state, space_signature
 from actorcritic.errors import ActorCriticError
 
 EMPTY_METRIC = None
@@ -145,11 +145,15 @@ class Agent:
     action_space_hint: str = ""
     """What to use instead, said when an unsupported action space is refused."""
 
-    def __init__(self, config: AgentConfig, num_envs: int):
+    def __init__(self, config: AgentConfig, num_envs: int, env_fn: Callable[[], gym.Env] | None = None):
+        """`env_fn`, when given, is a zero-argument callable returning a `gymnasium.Env` (Stable-Baselines3's
+        `make_vec_env(factory)` habit): it replaces `config.env`, which then only names the environment;
+        `load` needs the same `env_fn` again."""
         self.config = config
         self.device = resolve_device(config.device)
         torch.set_num_threads(config.num_threads)
-        self.envs = make_vector_env(config.env, num_envs, config.seed)
+        self.env_maker = EnvMaker.from_config(config, env_fn)
+        self.envs = self.env_maker.vector(num_envs, config.seed)
         self.observation_space = self.envs.single_observation_space
         self.action_space = self.envs.single_action_space
         if not isinstance(self.action_space, self.action_spaces):
@@ -229,7 +233,7 @@ class Agent:
         `video_dir`, an mp4 of each episode there."""
         episodes = episodes or self.config.eval_episodes
         seed = self.config.seed + 10_000 if seed is None else seed
-        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), self.config.env, episodes, seed, video_dir,
+        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), self.env_maker, episodes, seed, video_dir,
                                video_prefix=f"{self.algo}-{self.config.env.replace('/', '-')}")
 
     # ---------------------------------------------------------------- the loop
@@ -326,11 +330,11 @@ class Agent:
         save_checkpoint(Path(directory), tensors, state)
 
     @classmethod
-    def load(cls, directory: str | Path, **config_overrides: Any):
+    def load(cls, directory: str | Path, env_fn: Callable[[], gym.Env] | None = None, **config_overrides: Any):
         """Rebuild an agent from a checkpoint directory (or a run directory: its checkpoint/); refuse one of
-        another algorithm or other spaces."""
+        another algorithm or other spaces. An agent trained with `env_fn` needs it again here."""
         directory = checkpoint_directory(directory)
-        agent, tensors, state = rebuild_agent(cls, directory, config_overrides)
+        agent, tensors, state = rebuild_agent(cls, directory, config_overrides, env_fn)
         with reading_tensors(directory):
             for name, module in agent._modules().items():
                 load_module_tensors(name, module, tensors)
@@ -354,7 +358,7 @@ def checkpoint_directory(directory: str | Path) -> Path:
     return directory
 
 
-def rebuild_agent(cls: type, directory: Path, config_overrides: dict) -> tuple[Any, dict[str, torch.Tensor], dict]:
+def rebuild_agent(cls: type, directory: Path, config_overrides: dict, env_fn=None) -> tuple[Any, dict[str, torch.Tensor], dict]:
     """Read a checkpoint written by `cls`, build the agent from its config (plus overrides) and check that
     the environment's spaces are the saved ones. Returns the agent (counters restored), the tensors and
     the JSON state; the caller loads its tensors inside `reading_tensors`."""
@@ -368,7 +372,7 @@ def rebuild_agent(cls: type, directory: Path, config_overrides: dict) -> tuple[A
         _ = state["optimizer_param_groups"]  # looked up here so that its absence reads as a corrupt file
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ActorCriticError(f"corrupt checkpoint in {directory}: state.json lacks or garbles {error}") from None
-    agent = cls(config)
+    agent = cls(config, env_fn=env_fn) if env_fn is not None else cls(config)
     spaces = (space_signature(agent.observation_space), space_signature(agent.action_space))
     if spaces != saved_spaces:
         raise ActorCriticError(

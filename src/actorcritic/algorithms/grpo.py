@@ -95,8 +95,8 @@ class GRPO(OnPolicyAgent):
     config_class = GRPOConfig
     uses_value_function = False
 
-    def __init__(self, config: GRPOConfig):
-        super().__init__(config)
+    def __init__(self, config: GRPOConfig, env_fn=None):
+        super().__init__(config, env_fn)
         self.reference = copy.deepcopy(self.model).requires_grad_(False) if config.beta > 0 else None
 
     def _modules(self) -> dict[str, torch.nn.Module]:

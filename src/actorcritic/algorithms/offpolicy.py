@@ -33,7 +33,7 @@ class OffPolicyConfig(AgentConfig):
     """Fields shared by DDPG, TD3 and SAC (with `AgentConfig`'s). Defaults follow Fujimoto et al. (2018) on MuJoCo."""
 
     env: str = "HalfCheetah-v5"
-    """Gymnasium environment id (continuous actions)."""
+    """Gymnasium environment id (continuous actions): registered, plugin (namespace/Name-v0) or module:EnvName-v0."""
     learning_starts: int = 25_000
     """Steps of uniformly random actions that fill the buffer before the first update."""
     batch_size: int = 256
@@ -108,8 +108,8 @@ class OffPolicyAgent(Agent):
     action_space_description = "continuous (Box)"
     action_space_hint = ": use ppo for discrete actions"
 
-    def __init__(self, config: OffPolicyConfig):
-        super().__init__(config, num_envs=1)
+    def __init__(self, config: OffPolicyConfig, env_fn=None):
+        super().__init__(config, num_envs=1, env_fn=env_fn)
         obs_dim = int(np.prod(self.observation_space.shape))
         action_dim = int(np.prod(self.action_space.shape))
         self.learner: Learner = build_quietly(lambda: self.learner_class(config, obs_dim, self.action_space, self.device), config.seed)

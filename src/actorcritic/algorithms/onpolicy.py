@@ -109,8 +109,8 @@ class OnPolicyAgent(Agent):
 
     uses_value_function = True
 
-    def __init__(self, config: OnPolicyConfig):
-        super().__init__(config, config.num_envs)
+    def __init__(self, config: OnPolicyConfig, env_fn=None):
+        super().__init__(config, config.num_envs, env_fn)
         obs_shape = self.observation_space.shape
         obs_dim = int(np.prod(obs_shape))
         self.discrete = isinstance(self.action_space, gym.spaces.Discrete)
