@@ -68,7 +68,9 @@ def test_evaluation_episodes_are_reproducible_from_their_seed():
 def test_space_signatures_describe_what_a_checkpoint_needs():
     assert space_signature(gym.spaces.Discrete(3)) == {"type": "Discrete", "n": 3}
     assert space_signature(gym.spaces.Box(-1, 1, (2, 3))) == {"type": "Box", "shape": [2, 3]}
-    assert space_signature(gym.spaces.MultiBinary(4)) == {"type": "MultiBinary"}
+    assert space_signature(gym.spaces.MultiBinary(4)) == {"type": "MultiBinary", "shape": [4]}
+    assert space_signature(gym.spaces.MultiDiscrete([3, 2])) == {"type": "MultiDiscrete", "nvec": [3, 2]}
+    assert space_signature(gym.spaces.Text(5)) == {"type": "Text"}
 
 
 # ---------------------------------------------------------------- the user's own environments
@@ -223,3 +225,45 @@ def test_bad_kwargs_and_wrappers_are_one_line(flags, fragment, tmp_path, capsys)
 
     assert_one_line_error(capsys, main(["train", "ppo", "--env", "CartPole-v1", *flags, "--run-dir", str(tmp_path / "r")]), fragment)
     assert not (tmp_path / "r").exists()
+
+
+class _Combination(gym.Env):
+    """One-step episodes; the reward counts the choices that match a hidden target (2, 0) / (1, 0, 1)."""
+
+    def __init__(self, action_space, target):
+        self.observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+        self.action_space, self.target = action_space, np.asarray(target)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        assert self.action_space.contains(np.asarray(action, dtype=self.action_space.dtype)), action
+        return np.zeros(2, np.float32), float(np.sum(np.asarray(action) == self.target)), True, False, {}
+
+
+@pytest.mark.parametrize("algo", ["ppo", "reinforce", "trpo", "grpo"])
+@pytest.mark.parametrize("space, target", [(gym.spaces.MultiDiscrete([3, 2]), (2, 0)), (gym.spaces.MultiBinary(3), (1, 0, 1))])
+def test_several_discrete_choices_are_learned_by_the_policy_gradient_family(algo, space, target, tmp_path):
+    from actorcritic.training import ALGORITHMS
+
+    agent_class, config_class = ALGORITHMS[algo]
+    common = dict(env="combination", hidden_sizes=(16,), learning_rate=3e-2 if algo != "trpo" else 1e-2, total_steps=3000)
+    if algo == "grpo":
+        config = config_class(**common, group_size=8, groups_per_update=4)
+    else:
+        config = config_class(**common, num_envs=8, num_steps=25, normalize_observations=False, normalize_rewards=False,
+                              **({"minibatch_size": 50} if algo != "reinforce" else {}))
+    make = lambda: _Combination(space, target)  # noqa: E731
+    agent = agent_class(config, env_fn=make).learn()
+    assert agent.act(np.zeros((1, 2), np.float32)).tolist() == [list(target)]
+    export_path = tmp_path / "policy.pt"
+    from actorcritic.export import export_policy
+
+    export_policy(agent, export_path, "torchscript")
+    import torch
+
+    assert torch.jit.load(str(export_path))(torch.zeros(1, 2)).tolist() == [list(target)]
+    agent.save(tmp_path / "ckpt")
+    assert agent_class.load(tmp_path / "ckpt", env_fn=make).act(np.zeros((1, 2), np.float32)).tolist() == [list(target)]

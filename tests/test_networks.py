@@ -11,11 +11,14 @@ from actorcritic.losses import (
     value_loss,
 )
 from actorcritic.networks import (
+    ActorCritic,
     Critics,
     StackedMLP,
     categorical_kl,
     gaussian_kl,
     mlp,
+    multi_categorical_kl,
+    multi_categorical_log_prob_and_entropy,
     tanh_gaussian_log_prob,
 )
 
@@ -163,3 +166,34 @@ def test_critics_actor_gradient_reaches_the_actions_only():
     actions = torch.randn(5, 1, requires_grad=True)
     critics.q(torch.randn(5, 3), actions, detach_weights=True).min(0).values.sum().backward()
     assert actions.grad is not None and critics.flat.parameter.grad.abs().sum() == 0
+
+
+def test_several_discrete_choices_are_independent_categoricals():
+    torch.manual_seed(0)
+    nvec = (3, 2, 4)
+    logits, actions = torch.randn(5, sum(nvec)), torch.stack([torch.randint(0, n, (5,)) for n in nvec], -1)
+    log_prob, entropy = multi_categorical_log_prob_and_entropy(logits, actions, nvec)
+    groups = [torch.distributions.Categorical(logits=g) for g in logits.split(list(nvec), -1)]
+    assert torch.allclose(log_prob, sum(d.log_prob(actions[:, i]) for i, d in enumerate(groups)), atol=1e-6)
+    assert torch.allclose(entropy, sum(d.entropy() for d in groups), atol=1e-6)
+    other = torch.randn(5, sum(nvec))
+    expected = sum(torch.distributions.kl_divergence(d, torch.distributions.Categorical(logits=o))
+                   for d, o in zip(groups, other.split(list(nvec), -1)))
+    assert torch.allclose(multi_categorical_kl(logits, other, nvec), expected, atol=1e-6)
+
+
+def test_multi_discrete_acting_copy_samples_each_choice_with_its_probabilities():
+    torch.manual_seed(1)
+    model = ActorCritic(2, (8,), action_nvec=(3, 2))
+    obs = np.tile(np.array([[0.3, -0.2]], np.float32), (20_000, 1))
+    acting = model.acting_copy()
+    actions, log_probs, _ = acting.sample(obs, acting.draw_noise((20_000,), torch.Generator().manual_seed(0)))
+    assert actions.shape == (20_000, 2)
+    trained_log_probs = model.evaluate_actions(torch.from_numpy(obs[:50]), torch.from_numpy(actions[:50]))[0]
+    assert np.allclose(log_probs[:50], trained_log_probs.detach().numpy(), atol=1e-5)
+    logits = model(torch.from_numpy(obs[:1]))[0][0].detach()
+    for group, (start, n) in enumerate(((0, 3), (3, 2))):
+        probabilities = torch.softmax(logits[start:start + n], -1).numpy()
+        frequencies = np.bincount(actions[:, group], minlength=n) / len(actions)
+        assert np.allclose(frequencies, probabilities, atol=0.015)
+    assert acting.mode(obs[:1]).tolist() == [[int(logits[:3].argmax()), int(logits[3:].argmax())]]

@@ -155,14 +155,14 @@ def test_unknown_environment_is_refused_with_a_suggestion():
 
 
 def test_unsupported_action_space_is_refused():
-    gym.register("MultiDiscreteToy-v0", entry_point=lambda: _MultiDiscreteToy())
-    with pytest.raises(ActorCriticError, match="ppo needs a Discrete or Box action space"):
-        PPO(tiny("MultiDiscreteToy-v0"))
+    gym.register("TupleActionToy-v0", entry_point=lambda: _TupleActionToy())
+    with pytest.raises(ActorCriticError, match="ppo needs a Discrete, MultiDiscrete, MultiBinary or Box action space"):
+        PPO(tiny("TupleActionToy-v0"))
 
 
-class _MultiDiscreteToy(gym.Env):
+class _TupleActionToy(gym.Env):
     observation_space = gym.spaces.Box(-1, 1, (2,))
-    action_space = gym.spaces.MultiDiscrete([2, 2])
+    action_space = gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Box(-1, 1, (1,))))
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)

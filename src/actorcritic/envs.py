@@ -252,6 +252,10 @@ def space_signature(space: gym.Space) -> dict:
         return {"type": "Discrete", "n": int(space.n)}
     if isinstance(space, gym.spaces.Box):
         return {"type": "Box", "shape": list(space.shape)}
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": np.asarray(space.nvec).tolist()}
+    if isinstance(space, gym.spaces.MultiBinary):
+        return {"type": "MultiBinary", "shape": list(space.shape)}
     return {"type": type(space).__name__}
 
 

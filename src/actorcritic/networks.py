@@ -154,6 +154,18 @@ def categorical_log_prob_and_entropy(logits: Tensor, actions: Tensor) -> tuple[T
     return log_prob, entropy
 
 
+def multi_categorical_log_prob_and_entropy(logits: Tensor, actions: Tensor, nvec: Sequence[int]) -> tuple[Tensor, Tensor]:
+    """Independent categoricals (MultiDiscrete, MultiBinary as MultiDiscrete([2] * n)): log π(a|s) = Σ_g log π_g(a_g|s)
+    and H = Σ_g H_g. logits [B, Σ nvec], actions [B, G] -> ([B], [B])."""
+    terms = [categorical_log_prob_and_entropy(group, actions[:, g]) for g, group in enumerate(logits.split(list(nvec), -1))]
+    return sum(term[0] for term in terms), sum(term[1] for term in terms)
+
+
+def multi_categorical_kl(old_logits: Tensor, logits: Tensor, nvec: Sequence[int]) -> Tensor:
+    """KL between products of independent categoricals: the sum of the groups' KLs. [B, Σ nvec] -> [B]."""
+    return sum(categorical_kl(old, new) for old, new in zip(old_logits.split(list(nvec), -1), logits.split(list(nvec), -1)))
+
+
 def gaussian_log_prob(mean: Tensor, log_std: Tensor, actions: Tensor) -> Tensor:
     """log N(a; μ, diag σ²) summed over action dimensions. mean, actions [B, A], log_std [A] -> [B]."""
     z = (actions - mean) * torch.exp(-log_std)
@@ -181,18 +193,22 @@ def gaussian_entropy(log_std: Tensor) -> Tensor:
 
 class ActorCritic(nn.Module):
     """π_θ(a|s) and V_φ(s) as two separate MLPs (no shared layers, lecture section 5), run as the two members
-    of one `StackedMLP`. Discrete actions: softmax over logits. Continuous actions: N(μ_θ(s), diag σ²) with
-    a learned, state-independent log σ (Schulman et al. 2017). Policy output gain 0.01 (a near-uniform or
-    near-zero-mean start), value output gain 1 (Huang et al. 2022)."""
+    of one `StackedMLP`. Discrete actions: softmax over logits (`num_actions`); several discrete choices at
+    once (MultiDiscrete, MultiBinary): one softmax per choice (`action_nvec`, actions [B, G]). Continuous
+    actions: N(μ_θ(s), diag σ²) with a learned, state-independent log σ (Schulman et al. 2017). Policy output
+    gain 0.01 (a near-uniform or near-zero-mean start), value output gain 1 (Huang et al. 2022)."""
 
     def __init__(self, obs_dim: int, hidden_sizes: tuple[int, ...], num_actions: int | None = None,
-                 action_dim: int | None = None, log_std_init: float = 0.0, value: bool = True):
+                 action_dim: int | None = None, log_std_init: float = 0.0, value: bool = True,
+                 action_nvec: tuple[int, ...] | None = None):
         super().__init__()
-        if (num_actions is None) == (action_dim is None):
-            raise ValueError("give exactly one of num_actions (discrete) and action_dim (continuous)")
-        self.discrete = num_actions is not None
+        if sum(x is not None for x in (num_actions, action_dim, action_nvec)) != 1:
+            raise ValueError("give exactly one of num_actions (discrete), action_nvec (multi-discrete) and action_dim (continuous)")
+        self.grouped = action_nvec is not None
+        self.nvec = tuple(action_nvec) if self.grouped else ((num_actions,) if num_actions is not None else None)
+        self.discrete = self.nvec is not None
         self.has_value = value
-        width = num_actions if self.discrete else action_dim
+        width = sum(self.nvec) if self.discrete else action_dim
         if value:
             self.body = StackedMLP(2, obs_dim, hidden_sizes, width, output_gains=(0.01, 1.0), output_widths=(width, 1))
         else:  # a policy alone (GRPO): no value network at all
@@ -207,15 +223,21 @@ class ActorCritic(nn.Module):
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """log π(a|s) [B], entropy (per state [B] or a scalar for the Gaussian) and V(s) [B]."""
         policy_out, values = self(obs)
-        if self.discrete:
-            log_prob, entropy = categorical_log_prob_and_entropy(policy_out, actions)
-        else:
-            log_prob, entropy = gaussian_log_prob(policy_out, self.log_std, actions), gaussian_entropy(self.log_std)
+        log_prob, entropy = self._log_prob_and_entropy(policy_out, actions, self.log_std)
         return log_prob, entropy, values
+
+    def _log_prob_and_entropy(self, policy_out: Tensor, actions: Tensor, log_std: Tensor | None) -> tuple[Tensor, Tensor]:
+        if self.grouped:
+            return multi_categorical_log_prob_and_entropy(policy_out, actions, self.nvec)
+        if self.discrete:
+            return categorical_log_prob_and_entropy(policy_out, actions)
+        return gaussian_log_prob(policy_out, log_std, actions), gaussian_entropy(log_std)
 
     def kl_from(self, obs: Tensor, old_policy_out: Tensor, old_log_std: Tensor | None) -> Tensor:
         """KL(π_old(·|s) || π_θ(·|s)) per state [B], π_old given by its saved outputs on `obs`."""
         policy_out = self(obs)[0]
+        if self.grouped:
+            return multi_categorical_kl(old_policy_out, policy_out, self.nvec)
         if self.discrete:
             return categorical_kl(old_policy_out, policy_out)
         return gaussian_kl(old_policy_out, old_log_std, policy_out, self.log_std)
@@ -240,9 +262,7 @@ class ActorCritic(nn.Module):
 
         def log_prob(params, single_obs, single_action):
             policy_out, _ = functional_call(self, params, (single_obs.unsqueeze(0),))
-            if self.discrete:
-                return categorical_log_prob_and_entropy(policy_out, single_action.unsqueeze(0))[0].squeeze(0)
-            return gaussian_log_prob(policy_out, params["log_std"], single_action.unsqueeze(0)).squeeze(0)
+            return self._log_prob_and_entropy(policy_out, single_action.unsqueeze(0), params.get("log_std"))[0].squeeze(0)
 
         per_sample = vmap(grad(log_prob), in_dims=(None, 0, 0))
         for start in range(0, obs.shape[0], chunk):
@@ -251,16 +271,18 @@ class ActorCritic(nn.Module):
 
     def acting_copy(self) -> "ActingActorCritic":
         log_std = None if self.discrete else self.log_std.detach().cpu().numpy().astype(np.float64)
-        return ActingActorCritic(self.body.numpy_copy(), log_std)
+        return ActingActorCritic(self.body.numpy_copy(), log_std, self.nvec if self.grouped else None)
 
 
 class ActingActorCritic:
     """Inference-only NumPy copy of an `ActorCritic` for acting: one forward pass gives the action, its
     log-probability and V(s). Noise comes from `draw_noise` (the agent's torch generator):
-    a uniform number per actor for discrete actions (inverse-CDF sampling), ε ~ N(0, I) for continuous ones."""
+    a uniform number per actor (and per choice, for several discrete choices) for discrete actions
+    (inverse-CDF sampling), ε ~ N(0, I) for continuous ones."""
 
-    def __init__(self, body: NumpyStackedMLP, log_std: np.ndarray | None):
+    def __init__(self, body: NumpyStackedMLP, log_std: np.ndarray | None, nvec: tuple[int, ...] | None = None):
         self.body = body
+        self.nvec = nvec
         self.discrete = log_std is None
         if not self.discrete:
             self.std = np.exp(log_std).astype(np.float32)
@@ -268,6 +290,8 @@ class ActingActorCritic:
             self.action_dim = log_std.shape[0]
 
     def draw_noise(self, shape: tuple[int, ...], generator: torch.Generator) -> np.ndarray:
+        if self.nvec is not None:
+            return torch.rand((*shape, len(self.nvec)), generator=generator, dtype=torch.float64).numpy()
         if self.discrete:
             return torch.rand(shape, generator=generator, dtype=torch.float64).numpy()
         return torch.randn((*shape, self.action_dim), generator=generator).numpy()
@@ -277,13 +301,13 @@ class ActingActorCritic:
         out = self.body(obs)
         policy_out = out[0]
         values = out[1, :, 0] if out.shape[0] > 1 else np.zeros(out.shape[1], dtype=np.float32)
-        if self.discrete:
-            logits = policy_out.astype(np.float64)
-            logits -= logits.max(axis=-1, keepdims=True)
-            log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-            cdf = np.exp(log_probs).cumsum(axis=-1)
-            actions = np.minimum((cdf < noise[:, None] * cdf[:, -1:]).sum(axis=-1), logits.shape[-1] - 1)
-            log_prob = np.take_along_axis(log_probs, actions[:, None], axis=-1)[:, 0]
+        if self.nvec is not None:
+            groups = np.split(policy_out, np.cumsum(self.nvec)[:-1], axis=-1)
+            sampled = [_sample_categorical(logits, noise[:, g]) for g, logits in enumerate(groups)]
+            actions = np.stack([a for a, _ in sampled], axis=-1)
+            log_prob = sum(lp for _, lp in sampled)
+        elif self.discrete:
+            actions, log_prob = _sample_categorical(policy_out, noise)
         else:
             actions = policy_out + self.std * noise
             log_prob = -(0.5 * np.square(noise).sum(axis=-1) + self._log_prob_offset)
@@ -292,6 +316,8 @@ class ActingActorCritic:
     def mode(self, obs: np.ndarray) -> np.ndarray:
         """The deterministic action: argmax of the logits, or the Gaussian mean."""
         policy_out = self.body(obs)[0]
+        if self.nvec is not None:
+            return np.stack([g.argmax(axis=-1) for g in np.split(policy_out, np.cumsum(self.nvec)[:-1], axis=-1)], axis=-1)
         return policy_out.argmax(axis=-1) if self.discrete else policy_out
 
     def value(self, obs: np.ndarray) -> np.ndarray:
@@ -300,14 +326,26 @@ class ActingActorCritic:
         return out[1, :, 0] if out.shape[0] > 1 else np.zeros(out.shape[1], dtype=np.float32)
 
 
+def _sample_categorical(policy_out: np.ndarray, uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse-CDF samples of softmax(logits) from one uniform number per row: actions [B], log π(a|s) [B]."""
+    logits = policy_out.astype(np.float64)
+    logits -= logits.max(axis=-1, keepdims=True)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    cdf = np.exp(log_probs).cumsum(axis=-1)
+    actions = np.minimum((cdf < uniform[:, None] * cdf[:, -1:]).sum(axis=-1), logits.shape[-1] - 1)
+    return actions, np.take_along_axis(log_probs, actions[:, None], axis=-1)[:, 0]
+
+
 class NormalizedPolicy(nn.Module):
     """The deterministic policy of an `ActorCritic` as one standalone module: obs [B, obs_dim] -> the argmax
     action [B] (discrete) or the Gaussian mean clipped to [low, high] [B, A], with the frozen observation
     normalisation clip((obs - mean) / sqrt(var + eps), ±clip) in front when `stats` are given."""
 
-    def __init__(self, body: StackedMLP, stats, clip: float, eps: float, low: np.ndarray | None, high: np.ndarray | None):
+    def __init__(self, body: StackedMLP, stats, clip: float, eps: float, low: np.ndarray | None, high: np.ndarray | None,
+                 nvec: tuple[int, ...] | None = None):
         super().__init__()
         self.body = copy.deepcopy(body).cpu()
+        self.nvec = list(nvec) if nvec is not None else None
         self.normalize = stats is not None
         self.clip, self.discrete = float(clip), low is None
         obs_dim = self.body.weights[0].shape[1]
@@ -322,6 +360,8 @@ class NormalizedPolicy(nn.Module):
         if self.normalize:
             obs = torch.clamp((obs - self.obs_mean) / self.obs_scale, -self.clip, self.clip)
         out = self.body.member(obs, 0)
+        if self.nvec is not None:
+            return torch.stack([group.argmax(-1) for group in out.split(self.nvec, -1)], -1)
         return out.argmax(-1) if self.discrete else torch.minimum(torch.maximum(out, self.low), self.high)
 
 

@@ -138,9 +138,9 @@ class Agent:
 
     algo: str
     config_class: type
-    action_spaces: tuple[type, ...] = (gym.spaces.Discrete, gym.spaces.Box)
+    action_spaces: tuple[type, ...] = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary, gym.spaces.Box)
     """Action spaces the algorithm supports..."""
-    action_space_description = "Discrete or Box"
+    action_space_description = "Discrete, MultiDiscrete, MultiBinary or Box"
     """... in words."""
     action_space_hint: str = ""
     """What to use instead, said when an unsupported action space is refused."""

@@ -113,9 +113,15 @@ class OnPolicyAgent(Agent):
         super().__init__(config, config.num_envs, env_fn)
         obs_shape = self.observation_space.shape
         obs_dim = int(np.prod(obs_shape))
-        self.discrete = isinstance(self.action_space, gym.spaces.Discrete)
+        space = self.action_space
+        self.discrete = isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary))
+        # several discrete choices: one categorical each; a MultiBinary(n) is MultiDiscrete([2] * n)
+        self.action_nvec = (tuple(int(n) for n in np.ravel(space.nvec)) if isinstance(space, gym.spaces.MultiDiscrete)
+                            else (2,) * int(np.prod(space.shape)) if isinstance(space, gym.spaces.MultiBinary) else None)
 
         def build():
+            if self.action_nvec is not None:
+                return ActorCritic(obs_dim, config.hidden_sizes, action_nvec=self.action_nvec, value=self.uses_value_function)
             if self.discrete:
                 return ActorCritic(obs_dim, config.hidden_sizes, num_actions=int(self.action_space.n), value=self.uses_value_function)
             action_dim = int(np.prod(self.action_space.shape))
@@ -133,11 +139,11 @@ class OnPolicyAgent(Agent):
         """The rollout buffer and the reward scaler of N actors x T steps."""
         cfg = self.config
         obs_floats = int(np.prod(self.observation_space.shape))
-        action_floats = 1 if self.discrete else int(np.prod(self.action_space.shape))
+        action_floats = len(self.action_nvec or (0,)) if self.discrete else int(np.prod(self.action_space.shape))
         require_memory(cfg.num_steps * cfg.num_envs * 4 * (obs_floats + action_floats + 6),
                        f"--num-steps {cfg.num_steps} x --num-envs {cfg.num_envs} (the rollout buffer)")
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.normalize_rewards)
-        action_shape = () if self.discrete else self.action_space.shape
+        action_shape = (len(self.action_nvec),) if self.action_nvec is not None else () if self.discrete else self.action_space.shape
         self.buffer = RolloutBuffer(cfg.num_steps, cfg.num_envs, self.observation_space.shape, action_shape, np.int64 if self.discrete else np.float32)
 
     def _update(self, rollout) -> dict[str, float]:
@@ -149,8 +155,11 @@ class OnPolicyAgent(Agent):
     def _env_actions(self, actions: np.ndarray) -> np.ndarray:
         """The Gaussian policy is unbounded; the environment receives actions clipped to its bounds, the
         buffer keeps the sampled ones (their log-probabilities are the ones the ratio needs)."""
-        if self.discrete:
-            return actions
+        space = self.action_space
+        if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+            return (actions.reshape(actions.shape[0], *space.shape) + space.start) if np.any(space.start) or len(space.shape) > 1 else actions
+        if self.discrete:  # MultiBinary
+            return actions.reshape(actions.shape[0], *space.shape).astype(space.dtype)
         return np.clip(actions, self.action_space.low, self.action_space.high)
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
@@ -181,7 +190,7 @@ class OnPolicyAgent(Agent):
         observation normalisation folded in (what `actorcritic export` writes)."""
         stats = self.obs_normalizer.stats if self.obs_normalizer.enabled else None
         low, high = (None, None) if self.discrete else (self.action_space.low, self.action_space.high)
-        return NormalizedPolicy(self.model.body, stats, self.obs_normalizer.clip, self.obs_normalizer.eps, low, high).eval()
+        return NormalizedPolicy(self.model.body, stats, self.obs_normalizer.clip, self.obs_normalizer.eps, low, high, self.action_nvec).eval()
 
     # ---------------------------------------------------------------- collect
 
