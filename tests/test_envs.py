@@ -267,3 +267,75 @@ def test_several_discrete_choices_are_learned_by_the_policy_gradient_family(algo
     assert torch.jit.load(str(export_path))(torch.zeros(1, 2)).tolist() == [list(target)]
     agent.save(tmp_path / "ckpt")
     assert agent_class.load(tmp_path / "ckpt", env_fn=make).act(np.zeros((1, 2), np.float32)).tolist() == [list(target)]
+
+
+class _Halves(gym.Env):
+    """An image whose bright half (left or right, drawn from the environment's generator) is the action to take."""
+
+    def __init__(self, shape=(36, 36, 3)):
+        self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def _image(self):
+        image = np.zeros(self.observation_space.shape, np.uint8)
+        width_axis = 1 if len(self.observation_space.shape) == 2 or self.observation_space.shape[2] <= 4 else 2
+        index = [slice(None)] * image.ndim
+        index[width_axis] = slice(0, 18) if self.target == 0 else slice(18, None)
+        image[tuple(index)] = 255
+        return image
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.target = int(self.np_random.integers(2))
+        return self._image(), {}
+
+    def step(self, action):
+        return self._image(), float(action == self.target), True, False, {}
+
+
+@pytest.mark.parametrize("algo, shape", [("ppo", (36, 36, 3)), ("ppo", (36, 36)), ("ppo", (2, 36, 36)), ("trpo", (36, 36)),
+                                         ("reinforce", (36, 36)), ("grpo", (36, 36))])
+def test_image_observations_learn_through_the_nature_cnn(algo, shape, tmp_path):
+    from actorcritic.export import export_policy
+    from actorcritic.networks import NatureCNN
+    from actorcritic.training import ALGORITHMS
+
+    agent_class, config_class = ALGORITHMS[algo]
+    common = dict(env="halves", hidden_sizes=(16,), learning_rate=1e-3, total_steps=2048, eval_episodes=20)
+    if algo == "grpo":
+        config = config_class(**common, group_size=8, groups_per_update=4)
+    else:
+        config = config_class(**common, num_envs=8, num_steps=16, **({"minibatch_size": 32} if algo != "reinforce" else {}))
+    make = lambda: _Halves(shape)  # noqa: E731
+    agent = agent_class(config, env_fn=make).learn()
+    assert isinstance(agent.model.encoder, NatureCNN) and agent.observation_space.shape == shape
+    assert np.mean(agent.evaluate()) >= 0.9  # the random policy scores 0.5
+    images = np.stack([make().reset(seed=s)[0] for s in range(6)])
+    for fmt in ("torchscript", "onnx"):
+        path = export_policy(agent, tmp_path / f"policy.{fmt}", fmt)
+        if fmt == "onnx":
+            import onnxruntime
+
+            exported = onnxruntime.InferenceSession(str(path)).run(None, {"observation": images.astype(np.float32)})[0]
+        else:
+            import torch
+
+            exported = torch.jit.load(str(path))(torch.from_numpy(images.astype(np.float32))).numpy()
+        assert np.array_equal(exported, agent.act(images))
+    agent.save(tmp_path / "ckpt")
+    assert np.array_equal(agent_class.load(tmp_path / "ckpt", env_fn=make).act(images), agent.act(images))
+
+
+def test_encoder_choices_and_image_refusals():
+    from actorcritic import PPO, TD3, PPOConfig, TD3Config
+
+    tiny = dict(env="halves", num_envs=2, num_steps=8, minibatch_size=8, hidden_sizes=(8,))
+    assert PPO(PPOConfig(**tiny, encoder="mlp"), env_fn=_Halves).observation_space.shape == (36 * 36 * 3,)  # flattened pixels
+    with pytest.raises(ActorCriticError, match="--encoder cnn needs uint8 image observations"):
+        PPO(PPOConfig(env="CartPole-v1", encoder="cnn", num_envs=2, num_steps=8, minibatch_size=8))
+    continuous = lambda: gym.wrappers.TransformAction(  # noqa: E731
+        _Halves(), lambda a: int(a[0] > 0), gym.spaces.Box(-1, 1, (1,), np.float32))
+    with pytest.raises(ActorCriticError, match="td3 has no image encoder"):
+        TD3(TD3Config(env="halves", hidden_sizes=(8,), num_threads=1), env_fn=continuous)
+    flat = TD3(TD3Config(env="halves", hidden_sizes=(8,), num_threads=1, encoder="mlp", buffer_size=1000), env_fn=continuous)
+    assert flat.observation_space.shape == (3888,)

@@ -3,9 +3,9 @@
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
-from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
 from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
+from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 
 __all__ = ["PPO", "PPOConfig", "REINFORCE", "REINFORCEConfig", "TRPO", "TRPOConfig", "GRPO", "GRPOConfig", "TD3", "TD3Config", "DDPG", "DDPGConfig", "SAC", "SACConfig"]
 __version__ = "0.1.0"

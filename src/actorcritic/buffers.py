@@ -27,7 +27,7 @@ class Rollout:
         """The rollout's T·N transitions as one batch: observations, actions, old log-probabilities, then each
         extra [T, N] tensor, all reshaped to [T·N, ...]."""
         size = self.rewards.numel()
-        return [self.observations.reshape(size, -1), self.actions.reshape(size, *self.actions.shape[2:]),
+        return [self.observations.reshape(size, *self.observations.shape[2:]), self.actions.reshape(size, *self.actions.shape[2:]),
                 self.log_probs.reshape(size), *(x.reshape(size) for x in per_step)]
 
 

@@ -104,6 +104,8 @@ class AgentConfig:
     """Discount factor γ."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer widths of each network."""
+    encoder: Literal["auto", "mlp", "cnn"] = "auto"
+    """Observation encoder: cnn (the Nature-DQN CNN, for uint8 images of at least 36x36), mlp (observations flattened), auto (cnn for images)."""
     eval_episodes: int = 10
     """Episodes of the deterministic policy per evaluation."""
     eval_every: int = 0

@@ -26,7 +26,6 @@ import numpy as np
 
 from actorcritic.errors import ActorCriticError
 
-
 PLUGIN_PACKAGES = {"ALE": ("ale_py", "ale-py")}
 """Environment namespaces whose ids a package registers when imported: namespace -> (module, pip name)."""
 
@@ -84,10 +83,12 @@ class EnvMaker:
     kwargs: dict = field(default_factory=dict)
     wrappers: tuple[str, ...] = ()
     env_fn: Callable[[], gym.Env] | None = None
+    keep_images: bool = False
+    """Leave image observations as images (for a CNN encoder) instead of flattening them."""
 
     @classmethod
     def from_config(cls, config, env_fn: Callable[[], gym.Env] | None = None) -> "EnvMaker":
-        return cls(config.env, parse_env_kwargs(config.env_kwargs), tuple(config.wrappers), env_fn)
+        return cls(config.env, parse_env_kwargs(config.env_kwargs), tuple(config.wrappers), env_fn, config.encoder != "mlp")
 
     def check(self) -> None:
         if self.env_fn is None:
@@ -108,6 +109,8 @@ class EnvMaker:
                 raise ActorCriticError(f"--wrapper {path} cannot wrap {self.env_id} by itself ({type(error).__name__}: {error}): "
                                        "give a wrapper that takes only the environment") from None
         space = env.observation_space
+        if self.keep_images and is_image(space):
+            return env
         if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
             if not isinstance(space, (gym.spaces.Box, gym.spaces.Dict, gym.spaces.Tuple, gym.spaces.Discrete,
                                       gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
@@ -136,6 +139,17 @@ class EnvMaker:
                                     wrappers=[self._wrap, ResetRecorder], **self.kwargs)
         envs.action_space.seed(seed)
         return envs
+
+
+def is_image(space: gym.Space) -> bool:
+    """A uint8 Box of shape HxW, HxWxC or CxHxW (C <= 4) with both sides at least 36 pixels: what the
+    Nature-DQN CNN takes (its three convolutions need 36x36)."""
+    if not isinstance(space, gym.spaces.Box) or space.dtype != np.uint8 or len(space.shape) not in (2, 3):
+        return False
+    shape = space.shape
+    if len(shape) == 3:
+        shape = shape[:2] if shape[2] <= 4 else shape[1:] if shape[0] <= 4 else (0, 0)
+    return min(shape) >= 36
 
 
 def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorEnv:

@@ -32,7 +32,7 @@ def export_policy(agent, out: Path, format: Literal["onnx", "torchscript"]) -> P
     if out.is_dir() or not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
         raise ActorCriticError(f"cannot write {out}: give a file path in an existing, writable directory")
     policy = agent.deterministic_policy().requires_grad_(False)
-    example = torch.as_tensor(agent.observation_space.sample()[None].repeat(2, 0), dtype=torch.float32).reshape(2, -1)
+    example = torch.as_tensor(agent.observation_space.sample()[None].repeat(2, 0), dtype=torch.float32)
     temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         with warnings.catch_warnings():

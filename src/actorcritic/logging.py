@@ -56,7 +56,9 @@ class RunLogger:
             raise ActorCriticError(f"cannot write {self._csv_path}: {describe_os_error(error)}; the last checkpoint is intact") from None
         step = int(metrics["global_step"])
         if self._use_tensorboard and self._tensorboard is None:
-            from torch.utils.tensorboard import SummaryWriter  # imported lazily: it costs about a second
+            from torch.utils.tensorboard import (
+                SummaryWriter,  # imported lazily: it costs about a second
+            )
 
             # a resumed run hides the events a crashed process logged after its last checkpoint
             purge_step = self._start_step + 1 if self._start_step else None
@@ -110,7 +112,13 @@ def _format(value: float | None) -> str:
 
 class _ProgressBar:
     def __init__(self, total_steps: int, start_step: int):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
             TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[speed]:>7.0f} steps/s"),

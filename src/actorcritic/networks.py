@@ -189,6 +189,49 @@ def gaussian_entropy(log_std: Tensor) -> Tensor:
     return (log_std + 0.5 + _HALF_LOG_TWO_PI).sum()
 
 
+# ---------------------------------------------------------------- image encoder
+
+class NatureCNN(nn.Module):
+    """The encoder of Mnih et al. (2015), as PPO on Atari uses it: pixels / 255 -> conv 32x8x8 stride 4 ->
+    conv 64x4x4 stride 2 -> conv 64x3x3 stride 1 -> linear 512, ReLU after each. Takes uint8-valued images
+    [B, H, W], [B, H, W, C] (channels last, C <= 4) or [B, C, H, W]; returns features [B, 512]."""
+
+    out_features = 512
+
+    def __init__(self, observation_shape: tuple[int, ...]):
+        super().__init__()
+        self.channels_last = len(observation_shape) == 3 and observation_shape[2] <= 4
+        self.add_channel = len(observation_shape) == 2
+        if self.add_channel:
+            channels, height, width = 1, *observation_shape
+        elif self.channels_last:
+            height, width, channels = observation_shape
+        else:
+            channels, height, width = observation_shape
+        self.convolutions = nn.Sequential(
+            _orthogonal_conv(nn.Conv2d(channels, 32, 8, stride=4)), nn.ReLU(),
+            _orthogonal_conv(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
+            _orthogonal_conv(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(), nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = self.convolutions(torch.zeros(1, channels, height, width)).shape[1]
+        self.linear = nn.Sequential(_orthogonal(nn.Linear(flat, self.out_features), math.sqrt(2)), nn.ReLU())
+
+    def forward(self, obs: Tensor) -> Tensor:
+        x = obs.float() / 255.0
+        if self.add_channel:
+            x = x.unsqueeze(1)
+        elif self.channels_last:
+            x = x.permute(0, 3, 1, 2)
+        return self.linear(self.convolutions(x))
+
+
+def _orthogonal_conv(layer: nn.Conv2d) -> nn.Conv2d:
+    nn.init.orthogonal_(layer.weight, math.sqrt(2))
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 # ---------------------------------------------------------------- PPO's actor-critic
 
 class ActorCritic(nn.Module):
@@ -200,8 +243,10 @@ class ActorCritic(nn.Module):
 
     def __init__(self, obs_dim: int, hidden_sizes: tuple[int, ...], num_actions: int | None = None,
                  action_dim: int | None = None, log_std_init: float = 0.0, value: bool = True,
-                 action_nvec: tuple[int, ...] | None = None):
+                 action_nvec: tuple[int, ...] | None = None, encoder: nn.Module | None = None):
         super().__init__()
+        # an image encoder shared by the policy and the value heads (PPO on Atari); `obs_dim` is then its width
+        self.encoder = encoder
         if sum(x is not None for x in (num_actions, action_dim, action_nvec)) != 1:
             raise ValueError("give exactly one of num_actions (discrete), action_nvec (multi-discrete) and action_dim (continuous)")
         self.grouped = action_nvec is not None
@@ -217,7 +262,7 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor | None]:
         """obs [B, obs_dim] -> policy output (logits or mean) [B, width], values [B] (None without a value network)."""
-        out = self.body(obs)
+        out = self.body(self.encoder(obs) if self.encoder is not None else obs)
         return out[0], (out[1, :, 0] if self.has_value else None)
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -244,11 +289,13 @@ class ActorCritic(nn.Module):
 
     def policy_parameter_mask(self) -> Tensor:
         """1 for every entry of `self.parameters()` (concatenated, flat) that belongs to the policy, 0 for
-        the value network's: the policy is member 0 of the stack, plus log σ."""
+        the value network's: the policy is member 0 of the stack, plus log σ, plus a shared image encoder."""
+        shared = {id(p) for p in ([self.log_std] if self.log_std is not None else [])}
+        shared |= {id(p) for p in (self.encoder.parameters() if self.encoder is not None else [])}
         masks = []
         for parameter in self.parameters():
-            mask = torch.zeros_like(parameter) if parameter is not self.log_std else torch.ones_like(parameter)
-            if parameter is not self.log_std:
+            mask = torch.ones_like(parameter) if id(parameter) in shared else torch.zeros_like(parameter)
+            if id(parameter) not in shared:
                 mask[0] = 1.0
             masks.append(mask.reshape(-1))
         return torch.cat(masks)
@@ -271,7 +318,8 @@ class ActorCritic(nn.Module):
 
     def acting_copy(self) -> "ActingActorCritic":
         log_std = None if self.discrete else self.log_std.detach().cpu().numpy().astype(np.float64)
-        return ActingActorCritic(self.body.numpy_copy(), log_std, self.nvec if self.grouped else None)
+        acting = ActingActorCritic(self.body.numpy_copy(), log_std, self.nvec if self.grouped else None)
+        return acting if self.encoder is None else EncodedActing(self.encoder, acting)
 
 
 class ActingActorCritic:
@@ -326,6 +374,31 @@ class ActingActorCritic:
         return out[1, :, 0] if out.shape[0] > 1 else np.zeros(out.shape[1], dtype=np.float32)
 
 
+class EncodedActing:
+    """Acting with an image encoder: the convolutions in torch (NumPy has none to match), then the NumPy
+    heads of `ActingActorCritic`. Same interface."""
+
+    def __init__(self, encoder: nn.Module, heads: ActingActorCritic):
+        self.encoder, self.heads = encoder, heads
+
+    def _features(self, obs: np.ndarray) -> np.ndarray:
+        parameter = next(self.encoder.parameters())
+        with torch.inference_mode():
+            return self.encoder(torch.as_tensor(obs, device=parameter.device)).cpu().numpy()
+
+    def draw_noise(self, shape: tuple[int, ...], generator: torch.Generator) -> np.ndarray:
+        return self.heads.draw_noise(shape, generator)
+
+    def sample(self, obs: np.ndarray, noise: np.ndarray):
+        return self.heads.sample(self._features(obs), noise)
+
+    def mode(self, obs: np.ndarray) -> np.ndarray:
+        return self.heads.mode(self._features(obs))
+
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        return self.heads.value(self._features(obs))
+
+
 def _sample_categorical(policy_out: np.ndarray, uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse-CDF samples of softmax(logits) from one uniform number per row: actions [B], log π(a|s) [B]."""
     logits = policy_out.astype(np.float64)
@@ -342,13 +415,14 @@ class NormalizedPolicy(nn.Module):
     normalisation clip((obs - mean) / sqrt(var + eps), ±clip) in front when `stats` are given."""
 
     def __init__(self, body: StackedMLP, stats, clip: float, eps: float, low: np.ndarray | None, high: np.ndarray | None,
-                 nvec: tuple[int, ...] | None = None):
+                 nvec: tuple[int, ...] | None = None, encoder: nn.Module | None = None):
         super().__init__()
         self.body = copy.deepcopy(body).cpu()
+        self.encoder = copy.deepcopy(encoder).cpu() if encoder is not None else None
         self.nvec = list(nvec) if nvec is not None else None
         self.normalize = stats is not None
         self.clip, self.discrete = float(clip), low is None
-        obs_dim = self.body.weights[0].shape[1]
+        obs_dim = int(np.prod(stats.mean.shape)) if stats is not None else 1
         mean = stats.mean if stats is not None else np.zeros(obs_dim)
         scale = np.sqrt(stats.var + eps) if stats is not None else np.ones(obs_dim)
         self.register_buffer("obs_mean", torch.as_tensor(mean, dtype=torch.float32))
@@ -359,7 +433,7 @@ class NormalizedPolicy(nn.Module):
     def forward(self, obs: Tensor) -> Tensor:
         if self.normalize:
             obs = torch.clamp((obs - self.obs_mean) / self.obs_scale, -self.clip, self.clip)
-        out = self.body.member(obs, 0)
+        out = self.body.member(self.encoder(obs) if self.encoder is not None else obs, 0)
         if self.nvec is not None:
             return torch.stack([group.argmax(-1) for group in out.split(self.nvec, -1)], -1)
         return out.argmax(-1) if self.discrete else torch.minimum(torch.maximum(out, self.low), self.high)

@@ -24,9 +24,9 @@ from pathlib import Path
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
-from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
 from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
+from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 from actorcritic.checkpoint import STATE_FILE, describe_os_error, write_json_atomic
 from actorcritic.config import config_to_dict
 from actorcritic.errors import ActorCriticError

@@ -44,7 +44,14 @@ from actorcritic.checkpoint import (
     save_checkpoint,
 )
 from actorcritic.config import AgentConfig, config_from_dict, config_to_dict
-from actorcritic.envs import EnvMaker, EpisodeStatistics, evaluate_policy, replay_resets, reset_state, space_signature
+from actorcritic.envs import (
+    EnvMaker,
+    EpisodeStatistics,
+    evaluate_policy,
+    replay_resets,
+    reset_state,
+    space_signature,
+)
 from actorcritic.errors import ActorCriticError
 
 EMPTY_METRIC = None

@@ -24,7 +24,12 @@ import torch
 from actorcritic.algorithms.common import Agent, build_quietly, require_memory
 from actorcritic.buffers import ReplayBuffer, Transitions
 from actorcritic.config import AgentConfig, check_positive_int, check_range
-from actorcritic.envs import EpisodeStatistics, check_finite_step, final_observations
+from actorcritic.envs import (
+    EpisodeStatistics,
+    check_finite_step,
+    final_observations,
+    is_image,
+)
 from actorcritic.errors import ActorCriticError
 
 
@@ -110,6 +115,9 @@ class OffPolicyAgent(Agent):
 
     def __init__(self, config: OffPolicyConfig, env_fn=None):
         super().__init__(config, num_envs=1, env_fn=env_fn)
+        if config.encoder == "cnn" or is_image(self.observation_space):
+            raise ActorCriticError(f"{self.algo} has no image encoder (pixel SAC/TD3 with a shared CNN is not built): "
+                                   "use ppo for images, or --encoder mlp to flatten the pixels")
         obs_dim = int(np.prod(self.observation_space.shape))
         action_dim = int(np.prod(self.action_space.shape))
         self.learner: Learner = build_quietly(lambda: self.learner_class(config, obs_dim, self.action_space, self.device), config.seed)

@@ -28,11 +28,20 @@ from actorcritic.config import AgentConfig, check_positive_int, check_range
 
 MAX_ENVS = 4096
 """Most parallel environment copies in one process (each is a Python object stepped in turn)."""
-from actorcritic.envs import EpisodeStatistics, check_finite_step, final_observations
+from actorcritic.envs import (
+    EpisodeStatistics,
+    check_finite_step,
+    final_observations,
+    is_image,
+)
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import gae, k_step_advantages, normalize
-from actorcritic.networks import ActorCritic, NormalizedPolicy
-from actorcritic.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
+from actorcritic.networks import ActorCritic, NatureCNN, NormalizedPolicy
+from actorcritic.normalization import (
+    ObservationNormalizer,
+    RewardScaler,
+    RunningMeanStd,
+)
 from actorcritic.optim import FlatParameters
 
 
@@ -119,18 +128,27 @@ class OnPolicyAgent(Agent):
         self.action_nvec = (tuple(int(n) for n in np.ravel(space.nvec)) if isinstance(space, gym.spaces.MultiDiscrete)
                             else (2,) * int(np.prod(space.shape)) if isinstance(space, gym.spaces.MultiBinary) else None)
 
+        images = is_image(self.observation_space)
+        if config.encoder == "cnn" and not images:
+            raise ActorCriticError(f"--encoder cnn needs uint8 image observations of at least 36x36, but {config.env} has "
+                                   f"{self.observation_space}: use --encoder mlp or auto")
+
         def build():
+            encoder = NatureCNN(obs_shape) if images else None
+            features = encoder.out_features if encoder is not None else obs_dim
             if self.action_nvec is not None:
-                return ActorCritic(obs_dim, config.hidden_sizes, action_nvec=self.action_nvec, value=self.uses_value_function)
-            if self.discrete:
-                return ActorCritic(obs_dim, config.hidden_sizes, num_actions=int(self.action_space.n), value=self.uses_value_function)
-            action_dim = int(np.prod(self.action_space.shape))
-            return ActorCritic(obs_dim, config.hidden_sizes, action_dim=action_dim, log_std_init=config.log_std_init, value=self.uses_value_function)
+                head = dict(action_nvec=self.action_nvec)
+            elif self.discrete:
+                head = dict(num_actions=int(self.action_space.n))
+            else:
+                head = dict(action_dim=int(np.prod(self.action_space.shape)), log_std_init=config.log_std_init)
+            return ActorCritic(features, config.hidden_sizes, value=self.uses_value_function, encoder=encoder, **head)
 
         self.model = build_quietly(build, config.seed).to(self.device)
         self.flat_parameters = FlatParameters(self.model)
         self.optimizer = torch.optim.Adam([self.flat_parameters.parameter], lr=config.learning_rate, eps=1e-5, fused=True)
-        self.obs_normalizer = ObservationNormalizer(obs_shape, config.normalize_observations)
+        # pixels are scaled to [0, 1] by the encoder, not by running statistics
+        self.obs_normalizer = ObservationNormalizer(obs_shape, config.normalize_observations and not images)
         self._acting_copy = None
         self.reward_scaler: RewardScaler | None = None
         self._setup_collection()
@@ -190,7 +208,8 @@ class OnPolicyAgent(Agent):
         observation normalisation folded in (what `actorcritic export` writes)."""
         stats = self.obs_normalizer.stats if self.obs_normalizer.enabled else None
         low, high = (None, None) if self.discrete else (self.action_space.low, self.action_space.high)
-        return NormalizedPolicy(self.model.body, stats, self.obs_normalizer.clip, self.obs_normalizer.eps, low, high, self.action_nvec).eval()
+        return NormalizedPolicy(self.model.body, stats, self.obs_normalizer.clip, self.obs_normalizer.eps, low, high, self.action_nvec,
+                                self.model.encoder).eval()
 
     # ---------------------------------------------------------------- collect
 

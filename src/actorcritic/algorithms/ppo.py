@@ -15,7 +15,11 @@ from dataclasses import dataclass
 import torch
 
 from actorcritic.algorithms.common import MetricMeans
-from actorcritic.algorithms.onpolicy import OnPolicyAgent, RolloutConfig, advantages_and_returns
+from actorcritic.algorithms.onpolicy import (
+    OnPolicyAgent,
+    RolloutConfig,
+    advantages_and_returns,
+)
 from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.errors import ActorCriticError

@@ -25,12 +25,24 @@ from typing import Literal
 import torch
 
 from actorcritic.algorithms.common import MetricMeans
-from actorcritic.algorithms.onpolicy import OnPolicyAgent, RolloutConfig, advantages_and_returns
+from actorcritic.algorithms.onpolicy import (
+    OnPolicyAgent,
+    RolloutConfig,
+    advantages_and_returns,
+)
 from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
-from actorcritic.estimators import discounted_returns, normalize, variance_minimizing_baseline
-from actorcritic.losses import importance_weighted_surrogate, policy_gradient_loss, value_loss
+from actorcritic.estimators import (
+    discounted_returns,
+    normalize,
+    variance_minimizing_baseline,
+)
+from actorcritic.losses import (
+    importance_weighted_surrogate,
+    policy_gradient_loss,
+    value_loss,
+)
 from actorcritic.optim import gradient_step
 
 

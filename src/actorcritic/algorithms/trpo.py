@@ -16,7 +16,11 @@ from dataclasses import dataclass
 
 import torch
 
-from actorcritic.algorithms.onpolicy import OnPolicyAgent, RolloutConfig, advantages_and_returns
+from actorcritic.algorithms.onpolicy import (
+    OnPolicyAgent,
+    RolloutConfig,
+    advantages_and_returns,
+)
 from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.losses import importance_weighted_surrogate, value_loss

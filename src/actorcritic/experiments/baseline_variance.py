@@ -79,7 +79,12 @@ import torch
 
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.estimators import discounted_returns, variance_minimizing_baseline
-from actorcritic.experiments.bandit_npg import REWARDS, THETA0, minimum_variance_baseline, softmax
+from actorcritic.experiments.bandit_npg import (
+    REWARDS,
+    THETA0,
+    minimum_variance_baseline,
+    softmax,
+)
 from actorcritic.experiments.common import ExperimentResult, figure
 
 CLAIM = "A state-dependent baseline leaves the mean policy gradient unchanged and its variance is Var(b*) + E||∇log π||²(b - b*)²; an action-dependent one biases it (Eqs. 11-18)"

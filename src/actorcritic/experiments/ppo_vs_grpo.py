@@ -44,7 +44,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from actorcritic import GRPO, PPO, GRPOConfig, PPOConfig
-from actorcritic.config import check_choice, check_positive_int, check_range, config_to_dict
+from actorcritic.config import (
+    check_choice,
+    check_positive_int,
+    check_range,
+    config_to_dict,
+)
 from actorcritic.errors import ActorCriticError
 from actorcritic.experiments.common import ExperimentResult, figure, format_table
 

@@ -26,9 +26,32 @@ from typing import Any, Iterable
 
 import torch
 
-from actorcritic.algorithms.common import EMPTY_METRIC, Callbacks, build_quietly, crossed_multiple, reading_tensors, resolve_device
-from actorcritic.checkpoint import load_checkpoint, load_module_tensors, load_optimizer_state, module_tensors, optimizer_state, save_checkpoint
-from actorcritic.config import MAX_SEED, check_choice, check_device, check_finite_fields, check_positive_int, check_range, config_from_dict, config_to_dict
+from actorcritic.algorithms.common import (
+    EMPTY_METRIC,
+    Callbacks,
+    build_quietly,
+    crossed_multiple,
+    reading_tensors,
+    resolve_device,
+)
+from actorcritic.checkpoint import (
+    load_checkpoint,
+    load_module_tensors,
+    load_optimizer_state,
+    module_tensors,
+    optimizer_state,
+    save_checkpoint,
+)
+from actorcritic.config import (
+    MAX_SEED,
+    check_choice,
+    check_device,
+    check_finite_fields,
+    check_positive_int,
+    check_range,
+    config_from_dict,
+    config_to_dict,
+)
 from actorcritic.errors import ActorCriticError
 from actorcritic.language.huggingface import load_huggingface
 from actorcritic.language.model import TransformerLM
@@ -43,7 +66,13 @@ from actorcritic.language.objectives import (
     mismatch_metrics,
 )
 from actorcritic.language.sampler import DTYPES, Sampler, completion_log_probs, decode
-from actorcritic.language.tasks import TASKS, RewardFunction, heldout_prompts, make_task, training_prompts
+from actorcritic.language.tasks import (
+    TASKS,
+    RewardFunction,
+    heldout_prompts,
+    make_task,
+    training_prompts,
+)
 from actorcritic.language.tokenizer import CharTokenizer
 
 HELDOUT_SEED = 1_000_003
