@@ -94,7 +94,7 @@ def test_sac_target_entropy_defaults_to_minus_the_action_dimension_and_zero_mean
 
 @pytest.mark.parametrize("config_class, field, value", [
     (PPOConfig, "checkpoint_every", -1), (TD3Config, "eval_every", -5), (GRPOConfig, "total_steps", 0), (SACConfig, "learning_rate", 0.0),
-    (TRPOConfig, "hidden_sizes", ()), (PPOConfig, "device", "tpu"),
+    (TRPOConfig, "hidden_sizes", (64, 0)), (PPOConfig, "device", "tpu"),
 ])
 def test_every_algorithm_validates_the_shared_fields(config_class, field, value):
     with pytest.raises(ActorCriticError, match="--" + field.replace("_", "-")):

@@ -135,7 +135,7 @@ def test_checkpoint_of_other_spaces_is_refused(tmp_path):
         ("learning_rate", 0.0, "--learning-rate"),
         ("minibatch_size", 10_000, "larger than a rollout"),
         ("device", "gpu", "not a device"),
-        ("hidden_sizes", (), "--hidden-sizes"),
+        ("hidden_sizes", (0,), "--hidden-sizes"),
     ],
 )
 def test_config_refuses_out_of_range_values(field, value, message):

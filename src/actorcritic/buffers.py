@@ -35,9 +35,10 @@ class RolloutBuffer:
     """Preallocated NumPy arrays [T, N, ...] written one step at a time (NumPy item writes cost a fraction
     of tensor writes on the per-step path); `rollout()` returns zero-copy tensor views of them."""
 
-    def __init__(self, num_steps: int, num_envs: int, obs_shape: tuple[int, ...], action_shape: tuple[int, ...], action_dtype):
+    def __init__(self, num_steps: int, num_envs: int, obs_shape: tuple[int, ...], action_shape: tuple[int, ...], action_dtype,
+                 obs_dtype=np.float32):
         shape = (num_steps, num_envs)
-        self.observations = np.zeros(shape + obs_shape, dtype=np.float32)
+        self.observations = np.zeros(shape + obs_shape, dtype=obs_dtype)
         self.actions = np.zeros(shape + action_shape, dtype=action_dtype)
         self.log_probs = np.zeros(shape, dtype=np.float32)
         self.values = np.zeros(shape, dtype=np.float32)

@@ -94,6 +94,8 @@ class AgentConfig:
     """KEY=VALUE arguments for gymnasium.make (values read as JSON when they parse, else as strings)."""
     wrappers: tuple[str, ...] = dataclasses.field(default=(), metadata={"flag": "--wrapper", "repeatable": True})
     """module:Class wrapper applied to each environment copy (repeat the flag for several; applied in order)."""
+    training_wrappers: tuple[str, ...] = dataclasses.field(default=(), metadata={"flag": "--training-wrapper", "repeatable": True})
+    """module:Class wrapper applied after those to the training copies only (e.g. reward clipping); evaluation plays without."""
     seed: int = 0
     """Seed of the network initialisation, the exploration, the batch sampling and the environments."""
     total_steps: int = 1_000_000
@@ -136,8 +138,8 @@ class AgentConfig:
             check_range(name, getattr(self, name), 0)
         check_range("learning_rate", self.learning_rate, 0, math.inf, low_inclusive=False)
         check_range("gamma", self.gamma, 0, 1)
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1 or max(self.hidden_sizes) > MAX_WIDTH:
-            raise ActorCriticError(f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give one or more layer widths in [1, {MAX_WIDTH}]")
+        if self.hidden_sizes and (min(self.hidden_sizes) < 1 or max(self.hidden_sizes) > MAX_WIDTH):
+            raise ActorCriticError(f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give layer widths in [1, {MAX_WIDTH}] (none: linear heads)")
         check_device(self.device)
         check_literal_choices(self)
         if self.stop_at_return is not None:
@@ -147,8 +149,11 @@ class AgentConfig:
 
     @classmethod
     def for_env(cls, env: str, **overrides):
-        """The defaults, then the tuned preset for `env` if there is one, then `overrides` (which win)."""
-        return cls(**{**cls.PRESETS.get(env, {}), **overrides, "env": env})
+        """The defaults, then the tuned preset for `env` (or for its namespace, `ALE/*`) if there is one,
+        then `overrides` (which win)."""
+        namespace = env.split(":")[-1].split("/")[0] + "/*" if "/" in env else None
+        preset = cls.PRESETS.get(env, cls.PRESETS.get(namespace, {}))
+        return cls(**{**preset, **overrides, "env": env})
 
 
 RENAMED_FIELDS = {"ent_coef": "entropy_coef", "vf_coef": "value_coef"}

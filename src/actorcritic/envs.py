@@ -85,23 +85,29 @@ class EnvMaker:
     env_fn: Callable[[], gym.Env] | None = None
     keep_images: bool = False
     """Leave image observations as images (for a CNN encoder) instead of flattening them."""
+    training_wrappers: tuple[str, ...] = ()
+    """Wrappers of the training copies only (after `wrappers`)."""
 
     @classmethod
     def from_config(cls, config, env_fn: Callable[[], gym.Env] | None = None) -> "EnvMaker":
-        return cls(config.env, parse_env_kwargs(config.env_kwargs), tuple(config.wrappers), env_fn, config.encoder != "mlp")
+        return cls(config.env, parse_env_kwargs(config.env_kwargs), tuple(config.wrappers), env_fn, config.encoder != "mlp",
+                   tuple(config.training_wrappers))
 
     def check(self) -> None:
         if self.env_fn is None:
             check_env_id(self.env_id)
         elif not callable(self.env_fn):
             raise ActorCriticError(f"env_fn must be a zero-argument callable returning a gymnasium.Env, not {type(self.env_fn).__name__}")
-        for path in self.wrappers:
+        for path in self.wrappers + self.training_wrappers:
             _import_object(path, "--wrapper")
 
-    def _wrap(self, env: gym.Env) -> gym.Env:
+    def _wrap_training(self, env: gym.Env) -> gym.Env:
+        return self._wrap(env, training=True)
+
+    def _wrap(self, env: gym.Env, training: bool = False) -> gym.Env:
         if not isinstance(env, gym.Env):
             raise ActorCriticError(f"env_fn returned {type(env).__name__}, not a gymnasium.Env")
-        for path in self.wrappers:
+        for path in self.wrappers + (self.training_wrappers if training else ()):
             wrapper = _import_object(path, "--wrapper")
             try:
                 env = wrapper(env)
@@ -133,10 +139,10 @@ class EnvMaker:
         autoreset = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
         with missing_dependency_as_one_line(self.env_id), _bad_kwargs_as_one_line(self.env_id):
             if self.env_fn is not None:
-                envs = gym.vector.SyncVectorEnv([lambda: ResetRecorder(self._wrap(self.env_fn()))] * num_envs, **autoreset)
+                envs = gym.vector.SyncVectorEnv([lambda: ResetRecorder(self._wrap_training(self.env_fn()))] * num_envs, **autoreset)
             else:
                 envs = gym.make_vec(self.env_id, num_envs=num_envs, vectorization_mode="sync", vector_kwargs=autoreset,
-                                    wrappers=[self._wrap, ResetRecorder], **self.kwargs)
+                                    wrappers=[self._wrap_training, ResetRecorder], **self.kwargs)
         envs.action_space.seed(seed)
         return envs
 

@@ -223,7 +223,9 @@ class NatureCNN(nn.Module):
             x = x.unsqueeze(1)
         elif self.channels_last:
             x = x.permute(0, 3, 1, 2)
-        return self.linear(self.convolutions(x))
+        # oneDNN's convolutions run about 1.4x faster on channels-last data (measured: 88 -> 65 ms for one
+        # training step of a 256-image minibatch on 2 cores); the arithmetic is the same fp32
+        return self.linear(self.convolutions(x.contiguous(memory_format=torch.channels_last)))
 
 
 def _orthogonal_conv(layer: nn.Conv2d) -> nn.Conv2d:

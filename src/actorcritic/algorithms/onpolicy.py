@@ -162,7 +162,8 @@ class OnPolicyAgent(Agent):
                        f"--num-steps {cfg.num_steps} x --num-envs {cfg.num_envs} (the rollout buffer)")
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.normalize_rewards)
         action_shape = (len(self.action_nvec),) if self.action_nvec is not None else () if self.discrete else self.action_space.shape
-        self.buffer = RolloutBuffer(cfg.num_steps, cfg.num_envs, self.observation_space.shape, action_shape, np.int64 if self.discrete else np.float32)
+        self.buffer = RolloutBuffer(cfg.num_steps, cfg.num_envs, self.observation_space.shape, action_shape, np.int64 if self.discrete else np.float32,
+                                    np.uint8 if self.model.encoder is not None else np.float32)
 
     def _update(self, rollout) -> dict[str, float]:
         """The algorithm's improvement step on one rollout; returns its metrics."""

@@ -20,6 +20,7 @@ from actorcritic.algorithms.onpolicy import (
     RolloutConfig,
     advantages_and_returns,
 )
+from actorcritic.atari import PPO_PRESET as ATARI_PPO_PRESET
 from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
@@ -63,6 +64,7 @@ class PPOConfig(RolloutConfig):
             )
 
     PRESETS = {
+        "ALE/*": ATARI_PPO_PRESET,
         # rl-baselines3-zoo's CartPole-v1 set (without its clip-range schedule); solves it well within 100k steps.
         "CartPole-v1": dict(
             total_steps=100_000, num_envs=8, num_steps=32, minibatch_size=256, epochs=20, learning_rate=1e-3,

@@ -1,0 +1,65 @@
+"""Atari (ale-py, in the test extra): the preset, the preprocessing, the training-only signals, a smoke run."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+from conftest import assert_one_line_error
+
+from actorcritic import PPOConfig
+from actorcritic.atari import EpisodicLife, SignReward, preprocess
+from actorcritic.cli import main
+from actorcritic.envs import check_env_id
+
+
+def breakout():
+    check_env_id("ALE/Breakout-v5")  # registers the ALE ids
+    return gym.make("ALE/Breakout-v5", frameskip=1)
+
+
+def test_the_preset_is_cleanrl_ppo_atari_for_every_ale_id():
+    config = PPOConfig.for_env("ALE/Pong-v5")
+    assert (config.num_envs, config.num_steps, config.minibatch_size, config.epochs) == (8, 128, 256, 4)
+    assert (config.learning_rate, config.clip_eps, config.entropy_coef, config.hidden_sizes) == (2.5e-4, 0.1, 0.01, ())
+    assert config.wrappers == ("actorcritic.atari:preprocess",) and config.env_kwargs == ("frameskip=1",)
+
+
+def test_preprocessing_gives_four_stacked_84x84_grey_frames_and_starts_the_game():
+    env = preprocess(breakout())
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+    assert env.unwrapped.ale.lives() == 5
+
+
+def test_a_lost_life_ends_the_training_episode_but_not_the_game_and_rewards_are_signs():
+    env = SignReward(EpisodicLife(preprocess(breakout())))
+    env.reset(seed=0)
+    rewards, terminated, steps = [], False, 0
+    while not terminated:
+        _, reward, terminated, truncated, _ = env.step(0)  # NOOP: the ball is missed
+        rewards.append(reward)
+        steps += 1
+    assert env.unwrapped.ale.lives() == 4 and not env.unwrapped.ale.game_over()
+    env.reset()
+    assert env.unwrapped.ale.lives() == 4  # the game went on
+    assert set(rewards) <= {-1.0, 0.0, 1.0}
+
+
+def test_ppo_trains_and_evaluates_on_breakout_through_the_cli(tmp_path, capfd):
+    run = tmp_path / "run"
+    assert main(["train", "ppo", "--env", "ALE/Breakout-v5", "--total-steps", "256", "--num-steps", "16", "--minibatch-size", "64",
+                 "--eval-episodes", "1", "--run-dir", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["total_steps"] == 256 and summary["eval_episodes"] == 1
+    assert "Stella" not in capfd.readouterr().err  # ALE's banner stays off stderr
+    assert main(["evaluate", str(run), "--episodes", "1"]) == 0
+
+
+def test_ale_ids_without_the_package_say_which(monkeypatch, capsys, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ale_py", None)
+    for name in [k for k in gym.registry if k.startswith("ALE/")]:
+        monkeypatch.delitem(gym.registry, name)
+    assert_one_line_error(capsys, main(["train", "ppo", "--env", "ALE/Breakout-v5", "--run-dir", str(tmp_path / "r")]),
+                          "needs the ale-py package")
