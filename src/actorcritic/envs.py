@@ -45,9 +45,13 @@ def check_env_id(env_id: str) -> None:
         except ImportError as error:
             raise ActorCriticError(f"--env {env_id}: cannot import module {module!r} ({error}): run from the directory that "
                                    "holds it, or install the package") from None
+    namespace = name.split("/", 1)[0] if "/" in name else None
+    if namespace == "ALE" and name in gym.registry:
+        from actorcritic.atari import quiet_ale
+
+        quiet_ale()
     if name in gym.registry:
         return
-    namespace = name.split("/", 1)[0] if "/" in name else None
     if namespace in PLUGIN_PACKAGES:
         module, package = PLUGIN_PACKAGES[namespace]
         try:
@@ -55,6 +59,7 @@ def check_env_id(env_id: str) -> None:
         except ImportError:
             raise ActorCriticError(f"{env_id} needs the {package} package, which is not installed: pip install {package}") from None
         if name in gym.registry:
+            check_env_id(env_id)  # now registered: once more, for what registered ids need
             return
     close = [match for match in difflib.get_close_matches(name, list(gym.registry), n=6) if _installed(match)][:3]
     hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.pprint_registry() for the ids"
