@@ -30,8 +30,10 @@ def preprocess(env: gym.Env) -> gym.Env:
 
 def quiet_ale() -> None:
     """ALE prints its banner on stderr at each game's creation; keep stderr for errors."""
-    import ale_py
-
+    try:
+        import ale_py
+    except ImportError:
+        return
     ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
 
 
