@@ -6,7 +6,7 @@ The loop, for either engine:
     while global_step < the end of this learn call:
         advance                     on-policy: one rollout and one update; off-policy: one step (and its updates)
         every logging window:       one metrics row, with an evaluation every eval_every steps
-                                    -> callbacks.on_evaluation (if evaluated), callbacks.on_log
+                                    -> callbacks.on_log, then callbacks.on_evaluation (if evaluated)
         every checkpoint_every steps:                                      -> callbacks.on_checkpoint
     callbacks.on_end
 
@@ -270,12 +270,14 @@ class Agent:
             if self._log_due() or self.global_step >= end:
                 now = time.perf_counter()
                 metrics = self._window_row((self.global_step - window_step) / (now - window_start))
-                if crossed_multiple(step_before, self.global_step, cfg.eval_every) or (cfg.eval_every and self.global_step >= end):
+                evaluated = crossed_multiple(step_before, self.global_step, cfg.eval_every) or bool(cfg.eval_every and self.global_step >= end)
+                if evaluated:
                     metrics["eval_return_mean"] = float(np.mean(self.evaluate()))
+                keep_going = hooks.on_log(self, metrics)
+                self._stop_if_diverged(metrics)  # after the row is written (with its nan), before a best model is saved
+                if evaluated:
                     reached = cfg.stop_at_return is not None and metrics["eval_return_mean"] >= cfg.stop_at_return
-                    keep_going = hooks.on_evaluation(self, metrics) and not reached
-                keep_going = hooks.on_log(self, metrics) and keep_going
-                self._stop_if_diverged(metrics)
+                    keep_going = hooks.on_evaluation(self, metrics) and keep_going and not reached
                 window_start, window_step = time.perf_counter(), self.global_step
             if crossed_multiple(step_before, self.global_step, cfg.checkpoint_every):
                 self._stop_if_diverged({})  # a checkpoint must never hold non-finite parameters
