@@ -19,10 +19,9 @@ tuning from α = 1 with target entropy -|A|, actor and α updated every step.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from side_by_side import compare, evaluate
+from side_by_side import compare, evaluate, print_header, report_worker
 
 COMMON = dict(learning_rate=3e-4, batch_size=256, tau=0.005, gamma=0.99, buffer_size=1_000_000)
 
@@ -78,13 +77,12 @@ def main() -> None:
 
     if args.worker:
         library, algo, seed = args.worker
-        runner = run_actorcritic if library == "actorcritic" else run_sb3
-        print(json.dumps(runner(algo, args.env, args.warmup, args.steps, int(seed), args.threads)))
+        report_worker(library, run_actorcritic, run_sb3, algo, args.env, args.warmup, args.steps, int(seed), args.threads)
         return
 
     algos = ["td3", "sac"] if args.algo == "all" else [args.algo]
     print(f"{args.env}: {args.warmup} random steps, then {args.steps} training steps (timed), {args.threads} torch threads")
-    print(f"{'algo':<5} {'seed':>4} {'library':<12} {'steps/s':>9} {'eval return':>12}")
+    print_header("algo", 5)
     for algo in algos:
         for seed in args.seeds:
             compare(algo, seed, "sb3", lambda library: [__file__, "--env", args.env, "--warmup", str(args.warmup), "--steps", str(args.steps),

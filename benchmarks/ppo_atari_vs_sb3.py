@@ -17,10 +17,9 @@ Nature-DQN CNN (shared by policy and value) with linear heads; 8 envs x 128 step
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from side_by_side import compare
+from side_by_side import compare, print_header, report_worker
 
 SETTINGS = dict(num_envs=8, num_steps=128, minibatch_size=256, epochs=4, learning_rate=2.5e-4, clip_eps=0.1, entropy_coef=0.01,
                 value_coef=0.5, max_grad_norm=0.5, gamma=0.99, gae_lambda=0.95)
@@ -82,10 +81,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         library, env, steps, seed = args.worker
-        runner = run_actorcritic if library == "actorcritic" else run_sb3
-        print(json.dumps(runner(env, int(steps), int(seed), args.threads)))
+        report_worker(library, run_actorcritic, run_sb3, env, int(steps), int(seed), args.threads)
         return
-    print(f"{'env':<18} {'seed':>4} {'library':<12} {'steps/s':>9} {'eval return':>12}")
+    print_header("env", 18)
     for seed in args.seeds:
         compare(args.env, seed, "sb3", lambda library: [__file__, "--threads", str(args.threads), "--worker", library, args.env,
                                                         str(args.steps), str(seed)], width=18)

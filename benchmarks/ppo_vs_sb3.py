@@ -19,10 +19,9 @@ Known differences: SB3 normalises advantages per minibatch, actorcritic per roll
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from side_by_side import compare, evaluate
+from side_by_side import compare, evaluate, print_header, report_worker
 
 CASES = {
     "cartpole": dict(env="CartPole-v1", num_envs=8, num_steps=256, normalize=False, steps=100_000),
@@ -90,12 +89,11 @@ def main() -> None:
 
     if args.worker:
         library, case, steps, seed = args.worker
-        runner = run_actorcritic if library == "actorcritic" else run_sb3
-        print(json.dumps(runner(CASES[case], int(steps), int(seed), args.threads)))
+        report_worker(library, run_actorcritic, run_sb3, CASES[case], int(steps), int(seed), args.threads)
         return
 
     cases = list(CASES) if args.case == "all" else [args.case]
-    print(f"{'case':<12} {'seed':>4} {'library':<12} {'steps/s':>9} {'eval return':>12}")
+    print_header("case", 12)
     for case in cases:
         steps = args.steps or CASES[case]["steps"]
         for seed in args.seeds:

@@ -27,6 +27,16 @@ def evaluate(act, env_id: str, episodes: int = 10, seed: int = 10_000) -> float:
     return float(np.mean(returns))
 
 
+def report_worker(library: str, run_actorcritic: Callable[..., dict], run_peer: Callable[..., dict], *args) -> None:
+    """In a worker process: run one library's side with `args` and print its result as the JSON line `compare` reads."""
+    runner = run_actorcritic if library == "actorcritic" else run_peer
+    print(json.dumps(runner(*args)))
+
+
+def print_header(label: str, width: int) -> None:
+    print(f"{label:<{width}} {'seed':>4} {'library':<12} {'steps/s':>9} {'eval return':>12}")
+
+
 def compare(label: str, seed: int, peer: str, worker_command: Callable[[str], list[str]], width: int = 12) -> dict:
     """Run the peer's worker, then actorcritic's, each in a fresh process (`worker_command(library)` gives
     the script's arguments); print steps/s and eval return of each and the ratio actorcritic / peer."""

@@ -19,10 +19,9 @@ Known difference: actorcritic clips the value function's gradient norm at 0.5.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from side_by_side import compare, evaluate
+from side_by_side import compare, evaluate, print_header, report_worker
 
 ENVS = {"CartPole-v1": 100_000, "Pendulum-v1": 100_000}
 
@@ -59,11 +58,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         library, env, seed = args.worker
-        runner = run_actorcritic if library == "actorcritic" else run_sb3_contrib
-        print(json.dumps(runner(env, args.steps or ENVS[env], int(seed))))
+        report_worker(library, run_actorcritic, run_sb3_contrib, env, args.steps or ENVS[env], int(seed))
         return
     envs = list(ENVS) if args.env == "all" else [args.env]
-    print(f"{'env':<12} {'seed':>4} {'library':<12} {'steps/s':>9} {'eval return':>12}")
+    print_header("env", 12)
     for env in envs:
         for seed in args.seeds:
             compare(env, seed, "sb3-contrib", lambda library: [__file__, "--worker", library, env, str(seed)] + (["--steps", str(args.steps)] if args.steps else []))

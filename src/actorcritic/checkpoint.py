@@ -42,10 +42,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_synced(tmp, data)
         os.replace(tmp, path)
     except OSError as error:
         tmp.unlink(missing_ok=True)
@@ -61,7 +58,45 @@ def describe_os_error(error: BaseException) -> str:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+    write_atomic(path, _json_bytes(obj))
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode()
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def check_writable_file(path: Path, flag: str) -> None:
+    """Refuse, before any work, a file path that cannot be written: a directory, or one whose directory is
+    missing or not writable."""
+    path = Path(path)
+    if path.is_dir() or not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise ActorCriticError(f"{flag} {path} cannot be written: give a file in an existing, writable directory")
+
+
+def check_writable_directory(path: Path, flag: str) -> None:
+    """Refuse, before any work, a directory path that is a file, lies below a file, loops through symbolic
+    links, or whose nearest existing directory is not writable."""
+    path = Path(path)
+    try:
+        path.resolve(strict=False)
+    except (RuntimeError, OSError):
+        raise ActorCriticError(f"{flag} {path} cannot be resolved (a loop of symbolic links?): give another path") from None
+    if path.exists() and not path.is_dir():
+        raise ActorCriticError(f"{flag} {path} is a file: give a directory")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ActorCriticError(f"{flag} {path} lies below {existing}, which is a file: give another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ActorCriticError(f"{flag} {path} cannot be written: {existing} is not writable")
 
 
 def _sha256(path: Path) -> str:
@@ -85,11 +120,10 @@ def save_checkpoint(directory: Path, tensors: dict[str, torch.Tensor], state: di
         contiguous = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
         save_file(contiguous, str(staging / TENSORS_FILE))
         state = {"format_version": FORMAT_VERSION, **state, "tensors_sha256": _sha256(staging / TENSORS_FILE)}
-        write_json_atomic(staging / STATE_FILE, state)
-    except (OSError, SafetensorError, ActorCriticError) as error:
+        _write_synced(staging / STATE_FILE, _json_bytes(state))  # the staging directory is swapped in whole below
+    except (OSError, SafetensorError) as error:
         shutil.rmtree(staging, ignore_errors=True)
-        reason = describe_os_error(error) if not isinstance(error, ActorCriticError) else str(error).split(": ", 1)[-1].split(";")[0]
-        raise ActorCriticError(f"{reason} while saving the checkpoint to {directory}; {_previous_checkpoint(directory)}") from None
+        raise ActorCriticError(f"{describe_os_error(error)} while saving the checkpoint to {directory}; {_previous_checkpoint(directory)}") from None
     if directory.exists():
         shutil.rmtree(previous, ignore_errors=True)
         os.replace(directory, previous)

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from actorcritic.checkpoint import check_writable_directory, check_writable_file
 from actorcritic.config import MAX_SEED, check_range
 from actorcritic.errors import ActorCriticError
 from actorcritic.flags import OneLineParser, config_parser, parse_fields
@@ -196,7 +197,7 @@ def _experiment(args: list[str]) -> int:
     config = parse_config(module.Config, rest, prog=f"actorcritic experiment {name}")
     if config is None:
         return 0
-    _check_writable_directory(Path(config.out), "--out")  # before the experiment computes for minutes
+    check_writable_directory(Path(config.out), "--out")  # before the experiment computes for minutes
     run_experiment(name, module, config)
     return 0
 
@@ -231,7 +232,7 @@ def _evaluate(args: list[str]) -> int:
     if options.seed is not None:
         check_range("seed", options.seed, 0, MAX_SEED)
     if options.video is not None:
-        _check_writable_directory(options.video, "--video")
+        check_writable_directory(options.video, "--video")
     result = evaluate(options.run_dir, options.episodes, options.seed, best=options.best, video_dir=options.video)
     print(
         f"{result['algo']} on {result['env']} after {result['global_step']:,d} steps: "
@@ -251,7 +252,7 @@ def _plot(args: list[str]) -> int:
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directories of `actorcritic train`")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="the PNG file to write")
     options = parser.parse_args(args)
-    _check_writable_file(options.out, "--out")
+    check_writable_file(options.out, "--out")
     plot_runs(options.run_dirs, options.out)
     print(f"wrote {options.out}")
     return 0
@@ -268,26 +269,13 @@ def _export(args: list[str]) -> int:
     parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="the model file to write")
     parser.add_argument("--latest", action="store_true", help="export the latest checkpoint even where a best one exists")
     options = parser.parse_args(args)
-    _check_writable_file(options.out, "--out")
+    check_writable_file(options.out, "--out")
     best = not options.latest and (options.run_dir / BEST_CHECKPOINT_DIR).exists()
     agent = load_agent(options.run_dir, best=best)
     export_policy(agent, options.out, options.format)
     which = "best" if best else "latest"
     print(f"wrote the {which} policy of {options.run_dir} ({agent.algo} on {agent.config.env}, {agent.global_step:,d} steps) to {options.out}")
     return 0
-
-
-def _check_writable_file(path: Path, flag: str) -> None:
-    if path.is_dir() or not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
-        raise ActorCriticError(f"{flag} {path} cannot be written: give a file in an existing, writable directory")
-
-
-def _check_writable_directory(path: Path, flag: str) -> None:
-    if path.exists() and not path.is_dir():
-        raise ActorCriticError(f"{flag} {path} is a file: give a directory")
-    existing = path if path.exists() else path.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise ActorCriticError(f"{flag} {path} cannot be written: give a directory in an existing, writable place")
 
 
 def _print_summary(summary: dict) -> None:

@@ -129,8 +129,7 @@ class AgentConfig:
         if not isinstance(self.env, str):
             raise ActorCriticError(f"env must be an environment id (a string), not {type(self.env).__name__}: "
                                    "pass a factory returning a gymnasium.Env as env_fn=... to the agent instead")
-        for name in ("total_steps", "eval_episodes", "num_threads"):
-            check_positive_int(name, getattr(self, name))
+        check_positive_int("total_steps", self.total_steps)
         check_range("seed", self.seed, 0, MAX_SEED)
         check_range("num_threads", self.num_threads, 1, 1024)
         check_range("eval_episodes", self.eval_episodes, 1, 100_000)
@@ -142,10 +141,8 @@ class AgentConfig:
             raise ActorCriticError(f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give layer widths in [1, {MAX_WIDTH}] (none: linear heads)")
         check_device(self.device)
         check_literal_choices(self)
-        if self.stop_at_return is not None:
-            check_range("stop_at_return", self.stop_at_return)
-            if not math.isfinite(self.stop_at_return) or self.eval_every == 0:
-                raise ActorCriticError(f"--stop-at-return {self.stop_at_return} needs a finite return and periodic evaluations: add --eval-every STEPS")
+        if self.stop_at_return is not None and self.eval_every == 0:  # (a non-finite one is refused above)
+            raise ActorCriticError(f"--stop-at-return {self.stop_at_return} needs periodic evaluations: add --eval-every STEPS")
 
     @classmethod
     def for_env(cls, env: str, **overrides):

@@ -46,21 +46,18 @@ def check_env_id(env_id: str) -> None:
             raise ActorCriticError(f"--env {env_id}: cannot import module {module!r} ({error}): run from the directory that "
                                    "holds it, or install the package") from None
     namespace = name.split("/", 1)[0] if "/" in name else None
-    if namespace == "ALE" and name in gym.registry:
-        from actorcritic.atari import quiet_ale
-
-        quiet_ale()
-    if name in gym.registry:
-        return
-    if namespace in PLUGIN_PACKAGES:
+    if namespace in PLUGIN_PACKAGES and name not in gym.registry:
         module, package = PLUGIN_PACKAGES[namespace]
         try:
             gym.register_envs(importlib.import_module(module))
         except ImportError:
             raise ActorCriticError(f"{env_id} needs the {package} package, which is not installed: pip install {package}") from None
-        if name in gym.registry:
-            check_env_id(env_id)  # now registered: once more, for what registered ids need
-            return
+    if name in gym.registry:
+        if namespace == "ALE":
+            from actorcritic.atari import quiet_ale
+
+            quiet_ale()
+        return
     close = [match for match in difflib.get_close_matches(name, list(gym.registry), n=6) if _installed(match)][:3]
     hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.pprint_registry() for the ids"
     raise ActorCriticError(f"unknown environment id {env_id!r}: {hint}")
@@ -216,30 +213,28 @@ def missing_dependency_as_one_line(env_id: str):
 
 
 class ResetRecorder(gym.Wrapper):
-    """Remembers, for one environment copy, the state of its random generator just before its last reset,
-    the seed that reset was given, and the steps taken since; so a checkpoint taken when every episode has
-    just ended can replay those resets exactly on resume (`reset_state`, `replay_resets`)."""
+    """Remembers, for one environment copy, the state of its random generator just before its last reset
+    and the seed that reset was given; so a checkpoint taken when every episode has just ended can replay
+    those resets exactly on resume (`reset_state`, `replay_resets`). Only resets pass through here: steps
+    go straight to the environment."""
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
+        self.step = env.step  # nothing to record per step: no extra call on the hot path
         self.pre_reset_rng: dict | None = None
         self.reset_seed: int | None = None
-        self.steps_since_reset = 0
 
     def reset(self, *, seed=None, options=None):
         self.pre_reset_rng = self.env.unwrapped.np_random.bit_generator.state if seed is None else None
-        self.reset_seed, self.steps_since_reset = seed, 0
+        self.reset_seed = seed
         return self.env.reset(seed=seed, options=options)
 
-    def step(self, action):
-        self.steps_since_reset += 1
-        return self.env.step(action)
 
-
-def reset_state(envs: gym.vector.VectorEnv) -> list[dict]:
-    """Each copy's last reset (JSON): its generator state before it, its seed, the steps since."""
-    return [{"pre_reset_rng": env.pre_reset_rng, "reset_seed": env.reset_seed, "steps_since_reset": env.steps_since_reset}
-            for env in envs.envs]
+def reset_state(envs: gym.vector.VectorEnv, steps_since_reset: np.ndarray) -> list[dict]:
+    """Each copy's last reset (JSON): its generator state before it, its seed, and the steps its episode has
+    taken since (the running episode lengths of `EpisodeStatistics`)."""
+    return [{"pre_reset_rng": env.pre_reset_rng, "reset_seed": env.reset_seed, "steps_since_reset": int(steps)}
+            for env, steps in zip(envs.envs, steps_since_reset)]
 
 
 def replay_resets(envs: gym.vector.VectorEnv, state: list[dict] | None) -> np.ndarray | None:

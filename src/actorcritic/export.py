@@ -17,6 +17,7 @@ from typing import Literal
 
 import torch
 
+from actorcritic.checkpoint import check_writable_file
 from actorcritic.errors import ActorCriticError
 
 FORMATS = ("onnx", "torchscript")
@@ -29,8 +30,7 @@ def export_policy(agent, out: Path, format: Literal["onnx", "torchscript"]) -> P
     if not hasattr(agent, "deterministic_policy"):
         raise ActorCriticError(f"{agent.algo} has no policy over observations to export (only control algorithms export)")
     out = Path(out)
-    if out.is_dir() or not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
-        raise ActorCriticError(f"cannot write {out}: give a file path in an existing, writable directory")
+    check_writable_file(out, "--out")
     policy = agent.deterministic_policy().requires_grad_(False)
     example = torch.as_tensor(agent.observation_space.sample()[None].repeat(2, 0), dtype=torch.float32)
     temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")

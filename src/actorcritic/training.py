@@ -27,7 +27,12 @@ from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
 from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
 from actorcritic.algorithms.trpo import TRPO, TRPOConfig
-from actorcritic.checkpoint import STATE_FILE, describe_os_error, write_json_atomic
+from actorcritic.checkpoint import (
+    STATE_FILE,
+    check_writable_directory,
+    describe_os_error,
+    write_json_atomic,
+)
 from actorcritic.config import config_to_dict
 from actorcritic.errors import ActorCriticError
 from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
@@ -83,19 +88,7 @@ def check_new_run_dir(run_dir: Path) -> None:
     symbolic links or cannot be written."""
     if (run_dir / CONFIG_FILE).exists() or (run_dir / CHECKPOINT_DIR).exists():
         raise ActorCriticError(f"{run_dir} already holds a run: continue it with `actorcritic resume {run_dir}` or choose another --run-dir")
-    try:
-        run_dir.resolve(strict=False)
-    except (RuntimeError, OSError):
-        raise ActorCriticError(f"--run-dir {run_dir} cannot be resolved (a loop of symbolic links?): choose another --run-dir") from None
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ActorCriticError(f"--run-dir {run_dir} is a file: choose a directory")
-    existing = run_dir
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ActorCriticError(f"--run-dir {run_dir} lies below {existing}, which is a file: choose another --run-dir")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ActorCriticError(f"--run-dir {run_dir} cannot be created: {existing} is not writable")
+    check_writable_directory(run_dir, "--run-dir")
 
 
 def resume(run_dir: Path, total_steps: int | None = None) -> dict:

@@ -123,19 +123,15 @@ class Callbacks:
         """False if a callback asked to stop."""
         return self._all_continue("on_log", agent, metrics)
 
+    def on_checkpoint(self, agent: Any) -> None:
+        self._all_continue("on_checkpoint", agent)
+
+    def on_end(self, agent: Any) -> None:
+        self._all_continue("on_end", agent)
+
     def _all_continue(self, event: str, *args: Any) -> bool:
         results = [getattr(cb, event)(*args) for cb in self.callbacks if hasattr(cb, event)]
         return all(result is not False for result in results)
-
-    def on_checkpoint(self, agent: Any) -> None:
-        for cb in self.callbacks:
-            if hasattr(cb, "on_checkpoint"):
-                cb.on_checkpoint(agent)
-
-    def on_end(self, agent: Any) -> None:
-        for cb in self.callbacks:
-            if hasattr(cb, "on_end"):
-                cb.on_end(agent)
 
 
 class Agent:
@@ -181,7 +177,7 @@ class Agent:
     def _reset_record(self) -> list[dict] | None:
         """What a checkpoint keeps of the environments: their last resets (or, for an agent loaded and not
         trained since, the record it was loaded with)."""
-        return reset_state(self.envs) if self._obs is not None else self._saved_resets
+        return reset_state(self.envs, self.episodes.running_length) if self._obs is not None else self._saved_resets
 
     def _start_episodes(self) -> np.ndarray:
         """The first observations of the environments: a fresh run resets them with `seed`; a resumed run

@@ -85,16 +85,20 @@ class RolloutConfig(OnPolicyConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("num_envs", "num_steps", "k"):
+        for name in ("num_steps", "k"):
             check_positive_int(name, getattr(self, name))
         check_range("num_envs", self.num_envs, 1, MAX_ENVS)
         check_range("gae_lambda", self.gae_lambda, 0, 1)
 
 
+def _rollout_args(b: Rollout, c: RolloutConfig) -> tuple:
+    return b.rewards, b.values, b.next_values, b.terminated, b.truncated, c.gamma
+
+
 ADVANTAGE_ESTIMATORS: dict[str, Callable[[Rollout, RolloutConfig], torch.Tensor]] = {
-    "gae": lambda b, c: gae(b.rewards, b.values, b.next_values, b.terminated, b.truncated, c.gamma, c.gae_lambda),
-    "kstep": lambda b, c: k_step_advantages(b.rewards, b.values, b.next_values, b.terminated, b.truncated, c.gamma, c.k),
-    "mc": lambda b, c: k_step_advantages(b.rewards, b.values, b.next_values, b.terminated, b.truncated, c.gamma, None),
+    "gae": lambda b, c: gae(*_rollout_args(b, c), c.gae_lambda),
+    "kstep": lambda b, c: k_step_advantages(*_rollout_args(b, c), c.k),
+    "mc": lambda b, c: k_step_advantages(*_rollout_args(b, c), None),
 }
 """--advantage name -> the estimator of lecture section 4 on a rollout [T, N]."""
 
