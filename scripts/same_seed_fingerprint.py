@@ -55,6 +55,7 @@ CASES: dict[str, list[str]] = {
                 "--checkpoint-every", "2", "--beta", "0.05", "--num-iterations", "2"],
 }
 
+SEED = 3
 TIMING_COLUMNS = {"steps_per_second", "sampling_tokens_per_second"}
 """Wall-clock measurements: they differ between any two runs."""
 RENAMED_COLUMNS = {"update": "updates"}
@@ -69,7 +70,7 @@ def record(out: Path, src: Path | None) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for name, args in CASES.items():
             run_dir = Path(scratch) / name
-            command = [sys.executable, "-m", "actorcritic.cli", "train", *args, "--seed", "3", "--run-dir", str(run_dir)]
+            command = [sys.executable, "-m", "actorcritic.cli", "train", *args, "--seed", str(SEED), "--run-dir", str(run_dir)]
             completed = subprocess.run(command, env=env, capture_output=True, text=True)
             if completed.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{completed.stderr[-2000:]}")
@@ -123,7 +124,8 @@ def _untimed(rows: list[dict]) -> list[dict]:
 
 
 def _metrics_equal(old: list[dict], new: list[dict], notes: list[str]) -> bool:
-    """Equal rows, where a column added after the change may only hold empty cells."""
+    """Equal rows, where a column added after the change may only hold empty cells (or, for the `seed`
+    column that multi-seed runs brought, the run's seed)."""
     if len(old) != len(new):
         notes.append(f"    {len(old)} metric rows before, {len(new)} after")
         return False
@@ -133,9 +135,9 @@ def _metrics_equal(old: list[dict], new: list[dict], notes: list[str]) -> bool:
         notes.append(f"    columns removed: {', '.join(removed)}")
         return False
     if added:
-        notes.append(f"    columns added (empty in every row): {', '.join(added)}")
+        notes.append(f"    columns added (empty in every row, or the run's seed): {', '.join(added)}")
     for index, (a, b) in enumerate(zip(old, new)):
-        if any(b[column] != "" for column in added):
+        if any(b[column] != ("" if column != "seed" else str(SEED)) for column in added):
             notes.append(f"    row {index}: an added column holds a value")
             return False
         differing = [column for column in a if a[column] != b[column]]

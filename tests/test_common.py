@@ -16,7 +16,7 @@ PPO_TINY = dict(env="CartPole-v1", num_envs=2, num_steps=32, minibatch_size=32, 
                 normalize_observations=False, normalize_rewards=False)
 TD3_TINY = dict(env="Pendulum-v1", total_steps=300, learning_starts=100, batch_size=16, hidden_sizes=(8,), log_every=100,
                 eval_episodes=1, num_threads=1)
-COMMON_COLUMNS = ["global_step", "updates", "episode_return_mean", "episode_length_mean", "episodes", "steps_per_second"]
+COMMON_COLUMNS = ["seed", "global_step", "updates", "episode_return_mean", "episode_length_mean", "episodes", "steps_per_second"]
 
 
 def test_metric_means_of_tensors_and_of_floats():

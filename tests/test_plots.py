@@ -26,7 +26,7 @@ def test_plot_overlays_runs_into_one_png(tmp_path, capsys):
     for name, lam in (("a", "0.9"), ("b", "0.95")):
         assert main(["train", "ppo", *FLAGS, "--gae-lambda", lam, "--run-dir", str(tmp_path / name)]) == 0
     config, curves = read_run(tmp_path / "a")
-    assert config["gae_lambda"] == 0.9 and [step for step, _ in curves["eval_return_mean"]] == [64, 128]
+    assert config["gae_lambda"] == 0.9 and [step for step, _ in curves["eval_return_mean"][0]] == [64, 128]
     assert main(["plot", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "both.png")]) == 0
     assert (tmp_path / "both.png").read_bytes().startswith(b"\x89PNG")
     capsys.readouterr()

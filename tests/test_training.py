@@ -24,7 +24,7 @@ def test_periodic_evaluation_keeps_the_best_policy_and_evaluate_best_reads_it(tm
     run = tmp_path / "run"
     assert main(["train", "td3", *TD3_FLAGS, "--total-steps", "600", "--eval-every", "200", "--run-dir", str(run)]) == 0
     _, curves = read_run(run)
-    evaluations = curves["eval_return_mean"]
+    evaluations = curves["eval_return_mean"][0]
     assert [step for step, _ in evaluations] == [200, 400, 600]
     best = json.loads((run / "best.json").read_text())
     assert best["eval_return_mean"] == pytest.approx(max(value for _, value in evaluations), rel=1e-5)  # the CSV keeps 6 digits

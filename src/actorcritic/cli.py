@@ -1,6 +1,6 @@
 """The `actorcritic` command.
 
-    actorcritic train ALGO [--run-dir DIR] [--any-config-field VALUE ...]
+    actorcritic train ALGO [--run-dir DIR] [--seeds K ... | --num-seeds S] [--any-config-field VALUE ...]
     actorcritic resume RUN_DIR [--total-steps N]
     actorcritic evaluate RUN_DIR [--episodes N] [--seed S] [--best] [--video DIR]
     actorcritic plot RUN_DIR [RUN_DIR ...] --out FILE
@@ -39,7 +39,8 @@ USAGE = """usage: actorcritic {train,resume,evaluate,plot,export,experiment} ...
 
 `actorcritic COMMAND --help` says more; `actorcritic train ALGO --help` lists every config field with its default."""
 
-RUN_DIR_HELP = "--run-dir DIR: the run directory to create (default: runs/ALGO-ENV-seedS-TIMESTAMP)"
+RUN_DIR_HELP = ("--run-dir DIR: the run directory to create (default: runs/ALGO-ENV-seedS-TIMESTAMP)\n"
+                "--num-seeds S: train seeds SEED, SEED+1, ..., SEED+S-1 in one process (like --seeds; see README, multi-seed runs)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,12 +103,28 @@ def _train(args: list[str]) -> int:
     algo, rest = args[0], args[1:]
     _, config_class = algorithm(algo)
     run_dir, rest = _pop_option(rest, "--run-dir")
+    num_seeds, rest = _pop_option(rest, "--num-seeds")
     config = parse_config(config_class, rest, prog=f"actorcritic train {algo}", epilog=RUN_DIR_HELP)
     if config is None:  # --help was printed
         return 0
+    if num_seeds is not None:
+        config = _with_seed_count(config, num_seeds)
     summary = train(algo, config, Path(run_dir) if run_dir else None)
     _print_summary(summary)
     return 0
+
+
+def _with_seed_count(config, count: str):
+    """`--num-seeds S`: the seeds seed, seed+1, ..., seed+S-1."""
+    from actorcritic.config import MAX_SEEDS
+
+    if getattr(config, "seeds", ()):
+        raise ActorCriticError("--num-seeds and --seeds both name the seeds: give one of them")
+    if not count.isdigit():
+        raise ActorCriticError(f"--num-seeds {count!r} is not a whole number: give how many seeds to train, e.g. --num-seeds 5")
+    check_range("num_seeds", int(count), 1, MAX_SEEDS)
+    check_range("seed", config.seed + int(count) - 1, 0, MAX_SEED)
+    return dataclasses.replace(config, seeds=tuple(range(config.seed, config.seed + int(count))))
 
 
 def parse_config(config_class: type, args: list[str], prog: str, epilog: str = ""):
@@ -234,10 +251,16 @@ def _evaluate(args: list[str]) -> int:
     if options.video is not None:
         check_writable_directory(options.video, "--video")
     result = evaluate(options.run_dir, options.episodes, options.seed, best=options.best, video_dir=options.video)
-    print(
-        f"{result['algo']} on {result['env']} after {result['global_step']:,d} steps: "
-        f"return {result['eval_return_mean']:.2f} ± {result['eval_return_std']:.2f} over {result['eval_episodes']} episodes"
-    )
+    for entry in result.get("per_seed", []):
+        print(f"seed {entry['seed']}: return {entry['eval_return_mean']:.2f} ± {entry['eval_return_std']:.2f} over {entry['eval_episodes']} episodes")
+    if "aggregate" in result:
+        print(f"{result['algo']} on {result['env']} after {result['global_step']:,d} steps, {len(result['per_seed'])} seeds: "
+              f"{_describe_aggregate(result['aggregate'])}")
+    else:
+        print(
+            f"{result['algo']} on {result['env']} after {result['global_step']:,d} steps: "
+            f"return {result['eval_return_mean']:.2f} ± {result['eval_return_std']:.2f} over {result['eval_episodes']} episodes"
+        )
     if options.video is not None:
         print(f"videos in {options.video}")
     return 0
@@ -268,17 +291,33 @@ def _export(args: list[str]) -> int:
     parser.add_argument("--format", choices=FORMATS, required=True, help="onnx (needs the `export` extra) or torchscript")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="the model file to write")
     parser.add_argument("--latest", action="store_true", help="export the latest checkpoint even where a best one exists")
+    parser.add_argument("--seed", type=int, default=None, help="the seed whose policy to export, in a multi-seed run (required there)")
     options = parser.parse_args(args)
     check_writable_file(options.out, "--out")
     best = not options.latest and (options.run_dir / BEST_CHECKPOINT_DIR).exists()
-    agent = load_agent(options.run_dir, best=best)
+    agent = load_agent(options.run_dir, best=best, seed=options.seed)
+    if hasattr(agent, "seed_agent"):
+        raise ActorCriticError(f"{options.run_dir} is a multi-seed run (seeds {' '.join(map(str, agent.seeds))}): pick the policy to export with --seed K")
     export_policy(agent, options.out, options.format)
     which = "best" if best else "latest"
     print(f"wrote the {which} policy of {options.run_dir} ({agent.algo} on {agent.config.env}, {agent.global_step:,d} steps) to {options.out}")
     return 0
 
 
+def _describe_aggregate(aggregate: dict) -> str:
+    from actorcritic.aggregate import describe
+
+    return f"{describe(aggregate, 'iqm')}, {describe(aggregate, 'mean')}"
+
+
 def _print_summary(summary: dict) -> None:
+    if "aggregate" in summary:
+        print(
+            f"{summary['algo']} on {summary['env']}, {len(summary['seeds'])} seeds: evaluation return {_describe_aggregate(summary['aggregate'])} "
+            f"({summary['eval_episodes']} episodes per seed) after {summary['total_steps']:,d} steps "
+            f"({summary['steps_per_second']:,.0f} seed-steps/s, {summary['wall_time_s']:.1f} s)\nrun saved in {summary['run_dir']}"
+        )
+        return
     print(
         f"{summary['algo']} on {summary['env']}: evaluation return {summary['eval_return_mean']:.2f} ± "
         f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes after {summary['total_steps']:,d} steps "

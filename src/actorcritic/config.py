@@ -66,6 +66,20 @@ MAX_WIDTH = 65_536
 """Largest hidden layer width accepted (a 65k x 65k float32 layer is already 16 GiB)."""
 
 
+MAX_SEEDS = 1024
+
+
+def check_seeds(seeds: tuple[int, ...]) -> None:
+    """Seeds of a multi-seed run: each a valid seed, none twice, at most MAX_SEEDS."""
+    for seed in seeds:
+        check_range("seeds", seed, 0, MAX_SEED)
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise ActorCriticError(f"--seeds lists seed {repeated[0]} twice: give each seed once (a repeated seed is the same run)")
+    if len(seeds) > MAX_SEEDS:
+        raise ActorCriticError(f"--seeds lists {len(seeds)} seeds: at most {MAX_SEEDS} train in one process; split them into several runs")
+
+
 def check_finite_fields(config: Any) -> None:
     """Every float field holds a finite number: inf or nan is never a meaningful setting."""
     for field in dataclasses.fields(config):
@@ -98,6 +112,8 @@ class AgentConfig:
     """module:Class wrapper applied after those to the training copies only (e.g. reward clipping); evaluation plays without."""
     seed: int = 0
     """Seed of the network initialisation, the exploration, the batch sampling and the environments."""
+    seeds: tuple[int, ...] = ()
+    """Several seeds trained in one process, each an independent agent (empty: just --seed); see actorcritic.seeds."""
     total_steps: int = 1_000_000
     """Environment steps to train for, summed over all parallel actors."""
     learning_rate: float = 3e-4
@@ -131,6 +147,11 @@ class AgentConfig:
                                    "pass a factory returning a gymnasium.Env as env_fn=... to the agent instead")
         check_positive_int("total_steps", self.total_steps)
         check_range("seed", self.seed, 0, MAX_SEED)
+        check_seeds(self.seeds)
+        if self.seeds:  # one seed listed is the single-seed run of that seed; several: `seed` is the first
+            object.__setattr__(self, "seed", self.seeds[0])
+            if len(self.seeds) == 1:
+                object.__setattr__(self, "seeds", ())
         check_range("num_threads", self.num_threads, 1, 1024)
         check_range("eval_episodes", self.eval_episodes, 1, 100_000)
         for name in ("eval_every", "checkpoint_every"):

@@ -20,25 +20,31 @@ METRICS_FILE = "metrics.csv"
 
 
 class RunLogger:
-    """Writes the per-update metrics of one run directory. Appends when the run is resumed."""
+    """Writes the per-update metrics of one run directory. Appends when the run is resumed.
 
-    def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0, tensorboard: bool = True, interval_s: float = 5.0):
+    A multi-seed run (`start_steps` naming several seeds) writes every seed's rows to the one metrics.csv
+    (column `seed`) and each seed's TensorBoard events to tensorboard/seed-K/, so TensorBoard overlays them."""
+
+    def __init__(self, run_dir: Path, total_steps: int, start_step: int | dict[int, int] = 0, tensorboard: bool = True, interval_s: float = 5.0):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.total_steps = total_steps
+        self._start_steps = start_step if isinstance(start_step, dict) else {None: start_step}
+        self._per_seed = len(self._start_steps) > 1
+        self.total_steps = total_steps * len(self._start_steps)  # in seed-steps: the progress counts every seed's
         self.interval_s = interval_s
         self._csv_path = self.run_dir / METRICS_FILE
         self._fields: list[str] | None = None
         try:
             if self._csv_path.is_file() and self._csv_path.stat().st_size > 0:
-                self._fields = trim_rows_after(self._csv_path, start_step)
+                self._fields = trim_rows_after(self._csv_path, self._start_steps)
             self._csv_file = open(self._csv_path, "a", newline="")
         except (OSError, ValueError, IndexError) as error:
             raise ActorCriticError(f"cannot append to {self._csv_path} ({describe_os_error(error)}): it must be the run's metrics file") from None
         self._writer: csv.DictWriter | None = None
-        # TensorBoard's writer is made at the first row, so that a run refused before training leaves no event file
-        self._use_tensorboard, self._tensorboard, self._start_step = tensorboard, None, start_step
-        self._progress = _ProgressBar(total_steps, start_step) if sys.stdout.isatty() else None
+        # TensorBoard's writers are made at the first row, so that a run refused before training leaves no event file
+        self._use_tensorboard, self._tensorboards = tensorboard, {}
+        self._steps = dict(self._start_steps)  # the latest step of each seed
+        self._progress = _ProgressBar(self.total_steps, sum(self._steps.values())) if sys.stdout.isatty() else None
         self._last_line = time.monotonic()
         self._last_return = math.nan
 
@@ -55,45 +61,63 @@ class RunLogger:
         except OSError as error:
             raise ActorCriticError(f"cannot write {self._csv_path}: {describe_os_error(error)}; the last checkpoint is intact") from None
         step = int(metrics["global_step"])
-        if self._use_tensorboard and self._tensorboard is None:
+        seed = metrics.get("seed") if self._per_seed else None
+        tensorboard = self._tensorboard(seed) if self._use_tensorboard else None
+        if tensorboard is not None:
+            for name, value in metrics.items():
+                if name not in ("global_step", "seed") and value is not None:
+                    tensorboard.add_scalar(name, value, step)
+        if metrics.get("episode_return_mean") is not None:
+            self._last_return = metrics["episode_return_mean"]
+        speed = metrics.get("steps_per_second", math.nan)
+        self._steps[seed] = step
+        done = sum(self._steps.values())
+        if self._progress is not None:
+            self._progress.update(done, speed, self._last_return)
+        elif time.monotonic() - self._last_line >= self.interval_s or done >= self.total_steps:
+            self._last_line = time.monotonic()
+            where = f"seed {seed} " if self._per_seed else ""
+            print(f"{where}step {step:>9,d}/{self.total_steps // len(self._steps):,d} | {speed:8.0f} steps/s | episode return {self._last_return:9.2f}", flush=True)
+
+    def _tensorboard(self, seed: int | None):
+        """The TensorBoard writer of a seed (of the run, for a single seed), made at its first row."""
+        if seed not in self._tensorboards:
             from torch.utils.tensorboard import (
                 SummaryWriter,  # imported lazily: it costs about a second
             )
 
             # a resumed run hides the events a crashed process logged after its last checkpoint
-            purge_step = self._start_step + 1 if self._start_step else None
-            self._tensorboard = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=purge_step)
-        if self._tensorboard is not None:
-            for name, value in metrics.items():
-                if name != "global_step" and value is not None:
-                    self._tensorboard.add_scalar(name, value, step)
-        if metrics.get("episode_return_mean") is not None:
-            self._last_return = metrics["episode_return_mean"]
-        speed = metrics.get("steps_per_second", math.nan)
-        if self._progress is not None:
-            self._progress.update(step, speed, self._last_return)
-        elif time.monotonic() - self._last_line >= self.interval_s or step >= self.total_steps:
-            self._last_line = time.monotonic()
-            print(f"step {step:>9,d}/{self.total_steps:,d} | {speed:8.0f} steps/s | episode return {self._last_return:9.2f}", flush=True)
+            start = self._start_steps.get(seed, 0)
+            directory = self.run_dir / "tensorboard" / (f"seed-{seed}" if seed is not None else "")
+            self._tensorboards[seed] = SummaryWriter(log_dir=str(directory), purge_step=start + 1 if start else None)
+        return self._tensorboards[seed]
 
     def close(self) -> None:
         if self._progress is not None:
             self._progress.close()
-        if self._tensorboard is not None:
-            self._tensorboard.close()
+        for tensorboard in self._tensorboards.values():
+            tensorboard.close()
         self._csv_file.close()
 
 
-def trim_rows_after(path: Path, step: int) -> list[str] | None:
-    """Drop the rows of metrics.csv past `step` (what a crashed run logged after its last checkpoint, which
-    the resumed run will log again); return the header."""
+def trim_rows_after(path: Path, steps: dict[int | None, int]) -> list[str] | None:
+    """Drop the rows of metrics.csv past each seed's step (what a crashed run logged after its last
+    checkpoint, which the resumed run will log again); return the header. `steps` maps each seed to its
+    step; a single-seed run's one entry applies to every row."""
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     if not rows:
         return None
     header, body = rows[0], rows[1:]
     column = header.index("global_step") if "global_step" in header else None
-    kept = [row for row in body if column is None or not row[column] or float(row[column]) <= step]
+    seed_column = header.index("seed") if "seed" in header and len(steps) > 1 else None
+
+    def last_step(row: list[str]) -> float:
+        if seed_column is None:
+            return next(iter(steps.values()))
+        return steps.get(int(row[seed_column]), -1) if row[seed_column].isdigit() else -1
+
+    kept = [row for row in body if column is None or not row[column] or float(row[column]) <= last_step(row)]
     if len(kept) < len(body):
         buffer = io.StringIO()
         csv.writer(buffer).writerows([header, *kept])

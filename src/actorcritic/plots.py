@@ -1,6 +1,7 @@
 """Learning curves of run directories: `curves.png` after every train and resume, `actorcritic plot` to
 overlay several runs. Each run is labelled by its algorithm and environment, plus the config fields in which
-the plotted runs differ."""
+the plotted runs differ. A multi-seed run is drawn as the mean across its seeds with a 95% bootstrap CI band
+(`actorcritic.aggregate`), at the steps where every seed has a value."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from actorcritic.errors import ActorCriticError
 
 PANELS = (("episode_return_mean", "episode return (training)"), ("eval_return_mean", "evaluation return (deterministic)"))
-IGNORED_FIELDS = {"device", "num_threads", "checkpoint_every", "eval_episodes", "log_every", "save_replay_buffer"}
+IGNORED_FIELDS = {"device", "num_threads", "checkpoint_every", "eval_episodes", "log_every", "save_replay_buffer", "seed", "seeds"}
 """Config fields that never change what is learned; they do not go into labels."""
 
 
-def read_run(run_dir: Path) -> tuple[dict, dict[str, list[tuple[int, float]]]]:
-    """A run directory's config.json and, per plotted column, its (global_step, value) points."""
+def read_run(run_dir: Path) -> tuple[dict, dict[str, dict[int, list[tuple[int, float]]]]]:
+    """A run directory's config.json and, per plotted column and per seed, its (global_step, value) points."""
     run_dir = Path(run_dir)
     try:
         config = json.loads((run_dir / "config.json").read_text())
@@ -25,11 +28,29 @@ def read_run(run_dir: Path) -> tuple[dict, dict[str, list[tuple[int, float]]]]:
             rows = list(csv.DictReader(f))
     except (OSError, ValueError) as error:
         raise ActorCriticError(f"{run_dir} is not a run directory with config.json and metrics.csv ({error}): pass the --run-dir of a run") from None
-    curves = {}
+    curves: dict[str, dict[int, list[tuple[int, float]]]] = {}
     for column, _ in PANELS:
-        points = [(int(float(row["global_step"])), float(row[column])) for row in rows if row.get(column) not in (None, "")]
-        curves[column] = [(step, value) for step, value in points if math.isfinite(value)]
+        curves[column] = {}
+        for row in rows:
+            if row.get(column) in (None, ""):
+                continue
+            seed = int(row["seed"]) if row.get("seed") not in (None, "") else config.get("seed", 0)
+            step, value = int(float(row["global_step"])), float(row[column])
+            if math.isfinite(value):
+                curves[column].setdefault(seed, []).append((step, value))
     return config, curves
+
+
+def seed_band(points_per_seed: dict[int, list[tuple[int, float]]]) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Steps at which every seed has a value, the mean across seeds there, and its 95% CI (low, high)."""
+    from actorcritic.aggregate import mean_curve
+
+    per_seed = [dict(points) for points in points_per_seed.values()]
+    steps = sorted(set.intersection(*(set(points) for points in per_seed)))
+    if not steps:
+        return [], [], [], []
+    mean, low, high = mean_curve(np.array([[points[step] for step in steps] for points in per_seed]))
+    return steps, mean.tolist(), low.tolist(), high.tolist()
 
 
 def run_labels(configs: list[dict]) -> list[str]:
@@ -56,9 +77,14 @@ def plot_runs(run_dirs: list[Path], out: Path) -> None:
     figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(6.0 * max(len(panels), 1), 4.0), squeeze=False)
     for axis, (column, title) in zip(axes[0], panels):
         for (_, curves), label in zip(runs, labels):
-            if curves[column]:
-                steps, values = zip(*curves[column])
+            if len(curves[column]) == 1:
+                steps, values = zip(*next(iter(curves[column].values())))
                 axis.plot(steps, values, label=label, marker="o" if len(steps) < 30 else None, markersize=3)
+            elif curves[column]:
+                steps, mean, low, high = seed_band(curves[column])
+                line, = axis.plot(steps, mean, label=f"{label}, mean of {len(curves[column])} seeds, 95% CI",
+                                  marker="o" if len(steps) < 30 else None, markersize=3)
+                axis.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
         axis.set_xlabel("environment steps")
         axis.set_ylabel(title)
         axis.grid(alpha=0.3)

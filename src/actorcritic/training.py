@@ -9,6 +9,13 @@ A run directory holds
     checkpoint-best/  the policy of the best periodic evaluation so far (with --eval-every), and best.json
     curves.png        episode and evaluation returns against environment steps
     summary.json      written at the end: wall time, speed and the final deterministic evaluation
+
+A multi-seed run (`--seeds`, see `actorcritic.seeds`) has the same files, with every seed in them:
+metrics.csv has a row per seed per logging window (column `seed`), tensorboard/seed-K/ per seed,
+checkpoint/seed-K/ and checkpoint-best/seed-K/ per seed (each an ordinary single-seed checkpoint, with
+seeds.json listing the seeds), best.json per seed, curves.png the mean across seeds with its 95% CI band,
+and summary.json every seed's final evaluation plus the mean, median and IQM with 95% stratified-bootstrap
+CIs (`actorcritic.aggregate`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from actorcritic.aggregate import aggregate_scores, require_rliable
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
@@ -38,6 +46,7 @@ from actorcritic.errors import ActorCriticError
 from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
 from actorcritic.logging import RunLogger
 from actorcritic.plots import plot_runs
+from actorcritic.seeds import SEED_ORDER_FILE, SeedGroup, read_seed_order, seed_subdirectory, write_seed_order
 
 ALGORITHMS: dict[str, tuple[type, type]] = {
     "ppo": (PPO, PPOConfig),
@@ -65,16 +74,26 @@ def algorithm(name: str) -> tuple[type, type]:
     return ALGORITHMS[name]
 
 
-def default_run_dir(algo: str, env: str, seed: int) -> Path:
+def default_run_dir(algo: str, env: str, seeds: list[int]) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{algo}-{env}-seed{seed}-{stamp}"
+    if len(seeds) == 1:
+        which = f"seed{seeds[0]}"
+    else:
+        which = "seeds" + ("-".join(map(str, seeds)) if len(seeds) <= 4 else f"{seeds[0]}-to-{seeds[-1]}-x{len(seeds)}")
+    return Path("runs") / f"{algo}-{env.replace('/', '-')}-{which}-{stamp}"
+
+
+def seeds_of(config) -> list[int]:
+    return list(getattr(config, "seeds", ()) or [config.seed])
 
 
 def train(algo: str, config, run_dir: Path | None = None) -> dict:
-    """Train a new agent in a new run directory; return the summary."""
+    """Train a new agent (or, with several `seeds`, a `SeedGroup`) in a new run directory; return the summary."""
     agent_class, _ = algorithm(algo)
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(algo, config.env, config.seed)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(algo, config.env, seeds_of(config))
     check_new_run_dir(run_dir)
+    if len(seeds_of(config)) > 1:
+        require_rliable()
     agent = agent_class(config)  # bad environments or spaces are refused before anything is written
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +120,8 @@ def resume(run_dir: Path, total_steps: int | None = None) -> dict:
         )
     if not os.access(run_dir, os.W_OK | os.X_OK) or not os.access(run_dir / CHECKPOINT_DIR, os.W_OK | os.X_OK):
         raise ActorCriticError(f"{run_dir} is not writable: a resumed run writes its checkpoint and logs there")
+    if isinstance(agent, SeedGroup):
+        require_rliable()
     return _learn_and_summarise(agent, run_dir)
 
 
@@ -109,95 +130,147 @@ def evaluate(run_dir: Path, episodes: int | None = None, seed: int | None = None
     """Evaluate the deterministic policy of a run's checkpoint (or, with `best`, of its best evaluation) on
     fresh episodes; with `video_dir`, record each episode there as mp4."""
     agent = load_agent(Path(run_dir), best=best)
+    if isinstance(agent, SeedGroup):
+        require_rliable()
     if video_dir is not None:
         if agent.algo == "grpo-lm":
             raise ActorCriticError("--video records control environments; grpo-lm has no frames to record")
         returns = agent.evaluate(episodes, seed, video_dir=video_dir)
     else:
         returns = agent.evaluate(episodes, seed)
-    return {"algo": agent.algo, "env": agent.config.env, "global_step": agent.global_step, **_return_stats(returns)}
+    return {"algo": agent.algo, "env": agent.config.env, "global_step": agent.global_step, **_evaluation_stats(agent, returns)}
 
 
-def load_agent(run_dir: Path, best: bool = False, **config_overrides):
+def load_agent(run_dir: Path, best: bool = False, seed: int | None = None, **config_overrides):
     """The agent saved in `run_dir/checkpoint` (with `best`: `run_dir/checkpoint-best`), of whichever
-    algorithm wrote it."""
+    algorithm wrote it: a `SeedGroup` for a multi-seed run, or with `seed`, that seed's agent alone."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ActorCriticError(f"run directory {run_dir} does not exist: pass the --run-dir of an earlier `actorcritic train`")
-    checkpoint_dir = BEST_CHECKPOINT_DIR if best else CHECKPOINT_DIR
-    if best and not (run_dir / BEST_CHECKPOINT_DIR).exists():
+    directory = run_dir / (BEST_CHECKPOINT_DIR if best else CHECKPOINT_DIR)
+    if best and not directory.exists():
         raise ActorCriticError(f"{run_dir} has no {BEST_CHECKPOINT_DIR}/: it is written by runs trained with --eval-every STEPS")
-    state_path = run_dir / checkpoint_dir / STATE_FILE
-    previous_state = run_dir / (checkpoint_dir + ".prev") / STATE_FILE
+    if not (directory / SEED_ORDER_FILE).exists():
+        agent = _load_checkpoint(run_dir, directory, config_overrides)
+        if seed is not None and seed != agent.config.seed:
+            raise ActorCriticError(f"{run_dir} is a run of seed {agent.config.seed}, not of seed {seed}: leave out --seed or pass {agent.config.seed}")
+        return agent
+    seeds = read_seed_order(directory)
+    if seed is not None:
+        if seed not in seeds:
+            raise ActorCriticError(f"{run_dir} has seeds {' '.join(map(str, seeds))}, not seed {seed}: pass one of them")
+        return _load_checkpoint(run_dir, seed_subdirectory(directory, seed), config_overrides)
+    agents = [_load_checkpoint(run_dir, seed_subdirectory(directory, k), config_overrides) for k in seeds]
+    return SeedGroup(type(agents[0]), None, agents=agents)
+
+
+def _load_checkpoint(run_dir: Path, directory: Path, config_overrides: dict):
+    """The single-seed agent whose checkpoint is `directory`, of whichever algorithm wrote it."""
+    state_path = directory / STATE_FILE
+    previous_state = directory.with_name(directory.name + ".prev") / STATE_FILE
     path = state_path if state_path.exists() else previous_state
     try:
         algo = json.loads(path.read_text())["algo"]
     except FileNotFoundError:
-        raise ActorCriticError(f"no checkpoint in {run_dir}: it has no {CHECKPOINT_DIR}/{STATE_FILE} (was the run stopped before its first checkpoint?)") from None
+        where = directory.relative_to(run_dir) if directory.is_relative_to(run_dir) else directory
+        raise ActorCriticError(f"no checkpoint in {run_dir}: it has no {where}/{STATE_FILE} (was the run stopped before its first checkpoint?)") from None
     except PermissionError:
         raise ActorCriticError(f"cannot read {path}: permission denied (run as a user who can read the run directory)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise ActorCriticError(f"corrupt checkpoint: {path} is not a valid actorcritic state file ({error!s:.80})") from None
     agent_class, _ = algorithm(algo)
-    return agent_class.load(run_dir / checkpoint_dir, **config_overrides)
+    return agent_class.load(directory, **config_overrides)
 
 
 class RunDirectory:
     """The callback that ties training to a run directory: each metrics row to metrics.csv and TensorBoard,
-    each checkpoint event to checkpoint/, each evaluation that beats the best so far to checkpoint-best/."""
+    each checkpoint event to checkpoint/, each evaluation that beats the best so far to checkpoint-best/
+    (for a multi-seed run, per seed: checkpoint/seed-K/, checkpoint-best/seed-K/, best.json keyed by seed)."""
 
-    def __init__(self, run_dir: Path, logger: RunLogger):
+    def __init__(self, run_dir: Path, logger: RunLogger, seeds: list[int]):
         self.run_dir = Path(run_dir)
         self.logger = logger
+        self.per_seed = len(seeds) > 1
         best_file = self.run_dir / BEST_FILE
-        self.best_return = json.loads(best_file.read_text())["eval_return_mean"] if best_file.exists() else -math.inf
+        saved = json.loads(best_file.read_text()) if best_file.exists() else {}
+        self.best = saved if self.per_seed else ({str(seeds[0]): saved} if saved else {})  # seed -> best.json entry
+        if self.per_seed:
+            write_seed_order(self.run_dir / CHECKPOINT_DIR, seeds)
+
+    def place(self, directory: str, agent) -> Path:
+        """Where `agent` keeps `directory` (checkpoint/ or checkpoint-best/): seed-K/ inside it in a multi-seed run."""
+        return seed_subdirectory(self.run_dir / directory, agent.config.seed) if self.per_seed else self.run_dir / directory
 
     def on_log(self, agent, metrics: dict[str, float]) -> None:
         self.logger.log(metrics)
 
     def on_evaluation(self, agent, metrics: dict[str, float]) -> None:
-        if metrics["eval_return_mean"] > self.best_return:
-            self.best_return = metrics["eval_return_mean"]
-            agent.save(self.run_dir / BEST_CHECKPOINT_DIR, policy_only=True)
-            write_json_atomic(self.run_dir / BEST_FILE, {"eval_return_mean": self.best_return, "global_step": agent.global_step})
+        key = str(agent.config.seed)
+        if metrics["eval_return_mean"] > self.best.get(key, {}).get("eval_return_mean", -math.inf):
+            self.best[key] = {"eval_return_mean": metrics["eval_return_mean"], "global_step": agent.global_step}
+            agent.save(self.place(BEST_CHECKPOINT_DIR, agent), policy_only=True)
+            if self.per_seed:
+                write_seed_order(self.run_dir / BEST_CHECKPOINT_DIR, [int(seed) for seed in self.best])
+            write_json_atomic(self.run_dir / BEST_FILE, self.best if self.per_seed else self.best[key])
 
     def on_checkpoint(self, agent) -> None:
-        agent.save(self.run_dir / CHECKPOINT_DIR)
+        agent.save(self.place(CHECKPOINT_DIR, agent))
 
 
 def _learn_and_summarise(agent, run_dir: Path) -> dict:
     """Open the logs, then (only once training can start) write config.json, train, save, evaluate, and
-    write summary.json and curves.png."""
-    logger = RunLogger(run_dir, agent.config.total_steps, agent.global_step)
+    write summary.json and curves.png. `agent` may be a `SeedGroup`."""
+    agents = agent.agents if isinstance(agent, SeedGroup) else [agent]
+    seeds = [member.config.seed for member in agents]
+    start_steps = {member.config.seed: member.global_step for member in agents}
+    logger = RunLogger(run_dir, agent.config.total_steps, start_steps if len(agents) > 1 else agents[0].global_step)
     try:
         write_json_atomic(run_dir / CONFIG_FILE, {"algo": agent.algo, **config_to_dict(agent.config)})
+        run_directory = RunDirectory(run_dir, logger, seeds)
     except ActorCriticError:
         logger.close()
         raise
-    start_step = agent.global_step
     started = time.perf_counter()
     try:
-        agent.learn(callbacks=[RunDirectory(run_dir, logger)])
+        agent.learn(callbacks=[run_directory])
     finally:
         logger.close()
     wall_time = time.perf_counter() - started
-    agent.save(run_dir / CHECKPOINT_DIR)
+    for member in agents:
+        member.save(run_directory.place(CHECKPOINT_DIR, member))
     returns = agent.evaluate()
+    steps_done = sum(member.global_step - start_steps[member.config.seed] for member in agents)
     summary = {
         "algo": agent.algo,
         "env": agent.config.env,
-        "seed": agent.config.seed,
+        **({"seeds": seeds} if len(agents) > 1 else {"seed": seeds[0]}),
         "total_steps": agent.global_step,
-        "resumed_from_step": start_step,
+        "resumed_from_step": min(start_steps.values()),
         "wall_time_s": round(wall_time, 3),
-        "steps_per_second": round((agent.global_step - start_step) / wall_time, 1),
-        **_return_stats(returns),
+        "steps_per_second": round(steps_done / wall_time, 1),  # summed over seeds: seed-steps per second
+        **_evaluation_stats(agent, returns),
         **(agent.extra_summary() if hasattr(agent, "extra_summary") else {}),  # e.g. grpo-lm's accuracies
         "run_dir": str(run_dir),
     }
     write_json_atomic(run_dir / SUMMARY_FILE, summary)
     plot_runs([run_dir], run_dir / CURVES_FILE)
     return summary
+
+
+def _evaluation_stats(agent, returns: list) -> dict:
+    """A single agent's return statistics; for a `SeedGroup`, each seed's and their aggregate (the mean,
+    median and IQM of the seeds' mean returns, with 95% bootstrap CIs)."""
+    if not isinstance(agent, SeedGroup):
+        return _return_stats(returns)
+    per_seed = [{"seed": seed, **_return_stats(seed_returns)} for seed, seed_returns in zip(agent.seeds, returns)]
+    aggregate = aggregate_scores([entry["eval_return_mean"] for entry in per_seed])
+    return {
+        "eval_episodes": per_seed[0]["eval_episodes"],
+        "eval_return_mean": aggregate["mean"],
+        "eval_return_std": statistics.pstdev(entry["eval_return_mean"] for entry in per_seed),  # across seeds
+        "aggregate": aggregate,
+        "per_seed": per_seed,
+    }
 
 
 def _return_stats(returns: list[float]) -> dict:

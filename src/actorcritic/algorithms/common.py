@@ -53,6 +53,7 @@ from actorcritic.envs import (
     space_signature,
 )
 from actorcritic.errors import ActorCriticError
+from actorcritic.seeds import SEED_ORDER_FILE, SeedGroup
 
 EMPTY_METRIC = None
 """Value of a metric with no data in a logging window (e.g. no episode ended); written as an empty CSV cell.
@@ -147,6 +148,12 @@ class Agent:
     """... in words."""
     action_space_hint: str = ""
     """What to use instead, said when an unsupported action space is refused."""
+
+    def __new__(cls, config: AgentConfig, *args: Any, **kwargs: Any):
+        """A config with several `seeds` makes a `SeedGroup`: one independent agent of this class per seed."""
+        if len(getattr(config, "seeds", ())) > 1:
+            return SeedGroup(cls, config, env_fn=kwargs.get("env_fn"))
+        return super().__new__(cls)
 
     def __init__(self, config: AgentConfig, num_envs: int, env_fn: Callable[[], gym.Env] | None = None):
         """`env_fn`, when given, is a zero-argument callable returning a `gymnasium.Env` (Stable-Baselines3's
@@ -247,6 +254,13 @@ class Agent:
         The learning-rate schedule (where there is one) runs over config.total_steps; a call that would end
         beyond it moves config.total_steps to its end, so the schedule stretches from the current step to
         the new end instead of being cut. `callbacks` receive the events of the module docstring."""
+        for _ in self.training(steps, callbacks):
+            pass
+        return self
+
+    def training(self, steps: int | None = None, callbacks: Iterable[Any] = ()) -> Iterator[dict[str, float]]:
+        """`learn`, one logging window at a time: yields each metrics row after its callbacks have run. A
+        multi-seed run (`actorcritic.seeds.SeedGroup`) interleaves its seeds' windows this way."""
         if steps is not None:
             if steps < 1:
                 raise ActorCriticError(f"learn({steps}) is out of range: train at least one environment step")
@@ -256,13 +270,13 @@ class Agent:
         else:
             end = self.config.total_steps
         cfg, hooks = self.config, Callbacks(callbacks)
-        if self._obs is None:
+        if self._obs is None and self.global_step < end:
             self._reset_envs()
         window_start, window_step = time.perf_counter(), self.global_step
         while self.global_step < end:
             step_before = self.global_step
             self._advance()
-            keep_going = True
+            keep_going, metrics = True, None
             if self._log_due() or self.global_step >= end:
                 now = time.perf_counter()
                 metrics = self._window_row((self.global_step - window_step) / (now - window_start))
@@ -274,14 +288,15 @@ class Agent:
                 if evaluated:
                     reached = cfg.stop_at_return is not None and metrics["eval_return_mean"] >= cfg.stop_at_return
                     keep_going = hooks.on_evaluation(self, metrics) and keep_going and not reached
-                window_start, window_step = time.perf_counter(), self.global_step
             if crossed_multiple(step_before, self.global_step, cfg.checkpoint_every):
                 self._stop_if_diverged({})  # a checkpoint must never hold non-finite parameters
                 hooks.on_checkpoint(self)
+            if metrics is not None:
+                yield metrics
+                window_start, window_step = time.perf_counter(), self.global_step
             if not keep_going:
                 break
         hooks.on_end(self)
-        return self
 
     def _stop_if_diverged(self, metrics: dict[str, float | None]) -> None:
         """Raise, naming what went non-finite, if a metric of the window or a parameter did: nothing after
@@ -297,6 +312,7 @@ class Agent:
     def _window_row(self, steps_per_second: float) -> dict[str, float]:
         returns, lengths = self.episodes.pop()
         metrics = {
+            "seed": self.config.seed,
             "global_step": self.global_step,
             "updates": self.updates,
             "episode_return_mean": float(np.mean(returns)) if returns else EMPTY_METRIC,
@@ -339,6 +355,8 @@ class Agent:
         """Rebuild an agent from a checkpoint directory (or a run directory: its checkpoint/); refuse one of
         another algorithm or other spaces. An agent trained with `env_fn` needs it again here."""
         directory = checkpoint_directory(directory)
+        if is_seed_group_checkpoint(directory):
+            return SeedGroup.load(cls, directory, env_fn, **config_overrides)
         agent, tensors, state = rebuild_agent(cls, directory, config_overrides, env_fn)
         with reading_tensors(directory):
             for name, module in agent._modules().items():
@@ -358,9 +376,14 @@ def checkpoint_directory(directory: str | Path) -> Path:
     """`directory` itself, or its checkpoint/ when it is a run directory."""
     directory = Path(directory)
     inner = directory / "checkpoint"
-    if not (directory / "state.json").exists() and ((inner / "state.json").exists() or (directory / "checkpoint.prev").exists()):
+    if not (directory / "state.json").exists() and not (directory / SEED_ORDER_FILE).exists() and (
+            (inner / "state.json").exists() or (inner / SEED_ORDER_FILE).exists() or (directory / "checkpoint.prev").exists()):
         return inner
     return directory
+
+
+def is_seed_group_checkpoint(directory: Path) -> bool:
+    return not (directory / "state.json").exists() and (directory / SEED_ORDER_FILE).exists()
 
 
 def rebuild_agent(cls: type, directory: Path, config_overrides: dict, env_fn=None) -> tuple[Any, dict[str, torch.Tensor], dict]:
