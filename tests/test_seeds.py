@@ -1,0 +1,222 @@
+"""Several seeds in one process (actorcritic/seeds.py): independence of the seeds for every algorithm, equality
+with single-seed runs, the run directory of a multi-seed run, and its commands."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import Recorder, assert_one_line_error
+
+from actorcritic import DDPG, GRPO, PPO, REINFORCE, SAC, TD3, TRPO
+from actorcritic import DDPGConfig, GRPOConfig, PPOConfig, REINFORCEConfig, SACConfig, TD3Config, TRPOConfig
+from actorcritic.cli import main
+from actorcritic.errors import ActorCriticError
+from actorcritic.seeds import SeedGroup
+
+ON_POLICY = dict(env="Pendulum-v1", num_envs=2, num_steps=32, total_steps=192, hidden_sizes=(8,), eval_episodes=1)
+OFF_POLICY = dict(env="Pendulum-v1", total_steps=240, learning_starts=60, batch_size=16, hidden_sizes=(8,), log_every=60,
+                  eval_episodes=1, num_threads=1, buffer_size=500)
+ALGORITHMS = {
+    "ppo": (PPO, PPOConfig, dict(ON_POLICY, minibatch_size=32, epochs=2)),
+    "reinforce": (REINFORCE, REINFORCEConfig, dict(ON_POLICY, baseline="value")),
+    "trpo": (TRPO, TRPOConfig, ON_POLICY),
+    "grpo": (GRPO, GRPOConfig, dict(env="CartPole-v1", group_size=3, groups_per_update=2, total_steps=240, hidden_sizes=(8,), eval_episodes=1)),
+    "td3": (TD3, TD3Config, OFF_POLICY),
+    "ddpg": (DDPG, DDPGConfig, OFF_POLICY),
+    "sac": (SAC, SACConfig, OFF_POLICY),
+}
+UNTIMED = lambda rows: [{k: v for k, v in row.items() if k != "steps_per_second"} for row in rows]  # noqa: E731
+
+
+def train(name: str, seeds: tuple[int, ...]) -> tuple[object, list[dict]]:
+    agent_class, config_class, settings = ALGORITHMS[name]
+    recorder = Recorder()
+    agent = agent_class(config_class(**settings, seeds=seeds)).learn(callbacks=[recorder])
+    return agent, recorder.rows
+
+
+def state_tensors(agent) -> dict[str, torch.Tensor]:
+    """Everything a checkpoint of `agent` holds as tensors: parameters, optimiser state, buffers, statistics."""
+    tensors = {f"module.{name}.{key}": value for name, module in agent._modules().items() for key, value in module.state_dict().items()}
+    for name, optimizer in agent._optimizers().items():
+        for index, state in enumerate(optimizer.state.values()):
+            tensors.update({f"optimizer.{name}.{index}.{key}": value for key, value in state.items() if torch.is_tensor(value)})
+    tensors.update({f"extra.{key}": value for key, value in agent._extra_state()[0].items()})
+    return tensors
+
+
+def rows_of(rows: list[dict], seed: int) -> list[dict]:
+    return UNTIMED([row for row in rows if row["seed"] == seed])
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_a_seed_is_the_same_run_alone_or_beside_any_other_seeds(name):
+    """S=1 is today's single-seed run, and seed 0 trains bit-identically beside seed 1 and beside seed 2
+    (placed second): metrics rows and every tensor."""
+    alone, alone_rows = train(name, (0,))
+    first, first_rows = train(name, (0, 1))
+    second, second_rows = train(name, (2, 0))
+    assert not isinstance(alone, SeedGroup) and isinstance(first, SeedGroup) and first.seeds == [0, 1] and second.seeds == [2, 0]
+    assert {row["seed"] for row in first_rows} == {0, 1}
+    assert rows_of(first_rows, 0) == rows_of(second_rows, 0) == rows_of(alone_rows, 0) != []
+    expected = state_tensors(alone)
+    for agent in (first.seed_agent(0), second.seed_agent(1)):
+        tensors = state_tensors(agent)
+        assert tensors.keys() == expected.keys()
+        assert all(torch.equal(tensors[key], expected[key]) for key in expected)
+    assert rows_of(first_rows, 1) != rows_of(first_rows, 0)  # the other seed really is another run
+
+
+def seed_loss(agent, obs: torch.Tensor) -> torch.Tensor:
+    """A loss through seed `agent`'s networks: the policy's and the value's outputs (on-policy), or the
+    critics' value of the actor's actions (off-policy)."""
+    if hasattr(agent, "learner"):
+        return agent.learner.critics.q(obs, agent.learner.act(obs)).sum()
+    policy_out, values = agent.model(obs)
+    return policy_out.sum() + (values.sum() if values is not None else 0)
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_nothing_flows_between_seeds(name):
+    """No tensor is shared between two seeds; seed 0's loss has no gradient with respect to any of seed 1's
+    parameters; training seed 0 further leaves every tensor and the generator of seed 1 as they were."""
+    group, _ = train(name, (0, 1))
+    seed0, seed1 = group.seed_agent(0), group.seed_agent(1)
+    tensors0, tensors1 = state_tensors(seed0), state_tensors(seed1)  # both held alive, so no address is reused
+    pointers = lambda tensors: {t.untyped_storage().data_ptr() for t in tensors.values() if t.numel()}  # noqa: E731
+    assert not pointers(tensors0) & pointers(tensors1)
+    assert seed0.generator is not seed1.generator and seed0.envs is not seed1.envs
+
+    obs = torch.as_tensor(np.stack([seed0.observation_space.sample() for _ in range(4)]), dtype=torch.float32)
+    parameters1 = [p for module in seed1._modules().values() for p in module.parameters() if p.requires_grad]
+    gradients = torch.autograd.grad(seed_loss(seed0, obs), parameters1, allow_unused=True)
+    assert all(g is None or not g.any() for g in gradients)
+    assert any(g is not None and g.any() for g in torch.autograd.grad(seed_loss(seed1, obs), parameters1, allow_unused=True))  # the check can fail
+
+    before, generator_before = state_tensors(seed1), seed1.generator.get_state()
+    before = {key: value.clone() for key, value in before.items()}
+    gradients_before = [None if p.grad is None else p.grad.clone() for p in parameters1]  # of seed 1's own last update
+    seed0.learn(60)
+    after = state_tensors(seed1)
+    assert all(torch.equal(before[key], after[key]) for key in before) and torch.equal(generator_before, seed1.generator.get_state())
+    assert all((g is None and p.grad is None) or torch.equal(g, p.grad) for g, p in zip(gradients_before, parameters1))
+
+
+def test_act_save_load_and_seed_agent(tmp_path):
+    group, _ = train("td3", (3, 5))
+    obs = np.stack([group.observation_space.sample() for _ in range(2)])  # one observation per seed
+    actions = group.act(obs)
+    assert actions.shape == (2, 1)
+    assert np.allclose(actions[1], group.seed_agent(1).act(obs[1]))
+    batched = group.act(np.stack([obs, obs]))  # [S, B, obs_dim] -> [S, B, A]
+    assert batched.shape == (2, 2, 1)
+    with pytest.raises(ActorCriticError, match="observations for 3 seeds"):
+        group.act(np.stack([obs[0]] * 3))
+    group.save(tmp_path / "group")
+    loaded = TD3.load(tmp_path / "group")
+    assert isinstance(loaded, SeedGroup) and loaded.seeds == [3, 5] and np.array_equal(loaded.act(obs), actions)
+    single = group.seed_agent(1)
+    single.save(tmp_path / "single")
+    assert np.array_equal(TD3.load(tmp_path / "single").act(obs[1]), actions[1])
+
+
+def test_a_callback_that_stops_stops_only_its_seed():
+    class StopSeedOne:
+        def __init__(self):
+            self.rows, self.ends = [], []
+
+        def on_log(self, agent, metrics):
+            self.rows.append((metrics["seed"], metrics["global_step"]))
+            return not (metrics["seed"] == 1 and metrics["global_step"] >= 64)
+
+        def on_end(self, agent):
+            self.ends.append(agent.config.seed)
+
+    agent_class, config_class, settings = ALGORITHMS["ppo"]
+    callback = StopSeedOne()
+    group = agent_class(config_class(**settings, seeds=(0, 1))).learn(callbacks=[callback])
+    assert [step for seed, step in callback.rows if seed == 1] == [64]
+    assert [step for seed, step in callback.rows if seed == 0] == [64, 128, 192]
+    assert callback.rows[:2] == [(0, 64), (1, 64)]  # the seeds advance in lockstep
+    assert sorted(callback.ends) == [0, 1] and [a.global_step for a in group.agents] == [192, 64]
+
+
+@pytest.mark.parametrize("seeds, message", [((1, 1), "seed 1 twice"), ((0, -1), "--seeds -1 is out of range")])
+def test_bad_seed_lists_are_refused(seeds, message):
+    with pytest.raises(ActorCriticError, match=message):
+        PPOConfig(seeds=seeds)
+
+
+def test_one_listed_seed_is_the_single_seed_run():
+    config = PPOConfig(seeds=(7,))
+    assert config.seed == 7 and config.seeds == ()
+
+
+# ---------------------------------------------------------------- the command line
+
+TD3_FLAGS = ["td3", "--env", "Pendulum-v1", "--total-steps", "300", "--learning-starts", "100", "--batch-size", "16",
+             "--hidden-sizes", "8", "--log-every", "100", "--eval-episodes", "2", "--num-threads", "1", "--checkpoint-every", "200"]
+
+
+def test_a_multi_seed_run_directory(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *TD3_FLAGS, "--seed", "4", "--num-seeds", "3", "--eval-every", "200", "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "3 seeds: evaluation return IQM" in out and "95% CI" in out
+    config = json.loads((run / "config.json").read_text())
+    assert config["seeds"] == [4, 5, 6]
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("seed,global_step,") and [row.split(",")[0] for row in rows[1:4]] == ["4", "5", "6"]
+    assert len(rows) == 1 + 3 * 3
+    assert sorted(p.name for p in (run / "tensorboard").iterdir()) == ["seed-4", "seed-5", "seed-6"]
+    assert json.loads((run / "checkpoint" / "seeds.json").read_text()) == {"seeds": [4, 5, 6]}
+    assert sorted(json.loads((run / "best.json").read_text())) == ["4", "5", "6"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert [entry["seed"] for entry in summary["per_seed"]] == [4, 5, 6]
+    means = [entry["eval_return_mean"] for entry in summary["per_seed"]]
+    aggregate = summary["aggregate"]
+    assert aggregate["mean"] == pytest.approx(np.mean(means)) and aggregate["median"] == pytest.approx(np.median(means))
+    for name in ("mean", "median", "iqm"):
+        low, high = aggregate[f"{name}_ci"]
+        assert min(means) <= low <= aggregate[name] <= high <= max(means)
+    assert (run / "curves.png").read_bytes().startswith(b"\x89PNG")
+
+    assert main(["evaluate", str(run), "--episodes", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["seed 4", "seed 5", "seed 6"] and "3 seeds: IQM" in lines[3]
+    assert main(["evaluate", str(run), "--best", "--episodes", "1"]) == 0
+    assert_one_line_error(capsys, main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "p.pt")]), "multi-seed", "--seed K")
+    assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "p.pt"), "--seed", "5"]) == 0
+    assert_one_line_error(capsys, main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "q.pt"), "--seed", "9"]),
+                          "seeds 4 5 6, not seed 9")
+
+
+def test_a_multi_seed_run_resumes_each_seed_from_its_own_checkpoint(tmp_path, capsys):
+    """A crash that left the seeds at different checkpoints: each seed resumes from its own, the rows a seed
+    logged after its checkpoint are dropped, and the result equals an uninterrupted run."""
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
+    assert main(["train", *TD3_FLAGS, "--seeds", "0", "1", "--run-dir", str(straight)]) == 0
+    assert main(["train", *TD3_FLAGS, "--seeds", "0", "1", "--run-dir", str(crashed)]) == 0
+    # as if the process had died after seed 1's checkpoint at step 200, having logged its row at step 300
+    seed1 = TD3.load(crashed / "checkpoint" / "seed-1")
+    TD3(seed1.config).learn(200).save(crashed / "checkpoint" / "seed-1")
+    capsys.readouterr()
+    assert main(["resume", str(crashed)]) == 0
+    assert "2 seeds" in capsys.readouterr().out
+    untimed = lambda run: sorted(",".join(c for i, c in enumerate(line.split(",")) if i != 6)  # noqa: E731
+                                 for line in (run / "metrics.csv").read_text().splitlines())
+    assert untimed(crashed) == untimed(straight)
+    assert TD3.load(crashed).seeds == [0, 1] and TD3.load(crashed / "checkpoint" / "seed-1").global_step == 300
+    assert_one_line_error(capsys, main(["resume", str(crashed)]), "already reached 300")
+
+
+def test_seed_flags_are_checked_before_anything_runs(tmp_path, capsys, monkeypatch):
+    run = str(tmp_path / "run")
+    assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--num-seeds", "0", "--run-dir", run]), "--num-seeds 0 is out of range")
+    assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--num-seeds", "two", "--run-dir", run]), "not a whole number")
+    assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--seeds", "1", "2", "--num-seeds", "2", "--run-dir", run]), "give one of them")
+    assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--seeds", "3", "3", "--run-dir", run]), "seed 3 twice")
+    monkeypatch.setitem(__import__("sys").modules, "rliable", None)  # as if the `stats` extra were not installed
+    assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--num-seeds", "2", "--run-dir", run]), "pip install 'actorcritic[stats]'")
+    assert not (tmp_path / "run").exists()
