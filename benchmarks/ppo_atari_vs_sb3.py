@@ -6,6 +6,7 @@
 
 Each library runs in its own process with the same torch thread count. Reported: training steps/s (wall time
 of `learn`, evaluation excluded), the ratio actorcritic / SB3, and the mean return of 3 evaluation games.
+The contender actorcritic-bf16 is the same run with --precision bf16 (bf16 autocast in the updates).
 
 Settings (both): ALE/*-v5 with frameskip=1 underneath a frame skip of 4 (max-pooled), up to 30 no-op starts,
 FIRE to start, 84x84 grey, 4 frames stacked, episodic life and sign-clipped rewards for training; the
@@ -17,6 +18,7 @@ Nature-DQN CNN (shared by policy and value) with linear heads; 8 envs x 128 step
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 from side_by_side import compare, print_header, report_worker
@@ -25,10 +27,10 @@ SETTINGS = dict(num_envs=8, num_steps=128, minibatch_size=256, epochs=4, learnin
                 value_coef=0.5, max_grad_norm=0.5, gamma=0.99, gae_lambda=0.95)
 
 
-def run_actorcritic(env: str, steps: int, seed: int, threads: int) -> dict:
+def run_actorcritic(env: str, steps: int, seed: int, threads: int, precision: str = "fp32") -> dict:
     from actorcritic import PPO, PPOConfig
 
-    agent = PPO(PPOConfig.for_env(env, seed=seed, total_steps=steps, num_threads=threads, eval_episodes=3, **SETTINGS))
+    agent = PPO(PPOConfig.for_env(env, seed=seed, total_steps=steps, num_threads=threads, eval_episodes=3, precision=precision, **SETTINGS))
     started = time.perf_counter()
     agent.learn()
     elapsed = time.perf_counter() - started
@@ -81,12 +83,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         library, env, steps, seed = args.worker
-        report_worker(library, run_actorcritic, run_sb3, env, int(steps), int(seed), args.threads)
+        report_worker(library, {"actorcritic": run_actorcritic, "actorcritic-bf16": functools.partial(run_actorcritic, precision="bf16"),
+                                "sb3": run_sb3}, env, int(steps), int(seed), args.threads)
         return
-    print_header("env", 18)
+    print_header("env", 18, library_width=16)
     for seed in args.seeds:
-        compare(args.env, seed, "sb3", lambda library: [__file__, "--threads", str(args.threads), "--worker", library, args.env,
-                                                        str(args.steps), str(seed)], width=18)
+        compare(args.env, seed, lambda library: [__file__, "--threads", str(args.threads), "--worker", library, args.env,
+                                                        str(args.steps), str(seed)], width=18,
+                contenders=("actorcritic", "actorcritic-bf16"), library_width=16)
 
 
 if __name__ == "__main__":

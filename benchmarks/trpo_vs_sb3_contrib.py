@@ -58,13 +58,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         library, env, seed = args.worker
-        report_worker(library, run_actorcritic, run_sb3_contrib, env, args.steps or ENVS[env], int(seed))
+        report_worker(library, {"actorcritic": run_actorcritic, "sb3-contrib": run_sb3_contrib}, env, args.steps or ENVS[env], int(seed))
         return
     envs = list(ENVS) if args.env == "all" else [args.env]
     print_header("env", 12)
     for env in envs:
         for seed in args.seeds:
-            compare(env, seed, "sb3-contrib", lambda library: [__file__, "--worker", library, env, str(seed)] + (["--steps", str(args.steps)] if args.steps else []))
+            compare(env, seed, lambda library: [__file__, "--worker", library, env, str(seed)] + (["--steps", str(args.steps)] if args.steps else []), peers=("sb3-contrib",))
 
 
 if __name__ == "__main__":

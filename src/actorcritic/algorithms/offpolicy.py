@@ -174,7 +174,9 @@ class OffPolicyAgent(Agent):
         if self.global_step >= cfg.learning_starts:
             for _ in range(cfg.updates_per_step):
                 self.updates += 1
-                self.window.add(self.learner.update(self.buffer.sample(cfg.batch_size, self.generator), self.updates, self.generator))
+                batch = self.buffer.sample(cfg.batch_size, self.generator)
+                with self._update_precision():
+                    self.window.add(self.learner.update(batch, self.updates, self.generator))
 
     def _log_due(self) -> bool:
         return self.global_step % self.config.log_every == 0

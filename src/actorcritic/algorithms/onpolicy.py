@@ -263,7 +263,9 @@ class OnPolicyAgent(Agent):
         learning_rate = cfg.learning_rate * (1.0 - self.global_step / cfg.total_steps) if cfg.anneal_lr else cfg.learning_rate
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
-        metrics = self._update(self._collect_rollout())
+        rollout = self._collect_rollout()
+        with self._update_precision():
+            metrics = self._update(rollout)
         self._parameters_changed()
         self.updates += 1
         self.window.add({"learning_rate": learning_rate, **metrics})
