@@ -6,7 +6,10 @@
 
 Each library runs in its own process with the same torch thread count. Reported: training steps/s (wall time
 of `learn`, evaluation excluded), the ratio actorcritic / SB3, and the mean return of 3 evaluation games.
-The contender actorcritic-bf16 is the same run with --precision bf16 (bf16 autocast in the updates).
+The contender actorcritic-bf16 is the same run with --precision bf16 (bf16 autocast in the updates);
+actorcritic-async steps the 8 environments in worker processes (--vectorization async), and its fair peer
+is sb3-subproc, SB3 with `SubprocVecEnv` (the default peer, sb3, steps them in its process as we do by
+default).
 
 Settings (both): ALE/*-v5 with frameskip=1 underneath a frame skip of 4 (max-pooled), up to 30 no-op starts,
 FIRE to start, 84x84 grey, 4 frames stacked, episodic life and sign-clipped rewards for training; the
@@ -27,28 +30,30 @@ SETTINGS = dict(num_envs=8, num_steps=128, minibatch_size=256, epochs=4, learnin
                 value_coef=0.5, max_grad_norm=0.5, gamma=0.99, gae_lambda=0.95)
 
 
-def run_actorcritic(env: str, steps: int, seed: int, threads: int, precision: str = "fp32") -> dict:
+def run_actorcritic(env: str, steps: int, seed: int, threads: int, precision: str = "fp32", vectorization: str = "sync") -> dict:
     from actorcritic import PPO, PPOConfig
 
-    agent = PPO(PPOConfig.for_env(env, seed=seed, total_steps=steps, num_threads=threads, eval_episodes=3, precision=precision, **SETTINGS))
+    agent = PPO(PPOConfig.for_env(env, seed=seed, total_steps=steps, num_threads=threads, eval_episodes=3, precision=precision,
+                                  vectorization=vectorization, **SETTINGS))
     started = time.perf_counter()
     agent.learn()
     elapsed = time.perf_counter() - started
     return {"steps_per_second": agent.global_step / elapsed, "eval_return": float(sum(agent.evaluate()) / 3)}
 
 
-def run_sb3(env: str, steps: int, seed: int, threads: int) -> dict:
+def run_sb3(env: str, steps: int, seed: int, threads: int, subprocesses: bool = False) -> dict:
     import ale_py
     import gymnasium as gym
     import numpy as np
     import torch
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.env_util import make_atari_env
-    from stable_baselines3.common.vec_env import VecFrameStack
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecFrameStack
 
     gym.register_envs(ale_py)
     torch.set_num_threads(threads)
-    envs = VecFrameStack(make_atari_env(env, n_envs=SETTINGS["num_envs"], seed=seed, env_kwargs={"frameskip": 1}), n_stack=4)
+    envs = VecFrameStack(make_atari_env(env, n_envs=SETTINGS["num_envs"], seed=seed, env_kwargs={"frameskip": 1},
+                                        vec_env_cls=SubprocVecEnv if subprocesses else DummyVecEnv), n_stack=4)
     model = SB3PPO(
         "CnnPolicy", envs, seed=seed, device="cpu", n_steps=SETTINGS["num_steps"], batch_size=SETTINGS["minibatch_size"],
         n_epochs=SETTINGS["epochs"], learning_rate=lambda progress: SETTINGS["learning_rate"] * progress,
@@ -79,18 +84,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20_480, help="environment steps per run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=2, help="torch threads for both libraries")
+    parser.add_argument("--peers", nargs="+", choices=["sb3", "sb3-subproc"], default=["sb3", "sb3-subproc"])
+    parser.add_argument("--contenders", nargs="+", choices=["actorcritic", "actorcritic-bf16", "actorcritic-async"],
+                        default=["actorcritic", "actorcritic-bf16", "actorcritic-async"])
     parser.add_argument("--worker", nargs=4, metavar=("LIBRARY", "ENV", "STEPS", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         library, env, steps, seed = args.worker
         report_worker(library, {"actorcritic": run_actorcritic, "actorcritic-bf16": functools.partial(run_actorcritic, precision="bf16"),
-                                "sb3": run_sb3}, env, int(steps), int(seed), args.threads)
+                                "actorcritic-async": functools.partial(run_actorcritic, vectorization="async"),
+                                "sb3": run_sb3, "sb3-subproc": functools.partial(run_sb3, subprocesses=True)}, env, int(steps), int(seed), args.threads)
         return
-    print_header("env", 18, library_width=16)
+    print_header("env", 18, library_width=17)
     for seed in args.seeds:
         compare(args.env, seed, lambda library: [__file__, "--threads", str(args.threads), "--worker", library, args.env,
                                                         str(args.steps), str(seed)], width=18,
-                contenders=("actorcritic", "actorcritic-bf16"), library_width=16)
+                peers=tuple(args.peers), contenders=tuple(args.contenders), library_width=17)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Environments: ids, same-step autoreset with the final observation, episode statistics, evaluation."""
 
+import dataclasses
 import json
 import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from actorcritic.envs import (
     EpisodeStatistics,
@@ -326,6 +328,20 @@ def test_image_observations_learn_through_the_nature_cnn(algo, shape, tmp_path):
         assert np.array_equal(exported, agent.act(images))
     agent.save(tmp_path / "ckpt")
     assert np.array_equal(agent_class.load(tmp_path / "ckpt", env_fn=make).act(images), agent.act(images))
+
+
+def test_cnn_policies_train_with_several_seeds_each_with_its_own_encoder():
+    from actorcritic import PPO, PPOConfig
+
+    make = lambda: _Halves((36, 36))  # noqa: E731
+    config = PPOConfig(env="halves", hidden_sizes=(16,), learning_rate=1e-3, total_steps=2048, eval_episodes=20, num_envs=8,
+                       num_steps=16, minibatch_size=32, seeds=(0, 1))
+    group = PPO(config, env_fn=make).learn()
+    first, second = (agent.model.encoder for agent in group.agents)
+    assert first is not second and not torch.equal(first.linear[0].weight, second.linear[0].weight)
+    assert all(np.mean(returns) >= 0.9 for returns in group.evaluate())
+    alone = PPO(dataclasses.replace(config, seeds=(), seed=1), env_fn=make).learn()
+    assert all(torch.equal(a, b) for a, b in zip(alone.model.parameters(), group.seed_agent(1).model.parameters()))
 
 
 def test_encoder_choices_and_image_refusals():

@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error
+from conftest import Recorder, assert_one_line_error
 
 from actorcritic.cli import main
 
@@ -169,6 +169,31 @@ def test_resume_equals_the_uninterrupted_run_bit_for_bit(algo, tmp_path):
     assert sorted(got) == sorted(expected)
     differing = [name for name in expected if not torch.equal(expected[name], got[name])]
     assert not differing, differing
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_async_environments_give_the_numbers_of_sync_ones_and_resume_exactly(algo, tmp_path):
+    """--vectorization async steps the copies in worker processes: the same numbers as in this process, and
+    a resume (its reset record read from and replayed into the workers) still bit for bit."""
+    from actorcritic.checkpoint import load_checkpoint
+    from actorcritic.training import ALGORITHMS
+
+    agent_class, config_class = ALGORITHMS[algo]
+    config, split = RESUME_CASES[algo]
+    sync_rows, async_rows = Recorder(), Recorder()
+    agent_class(config_class(**config)).learn(callbacks=[sync_rows]).save(tmp_path / "sync")
+    first_part = agent_class(config_class(**config, vectorization="async")).learn(split, callbacks=[async_rows])
+    first_part.save(tmp_path / "split")
+    first_part.envs.close()
+    resumed = agent_class.load(tmp_path / "split")
+    assert resumed.config.vectorization == "async"
+    resumed.learn(callbacks=[async_rows]).save(tmp_path / "resumed")
+    resumed.envs.close()
+    untimed = lambda rows: [{k: v for k, v in row.items() if k != "steps_per_second"} for row in rows]  # noqa: E731
+    assert untimed(async_rows.rows) == untimed(sync_rows.rows)
+    expected, _ = load_checkpoint(tmp_path / "sync")
+    got, _ = load_checkpoint(tmp_path / "resumed")
+    assert sorted(got) == sorted(expected) and all(torch.equal(expected[name], got[name]) for name in expected)
 
 
 def test_resume_after_a_crash_drops_the_rows_logged_past_the_checkpoint(tmp_path):

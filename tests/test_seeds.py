@@ -220,3 +220,26 @@ def test_seed_flags_are_checked_before_anything_runs(tmp_path, capsys, monkeypat
     monkeypatch.setitem(__import__("sys").modules, "rliable", None)  # as if the `stats` extra were not installed
     assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--num-seeds", "2", "--run-dir", run]), "pip install 'actorcritic[stats]'")
     assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- learning with several seeds
+
+def final_iqm(group) -> float:
+    from actorcritic.aggregate import aggregate_scores
+
+    return aggregate_scores([float(np.mean(returns)) for returns in group.evaluate(episodes=10)])["iqm"]
+
+
+@pytest.mark.slow
+def test_ppo_cartpole_with_4_seeds_reaches_iqm_475_within_100k_steps():
+    group = PPO(PPOConfig.for_env("CartPole-v1", seeds=(0, 1, 2, 3))).learn()
+    assert all(agent.global_step <= 100_000 + 256 for agent in group.agents)
+    assert final_iqm(group) >= 475
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("agent_class, config_class", [(TD3, TD3Config), (SAC, SACConfig)])
+def test_td3_and_sac_pendulum_with_4_seeds_reach_iqm_above_minus_250_within_20k_steps(agent_class, config_class):
+    group = agent_class(config_class.for_env("Pendulum-v1", seeds=(0, 1, 2, 3))).learn()
+    assert all(agent.global_step <= 20_000 for agent in group.agents)
+    assert final_iqm(group) > -250

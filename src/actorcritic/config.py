@@ -136,6 +136,8 @@ class AgentConfig:
     """Torch device: cpu (fastest for small MLPs) or cuda / cuda:N."""
     num_threads: int = 1
     """Torch intra-op threads."""
+    vectorization: Literal["sync", "async"] = "sync"
+    """How the training copies of the environment step: sync (in this process) or async (one worker process each; faster where stepping is slow, as Atari's)."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """Arithmetic of the updates: fp32, or bf16 autocast for the matrix products (fp32 master weights and optimiser state; acting stays fp32)."""
 

@@ -89,11 +89,13 @@ class EnvMaker:
     """Leave image observations as images (for a CNN encoder) instead of flattening them."""
     training_wrappers: tuple[str, ...] = ()
     """Wrappers of the training copies only (after `wrappers`)."""
+    asynchronous: bool = False
+    """Step the training copies in worker processes (one each) instead of this process."""
 
     @classmethod
     def from_config(cls, config, env_fn: Callable[[], gym.Env] | None = None) -> "EnvMaker":
         return cls(config.env, parse_env_kwargs(config.env_kwargs), tuple(config.wrappers), env_fn, config.encoder != "mlp",
-                   tuple(config.training_wrappers))
+                   tuple(config.training_wrappers), config.vectorization == "async")
 
     def check(self) -> None:
         if self.env_fn is None:
@@ -105,6 +107,10 @@ class EnvMaker:
 
     def _wrap_training(self, env: gym.Env) -> gym.Env:
         return self._wrap(env, training=True)
+
+    def _training_copy(self) -> gym.Env:
+        env = self.env_fn() if self.env_fn is not None else gym.make(self.env_id, **self.kwargs)
+        return ResetRecorder(self._wrap_training(env))
 
     def _wrap(self, env: gym.Env, training: bool = False) -> gym.Env:
         if not isinstance(env, gym.Env):
@@ -135,13 +141,17 @@ class EnvMaker:
             return self._wrap(gym.make(self.env_id, **self.kwargs, **extra))
 
     def vector(self, num_envs: int, seed: int) -> gym.vector.VectorEnv:
-        """N copies stepped in this process with same-step autoreset."""
+        """N copies with same-step autoreset, stepped in this process or (`asynchronous`) in N workers. The
+        copies are the same either way, and so are the numbers of a run."""
         self.check()
         route_mujoco_warnings()
         autoreset = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
         with missing_dependency_as_one_line(self.env_id), _bad_kwargs_as_one_line(self.env_id):
-            if self.env_fn is not None:
-                envs = gym.vector.SyncVectorEnv([lambda: ResetRecorder(self._wrap_training(self.env_fn()))] * num_envs, **autoreset)
+            if self.asynchronous:
+                self._training_copy().close()  # a bad id, argument or wrapper fails here, in one line, not in a worker
+                envs = gym.vector.AsyncVectorEnv([self._training_copy] * num_envs, **autoreset)
+            elif self.env_fn is not None:
+                envs = gym.vector.SyncVectorEnv([self._training_copy] * num_envs, **autoreset)
             else:
                 envs = gym.make_vec(self.env_id, num_envs=num_envs, vectorization_mode="sync", vector_kwargs=autoreset,
                                     wrappers=[self._wrap_training, ResetRecorder], **self.kwargs)
@@ -223,8 +233,11 @@ class ResetRecorder(gym.Wrapper):
         self.step = env.step  # nothing to record per step: no extra call on the hot path
         self.pre_reset_rng: dict | None = None
         self.reset_seed: int | None = None
+        self.restore_rng: dict | None = None  # set by `replay_resets`: the generator state to reset from
 
     def reset(self, *, seed=None, options=None):
+        if self.restore_rng is not None:
+            self.env.unwrapped.np_random.bit_generator.state, self.restore_rng = self.restore_rng, None
         self.pre_reset_rng = self.env.unwrapped.np_random.bit_generator.state if seed is None else None
         self.reset_seed = seed
         return self.env.reset(seed=seed, options=options)
@@ -233,8 +246,9 @@ class ResetRecorder(gym.Wrapper):
 def reset_state(envs: gym.vector.VectorEnv, steps_since_reset: np.ndarray) -> list[dict]:
     """Each copy's last reset (JSON): its generator state before it, its seed, and the steps its episode has
     taken since (the running episode lengths of `EpisodeStatistics`)."""
-    return [{"pre_reset_rng": env.pre_reset_rng, "reset_seed": env.reset_seed, "steps_since_reset": int(steps)}
-            for env, steps in zip(envs.envs, steps_since_reset)]
+    # get_attr reaches the copies whether they live in this process or in workers
+    return [{"pre_reset_rng": rng, "reset_seed": seed, "steps_since_reset": int(steps)}
+            for rng, seed, steps in zip(envs.get_attr("pre_reset_rng"), envs.get_attr("reset_seed"), steps_since_reset)]
 
 
 def replay_resets(envs: gym.vector.VectorEnv, state: list[dict] | None) -> np.ndarray | None:
@@ -243,9 +257,7 @@ def replay_resets(envs: gym.vector.VectorEnv, state: list[dict] | None) -> np.nd
     when some episode was in flight; the caller then starts new episodes."""
     if not state or len(state) != envs.num_envs or any(copy["steps_since_reset"] != 0 for copy in state):
         return None
-    for env, copy in zip(envs.envs, state):
-        if copy["reset_seed"] is None:
-            env.unwrapped.np_random.bit_generator.state = copy["pre_reset_rng"]
+    envs.set_attr("restore_rng", [copy["pre_reset_rng"] if copy["reset_seed"] is None else None for copy in state])
     observations, _ = envs.reset(seed=[copy["reset_seed"] for copy in state])
     return observations
 

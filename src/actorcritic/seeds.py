@@ -11,11 +11,11 @@ group of one: the same agent, the same loop.
 The seeds advance in lockstep, one logging window each in turn (`Agent.training`), so their curves grow
 together and an interrupted run loses at most one checkpoint interval of each seed.
 
-Why the seeds are not stacked into one batched network: measured on this project's 2-core AMD EPYC
-(AVX-512, no AMX), a TD3-sized critic forward and backward (23-256-256-1, batch 256) takes 0.66 ms for one
-seed and 0.91 ms per seed with 8 seeds stacked in one `baddbmm` per layer (fp32): stacking is slower per
-seed there, and `baddbmm` over 8 seeds does not give bit-identical results to one seed alone, which would
-make a seed's numbers depend on how many seeds share the process (benchmarks/seeds_stacking.py).
+Why the seeds are not stacked into one batched network (benchmarks/seeds_stacking.py, this project's
+2-core AMD EPYC with AVX-512 BF16, no AMX): a TD3-sized update for S = 2-8 seeds stacked into one
+`baddbmm` per layer runs, per seed, at 0.91-0.99x the speed of one seed's in fp32 and at 1.13-1.49x in bf16,
+while bf16 alone (`--precision bf16`) gains 1.6x; and in fp32 `baddbmm` over one member takes another
+kernel than over several, so a stacked seed's numbers would depend on how many seeds share the process.
 """
 
 from __future__ import annotations
