@@ -53,7 +53,9 @@ def run_sb3(env: str, steps: int, seed: int, threads: int, subprocesses: bool = 
     gym.register_envs(ale_py)
     torch.set_num_threads(threads)
     envs = VecFrameStack(make_atari_env(env, n_envs=SETTINGS["num_envs"], seed=seed, env_kwargs={"frameskip": 1},
-                                        vec_env_cls=SubprocVecEnv if subprocesses else DummyVecEnv), n_stack=4)
+                                        vec_env_cls=SubprocVecEnv if subprocesses else DummyVecEnv,
+                                        # fork: the workers inherit the ALE ids registered above (forkserver's would not)
+                                        vec_env_kwargs={"start_method": "fork"} if subprocesses else None), n_stack=4)
     model = SB3PPO(
         "CnnPolicy", envs, seed=seed, device="cpu", n_steps=SETTINGS["num_steps"], batch_size=SETTINGS["minibatch_size"],
         n_epochs=SETTINGS["epochs"], learning_rate=lambda progress: SETTINGS["learning_rate"] * progress,
