@@ -60,13 +60,13 @@ def aggregate_scores(scores: Sequence[float]) -> dict[str, float | list[float]]:
     return result
 
 
-def mean_curve(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Learning curves of S seeds at common steps, values [S, T] -> the mean across seeds [T] and its 95%
-    bootstrap CI (low [T], high [T])."""
+def curve_estimate(values: np.ndarray, name: str = "mean") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Learning curves of S seeds at common steps, values [S, T] -> the mean (or median, or IQM) across seeds
+    [T] and its 95% bootstrap CI (low [T], high [T])."""
     require_rliable()
-    mean = _aggregate_functions()["mean"]
+    statistic = _aggregate_functions()[name]
     matrix = np.asarray(values, dtype=np.float64)[:, None, :]  # [runs, 1 task, T]
-    points, intervals = _interval_estimates(matrix, lambda x: np.array([mean(x[..., t]) for t in range(x.shape[-1])]))
+    points, intervals = _interval_estimates(matrix, lambda x: np.array([statistic(x[..., t]) for t in range(x.shape[-1])]))
     return points, intervals[0], intervals[1]
 
 

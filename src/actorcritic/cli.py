@@ -6,6 +6,8 @@
     actorcritic plot RUN_DIR [RUN_DIR ...] --out FILE
     actorcritic export RUN_DIR --format onnx|torchscript --out FILE [--latest]
     actorcritic experiment --list | NAME [--out DIR] [--option VALUE ...]
+    actorcritic sweep FILE --out DIR [--jobs N] | --resume DIR
+    actorcritic report DIR [DIR ...] [--out FILE]
 
 `train` and `experiment` flags are generated from the config dataclass (`actorcritic.flags`: every field a
 kebab-case flag, booleans as --x/--no-x, help from the field docstrings), on top of the tuned preset for the
@@ -25,7 +27,7 @@ from actorcritic.config import MAX_SEED, check_range
 from actorcritic.errors import ActorCriticError
 from actorcritic.flags import OneLineParser, config_parser, parse_fields
 
-USAGE = """usage: actorcritic {train,resume,evaluate,plot,export,experiment} ... | --version
+USAGE = """usage: actorcritic {train,resume,evaluate,plot,export,experiment,sweep,report} ... | --version
 
   actorcritic train ALGO [--run-dir DIR] [--FIELD VALUE ...]   train a new agent (ALGO: %(algos)s)
   actorcritic resume RUN_DIR [--total-steps N]                continue a run from its checkpoint
@@ -35,6 +37,8 @@ USAGE = """usage: actorcritic {train,resume,evaluate,plot,export,experiment} ...
   actorcritic export RUN_DIR --format onnx|torchscript --out FILE
                                                               the policy as a standalone model
   actorcritic experiment --list | NAME [--out DIR] [...]      reproduce a claim of the lecture
+  actorcritic sweep FILE --out DIR [--jobs N] | --resume DIR  a grid of runs (TOML), trials in parallel processes
+  actorcritic report DIR [DIR ...] [--out FILE]               IQM tables and figures over runs or sweeps
   actorcritic --version                                       the installed version
 
 `actorcritic COMMAND --help` says more; `actorcritic train ALGO --help` lists every config field with its default."""
@@ -87,7 +91,11 @@ def _dispatch(args: list[str]) -> int:
         return _plot(rest)
     if command == "export":
         return _export(rest)
-    raise ActorCriticError(f"unknown command {command!r}: use train, resume, evaluate, plot, export or experiment (see `actorcritic --help`)")
+    if command == "sweep":
+        return _sweep(rest)
+    if command == "report":
+        return _report(rest)
+    raise ActorCriticError(f"unknown command {command!r}: use train, resume, evaluate, plot, export, experiment, sweep or report (see `actorcritic --help`)")
 
 
 # ---------------------------------------------------------------- train
@@ -301,6 +309,44 @@ def _export(args: list[str]) -> int:
     export_policy(agent, options.out, options.format)
     which = "best" if best else "latest"
     print(f"wrote the {which} policy of {options.run_dir} ({agent.algo} on {agent.config.env}, {agent.global_step:,d} steps) to {options.out}")
+    return 0
+
+
+# ---------------------------------------------------------------- sweeps and reports
+
+def _sweep(args: list[str]) -> int:
+    from actorcritic import sweeps
+
+    parser = OneLineParser(prog="actorcritic sweep", description="Run a grid of trials described in a TOML file (see README, Sweeps).")
+    parser.add_argument("file", type=Path, nargs="?", help="the sweep file (TOML)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="the sweep directory to create")
+    parser.add_argument("--jobs", type=int, help="trials at a time (default: the cores; each gets cores // jobs torch threads)")
+    parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the sweep in DIR: finished trials kept, started ones resumed")
+    options = parser.parse_args(args)
+    if options.resume is not None:
+        if options.file is not None or options.out is not None:
+            raise ActorCriticError("sweep --resume DIR takes no FILE or --out: the sweep directory holds its description")
+        out = options.resume
+    else:
+        if options.file is None or options.out is None:
+            raise ActorCriticError("sweep needs a FILE and --out DIR (or --resume DIR): actorcritic sweep sweep.toml --out sweeps/first")
+        trials = sweeps.start(sweeps.read_sweep_file(options.file), options.out, options.jobs)
+        print(f"sweep: {len(trials)} trials into {options.out}")
+        out = options.out
+    sweeps.run(out)
+    print(f"sweep finished: {out / sweeps.RESULTS_FILE}, {out / sweeps.REPORT_FILE}")
+    return 0
+
+
+def _report(args: list[str]) -> int:
+    from actorcritic.reports import write_report
+
+    parser = OneLineParser(prog="actorcritic report", description="IQM tables and figures over run or sweep directories.")
+    parser.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="run directories or sweep directories")
+    parser.add_argument("--out", type=Path, default=Path("report.md"), metavar="FILE", help="the markdown file to write (figures and report.csv beside it)")
+    options = parser.parse_args(args)
+    check_writable_file(options.out, "--out")
+    print(f"wrote {write_report(options.dirs, options.out)}")
     return 0
 
 

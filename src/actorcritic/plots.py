@@ -43,13 +43,13 @@ def read_run(run_dir: Path) -> tuple[dict, dict[str, dict[int, list[tuple[int, f
 
 def seed_band(points_per_seed: dict[int, list[tuple[int, float]]]) -> tuple[list[int], list[float], list[float], list[float]]:
     """Steps at which every seed has a value, the mean across seeds there, and its 95% CI (low, high)."""
-    from actorcritic.aggregate import mean_curve
+    from actorcritic.aggregate import curve_estimate
 
     per_seed = [dict(points) for points in points_per_seed.values()]
     steps = sorted(set.intersection(*(set(points) for points in per_seed)))
     if not steps:
         return [], [], [], []
-    mean, low, high = mean_curve(np.array([[points[step] for step in steps] for points in per_seed]))
+    mean, low, high = curve_estimate(np.array([[points[step] for step in steps] for points in per_seed]))
     return steps, mean.tolist(), low.tolist(), high.tolist()
 
 

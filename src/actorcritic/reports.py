@@ -1,0 +1,168 @@
+"""Reports over run directories (`actorcritic report DIR [DIR ...]`, and every sweep's report.md).
+
+Runs are grouped into configurations: runs whose configs agree on every field but the seed are one
+configuration, so a multi-seed run and a set of single-seed runs of one setting are reported alike. Per
+configuration and environment, the seeds' final evaluation returns give the mean, median and IQM with 95%
+stratified-bootstrap CIs (`actorcritic.aggregate`, rliable). Figures: the IQM with its CI per
+configuration (interval estimates), and the IQM across seeds of the periodic evaluations (or, without them, of the
+training episode returns) against environment steps with its CI band (sample efficiency). Scores are not
+normalised or aggregated across environments: each environment has its own table and panel.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from actorcritic.aggregate import aggregate_scores, curve_estimate, require_rliable
+from actorcritic.checkpoint import write_atomic
+from actorcritic.errors import ActorCriticError
+from actorcritic.plots import IGNORED_FIELDS, read_run, run_labels
+
+FIGURE_INTERVALS = "report-iqm.png"
+FIGURE_CURVES = "report-curves.png"
+REPORT_CSV = "report.csv"
+
+
+def collect_runs(directories: list[Path]) -> list[Path]:
+    """The run directories named, with a sweep directory standing for its finished trials."""
+    from actorcritic.sweeps import SWEEP_FILE, TRIALS_DIR
+
+    runs: list[Path] = []
+    for directory in map(Path, directories):
+        if (directory / SWEEP_FILE).exists():
+            runs += sorted(d for d in (directory / TRIALS_DIR).iterdir() if (d / "summary.json").exists()) if (directory / TRIALS_DIR).exists() else []
+        elif (directory / "summary.json").exists():
+            runs.append(directory)
+        else:
+            raise ActorCriticError(f"{directory} is neither a finished run (no summary.json) nor a sweep: pass run or sweep directories")
+    if not runs:
+        raise ActorCriticError("no finished run to report on: the directories hold no summary.json yet")
+    return runs
+
+
+def _final_returns(summary: dict) -> dict[int, float]:
+    """Each seed's final evaluation return, by seed."""
+    entries = summary.get("per_seed") or [summary]
+    return {int(entry["seed"]): float(entry["eval_return_mean"]) for entry in entries}
+
+
+def configurations(runs: list[Path]) -> list[dict]:
+    """[{label, env, finals {seed: return}, runs [dirs]}], runs of one config (but for the seed) merged."""
+    groups: dict[str, dict] = {}
+    for run_dir in runs:
+        config = json.loads((run_dir / "config.json").read_text())
+        key = json.dumps({k: v for k, v in config.items() if k not in IGNORED_FIELDS}, sort_keys=True)
+        group = groups.setdefault(key, {"config": config, "finals": {}, "runs": []})
+        group["finals"].update(_final_returns(json.loads((run_dir / "summary.json").read_text())))
+        group["runs"].append(run_dir)
+    labels = run_labels([group["config"] for group in groups.values()])
+    return [{"label": label, "env": group["config"]["env"], **group} for label, group in zip(labels, groups.values())]
+
+
+def _curve(runs: list[Path]) -> tuple[list[int], list[float], list[float], list[float]] | None:
+    """A configuration's sample-efficiency curve: the IQM across seeds with its CI, at the steps every seed
+    logged (periodic evaluations where there are any, else training episode returns)."""
+    for column in ("eval_return_mean", "episode_return_mean"):
+        per_seed: dict[int, dict[int, float]] = {}
+        for run_dir in runs:
+            _, curves = read_run(run_dir)
+            for seed, points in curves[column].items():
+                per_seed[seed] = dict(points)
+        if len(per_seed) >= 2:
+            steps = sorted(set.intersection(*(set(points) for points in per_seed.values())))
+            if steps:
+                mean, low, high = curve_estimate(np.array([[points[s] for s in steps] for points in per_seed.values()]), "iqm")
+                return steps, mean.tolist(), low.tolist(), high.tolist()
+    return None
+
+
+def write_report(directories: list[Path], out: Path) -> Path:
+    """report.md at `out` (tables and figures), report.csv and the figures beside it."""
+    require_rliable()
+    groups = configurations(collect_runs(directories))
+    out = Path(out)
+    rows = []
+    for group in groups:
+        finals = [group["finals"][seed] for seed in sorted(group["finals"])]
+        aggregate = aggregate_scores(finals) if len(finals) >= 2 else None
+        rows.append((group, finals, aggregate))
+    lines = ["# Report", "", "Final deterministic evaluation return of each seed; mean, median and IQM over seeds with 95% "
+             "stratified-bootstrap CIs (rliable, 2,000 replications). Environments are reported separately (no normalisation).", ""]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["configuration", "env", "seeds", "mean", "mean_low", "mean_high", "median", "median_low", "median_high",
+                     "iqm", "iqm_low", "iqm_high"])
+    for env in dict.fromkeys(group["env"] for group in groups):
+        lines += [f"## {env}", "", "| configuration | seeds | IQM [95% CI] | mean [95% CI] | median [95% CI] |", "|---|---|---|---|---|"]
+        for group, finals, aggregate in rows:
+            if group["env"] != env:
+                continue
+            cells = [_cell(aggregate, name) if aggregate else f"{finals[0]:.1f} (one seed)" for name in ("iqm", "mean", "median")]
+            lines.append(f"| {group['label']} | {len(finals)} | {' | '.join(cells)} |")
+            numbers = [v for name in ("mean", "median", "iqm") for v in ((aggregate[name], *aggregate[f"{name}_ci"]) if aggregate else (finals[0],) * 3)]
+            writer.writerow([group["label"], env, len(finals), *numbers])
+        lines.append("")
+    _figures(rows, out.parent)
+    lines += [f"![IQM and 95% CI per configuration]({FIGURE_INTERVALS})", "",
+              f"![sample efficiency: IQM across seeds and 95% CI against steps]({FIGURE_CURVES})", ""]
+    write_atomic(out.parent / REPORT_CSV, buffer.getvalue().encode())
+    write_atomic(out, "\n".join(lines).encode())
+    return out
+
+
+def _cell(aggregate: dict, name: str) -> str:
+    low, high = aggregate[f"{name}_ci"]
+    return f"{aggregate[name]:.1f} [{low:.1f}, {high:.1f}]"
+
+
+def _figures(rows: list, directory: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = list(dict.fromkeys(group["env"] for group, _, _ in rows))
+    figure, axes = plt.subplots(1, len(envs), figsize=(6.0 * len(envs), 0.6 * len(rows) + 1.8), squeeze=False)
+    for axis, env in zip(axes[0], envs):
+        mine = [(group, finals, aggregate) for group, finals, aggregate in rows if group["env"] == env]
+        for index, (group, finals, aggregate) in enumerate(mine):
+            if aggregate:
+                low, high = aggregate["iqm_ci"]
+                axis.plot([low, high], [index, index], linewidth=6, alpha=0.4)
+                axis.plot([aggregate["iqm"]], [index], "k|", markersize=14)
+            axis.plot(finals, [index] * len(finals), "k.", markersize=4)
+        axis.set_yticks(range(len(mine)), [group["label"] for group, _, _ in mine], fontsize=8)
+        axis.set_xlabel("final evaluation return (IQM, 95% CI; dots: seeds)")
+        axis.set_title(env)
+    figure.tight_layout()
+    _save(figure, directory / FIGURE_INTERVALS)
+    plt.close(figure)
+
+    figure, axes = plt.subplots(1, len(envs), figsize=(6.0 * len(envs), 4.0), squeeze=False)
+    for axis, env in zip(axes[0], envs):
+        for group, _, _ in rows:
+            curve = _curve(group["runs"]) if group["env"] == env else None
+            if curve:
+                steps, mean, low, high = curve
+                line, = axis.plot(steps, mean, label=group["label"])
+                axis.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
+        axis.set_xlabel("environment steps")
+        axis.set_ylabel("return: IQM across seeds, 95% CI")
+        axis.set_title(env)
+        axis.grid(alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7)
+    figure.tight_layout()
+    _save(figure, directory / FIGURE_CURVES)
+    plt.close(figure)
+
+
+def _save(figure, path: Path) -> None:
+    temporary = path.with_name(f".{path.stem}.tmp.png")
+    figure.savefig(temporary, dpi=100)
+    temporary.replace(path)

@@ -1,0 +1,322 @@
+"""Sweeps: grids of algorithms x environments x settings, each trial a multi-seed run, run locally as
+separate processes, as many at a time as the cores allow.
+
+A sweep file (TOML):
+
+    algo = "ppo"                      # or a list: ["ppo", "trpo"]
+    env = ["CartPole-v1", "Acrobot-v1"]
+    seeds = 5                         # seeds per trial: 0..4 (or a list of seeds)
+    total_steps = 100000
+    [grid]                            # every combination
+    gae_lambda = [0.9, 0.95, 0.99]
+    [random]                          # optional: `samples` draws per grid point, top-level `samples = N`
+    learning_rate = { log_uniform = [1e-4, 1e-3] }       # also uniform = [a, b], choice = [...]
+    [fixed]                           # optional: any other config field
+    num_envs = 8
+
+Every trial's config is built and validated before anything runs (an unknown field or a bad value is the
+same one-line error as `train`'s). The output directory holds `sweep.json` (the trials), `trials/NAME/`
+(an ordinary run directory each), `results.csv` (one row per trial and seed) and `report.md`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import difflib
+import io
+import itertools
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actorcritic.checkpoint import check_writable_directory, write_atomic, write_json_atomic
+from actorcritic.config import config_from_dict, config_to_dict
+from actorcritic.errors import ActorCriticError
+
+SWEEP_FILE = "sweep.json"
+RESULTS_FILE = "results.csv"
+REPORT_FILE = "report.md"
+TRIALS_DIR = "trials"
+TOP_LEVEL = {"algo", "env", "seeds", "total_steps", "samples", "seed", "grid", "random", "fixed"}
+DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
+
+
+@dataclass(frozen=True)
+class Trial:
+    name: str
+    algo: str
+    config: Any
+    settings: dict
+    """The grid and random values of this trial (what distinguishes it from its neighbours)."""
+
+
+def read_sweep_file(path: Path) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ActorCriticError(f"sweep file {path} does not exist: give the path of a TOML file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ActorCriticError(f"cannot read the sweep file {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ActorCriticError(f"sweep file {path} is not valid TOML ({error}): fix the line it names") from None
+
+
+def expand(spec: dict) -> list[Trial]:
+    """Every trial of a sweep description, each config built (and so validated) now."""
+    from actorcritic.training import algorithm
+
+    unknown = sorted(set(spec) - TOP_LEVEL)
+    if unknown:
+        raise ActorCriticError(f"sweep: unknown top-level key {unknown[0]!r}: use {', '.join(sorted(TOP_LEVEL))} (other fields go under [fixed])")
+    algos, envs = _as_list(spec.get("algo"), "algo"), _as_list(spec.get("env"), "env")
+    seeds = _seeds(spec.get("seeds", 1))
+    grid, random, fixed = (_table(spec, key) for key in ("grid", "random", "fixed"))
+    samples = spec.get("samples", 1 if not random else None)
+    if samples is None or type(samples) is not int or samples < 1:
+        raise ActorCriticError("sweep: with a [random] table, give samples = N (draws per grid point), N >= 1")
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ActorCriticError(f"sweep: [grid] {name} must be a non-empty list of values")
+    draws = np.random.default_rng(spec.get("seed", 0))
+    trials: list[Trial] = []
+    for algo in algos:
+        _, config_class = algorithm(algo)
+        for env in envs:
+            for point in itertools.product(*grid.values()):
+                for _ in range(samples):
+                    settings = {**dict(zip(grid, point)), **{name: _draw(name, d, draws) for name, d in random.items()}}
+                    values = {**fixed, **settings}
+                    if "total_steps" in spec:
+                        values["total_steps"] = spec["total_steps"]
+                    config = _build(config_class, env, values, seeds, algo)
+                    trials.append(Trial(_trial_name(algo, env, settings, len(trials)), algo, config, settings))
+    return trials
+
+
+def _as_list(value: Any, key: str) -> list:
+    if value is None:
+        raise ActorCriticError(f"sweep: give {key} (a name or a list of names)")
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, str) for v in values):
+        raise ActorCriticError(f"sweep: {key} must be a name or a non-empty list of names, not {value!r}")
+    return values
+
+
+def _seeds(value: Any) -> tuple[int, ...]:
+    if type(value) is int and value >= 1:
+        return tuple(range(value))
+    if isinstance(value, list) and value and all(type(v) is int for v in value):
+        return tuple(value)
+    raise ActorCriticError(f"sweep: seeds must be a count (seeds = 5) or a list of seeds, not {value!r}")
+
+
+def _table(spec: dict, key: str) -> dict:
+    table = spec.get(key, {})
+    if not isinstance(table, dict):
+        raise ActorCriticError(f"sweep: [{key}] must be a table of config fields")
+    return table
+
+
+def _draw(name: str, distribution: Any, draws: np.random.Generator) -> Any:
+    if not isinstance(distribution, dict) or len(distribution) != 1 or next(iter(distribution)) not in DISTRIBUTIONS:
+        raise ActorCriticError(f"sweep: [random] {name} must be one of {{ uniform = [a, b] }}, {{ log_uniform = [a, b] }}, {{ choice = [...] }}")
+    kind, values = next(iter(distribution.items()))
+    if kind == "choice":
+        if not isinstance(values, list) or not values:
+            raise ActorCriticError(f"sweep: [random] {name} choice needs a non-empty list")
+        return values[int(draws.integers(len(values)))]
+    if not (isinstance(values, list) and len(values) == 2 and all(isinstance(v, (int, float)) for v in values) and values[0] < values[1]):
+        raise ActorCriticError(f"sweep: [random] {name} {kind} needs [low, high] with low < high")
+    if kind == "log_uniform":
+        if values[0] <= 0:
+            raise ActorCriticError(f"sweep: [random] {name} log_uniform needs positive bounds")
+        return float(math.exp(draws.uniform(math.log(values[0]), math.log(values[1]))))
+    return float(draws.uniform(*values))
+
+
+def _build(config_class: type, env: str, values: dict, seeds: tuple[int, ...], algo: str) -> Any:
+    """The trial's config: the env's preset, then the sweep's values; unknown fields named with a suggestion."""
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    for name in values:
+        if name not in fields:
+            close = difflib.get_close_matches(name, list(fields), n=1)
+            hint = f"did you mean {close[0]}?" if close else f"see `actorcritic train {algo} --help`"
+            raise ActorCriticError(f"sweep: {algo} has no config field {name!r}: {hint}")
+        if name in ("seed", "seeds", "env"):
+            raise ActorCriticError(f"sweep: {name} is set by the sweep's top level, not as a field")
+    hints = typing.get_type_hints(config_class)
+    values = {name: tuple(v) if isinstance(v, list) and typing.get_origin(hints[name]) is tuple else v for name, v in values.items()}
+    try:
+        return config_class.for_env(env, seed=seeds[0], seeds=seeds if len(seeds) > 1 else (), **values)
+    except TypeError as error:
+        raise ActorCriticError(f"sweep: a value does not fit {algo}'s config ({error})") from None
+
+
+def _trial_name(algo: str, env: str, settings: dict, index: int) -> str:
+    shown = "-".join(f"{name}={_short(value)}" for name, value in settings.items())
+    name = f"{index:03d}-{algo}-{env.replace('/', '-').replace(':', '-')}" + (f"-{shown}" if shown else "")
+    return "".join(c if c.isalnum() or c in "-_=.," else "_" for c in name)[:120]
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+# ---------------------------------------------------------------- running
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def start(spec: dict, out: Path, jobs: int | None = None) -> list[Trial]:
+    """Expand and validate a sweep, then write sweep.json into a new `out` (nothing runs yet)."""
+    trials = expand(spec)
+    out = Path(out)
+    if (out / SWEEP_FILE).exists():
+        raise ActorCriticError(f"{out} already holds a sweep: continue it with `actorcritic sweep --resume {out}` or choose another --out")
+    check_writable_directory(out, "--out")
+    jobs = _jobs(jobs)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / SWEEP_FILE, {"spec": spec, "jobs": jobs,
+                                         "trials": [{"name": t.name, "algo": t.algo, "settings": t.settings,
+                                                     "config": config_to_dict(t.config)} for t in trials]})
+    return trials
+
+
+def _jobs(jobs: int | None) -> int:
+    cores = available_cores()
+    if jobs is not None and not 1 <= jobs <= cores:
+        raise ActorCriticError(f"--jobs {jobs} is out of range: this machine gives {cores} cores, so 1 to {cores} trials at a time")
+    return jobs or cores
+
+
+def load(out: Path) -> tuple[list[Trial], int]:
+    """The trials and job count of a sweep directory."""
+    from actorcritic.training import algorithm
+
+    path = Path(out) / SWEEP_FILE
+    try:
+        saved = json.loads(path.read_text())
+        trials = [Trial(t["name"], t["algo"], config_from_dict(algorithm(t["algo"])[1], t["config"]), t["settings"]) for t in saved["trials"]]
+        return trials, int(saved["jobs"])
+    except FileNotFoundError:
+        raise ActorCriticError(f"{out} holds no sweep ({SWEEP_FILE} is missing): pass the --out of an earlier `actorcritic sweep`") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ActorCriticError(f"corrupt sweep: {path} cannot be read ({error!s:.80})") from None
+
+
+def trial_state(run_dir: Path) -> str:
+    """done (summary.json written), started (a checkpoint to resume from) or new."""
+    if (run_dir / "summary.json").exists():
+        return "done"
+    if (run_dir / "checkpoint").exists():
+        return "started"
+    return "new"
+
+
+def run(out: Path) -> None:
+    """Run (or continue) every trial of the sweep in `out`: `jobs` processes at a time, each with
+    cores // jobs torch threads, so threads x concurrent trials never exceed the cores. Finished trials
+    are kept, started ones resume from their checkpoints."""
+    out = Path(out)
+    trials, jobs = load(out)
+    threads = max(1, available_cores() // jobs)
+    queue = [t for t in trials if trial_state(out / TRIALS_DIR / t.name) != "done"]
+    done = len(trials) - len(queue)
+    running: dict[str, tuple[subprocess.Popen, Any]] = {}
+    failed: list[str] = []
+    _progress(done, running, queue)
+    while queue or running:
+        while queue and len(running) < jobs:
+            trial = queue.pop(0)
+            running[trial.name] = _launch(out, trial, threads)
+            _progress(done, running, queue)
+        time.sleep(0.2)
+        for name, (process, log) in list(running.items()):
+            if process.poll() is not None:
+                log.close()
+                del running[name]
+                done += 1
+                if process.returncode != 0:
+                    failed.append(name)
+                _progress(done, running, queue)
+    write_results(out, trials)
+    if failed:
+        raise ActorCriticError(f"{len(failed)} trial(s) failed ({', '.join(failed[:3])}): see {out / TRIALS_DIR}/NAME.log.txt; "
+                               f"`actorcritic sweep --resume {out}` runs them again")
+
+
+def _launch(out: Path, trial: Trial, threads: int) -> tuple[subprocess.Popen, Any]:
+    run_dir = out / TRIALS_DIR / trial.name
+    if trial_state(run_dir) == "new" and run_dir.exists():
+        shutil.rmtree(run_dir)  # stopped before its first checkpoint: nothing in it to keep
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = open(run_dir.parent / f"{trial.name}.log.txt", "a")
+    command = [sys.executable, "-m", "actorcritic.sweeps", str(out), trial.name, str(threads)]
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log
+
+
+def _progress(done: int, running: dict, queue: list) -> None:
+    print(f"sweep: {done} done, {len(running)} running, {len(queue)} queued", flush=True)
+
+
+def run_trial(out: Path, name: str, threads: int) -> None:
+    """In a trial's own process: train it (or resume it) in out/trials/NAME with `threads` torch threads."""
+    from actorcritic.training import resume, train
+
+    trials, _ = load(out)
+    (trial,) = [t for t in trials if t.name == name]
+    run_dir = Path(out) / TRIALS_DIR / name
+    if trial_state(run_dir) == "started":
+        resume(run_dir)
+    else:
+        train(trial.algo, dataclasses.replace(trial.config, num_threads=threads), run_dir)
+
+
+def write_results(out: Path, trials: list[Trial]) -> None:
+    """results.csv (one row per finished trial and seed) and report.md."""
+    from actorcritic.reports import write_report
+
+    setting_names = sorted({name for trial in trials for name in trial.settings})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["trial", "algo", "env", *setting_names, "seed", "total_steps", "eval_return_mean"])
+    finished = []
+    for trial in trials:
+        run_dir = Path(out) / TRIALS_DIR / trial.name
+        if trial_state(run_dir) != "done":
+            continue
+        finished.append(run_dir)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        for entry in summary.get("per_seed", [summary]):
+            writer.writerow([trial.name, trial.algo, trial.config.env, *[_short(trial.settings.get(n, "")) for n in setting_names],
+                             entry["seed"], summary["total_steps"], entry["eval_return_mean"]])
+    write_atomic(Path(out) / RESULTS_FILE, buffer.getvalue().encode())
+    if finished:
+        write_report(finished, Path(out) / REPORT_FILE)
+
+
+if __name__ == "__main__":  # a trial's process: python -m actorcritic.sweeps OUT NAME THREADS
+    if os.getcwd() not in sys.path:  # module:Id environments are found where the sweep was started, as for `train`
+        sys.path.insert(0, os.getcwd())
+    try:
+        run_trial(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]))
+    except ActorCriticError as error:
+        print(f"actorcritic: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,52 @@
+"""Reports (actorcritic/reports.py): configurations from run directories, their statistics checked against
+rliable called directly."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+
+from actorcritic.cli import main
+
+
+def fake_run(directory, config: dict, finals: dict[int, float]) -> None:
+    """A finished run directory as `train` leaves it (config.json, summary.json, metrics.csv)."""
+    directory.mkdir(parents=True)
+    (directory / "config.json").write_text(json.dumps(config))
+    if len(finals) > 1:
+        summary = {"seeds": list(finals), "per_seed": [{"seed": s, "eval_return_mean": r} for s, r in finals.items()]}
+    else:
+        (seed, value), = finals.items()
+        summary = {"seed": seed, "eval_return_mean": value}
+    (directory / "summary.json").write_text(json.dumps(summary))
+    rows = ["seed,global_step,eval_return_mean"] + [f"{s},{step},{r * step / 200}" for s, r in finals.items() for step in (100, 200)]
+    (directory / "metrics.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_report_pools_seeds_of_one_configuration_and_matches_rliable(tmp_path, capsys):
+    from rliable import library, metrics
+
+    base = {"algo": "ppo", "env": "CartPole-v1", "gae_lambda": 0.9}
+    fake_run(tmp_path / "multi", {**base, "seed": 0, "seeds": [0, 1, 2]}, {0: 100.0, 1: 300.0, 2: 250.0})
+    fake_run(tmp_path / "single", {**base, "seed": 3, "seeds": []}, {3: 420.0})  # one more seed of the same setting
+    fake_run(tmp_path / "other", {**base, "gae_lambda": 0.99, "seed": 0, "seeds": [0, 1]}, {0: 10.0, 1: 30.0})
+    out = tmp_path / "r" / "report.md"
+    (tmp_path / "r").mkdir()
+    assert main(["report", str(tmp_path / "multi"), str(tmp_path / "single"), str(tmp_path / "other"), "--out", str(out)]) == 0
+    rows = {row.split(",")[0]: row.split(",") for row in (tmp_path / "r" / "report.csv").read_text().splitlines()[1:]}
+    pooled = rows["ppo on CartPole-v1 (gae_lambda=0.9)"]
+    assert pooled[2] == "4"
+    scores = np.array([[100.0], [300.0], [250.0], [420.0]])
+    points, intervals = library.get_interval_estimates({"x": scores}, lambda s: np.array([metrics.aggregate_iqm(s)]), reps=2000,
+                                                       random_state=np.random.RandomState(0))
+    assert float(pooled[9]) == pytest.approx(points["x"][0])
+    assert float(pooled[10]) == pytest.approx(intervals["x"][0, 0]) and float(pooled[11]) == pytest.approx(intervals["x"][1, 0])
+    assert float(pooled[3]) == pytest.approx(267.5)
+    assert "(gae_lambda=0.99) | 2 |" in out.read_text()
+    assert (tmp_path / "r" / "report-iqm.png").exists() and (tmp_path / "r" / "report-curves.png").exists()
+
+
+def test_report_errors_are_one_line(tmp_path, capsys):
+    assert_one_line_error(capsys, main(["report", str(tmp_path), "--out", str(tmp_path / "x.md")]), "neither a finished run")
+    assert_one_line_error(capsys, main(["report", str(tmp_path), "--out", str(tmp_path / "no" / "x.md")]), "cannot be written")
