@@ -33,7 +33,8 @@ def test_report_pools_seeds_of_one_configuration_and_matches_rliable(tmp_path, c
     fake_run(tmp_path / "other", {**base, "gae_lambda": 0.99, "seed": 0, "seeds": [0, 1]}, {0: 10.0, 1: 30.0})
     out = tmp_path / "r" / "report.md"
     (tmp_path / "r").mkdir()
-    assert main(["report", str(tmp_path / "multi"), str(tmp_path / "single"), str(tmp_path / "other"), "--out", str(out)]) == 0
+    assert main(["report", str(tmp_path / "multi"), str(tmp_path / "single"), str(tmp_path / "other"), "--out", str(out),
+                 "--compare", "lambda=0.9)", "lambda=0.99"]) == 0
     rows = {row.split(",")[0]: row.split(",") for row in (tmp_path / "r" / "report.csv").read_text().splitlines()[1:]}
     pooled = rows["ppo on CartPole-v1 (gae_lambda=0.9)"]
     assert pooled[2] == "4"
@@ -44,7 +45,22 @@ def test_report_pools_seeds_of_one_configuration_and_matches_rliable(tmp_path, c
     assert float(pooled[10]) == pytest.approx(intervals["x"][0, 0]) and float(pooled[11]) == pytest.approx(intervals["x"][1, 0])
     assert float(pooled[3]) == pytest.approx(267.5)
     assert "(gae_lambda=0.99) | 2 |" in out.read_text()
+    # every seed of λ=0.9 (100, 300, 250, 420) beats every seed of λ=0.99 (10, 30): P = 1
+    assert "| CartPole-v1 | ppo on CartPole-v1 (gae_lambda=0.9) | ppo on CartPole-v1 (gae_lambda=0.99) | 1.00 [1.00, 1.00] |" in out.read_text()
     assert (tmp_path / "r" / "report-iqm.png").exists() and (tmp_path / "r" / "report-curves.png").exists()
+
+
+def test_probability_of_improvement_matches_rliable():
+    from rliable import library, metrics
+
+    from actorcritic.aggregate import probability_of_improvement
+
+    x, y = [1.0, 5.0, 3.0, 4.0], [2.0, 2.5, 0.5]
+    result = probability_of_improvement(x, y)
+    assert result["probability"] == pytest.approx((1 + 3 + 3 + 3) / 12)  # 1 beats only 0.5; 5, 3 and 4 beat all three
+    points, intervals = library.get_interval_estimates({"p": (np.array(x)[:, None], np.array(y)[:, None])}, metrics.probability_of_improvement,
+                                                       reps=2000, random_state=np.random.RandomState(0))
+    assert result["probability_ci"] == pytest.approx(list(np.ravel(intervals["p"])))
 
 
 def test_report_errors_are_one_line(tmp_path, capsys):

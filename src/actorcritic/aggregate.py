@@ -34,8 +34,9 @@ def _aggregate_functions():
     return {"mean": metrics.aggregate_mean, "median": np.median, "iqm": metrics.aggregate_iqm}
 
 
-def _interval_estimates(scores: np.ndarray, function) -> tuple[np.ndarray, np.ndarray]:
-    """rliable's point estimates and 95% CIs of `function` on scores [runs, tasks, ...]."""
+def _interval_estimates(scores, function) -> tuple[np.ndarray, np.ndarray]:
+    """rliable's point estimates and 95% CIs of `function` on scores [runs, tasks, ...] (or on a pair of
+    such arrays, bootstrapped independently)."""
     from rliable import library
 
     with warnings.catch_warnings():  # arch's notice that it will take a NumPy Generator instead of a RandomState
@@ -68,6 +69,17 @@ def curve_estimate(values: np.ndarray, name: str = "mean") -> tuple[np.ndarray, 
     matrix = np.asarray(values, dtype=np.float64)[:, None, :]  # [runs, 1 task, T]
     points, intervals = _interval_estimates(matrix, lambda x: np.array([statistic(x[..., t]) for t in range(x.shape[-1])]))
     return points, intervals[0], intervals[1]
+
+
+def probability_of_improvement(scores_x: Sequence[float], scores_y: Sequence[float]) -> dict[str, float | list[float]]:
+    """P(X > Y): the probability that a run of configuration X scores above a run of Y (Mann-Whitney U
+    over the pairs, ties counting one half), with its 95% bootstrap CI. One score per seed each."""
+    require_rliable()
+    from rliable import metrics
+
+    pair = (np.asarray(scores_x, dtype=np.float64)[:, None], np.asarray(scores_y, dtype=np.float64)[:, None])
+    point, interval = _interval_estimates(pair, metrics.probability_of_improvement)
+    return {"probability": float(np.ravel(point)[0]), "probability_ci": [float(v) for v in np.ravel(interval)]}
 
 
 def describe(aggregate: dict, name: str = "iqm") -> str:

@@ -7,7 +7,7 @@
     actorcritic export RUN_DIR --format onnx|torchscript --out FILE [--latest]
     actorcritic experiment --list | NAME [--out DIR] [--option VALUE ...]
     actorcritic sweep FILE --out DIR [--jobs N] | --resume DIR
-    actorcritic report DIR [DIR ...] [--out FILE]
+    actorcritic report DIR [DIR ...] [--out FILE] [--compare X Y]
 
 `train` and `experiment` flags are generated from the config dataclass (`actorcritic.flags`: every field a
 kebab-case flag, booleans as --x/--no-x, help from the field docstrings), on top of the tuned preset for the
@@ -344,9 +344,10 @@ def _report(args: list[str]) -> int:
     parser = OneLineParser(prog="actorcritic report", description="IQM tables and figures over run or sweep directories.")
     parser.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="run directories or sweep directories")
     parser.add_argument("--out", type=Path, default=Path("report.md"), metavar="FILE", help="the markdown file to write (figures and report.csv beside it)")
+    parser.add_argument("--compare", nargs=2, metavar=("X", "Y"), help="probability that configuration X improves on Y (each: part of its label)")
     options = parser.parse_args(args)
     check_writable_file(options.out, "--out")
-    print(f"wrote {write_report(options.dirs, options.out)}")
+    print(f"wrote {write_report(options.dirs, options.out, tuple(options.compare) if options.compare else None)}")
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actorcritic.aggregate import aggregate_scores, curve_estimate, require_rliable
+from actorcritic.aggregate import aggregate_scores, curve_estimate, probability_of_improvement, require_rliable
 from actorcritic.checkpoint import write_atomic
 from actorcritic.errors import ActorCriticError
 from actorcritic.plots import IGNORED_FIELDS, read_run, run_labels
@@ -81,8 +81,19 @@ def _curve(runs: list[Path]) -> tuple[list[int], list[float], list[float], list[
     return None
 
 
-def write_report(directories: list[Path], out: Path) -> Path:
-    """report.md at `out` (tables and figures), report.csv and the figures beside it."""
+def find_configuration(groups: list[dict], name: str, env: str) -> dict:
+    """The configuration on `env` whose label contains `name` (exactly one)."""
+    matches = [group for group in groups if group["env"] == env and name in group["label"]]
+    if len(matches) != 1:
+        found = "none" if not matches else ", ".join(repr(group["label"]) for group in matches)
+        raise ActorCriticError(f"--compare {name!r} must name one configuration on {env}, but matches {found}: give more of its label")
+    return matches[0]
+
+
+def write_report(directories: list[Path], out: Path, compare: tuple[str, str] | None = None) -> Path:
+    """report.md at `out` (tables and figures), report.csv and the figures beside it. With `compare`
+    (two parts of configuration labels), the probability that the first improves on the second, per
+    environment where both ran."""
     require_rliable()
     groups = configurations(collect_runs(directories))
     out = Path(out)
@@ -106,6 +117,19 @@ def write_report(directories: list[Path], out: Path) -> Path:
             lines.append(f"| {group['label']} | {len(finals)} | {' | '.join(cells)} |")
             numbers = [v for name in ("mean", "median", "iqm") for v in ((aggregate[name], *aggregate[f"{name}_ci"]) if aggregate else (finals[0],) * 3)]
             writer.writerow([group["label"], env, len(finals), *numbers])
+        lines.append("")
+    if compare is not None:
+        lines += ["## Probability of improvement", "", f"P(X > Y): the probability that a seed of X ends above a seed of Y "
+                  "(Mann-Whitney U, ties half), with its 95% bootstrap CI.", "", "| env | X | Y | P(X > Y) [95% CI] |", "|---|---|---|---|"]
+        envs = [env for env in dict.fromkeys(group["env"] for group in groups)
+                if all(any(g["env"] == env and name in g["label"] for g in groups) for name in compare)]
+        if not envs:
+            raise ActorCriticError(f"--compare {compare[0]!r} {compare[1]!r}: no environment has both configurations; check the labels in the table")
+        for env in envs:
+            x, y = (find_configuration(groups, name, env) for name in compare)
+            result = probability_of_improvement(list(x["finals"].values()), list(y["finals"].values()))
+            low, high = result["probability_ci"]
+            lines.append(f"| {env} | {x['label']} | {y['label']} | {result['probability']:.2f} [{low:.2f}, {high:.2f}] |")
         lines.append("")
     _figures(rows, out.parent)
     lines += [f"![IQM and 95% CI per configuration]({FIGURE_INTERVALS})", "",

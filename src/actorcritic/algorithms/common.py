@@ -149,9 +149,9 @@ class Agent:
     action_space_hint: str = ""
     """What to use instead, said when an unsupported action space is refused."""
 
-    def __new__(cls, config: AgentConfig, *args: Any, **kwargs: Any):
+    def __new__(cls, config: AgentConfig | None = None, *args: Any, **kwargs: Any):
         """A config with several `seeds` makes a `SeedGroup`: one independent agent of this class per seed."""
-        if len(getattr(config, "seeds", ())) > 1:
+        if config is not None and len(getattr(config, "seeds", ())) > 1:
             return SeedGroup(cls, config, env_fn=kwargs.get("env_fn"))
         return super().__new__(cls)
 
