@@ -15,7 +15,8 @@ import numpy as np
 from actorcritic.errors import ActorCriticError
 
 PANELS = (("episode_return_mean", "episode return (training)"), ("eval_return_mean", "evaluation return (deterministic)"))
-IGNORED_FIELDS = {"device", "num_threads", "checkpoint_every", "eval_episodes", "log_every", "save_replay_buffer", "seed", "seeds"}
+IGNORED_FIELDS = {"device", "num_threads", "checkpoint_every", "eval_episodes", "log_every", "save_replay_buffer", "seed", "seeds",
+                  "vectorization"}
 """Config fields that never change what is learned; they do not go into labels."""
 
 
@@ -28,6 +29,7 @@ def read_run(run_dir: Path) -> tuple[dict, dict[str, dict[int, list[tuple[int, f
             rows = list(csv.DictReader(f))
     except (OSError, ValueError) as error:
         raise ActorCriticError(f"{run_dir} is not a run directory with config.json and metrics.csv ({error}): pass the --run-dir of a run") from None
+    config = {**config_defaults(config.get("algo")), **config}  # a run older than a field had that field's default
     curves: dict[str, dict[int, list[tuple[int, float]]]] = {}
     for column, _ in PANELS:
         curves[column] = {}
@@ -39,6 +41,17 @@ def read_run(run_dir: Path) -> tuple[dict, dict[str, dict[int, list[tuple[int, f
             if math.isfinite(value):
                 curves[column].setdefault(seed, []).append((step, value))
     return config, curves
+
+
+def config_defaults(algo) -> dict:
+    """The config defaults of an algorithm ({} for an unknown one)."""
+    import dataclasses
+
+    from actorcritic.training import ALGORITHMS  # imported here: training imports this module
+
+    if algo not in ALGORITHMS:
+        return {}
+    return {f.name: f.default for f in dataclasses.fields(ALGORITHMS[algo][1]) if f.default is not dataclasses.MISSING}
 
 
 def seed_band(points_per_seed: dict[int, list[tuple[int, float]]]) -> tuple[list[int], list[float], list[float], list[float]]:

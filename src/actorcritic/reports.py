@@ -21,7 +21,7 @@ import numpy as np
 from actorcritic.aggregate import aggregate_scores, curve_estimate, probability_of_improvement, require_rliable
 from actorcritic.checkpoint import write_atomic
 from actorcritic.errors import ActorCriticError
-from actorcritic.plots import IGNORED_FIELDS, read_run, run_labels
+from actorcritic.plots import IGNORED_FIELDS, config_defaults, read_run, run_labels
 
 FIGURE_INTERVALS = "report-iqm.png"
 FIGURE_CURVES = "report-curves.png"
@@ -56,6 +56,7 @@ def configurations(runs: list[Path]) -> list[dict]:
     groups: dict[str, dict] = {}
     for run_dir in runs:
         config = json.loads((run_dir / "config.json").read_text())
+        config = {**config_defaults(config.get("algo")), **config}  # runs older than a field: its default
         key = json.dumps({k: v for k, v in config.items() if k not in IGNORED_FIELDS}, sort_keys=True)
         group = groups.setdefault(key, {"config": config, "finals": {}, "runs": []})
         group["finals"].update(_final_returns(json.loads((run_dir / "summary.json").read_text())))
