@@ -61,8 +61,12 @@ def configurations(runs: list[Path]) -> list[dict]:
         group = groups.setdefault(key, {"config": config, "finals": {}, "runs": []})
         group["finals"].update(_final_returns(json.loads((run_dir / "summary.json").read_text())))
         group["runs"].append(run_dir)
-    labels = run_labels([group["config"] for group in groups.values()])
-    return [{"label": label, "env": group["config"]["env"], **group} for label, group in zip(labels, groups.values())]
+    # labels name the fields that differ between the configurations of one environment (presets differ between environments)
+    result = []
+    for env in dict.fromkeys(group["config"]["env"] for group in groups.values()):
+        mine = [group for group in groups.values() if group["config"]["env"] == env]
+        result += [{"label": label, "env": env, **group} for label, group in zip(run_labels([g["config"] for g in mine]), mine)]
+    return result
 
 
 def _curve(runs: list[Path]) -> tuple[list[int], list[float], list[float], list[float]] | None:
