@@ -105,11 +105,15 @@ def plot_runs(run_dirs: list[Path], out: Path) -> None:
     if not panels:
         axes[0][0].text(0.5, 0.5, "no episode has ended yet", ha="center", va="center")
     figure.tight_layout()
-    out = Path(out)
-    temporary = out.with_name(f".{out.stem}.tmp.png")
-    figure.savefig(temporary, dpi=100)
+    save_figure(figure, Path(out))
     plt.close(figure)
-    temporary.replace(out)
+
+
+def save_figure(figure, path: Path) -> None:
+    """Write a matplotlib figure as PNG atomically (beside it first, then renamed over `path`)."""
+    temporary = path.with_name(f".{path.stem}.tmp.png")
+    figure.savefig(temporary, dpi=100)
+    temporary.replace(path)
 
 
 def _show(value) -> str:

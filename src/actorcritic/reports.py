@@ -21,7 +21,7 @@ import numpy as np
 from actorcritic.aggregate import aggregate_scores, curve_estimate, probability_of_improvement, require_rliable
 from actorcritic.checkpoint import write_atomic
 from actorcritic.errors import ActorCriticError
-from actorcritic.plots import IGNORED_FIELDS, config_defaults, read_run, run_labels
+from actorcritic.plots import IGNORED_FIELDS, config_defaults, read_run, run_labels, save_figure
 
 FIGURE_INTERVALS = "report-iqm.png"
 FIGURE_CURVES = "report-curves.png"
@@ -169,7 +169,7 @@ def _figures(rows: list, directory: Path) -> None:
         axis.set_xlabel("final evaluation return (IQM, 95% CI; dots: seeds)")
         axis.set_title(env)
     figure.tight_layout()
-    _save(figure, directory / FIGURE_INTERVALS)
+    save_figure(figure, directory / FIGURE_INTERVALS)
     plt.close(figure)
 
     figure, axes = plt.subplots(1, len(envs), figsize=(6.0 * len(envs), 4.0), squeeze=False)
@@ -187,11 +187,5 @@ def _figures(rows: list, directory: Path) -> None:
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=7)
     figure.tight_layout()
-    _save(figure, directory / FIGURE_CURVES)
+    save_figure(figure, directory / FIGURE_CURVES)
     plt.close(figure)
-
-
-def _save(figure, path: Path) -> None:
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temporary, dpi=100)
-    temporary.replace(path)
