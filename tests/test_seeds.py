@@ -211,6 +211,22 @@ def test_a_multi_seed_run_resumes_each_seed_from_its_own_checkpoint(tmp_path, ca
     assert_one_line_error(capsys, main(["resume", str(crashed)]), "already reached 300")
 
 
+def test_a_seed_that_died_before_its_first_checkpoint_restarts_on_resume(tmp_path, capsys):
+    import shutil
+
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
+    for run in (straight, crashed):
+        assert main(["train", *TD3_FLAGS, "--seeds", "0", "1", "--run-dir", str(run)]) == 0
+    shutil.rmtree(crashed / "checkpoint" / "seed-1")  # as if the process had died before seed 1's first checkpoint
+    assert main(["resume", str(crashed)]) == 0
+    untimed = lambda run: sorted(",".join(c for i, c in enumerate(line.split(",")) if i != 6)  # noqa: E731
+                                 for line in (run / "metrics.csv").read_text().splitlines())
+    assert untimed(crashed) == untimed(straight)
+    capsys.readouterr()
+    shutil.rmtree(crashed / "checkpoint" / "seed-1")
+    assert_one_line_error(capsys, main(["evaluate", str(crashed)]), "seed-1/state.json")  # only resume restarts a seed
+
+
 def test_seed_flags_are_checked_before_anything_runs(tmp_path, capsys, monkeypatch):
     run = str(tmp_path / "run")
     assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--num-seeds", "0", "--run-dir", run]), "--num-seeds 0 is out of range")

@@ -263,11 +263,8 @@ def run(out: Path) -> None:
 
 
 def _launch(out: Path, trial: Trial, threads: int) -> tuple[subprocess.Popen, Any]:
-    run_dir = out / TRIALS_DIR / trial.name
-    if trial_state(run_dir) == "new" and run_dir.exists():
-        shutil.rmtree(run_dir)  # stopped before its first checkpoint: nothing in it to keep
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = open(run_dir.parent / f"{trial.name}.log.txt", "a")
+    (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
+    log = open(out / TRIALS_DIR / f"{trial.name}.log.txt", "a")
     command = [sys.executable, "-m", "actorcritic.sweeps", str(out), trial.name, str(threads)]
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log
 
@@ -286,6 +283,8 @@ def run_trial(out: Path, name: str, threads: int) -> None:
     if trial_state(run_dir) == "started":
         resume(run_dir)
     else:
+        if trial_state(run_dir) == "new" and run_dir.exists():
+            shutil.rmtree(run_dir)  # stopped before its first checkpoint: nothing in it to keep
         train(trial.algo, dataclasses.replace(trial.config, num_threads=threads), run_dir)
 
 

@@ -20,6 +20,7 @@ CIs (`actorcritic.aggregate`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -27,6 +28,7 @@ import statistics
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable
 
 from actorcritic.aggregate import aggregate_scores, require_rliable
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
@@ -41,7 +43,7 @@ from actorcritic.checkpoint import (
     describe_os_error,
     write_json_atomic,
 )
-from actorcritic.config import config_to_dict
+from actorcritic.config import config_from_dict, config_to_dict
 from actorcritic.errors import ActorCriticError
 from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
 from actorcritic.logging import RunLogger
@@ -87,8 +89,9 @@ def seeds_of(config) -> list[int]:
     return list(getattr(config, "seeds", ()) or [config.seed])
 
 
-def train(algo: str, config, run_dir: Path | None = None) -> dict:
-    """Train a new agent (or, with several `seeds`, a `SeedGroup`) in a new run directory; return the summary."""
+def train(algo: str, config, run_dir: Path | None = None, callbacks: Iterable = ()) -> dict:
+    """Train a new agent (or, with several `seeds`, a `SeedGroup`) in a new run directory; return the
+    summary. `callbacks` get the training events after the run directory has handled them."""
     agent_class, _ = algorithm(algo)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(algo, config.env, seeds_of(config))
     check_new_run_dir(run_dir)
@@ -99,7 +102,7 @@ def train(algo: str, config, run_dir: Path | None = None) -> dict:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ActorCriticError(f"cannot create the run directory {run_dir}: {describe_os_error(error)}") from None
-    return _learn_and_summarise(agent, run_dir)
+    return _learn_and_summarise(agent, run_dir, callbacks)
 
 
 def check_new_run_dir(run_dir: Path) -> None:
@@ -110,10 +113,10 @@ def check_new_run_dir(run_dir: Path) -> None:
     check_writable_directory(run_dir, "--run-dir")
 
 
-def resume(run_dir: Path, total_steps: int | None = None) -> dict:
+def resume(run_dir: Path, total_steps: int | None = None, callbacks: Iterable = ()) -> dict:
     """Continue a run from its checkpoint (to `total_steps`, default: the run's own total)."""
     run_dir = Path(run_dir)
-    agent = load_agent(run_dir, **({} if total_steps is None else {"total_steps": total_steps}))
+    agent = load_agent(run_dir, restart_missing_seeds=True, **({} if total_steps is None else {"total_steps": total_steps}))
     if agent.global_step >= agent.config.total_steps:
         raise ActorCriticError(
             f"{run_dir} has already reached {agent.global_step} of its {agent.config.total_steps} steps: pass a larger --total-steps"
@@ -122,7 +125,7 @@ def resume(run_dir: Path, total_steps: int | None = None) -> dict:
         raise ActorCriticError(f"{run_dir} is not writable: a resumed run writes its checkpoint and logs there")
     if isinstance(agent, SeedGroup):
         require_rliable()
-    return _learn_and_summarise(agent, run_dir)
+    return _learn_and_summarise(agent, run_dir, callbacks)
 
 
 def evaluate(run_dir: Path, episodes: int | None = None, seed: int | None = None, best: bool = False,
@@ -141,9 +144,11 @@ def evaluate(run_dir: Path, episodes: int | None = None, seed: int | None = None
     return {"algo": agent.algo, "env": agent.config.env, "global_step": agent.global_step, **_evaluation_stats(agent, returns)}
 
 
-def load_agent(run_dir: Path, best: bool = False, seed: int | None = None, **config_overrides):
+def load_agent(run_dir: Path, best: bool = False, seed: int | None = None, restart_missing_seeds: bool = False, **config_overrides):
     """The agent saved in `run_dir/checkpoint` (with `best`: `run_dir/checkpoint-best`), of whichever
-    algorithm wrote it: a `SeedGroup` for a multi-seed run, or with `seed`, that seed's agent alone."""
+    algorithm wrote it: a `SeedGroup` for a multi-seed run, or with `seed`, that seed's agent alone. With
+    `restart_missing_seeds` (resume), a seed of a multi-seed run that never reached its first checkpoint
+    (the process died before) starts afresh from the run's config.json instead of being an error."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ActorCriticError(f"run directory {run_dir} does not exist: pass the --run-dir of an earlier `actorcritic train`")
@@ -160,8 +165,25 @@ def load_agent(run_dir: Path, best: bool = False, seed: int | None = None, **con
         if seed not in seeds:
             raise ActorCriticError(f"{run_dir} has seeds {' '.join(map(str, seeds))}, not seed {seed}: pass one of them")
         return _load_checkpoint(run_dir, seed_subdirectory(directory, seed), config_overrides)
-    agents = [_load_checkpoint(run_dir, seed_subdirectory(directory, k), config_overrides) for k in seeds]
+    agents = [_fresh_seed_agent(run_dir, k, config_overrides)
+              if restart_missing_seeds and not _has_checkpoint(seed_subdirectory(directory, k))
+              else _load_checkpoint(run_dir, seed_subdirectory(directory, k), config_overrides) for k in seeds]
     return SeedGroup(type(agents[0]), None, agents=agents)
+
+
+def _has_checkpoint(directory: Path) -> bool:
+    return (directory / STATE_FILE).exists() or (directory.with_name(directory.name + ".prev") / STATE_FILE).exists()
+
+
+def _fresh_seed_agent(run_dir: Path, seed: int, config_overrides: dict):
+    """Seed `seed` of the multi-seed run in `run_dir`, untrained: built from the run's config.json."""
+    try:
+        saved = json.loads((run_dir / CONFIG_FILE).read_text())
+        agent_class, config_class = algorithm(saved.pop("algo"))
+        config = config_from_dict(config_class, saved)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ActorCriticError(f"corrupt run directory: {run_dir / CONFIG_FILE} cannot be read ({error!s:.80})") from None
+    return agent_class(dataclasses.replace(config, seed=seed, seeds=(), **config_overrides))
 
 
 def _load_checkpoint(run_dir: Path, directory: Path, config_overrides: dict):
@@ -217,7 +239,7 @@ class RunDirectory:
         agent.save(self.place(CHECKPOINT_DIR, agent))
 
 
-def _learn_and_summarise(agent, run_dir: Path) -> dict:
+def _learn_and_summarise(agent, run_dir: Path, callbacks: Iterable = ()) -> dict:
     """Open the logs, then (only once training can start) write config.json, train, save, evaluate, and
     write summary.json and curves.png. `agent` may be a `SeedGroup`."""
     agents = agent.agents if isinstance(agent, SeedGroup) else [agent]
@@ -232,7 +254,7 @@ def _learn_and_summarise(agent, run_dir: Path) -> dict:
         raise
     started = time.perf_counter()
     try:
-        agent.learn(callbacks=[run_directory])
+        agent.learn(callbacks=[run_directory, *callbacks])
     finally:
         logger.close()
     wall_time = time.perf_counter() - started
