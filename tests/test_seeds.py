@@ -233,6 +233,7 @@ def test_seed_flags_are_checked_before_anything_runs(tmp_path, capsys, monkeypat
     assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--num-seeds", "two", "--run-dir", run]), "not a whole number")
     assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--seeds", "1", "2", "--num-seeds", "2", "--run-dir", run]), "give one of them")
     assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--seeds", "3", "3", "--run-dir", run]), "seed 3 twice")
+    assert_one_line_error(capsys, main(["train", "grpo-lm", "--num-seeds", "2", "--run-dir", run]), "--num-seeds is not available")
     monkeypatch.setitem(__import__("sys").modules, "rliable", None)  # as if the `stats` extra were not installed
     assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--num-seeds", "2", "--run-dir", run]), "pip install 'actorcritic[stats]'")
     assert not (tmp_path / "run").exists()

@@ -126,7 +126,9 @@ def _with_seed_count(config, count: str):
     """`--num-seeds S`: the seeds seed, seed+1, ..., seed+S-1."""
     from actorcritic.config import MAX_SEEDS
 
-    if getattr(config, "seeds", ()):
+    if not hasattr(config, "seeds"):
+        raise ActorCriticError(f"--num-seeds is not available for {type(config).__name__}: train one --seed per run")
+    if config.seeds:
         raise ActorCriticError("--num-seeds and --seeds both name the seeds: give one of them")
     if not count.isdigit():
         raise ActorCriticError(f"--num-seeds {count!r} is not a whole number: give how many seeds to train, e.g. --num-seeds 5")
