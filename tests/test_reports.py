@@ -39,6 +39,7 @@ def test_report_pools_seeds_of_one_configuration_and_matches_rliable(tmp_path, c
     pooled = rows["ppo on CartPole-v1 (gae_lambda=0.9)"]
     assert pooled[2] == "4"
     scores = np.array([[100.0], [300.0], [250.0], [420.0]])
+    np.random.seed(0)  # rliable's stratified bootstrap draws from the global generator (see aggregate.py)
     points, intervals = library.get_interval_estimates({"x": scores}, lambda s: np.array([metrics.aggregate_iqm(s)]), reps=2000,
                                                        random_state=np.random.RandomState(0))
     assert float(pooled[9]) == pytest.approx(points["x"][0])
@@ -66,3 +67,12 @@ def test_probability_of_improvement_matches_rliable():
 def test_report_errors_are_one_line(tmp_path, capsys):
     assert_one_line_error(capsys, main(["report", str(tmp_path), "--out", str(tmp_path / "x.md")]), "neither a finished run")
     assert_one_line_error(capsys, main(["report", str(tmp_path), "--out", str(tmp_path / "no" / "x.md")]), "cannot be written")
+
+
+def test_the_same_scores_give_the_same_intervals_in_every_process():
+    import subprocess
+    import sys
+
+    code = "from actorcritic.aggregate import aggregate_scores; print(aggregate_scores([4605.7, 4515.0, 4135.2, 4699.7, 4785.2]))"
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(3)}
+    assert len(outputs) == 1

@@ -39,11 +39,19 @@ def _interval_estimates(scores, function) -> tuple[np.ndarray, np.ndarray]:
     such arrays, bootstrapped independently)."""
     from rliable import library
 
-    with warnings.catch_warnings():  # arch's notice that it will take a NumPy Generator instead of a RandomState
-        warnings.simplefilter("ignore", FutureWarning)
-        points, intervals = library.get_interval_estimates(
-            {"run": scores}, function, reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(0)
-        )
+    # rliable's stratified bootstrap draws its resampling indices from NumPy's global generator whatever
+    # random_state says (rliable 1.2, StratifiedBootstrap.update_indices): seed that one for the call and
+    # put it back, so the same scores give the same intervals in every process
+    global_state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        with warnings.catch_warnings():  # arch's notice that it will take a NumPy Generator instead of a RandomState
+            warnings.simplefilter("ignore", FutureWarning)
+            points, intervals = library.get_interval_estimates(
+                {"run": scores}, function, reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(0)
+            )
+    finally:
+        np.random.set_state(global_state)
     return points["run"], intervals["run"]
 
 
