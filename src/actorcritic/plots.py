@@ -54,16 +54,17 @@ def config_defaults(algo) -> dict:
     return {f.name: f.default for f in dataclasses.fields(ALGORITHMS[algo][1]) if f.default is not dataclasses.MISSING}
 
 
-def seed_band(points_per_seed: dict[int, list[tuple[int, float]]]) -> tuple[list[int], list[float], list[float], list[float]]:
-    """Steps at which every seed has a value, the mean across seeds there, and its 95% CI (low, high)."""
+def seed_band(points_per_seed: dict[int, list[tuple[int, float]]], statistic: str = "mean") -> tuple[list[int], list[float], list[float], list[float]]:
+    """Steps at which every seed has a value, the `statistic` (mean, median or iqm) across seeds there, and
+    its 95% CI (low, high)."""
     from actorcritic.aggregate import curve_estimate
 
     per_seed = [dict(points) for points in points_per_seed.values()]
     steps = sorted(set.intersection(*(set(points) for points in per_seed)))
     if not steps:
         return [], [], [], []
-    mean, low, high = curve_estimate(np.array([[points[step] for step in steps] for points in per_seed]))
-    return steps, mean.tolist(), low.tolist(), high.tolist()
+    estimate, low, high = curve_estimate(np.array([[points[step] for step in steps] for points in per_seed]), statistic)
+    return steps, estimate.tolist(), low.tolist(), high.tolist()
 
 
 def run_labels(configs: list[dict]) -> list[str]:

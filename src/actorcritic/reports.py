@@ -16,12 +16,10 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
-
-from actorcritic.aggregate import aggregate_scores, curve_estimate, probability_of_improvement, require_rliable
+from actorcritic.aggregate import aggregate_scores, probability_of_improvement, require_rliable
 from actorcritic.checkpoint import write_atomic
 from actorcritic.errors import ActorCriticError
-from actorcritic.plots import IGNORED_FIELDS, config_defaults, read_run, run_labels, save_figure
+from actorcritic.plots import IGNORED_FIELDS, config_defaults, read_run, run_labels, save_figure, seed_band
 
 FIGURE_INTERVALS = "report-iqm.png"
 FIGURE_CURVES = "report-curves.png"
@@ -72,17 +70,13 @@ def configurations(runs: list[Path]) -> list[dict]:
 def _curve(runs: list[Path]) -> tuple[list[int], list[float], list[float], list[float]] | None:
     """A configuration's sample-efficiency curve: the IQM across seeds with its CI, at the steps every seed
     logged (periodic evaluations where there are any, else training episode returns)."""
+    curves = [read_run(run_dir)[1] for run_dir in runs]
     for column in ("eval_return_mean", "episode_return_mean"):
-        per_seed: dict[int, dict[int, float]] = {}
-        for run_dir in runs:
-            _, curves = read_run(run_dir)
-            for seed, points in curves[column].items():
-                per_seed[seed] = dict(points)
+        per_seed = {seed: points for run in curves for seed, points in run[column].items()}
         if len(per_seed) >= 2:
-            steps = sorted(set.intersection(*(set(points) for points in per_seed.values())))
+            steps, iqm, low, high = seed_band(per_seed, "iqm")
             if steps:
-                mean, low, high = curve_estimate(np.array([[points[s] for s in steps] for points in per_seed.values()]), "iqm")
-                return steps, mean.tolist(), low.tolist(), high.tolist()
+                return steps, iqm, low, high
     return None
 
 

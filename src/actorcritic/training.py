@@ -171,8 +171,14 @@ def load_agent(run_dir: Path, best: bool = False, seed: int | None = None, resta
     return SeedGroup(type(agents[0]), None, agents=agents)
 
 
+def _state_file(directory: Path) -> Path:
+    """The checkpoint's state.json, or, where a save was cut between its renames, the previous one's."""
+    state_path = directory / STATE_FILE
+    return state_path if state_path.exists() else directory.with_name(directory.name + ".prev") / STATE_FILE
+
+
 def _has_checkpoint(directory: Path) -> bool:
-    return (directory / STATE_FILE).exists() or (directory.with_name(directory.name + ".prev") / STATE_FILE).exists()
+    return _state_file(directory).exists()
 
 
 def _fresh_seed_agent(run_dir: Path, seed: int, config_overrides: dict):
@@ -188,9 +194,7 @@ def _fresh_seed_agent(run_dir: Path, seed: int, config_overrides: dict):
 
 def _load_checkpoint(run_dir: Path, directory: Path, config_overrides: dict):
     """The single-seed agent whose checkpoint is `directory`, of whichever algorithm wrote it."""
-    state_path = directory / STATE_FILE
-    previous_state = directory.with_name(directory.name + ".prev") / STATE_FILE
-    path = state_path if state_path.exists() else previous_state
+    path = _state_file(directory)
     try:
         algo = json.loads(path.read_text())["algo"]
     except FileNotFoundError:
