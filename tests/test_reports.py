@@ -76,3 +76,71 @@ def test_the_same_scores_give_the_same_intervals_in_every_process():
     code = "from actorcritic.aggregate import aggregate_scores; print(aggregate_scores([4605.7, 4515.0, 4135.2, 4699.7, 4785.2]))"
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(3)}
     assert len(outputs) == 1
+
+
+NORMALIZATION = """
+[CartPole-v1]
+random = 20.0
+reference = 500.0
+[Acrobot-v1]
+random = -500
+reference = -60
+"""
+
+
+def test_normalised_scores_aggregate_across_environments_as_rliable_does(tmp_path, capsys):
+    from rliable import library, metrics
+
+    fake_run(tmp_path / "c9", {"algo": "ppo", "env": "CartPole-v1", "gae_lambda": 0.9, "seed": 0, "seeds": [0, 1, 2]}, {0: 500.0, 1: 260.0, 2: 380.0})
+    fake_run(tmp_path / "c99", {"algo": "ppo", "env": "CartPole-v1", "gae_lambda": 0.99, "seed": 0, "seeds": [0, 1, 2]}, {0: 20.0, 1: 140.0, 2: 500.0})
+    fake_run(tmp_path / "a9", {"algo": "ppo", "env": "Acrobot-v1", "gae_lambda": 0.9, "seed": 0, "seeds": [0, 1, 2]}, {0: -82.0, 1: -60.0, 2: -170.0})
+    fake_run(tmp_path / "a99", {"algo": "ppo", "env": "Acrobot-v1", "gae_lambda": 0.99, "seed": 0, "seeds": [0, 1]}, {0: -100.0, 1: -90.0})
+    (tmp_path / "norm.toml").write_text(NORMALIZATION)
+    (tmp_path / "r").mkdir()
+    out = tmp_path / "r" / "report.md"
+    assert main(["report", *[str(tmp_path / name) for name in ("c9", "c99", "a9", "a99")], "--out", str(out), "--normalize", str(tmp_path / "norm.toml")]) == 0
+    rows = {(row[0], row[1]): row for row in (line.split(",") for line in (tmp_path / "r" / "report.csv").read_text().splitlines()[1:])}
+    across = rows["ppo (gae_lambda=0.9)", "all (normalised)"]
+    # (return - random) / (reference - random), seeds in order, one column per environment
+    matrix = np.array([[(500 - 20) / 480, (-82 + 500) / 440], [(260 - 20) / 480, (-60 + 500) / 440], [(380 - 20) / 480, (-170 + 500) / 440]])
+    functions = [metrics.aggregate_mean, metrics.aggregate_median, metrics.aggregate_iqm]
+    np.random.seed(0)
+    points, intervals = library.get_interval_estimates({"x": matrix}, lambda s: np.array([f(s) for f in functions]), reps=2000,
+                                                       random_state=np.random.RandomState(0))
+    for index in range(3):  # mean, median, IQM: point, low, high
+        assert [float(v) for v in across[3 + 3 * index: 6 + 3 * index]] == pytest.approx(
+            [points["x"][index], intervals["x"][0, index], intervals["x"][1, index]])
+    assert across[2] == "3"
+    report = out.read_text()
+    assert "ppo (gae_lambda=0.99): left out, different numbers of seeds per environment (3, 2)" in report
+    assert ("ppo (gae_lambda=0.99)", "all (normalised)") not in rows
+    assert (tmp_path / "r" / "report-profiles.png").exists()
+
+
+def test_performance_profile_matches_rliable():
+    from rliable import library
+
+    from actorcritic.aggregate import performance_profile
+
+    scores = np.array([[0.1, 0.9], [0.5, 0.4], [0.7, 0.8], [0.2, 0.3]])
+    thresholds = np.linspace(0.0, 1.0, 11)
+    fraction, low, high = performance_profile(scores, thresholds)
+    assert fraction[5] == pytest.approx(np.mean(scores > 0.5))  # the fraction of runs above τ = 0.5, both environments
+    np.random.seed(0)
+    profiles, intervals = library.create_performance_profile({"x": scores}, thresholds, reps=2000)
+    assert fraction == pytest.approx(profiles["x"]) and low == pytest.approx(intervals["x"][0]) and high == pytest.approx(intervals["x"][1])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[CartPole-v1]\nrandom = 1\n", "needs exactly random = R and reference = S"),
+    ("[CartPole-v1]\nrandom = 1\nreference = 1\n", "needs exactly random = R and reference = S"),
+    ("[CartPole-v1]\nrandom = nan\nreference = 1\n", "needs exactly random = R and reference = S"),
+    ("[Pong-v5]\nrandom = 1\nreference = 2\n", "none of the runs' environments"),
+    ("CartPole = [", "cannot be read as TOML"),
+    ("", "names no environment"),
+])
+def test_a_bad_normalisation_file_is_one_line(tmp_path, capsys, text, message):
+    fake_run(tmp_path / "run", {"algo": "ppo", "env": "CartPole-v1", "seed": 0, "seeds": [0, 1]}, {0: 1.0, 1: 2.0})
+    (tmp_path / "norm.toml").write_text(text)
+    assert_one_line_error(capsys, main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "r.md"), "--normalize", str(tmp_path / "norm.toml")]), message)
+    assert not (tmp_path / "r.md").exists()

@@ -5,6 +5,7 @@ its random state is fixed, so the same scores always give the same intervals."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Sequence
 
@@ -26,12 +27,28 @@ def require_rliable() -> None:
         raise ActorCriticError("statistics across seeds need rliable: pip install 'actorcritic[stats]' (or train one --seed)") from None
 
 
-def _aggregate_functions():
+def _aggregate_functions(environments: int = 1):
     from rliable import metrics
 
-    # rliable's aggregate_median is the median across tasks of each task's mean over runs, which for one
-    # environment is the mean; across seeds the median is the median run
-    return {"mean": metrics.aggregate_mean, "median": np.median, "iqm": metrics.aggregate_iqm}
+    # rliable's aggregate_median is the median across tasks of each task's mean over runs: on one environment
+    # that is the mean, so there the median is the median run
+    median = metrics.aggregate_median if environments > 1 else np.median
+    return {"mean": metrics.aggregate_mean, "median": median, "iqm": metrics.aggregate_iqm}
+
+
+@contextlib.contextmanager
+def _fixed_bootstrap():
+    """rliable's stratified bootstrap draws its resampling indices from NumPy's global generator whatever
+    random_state says (rliable 1.2, StratifiedBootstrap.update_indices): seed that one for the call and
+    put it back, so the same scores give the same intervals in every process."""
+    global_state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        with warnings.catch_warnings():  # arch's notice that it will take a NumPy Generator instead of a RandomState
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        np.random.set_state(global_state)
 
 
 def _interval_estimates(scores, function) -> tuple[np.ndarray, np.ndarray]:
@@ -39,34 +56,45 @@ def _interval_estimates(scores, function) -> tuple[np.ndarray, np.ndarray]:
     such arrays, bootstrapped independently)."""
     from rliable import library
 
-    # rliable's stratified bootstrap draws its resampling indices from NumPy's global generator whatever
-    # random_state says (rliable 1.2, StratifiedBootstrap.update_indices): seed that one for the call and
-    # put it back, so the same scores give the same intervals in every process
-    global_state = np.random.get_state()
-    np.random.seed(0)
-    try:
-        with warnings.catch_warnings():  # arch's notice that it will take a NumPy Generator instead of a RandomState
-            warnings.simplefilter("ignore", FutureWarning)
-            points, intervals = library.get_interval_estimates(
-                {"run": scores}, function, reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(0)
-            )
-    finally:
-        np.random.set_state(global_state)
+    with _fixed_bootstrap():
+        points, intervals = library.get_interval_estimates(
+            {"run": scores}, function, reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(0)
+        )
     return points["run"], intervals["run"]
 
 
-def aggregate_scores(scores: Sequence[float]) -> dict[str, float | list[float]]:
-    """One score per seed (e.g. each seed's final evaluation return) -> {"mean": m, "mean_ci": [low, high],
-    "median": ..., "median_ci": ..., "iqm": ..., "iqm_ci": ...}."""
+def aggregate_scores(scores) -> dict[str, float | list[float]]:
+    """One score per seed (e.g. each seed's final evaluation return) [S], or normalised scores of S seeds
+    on E environments [S, E] -> {"mean": m, "mean_ci": [low, high], "median": ..., "median_ci": ...,
+    "iqm": ..., "iqm_ci": ...}. Across environments the mean and IQM are over all runs of all
+    environments, the median is the median of the environments' mean scores (rliable's definitions), and
+    the bootstrap resamples seeds within each environment."""
     require_rliable()
-    functions = _aggregate_functions()
-    matrix = np.asarray(scores, dtype=np.float64)[:, None]  # [runs, 1 task]
+    matrix = np.asarray(scores, dtype=np.float64)
+    matrix = matrix[:, None] if matrix.ndim == 1 else matrix  # [runs, tasks]
+    functions = _aggregate_functions(matrix.shape[1])
     points, intervals = _interval_estimates(matrix, lambda x: np.array([f(x) for f in functions.values()]))
     result: dict[str, float | list[float]] = {}
     for index, name in enumerate(functions):
         result[name] = float(points[index])
         result[f"{name}_ci"] = [float(intervals[0, index]), float(intervals[1, index])]
     return result
+
+
+def performance_profile(scores, thresholds: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The run-score distribution (Agarwal et al. 2021, section 4.1): for each threshold τ, the fraction of
+    runs scoring above τ (averaged over environments for [S, E] scores), with its 95% stratified-bootstrap
+    CI. scores [S] or [S, E] -> fraction [T], low [T], high [T]."""
+    require_rliable()
+    from rliable import library
+
+    matrix = np.asarray(scores, dtype=np.float64)
+    matrix = matrix[:, None] if matrix.ndim == 1 else matrix
+    with _fixed_bootstrap():
+        profiles, intervals = library.create_performance_profile(
+            {"run": matrix}, np.asarray(thresholds, dtype=np.float64), reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE
+        )
+    return profiles["run"], intervals["run"][0], intervals["run"][1]
 
 
 def curve_estimate(values: np.ndarray, name: str = "mean") -> tuple[np.ndarray, np.ndarray, np.ndarray]:

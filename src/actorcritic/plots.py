@@ -67,14 +67,15 @@ def seed_band(points_per_seed: dict[int, list[tuple[int, float]]], statistic: st
     return steps, estimate.tolist(), low.tolist(), high.tolist()
 
 
-def run_labels(configs: list[dict]) -> list[str]:
-    """"algo on env", then the fields whose values differ between the runs (`field=value`)."""
+def run_labels(configs: list[dict], with_env: bool = True) -> list[str]:
+    """"algo on env" ("algo" without the env), then the fields whose values differ between the runs (`field=value`)."""
     fields = sorted({name for config in configs for name in config} - {"algo", "env"} - IGNORED_FIELDS)
     differing = [name for name in fields if len({json.dumps(config.get(name)) for config in configs}) > 1]
     labels = []
     for config in configs:
         extra = ", ".join(f"{name}={_show(config.get(name))}" for name in differing)
-        labels.append(f"{config.get('algo')} on {config.get('env')}" + (f" ({extra})" if extra else ""))
+        where = f" on {config.get('env')}" if with_env else ""
+        labels.append(f"{config.get('algo')}{where}" + (f" ({extra})" if extra else ""))
     return labels
 
 

@@ -14,16 +14,23 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import tomllib
 from pathlib import Path
 
-from actorcritic.aggregate import aggregate_scores, probability_of_improvement, require_rliable
+import numpy as np
+
+from actorcritic.aggregate import aggregate_scores, performance_profile, probability_of_improvement, require_rliable
 from actorcritic.checkpoint import write_atomic
 from actorcritic.errors import ActorCriticError
 from actorcritic.plots import IGNORED_FIELDS, config_defaults, read_run, run_labels, save_figure, seed_band
 
 FIGURE_INTERVALS = "report-iqm.png"
 FIGURE_CURVES = "report-curves.png"
+FIGURE_PROFILES = "report-profiles.png"
 REPORT_CSV = "report.csv"
+ALL_ENVS = "all (normalised)"
+PROFILE_THRESHOLDS = 101
 
 
 def collect_runs(directories: list[Path]) -> list[Path]:
@@ -49,8 +56,35 @@ def _final_returns(summary: dict) -> dict[int, float]:
     return {int(entry["seed"]): float(entry["eval_return_mean"]) for entry in entries}
 
 
+def read_normalization(path: Path) -> dict[str, tuple[float, float]]:
+    """{env: (random score, reference score)} from a TOML file of tables like
+    [CartPole-v1] random = 22.0, reference = 500.0."""
+    try:
+        tables = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ActorCriticError(f"--normalize {path} does not exist: give a TOML file of [ENV] tables with random = and reference =") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ActorCriticError(f"--normalize {path} cannot be read as TOML ({error}): fix the line it names") from None
+    scores = {}
+    for env, table in tables.items():
+        values = (table.get("random"), table.get("reference")) if isinstance(table, dict) else ()
+        if not (len(values) == 2 and set(table) == {"random", "reference"} and values[0] != values[1]
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)):
+            raise ActorCriticError(f"--normalize {path}: [{env}] needs exactly random = R and reference = S, finite numbers with R != S")
+        scores[env] = (float(values[0]), float(values[1]))
+    if not scores:
+        raise ActorCriticError(f"--normalize {path} names no environment: add [ENV] tables with random = and reference =")
+    return scores
+
+
+def normalise(score: float, random: float, reference: float) -> float:
+    """0 at the random policy's score, 1 at the reference score."""
+    return (score - random) / (reference - random)
+
+
 def configurations(runs: list[Path]) -> list[dict]:
-    """[{label, env, finals {seed: return}, runs [dirs]}], runs of one config (but for the seed) merged."""
+    """[{label, setting, env, finals {seed: return}, runs [dirs]}], runs of one config (but for the seed)
+    merged; `setting` is the label without the environment (what a configuration is called across them)."""
     groups: dict[str, dict] = {}
     for run_dir in runs:
         config = json.loads((run_dir / "config.json").read_text())
@@ -63,7 +97,9 @@ def configurations(runs: list[Path]) -> list[dict]:
     result = []
     for env in dict.fromkeys(group["config"]["env"] for group in groups.values()):
         mine = [group for group in groups.values() if group["config"]["env"] == env]
-        result += [{"label": label, "env": env, **group} for label, group in zip(run_labels([g["config"] for g in mine]), mine)]
+        configs = [g["config"] for g in mine]
+        result += [{"label": label, "setting": setting, "env": env, **group}
+                   for label, setting, group in zip(run_labels(configs), run_labels(configs, with_env=False), mine)]
     return result
 
 
@@ -89,20 +125,27 @@ def find_configuration(groups: list[dict], name: str, env: str) -> dict:
     return matches[0]
 
 
-def write_report(directories: list[Path], out: Path, compare: tuple[str, str] | None = None) -> Path:
+def write_report(directories: list[Path], out: Path, compare: tuple[str, str] | None = None,
+                 normalization: dict[str, tuple[float, float]] | None = None) -> Path:
     """report.md at `out` (tables and figures), report.csv and the figures beside it. With `compare`
     (two parts of configuration labels), the probability that the first improves on the second, per
-    environment where both ran."""
+    environment where both ran. With `normalization` ({env: (random, reference)}), the aggregate across
+    the normalised environments of each setting run on all of them."""
     require_rliable()
     groups = configurations(collect_runs(directories))
+    if normalization is not None and not set(normalization) & {group["env"] for group in groups}:
+        raise ActorCriticError(f"--normalize names {', '.join(sorted(normalization))}, none of the runs' environments "
+                               f"({', '.join(sorted({group['env'] for group in groups}))}): use the environment ids as table names")
     out = Path(out)
     rows = []
     for group in groups:
         finals = [group["finals"][seed] for seed in sorted(group["finals"])]
         aggregate = aggregate_scores(finals) if len(finals) >= 2 else None
         rows.append((group, finals, aggregate))
+    how = ("Environments are reported separately, then normalised and aggregated across environments (below)."
+           if normalization else "Environments are reported separately (no normalisation: see `--normalize`).")
     lines = ["# Report", "", "Final deterministic evaluation return of each seed; mean, median and IQM over seeds with 95% "
-             "stratified-bootstrap CIs (rliable, 2,000 replications). Environments are reported separately (no normalisation).", ""]
+             f"stratified-bootstrap CIs (rliable, 2,000 replications). {how}", ""]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["configuration", "env", "seeds", "mean", "mean_low", "mean_high", "median", "median_low", "median_high",
@@ -117,6 +160,11 @@ def write_report(directories: list[Path], out: Path, compare: tuple[str, str] | 
             numbers = [v for name in ("mean", "median", "iqm") for v in ((aggregate[name], *aggregate[f"{name}_ci"]) if aggregate else (finals[0],) * 3)]
             writer.writerow([group["label"], env, len(finals), *numbers])
         lines.append("")
+    across = _across_environments(groups, normalization) if normalization else None
+    if across is not None:
+        lines += _across_environments_section(across, normalization)
+        for setting, (matrix, aggregate, _) in across["settings"].items():
+            writer.writerow([setting, ALL_ENVS, matrix.shape[0], *[v for name in ("mean", "median", "iqm") for v in (aggregate[name], *aggregate[f"{name}_ci"])]])
     if compare is not None:
         lines += ["## Probability of improvement", "", f"P(X > Y): the probability that a seed of X ends above a seed of Y "
                   "(Mann-Whitney U, ties half), with its 95% bootstrap CI.", "", "| env | X | Y | P(X > Y) [95% CI] |", "|---|---|---|---|"]
@@ -131,11 +179,47 @@ def write_report(directories: list[Path], out: Path, compare: tuple[str, str] | 
             lines.append(f"| {env} | {x['label']} | {y['label']} | {result['probability']:.2f} [{low:.2f}, {high:.2f}] |")
         lines.append("")
     _figures(rows, out.parent)
+    _profiles(rows, across, out.parent)
     lines += [f"![IQM and 95% CI per configuration]({FIGURE_INTERVALS})", "",
-              f"![sample efficiency: IQM across seeds and 95% CI against steps]({FIGURE_CURVES})", ""]
+              f"![sample efficiency: IQM across seeds and 95% CI against steps]({FIGURE_CURVES})", "",
+              f"![performance profiles: fraction of seeds above each final return, 95% CI]({FIGURE_PROFILES})", ""]
     write_atomic(out.parent / REPORT_CSV, buffer.getvalue().encode())
     write_atomic(out, "\n".join(lines).encode())
     return out
+
+
+def _across_environments(groups: list[dict], normalization: dict[str, tuple[float, float]]) -> dict:
+    """Each setting's normalised final scores on every normalised environment, [seeds, envs], and their
+    aggregate; and the settings left out, with the reason."""
+    envs = [env for env in dict.fromkeys(group["env"] for group in groups) if env in normalization]
+    settings, left_out = {}, {}
+    for setting in dict.fromkeys(group["setting"] for group in groups):
+        mine = {group["env"]: group for group in groups if group["setting"] == setting and group["env"] in normalization}
+        if set(mine) != set(envs):
+            left_out[setting] = f"not run on {', '.join(env for env in envs if env not in mine)}"
+            continue
+        counts = {len(mine[env]["finals"]) for env in envs}
+        if len(counts) > 1:
+            left_out[setting] = f"different numbers of seeds per environment ({', '.join(str(len(mine[env]['finals'])) for env in envs)})"
+            continue
+        columns = [[normalise(mine[env]["finals"][seed], *normalization[env]) for seed in sorted(mine[env]["finals"])] for env in envs]
+        matrix = np.asarray(columns, dtype=np.float64).T  # [seeds, envs]; seeds pair up by rank, not by number
+        settings[setting] = (matrix, aggregate_scores(matrix) if matrix.shape[0] >= 2 else None, envs)
+    return {"envs": envs, "settings": {k: v for k, v in settings.items() if v[1] is not None}, "left_out": left_out}
+
+
+def _across_environments_section(across: dict, normalization: dict[str, tuple[float, float]]) -> list[str]:
+    lines = [f"## {ALL_ENVS}", "", "Normalised score (return - random) / (reference - random) with the scores given:", "",
+             "| env | random | reference |", "|---|---|---|"]
+    lines += [f"| {env} | {normalization[env][0]:g} | {normalization[env][1]:g} |" for env in across["envs"]]
+    lines += ["", f"Each setting run on all {len(across['envs'])} environments: the IQM and mean over all its runs, the median of its "
+              "environments' mean scores, 95% CIs from a bootstrap over seeds within each environment.", "",
+              "| setting | seeds x envs | IQM [95% CI] | mean [95% CI] | median [95% CI] |", "|---|---|---|---|---|"]
+    for setting, (matrix, aggregate, _) in across["settings"].items():
+        cells = [f"{aggregate[name]:.3f} [{aggregate[f'{name}_ci'][0]:.3f}, {aggregate[f'{name}_ci'][1]:.3f}]" for name in ("iqm", "mean", "median")]
+        lines.append(f"| {setting} | {matrix.shape[0]} x {matrix.shape[1]} | {' | '.join(cells)} |")
+    lines += [f"- {setting}: left out, {reason}" for setting, reason in across["left_out"].items()]
+    return [*lines, ""]
 
 
 def _cell(aggregate: dict, name: str) -> str:
@@ -182,4 +266,38 @@ def _figures(rows: list, directory: Path) -> None:
             axis.legend(fontsize=7)
     figure.tight_layout()
     save_figure(figure, directory / FIGURE_CURVES)
+    plt.close(figure)
+
+
+def _profiles(rows: list, across: dict | None, directory: Path) -> None:
+    """Performance profiles: per environment over the final returns, and over the normalised scores of
+    all normalised environments if there are any."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []  # (title, x label, [(label, scores [S] or [S, E])])
+    for env in dict.fromkeys(group["env"] for group, _, _ in rows):
+        curves = [(group["label"], np.asarray(finals)) for group, finals, _ in rows if group["env"] == env and len(finals) >= 2]
+        if curves:
+            panels.append((env, "final evaluation return τ", curves))
+    if across and across["settings"]:
+        panels.append((f"{ALL_ENVS}: {len(across['envs'])} environments", "normalised score τ",
+                       [(setting, matrix) for setting, (matrix, _, _) in across["settings"].items()]))
+    figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(6.0 * max(len(panels), 1), 4.0), squeeze=False)
+    for axis, (title, xlabel, curves) in zip(axes[0], panels):
+        everything = np.concatenate([scores.ravel() for _, scores in curves])
+        thresholds = np.linspace(everything.min(), everything.max(), PROFILE_THRESHOLDS)
+        for label, scores in curves:
+            fraction, low, high = performance_profile(scores, thresholds)
+            line, = axis.plot(thresholds, fraction, label=label)
+            axis.fill_between(thresholds, low, high, color=line.get_color(), alpha=0.2)
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel("fraction of runs with score > τ")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    save_figure(figure, directory / FIGURE_PROFILES)
     plt.close(figure)
