@@ -87,7 +87,7 @@ def test_a_local_sweep_writes_trials_results_and_a_report(tmp_path, capsys):
 def test_an_interrupted_sweep_resumes_keeping_its_finished_trials(tmp_path, capsys):
     (tmp_path / "sweep.toml").write_text(SWEEP_TOML)
     out = tmp_path / "out"
-    trials = sweeps.start(sweeps.read_sweep_file(tmp_path / "sweep.toml"), out, jobs=1)
+    trials = sweeps.start(sweeps.read_sweep_file(tmp_path / "sweep.toml"), out, sweeps.Backend(jobs=1))
     sweeps.run_trial(out, trials[0].name, 1)  # the first trial finished, then the sweep was stopped
     finished = out / "trials" / trials[0].name / "summary.json"
     before = finished.stat().st_mtime_ns

@@ -6,8 +6,8 @@
     actorcritic plot RUN_DIR [RUN_DIR ...] --out FILE
     actorcritic export RUN_DIR --format onnx|torchscript --out FILE [--latest]
     actorcritic experiment --list | NAME [--out DIR] [--option VALUE ...]
-    actorcritic sweep FILE --out DIR [--jobs N] | --resume DIR
-    actorcritic report DIR [DIR ...] [--out FILE] [--compare X Y]
+    actorcritic sweep FILE --out DIR [--jobs N | --ray auto|ADDRESS [--cpus-per-trial N]] | --resume DIR [--ray ADDRESS]
+    actorcritic report DIR [DIR ...] [--out FILE] [--compare X Y] [--normalize FILE]
 
 `train` and `experiment` flags are generated from the config dataclass (`actorcritic.flags`: every field a
 kebab-case flag, booleans as --x/--no-x, help from the field docstrings), on top of the tuned preset for the
@@ -37,8 +37,8 @@ USAGE = """usage: actorcritic {train,resume,evaluate,plot,export,experiment,swee
   actorcritic export RUN_DIR --format onnx|torchscript --out FILE
                                                               the policy as a standalone model
   actorcritic experiment --list | NAME [--out DIR] [...]      reproduce a claim of the lecture
-  actorcritic sweep FILE --out DIR [--jobs N] | --resume DIR  a grid of runs (TOML), trials in parallel processes
-  actorcritic report DIR [DIR ...] [--out FILE]               IQM tables and figures over runs or sweeps
+  actorcritic sweep FILE --out DIR [--jobs N | --ray auto|ADDRESS] | --resume DIR  a grid of runs (TOML), local or on Ray
+  actorcritic report DIR [DIR ...] [--out FILE] [--normalize FILE]  IQM tables and figures over runs or sweeps
   actorcritic --version                                       the installed version
 
 `actorcritic COMMAND --help` says more; `actorcritic train ALGO --help` lists every config field with its default."""
@@ -322,34 +322,41 @@ def _sweep(args: list[str]) -> int:
     parser = OneLineParser(prog="actorcritic sweep", description="Run a grid of trials described in a TOML file (see README, Sweeps).")
     parser.add_argument("file", type=Path, nargs="?", help="the sweep file (TOML)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="the sweep directory to create")
-    parser.add_argument("--jobs", type=int, help="trials at a time (default: the cores; each gets cores // jobs torch threads)")
+    parser.add_argument("--jobs", type=int, help="local: trials at a time (default: the cores; each gets cores // jobs torch threads)")
+    parser.add_argument("--ray", metavar="auto|ADDRESS", help="run the trials on a Ray cluster with Ray Tune (auto: this machine's cluster, or a local Ray)")
+    parser.add_argument("--cpus-per-trial", type=int, help="Ray: CPUs (and torch threads) per trial (default 1)")
     parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the sweep in DIR: finished trials kept, started ones resumed")
     options = parser.parse_args(args)
+    if options.cpus_per_trial is not None and options.ray is None:
+        raise ActorCriticError("--cpus-per-trial is for Ray sweeps (with --ray); a local sweep shares the cores with --jobs")
     if options.resume is not None:
-        if options.file is not None or options.out is not None:
-            raise ActorCriticError("sweep --resume DIR takes no FILE or --out: the sweep directory holds its description")
+        if options.file is not None or options.out is not None or options.jobs is not None or options.cpus_per_trial is not None:
+            raise ActorCriticError("sweep --resume DIR takes no FILE, --out, --jobs or --cpus-per-trial: the sweep directory holds them (--ray may name the cluster)")
         out = options.resume
     else:
         if options.file is None or options.out is None:
             raise ActorCriticError("sweep needs a FILE and --out DIR (or --resume DIR): actorcritic sweep sweep.toml --out sweeps/first")
-        trials = sweeps.start(sweeps.read_sweep_file(options.file), options.out, options.jobs)
-        print(f"sweep: {len(trials)} trials into {options.out}")
+        backend = sweeps.Backend(jobs=options.jobs, ray=options.ray, cpus_per_trial=1 if options.cpus_per_trial is None else options.cpus_per_trial)
+        trials = sweeps.start(sweeps.read_sweep_file(options.file), options.out, backend)
+        print(f"sweep: {len(trials)} trials into {options.out}" + (f" on Ray ({options.ray})" if options.ray else ""))
         out = options.out
-    sweeps.run(out)
+    sweeps.run(out, options.ray)
     print(f"sweep finished: {out / sweeps.RESULTS_FILE}, {out / sweeps.REPORT_FILE}")
     return 0
 
 
 def _report(args: list[str]) -> int:
-    from actorcritic.reports import write_report
+    from actorcritic.reports import read_normalization, write_report
 
     parser = OneLineParser(prog="actorcritic report", description="IQM tables and figures over run or sweep directories.")
     parser.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="run directories or sweep directories")
     parser.add_argument("--out", type=Path, default=Path("report.md"), metavar="FILE", help="the markdown file to write (figures and report.csv beside it)")
     parser.add_argument("--compare", nargs=2, metavar=("X", "Y"), help="probability that configuration X improves on Y (each: part of its label)")
+    parser.add_argument("--normalize", type=Path, metavar="FILE", help="TOML of [ENV] random = R, reference = S: normalise and aggregate across environments")
     options = parser.parse_args(args)
+    normalization = read_normalization(options.normalize) if options.normalize else None
     check_writable_file(options.out, "--out")
-    print(f"wrote {write_report(options.dirs, options.out, tuple(options.compare) if options.compare else None)}")
+    print(f"wrote {write_report(options.dirs, options.out, tuple(options.compare) if options.compare else None, normalization)}")
     return 0
 
 

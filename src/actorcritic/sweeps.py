@@ -15,8 +15,10 @@ A sweep file (TOML):
     num_envs = 8
 
 Every trial's config is built and validated before anything runs (an unknown field or a bad value is the
-same one-line error as `train`'s). The output directory holds `sweep.json` (the trials), `trials/NAME/`
-(an ordinary run directory each), `results.csv` (one row per trial and seed) and `report.md`.
+same one-line error as `train`'s). The output directory holds `sweep.json` (the trials and the backend),
+`trials/NAME/` (an ordinary run directory each), `results.csv` (one row per trial and seed) and `report.md`.
+The trials run here (local processes) or on a Ray cluster (`actorcritic.sweeps_ray`); either way a trial is
+`run_trial`, and an interrupted one resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -184,19 +186,45 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def start(spec: dict, out: Path, jobs: int | None = None) -> list[Trial]:
+@dataclass(frozen=True)
+class Backend:
+    """Where the trials run: `jobs` local processes at a time, or a Ray cluster (`ray` is "auto" or an
+    address) with `cpus_per_trial` CPUs, and as many torch threads, per trial."""
+
+    jobs: int | None = None
+    ray: str | None = None
+    cpus_per_trial: int = 1
+
+
+def start(spec: dict, out: Path, backend: Backend = Backend()) -> list[Trial]:
     """Expand and validate a sweep, then write sweep.json into a new `out` (nothing runs yet)."""
     trials = expand(spec)
     out = Path(out)
     if (out / SWEEP_FILE).exists():
         raise ActorCriticError(f"{out} already holds a sweep: continue it with `actorcritic sweep --resume {out}` or choose another --out")
     check_writable_directory(out, "--out")
-    jobs = _jobs(jobs)
+    backend = check_backend(backend)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / SWEEP_FILE, {"spec": spec, "jobs": jobs,
+    write_json_atomic(out / SWEEP_FILE, {"spec": spec, "backend": dataclasses.asdict(backend),
                                          "trials": [{"name": t.name, "algo": t.algo, "settings": t.settings,
                                                      "config": config_to_dict(t.config)} for t in trials]})
     return trials
+
+
+def check_backend(backend: Backend) -> Backend:
+    """The backend with its defaults filled in, or a one-line error (before anything is written or run)."""
+    if backend.ray is not None:
+        if backend.jobs is not None:
+            raise ActorCriticError("--jobs is for local sweeps: on Ray, --cpus-per-trial sets each trial's share and Ray schedules them")
+        if type(backend.cpus_per_trial) is not int or backend.cpus_per_trial < 1:
+            raise ActorCriticError(f"--cpus-per-trial {backend.cpus_per_trial} is out of range: give 1 or more")
+        if not backend.ray.strip():
+            raise ActorCriticError("--ray needs auto or a cluster address (HOST:PORT or ray://HOST:PORT)")
+        from actorcritic.sweeps_ray import require_ray
+
+        require_ray()
+        return backend
+    return dataclasses.replace(backend, jobs=_jobs(backend.jobs))
 
 
 def _jobs(jobs: int | None) -> int:
@@ -206,15 +234,16 @@ def _jobs(jobs: int | None) -> int:
     return jobs or cores
 
 
-def load(out: Path) -> tuple[list[Trial], int]:
-    """The trials and job count of a sweep directory."""
+def load(out: Path) -> tuple[list[Trial], Backend]:
+    """The trials and backend of a sweep directory."""
     from actorcritic.training import algorithm
 
     path = Path(out) / SWEEP_FILE
     try:
         saved = json.loads(path.read_text())
         trials = [Trial(t["name"], t["algo"], config_from_dict(algorithm(t["algo"])[1], t["config"]), t["settings"]) for t in saved["trials"]]
-        return trials, int(saved["jobs"])
+        backend = Backend(**saved["backend"]) if "backend" in saved else Backend(jobs=int(saved["jobs"]))  # sweeps before the Ray backend
+        return trials, backend
     except FileNotFoundError:
         raise ActorCriticError(f"{out} holds no sweep ({SWEEP_FILE} is missing): pass the --out of an earlier `actorcritic sweep`") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -230,23 +259,42 @@ def trial_state(run_dir: Path) -> str:
     return "new"
 
 
-def run(out: Path) -> None:
-    """Run (or continue) every trial of the sweep in `out`: `jobs` processes at a time, each with
-    cores // jobs torch threads, so threads x concurrent trials never exceed the cores. Finished trials
-    are kept, started ones resume from their checkpoints."""
+def run(out: Path, ray: str | None = None) -> None:
+    """Run (or continue) every trial of the sweep in `out` on its backend (`ray` names another cluster for
+    a Ray sweep). Finished trials are kept, started ones resume from their checkpoints. Then results.csv
+    and report.md, and a one-line error if any trial failed."""
     out = Path(out)
-    trials, jobs = load(out)
-    threads = max(1, available_cores() // jobs)
+    trials, backend = load(out)
+    if ray is not None and backend.ray is None:
+        raise ActorCriticError(f"{out} is a local sweep: resume it without --ray (or start a new sweep with --ray)")
     queue = [t for t in trials if trial_state(out / TRIALS_DIR / t.name) != "done"]
-    done = len(trials) - len(queue)
+    if backend.ray is not None:
+        from actorcritic.sweeps_ray import run_on_ray
+
+        failed = run_on_ray(out, queue, len(trials) - len(queue), ray or backend.ray, backend.cpus_per_trial)
+        where = "in the Ray logs"
+    else:
+        failed = _run_locally(out, queue, len(trials) - len(queue), backend.jobs)
+        where = f"{out / TRIALS_DIR}/NAME.log.txt"
+    write_results(out, trials)
+    if failed:
+        raise ActorCriticError(f"{len(failed)} trial(s) failed ({', '.join(failed[:3])}): see {where}; "
+                               f"`actorcritic sweep --resume {out}` runs them again")
+
+
+def _run_locally(out: Path, queue: list[Trial], done: int, jobs: int) -> list[str]:
+    """`jobs` processes at a time, each with cores // jobs torch threads, so threads x concurrent trials
+    never exceed the cores. The names of the trials that failed."""
+    threads = max(1, available_cores() // jobs)
+    queue = list(queue)
     running: dict[str, tuple[subprocess.Popen, Any]] = {}
     failed: list[str] = []
-    _progress(done, running, queue)
+    progress(done, 0, len(queue))
     while queue or running:
         while queue and len(running) < jobs:
             trial = queue.pop(0)
             running[trial.name] = _launch(out, trial, threads)
-            _progress(done, running, queue)
+            progress(done, len(running), len(queue))
         time.sleep(0.2)
         for name, (process, log) in list(running.items()):
             if process.poll() is not None:
@@ -255,11 +303,8 @@ def run(out: Path) -> None:
                 done += 1
                 if process.returncode != 0:
                     failed.append(name)
-                _progress(done, running, queue)
-    write_results(out, trials)
-    if failed:
-        raise ActorCriticError(f"{len(failed)} trial(s) failed ({', '.join(failed[:3])}): see {out / TRIALS_DIR}/NAME.log.txt; "
-                               f"`actorcritic sweep --resume {out}` runs them again")
+                progress(done, len(running), len(queue))
+    return failed
 
 
 def _launch(out: Path, trial: Trial, threads: int) -> tuple[subprocess.Popen, Any]:
@@ -269,23 +314,28 @@ def _launch(out: Path, trial: Trial, threads: int) -> tuple[subprocess.Popen, An
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log
 
 
-def _progress(done: int, running: dict, queue: list) -> None:
-    print(f"sweep: {done} done, {len(running)} running, {len(queue)} queued", flush=True)
+def progress(done: int, running: int, queued: int) -> None:
+    print(f"sweep: {done} done, {running} running, {queued} queued", flush=True)
 
 
-def run_trial(out: Path, name: str, threads: int) -> None:
-    """In a trial's own process: train it (or resume it) in out/trials/NAME with `threads` torch threads."""
+def run_trial(out: Path, name: str, threads: int, callbacks: tuple = ()) -> None:
+    """In a trial's own process (local or a Ray worker): train it in out/trials/NAME with `threads` torch
+    threads, or resume it from its checkpoint (rows logged past the checkpoint are dropped, so a restarted
+    trial repeats and misses none). A finished trial is left as it is."""
     from actorcritic.training import resume, train
 
     trials, _ = load(out)
     (trial,) = [t for t in trials if t.name == name]
     run_dir = Path(out) / TRIALS_DIR / name
-    if trial_state(run_dir) == "started":
-        resume(run_dir)
+    state = trial_state(run_dir)
+    if state == "done":
+        return
+    if state == "started":
+        resume(run_dir, callbacks=callbacks)
     else:
         if trial_state(run_dir) == "new" and run_dir.exists():
             shutil.rmtree(run_dir)  # stopped before its first checkpoint: nothing in it to keep
-        train(trial.algo, dataclasses.replace(trial.config, num_threads=threads), run_dir)
+        train(trial.algo, dataclasses.replace(trial.config, num_threads=threads), run_dir, callbacks=callbacks)
 
 
 def write_results(out: Path, trials: list[Trial]) -> None:
