@@ -48,8 +48,9 @@ def run(out: Path, jobs: int, total_steps: int) -> None:
 
 
 def report(out: Path) -> None:
-    print("| algorithm | precision | seeds' final returns | IQM [95% CI] | mean [95% CI] | wall time |")
-    print("|---|---|---|---|---|---|")
+    # no wall time: a run resumed across sessions records only its last leg
+    print("| algorithm | precision | seeds' final returns | IQM [95% CI] | mean [95% CI] |")
+    print("|---|---|---|---|---|")
     intervals = {}
     for algo, precision in ARMS:
         summary = json.loads((out / f"{algo}-{precision}" / "summary.json").read_text())
@@ -58,7 +59,7 @@ def report(out: Path) -> None:
         finals = ", ".join(f"{entry['eval_return_mean']:.0f}" for entry in summary["per_seed"])
         iqm, mean = aggregate["iqm"], aggregate["mean"]
         print(f"| {algo} | {precision} | {finals} | {iqm:.0f} [{aggregate['iqm_ci'][0]:.0f}, {aggregate['iqm_ci'][1]:.0f}] "
-              f"| {mean:.0f} [{aggregate['mean_ci'][0]:.0f}, {aggregate['mean_ci'][1]:.0f}] | {summary['wall_time_s'] / 60:.0f} min |")
+              f"| {mean:.0f} [{aggregate['mean_ci'][0]:.0f}, {aggregate['mean_ci'][1]:.0f}] |")
     for algo in ("td3", "sac"):
         (low32, high32), (low16, high16) = intervals[algo, "fp32"], intervals[algo, "bf16"]
         overlap = low32 <= high16 and low16 <= high32
