@@ -12,6 +12,7 @@ import pytest
 import ray
 from conftest import assert_one_line_error
 
+from actorcritic import sweeps
 from actorcritic.cli import main
 
 TOTAL_STEPS = 6144
@@ -105,5 +106,6 @@ def test_ray_sweep_options_are_checked_before_anything_runs(tmp_path, capsys):
     assert_one_line_error(capsys, main([*sweep, "--ray", "auto", "--cpus-per-trial", "0"]), "--cpus-per-trial 0 is out of range")
     assert_one_line_error(capsys, main([*sweep, "--cpus-per-trial", "2"]), "--cpus-per-trial is for Ray sweeps")
     assert not (tmp_path / "o").exists()
-    assert main([*sweep, "--jobs", "2"]) == 0  # a local sweep ...
+    sweeps.start(sweeps.read_sweep_file(tmp_path / "sweep.toml"), tmp_path / "o", sweeps.Backend(jobs=2))  # a local sweep ...
     assert_one_line_error(capsys, main(["sweep", "--resume", str(tmp_path / "o"), "--ray", "auto"]), "is a local sweep")  # ... stays local
+    assert not (tmp_path / "o" / "trials").exists()

@@ -288,7 +288,9 @@ def _profiles(rows: list, across: dict | None, directory: Path) -> None:
     figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(6.0 * max(len(panels), 1), 4.0), squeeze=False)
     for axis, (title, xlabel, curves) in zip(axes[0], panels):
         everything = np.concatenate([scores.ravel() for _, scores in curves])
-        thresholds = np.linspace(everything.min(), everything.max(), PROFILE_THRESHOLDS)
+        low, high = everything.min(), everything.max()
+        margin = 0.05 * (high - low) or max(0.05 * abs(high), 1.0)  # show the profile's 1 and its 0, even if all runs tie
+        thresholds = np.linspace(low - margin, high + margin, PROFILE_THRESHOLDS)
         for label, scores in curves:
             fraction, low, high = performance_profile(scores, thresholds)
             line, = axis.plot(thresholds, fraction, label=label)
