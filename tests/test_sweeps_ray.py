@@ -99,6 +99,22 @@ def test_a_ray_sweep_restarts_a_killed_trial_from_its_checkpoint(tmp_path, local
     assert (out / "report.md").exists()
 
 
+def test_an_interrupted_ray_sweep_resumes_on_ray_keeping_its_finished_trials(tmp_path, local_ray, capsys):
+    (tmp_path / "sweep.toml").write_text(RAY_SWEEP.replace(f"total_steps = {TOTAL_STEPS}", "total_steps = 1024"))
+    out = tmp_path / "out"
+    trials = sweeps.start(sweeps.read_sweep_file(tmp_path / "sweep.toml"), out, sweeps.Backend(ray="auto"))
+    sweeps.run_trial(out, trials[0].name, 1)  # the first trial finished, then the sweep was stopped
+    finished = out / "trials" / trials[0].name / "summary.json"
+    before = finished.stat().st_mtime_ns
+    assert main(["sweep", "--resume", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "sweep: 1 done, 0 running, 1 queued" in printed and "sweep: 2 done, 0 running, 0 queued" in printed
+    assert finished.stat().st_mtime_ns == before
+    assert (out / "trials" / trials[1].name / "summary.json").exists() and (out / "ray" / "attempt-1" / trials[1].name).exists()
+    assert not (out / "ray" / "attempt-1" / trials[0].name).exists()  # the finished trial was not run again
+    assert len((out / "results.csv").read_text().splitlines()) == 1 + 2 * 2
+
+
 def test_ray_sweep_options_are_checked_before_anything_runs(tmp_path, capsys):
     (tmp_path / "sweep.toml").write_text(RAY_SWEEP)
     sweep = ["sweep", str(tmp_path / "sweep.toml"), "--out", str(tmp_path / "o")]
@@ -109,3 +125,12 @@ def test_ray_sweep_options_are_checked_before_anything_runs(tmp_path, capsys):
     sweeps.start(sweeps.read_sweep_file(tmp_path / "sweep.toml"), tmp_path / "o", sweeps.Backend(jobs=2))  # a local sweep ...
     assert_one_line_error(capsys, main(["sweep", "--resume", str(tmp_path / "o"), "--ray", "auto"]), "is a local sweep")  # ... stays local
     assert not (tmp_path / "o" / "trials").exists()
+
+
+def test_ray_is_imported_only_by_a_ray_sweep():
+    import subprocess
+    import sys
+
+    code = ("import sys, actorcritic.cli, actorcritic.sweeps, actorcritic.reports, actorcritic.training; "
+            "from actorcritic import sweeps; sweeps.check_backend(sweeps.Backend(jobs=1)); print('ray' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
