@@ -121,6 +121,8 @@ def test_ray_sweep_options_are_checked_before_anything_runs(tmp_path, capsys):
     assert_one_line_error(capsys, main([*sweep, "--ray", "auto", "--jobs", "2"]), "--jobs is for local sweeps")
     assert_one_line_error(capsys, main([*sweep, "--ray", "auto", "--cpus-per-trial", "0"]), "--cpus-per-trial 0 is out of range")
     assert_one_line_error(capsys, main([*sweep, "--cpus-per-trial", "2"]), "--cpus-per-trial is for Ray sweeps")
+    assert_one_line_error(capsys, main([*sweep, "--ray", "localhost"]), "is not an address")
+    assert_one_line_error(capsys, main([*sweep, "--ray", "127.0.0.1:1"]), "no Ray cluster answers at 127.0.0.1:1")
     assert not (tmp_path / "o").exists()
     sweeps.start(sweeps.read_sweep_file(tmp_path / "sweep.toml"), tmp_path / "o", sweeps.Backend(jobs=2))  # a local sweep ...
     assert_one_line_error(capsys, main(["sweep", "--resume", str(tmp_path / "o"), "--ray", "auto"]), "is a local sweep")  # ... stays local

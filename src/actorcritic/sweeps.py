@@ -220,9 +220,10 @@ def check_backend(backend: Backend) -> Backend:
             raise ActorCriticError(f"--cpus-per-trial {backend.cpus_per_trial} is out of range: give 1 or more")
         if not backend.ray.strip():
             raise ActorCriticError("--ray needs auto or a cluster address (HOST:PORT or ray://HOST:PORT)")
-        from actorcritic.sweeps_ray import require_ray
+        from actorcritic.sweeps_ray import check_address, require_ray
 
         require_ray()
+        check_address(backend.ray)
         return backend
     return dataclasses.replace(backend, jobs=_jobs(backend.jobs))
 

@@ -39,6 +39,21 @@ def require_ray() -> None:
         raise ActorCriticError("--ray needs Ray Tune: pip install 'actorcritic[ray]' (or run the sweep locally without --ray)") from None
 
 
+def check_address(address: str) -> None:
+    """A one-line error, within seconds, for a cluster address that is malformed or does not answer (Ray
+    itself retries for minutes). "auto" is left to Ray."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ActorCriticError(f"--ray {address!r} is not an address: give auto, HOST:PORT (e.g. 10.0.0.5:6379) or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise ActorCriticError(f"no Ray cluster answers at {address} ({error}): start it with `ray start --head --port {port}` "
+                               "on that machine, or use --ray auto") from None
+
+
 def connect(address: str) -> bool:
     """Join the Ray cluster at `address`; "auto" joins the cluster this machine belongs to (RAY_ADDRESS or
     the latest `ray start` here), or else starts a local Ray on this machine's cores. A Ray already
@@ -47,6 +62,7 @@ def connect(address: str) -> bool:
 
     if ray.is_initialized():
         return False
+    check_address(address)
     try:
         ray.init(address=None if address == "auto" else address, include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR")
