@@ -146,7 +146,37 @@ def test_config_refuses_out_of_range_values(field, value, message):
 def test_presets_apply_under_overrides():
     config = PPOConfig.for_env("CartPole-v1", seed=3, epochs=4)
     assert (config.num_envs, config.epochs, config.seed, config.total_steps) == (8, 4, 3, 100_000)
-    assert PPOConfig.for_env("Hopper-v5") == dataclasses.replace(PPOConfig(), env="Hopper-v5")
+    assert PPOConfig.for_env("Swimmer-v5") == dataclasses.replace(PPOConfig(), env="Swimmer-v5")
+
+
+@pytest.mark.parametrize("env, num_steps, minibatch, epochs, hidden, activation", [
+    ("HalfCheetah-v5", 512, 64, 20, (256, 256), "relu"),
+    ("Hopper-v5", 512, 32, 5, (256, 256), "relu"),
+    ("Walker2d-v5", 512, 32, 20, (64, 64), "tanh"),
+    ("Ant-v5", 2048, 64, 10, (64, 64), "tanh"),
+])
+def test_mujoco_presets_are_the_zoo_sets(env, num_steps, minibatch, epochs, hidden, activation):
+    config = PPOConfig.for_env(env)
+    assert (config.num_steps, config.minibatch_size, config.epochs, config.hidden_sizes, config.activation) == (num_steps, minibatch, epochs, hidden, activation)
+    assert config.total_steps == 1_000_000 and config.num_envs == 1 and not config.anneal_lr
+    assert config.normalize_observations and config.normalize_rewards
+    assert config.orthogonal_init == (activation == "tanh") and config.log_std_init == (-2.0 if activation == "relu" else 0.0)
+
+
+def test_relu_and_pytorch_initialisation_reach_the_networks_and_the_acting_copy(tmp_path):
+    agent = PPO(tiny("Pendulum-v1", activation="relu", orthogonal_init=False, log_std_init=-2.0))
+    assert agent.model.body.activation is torch.nn.ReLU
+    assert agent.model.body.biases[0].abs().sum() > 0  # nn.Linear's biases; the orthogonal initialisation zeroes them
+    assert torch.all(agent.model.log_std == -2.0)
+    agent.learn()
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    policy_out, values = agent.model(torch.as_tensor(obs))
+    assert np.allclose(agent._acting().value(obs), values.detach().numpy(), atol=1e-5)
+    assert np.allclose(agent._acting().mode(obs), policy_out.detach().numpy(), atol=1e-5)
+    agent.save(tmp_path / "ckpt")
+    loaded = PPO.load(tmp_path / "ckpt")
+    assert loaded.config.activation == "relu" and loaded.model.body.activation is torch.nn.ReLU
+    assert np.array_equal(loaded.act(obs), agent.act(obs))
 
 
 def test_unknown_environment_is_refused_with_a_suggestion():

@@ -103,6 +103,22 @@ def test_nothing_flows_between_seeds(name):
     assert all((g is None and p.grad is None) or torch.equal(g, p.grad) for g, p in zip(gradients_before, parameters1))
 
 
+def test_no_two_seeds_share_an_environment_stream():
+    """Copy i of seed s reset with s + i would make seed 0's copy 1 seed 1's copy 0: every (seed, copy) and
+    every evaluation episode of the seeds gets a reset seed of its own."""
+    from actorcritic.envs import EVALUATION_RESETS, TRAINING_RESETS, reset_seeds
+
+    group = PPO(PPOConfig(**dict(ALGORITHMS["ppo"][2], num_envs=4), seeds=(0, 1, 2, 3)))
+    for agent in group.agents:
+        agent._reset_envs()
+    training = [seed for agent in group.agents for seed in agent.envs.get_attr("reset_seed")]
+    assert training == [seed for s in range(4) for seed in reset_seeds(s, TRAINING_RESETS, 4)]
+    evaluation = [seed for s in range(4) for seed in reset_seeds(s, EVALUATION_RESETS, 10)]
+    assert len(set(training)) == 16 and len(set(evaluation)) == 40 and not set(training) & set(evaluation)
+    restart = [seed for s in range(4) for seed in reset_seeds(s, TRAINING_RESETS, 4, position=2048)]
+    assert not set(restart) & set(training)  # a restart mid-run draws new start states, not the first ones again
+
+
 def test_act_save_load_and_seed_agent(tmp_path):
     group, _ = train("td3", (3, 5))
     obs = np.stack([group.observation_space.sample() for _ in range(2)])  # one observation per seed

@@ -250,7 +250,7 @@ def _evaluate(args: list[str]) -> int:
     parser = OneLineParser(prog="actorcritic evaluate", description="Evaluate the deterministic policy of a run.")
     parser.add_argument("run_dir", type=Path, help="the run directory of an earlier `actorcritic train`")
     parser.add_argument("--episodes", type=int, default=None, help="fresh episodes to run (default: the run's eval_episodes)")
-    parser.add_argument("--seed", type=int, default=None, help="episode i is reset with seed + i (default: the run's seed + 10000)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the evaluation episodes' resets (default: the run's seed; see README, Seeds and streams)")
     parser.add_argument("--best", action="store_true", help="evaluate checkpoint-best/ (the best periodic evaluation) instead of the latest checkpoint")
     parser.add_argument("--video", type=Path, metavar="DIR", help="also write each episode as an mp4 file into DIR (extra `video`)")
     options = parser.parse_args(args)

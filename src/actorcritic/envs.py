@@ -170,6 +170,19 @@ def is_image(space: gym.Space) -> bool:
     return min(shape) >= 36
 
 
+TRAINING_RESETS, EVALUATION_RESETS, GROUP_RESETS = 0, 1, 2
+"""Kinds of environment resets of a run, each a family of random streams of its own (`reset_seeds`)."""
+
+
+def reset_seeds(seed: int, kind: int, count: int, position: int = 0) -> list[int]:
+    """Reset seeds for `count` environment copies (or evaluation episodes) of the run with seed `seed`: the
+    children of numpy.random.SeedSequence([seed, kind, position]). With the common `seed + i`, seed 0's copy 1
+    and seed 1's copy 0 would share one stream of start states, and two "independent" seeds of a run would
+    be correlated. `position` tells apart the resets of one kind within a run (e.g. a restart's step)."""
+    children = np.random.SeedSequence([seed, kind, position]).spawn(count)
+    return [int(child.generate_state(1)[0]) for child in children]
+
+
 def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorEnv:
     """N copies of `env_id` stepped in this process with same-step autoreset."""
     return EnvMaker(env_id).vector(num_envs, seed)
@@ -344,16 +357,16 @@ class EpisodeStatistics:
 def evaluate_policy(act, env: str | EnvMaker, episodes: int, seed: int, video_dir: str | Path | None = None,
                     video_prefix: str = "episode") -> list[float]:
     """Undiscounted returns of `episodes` fresh episodes of `act(obs_batch) -> action_batch`, one
-    environment (an id or an `EnvMaker`), episode i reset with seed + i. With `video_dir`, each episode is
-    also written there as `{video_prefix}-episode-{i}.mp4` (Gymnasium's RecordVideo; needs moviepy, the
-    `video` extra)."""
+    environment (an id or an `EnvMaker`), episode i reset with `reset_seeds(seed, EVALUATION_RESETS, episodes)[i]`.
+    With `video_dir`, each episode is also written there as `{video_prefix}-episode-{i}.mp4` (Gymnasium's
+    RecordVideo; needs moviepy, the `video` extra)."""
     maker = env if isinstance(env, EnvMaker) else EnvMaker(env)
     maker.check()
     env = _video_env(maker, Path(video_dir), video_prefix) if video_dir is not None else maker.single()
     returns = []
     try:
-        for episode in range(episodes):  # rendering for a video may find its dependency missing only here
-            obs, _ = env.reset(seed=seed + episode)
+        for episode_seed in reset_seeds(seed, EVALUATION_RESETS, episodes):  # rendering for a video may find its dependency missing only here
+            obs, _ = env.reset(seed=episode_seed)
             total, done = 0.0, False
             while not done:
                 action = act(obs[None])[0]

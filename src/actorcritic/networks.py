@@ -27,6 +27,8 @@ from actorcritic.optim import FlatParameters, gradient_step, polyak_update
 
 _HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
 _NUMPY_ACTIVATIONS = {nn.Tanh: np.tanh, nn.ReLU: lambda x: np.maximum(x, 0.0)}
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+"""Config name of a hidden-layer activation -> its module."""
 
 
 def mlp(
@@ -240,12 +242,14 @@ class ActorCritic(nn.Module):
     """π_θ(a|s) and V_φ(s) as two separate MLPs (no shared layers, lecture section 5), run as the two members
     of one `StackedMLP`. Discrete actions: softmax over logits (`num_actions`); several discrete choices at
     once (MultiDiscrete, MultiBinary): one softmax per choice (`action_nvec`, actions [B, G]). Continuous
-    actions: N(μ_θ(s), diag σ²) with a learned, state-independent log σ (Schulman et al. 2017). Policy output
-    gain 0.01 (a near-uniform or near-zero-mean start), value output gain 1 (Huang et al. 2022)."""
+    actions: N(μ_θ(s), diag σ²) with a learned, state-independent log σ (Schulman et al. 2017). Orthogonal
+    initialisation with policy output gain 0.01 (a near-uniform or near-zero-mean start) and value output gain
+    1 (Huang et al. 2022), or, with `orthogonal_init=False`, PyTorch's nn.Linear initialisation."""
 
     def __init__(self, obs_dim: int, hidden_sizes: tuple[int, ...], num_actions: int | None = None,
                  action_dim: int | None = None, log_std_init: float = 0.0, value: bool = True,
-                 action_nvec: tuple[int, ...] | None = None, encoder: nn.Module | None = None):
+                 action_nvec: tuple[int, ...] | None = None, encoder: nn.Module | None = None,
+                 activation: type[nn.Module] = nn.Tanh, orthogonal_init: bool = True):
         super().__init__()
         # an image encoder shared by the policy and the value heads (PPO on Atari); `obs_dim` is then its width
         self.encoder = encoder
@@ -256,10 +260,11 @@ class ActorCritic(nn.Module):
         self.discrete = self.nvec is not None
         self.has_value = value
         width = sum(self.nvec) if self.discrete else action_dim
+        gains = ((0.01, 1.0) if value else (0.01,)) if orthogonal_init else None
         if value:
-            self.body = StackedMLP(2, obs_dim, hidden_sizes, width, output_gains=(0.01, 1.0), output_widths=(width, 1))
+            self.body = StackedMLP(2, obs_dim, hidden_sizes, width, output_gains=gains, output_widths=(width, 1), activation=activation)
         else:  # a policy alone (GRPO): no value network at all
-            self.body = StackedMLP(1, obs_dim, hidden_sizes, width, output_gains=(0.01,))
+            self.body = StackedMLP(1, obs_dim, hidden_sizes, width, output_gains=gains, activation=activation)
         self.log_std = None if self.discrete else nn.Parameter(torch.full((action_dim,), float(log_std_init)))
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor | None]:

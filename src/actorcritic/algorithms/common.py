@@ -45,10 +45,12 @@ from actorcritic.checkpoint import (
 )
 from actorcritic.config import AgentConfig, config_from_dict, config_to_dict
 from actorcritic.envs import (
+    TRAINING_RESETS,
     EnvMaker,
     EpisodeStatistics,
     evaluate_policy,
     replay_resets,
+    reset_seeds,
     reset_state,
     space_signature,
 )
@@ -194,7 +196,7 @@ class Agent:
         replayed = replay_resets(self.envs, self._saved_resets)
         if replayed is not None:
             return replayed
-        observations, _ = self.envs.reset(seed=self.config.seed + self.global_step)
+        observations, _ = self.envs.reset(seed=reset_seeds(self.config.seed, TRAINING_RESETS, self.envs.num_envs, self.global_step))
         return observations
 
     # ---------------------------------------------------------------- what an engine supplies
@@ -245,10 +247,11 @@ class Agent:
         return self.act(obs, deterministic), None
 
     def evaluate(self, episodes: int | None = None, seed: int | None = None, video_dir: str | Path | None = None) -> list[float]:
-        """Returns of fresh episodes of the deterministic policy (episode i reset with seed + i); with
+        """Returns of fresh episodes of the deterministic policy, their resets drawn from `seed` (default:
+        the run's seed) in a family of streams apart from training's (`envs.reset_seeds`); with
         `video_dir`, an mp4 of each episode there."""
         episodes = episodes or self.config.eval_episodes
-        seed = self.config.seed + 10_000 if seed is None else seed
+        seed = self.config.seed if seed is None else seed
         return evaluate_policy(lambda obs: self.act(obs, deterministic=True), self.env_maker, episodes, seed, video_dir,
                                video_prefix=f"{self.algo}-{self.config.env.replace('/', '-')}")
 

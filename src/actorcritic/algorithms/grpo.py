@@ -28,7 +28,7 @@ import torch
 from actorcritic.algorithms.common import MetricMeans
 from actorcritic.algorithms.onpolicy import MAX_ENVS, OnPolicyAgent, OnPolicyConfig
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.envs import check_finite_step
+from actorcritic.envs import GROUP_RESETS, check_finite_step, reset_seeds
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import group_relative_advantages
 from actorcritic.losses import clipped_surrogate, kl_k3
@@ -113,7 +113,7 @@ class GRPO(OnPolicyAgent):
     def _collect_group(self):
         """G episodes from one seeded start state: lists of (obs, actions, log_probs) per episode and returns."""
         cfg, acting, group = self.config, self._acting(), self.config.group_size
-        seed = cfg.seed + 1_000_003 + self.global_step  # a new start state per group, reproducible on resume
+        seed, = reset_seeds(cfg.seed, GROUP_RESETS, 1, self.global_step)  # a new start state per group, reproducible on resume
         raw, _ = self.envs.reset(seed=[seed] * group)
         if not np.allclose(raw, raw[0]):
             raise ActorCriticError(f"grpo needs environments whose reset(seed) is reproducible, and {cfg.env}'s is not: its G copies started in different states")

@@ -36,7 +36,7 @@ from actorcritic.envs import (
 )
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import gae, k_step_advantages, normalize
-from actorcritic.networks import ActorCritic, NatureCNN, NormalizedPolicy
+from actorcritic.networks import ACTIVATIONS, ActorCritic, NatureCNN, NormalizedPolicy
 from actorcritic.normalization import (
     ObservationNormalizer,
     RewardScaler,
@@ -58,7 +58,11 @@ class OnPolicyConfig(AgentConfig):
     log_std_init: float = 0.0
     """Initial log standard deviation of the Gaussian policy (continuous actions)."""
     hidden_sizes: tuple[int, ...] = (64, 64)
-    """Hidden layer widths of the policy and of the value network, where there is one (tanh activations)."""
+    """Hidden layer widths of the policy and of the value network, where there is one."""
+    activation: Literal["tanh", "relu"] = "tanh"
+    """Hidden-layer activation of the policy and value networks."""
+    orthogonal_init: bool = True
+    """Orthogonal weights (gain √2, policy output 0.01, value output 1) and zero biases (Huang et al. 2022); off: PyTorch's nn.Linear initialisation."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -146,7 +150,8 @@ class OnPolicyAgent(Agent):
                 head = dict(num_actions=int(self.action_space.n))
             else:
                 head = dict(action_dim=int(np.prod(self.action_space.shape)), log_std_init=config.log_std_init)
-            return ActorCritic(features, config.hidden_sizes, value=self.uses_value_function, encoder=encoder, **head)
+            return ActorCritic(features, config.hidden_sizes, value=self.uses_value_function, encoder=encoder,
+                               activation=ACTIVATIONS[config.activation], orthogonal_init=config.orthogonal_init, **head)
 
         self.model = build_quietly(build, config.seed).to(self.device)
         self.flat_parameters = FlatParameters(self.model)

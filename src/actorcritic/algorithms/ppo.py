@@ -28,6 +28,10 @@ from actorcritic.losses import clipped_surrogate, value_loss
 from actorcritic.optim import gradient_step
 
 
+_MUJOCO = dict(total_steps=1_000_000, anneal_lr=False, normalize_observations=True, normalize_rewards=True)
+_MUJOCO_256_RELU = _MUJOCO | dict(hidden_sizes=(256, 256), activation="relu", orthogonal_init=False, log_std_init=-2.0)
+
+
 @dataclass(frozen=True)
 class PPOConfig(RolloutConfig):
     """PPO hyperparameters. Defaults are the MuJoCo set of Schulman et al. (2017) as used by SB3 and CleanRL;
@@ -65,6 +69,27 @@ class PPOConfig(RolloutConfig):
 
     PRESETS = {
         "ALE/*": ATARI_PPO_PRESET,
+        # MuJoCo: rl-baselines3-zoo's tuned sets (hyperparams/ppo.yml, tuned on the -v4 tasks; Ant-v4 there is
+        # SB3's defaults with normalisation), to 1M steps. Translated: a constant learning rate (no
+        # annealing), obs and reward normalisation (their VecNormalize), value_coef = 2 x their vf_coef
+        # (their value loss is the MSE, ours ½ MSE: Eq. 20), net_arch 256-256 ReLU with ortho_init=False
+        # where they give it. Not translated: they normalise advantages per minibatch, we per rollout.
+        "HalfCheetah-v5": _MUJOCO_256_RELU | dict(
+            num_envs=1, num_steps=512, minibatch_size=64, epochs=20, learning_rate=2.0633e-05, gamma=0.98, gae_lambda=0.92,
+            clip_eps=0.1, entropy_coef=0.000401762, value_coef=2 * 0.58096, max_grad_norm=0.8,
+        ),
+        "Hopper-v5": _MUJOCO_256_RELU | dict(
+            num_envs=1, num_steps=512, minibatch_size=32, epochs=5, learning_rate=9.80828e-05, gamma=0.999, gae_lambda=0.99,
+            clip_eps=0.2, entropy_coef=0.00229519, value_coef=2 * 0.835671, max_grad_norm=0.7,
+        ),
+        "Walker2d-v5": _MUJOCO | dict(
+            num_envs=1, num_steps=512, minibatch_size=32, epochs=20, learning_rate=5.05041e-05, gamma=0.99, gae_lambda=0.95,
+            clip_eps=0.1, entropy_coef=0.000585045, value_coef=2 * 0.871923, max_grad_norm=1.0,
+        ),
+        "Ant-v5": _MUJOCO | dict(  # SB3's PPO defaults
+            num_envs=1, num_steps=2048, minibatch_size=64, epochs=10, learning_rate=3e-4, gamma=0.99, gae_lambda=0.95,
+            clip_eps=0.2, entropy_coef=0.0, value_coef=2 * 0.5, max_grad_norm=0.5,
+        ),
         # rl-baselines3-zoo's CartPole-v1 set (without its clip-range schedule); solves it well within 100k steps.
         "CartPole-v1": dict(
             total_steps=100_000, num_envs=8, num_steps=32, minibatch_size=256, epochs=20, learning_rate=1e-3,
