@@ -6,21 +6,11 @@ log-softmax). Batch of 8 stacked Atari frames (4x84x84 uint8), Breakout's 4 acti
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
 from actorcritic.networks import ActorCritic, NatureCNN
-
-
-def timed(function, repeats: int = 300) -> float:
-    for _ in range(20):
-        function()
-    started = time.perf_counter()
-    for _ in range(repeats):
-        function()
-    return (time.perf_counter() - started) / repeats * 1e3
+from side_by_side import timed
 
 
 def main() -> None:

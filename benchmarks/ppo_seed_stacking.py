@@ -27,6 +27,7 @@ from actorcritic.algorithms.ppo import PPO, PPOConfig
 from actorcritic.losses import clipped_surrogate
 from actorcritic.networks import ActorCritic, StackedMLP, gaussian_log_prob
 from actorcritic.optim import FlatParameters, gradient_step
+from side_by_side import timed
 
 
 def separate_models(seeds: int, obs_dim: int, actions: int, discrete: bool):
@@ -90,14 +91,6 @@ def batch(seeds: int, size: int, obs_dim: int, actions: int, discrete: bool, gen
     return obs, acts, -torch.rand(seeds, size, generator=generator), torch.randn(seeds, size, generator=generator), torch.randn(seeds, size, generator=generator)
 
 
-def timed(function, steps: int) -> float:
-    function()
-    started = time.perf_counter()
-    for _ in range(steps):
-        function()
-    return (time.perf_counter() - started) / steps * 1000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -127,8 +120,8 @@ def main() -> None:
             data = batch(seeds, config.minibatch_size, obs_dim, actions, discrete, generator)
             models = separate_models(seeds, obs_dim, actions, discrete)
             stacked = Stacked(seeds, obs_dim, actions, discrete)
-            separate_ms = timed(lambda: separate_step(models, data), args.steps)
-            stacked_ms = timed(lambda: stacked.step(data), args.steps)
+            separate_ms = timed(lambda: separate_step(models, data), args.steps, warmup=1)
+            stacked_ms = timed(lambda: stacked.step(data), args.steps, warmup=1)
             per_update = {name: seeds * rollout_s + steps_per_update * ms / 1000 for name, ms in (("separate", separate_ms), ("stacked", stacked_ms))}
             speed = {name: seeds * transitions / seconds for name, seconds in per_update.items()}
             base = base or speed["separate"]

@@ -7,7 +7,18 @@ import json
 import os
 import subprocess
 import sys
+import time
 from typing import Callable
+
+
+def timed(function, repeats: int = 300, warmup: int = 20) -> float:
+    """Milliseconds per call of `function`, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        function()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    return (time.perf_counter() - started) / repeats * 1e3
 
 
 def evaluate(act, env_id: str, episodes: int = 10, seed: int = 10_000) -> float:

@@ -11,6 +11,7 @@ import time
 import pytest
 import ray
 from conftest import assert_one_line_error
+from test_sweeps import SWEEP_TOML
 
 from actorcritic import sweeps
 from actorcritic.cli import main
@@ -18,21 +19,7 @@ from actorcritic.cli import main
 TOTAL_STEPS = 6144
 CHECKPOINT_EVERY = 1024
 STEPS_PER_UPDATE = 128  # num_envs x num_steps: one metrics row per seed per update
-RAY_SWEEP = f"""
-algo = "ppo"
-env = "CartPole-v1"
-seeds = 2
-total_steps = {TOTAL_STEPS}
-[grid]
-gae_lambda = [0.9, 0.99]
-[fixed]
-num_envs = 2
-num_steps = 64
-minibatch_size = 64
-hidden_sizes = [16]
-eval_episodes = 2
-checkpoint_every = {CHECKPOINT_EVERY}
-"""
+RAY_SWEEP = SWEEP_TOML.replace("total_steps = 1024", f"total_steps = {TOTAL_STEPS}") + f"checkpoint_every = {CHECKPOINT_EVERY}\n"
 
 
 @pytest.fixture(scope="module")

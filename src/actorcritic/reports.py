@@ -157,14 +157,14 @@ def write_report(directories: list[Path], out: Path, compare: tuple[str, str] | 
                 continue
             cells = [_cell(aggregate, name) if aggregate else f"{finals[0]:.1f} (one seed)" for name in ("iqm", "mean", "median")]
             lines.append(f"| {group['label']} | {len(finals)} | {' | '.join(cells)} |")
-            numbers = [v for name in ("mean", "median", "iqm") for v in ((aggregate[name], *aggregate[f"{name}_ci"]) if aggregate else (finals[0],) * 3)]
+            numbers = _csv_numbers(aggregate) if aggregate else [finals[0]] * 9
             writer.writerow([group["label"], env, len(finals), *numbers])
         lines.append("")
     across = _across_environments(groups, normalization) if normalization else None
     if across is not None:
         lines += _across_environments_section(across, normalization)
-        for setting, (matrix, aggregate, _) in across["settings"].items():
-            writer.writerow([setting, ALL_ENVS, matrix.shape[0], *[v for name in ("mean", "median", "iqm") for v in (aggregate[name], *aggregate[f"{name}_ci"])]])
+        for setting, (matrix, aggregate) in across["settings"].items():
+            writer.writerow([setting, ALL_ENVS, matrix.shape[0], *_csv_numbers(aggregate)])
     if compare is not None:
         lines += ["## Probability of improvement", "", f"P(X > Y): the probability that a seed of X ends above a seed of Y "
                   "(Mann-Whitney U, ties half), with its 95% bootstrap CI.", "", "| env | X | Y | P(X > Y) [95% CI] |", "|---|---|---|---|"]
@@ -202,10 +202,13 @@ def _across_environments(groups: list[dict], normalization: dict[str, tuple[floa
         if len(counts) > 1:
             left_out[setting] = f"different numbers of seeds per environment ({', '.join(str(len(mine[env]['finals'])) for env in envs)})"
             continue
+        if counts == {1}:
+            left_out[setting] = "one seed per environment: no interval to give"
+            continue
         columns = [[normalise(mine[env]["finals"][seed], *normalization[env]) for seed in sorted(mine[env]["finals"])] for env in envs]
         matrix = np.asarray(columns, dtype=np.float64).T  # [seeds, envs]; seeds pair up by rank, not by number
-        settings[setting] = (matrix, aggregate_scores(matrix) if matrix.shape[0] >= 2 else None, envs)
-    return {"envs": envs, "settings": {k: v for k, v in settings.items() if v[1] is not None}, "left_out": left_out}
+        settings[setting] = (matrix, aggregate_scores(matrix))
+    return {"envs": envs, "settings": settings, "left_out": left_out}
 
 
 def _across_environments_section(across: dict, normalization: dict[str, tuple[float, float]]) -> list[str]:
@@ -215,11 +218,16 @@ def _across_environments_section(across: dict, normalization: dict[str, tuple[fl
     lines += ["", f"Each setting run on all {len(across['envs'])} environments: the IQM and mean over all its runs, the median of its "
               "environments' mean scores, 95% CIs from a bootstrap over seeds within each environment.", "",
               "| setting | seeds x envs | IQM [95% CI] | mean [95% CI] | median [95% CI] |", "|---|---|---|---|---|"]
-    for setting, (matrix, aggregate, _) in across["settings"].items():
+    for setting, (matrix, aggregate) in across["settings"].items():
         cells = [f"{aggregate[name]:.3f} [{aggregate[f'{name}_ci'][0]:.3f}, {aggregate[f'{name}_ci'][1]:.3f}]" for name in ("iqm", "mean", "median")]
         lines.append(f"| {setting} | {matrix.shape[0]} x {matrix.shape[1]} | {' | '.join(cells)} |")
     lines += [f"- {setting}: left out, {reason}" for setting, reason in across["left_out"].items()]
     return [*lines, ""]
+
+
+def _csv_numbers(aggregate: dict) -> list[float]:
+    """mean, its CI bounds, median, its CI bounds, IQM, its CI bounds: the columns of report.csv."""
+    return [value for name in ("mean", "median", "iqm") for value in (aggregate[name], *aggregate[f"{name}_ci"])]
 
 
 def _cell(aggregate: dict, name: str) -> str:
@@ -284,7 +292,7 @@ def _profiles(rows: list, across: dict | None, directory: Path) -> None:
             panels.append((env, "final evaluation return τ", curves))
     if across and across["settings"]:
         panels.append((f"{ALL_ENVS}: {len(across['envs'])} environments", "normalised score τ",
-                       [(setting, matrix) for setting, (matrix, _, _) in across["settings"].items()]))
+                       [(setting, matrix) for setting, (matrix, _) in across["settings"].items()]))
     figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(6.0 * max(len(panels), 1), 4.0), squeeze=False)
     for axis, (title, xlabel, curves) in zip(axes[0], panels):
         everything = np.concatenate([scores.ravel() for _, scores in curves])

@@ -218,8 +218,6 @@ def check_backend(backend: Backend) -> Backend:
             raise ActorCriticError("--jobs is for local sweeps: on Ray, --cpus-per-trial sets each trial's share and Ray schedules them")
         if type(backend.cpus_per_trial) is not int or backend.cpus_per_trial < 1:
             raise ActorCriticError(f"--cpus-per-trial {backend.cpus_per_trial} is out of range: give 1 or more")
-        if not backend.ray.strip():
-            raise ActorCriticError("--ray needs auto or a cluster address (HOST:PORT or ray://HOST:PORT)")
         from actorcritic.sweeps_ray import check_address, require_ray
 
         require_ray()
@@ -334,7 +332,7 @@ def run_trial(out: Path, name: str, threads: int, callbacks: tuple = ()) -> None
     if state == "started":
         resume(run_dir, callbacks=callbacks)
     else:
-        if trial_state(run_dir) == "new" and run_dir.exists():
+        if run_dir.exists():
             shutil.rmtree(run_dir)  # stopped before its first checkpoint: nothing in it to keep
         train(trial.algo, dataclasses.replace(trial.config, num_threads=threads), run_dir, callbacks=callbacks)
 
