@@ -224,3 +224,17 @@ def test_every_algorithm_and_experiment_prints_its_help(capsys):
     for name in experiments.available():
         assert main(["experiment", name, "--help"]) == 0
         assert "--out" in capsys.readouterr().out
+
+
+def test_full_is_the_experiments_claim_setting_with_other_flags_on_top(capsys):
+    from actorcritic import experiments
+
+    assert main(["experiment", "td3-ablation", "--full", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps the help to the terminal's width
+    assert "(default: 300000)" in shown and "(default: HalfCheetah-v5 Hopper-v5)" in shown
+    for name in experiments.available():
+        module = experiments.load(name)
+        if hasattr(module, "FULL"):
+            module.Config(**module.FULL)  # a valid setting
+        else:
+            assert_one_line_error(capsys, main(["experiment", name, "--full"]), f"experiment {name} has no --full setting")

@@ -1,6 +1,7 @@
 """td3-overestimation and td3-ablation: the variants' switches, the true value of a rollout, the files written."""
 
 import csv
+import dataclasses
 import json
 import math
 
@@ -25,7 +26,7 @@ TINY = dict(total_steps=400, learning_starts=100, hidden_sizes=(16, 16), seeds=1
 def test_each_variant_builds_an_agent_with_its_switches(module, table):
     config = module.Config(**TINY)
     for name, switches in table.items():
-        agent_config = module.agent_config(config, "Pendulum-v1", name, 3) if module is ablation else module.agent_config(config, name, 3)
+        agent_config = module.agent_config(config, "Pendulum-v1", name, 3)
         assert {k: getattr(agent_config, k) for k in switches} == switches
         assert (agent_config.seed, agent_config.total_steps, agent_config.learning_starts, agent_config.hidden_sizes) == (3, 400, 100, (16, 16))
         agent = TD3(agent_config)
@@ -51,7 +52,7 @@ def test_the_ablation_takes_away_exactly_one_change_per_variant_and_ddpg_all_thr
 
 
 def test_the_pendulum_preset_sets_the_warm_up_unless_it_is_given():
-    config = overestimation.agent_config(overestimation.Config(), "td3", 0)
+    config = overestimation.agent_config(overestimation.Config(), "Pendulum-v1", "td3", 0)
     assert (config.learning_starts, config.learning_rate, config.hidden_sizes) == (1000, 1e-3, (64, 64))
 
 
@@ -65,13 +66,13 @@ def test_discounted_return_hand_computed():
 
 
 class Countdown(gym.Env):
-    """Reset with seed n: observation [n], reward = the action, and the episode terminates after n steps."""
+    """Observation [n]: n steps left; reward = the action; the episode terminates at 0."""
 
     observation_space = gym.spaces.Box(0.0, 10.0, (1,))
     action_space = gym.spaces.Box(0.0, 10.0, (1,))
 
     def reset(self, *, seed=None, options=None):
-        self.left = float(seed)
+        self.left = 5.0
         return np.array([self.left], dtype=np.float32), {}
 
     def step(self, action):
@@ -82,13 +83,64 @@ class Countdown(gym.Env):
 
 def test_monte_carlo_values_roll_each_start_state_out_to_its_own_end():
     # the policy plays its observation: from n the rewards are n, n - 1, ..., 1
-    starts, values = overestimation.monte_carlo_values(lambda obs: obs.copy(), Countdown, [1, 3, 2], gamma=0.9)
-    assert np.array_equal(starts, [[1.0], [3.0], [2.0]])
+    def restore(env, obs):
+        env.left = float(obs[0])
+        return obs[0] != 2.0  # pretend state 2 is only approximately restored
+
+    values, exact = overestimation.monte_carlo_values(lambda obs: obs.copy(), Countdown, np.array([[1.0], [3.0], [2.0]]), 0.9, restore)
     assert np.allclose(values, [1.0, 3 + 0.9 * 2 + 0.81 * 1, 2 + 0.9 * 1])
+    assert exact.tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Swimmer-v5"])
+def test_a_restored_state_continues_as_the_original_would(env_id):
+    # the buffer holds observations only: an environment put into one must give the same rewards,
+    # observations and ends as the one that produced it, under the same actions (small random actions keep
+    # Hopper's and Walker2d's velocities inside the observation's clip, where the restoration is exact)
+    original, restored = gym.make(env_id), gym.make(env_id)
+    original.reset(seed=1)
+    draws = np.random.default_rng(0)
+    act = lambda: (0.2 * draws.uniform(original.action_space.low, original.action_space.high)).astype(np.float32)  # noqa: E731
+    for _ in range(15):
+        observation, *_ = original.step(act())
+    restored.reset(seed=99)
+    assert overestimation.restore_state(restored, observation)
+    for _ in range(40):
+        action = act()
+        a, b = original.step(action), restored.step(action)
+        assert np.allclose(a[0], b[0], atol=1e-4) and math.isclose(a[1], b[1], abs_tol=1e-4) and a[2] == b[2]
+        if a[2]:
+            break
+
+
+def test_a_state_at_the_velocity_clip_is_restored_but_reported_approximate():
+    env = gym.make("Walker2d-v5")
+    observation, _ = env.reset(seed=0)
+    observation[-1] = overestimation.VELOCITY_CLIP
+    assert overestimation.restore_state(env, observation) is False
+    assert np.allclose(env.unwrapped._get_obs(), observation, atol=1e-6)
+
+
+def test_an_environment_whose_observation_is_not_its_state_is_refused():
+    with pytest.raises(ActorCriticError, match="cannot restore those of Ant-v5"):
+        overestimation.Config(env=("Ant-v5",))
+
+
+def test_measurement_states_come_from_the_filled_buffer_and_leave_training_untouched():
+    agent = TD3(overestimation.agent_config(overestimation.Config(**TINY), "Pendulum-v1", "td3", 0)).learn(150)
+    generator_before = agent.generator.get_state()
+    states = overestimation.buffer_states(agent, 20, 150)
+    assert states.shape == (20, 3) and len({tuple(s) for s in states}) == 20
+    stored = {tuple(row) for row in agent.buffer.observations(np.arange(agent.buffer.size))}
+    assert all(tuple(s) in stored for s in states)
+    assert np.array_equal(states, overestimation.buffer_states(agent, 20, 150))  # the same at the same step
+    assert not np.array_equal(states, overestimation.buffer_states(agent, 20, 160))
+    assert torch.equal(agent.generator.get_state(), generator_before)
+    assert len(overestimation.buffer_states(agent, 500, 150)) == agent.buffer.size == 150
 
 
 def test_the_estimate_is_the_first_critic_at_the_deterministic_action():
-    agent = TD3(overestimation.agent_config(overestimation.Config(**TINY), "td3", 0))
+    agent = TD3(overestimation.agent_config(overestimation.Config(**TINY), "Pendulum-v1", "td3", 0))
     obs = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
     with torch.no_grad():
         obs_t = torch.from_numpy(obs)
@@ -99,12 +151,6 @@ def test_the_estimate_is_the_first_critic_at_the_deterministic_action():
 def test_measurement_steps_end_at_the_total():
     assert overestimation.measurement_steps(overestimation.Config(total_steps=2500, measure_every=1000)) == [1000, 2000, 2500]
     assert overestimation.measurement_steps(overestimation.Config(total_steps=2000, measure_every=1000)) == [1000, 2000]
-
-
-def test_mean_and_standard_error_hand_computed():
-    assert ablation.mean_and_stderr([1.0, 3.0]) == (2.0, 1.0)  # s = √2, s / √2 = 1
-    mean, stderr = ablation.mean_and_stderr([5.0])
-    assert mean == 5.0 and math.isnan(stderr)
 
 
 # ---------------------------------------------------------------- configs and files
@@ -125,8 +171,8 @@ def test_bad_options_are_refused_by_name(module, field, value, flag):
 def test_flags_parse_into_the_configs():
     config = parse_config(ablation.Config, ["--env", "Pendulum-v1", "MountainCarContinuous-v0", "--learning-starts", "100", "--hidden-sizes", "16", "16"], prog="t")
     assert (config.env, config.learning_starts, config.hidden_sizes) == (("Pendulum-v1", "MountainCarContinuous-v0"), 100, (16, 16))
-    config = parse_config(overestimation.Config, ["--env", "Hopper-v5", "--states", "3"], prog="t")
-    assert (config.env, config.states, config.learning_starts) == ("Hopper-v5", 3, None)
+    config = parse_config(overestimation.Config, ["--env", "Hopper-v5", "--states", "3", "--algorithms", "ddpg", "td3"], prog="t")
+    assert (config.env, config.states, config.learning_starts, config.algorithms) == (("Hopper-v5",), 3, None, ("ddpg", "td3"))
 
 
 def read_outputs(out):
@@ -138,7 +184,7 @@ def read_outputs(out):
 
 
 def test_td3_overestimation_writes_its_files(tmp_path):
-    config = overestimation.Config(out=str(tmp_path / "over"), measure_every=200, states=2, rollout_steps=50, **TINY)
+    config = overestimation.Config(out=str(tmp_path / "over"), measure_every=200, states=2, rollout_steps=50, jobs=1, **TINY)
     run_experiment("td3-overestimation", overestimation, config)
     rows, summary = read_outputs(tmp_path / "over")
     assert [(r["algorithm"], r["step"]) for r in rows] == [(a, s) for a in overestimation.ALGORITHMS for s in ("200", "400")]
@@ -147,22 +193,73 @@ def test_td3_overestimation_writes_its_files(tmp_path):
         # at most 50 steps of Pendulum's rewards in [-16.3, 0]
         assert -16.3 * 50 <= float(row["true_value"]) <= 0
     assert summary["experiment"] == "td3-overestimation" and summary["config"]["states"] == 2
-    assert set(summary["overestimation"]) == set(overestimation.ALGORITHMS)
-    ddpg = summary["overestimation"]["ddpg"]
+    results = summary["results"]["Pendulum-v1"]
+    assert set(results) == set(overestimation.ALGORITHMS)
+    ddpg = results["ddpg"]
     assert math.isclose(ddpg["final_overestimation"], float(rows[1]["overestimation"]), rel_tol=1e-9)
-    assert summary["ddpg_overestimates"]["final_overestimation"] == (ddpg["final_overestimation"] > 0)
+    assert math.isclose(ddpg["late_overestimation"], float(rows[1]["overestimation"]), rel_tol=1e-9)  # the second half: step 400
+    assert summary["claim"]["Pendulum-v1"]["single_critic_overestimates"] == (ddpg["late_overestimation_ci"][0] > 0)
 
 
-def test_td3_ablation_writes_its_files(tmp_path):
-    config = ablation.Config(out=str(tmp_path / "abl"), eval_episodes=1, **TINY)
+def test_an_interrupted_overestimation_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+    options = dict(measure_every=100, states=2, rollout_steps=30, jobs=1, algorithms=("ddpg",), **TINY)
+    whole = overestimation.measured_run(overestimation.Config(out=str(tmp_path / "whole"), **options), "Pendulum-v1", "ddpg", 0)
+    config = overestimation.Config(out=str(tmp_path / "cut"), **options)
+    real, calls = overestimation.monte_carlo_values, []
+
+    def crash_at_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed after the checkpoint at step 300, before its row
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(overestimation, "monte_carlo_values", crash_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        overestimation.measured_run(config, "Pendulum-v1", "ddpg", 0)
+    monkeypatch.setattr(overestimation, "monte_carlo_values", real)
+    assert [row["step"] for row in json.loads((tmp_path / "cut/runs/Pendulum-v1/ddpg/seed-0/rows.json").read_text())] == [100, 200]
+    assert overestimation.measured_run(config, "Pendulum-v1", "ddpg", 0) == whole
+    # another setting in the same --out is refused, naming the directory, before anything runs
+    with pytest.raises(ActorCriticError, match="seed-0 holds a run with other options"):
+        overestimation.measured_run(dataclasses.replace(config, states=3), "Pendulum-v1", "ddpg", 0)
+
+
+def test_runs_in_processes_give_the_numbers_of_runs_here(tmp_path):
+    options = dict(measure_every=200, states=2, rollout_steps=20, algorithms=("ddpg", "td3"), **TINY)
+    here = overestimation.run(overestimation.Config(out=str(tmp_path / "here"), jobs=1, **options)).rows
+    spawned = overestimation.run(overestimation.Config(out=str(tmp_path / "spawned"), jobs=2, **options)).rows
+    assert here == spawned
+
+
+def test_td3_ablation_writes_its_files_and_reads_finished_runs_back(tmp_path):
+    config = ablation.Config(out=str(tmp_path / "abl"), eval_episodes=1, jobs=1, **TINY)
     run_experiment("td3-ablation", ablation, config)
     rows, summary = read_outputs(tmp_path / "abl")
     names = list(ablation.VARIANTS)
-    assert [(r["variant"], r["seed"]) for r in rows] == [(v, "0") for v in names] + [(v, "all") for v in names]
+    assert [(r["variant"], r["seed"]) for r in rows] == [(v, "0") for v in names] + [(v, "iqm") for v in names]
     assert [r["policy_delay"] for r in rows[:5]] == ["2", "2", "2", "1", "1"]
     table = summary["final_eval_return"]["Pendulum-v1"]
-    for run_row, summary_row in zip(rows[:5], rows[5:]):
-        # one seed: the mean is that seed's score, and there is no standard error
-        assert float(run_row["eval_return"]) == float(summary_row["eval_return"]) == table[run_row["variant"]]["mean"]
-        assert table[run_row["variant"]]["stderr"] is None and table[run_row["variant"]]["seeds"] == 1
-    assert summary["ddpg_lowest"]["Pendulum-v1"] == (min(table, key=lambda v: table[v]["mean"]) == "ddpg")
+    for run_row, iqm_row in zip(rows[:5], rows[5:]):
+        run_summary = json.loads((tmp_path / f"abl/runs/Pendulum-v1/{run_row['variant']}/seed-0/run/summary.json").read_text())
+        # one seed: its score is the run's final evaluation, and the IQM is that score
+        assert float(run_row["eval_return"]) == run_summary["eval_return_mean"] == float(iqm_row["eval_return"]) == table[run_row["variant"]]["iqm"]
+    assert summary["ranking"]["Pendulum-v1"] == sorted(names, key=lambda v: table[v]["iqm"], reverse=True)
+    written = {path: path.stat().st_mtime_ns for path in (tmp_path / "abl/runs").rglob("*") if path.is_file()}
+    again = ablation.run(config)  # every run finished: read back, not trained again
+    assert [row["eval_return"] for row in again.rows[:5]] == [float(row["eval_return"]) for row in rows[:5]]
+    assert {path: path.stat().st_mtime_ns for path in (tmp_path / "abl/runs").rglob("*") if path.is_file()} == written
+
+
+def test_the_ablation_claim_is_read_off_the_scores():
+    seeds = [0, 1, 2]
+    returns = {"td3": [10.0, 11.0, 12.0], "td3-no-clipped-double-q": [1.0, 2.0, 3.0], "td3-no-target-smoothing": [9.0, 11.5, 13.0],
+               "td3-no-policy-delay": [5.0, 6.0, 7.0], "ddpg": [0.0, 0.5, 1.0]}
+    scores = {("E", v, s): r for v, values in returns.items() for s, r in zip(seeds, values)}
+    table = {"E": {v: ablation.variant_scores(values) for v, values in returns.items()}}
+    claim = ablation.read_claim(table, scores, seeds)
+    assert claim["ranking"]["E"] == ["td3-no-target-smoothing", "td3", "td3-no-policy-delay", "td3-no-clipped-double-q", "ddpg"]
+    assert claim["td3_best_and_ddpg_worst"]["E"] is False  # without target smoothing ranks first here
+    # disjoint CIs: td3 (IQM of 3 seeds within [10, 12]) above no-policy-delay ([5, 7]); td3 and no-target-smoothing overlap
+    assert ["td3", "td3-no-policy-delay"] in claim["separated"]["E"]
+    assert ["td3-no-target-smoothing", "td3"] not in claim["separated"]["E"]
+    assert claim["td3_beats"]["E"]["ddpg"]["probability"] == 1.0

@@ -39,6 +39,17 @@ def test_every_combination_becomes_a_validated_multi_seed_trial():
     assert sweeps.expand({**SPEC, "seeds": [4, 7]})[0].config.seeds == (4, 7)
 
 
+def test_seeds_per_trial_splits_a_configurations_seeds_into_processes():
+    trials = sweeps.expand({**SPEC, "algo": "ppo", "env": "CartPole-v1", "seeds": [0, 1, 2], "seeds_per_trial": 2})
+    assert [(t.settings, t.config.seed, t.config.seeds) for t in trials[:3]] == [
+        ({"gae_lambda": 0.9}, 0, (0, 1)), ({"gae_lambda": 0.9}, 2, ()), ({"gae_lambda": 0.95}, 0, (0, 1))]
+    assert trials[1].name.endswith("gae_lambda=0.9-seeds=2") and len({t.name for t in trials}) == len(trials) == 6
+    # one seed each, and every seed's config otherwise the one of the whole configuration
+    alone = sweeps.expand({**SPEC, "algo": "ppo", "env": "CartPole-v1", "seeds_per_trial": 1})
+    assert [t.config.seed for t in alone[:3]] == [0, 1, 2]
+    assert {t.config.gae_lambda for t in alone[:3]} == {0.9}
+
+
 def test_random_draws_are_reproducible_and_inside_their_range():
     spec = {"algo": "ppo", "env": "CartPole-v1", "samples": 4, "random": {"learning_rate": {"log_uniform": [1e-4, 1e-3]},
                                                                            "epochs": {"choice": [2, 4]}}}
@@ -57,6 +68,7 @@ def test_random_draws_are_reproducible_and_inside_their_range():
     ({"random": {"learning_rate": {"uniform": [1e-3]}}, "samples": 2}, "needs [low, high]"),
     ({"random": {"learning_rate": {"uniform": [1e-4, 1e-3]}}}, "give samples = N"),
     ({"seeds": 0}, "seeds must be a count"),
+    ({"seeds_per_trial": 0}, "seeds_per_trial must be a count of 1 or more"),
     ({"algo": "a2c"}, "unknown algorithm 'a2c'"),
     ({"grids": {}}, "unknown top-level key 'grids'"),
     ({"fixed": {"seed": 3}}, "set by the sweep's top level"),

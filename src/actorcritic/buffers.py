@@ -118,6 +118,10 @@ class ReplayBuffer:
             terminated=batch[:, 2 * o + a + 1],
         )
 
+    def observations(self, rows: np.ndarray) -> np.ndarray:
+        """The stored observations of `rows` (indices below `size`) [K] -> [K, obs_dim]."""
+        return self.table[rows, self._columns["obs"]].copy()
+
     def state(self) -> tuple[dict[str, Tensor], dict]:
         """The filled rows as a tensor and the counters as JSON, for checkpoints."""
         return {"replay_buffer": torch.from_numpy(self.table[:self.size].copy())}, {"position": self.position, "size": self.size}

@@ -5,7 +5,7 @@
     actorcritic evaluate RUN_DIR [--episodes N] [--seed S] [--best] [--video DIR]
     actorcritic plot RUN_DIR [RUN_DIR ...] --out FILE
     actorcritic export RUN_DIR --format onnx|torchscript --out FILE [--latest]
-    actorcritic experiment --list | NAME [--out DIR] [--option VALUE ...]
+    actorcritic experiment --list | NAME [--full] [--out DIR] [--option VALUE ...]
     actorcritic sweep FILE --out DIR [--jobs N | --ray auto|ADDRESS [--cpus-per-trial N]] | --resume DIR [--ray ADDRESS]
     actorcritic report DIR [DIR ...] [--out FILE] [--compare X Y] [--normalize FILE]
 
@@ -36,7 +36,7 @@ USAGE = """usage: actorcritic {train,resume,evaluate,plot,export,experiment,swee
   actorcritic plot RUN_DIR [RUN_DIR ...] --out FILE           overlay the learning curves of runs
   actorcritic export RUN_DIR --format onnx|torchscript --out FILE
                                                               the policy as a standalone model
-  actorcritic experiment --list | NAME [--out DIR] [...]      reproduce a claim of the lecture
+  actorcritic experiment --list | NAME [--full] [--out DIR] [...] reproduce a claim of the lecture
   actorcritic sweep FILE --out DIR [--jobs N | --ray auto|ADDRESS] | --resume DIR  a grid of runs (TOML), local or on Ray
   actorcritic report DIR [DIR ...] [--out FILE] [--normalize FILE]  IQM tables and figures over runs or sweeps
   actorcritic --version                                       the installed version
@@ -137,14 +137,14 @@ def _with_seed_count(config, count: str):
     return dataclasses.replace(config, seeds=tuple(range(config.seed, config.seed + int(count))))
 
 
-def parse_config(config_class: type, args: list[str], prog: str, epilog: str = ""):
-    """A config from command-line flags over the preset of the environment (--env, or the config's default
-    environment); None after printing --help. Errors become one-line `ActorCriticError`s."""
+def parse_config(config_class: type, args: list[str], prog: str, epilog: str = "", defaults=None):
+    """A config from command-line flags over `defaults`, or else the preset of the environment (--env, or
+    the config's default environment); None after printing --help. Errors become one-line `ActorCriticError`s."""
     args = [_current_flag(arg) for arg in args]
     env, _ = _pop_option(list(args), "--env")
-    if hasattr(config_class, "for_env"):
+    if defaults is None and hasattr(config_class, "for_env"):
         defaults = config_class.for_env(env or config_class().env)
-    else:
+    elif defaults is None:
         defaults = config_class()
     if "-h" in args or "--help" in args:
         parser = config_parser(config_class, defaults, prog)
@@ -215,13 +215,20 @@ def _experiment(args: list[str]) -> int:
 
     if not args or args[0] in ("-h", "--help", "--list"):
         if not args or args[0] != "--list":
-            print("usage: actorcritic experiment --list | NAME [--out DIR] [--option VALUE ...]  (NAME --help lists the options)")
+            print("usage: actorcritic experiment --list | NAME [--full] [--out DIR] [--option VALUE ...]  (NAME --help lists the options;\n"
+                  "       --full: the experiment's setting that tests its claim, where it has one: hours, resumable by running it again)")
         for name in experiments.available():
             print(f"{name:<20} {experiments.load(name).CLAIM}")
         return 0
     name, rest = args[0], args[1:]
     module = experiments.load(name)
-    config = parse_config(module.Config, rest, prog=f"actorcritic experiment {name}")
+    defaults = None
+    if "--full" in rest:  # the setting that tests the claim; other flags still apply on top of it
+        if not hasattr(module, "FULL"):
+            raise ActorCriticError(f"experiment {name} has no --full setting: its default is already the claim's test (see `actorcritic experiment {name} --help`)")
+        rest = [arg for arg in rest if arg != "--full"]
+        defaults = module.Config(**module.FULL)
+    config = parse_config(module.Config, rest, prog=f"actorcritic experiment {name}", defaults=defaults)
     if config is None:
         return 0
     check_writable_directory(Path(config.out), "--out")  # before the experiment computes for minutes

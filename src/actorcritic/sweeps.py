@@ -5,7 +5,8 @@ A sweep file (TOML):
 
     algo = "ppo"                      # or a list: ["ppo", "trpo"]
     env = ["CartPole-v1", "Acrobot-v1"]
-    seeds = 5                         # seeds per trial: 0..4 (or a list of seeds)
+    seeds = 5                         # seeds of each configuration: 0..4 (or a list of seeds)
+    seeds_per_trial = 5               # optional: seeds per process (default: all); 1 runs each seed alone
     total_steps = 100000
     [grid]                            # every combination
     gae_lambda = [0.9, 0.95, 0.99]
@@ -31,7 +32,6 @@ import itertools
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -51,7 +51,7 @@ SWEEP_FILE = "sweep.json"
 RESULTS_FILE = "results.csv"
 REPORT_FILE = "report.md"
 TRIALS_DIR = "trials"
-TOP_LEVEL = {"algo", "env", "seeds", "total_steps", "samples", "seed", "grid", "random", "fixed"}
+TOP_LEVEL = {"algo", "env", "seeds", "seeds_per_trial", "total_steps", "samples", "seed", "grid", "random", "fixed"}
 DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
 
 
@@ -84,6 +84,12 @@ def expand(spec: dict) -> list[Trial]:
         raise ActorCriticError(f"sweep: unknown top-level key {unknown[0]!r}: use {', '.join(sorted(TOP_LEVEL))} (other fields go under [fixed])")
     algos, envs = _as_list(spec.get("algo"), "algo"), _as_list(spec.get("env"), "env")
     seeds = _seeds(spec.get("seeds", 1))
+    per_trial = spec.get("seeds_per_trial", len(seeds))
+    if type(per_trial) is not int or per_trial < 1:
+        raise ActorCriticError(f"sweep: seeds_per_trial must be a count of 1 or more, not {per_trial!r}")
+    # separate processes for one configuration's seeds: on few cores, one-seed runs side by side are faster
+    # than one multi-seed process (benchmarks/seeds_vs_runs.py); the report merges them again
+    seed_chunks = [seeds[i:i + per_trial] for i in range(0, len(seeds), per_trial)]
     grid, random, fixed = (_table(spec, key) for key in ("grid", "random", "fixed"))
     samples = spec.get("samples", 1 if not random else None)
     if samples is None or type(samples) is not int or samples < 1:
@@ -102,8 +108,10 @@ def expand(spec: dict) -> list[Trial]:
                     values = {**fixed, **settings}
                     if "total_steps" in spec:
                         values["total_steps"] = spec["total_steps"]
-                    config = _build(config_class, env, values, seeds, algo)
-                    trials.append(Trial(_trial_name(algo, env, settings, len(trials)), algo, config, settings))
+                    for chunk in seed_chunks:
+                        config = _build(config_class, env, values, chunk, algo)
+                        name = _trial_name(algo, env, settings, len(trials), chunk if len(seed_chunks) > 1 else ())
+                        trials.append(Trial(name, algo, config, settings))
     return trials
 
 
@@ -166,8 +174,8 @@ def _build(config_class: type, env: str, values: dict, seeds: tuple[int, ...], a
         raise ActorCriticError(f"sweep: a value does not fit {algo}'s config ({error})") from None
 
 
-def _trial_name(algo: str, env: str, settings: dict, index: int) -> str:
-    shown = "-".join(f"{name}={_short(value)}" for name, value in settings.items())
+def _trial_name(algo: str, env: str, settings: dict, index: int, seeds: tuple[int, ...] = ()) -> str:
+    shown = "-".join(f"{name}={_short(value)}" for name, value in {**settings, **({"seeds": seeds} if seeds else {})}.items())
     name = f"{index:03d}-{algo}-{env.replace('/', '-').replace(':', '-')}" + (f"-{shown}" if shown else "")
     return "".join(c if c.isalnum() or c in "-_=.," else "_" for c in name)[:120]
 
@@ -223,10 +231,11 @@ def check_backend(backend: Backend) -> Backend:
         require_ray()
         check_address(backend.ray)
         return backend
-    return dataclasses.replace(backend, jobs=_jobs(backend.jobs))
+    return dataclasses.replace(backend, jobs=check_jobs(backend.jobs))
 
 
-def _jobs(jobs: int | None) -> int:
+def check_jobs(jobs: int | None) -> int:
+    """Processes at a time: `jobs` (1 to the cores; None: the cores), or a one-line error."""
     cores = available_cores()
     if jobs is not None and not 1 <= jobs <= cores:
         raise ActorCriticError(f"--jobs {jobs} is out of range: this machine gives {cores} cores, so 1 to {cores} trials at a time")
@@ -319,22 +328,12 @@ def progress(done: int, running: int, queued: int) -> None:
 
 def run_trial(out: Path, name: str, threads: int, callbacks: tuple = ()) -> None:
     """In a trial's own process (local or a Ray worker): train it in out/trials/NAME with `threads` torch
-    threads, or resume it from its checkpoint (rows logged past the checkpoint are dropped, so a restarted
-    trial repeats and misses none). A finished trial is left as it is."""
-    from actorcritic.training import resume, train
+    threads, resume it from its checkpoint, or leave it if finished (`training.train_or_resume`)."""
+    from actorcritic.training import train_or_resume
 
     trials, _ = load(out)
     (trial,) = [t for t in trials if t.name == name]
-    run_dir = Path(out) / TRIALS_DIR / name
-    state = trial_state(run_dir)
-    if state == "done":
-        return
-    if state == "started":
-        resume(run_dir, callbacks=callbacks)
-    else:
-        if run_dir.exists():
-            shutil.rmtree(run_dir)  # stopped before its first checkpoint: nothing in it to keep
-        train(trial.algo, dataclasses.replace(trial.config, num_threads=threads), run_dir, callbacks=callbacks)
+    train_or_resume(trial.algo, dataclasses.replace(trial.config, num_threads=threads), Path(out) / TRIALS_DIR / name, callbacks)
 
 
 def write_results(out: Path, trials: list[Trial]) -> None:

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import statistics
 import time
 from datetime import datetime
@@ -126,6 +127,22 @@ def resume(run_dir: Path, total_steps: int | None = None, callbacks: Iterable = 
     if isinstance(agent, SeedGroup):
         require_rliable()
     return _learn_and_summarise(agent, run_dir, callbacks)
+
+
+def train_or_resume(algo: str, config, run_dir: Path, callbacks: Iterable = ()) -> dict:
+    """Bring the run in `run_dir` to its end, whatever state it is in: finished (summary.json: left as it
+    is), started (a checkpoint: resumed from it; rows logged past it are dropped, so nothing repeats or is
+    missed) or new (trained; a directory stopped before its first checkpoint has nothing to keep). Returns
+    the summary. What a sweep trial and an experiment's run do, so that killing either loses at most the
+    steps since the last checkpoint."""
+    run_dir = Path(run_dir)
+    if (run_dir / SUMMARY_FILE).exists():
+        return json.loads((run_dir / SUMMARY_FILE).read_text())
+    if (run_dir / CHECKPOINT_DIR).exists():
+        return resume(run_dir, callbacks=callbacks)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    return train(algo, config, run_dir, callbacks=callbacks)
 
 
 def evaluate(run_dir: Path, episodes: int | None = None, seed: int | None = None, best: bool = False,

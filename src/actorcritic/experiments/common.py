@@ -1,16 +1,21 @@
-"""What every experiment shares: its result, the three files it writes, the table it prints."""
+"""What every experiment shares: its result, the three files it writes, the table it prints, and the
+runs it spreads over processes and resumes after an interruption."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from actorcritic.checkpoint import write_atomic, write_json_atomic
 from actorcritic.config import config_to_dict
+from actorcritic.errors import ActorCriticError
 
 
 @dataclass
@@ -63,3 +68,42 @@ def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (6.0, 4.0
     import matplotlib.pyplot as plt
 
     return plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+
+
+# ---------------------------------------------------------------- runs in processes, resumable
+
+def run_units(function: Callable[..., Any], units: list[tuple], jobs: int | None = None, label: str = "run") -> list:
+    """`function(*unit, threads=1)` for every unit, `jobs` at a time (default: one per core), each in a
+    fresh process; the results in the order of `units`.
+
+    One torch thread per unit, whatever `jobs` is: the thread count changes the last bits of a matrix
+    product, so this keeps a run's numbers independent of --jobs (and threads x processes within the cores).
+    One process per unit (spawned, never reused): a seed's numbers cannot depend on what ran before it.
+    jobs = 1 runs the units here, one after another. An interrupted experiment is continued by running it
+    again: each unit resumes from what it saved (see `unit_directory`)."""
+    from actorcritic.sweeps import check_jobs
+
+    jobs = check_jobs(jobs)
+    if jobs == 1:
+        return [function(*unit, threads=1) for unit in units]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
+        futures = {pool.submit(function, *unit, threads=1): index for index, unit in enumerate(units)}
+        for done, future in enumerate(as_completed(futures), 1):
+            future.result()  # an error stops the experiment here, with the unit's own message
+            print(f"{label}s: {done} of {len(units)} done", flush=True)
+        return [future.result() for future in sorted(futures, key=futures.get)]
+
+
+def unit_directory(out: str | Path, identity: dict, *parts: str) -> Path:
+    """out/runs/PART/..., holding one unit's files, with identity.json: what the unit computes (its
+    config). A directory left by a unit of another identity is refused, so that a rerun with other
+    options never mixes its results with an earlier run's: the error names the directory to remove."""
+    directory = Path(out, "runs", *parts)
+    saved = directory / "identity.json"
+    if saved.exists():
+        if json.loads(saved.read_text()) != json.loads(json.dumps(identity)):
+            raise ActorCriticError(f"{directory} holds a run with other options: pass another --out, or delete it to start again")
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(saved, identity)
+    return directory

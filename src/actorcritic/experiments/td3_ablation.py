@@ -12,28 +12,38 @@ Variants (one TD3 config each; DDPG is TD3 with its three changes off, the lectu
 * `td3-no-policy-delay`: actor and targets updated after every critic update;
 * `ddpg`: all three off.
 
-Each variant trains with `seeds` seeds (seed, seed + 1, ...) on each environment; the score of a run is the
-mean undiscounted return of `eval_episodes` episodes of its final deterministic policy, and a variant's row
-gives the mean ± standard error of that score across seeds.
+Each variant trains with `seeds` seeds (seed, seed + 1, ...) on each environment, every run an ordinary run
+directory (OUT/runs/ENV/VARIANT/seed-K/run: metrics.csv, checkpoints, summary.json). The score of a run is
+its final evaluation: the mean undiscounted return of `eval_episodes` episodes of its deterministic policy.
+A variant's score on a task is the IQM across seeds with a 95% stratified-bootstrap CI (rliable, as
+`actorcritic report`); the summary ranks the variants by IQM, names the pairs whose CIs do not overlap, and
+gives the probability that a TD3 run beats a run of each other variant.
 
 The fast default is Pendulum-v1, 6000 steps, 2 seeds, (64, 64) networks and the Pendulum preset (1000
-warm-up steps, Adam 1e-3). Pendulum is easy, and two seeds of a short run separate little: the differences
-the paper reports need its setting, e.g. `--env Hopper-v5 Walker2d-v5 --total-steps 1000000 --seeds 10
---hidden-sizes 256 256` (the paper evaluates its ablation over 1M steps and 10 seeds).
+warm-up steps, Adam 1e-3): Pendulum is easy, and two seeds of a short run separate little. `--full` is the
+setting that tests the claim: HalfCheetah-v5 and Hopper-v5, 300k steps, 5 seeds, (256, 256) networks,
+evaluated every 10k steps for the curves. Runs checkpoint every 25k steps: running the same command again
+after an interruption continues each run from its checkpoint and keeps the finished ones (a resumed run
+restarts the episodes in progress at its checkpoint, so its numbers differ, reproducibly, from an
+uninterrupted run's; its summary.json says where it resumed). The `td3` runs are
+exactly `actorcritic train td3 --env ENV --total-steps 300000 --seed K` (evaluations draw from their own
+streams and change nothing in training).
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
-from actorcritic import TD3, TD3Config
-from actorcritic.config import check_positive_int, check_range
+from actorcritic import TD3Config
+from actorcritic.aggregate import aggregate_scores, probability_of_improvement
+from actorcritic.config import check_positive_int, check_range, config_to_dict
 from actorcritic.envs import check_env_id
 from actorcritic.errors import ActorCriticError
-from actorcritic.experiments.common import ExperimentResult, figure
+from actorcritic.experiments.common import ExperimentResult, figure, run_units, unit_directory
 
 CLAIM = "TD3 beats each variant with one of its three changes removed, and DDPG with all three removed (Fujimoto et al. 2018, Table 2)"
 
@@ -52,9 +62,9 @@ class Config:
     """Options of td3-ablation."""
 
     out: str = "results/td3-ablation"
-    """Directory for results.csv, figure.png and summary.json."""
+    """Directory for results.csv, figure.png, summary.json and the runs (runs/ENV/VARIANT/seed-K/run)."""
     env: tuple[str, ...] = ("Pendulum-v1",)
-    """Gymnasium environment ids (continuous actions), one or more, e.g. Hopper-v5 Walker2d-v5."""
+    """Gymnasium environment ids (continuous actions), one or more, e.g. HalfCheetah-v5 Hopper-v5."""
     total_steps: int = 6000
     """Environment steps each run trains for."""
     seeds: int = 2
@@ -66,85 +76,99 @@ class Config:
     learning_starts: int | None = None
     """Steps of random actions before the first update (None: TD3's preset for each env; Pendulum-v1: 1000)."""
     eval_episodes: int = 10
-    """Episodes of the final deterministic policy that score a run (reset with seed + 10000 + i)."""
-    num_threads: int = 1
-    """Torch intra-op threads."""
+    """Episodes of the final deterministic policy that score a run."""
+    eval_every: int = 0
+    """Evaluate every this many steps too, for the learning curves (0: only at the end)."""
+    jobs: int | None = None
+    """Runs at a time, each in its own process with one torch thread (default: the cores)."""
 
     def __post_init__(self) -> None:
         if not self.env:
             raise ActorCriticError("--env is empty: give one or more environment ids")
         for env in self.env:
             check_env_id(env)
-        for name in ("total_steps", "seeds", "eval_episodes", "num_threads"):
+        for name in ("total_steps", "seeds", "eval_episodes"):
             check_positive_int(name, getattr(self, name))
-        if self.learning_starts is not None:
-            check_range("learning_starts", self.learning_starts, 0)
+        for name in ("learning_starts", "eval_every"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), 0)
         TD3Config(hidden_sizes=self.hidden_sizes)  # validates the widths with TD3's own message
+
+
+FULL = dict(out="results/td3-ablation-full", env=("HalfCheetah-v5", "Hopper-v5"), total_steps=300_000, seeds=5,
+            hidden_sizes=(256, 256), eval_every=10_000)
+"""--full: the setting that tests the claim (the issue's size; the paper trains 1M steps with 10 seeds)."""
 
 
 def agent_config(config: Config, env: str, variant: str, seed: int) -> TD3Config:
     """The TD3 config of `variant` (a key of VARIANTS) on `env`: the preset of the env, then ours."""
-    overrides = dict(
-        seed=seed,
-        total_steps=config.total_steps,
-        hidden_sizes=config.hidden_sizes,
-        buffer_size=min(config.total_steps, 1_000_000),
-        eval_episodes=config.eval_episodes,
-        num_threads=config.num_threads,
-        **VARIANTS[variant],
-    )
+    overrides = dict(seed=seed, total_steps=config.total_steps, hidden_sizes=config.hidden_sizes,
+                     buffer_size=min(config.total_steps, 1_000_000), eval_episodes=config.eval_episodes,
+                     eval_every=config.eval_every, checkpoint_every=25_000, **VARIANTS[variant])
     if config.learning_starts is not None:
         overrides["learning_starts"] = config.learning_starts
     return TD3Config.for_env(env, **overrides)
 
 
-def mean_and_stderr(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error s / √n (s with n - 1 in the denominator; nan for a single value)."""
-    n = len(values)
-    stderr = float(np.std(values, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return float(np.mean(values)), stderr
+def ablation_run(config: Config, env: str, variant: str, seed: int, threads: int = 1) -> float:
+    """Train (or resume, or read) one run; its final evaluation return."""
+    from actorcritic.training import train_or_resume
+
+    settings = agent_config(config, env, variant, seed)
+    identity = {k: v for k, v in config_to_dict(settings).items() if k != "num_threads"}
+    directory = unit_directory(config.out, identity, env, variant, f"seed-{seed}")
+    summary = train_or_resume("td3", dataclasses.replace(settings, num_threads=threads), directory / "run")
+    return float(summary["eval_return_mean"])
 
 
 def run(config: Config) -> ExperimentResult:
-    seeds = range(config.seed, config.seed + config.seeds)
-    run_rows = []
-    for env in config.env:
-        for variant, switches in VARIANTS.items():
-            for seed in seeds:
-                agent = TD3(agent_config(config, env, variant, seed)).learn()
-                run_rows.append({"env": env, "variant": variant, "seed": seed, **switches, "eval_return": float(np.mean(agent.evaluate())), "stderr": math.nan})
-    table: dict[str, dict[str, dict]] = {}
-    summary_rows = []
-    for env in config.env:
-        table[env] = {}
-        for variant, switches in VARIANTS.items():
-            returns = [r["eval_return"] for r in run_rows if r["env"] == env and r["variant"] == variant]
-            mean, stderr = mean_and_stderr(returns)
-            table[env][variant] = {"mean": mean, "stderr": None if math.isnan(stderr) else stderr, "seeds": len(returns), "returns": returns}
-            summary_rows.append({"env": env, "variant": variant, "seed": "all", **switches, "eval_return": mean, "stderr": stderr})
-    summary = {
-        "final_eval_return": table,
-        "best_variant": {env: max(table[env], key=lambda v: table[env][v]["mean"]) for env in config.env},
-        # the claim, read off the data (means only: with few seeds the standard errors overlap)
-        "td3_beats_every_ablation": {env: all(table[env]["td3"]["mean"] > table[env][v]["mean"] for v in VARIANTS if v != "td3") for env in config.env},
-        "ddpg_lowest": {env: min(table[env], key=lambda v: table[env][v]["mean"]) == "ddpg" for env in config.env},
-    }
+    seeds = list(range(config.seed, config.seed + config.seeds))
+    # seed-major: an interrupted --full has every variant at the same number of finished seeds
+    units = [(config, env, variant, seed) for seed in seeds for env in config.env for variant in VARIANTS]
+    scores = dict(zip([unit[1:] for unit in units], run_units(ablation_run, units, config.jobs)))
+    run_rows = [{"env": env, "variant": variant, "seed": seed, **VARIANTS[variant], "eval_return": scores[env, variant, seed]}
+                for env in config.env for variant in VARIANTS for seed in seeds]
+    table = {env: {variant: variant_scores([scores[env, variant, seed] for seed in seeds]) for variant in VARIANTS} for env in config.env}
+    summary = {"final_eval_return": table, **read_claim(table, scores, seeds)}
+    summary_rows = [{"env": env, "variant": variant, "seed": "iqm", **VARIANTS[variant], "eval_return": table[env][variant]["iqm"]}
+                    for env in config.env for variant in VARIANTS]
 
     def draw(path_png):
-        fig, axes = figure(1, len(config.env), size=(6.0, 4.0))
+        fig, axes = figure(1, len(config.env), size=(6.0, 4.2))
         names = list(VARIANTS)
         for ax, env in zip(axes[0], config.env):
-            means = [table[env][v]["mean"] for v in names]
-            errors = [table[env][v]["stderr"] or 0.0 for v in names]
-            ax.bar(range(len(names)), means, yerr=errors, capsize=4, color=[f"C{i}" for i in range(len(names))])
-            for index, seed in enumerate(seeds):
-                offset = 0.5 * (index + 0.5) / len(seeds) - 0.25  # side by side, clear of the error bar
-                returns = [next(r["eval_return"] for r in run_rows if r["env"] == env and r["variant"] == v and r["seed"] == seed) for v in names]
-                ax.plot(np.arange(len(names)) + offset, returns, "k.", markersize=4)
+            iqms = np.array([table[env][v]["iqm"] for v in names])
+            errors = np.array([[iqms[i] - table[env][v]["iqm_ci"][0], table[env][v]["iqm_ci"][1] - iqms[i]] for i, v in enumerate(names)]).T
+            ax.bar(range(len(names)), iqms, yerr=errors, capsize=4, color=[f"C{i}" for i in range(len(names))])
+            for index, variant in enumerate(names):
+                dots = [scores[env, variant, seed] for seed in seeds]
+                ax.plot(index + np.linspace(-0.25, 0.25, len(dots)), dots, "k.", markersize=4)
             ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
-            ax.set(ylabel="final evaluation return", title=f"{env}: mean ± s.e. over {config.seeds} seeds (dots: seeds), {config.total_steps} steps")
+            ax.set(ylabel="final evaluation return",
+                   title=f"{env}, {config.total_steps} steps: IQM and 95% CI over {len(seeds)} seeds (dots: seeds)")
             ax.title.set_fontsize(9)
         fig.tight_layout()
         fig.savefig(path_png, dpi=110, format="png")
 
     return ExperimentResult(rows=run_rows + summary_rows, summary=summary, draw=draw, table_columns=list(run_rows[0]))
+
+
+def variant_scores(returns: list[float]) -> dict:
+    """One variant on one task: the seeds' returns and their IQM and mean with 95% bootstrap CIs."""
+    aggregate = aggregate_scores(returns)
+    return {"returns": returns, **{k: aggregate[k] for k in ("iqm", "iqm_ci", "mean", "mean_ci")}}
+
+
+def read_claim(table: dict, scores: dict, seeds: list[int]) -> dict:
+    """Per task: the variants ranked by IQM, the pairs whose IQM CIs do not overlap (the higher first), and
+    P(a TD3 run beats a run of each other variant) with its CI; the claim holds where TD3's IQM is the
+    highest and DDPG's the lowest (`separated` says which of those gaps the CIs confirm)."""
+    ranking, separated, td3_beats, holds = {}, {}, {}, {}
+    for env, variants in table.items():
+        ranking[env] = sorted(variants, key=lambda v: variants[v]["iqm"], reverse=True)
+        separated[env] = [[high, low] for high, low in itertools.combinations(ranking[env], 2)
+                          if variants[high]["iqm_ci"][0] > variants[low]["iqm_ci"][1]]
+        td3_beats[env] = {variant: probability_of_improvement([scores[env, "td3", s] for s in seeds], [scores[env, variant, s] for s in seeds])
+                          for variant in variants if variant != "td3"}
+        holds[env] = ranking[env][0] == "td3" and ranking[env][-1] == "ddpg"
+    return {"ranking": ranking, "separated": separated, "td3_beats": td3_beats, "td3_best_and_ddpg_worst": holds}
