@@ -243,6 +243,24 @@ def test_every_option_runs_and_a_checkpoint_restores_the_policy(tmp_path):
     assert [restored.answer(p) for p in agent.heldout[:10]] == [agent.answer(p) for p in agent.heldout[:10]]
 
 
+def test_the_warm_start_stops_once_the_validation_accuracy_reaches_its_target(monkeypatch):
+    agent = GRPOLM(tiny_config(warmup_steps=40, warmup_check_every=10, warmup_target_accuracy=0.5, warmup_check_prompts=30))
+    assert len(agent.validation) == 30 and not set(agent.validation) & set(agent.heldout)
+    checked = []
+
+    def accuracy_rising(prompts):
+        checked.append(agent.warmup_steps_done)
+        assert prompts == agent.validation  # the criterion never looks at the held-out set
+        return [1.0] * len(checked) + [0.0] * (3 - len(checked))  # 1/3, 2/3, ...
+
+    monkeypatch.setattr(agent, "greedy_correct", accuracy_rising)
+    assert len(agent.warm_start()) == 20 and agent.warmup_steps_done == 20 and checked == [10, 20]
+    # no target: every warm-up step, no check
+    agent = GRPOLM(tiny_config(warmup_steps=12, warmup_check_every=5, warmup_target_accuracy=0.0))
+    monkeypatch.setattr(agent, "greedy_correct", lambda prompts: pytest.fail("checked without a target"))
+    assert len(agent.warm_start()) == 12 and agent.warmup_steps_done == 12
+
+
 def test_a_user_reward_function_replaces_the_verifier():
     agent = GRPOLM(tiny_config(warmup_steps=0), reward_fn=lambda prompt, completion: float(len(completion)))
     agent.warm_start()
@@ -269,8 +287,19 @@ def test_bad_input_gives_a_one_line_error(tmp_path, capsys, flags, fragments):
 
 def test_mismatch_experiment_writes_its_files(tmp_path, capsys):
     out = tmp_path / "mismatch"
-    assert main(["experiment", "mismatch", "--out", str(out), "--steps", "2", "--warmup-steps", "2", "--d-model", "16"]) == 0
+    flags = ["--out", str(out), "--steps", "3", "--warmup-steps", "2", "--d-model", "16", "--seeds", "2", "--eval-every", "1",
+             "--corrections", "token-truncate", "sequence-mask", "--probe-digits", "2", "4", "--probe-widths", "16", "--jobs", "1"]
+    assert main(["experiment", "mismatch", *flags]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    kl = summary["mismatch_kl_k3_mean"]
-    assert kl["float32/none"] < 1e-9 and kl["bfloat16/none"] > 100 * kl["float32/none"]
-    assert (out / "figure.png").exists() and (out / "results.csv").exists()
+    arms = summary["arms"]
+    assert list(arms) == ["float32, none", "bfloat16, none", "bfloat16, token-truncate", "bfloat16, sequence-mask"]
+    assert arms["float32, none"]["mismatch_kl_k3_mean"] < 1e-9 and arms["bfloat16, none"]["mismatch_kl_k3_mean"] > 100 * arms["float32, none"]["mismatch_kl_k3_mean"]
+    assert all(len(arm["accuracy_after_per_seed"]) == 2 for arm in arms.values())
+    assert [(r["digits"], r["sampler_dtype"]) for r in summary["probe"]] == [(2, "bfloat16"), (2, "float16"), (4, "bfloat16"), (4, "float16")]
+    assert all(r["mismatch_kl_k3"] > 0 for r in summary["probe"])
+    assert (out / "figure.png").exists() and len((out / "results.csv").read_text().splitlines()) == 1 + 4 * 2
+    # every run of every arm and seed is kept: a second run reads them back
+    result = json.loads((out / "runs/bfloat16-none/seed-1/result.json").read_text())
+    assert [row["global_step"] for row in result["steps"]] == [1, 2, 3] and result["steps"][0]["heldout_accuracy"] is not None
+    assert main(["experiment", "mismatch", *flags]) == 0
+    assert json.loads((out / "runs/bfloat16-none/seed-1/result.json").read_text()) == result

@@ -20,6 +20,19 @@ def test_labels_name_algorithm_environment_and_the_fields_that_differ():
     assert run_labels(configs) == ["ppo on CartPole-v1 (gae_lambda=0.9)", "ppo on CartPole-v1 (gae_lambda=0.95)",
                                    "trpo on CartPole-v1 (gae_lambda=None)"]
     assert run_labels(configs[:1]) == ["ppo on CartPole-v1"]
+    assert run_labels([{"algo": "grpo-lm", "task": "addition", "digits": 3}]) == ["grpo-lm on addition3"]  # a task, not an env
+    assert run_labels([{**configs[2], "seed": 4}, configs[2]]) == ["trpo on CartPole-v1, seed 4", "trpo on CartPole-v1, seed 0"]
+
+
+def test_a_grpo_lm_run_plots_its_held_out_accuracy(tmp_path, capsys):
+    flags = ["--d-model", "16", "--num-layers", "1", "--num-heads", "2", "--warmup-steps", "2", "--total-steps", "4", "--prompts-per-step", "2",
+             "--group-size", "2", "--eval-prompts", "4", "--eval-every", "2", "--digits", "2"]
+    for seed in (0, 1):
+        assert main(["train", "grpo-lm", *flags, "--seed", str(seed), "--run-dir", str(tmp_path / f"s{seed}")]) == 0
+    config, curves = read_run(tmp_path / "s1")
+    assert [step for step, _ in curves["heldout_accuracy"][1]] == [2, 4]
+    assert main(["plot", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "seeds.png")]) == 0
+    assert (tmp_path / "seeds.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_plot_overlays_runs_into_one_png(tmp_path, capsys):

@@ -14,7 +14,8 @@ import numpy as np
 
 from actorcritic.errors import ActorCriticError
 
-PANELS = (("episode_return_mean", "episode return (training)"), ("eval_return_mean", "evaluation return (deterministic)"))
+PANELS = (("episode_return_mean", "episode return (training)"), ("eval_return_mean", "evaluation return (deterministic)"),
+          ("heldout_accuracy", "held-out accuracy (greedy; grpo-lm)"))
 IGNORED_FIELDS = {"device", "num_threads", "checkpoint_every", "eval_episodes", "log_every", "save_replay_buffer", "seed", "seeds",
                   "vectorization"}
 """Config fields that never change what is learned; they do not go into labels."""
@@ -68,14 +69,18 @@ def seed_band(points_per_seed: dict[int, list[tuple[int, float]]], statistic: st
 
 
 def run_labels(configs: list[dict], with_env: bool = True) -> list[str]:
-    """"algo on env" ("algo" without the env), then the fields whose values differ between the runs (`field=value`)."""
+    """"algo on env" ("algo" without the env), then the fields whose values differ between the runs (`field=value`),
+    and the seed where that leaves two labels the same."""
     fields = sorted({name for config in configs for name in config} - {"algo", "env"} - IGNORED_FIELDS)
     differing = [name for name in fields if len({json.dumps(config.get(name)) for config in configs}) > 1]
     labels = []
     for config in configs:
         extra = ", ".join(f"{name}={_show(config.get(name))}" for name in differing)
-        where = f" on {config.get('env')}" if with_env else ""
+        env = config.get("env") or f"{config.get('task')}{config.get('digits')}"  # grpo-lm names its task, not an env
+        where = f" on {env}" if with_env else ""
         labels.append(f"{config.get('algo')}{where}" + (f" ({extra})" if extra else ""))
+    if len(set(labels)) < len(labels):  # runs of one config but for the seed: tell them apart by it
+        labels = [f"{label}, seed {config.get('seed')}" for label, config in zip(labels, configs)]
     return labels
 
 

@@ -3,24 +3,41 @@
 Claim tested: a sampler that runs the same weights in bfloat16 reports log-probabilities that differ from
 the training pass's float32 ones (mismatch KL > 0, per-token gaps far above float32's), while a float32
 sampler agrees to rounding; a truncated or masked importance-sampling correction (Yao et al. 2025) keeps
-the update's weights bounded.
+the update's weights bounded. And what the mismatch does to learning: whether bfloat16 sampling, with and
+without a correction, learns as well as float32 sampling.
 
-Setting: `grpo-lm` on one task (default: 2-digit addition), one warm start per run (deterministic in the
-seed, so every run starts from the same policy), then `steps` GRPO steps in each of three settings:
-float32 sampling; bfloat16 sampling uncorrected; bfloat16 sampling with `--is-correction` at `--is-cap`.
-Recorded per setting: the mean and largest mismatch figures over the steps, the mean importance weight,
-held-out greedy accuracy before and after, and the wall time. `num_iterations` = 1, so without the
-mismatch every ratio would be exactly 1 at the update.
+Setting: `grpo-lm` on one task, one warm start per seed (grpo-lm's criterion: supervised steps until the
+validation accuracy reaches `warmup_target_accuracy`; deterministic in the seed, so every arm of a seed
+starts from the same policy), then `steps` GRPO steps in each arm: float32 sampling; bfloat16 sampling
+uncorrected; bfloat16 sampling with each of `corrections`. `num_iterations` = 1, so without the mismatch
+every ratio would be exactly 1 at the update. Recorded per arm and seed: every step's metrics (mismatch KL,
+largest gap, mean importance weight) and the held-out greedy accuracy every `eval_every` steps; reported:
+accuracy against steps and the mismatch KL over training, mean and 95% bootstrap CI across seeds.
+
+Where the mismatch grows: `probe` measures the mismatch KL of one sampling round of a fresh (untrained)
+policy for bfloat16 and float16 samplers at several answer lengths (digits) and model widths, no training.
+
+The fast default is 2-digit addition, d_model 64, 200 warm-start steps at most, 200 GRPO steps, one seed,
+the token-truncate correction. `--full`: grpo-lm's defaults (3-digit addition, d_model 128, the warm-start
+criterion), 1000 GRPO steps, 3 seeds, every correction, held-out accuracy every 100 steps. Each run is a
+unit of OUT/runs/ARM/seed-K (its metrics in result.json once finished): running the command again after an
+interruption keeps the finished runs and redoes the others.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from dataclasses import dataclass, replace
 
-from actorcritic.config import check_choice, check_positive_int, check_range
-from actorcritic.experiments.common import ExperimentResult, figure
+import numpy as np
+
+from actorcritic.aggregate import aggregate_scores, curve_estimate
+from actorcritic.checkpoint import write_json_atomic
+from actorcritic.config import check_choice, check_positive_int, check_range, config_to_dict
+from actorcritic.errors import ActorCriticError
+from actorcritic.experiments.common import ExperimentResult, figure, run_units, unit_directory
 from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
 from actorcritic.language.objectives import IS_CORRECTIONS
 
@@ -32,38 +49,63 @@ class Config:
     """Options of mismatch."""
 
     out: str = "results/mismatch"
-    """Directory for results.csv, figure.png and summary.json."""
+    """Directory for results.csv, figure.png, summary.json and the runs (runs/ARM/seed-K)."""
     task: str = "addition"
     """Task of the grpo-lm runs."""
     digits: int = 2
     """Digits of the task."""
     steps: int = 200
-    """GRPO steps per setting."""
+    """GRPO steps per arm."""
     warmup_steps: int = 200
-    """Supervised warm-start steps (the same policy starts every setting)."""
+    """Most supervised warm-start steps (grpo-lm's criterion may stop it earlier)."""
     d_model: int = 64
     """Width of the transformer."""
-    is_correction: str = "token-truncate"
-    """The correction of the third setting (not none)."""
+    corrections: tuple[str, ...] = ("token-truncate",)
+    """The IS corrections of the bfloat16 arms beyond the uncorrected one."""
     is_cap: float = 2.0
-    """Its cap C."""
+    """Their cap C."""
+    seeds: int = 1
+    """Seeds per arm: seed, seed + 1, ..."""
     seed: int = 0
-    """Seed of every run."""
+    """First seed."""
+    eval_every: int = 0
+    """Held-out accuracy every this many GRPO steps, for the curves (0: before and after only)."""
+    probe_digits: tuple[int, ...] = (2, 6)
+    """Answer lengths (digits) of the mismatch probe."""
+    probe_widths: tuple[int, ...] = (64,)
+    """Model widths (d_model) of the mismatch probe."""
+    jobs: int | None = None
+    """Runs at a time, each in its own process with one torch thread (default: the cores)."""
 
     def __post_init__(self) -> None:
-        check_positive_int("steps", self.steps)
-        check_range("warmup_steps", self.warmup_steps, 0)
-        check_choice("is_correction", self.is_correction, IS_CORRECTIONS[1:])
+        for name in ("steps", "seeds"):
+            check_positive_int(name, getattr(self, name))
+        for name in ("warmup_steps", "eval_every"):
+            check_range(name, getattr(self, name), 0)
+        for correction in self.corrections:
+            check_choice("corrections", correction, IS_CORRECTIONS[1:])
         check_range("is_cap", self.is_cap, 1)
+        for digits in self.probe_digits:
+            check_range("probe_digits", digits, 1, 18)
+        for width in self.probe_widths:
+            if type(width) is not int or width < 4 or width % 4:
+                raise ActorCriticError(f"--probe-widths {width} is out of range: give multiples of 4 (the heads)")
         # the grpo-lm config validates the rest (task, digits, d_model) when the first run is built
-        self.run_config("float32", "none")
+        self.run_config("float32", "none", self.seed)
 
-    def run_config(self, sampler_dtype: str, is_correction: str) -> GRPOLMConfig:
-        return replace(
-            GRPOLMConfig(task=self.task, digits=self.digits, d_model=self.d_model, num_heads=4, warmup_steps=self.warmup_steps,
-                         eval_prompts=200, eval_every=0, checkpoint_every=0, time_limit_s=0.0, seed=self.seed),
-            total_steps=self.steps, sampler_dtype=sampler_dtype, is_correction=is_correction, is_cap=self.is_cap,
-        )
+    def arms(self) -> list[tuple[str, str]]:
+        """(sampler dtype, correction) of every arm."""
+        return [("float32", "none"), ("bfloat16", "none"), *(("bfloat16", c) for c in self.corrections)]
+
+    def run_config(self, sampler_dtype: str, is_correction: str, seed: int) -> GRPOLMConfig:
+        return GRPOLMConfig(task=self.task, digits=self.digits, d_model=self.d_model, num_heads=4, warmup_steps=self.warmup_steps,
+                            eval_prompts=200, eval_every=self.eval_every, checkpoint_every=0, time_limit_s=0.0, seed=seed,
+                            total_steps=self.steps, sampler_dtype=sampler_dtype, is_correction=is_correction, is_cap=self.is_cap)
+
+
+FULL = dict(out="results/mismatch-full", digits=3, d_model=128, warmup_steps=GRPOLMConfig.warmup_steps, steps=1000, seeds=3,
+            corrections=tuple(IS_CORRECTIONS[1:]), eval_every=100, probe_digits=(2, 3, 6, 12), probe_widths=(64, 128, 256))
+"""--full: every arm learns at this size (grpo-lm's defaults), 3 seeds, every correction."""
 
 
 class _Recorder:
@@ -76,42 +118,103 @@ class _Recorder:
         self.rows.append(metrics)
 
 
+def arm_name(sampler_dtype: str, correction: str) -> str:
+    return f"{sampler_dtype}, {correction}"
+
+
+def mismatch_run(config: Config, sampler_dtype: str, correction: str, seed: int, threads: int = 1) -> dict:
+    """One arm and seed: warm start, GRPO with the metrics of every step; read back if finished."""
+    settings = replace(config.run_config(sampler_dtype, correction, seed), num_threads=threads)
+    identity = {k: v for k, v in config_to_dict(settings).items() if k != "num_threads"}
+    directory = unit_directory(config.out, identity, f"{sampler_dtype}-{correction}", f"seed-{seed}")
+    if (directory / "result.json").exists():
+        return json.loads((directory / "result.json").read_text())
+    agent, recorder, started = GRPOLM(settings), _Recorder(), time.perf_counter()
+    agent.learn(callbacks=[recorder])
+    result = {"sampler_dtype": sampler_dtype, "is_correction": correction, "seed": seed, "accuracy_before": agent.accuracy_before,
+              "accuracy_after": agent.accuracy_after, "warmup_steps_done": agent.warmup_steps_done,
+              "wall_time_s": time.perf_counter() - started, "steps": recorder.rows}
+    write_json_atomic(directory / "result.json", result)
+    return result
+
+
+def probe(config: Config) -> list[dict]:
+    """Mismatch figures of one sampling round of an untrained policy, per sampler dtype, answer length and width."""
+    rows = []
+    for width in config.probe_widths:
+        for digits in config.probe_digits:
+            for dtype in ("bfloat16", "float16"):
+                agent = GRPOLM(replace(config.run_config(dtype, "none", config.seed), digits=digits, d_model=width, warmup_steps=0))
+                rows.append({"d_model": width, "digits": digits, "sampler_dtype": dtype, **agent.mismatch_now()})
+    return rows
+
+
 def run(config: Config) -> ExperimentResult:
-    settings = (("float32", "none"), ("bfloat16", "none"), ("bfloat16", config.is_correction))
-    rows, curves = [], {}
-    for sampler_dtype, correction in settings:
-        agent, recorder = GRPOLM(config.run_config(sampler_dtype, correction)), _Recorder()
-        started = time.perf_counter()
-        agent.learn(callbacks=[recorder])
-        label = f"{sampler_dtype}, {correction}"
-        curves[label] = [r["mismatch_kl_k3"] for r in recorder.rows]
-        rows.append({
-            "sampler_dtype": sampler_dtype,
-            "is_correction": correction,
-            "mismatch_kl_mean": statistics.fmean(r["mismatch_kl"] for r in recorder.rows),
-            "mismatch_kl_k3_mean": statistics.fmean(r["mismatch_kl_k3"] for r in recorder.rows),
-            "mismatch_max_abs": max(r["mismatch_max_abs"] for r in recorder.rows),
-            "is_weight_mean": statistics.fmean(r["is_weight_mean"] for r in recorder.rows),
-            "clip_fraction_mean": statistics.fmean(r["clip_fraction"] for r in recorder.rows),
-            "accuracy_before": agent.accuracy_before,
-            "accuracy_after": agent.accuracy_after,
-            "wall_time_s": time.perf_counter() - started,
-        })
-    summary = {"mismatch_kl_k3_mean": {f"{r['sampler_dtype']}/{r['is_correction']}": r["mismatch_kl_k3_mean"] for r in rows},
-               "accuracy_after": {f"{r['sampler_dtype']}/{r['is_correction']}": r["accuracy_after"] for r in rows}}
+    seeds = list(range(config.seed, config.seed + config.seeds))
+    units = [(config, dtype, correction, seed) for seed in seeds for dtype, correction in config.arms()]
+    results = run_units(mismatch_run, units, config.jobs)
+    by_arm = {arm_name(d, c): [r for r in results if (r["sampler_dtype"], r["is_correction"]) == (d, c)] for d, c in config.arms()}
+
+    rows, summary_arms = [], {}
+    for label, runs in by_arm.items():
+        for r in runs:
+            steps = r["steps"]
+            rows.append({
+                "sampler_dtype": r["sampler_dtype"], "is_correction": r["is_correction"], "seed": r["seed"],
+                "mismatch_kl_mean": statistics.fmean(s["mismatch_kl"] for s in steps),
+                "mismatch_kl_k3_mean": statistics.fmean(s["mismatch_kl_k3"] for s in steps),
+                "mismatch_max_abs": max(s["mismatch_max_abs"] for s in steps),
+                "is_weight_mean": statistics.fmean(s["is_weight_mean"] for s in steps),
+                "clip_fraction_mean": statistics.fmean(s["clip_fraction"] for s in steps),
+                "accuracy_before": r["accuracy_before"], "accuracy_after": r["accuracy_after"], "wall_time_s": r["wall_time_s"],
+            })
+        mine = [row for row in rows if arm_name(row["sampler_dtype"], row["is_correction"]) == label]
+        after = aggregate_scores([row["accuracy_after"] for row in mine])
+        summary_arms[label] = {
+            "accuracy_before_mean": statistics.fmean(row["accuracy_before"] for row in mine),
+            "accuracy_after_mean": after["mean"], "accuracy_after_mean_ci": after["mean_ci"],
+            "accuracy_after_per_seed": [row["accuracy_after"] for row in mine],
+            "mismatch_kl_k3_mean": statistics.fmean(row["mismatch_kl_k3_mean"] for row in mine),
+            "mismatch_max_abs": max(row["mismatch_max_abs"] for row in mine),
+        }
+    probe_rows = probe(config)
+    summary = {"arms": summary_arms, "probe": probe_rows,
+               "every_arm_learns": all(a["accuracy_after_mean_ci"][0] > a["accuracy_before_mean"] for a in summary_arms.values())}
+
+    def curves(runs: list[dict], column: str) -> tuple[list[int], tuple]:
+        """The column's steps (where every seed has it) and its mean with 95% CI across seeds."""
+        points = [{s["global_step"]: s[column] for s in r["steps"] if isinstance(s.get(column), float) and s[column] == s[column]} for r in runs]
+        common = sorted(set.intersection(*(set(p) for p in points)))
+        return common, curve_estimate(np.array([[p[step] for step in common] for p in points]))
 
     def draw(path_png):
-        fig, axes = figure(1, 1)
-        ax = axes[0][0]
-        for label, values in curves.items():
-            ax.plot(range(1, len(values) + 1), [max(v, 1e-12) for v in values], label=label)
-        ax.set_yscale("log")
-        ax.set_xlabel("GRPO step")
-        ax.set_ylabel("mismatch KL (k3), per token")
-        ax.set_title(f"sampler vs trainer log-probs, {config.task} {config.digits} digits", fontsize=10)
-        ax.legend(fontsize=8)
+        fig, axes = figure(1, 3, size=(5.2, 4.0))
+        accuracy_ax, kl_ax, probe_ax = axes[0]
+        for index, (label, runs) in enumerate(by_arm.items()):
+            colour = f"C{index}"
+            steps, (mean, low, high) = curves(runs, "heldout_accuracy")
+            before = statistics.fmean(r["accuracy_before"] for r in runs)
+            steps, mean, low, high = [0, *steps], [before, *mean], [before, *low], [before, *high]
+            accuracy_ax.plot(steps, mean, color=colour, label=label)
+            accuracy_ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
+            steps, (mean, low, high) = curves(runs, "mismatch_kl_k3")
+            window = max(1, len(steps) // 50)  # a running mean: one step's KL is noisy
+            smooth = np.convolve(mean, np.ones(window) / window, mode="valid")
+            kl_ax.plot(steps[window - 1:], np.maximum(smooth, 1e-12), color=colour, label=label)
+        for dtype, marker in (("bfloat16", "o-"), ("float16", "s--")):
+            for index, width in enumerate(config.probe_widths):
+                mine = [r for r in probe_rows if r["sampler_dtype"] == dtype and r["d_model"] == width]
+                probe_ax.plot([r["digits"] for r in mine], [max(r["mismatch_kl_k3"], 1e-12) for r in mine], marker, color=f"C{index}",
+                              label=f"{dtype}, d_model {width}")
+        accuracy_ax.set(xlabel="GRPO step", ylabel="held-out greedy accuracy", title=f"mean and 95% CI over {len(seeds)} seed(s)")
+        kl_ax.set(xlabel="GRPO step", ylabel="mismatch KL (k3) per token", yscale="log", title="sampler vs trainer, running mean")
+        probe_ax.set(xlabel="digits (answer length)", ylabel="mismatch KL (k3) per token", yscale="log", title="untrained policy, one round")
+        for ax in (accuracy_ax, kl_ax, probe_ax):
+            ax.legend(fontsize=7)
+            ax.title.set_fontsize(9)
+        fig.suptitle(f"grpo-lm, {config.task} {config.digits} digits, d_model {config.d_model}", fontsize=10)
         fig.tight_layout()
         fig.savefig(path_png, dpi=110, format="png")
 
-    columns = ["sampler_dtype", "is_correction", "mismatch_kl_k3_mean", "mismatch_max_abs", "is_weight_mean", "accuracy_before", "accuracy_after"]
+    columns = ["sampler_dtype", "is_correction", "seed", "mismatch_kl_k3_mean", "mismatch_max_abs", "is_weight_mean", "accuracy_before", "accuracy_after"]
     return ExperimentResult(rows=rows, summary=summary, draw=draw, table_columns=columns)

@@ -123,11 +123,11 @@ def make_task(name: str, digits: int) -> Task:
     return TASKS[name](digits)
 
 
-def heldout_prompts(task: Task, count: int, seed: int) -> list[str]:
-    """`count` distinct prompts drawn with their own seed, the fixed evaluation set (never trained on).
+def heldout_prompts(task: Task, count: int, seed: int, excluded: frozenset[str] = frozenset(), strict: bool = True) -> list[str]:
+    """`count` distinct prompts, none in `excluded`, drawn with their own seed: a fixed evaluation set.
 
-    Refused when the task has fewer than `count` distinct prompts."""
-    rng, prompts, seen = random.Random(seed), [], set()
+    Where the task has fewer such prompts, refused (`strict`) or as many as were found."""
+    rng, prompts, seen = random.Random(seed), [], set(excluded)
     for _ in range(100 * count):
         prompt = task.sample_prompt(rng)
         if prompt not in seen:
@@ -135,6 +135,8 @@ def heldout_prompts(task: Task, count: int, seed: int) -> list[str]:
             prompts.append(prompt)
             if len(prompts) == count:
                 return prompts
+    if not strict:
+        return prompts
     raise ActorCriticError(f"--eval-prompts {count} is more than the {len(prompts)} distinct prompts found for {task.name} with {getattr(task, 'digits', '?')} digits: lower it")
 
 
