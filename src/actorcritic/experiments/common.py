@@ -8,7 +8,7 @@ import io
 import json
 import math
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import multiprocessing.connection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -72,26 +72,59 @@ def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (6.0, 4.0
 
 # ---------------------------------------------------------------- runs in processes, resumable
 
-def run_units(function: Callable[..., Any], units: list[tuple], jobs: int | None = None, label: str = "run") -> list:
+def run_units(function: Callable[..., Any], units: list[tuple], jobs: int | None = None) -> list:
     """`function(*unit, threads=1)` for every unit, `jobs` at a time (default: one per core), each in a
     fresh process; the results in the order of `units`.
 
     One torch thread per unit, whatever `jobs` is: the thread count changes the last bits of a matrix
     product, so this keeps a run's numbers independent of --jobs (and threads x processes within the cores).
     One process per unit (spawned, never reused): a seed's numbers cannot depend on what ran before it.
-    jobs = 1 runs the units here, one after another. An interrupted experiment is continued by running it
+    jobs = 1 runs the units here, one after another. The first error stops the experiment: the units still
+    running are stopped, the others never start. An interrupted experiment is continued by running it
     again: each unit resumes from what it saved (see `unit_directory`)."""
     from actorcritic.sweeps import check_jobs
 
     jobs = check_jobs(jobs)
     if jobs == 1:
         return [function(*unit, threads=1) for unit in units]
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
-        futures = {pool.submit(function, *unit, threads=1): index for index, unit in enumerate(units)}
-        for done, future in enumerate(as_completed(futures), 1):
-            future.result()  # an error stops the experiment here, with the unit's own message
-            print(f"{label}s: {done} of {len(units)} done", flush=True)
-        return [future.result() for future in sorted(futures, key=futures.get)]
+    context = multiprocessing.get_context("spawn")
+    results: list = [None] * len(units)
+    queue, running, done = list(enumerate(units)), {}, 0
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                index, unit = queue.pop(0)
+                receiver, sender = context.Pipe(duplex=False)
+                process = context.Process(target=_unit_process, args=(function, unit, sender), daemon=True)
+                process.start()
+                sender.close()
+                running[receiver] = (index, process)
+            for receiver in multiprocessing.connection.wait(list(running)):
+                index, process = running.pop(receiver)
+                try:
+                    ok, value = receiver.recv()
+                except EOFError:  # the process died without a word (killed, out of memory)
+                    ok, value = False, ActorCriticError(f"run {index + 1} of the experiment stopped (exit code {process.exitcode}): run the command again to continue")
+                process.join()
+                if not ok:
+                    raise value
+                results[index], done = value, done + 1
+                print(f"runs: {done} of {len(units)} done", flush=True)
+    finally:
+        for _, process in running.values():
+            process.terminate()
+    return results
+
+
+def _unit_process(function: Callable[..., Any], unit: tuple, sender) -> None:
+    """A unit's process: run it, send (True, result) or (False, the error) back."""
+    try:
+        sender.send((True, function(*unit, threads=1)))
+    except BaseException as error:  # noqa: BLE001 - every failure goes back to the parent, which raises it
+        try:
+            sender.send((False, error))
+        except Exception:  # an error that cannot be pickled goes back as its text
+            sender.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
 
 
 def unit_directory(out: str | Path, identity: dict, *parts: str) -> Path:
