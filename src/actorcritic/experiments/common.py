@@ -104,6 +104,7 @@ def run_units(function: Callable[..., Any], units: list[tuple], jobs: int | None
                 try:
                     ok, value = receiver.recv()
                 except EOFError:  # the process died without a word (killed, out of memory)
+                    process.join()
                     ok, value = False, ActorCriticError(f"run {index + 1} of the experiment stopped (exit code {process.exitcode}): run the command again to continue")
                 process.join()
                 if not ok:
