@@ -181,25 +181,26 @@ def run(config: Config) -> ExperimentResult:
     summary = {"arms": summary_arms, "probe": probe_rows,
                "every_arm_learns": all(a["accuracy_after_mean_ci"][0] > a["accuracy_before_mean"] for a in summary_arms.values())}
 
-    def curves(runs: list[dict], column: str) -> tuple[list[int], tuple]:
-        """The column's steps (where every seed has it) and its mean with 95% CI across seeds."""
+    def curves(runs: list[dict], column: str) -> tuple[list[int], np.ndarray]:
+        """The column's steps (where every seed has it) and its values there, [seeds, steps]."""
         points = [{s["global_step"]: s[column] for s in r["steps"] if isinstance(s.get(column), float) and s[column] == s[column]} for r in runs]
         common = sorted(set.intersection(*(set(p) for p in points)))
-        return common, curve_estimate(np.array([[p[step] for step in common] for p in points]))
+        return common, np.array([[p[step] for step in common] for p in points])
 
     def draw(path_png):
         fig, axes = figure(1, 3, size=(5.2, 4.0))
         accuracy_ax, kl_ax, probe_ax = axes[0]
         for index, (label, runs) in enumerate(by_arm.items()):
             colour = f"C{index}"
-            steps, (mean, low, high) = curves(runs, "heldout_accuracy")
+            steps, accuracy = curves(runs, "heldout_accuracy")
+            mean, low, high = curve_estimate(accuracy)
             before = statistics.fmean(r["accuracy_before"] for r in runs)
             steps, mean, low, high = [0, *steps], [before, *mean], [before, *low], [before, *high]
             accuracy_ax.plot(steps, mean, color=colour, label=label)
             accuracy_ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
-            steps, (mean, low, high) = curves(runs, "mismatch_kl_k3")
-            window = max(1, len(steps) // 50)  # a running mean: one step's KL is noisy
-            smooth = np.convolve(mean, np.ones(window) / window, mode="valid")
+            steps, kl = curves(runs, "mismatch_kl_k3")
+            window = max(1, len(steps) // 50)  # a running mean over steps and the mean over seeds: one step's KL is noisy
+            smooth = np.convolve(kl.mean(0), np.ones(window) / window, mode="valid")
             kl_ax.plot(steps[window - 1:], np.maximum(smooth, 1e-12), color=colour, label=label)
         for dtype, marker in (("bfloat16", "o-"), ("float16", "s--")):
             for index, width in enumerate(config.probe_widths):
@@ -207,7 +208,7 @@ def run(config: Config) -> ExperimentResult:
                 probe_ax.plot([r["digits"] for r in mine], [max(r["mismatch_kl_k3"], 1e-12) for r in mine], marker, color=f"C{index}",
                               label=f"{dtype}, d_model {width}")
         accuracy_ax.set(xlabel="GRPO step", ylabel="held-out greedy accuracy", title=f"mean and 95% CI over {len(seeds)} seed(s)")
-        kl_ax.set(xlabel="GRPO step", ylabel="mismatch KL (k3) per token", yscale="log", title="sampler vs trainer, running mean")
+        kl_ax.set(xlabel="GRPO step", ylabel="mismatch KL (k3) per token", yscale="log", title="sampler vs trainer, mean over seeds, running mean")
         probe_ax.set(xlabel="digits (answer length)", ylabel="mismatch KL (k3) per token", yscale="log", title="untrained policy, one round")
         for ax in (accuracy_ax, kl_ax, probe_ax):
             ax.legend(fontsize=7)
