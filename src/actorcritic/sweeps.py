@@ -258,15 +258,6 @@ def load(out: Path) -> tuple[list[Trial], Backend]:
         raise ActorCriticError(f"corrupt sweep: {path} cannot be read ({error!s:.80})") from None
 
 
-def trial_state(run_dir: Path) -> str:
-    """done (summary.json written), started (a checkpoint to resume from) or new."""
-    if (run_dir / "summary.json").exists():
-        return "done"
-    if (run_dir / "checkpoint").exists():
-        return "started"
-    return "new"
-
-
 def run(out: Path, ray: str | None = None) -> None:
     """Run (or continue) every trial of the sweep in `out` on its backend (`ray` names another cluster for
     a Ray sweep). Finished trials are kept, started ones resume from their checkpoints. Then results.csv
@@ -275,7 +266,9 @@ def run(out: Path, ray: str | None = None) -> None:
     trials, backend = load(out)
     if ray is not None and backend.ray is None:
         raise ActorCriticError(f"{out} is a local sweep: resume it without --ray (or start a new sweep with --ray)")
-    queue = [t for t in trials if trial_state(out / TRIALS_DIR / t.name) != "done"]
+    from actorcritic.training import run_state  # here: the training stack is only needed once a sweep runs
+
+    queue = [t for t in trials if run_state(out / TRIALS_DIR / t.name) != "done"]
     if backend.ray is not None:
         from actorcritic.sweeps_ray import run_on_ray
 
@@ -339,6 +332,7 @@ def run_trial(out: Path, name: str, threads: int, callbacks: tuple = ()) -> None
 def write_results(out: Path, trials: list[Trial]) -> None:
     """results.csv (one row per finished trial and seed) and report.md."""
     from actorcritic.reports import write_report
+    from actorcritic.training import run_state
 
     setting_names = sorted({name for trial in trials for name in trial.settings})
     buffer = io.StringIO()
@@ -347,7 +341,7 @@ def write_results(out: Path, trials: list[Trial]) -> None:
     finished = []
     for trial in trials:
         run_dir = Path(out) / TRIALS_DIR / trial.name
-        if trial_state(run_dir) != "done":
+        if run_state(run_dir) != "done":
             continue
         finished.append(run_dir)
         summary = json.loads((run_dir / "summary.json").read_text())

@@ -136,13 +136,23 @@ def train_or_resume(algo: str, config, run_dir: Path, callbacks: Iterable = ()) 
     the summary. What a sweep trial and an experiment's run do, so that killing either loses at most the
     steps since the last checkpoint."""
     run_dir = Path(run_dir)
-    if (run_dir / SUMMARY_FILE).exists():
+    state = run_state(run_dir)
+    if state == "done":
         return json.loads((run_dir / SUMMARY_FILE).read_text())
-    if (run_dir / CHECKPOINT_DIR).exists():
+    if state == "started":
         return resume(run_dir, callbacks=callbacks)
     if run_dir.exists():
         shutil.rmtree(run_dir)
     return train(algo, config, run_dir, callbacks=callbacks)
+
+
+def run_state(run_dir: Path) -> str:
+    """done (summary.json written), started (a checkpoint to resume from) or new."""
+    if (Path(run_dir) / SUMMARY_FILE).exists():
+        return "done"
+    if (Path(run_dir) / CHECKPOINT_DIR).exists():
+        return "started"
+    return "new"
 
 
 def evaluate(run_dir: Path, episodes: int | None = None, seed: int | None = None, best: bool = False,

@@ -128,6 +128,13 @@ def _unit_process(function: Callable[..., Any], unit: tuple, sender) -> None:
             sender.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
 
 
+def run_identity(config, **measurement) -> dict:
+    """What a unit computes, for `unit_directory`: its run's config (less num_threads, which `run_units`
+    sets), with the experiment's own measurement settings beside it where there are any."""
+    run = {name: value for name, value in config_to_dict(config).items() if name != "num_threads"}
+    return {"agent": run, **measurement} if measurement else run
+
+
 def unit_directory(out: str | Path, identity: dict, *parts: str) -> Path:
     """out/runs/PART/..., holding one unit's files, with identity.json: what the unit computes (its
     config). A directory left by a unit of another identity is refused, so that a rerun with other

@@ -35,9 +35,9 @@ import numpy as np
 
 from actorcritic.aggregate import aggregate_scores, curve_estimate
 from actorcritic.checkpoint import write_json_atomic
-from actorcritic.config import check_choice, check_positive_int, check_range, config_to_dict
+from actorcritic.config import check_choice, check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
-from actorcritic.experiments.common import ExperimentResult, figure, run_units, unit_directory
+from actorcritic.experiments.common import ExperimentResult, figure, run_identity, run_units, unit_directory
 from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
 from actorcritic.language.objectives import IS_CORRECTIONS
 
@@ -125,8 +125,7 @@ def arm_name(sampler_dtype: str, correction: str) -> str:
 def mismatch_run(config: Config, sampler_dtype: str, correction: str, seed: int, threads: int = 1) -> dict:
     """One arm and seed: warm start, GRPO with the metrics of every step; read back if finished."""
     settings = replace(config.run_config(sampler_dtype, correction, seed), num_threads=threads)
-    identity = {k: v for k, v in config_to_dict(settings).items() if k != "num_threads"}
-    directory = unit_directory(config.out, identity, f"{sampler_dtype}-{correction}", f"seed-{seed}")
+    directory = unit_directory(config.out, run_identity(settings), f"{sampler_dtype}-{correction}", f"seed-{seed}")
     if (directory / "result.json").exists():
         return json.loads((directory / "result.json").read_text())
     agent, recorder, started = GRPOLM(settings), _Recorder(), time.perf_counter()

@@ -40,10 +40,10 @@ import numpy as np
 
 from actorcritic import TD3Config
 from actorcritic.aggregate import aggregate_scores, probability_of_improvement
-from actorcritic.config import check_positive_int, check_range, config_to_dict
+from actorcritic.config import check_positive_int, check_range
 from actorcritic.envs import check_env_id
 from actorcritic.errors import ActorCriticError
-from actorcritic.experiments.common import ExperimentResult, figure, run_units, unit_directory
+from actorcritic.experiments.common import ExperimentResult, figure, run_identity, run_units, unit_directory
 
 CLAIM = "TD3 beats each variant with one of its three changes removed, and DDPG with all three removed (Fujimoto et al. 2018, Table 2)"
 
@@ -115,8 +115,7 @@ def ablation_run(config: Config, env: str, variant: str, seed: int, threads: int
     from actorcritic.training import train_or_resume
 
     settings = agent_config(config, env, variant, seed)
-    identity = {k: v for k, v in config_to_dict(settings).items() if k != "num_threads"}
-    directory = unit_directory(config.out, identity, env, variant, f"seed-{seed}")
+    directory = unit_directory(config.out, run_identity(settings), env, variant, f"seed-{seed}")
     summary = train_or_resume("td3", dataclasses.replace(settings, num_threads=threads), directory / "run")
     return float(summary["eval_return_mean"])
 

@@ -59,11 +59,11 @@ import torch
 from actorcritic import TD3, TD3Config
 from actorcritic.aggregate import aggregate_scores, curve_estimate
 from actorcritic.checkpoint import write_json_atomic
-from actorcritic.config import check_choice, check_positive_int, check_range, config_to_dict
+from actorcritic.config import check_choice, check_positive_int, check_range
 from actorcritic.envs import check_env_id
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import discounted_returns
-from actorcritic.experiments.common import ExperimentResult, figure, run_units, unit_directory
+from actorcritic.experiments.common import ExperimentResult, figure, run_identity, run_units, unit_directory
 
 CLAIM = "DDPG's critic overestimates the true value of its policy; clipped double Q does not (Fujimoto et al. 2018, Figure 1)"
 
@@ -246,8 +246,7 @@ def measured_run(config: Config, env: str, algorithm: str, seed: int, threads: i
     A checkpoint after each chunk and the rows so far live in the run's directory, so a rerun resumes, and
     every chunk starts from the checkpoint (a checkpoint restarts the episodes in progress)."""
     agent_settings = agent_config(config, env, algorithm, seed)
-    identity = {"agent": {k: v for k, v in config_to_dict(agent_settings).items() if k != "num_threads"},
-                "states": config.states, "rollout_steps": config.rollout_steps}
+    identity = run_identity(agent_settings, states=config.states, rollout_steps=config.rollout_steps)
     directory = unit_directory(config.out, identity, env, algorithm, f"seed-{seed}")
     checkpoint, record = directory / "checkpoint", directory / "rows.json"
     if checkpoint.exists():

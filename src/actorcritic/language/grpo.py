@@ -77,8 +77,9 @@ from actorcritic.language.tasks import (
 from actorcritic.language.tokenizer import CharTokenizer
 
 HELDOUT_SEED = 1_000_003
-VALIDATION_SEED = 2_000_003
 """Seed of the held-out prompts: the same set for every training seed, so that runs compare."""
+VALIDATION_SEED = 2_000_003
+"""Seed of the warm start's validation prompts (drawn apart from the held-out set)."""
 
 
 @dataclass(frozen=True)
