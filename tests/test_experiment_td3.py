@@ -159,6 +159,8 @@ def test_measurement_steps_end_at_the_total():
     (overestimation, "measure_every", 0, "--measure-every"),
     (overestimation, "states", 0, "--states"),
     (overestimation, "learning_starts", -1, "--learning-starts"),
+    (overestimation, "algorithms", ("dqn",), "--algorithms"),
+    (overestimation, "env", (), "--env is empty"),
     (ablation, "seeds", 0, "--seeds"),
     (ablation, "env", ("Pendulum-v9",), "Pendulum-v9"),
     (ablation, "hidden_sizes", (0,), "--hidden-sizes"),

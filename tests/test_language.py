@@ -277,6 +277,8 @@ def test_a_user_reward_function_replaces_the_verifier():
         (["--is-correction", "clip"], ["--is-correction", "token-truncate"]),
         (["--epsilon", "1.5"], ["--epsilon 1.5"]),
         (["--d-model", "30", "--num-heads", "4"], ["--d-model 30", "--num-heads 4"]),
+        (["--warmup-target-accuracy", "1.5"], ["--warmup-target-accuracy 1.5"]),
+        (["--warmup-check-every", "0"], ["--warmup-check-every 0"]),
     ],
 )
 def test_bad_input_gives_a_one_line_error(tmp_path, capsys, flags, fragments):
@@ -303,3 +305,13 @@ def test_mismatch_experiment_writes_its_files(tmp_path, capsys):
     assert [row["global_step"] for row in result["steps"]] == [1, 2, 3] and result["steps"][0]["heldout_accuracy"] is not None
     assert main(["experiment", "mismatch", *flags]) == 0
     assert json.loads((out / "runs/bfloat16-none/seed-1/result.json").read_text()) == result
+
+
+@pytest.mark.parametrize("flags, fragments", [
+    (["--corrections", "clip"], ["--corrections", "token-truncate"]),
+    (["--probe-widths", "30"], ["--probe-widths 30", "multiples of 4"]),
+    (["--probe-digits", "0"], ["--probe-digits 0"]),
+])
+def test_bad_mismatch_options_give_a_one_line_error(tmp_path, capsys, flags, fragments):
+    assert_one_line_error(capsys, main(["experiment", "mismatch", "--out", str(tmp_path / "m"), *flags]), *fragments)
+    assert not (tmp_path / "m").exists()
