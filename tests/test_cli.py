@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error
 
+from actorcritic import cli
 from actorcritic.cli import main
 
 TINY_FLAGS = ["--num-envs", "2", "--num-steps", "16", "--minibatch-size", "16", "--epochs", "1", "--hidden-sizes", "16", "16", "--eval-episodes", "2"]
@@ -238,3 +239,15 @@ def test_full_is_the_experiments_claim_setting_with_other_flags_on_top(capsys):
             module.Config(**module.FULL)  # a valid setting
         else:
             assert_one_line_error(capsys, main(["experiment", name, "--full"]), f"experiment {name} has no --full setting")
+
+
+@pytest.mark.parametrize("command, hint", [("train", "actorcritic resume RUN_DIR"), ("experiment", "run the same command again"),
+                                           ("sweep", "actorcritic sweep --resume DIR")])
+def test_ctrl_c_says_what_is_kept_and_how_to_go_on(command, hint, monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_dispatch", interrupted)
+    assert main([command, "x"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err and hint in err

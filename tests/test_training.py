@@ -124,3 +124,17 @@ def test_video_without_moviepy_names_the_extra(tmp_path, capsys, monkeypatch):
     assert_one_line_error(capsys, main(["evaluate", str(run), "--video", str(tmp_path / "v")]), "moviepy", "actorcritic[video]")
     (tmp_path / "file").write_text("x")
     assert_one_line_error(capsys, main(["evaluate", str(run), "--video", str(tmp_path / "file")]), "is a file")
+
+
+def test_train_or_resume_finishes_a_run_killed_during_its_final_evaluation(tmp_path):
+    # the final checkpoint is written before the final evaluation and summary.json: a kill in between leaves a
+    # checkpoint at the total, which `resume` refuses (nothing to train) but an experiment or sweep must finish
+    from actorcritic.training import train_or_resume
+    run = tmp_path / "run"
+    assert main(["train", "ppo", "--env", "CartPole-v1", "--total-steps", "64", *PPO_FLAGS, "--run-dir", str(run)]) == 0
+    finished = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").unlink()
+    summary = train_or_resume("ppo", PPOConfig(env="CartPole-v1", total_steps=64), run)
+    assert summary["total_steps"] == 64 and summary["resumed_from_step"] == 64
+    assert summary["eval_return_mean"] == finished["eval_return_mean"]  # the same policy, evaluated the same way
+    assert json.loads((run / "summary.json").read_text()) == summary

@@ -47,6 +47,15 @@ RUN_DIR_HELP = ("--run-dir DIR: the run directory to create (default: runs/ALGO-
                 "--num-seeds S: train seeds SEED, SEED+1, ..., SEED+S-1 in one process (like --seeds; see README, multi-seed runs)")
 
 
+INTERRUPTED_HINT = {
+    "train": "the last checkpoint is kept (continue with `actorcritic resume RUN_DIR`)",
+    "resume": "the last checkpoint is kept (continue with `actorcritic resume RUN_DIR`)",
+    "experiment": "the finished runs and the others' checkpoints are kept (run the same command again to continue)",
+    "sweep": "the finished trials and the others' checkpoints are kept (continue with `actorcritic sweep --resume DIR`)",
+}
+"""What an interrupted command has kept, and how to go on: by command (train's for the others)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if os.getcwd() not in sys.path:  # `--env my_module:MyEnv-v0` finds my_module.py where the user runs the command, as `python -m` would
@@ -57,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"actorcritic: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("actorcritic: interrupted; the last checkpoint is kept (continue with `actorcritic resume RUN_DIR`)", file=sys.stderr)
+        print(f"actorcritic: interrupted; {INTERRUPTED_HINT.get(args[0] if args else '', INTERRUPTED_HINT['train'])}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # the reader went away (`actorcritic train ppo --help | head -3`): stop quietly, and keep Python's

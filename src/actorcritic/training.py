@@ -114,11 +114,13 @@ def check_new_run_dir(run_dir: Path) -> None:
     check_writable_directory(run_dir, "--run-dir")
 
 
-def resume(run_dir: Path, total_steps: int | None = None, callbacks: Iterable = ()) -> dict:
-    """Continue a run from its checkpoint (to `total_steps`, default: the run's own total)."""
+def resume(run_dir: Path, total_steps: int | None = None, callbacks: Iterable = (), finish_at_total: bool = False) -> dict:
+    """Continue a run from its checkpoint (to `total_steps`, default: the run's own total). A checkpoint
+    already at the total is refused, unless `finish_at_total`: then the run is only evaluated and
+    summarised (what a run killed during its final evaluation still owes)."""
     run_dir = Path(run_dir)
     agent = load_agent(run_dir, restart_missing_seeds=True, **({} if total_steps is None else {"total_steps": total_steps}))
-    if agent.global_step >= agent.config.total_steps:
+    if agent.global_step >= agent.config.total_steps and not finish_at_total:
         raise ActorCriticError(
             f"{run_dir} has already reached {agent.global_step} of its {agent.config.total_steps} steps: pass a larger --total-steps"
         )
@@ -132,7 +134,7 @@ def resume(run_dir: Path, total_steps: int | None = None, callbacks: Iterable = 
 def train_or_resume(algo: str, config, run_dir: Path, callbacks: Iterable = ()) -> dict:
     """Bring the run in `run_dir` to its end, whatever state it is in: finished (summary.json: left as it
     is), started (a checkpoint: resumed from it; rows logged past it are dropped, so nothing repeats or is
-    missed) or new (trained; a directory stopped before its first checkpoint has nothing to keep). Returns
+    missed; a checkpoint at the end, killed during the final evaluation, is evaluated and summarised) or new (trained; a directory stopped before its first checkpoint has nothing to keep). Returns
     the summary. What a sweep trial and an experiment's run do, so that killing either loses at most the
     steps since the last checkpoint."""
     run_dir = Path(run_dir)
@@ -140,7 +142,7 @@ def train_or_resume(algo: str, config, run_dir: Path, callbacks: Iterable = ()) 
     if state == "done":
         return json.loads((run_dir / SUMMARY_FILE).read_text())
     if state == "started":
-        return resume(run_dir, callbacks=callbacks)
+        return resume(run_dir, callbacks=callbacks, finish_at_total=True)
     if run_dir.exists():
         shutil.rmtree(run_dir)
     return train(algo, config, run_dir, callbacks=callbacks)

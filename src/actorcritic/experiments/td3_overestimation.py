@@ -246,7 +246,7 @@ def measured_run(config: Config, env: str, algorithm: str, seed: int, threads: i
     A checkpoint after each chunk and the rows so far live in the run's directory, so a rerun resumes, and
     every chunk starts from the checkpoint (a checkpoint restarts the episodes in progress)."""
     agent_settings = agent_config(config, env, algorithm, seed)
-    identity = run_identity(agent_settings, states=config.states, rollout_steps=config.rollout_steps)
+    identity = run_identity(agent_settings, states=config.states, rollout_steps=config.rollout_steps, measure_every=config.measure_every)
     directory = unit_directory(config.out, identity, env, algorithm, f"seed-{seed}")
     checkpoint, record = directory / "checkpoint", directory / "rows.json"
     if checkpoint.exists():
