@@ -7,7 +7,7 @@ from conftest import assert_one_line_error
 
 from actorcritic.cli import main
 from actorcritic.errors import ActorCriticError
-from actorcritic.plots import read_run, run_labels
+from actorcritic.plots import read_run, run_labels, short_steps
 
 FLAGS = ["--env", "CartPole-v1", "--total-steps", "128", "--num-envs", "2", "--num-steps", "32", "--minibatch-size", "32",
          "--epochs", "1", "--eval-episodes", "1", "--eval-every", "64"]
@@ -52,3 +52,7 @@ def test_read_run_refuses_a_directory_without_metrics(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"algo": "ppo"}))
     with pytest.raises(ActorCriticError, match="not a run directory"):
         read_run(tmp_path)
+
+
+def test_step_ticks_are_short_enough_not_to_run_into_each_other():
+    assert [short_steps(s) for s in (0, 500, 12_500, 200_000, 1_000_000, 1_500_000)] == ["0", "500", "12.5k", "200k", "1M", "1.5M"]

@@ -21,6 +21,23 @@ IGNORED_FIELDS = {"device", "num_threads", "checkpoint_every", "eval_episodes", 
 """Config fields that never change what is learned; they do not go into labels."""
 
 
+def steps_axis(axis) -> None:
+    """Label the x axis "environment steps", its ticks written 50k, 1.5M: matplotlib writes steps below a
+    million in full, and 125000, 150000, ... run into each other at the widths of our figures."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_xlabel("environment steps")
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda steps, _: short_steps(steps)))
+
+
+def short_steps(steps: float) -> str:
+    """12500 -> 12.5k, 1500000 -> 1.5M, 0 -> 0."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(steps) >= scale:
+            return f"{steps / scale:g}{suffix}"
+    return f"{steps:g}"
+
+
 def read_run(run_dir: Path) -> tuple[dict, dict[str, dict[int, list[tuple[int, float]]]]]:
     """A run directory's config.json and, per plotted column and per seed, its (global_step, value) points."""
     run_dir = Path(run_dir)
@@ -105,7 +122,7 @@ def plot_runs(run_dirs: list[Path], out: Path) -> None:
                 line, = axis.plot(steps, mean, label=f"{label}, mean of {len(curves[column])} seeds, 95% CI",
                                   marker="o" if len(steps) < 30 else None, markersize=3)
                 axis.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
-        axis.set_xlabel("environment steps")
+        steps_axis(axis)
         axis.set_ylabel(title)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)

@@ -23,7 +23,7 @@ import numpy as np
 from actorcritic.aggregate import aggregate_scores, performance_profile, probability_of_improvement, require_rliable
 from actorcritic.checkpoint import write_atomic
 from actorcritic.errors import ActorCriticError
-from actorcritic.plots import IGNORED_FIELDS, config_defaults, read_run, run_labels, save_figure, seed_band
+from actorcritic.plots import IGNORED_FIELDS, config_defaults, read_run, run_labels, save_figure, seed_band, steps_axis
 
 FIGURE_INTERVALS = "report-iqm.png"
 FIGURE_CURVES = "report-curves.png"
@@ -266,7 +266,7 @@ def _figures(rows: list, directory: Path) -> None:
                 steps, mean, low, high = curve
                 line, = axis.plot(steps, mean, label=group["label"])
                 axis.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
-        axis.set_xlabel("environment steps")
+        steps_axis(axis)
         axis.set_ylabel("return: IQM across seeds, 95% CI")
         axis.set_title(env)
         axis.grid(alpha=0.3)

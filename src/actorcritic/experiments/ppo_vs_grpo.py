@@ -52,6 +52,7 @@ from actorcritic.config import (
 )
 from actorcritic.errors import ActorCriticError
 from actorcritic.experiments.common import ExperimentResult, figure, format_table
+from actorcritic.plots import steps_axis
 
 CLAIM = "PPO's learned baseline V(s) vs GRPO's group-mean baseline (no value network) on CartPole-v1 and Pendulum-v1 at equal environment steps"
 
@@ -211,7 +212,7 @@ def run(config: Config) -> ExperimentResult:
                 ax.plot(steps, curves.mean(0), color=colour, label=label)
                 ax.fill_between(steps, curves.min(0), curves.max(0), color=colour, alpha=0.2, linewidth=0)
             ax.set_title(env, fontsize=10)
-            ax.set_xlabel("environment steps")
+            steps_axis(ax)
             ax.set_ylabel(f"evaluation return ({config.eval_episodes} episodes)")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8, loc="best")

@@ -64,6 +64,7 @@ from actorcritic.envs import check_env_id
 from actorcritic.errors import ActorCriticError
 from actorcritic.estimators import discounted_returns
 from actorcritic.experiments.common import ExperimentResult, figure, run_identity, run_units, unit_directory
+from actorcritic.plots import steps_axis
 
 CLAIM = "DDPG's critic overestimates the true value of its policy; clipped double Q does not (Fujimoto et al. 2018, Figure 1)"
 
@@ -319,8 +320,10 @@ def run(config: Config) -> ExperimentResult:
                 bias_ax.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
             bias_ax.axhline(0.0, color="0.5", linewidth=0.8)
             bias_ax.set_yscale("symlog", linthresh=10.0)  # the early gap and the late bias both show
-            values_ax.set(xlabel="environment steps", ylabel="value", title=f"{env}: estimate (solid), true value (dashed)")
-            bias_ax.set(xlabel="environment steps", ylabel="estimate - true value", title=f"{env}: overestimation (symmetric log)")
+            for axis in (values_ax, bias_ax):
+                steps_axis(axis)
+            values_ax.set(ylabel="value", title=f"{env}: estimate (solid), true value (dashed)")
+            bias_ax.set(ylabel="estimate - true value", title=f"{env}: overestimation (symmetric log)")
             values_ax.legend(fontsize=7)
             bias_ax.legend(fontsize=8)
         fig.suptitle(f"mean over {config.states} buffer states; mean and 95% CI over {len(seeds)} seed(s)", fontsize=10)
