@@ -83,11 +83,13 @@ class Countdown(gym.Env):
 
 def test_monte_carlo_values_roll_each_start_state_out_to_its_own_end():
     # the policy plays its observation: from n the rewards are n, n - 1, ..., 1
-    def restore(env, obs):
-        env.left = float(obs[0])
-        return obs[0] != 2.0  # pretend state 2 is only approximately restored
+    starts = np.array([[1.0], [3.0], [2.0]])
 
-    values, exact = overestimation.monte_carlo_values(lambda obs: obs.copy(), Countdown, np.array([[1.0], [3.0], [2.0]]), 0.9, restore)
+    def restore(env, k):
+        env.left = float(starts[k, 0])
+        return k != 2  # pretend state 2 is only approximately restored
+
+    values, exact = overestimation.monte_carlo_values(lambda obs: obs.copy(), Countdown, starts, 0.9, restore)
     assert np.allclose(values, [1.0, 3 + 0.9 * 2 + 0.81 * 1, 2 + 0.9 * 1])
     assert exact.tolist() == [True, True, False]
 
@@ -121,6 +123,57 @@ def test_a_state_at_the_velocity_clip_is_restored_but_reported_approximate():
     assert np.allclose(env.unwrapped._get_obs(), observation, atol=1e-6)
 
 
+def test_episode_starts_follow_ends_and_restarts():
+    obs = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [20.0], [21.0]])
+    successors = np.array([[1.0], [2.0], [3.0], [11.0], [12.0], [21.0], [22.0]])
+    ended = np.array([False, False, True, False, False, False, False])  # row 5 restarts without an end (a resume)
+    assert overestimation.episode_starts(obs, successors, ended).tolist() == [0, 0, 0, 3, 3, 5, 5]
+
+
+def walker_trajectory(steps: int, seed: int = 0):
+    """A Walker2d episode under full-range random actions, stored as the replay buffer stores it (float32),
+    with the simulator's true velocities beside it."""
+    env = gym.make("Walker2d-v5")
+    observation, _ = env.reset(seed=seed)
+    draws = np.random.default_rng(seed)
+    observations, actions, velocities = [], [], []
+    for _ in range(steps):
+        action = draws.uniform(-1, 1, size=6).astype(np.float32)
+        observations.append(observation.astype(np.float32)), actions.append(action), velocities.append(env.unwrapped.data.qvel.copy())
+        observation, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            break
+    return np.array(observations), np.array(actions), np.array(velocities)
+
+
+def test_a_state_with_a_clipped_velocity_is_replayed_from_its_episode_start():
+    observations, actions, velocities = walker_trajectory(200)
+    clipped = [row for row in range(len(observations)) if np.abs(velocities[row]).max() > overestimation.VELOCITY_CLIP]
+    assert clipped, "random actions should swing some joint faster than the observation's clip"
+    row = clipped[0]
+    direct, replayed = gym.make("Walker2d-v5"), gym.make("Walker2d-v5")
+    direct.reset(seed=5), replayed.reset(seed=5)
+    assert overestimation.restore_state(direct, observations[row]) is False  # the observation shows the clip, not the state
+    assert overestimation.replay_state(replayed, observations, actions, 0, row) is True
+    assert np.allclose(replayed.unwrapped.data.qvel, velocities[row], atol=1e-3)  # the true velocities, beyond the clip
+    assert not np.allclose(direct.unwrapped.data.qvel, velocities[row], atol=1e-3)
+
+
+def test_measured_states_are_replayed_where_their_observation_is_clipped():
+    agent = TD3(overestimation.agent_config(overestimation.Config(**{**TINY, "total_steps": 2000, "learning_starts": 1000}), "Walker2d-v5", "ddpg", 0)).learn(300)
+    rows = np.arange(agent.buffer.size)
+    restore, replayed = overestimation.buffer_restorer(agent, rows)
+    env, exact = gym.make("Walker2d-v5"), []
+    env.reset(seed=0)
+    for k in rows:
+        exact.append(restore(env, k))
+        if exact[-1]:  # the state shows the stored observation (to the replay's tolerance)
+            assert np.abs(env.unwrapped._get_obs() - agent.buffer.stored("obs")[k]).max() <= overestimation.REPLAY_TOLERANCE
+    clipped = np.abs(agent.buffer.stored("obs")[:, 8:]).max(1) == overestimation.VELOCITY_CLIP
+    assert clipped.any() and replayed.tolist() == clipped.tolist()  # replayed exactly where a velocity is at the clip
+    assert np.mean(exact) > 0.9
+
+
 def test_an_environment_whose_observation_is_not_its_state_is_refused():
     with pytest.raises(ActorCriticError, match="cannot restore those of Ant-v5"):
         overestimation.Config(env=("Ant-v5",))
@@ -129,14 +182,12 @@ def test_an_environment_whose_observation_is_not_its_state_is_refused():
 def test_measurement_states_come_from_the_filled_buffer_and_leave_training_untouched():
     agent = TD3(overestimation.agent_config(overestimation.Config(**TINY), "Pendulum-v1", "td3", 0)).learn(150)
     generator_before = agent.generator.get_state()
-    states = overestimation.buffer_states(agent, 20, 150)
-    assert states.shape == (20, 3) and len({tuple(s) for s in states}) == 20
-    stored = {tuple(row) for row in agent.buffer.observations(np.arange(agent.buffer.size))}
-    assert all(tuple(s) in stored for s in states)
-    assert np.array_equal(states, overestimation.buffer_states(agent, 20, 150))  # the same at the same step
-    assert not np.array_equal(states, overestimation.buffer_states(agent, 20, 160))
+    rows = overestimation.buffer_rows(agent, 20, 150)
+    assert rows.shape == (20,) and len(set(rows.tolist())) == 20 and rows.max() < agent.buffer.size
+    assert np.array_equal(rows, overestimation.buffer_rows(agent, 20, 150))  # the same at the same step
+    assert not np.array_equal(rows, overestimation.buffer_rows(agent, 20, 160))
     assert torch.equal(agent.generator.get_state(), generator_before)
-    assert len(overestimation.buffer_states(agent, 500, 150)) == agent.buffer.size == 150
+    assert len(overestimation.buffer_rows(agent, 500, 150)) == agent.buffer.size == 150
 
 
 def test_the_estimate_is_the_first_critic_at_the_deterministic_action():

@@ -118,9 +118,12 @@ class ReplayBuffer:
             terminated=batch[:, 2 * o + a + 1],
         )
 
-    def observations(self, rows: np.ndarray) -> np.ndarray:
-        """The stored observations of `rows` (indices below `size`) [K] -> [K, obs_dim]."""
-        return self.table[rows, self._columns["obs"]].copy()
+    def stored(self, column: str) -> np.ndarray:
+        """One column (obs, action, reward, next_obs, terminated, truncated) of the filled rows, in row order:
+        a read-only view [size, ...]."""
+        view = self.table[:self.size, self._columns[column]]
+        view.flags.writeable = False
+        return view
 
     def state(self) -> tuple[dict[str, Tensor], dict]:
         """The filled rows as a tensor and the counters as JSON, for checkpoints."""

@@ -19,10 +19,15 @@ A buffer state is rolled out by putting a fresh environment into it (`restore_st
 its angle and velocity, and the MuJoCo tasks whose observation is the simulator's positions and velocities
 less the ones it leaves out (the x position of Hopper, Walker2d, HalfCheetah; x and y of Swimmer) get those
 back as 0, which changes nothing: their rewards and terminations do not depend on them. Hopper and Walker2d
-clip velocities to ±10 in the observation, so a state stored with a clipped velocity is restored with the
-clipped value, near but not at the state it was; the column `approximate_states` gives the fraction of the
-measured states restored so. Tasks whose observation is
-more than the state (Ant's contact forces) cannot be restored and are refused.
+clip velocities to ±10 in the observation, and a policy that has learned to move stores many such states
+(on Walker2d three in four): for those the observation is not the state. They are replayed instead
+(`replay_state`): the episode's first observation, stored in the buffer and never clipped (a reset state),
+is restored, and the stored actions are stepped through the simulator up to the measured row. Replays are
+checked against the stored observations: one that ends more than REPLAY_TOLERANCE away from it (the
+buffer's float32 rounding of the first observation, amplified by the dynamics) falls back to restoring the
+clipped observation. The column `replayed_states` gives the fraction of the measured states replayed, and
+`approximate_states` the fraction left approximate. Tasks whose observation is more than the state (Ant's
+contact forces) cannot be restored and are refused.
 
 One rollout per state suffices (the policy and the dynamics are deterministic; the paper averages 1000
 episodes from sampled states). A rollout runs until the episode terminates or for `rollout_steps` steps, with
@@ -184,6 +189,55 @@ def check_restorable(env_id: str) -> None:
         env.close()
 
 
+REPLAY_TOLERANCE = 1e-3
+"""Largest |replayed - stored| observation value for a replayed state to count as the stored one."""
+
+
+def episode_starts(observations: np.ndarray, next_observations: np.ndarray, ended: np.ndarray) -> np.ndarray:
+    """For every stored transition (in the order they were stored), the row of its episode's first one: row
+    0, a row after one whose episode ended, and a row whose observation is not its predecessor's successor
+    (the run started new episodes there, as a resumed run does). [N] int."""
+    first = np.ones(len(observations), dtype=bool)
+    first[1:] = ended[:-1] | np.any(observations[1:] != next_observations[:-1], axis=1)
+    return np.maximum.accumulate(np.where(first, np.arange(len(observations)), 0))
+
+
+def replay_state(env: gym.Env, observations: np.ndarray, actions: np.ndarray, start: int, row: int) -> bool:
+    """Put `env` into the state of stored row `row` by restoring row `start` (its episode's first) and
+    stepping the stored actions start, ..., row - 1 through the simulator. True where the replay shows row's
+    stored observation to REPLAY_TOLERANCE; otherwise the state is left wherever the replay went."""
+    if not restore_state(env, observations[start]):
+        return False
+    simulator = env.unwrapped  # below the time limit: these steps are the past, not the rollout
+    for action in actions[start:row]:
+        simulator.step(action)
+    return bool(np.max(np.abs(simulator._get_obs() - observations[row])) <= REPLAY_TOLERANCE)
+
+
+def buffer_restorer(agent: TD3, rows: np.ndarray) -> tuple[Callable[[gym.Env, int], bool], np.ndarray]:
+    """restore(env, k): put `env` into the state of the agent's stored transition rows[k], from its
+    observation where that is the state, else by replaying its episode (module docstring); True where the
+    state is exact. Returned with `replayed`, a [len(rows)] bool array that restore marks as it replays."""
+    buffer = agent.buffer
+    observations, actions = buffer.stored("obs"), buffer.stored("action")
+    chronological = buffer.size < buffer.capacity or buffer.position == 0  # a replay needs the rows in the order they came
+    ended = (buffer.stored("terminated") + buffer.stored("truncated")) > 0
+    first = episode_starts(observations, buffer.stored("next_obs"), ended) if chronological else None
+    replayed = np.zeros(len(rows), dtype=bool)
+
+    def restore(env: gym.Env, k: int) -> bool:
+        row = rows[k]
+        exact = restore_state(env, observations[row])
+        if exact or first is None:
+            return exact
+        replayed[k] = True
+        if replay_state(env, observations, actions, first[row], row):
+            return True
+        return restore_state(env, observations[row])  # the replay went astray: the clipped observation, approximate
+
+    return restore, replayed
+
+
 def discounted_return(rewards: np.ndarray, gamma: float) -> np.ndarray:
     """G_0 = Σ_t γ^t r_t   (lecture Eq. 2): the reward-to-go of Eq. 24 at t = 0, nothing bootstrapped.
 
@@ -194,17 +248,18 @@ def discounted_return(rewards: np.ndarray, gamma: float) -> np.ndarray:
 
 
 def monte_carlo_values(act: Callable[[np.ndarray], np.ndarray], make_env: Callable[[], gym.Env], starts: np.ndarray, gamma: float,
-                       restore: Callable[[gym.Env, np.ndarray], bool] = restore_state) -> tuple[np.ndarray, np.ndarray]:
+                       restore: Callable[[gym.Env, int], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """True values of start observations [K, obs_dim] under the deterministic policy `act` ([K, obs_dim]
-    -> [K, action_dim]): environment k is made by `make_env`, reset, put into state k by `restore`, and all
-    K are rolled out in lockstep until each terminates or truncates. Returns the discounted returns [K] and
-    whether each start state was restored exactly [K] (bool)."""
+    -> [K, action_dim]): environment k is made by `make_env`, reset, put into state k by `restore(env, k)`
+    (default: `restore_state` from starts[k]), and all K are rolled out in lockstep until each terminates or
+    truncates. Returns the discounted returns [K] and whether each start state was restored exactly [K]."""
+    restore = restore or (lambda env, k: restore_state(env, starts[k]))
     envs = [make_env() for _ in starts]
     try:
         exact = np.zeros(len(envs), dtype=bool)
         for k, env in enumerate(envs):
             env.reset(seed=k)
-            exact[k] = restore(env, starts[k])
+            exact[k] = restore(env, k)
         observations, alive, rewards = np.array(starts, dtype=np.float32), np.ones(len(envs), dtype=bool), []
         while alive.any():
             actions = act(observations)
@@ -228,12 +283,11 @@ def q_estimates(agent: TD3, observations: np.ndarray) -> np.ndarray:
     return q.cpu().numpy()
 
 
-def buffer_states(agent: TD3, count: int, step: int) -> np.ndarray:
-    """`count` observations drawn uniformly without replacement from the agent's replay buffer (all of them
-    if it holds fewer), from the stream SeedSequence([seed, STATE_DRAWS, step]). [count, obs_dim]."""
+def buffer_rows(agent: TD3, count: int, step: int) -> np.ndarray:
+    """`count` rows of the agent's replay buffer drawn uniformly without replacement (all of them if it
+    holds fewer), from the stream SeedSequence([seed, STATE_DRAWS, step]). [count] int."""
     draws = np.random.default_rng(np.random.SeedSequence([agent.config.seed, STATE_DRAWS, step]))
-    rows = draws.choice(agent.buffer.size, size=min(count, agent.buffer.size), replace=False)
-    return agent.buffer.observations(rows)
+    return draws.choice(agent.buffer.size, size=min(count, agent.buffer.size), replace=False)
 
 
 def measurement_steps(config: Config) -> list[int]:
@@ -265,12 +319,15 @@ def measured_run(config: Config, env: str, algorithm: str, seed: int, threads: i
             # go on from the checkpoint, as a resumed run must (its episodes restart there): an interrupted
             # run then gives the very numbers of one that was never interrupted
             agent = TD3.load(checkpoint, num_threads=threads)
-        starts = buffer_states(agent, config.states, step)
+        measured = buffer_rows(agent, config.states, step)
+        starts = agent.buffer.stored("obs")[measured]
+        restore, replayed = buffer_restorer(agent, measured)
         q_estimate = float(q_estimates(agent, starts).mean())
-        true_values, exact = monte_carlo_values(agent.act, make_env, starts, agent.config.gamma)
+        true_values, exact = monte_carlo_values(agent.act, make_env, starts, agent.config.gamma, restore)
         true_value = float(true_values.mean())
         rows.append({"env": env, "algorithm": algorithm, "seed": seed, "step": step, "q_estimate": q_estimate,
-                     "true_value": true_value, "overestimation": q_estimate - true_value, "approximate_states": float(1 - exact.mean())})
+                     "true_value": true_value, "overestimation": q_estimate - true_value,
+                     "replayed_states": float(replayed.mean()), "approximate_states": float(1 - exact.mean())})
         write_json_atomic(record, rows)
     return rows
 
