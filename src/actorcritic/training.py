@@ -134,9 +134,10 @@ def resume(run_dir: Path, total_steps: int | None = None, callbacks: Iterable = 
 def train_or_resume(algo: str, config, run_dir: Path, callbacks: Iterable = ()) -> dict:
     """Bring the run in `run_dir` to its end, whatever state it is in: finished (summary.json: left as it
     is), started (a checkpoint: resumed from it; rows logged past it are dropped, so nothing repeats or is
-    missed; a checkpoint at the end, killed during the final evaluation, is evaluated and summarised) or new (trained; a directory stopped before its first checkpoint has nothing to keep). Returns
-    the summary. What a sweep trial and an experiment's run do, so that killing either loses at most the
-    steps since the last checkpoint."""
+    missed; a checkpoint at the total, killed during the final evaluation, is evaluated and summarised) or
+    new (trained; a directory stopped before its first checkpoint has nothing to keep). Returns the summary.
+    What a sweep trial and an experiment's run do, so that killing either loses at most the steps since the
+    last checkpoint."""
     run_dir = Path(run_dir)
     state = run_state(run_dir)
     if state == "done":
