@@ -163,6 +163,25 @@ def test_mujoco_presets_are_the_zoo_sets(env, num_steps, minibatch, epochs, hidd
     assert config.orthogonal_init == (activation == "tanh") and config.log_std_init == (-2.0 if activation == "relu" else 0.0)
 
 
+@pytest.mark.parametrize("per_minibatch", [False, True])
+def test_advantages_are_normalised_over_the_rollout_or_within_each_minibatch(per_minibatch, monkeypatch):
+    from actorcritic.algorithms import ppo as ppo_module
+    seen, surrogate = [], ppo_module.clipped_surrogate
+
+    def recording(log_probs, old_log_probs, advantages, clip_eps):
+        seen.append(advantages.detach().clone())
+        return surrogate(log_probs, old_log_probs, advantages, clip_eps)
+
+    monkeypatch.setattr(ppo_module, "clipped_surrogate", recording)
+    PPO(tiny("Pendulum-v1", num_envs=1, num_steps=64, minibatch_size=16, epochs=1, normalize_per_minibatch=per_minibatch)).learn(64)
+    means = torch.stack([a.mean() for a in seen]).abs()
+    if per_minibatch:  # SB3's way: every minibatch on its own scale
+        assert means.max() < 1e-5 and all(abs(a.std().item() - 1) < 1e-4 for a in seen)
+    else:  # over the rollout: the four minibatches of one epoch together have mean 0 and std 1
+        together = torch.cat(seen)
+        assert abs(together.mean().item()) < 1e-5 and abs(together.std().item() - 1) < 1e-4 and means.max() > 1e-3
+
+
 def test_relu_and_pytorch_initialisation_reach_the_networks_and_the_acting_copy(tmp_path):
     agent = PPO(tiny("Pendulum-v1", activation="relu", orthogonal_init=False, log_std_init=-2.0))
     assert agent.model.body.activation is torch.nn.ReLU

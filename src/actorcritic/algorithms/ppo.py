@@ -24,6 +24,7 @@ from actorcritic.atari import PPO_PRESET as ATARI_PPO_PRESET
 from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
+from actorcritic.estimators import normalize
 from actorcritic.losses import clipped_surrogate, value_loss
 from actorcritic.optim import gradient_step
 
@@ -51,6 +52,9 @@ class PPOConfig(RolloutConfig):
     """Weight of the value loss (Eq. 20) in the combined loss."""
     normalize_advantages: bool = True
     """Subtract the rollout's mean advantage and divide by its std (lecture section 5)."""
+    normalize_per_minibatch: bool = False
+    """With normalize_advantages: normalise within each minibatch instead of over the rollout (SB3's way,
+    under which rl-baselines3-zoo's tuned sets were found)."""
     target_kl: float = 0.0
     """Stop an update's epochs early once the approximate KL exceeds this (0 turns it off)."""
 
@@ -106,7 +110,8 @@ class PPO(OnPolicyAgent):
 
     def _update(self, batch: Rollout) -> dict[str, float]:
         cfg = self.config
-        advantages, returns = advantages_and_returns(batch, cfg, cfg.normalize_advantages)
+        per_minibatch = cfg.normalize_advantages and cfg.normalize_per_minibatch
+        advantages, returns = advantages_and_returns(batch, cfg, cfg.normalize_advantages and not per_minibatch)
         size = batch.rewards.numel()
         samples = batch.transitions(advantages, returns, batch.values)
         diagnostics, steps = MetricMeans(), 0
@@ -116,6 +121,8 @@ class PPO(OnPolicyAgent):
             epoch_kl = torch.zeros((), device=self.device)
             for start in range(0, size, cfg.minibatch_size):
                 obs, actions, old_log_probs, adv, ret, old_values = (x[start:start + cfg.minibatch_size] for x in shuffled)
+                if per_minibatch and len(adv) > 1:  # a last minibatch of one has no std
+                    adv = normalize(adv)
                 log_probs, entropy, values = self.model.evaluate_actions(obs, actions)
                 policy_loss, info = clipped_surrogate(log_probs, old_log_probs, adv, cfg.clip_eps)  # Eq. 19
                 v_loss, _ = value_loss(values, ret, old_values, cfg.clip_eps) if cfg.clip_value_loss else value_loss(values, ret)  # Eq. 20
