@@ -172,6 +172,14 @@ def test_measured_states_are_replayed_where_their_observation_is_clipped():
     clipped = np.abs(agent.buffer.stored("obs")[:, 8:]).max(1) == overestimation.VELOCITY_CLIP
     assert clipped.any() and replayed.tolist() == clipped.tolist()  # replayed exactly where a velocity is at the clip
     assert np.mean(exact) > 0.9
+    # a replay that goes astray (here: its episode's actions overwritten) falls back to the clipped observation
+    row = int(np.flatnonzero(clipped & np.array(exact))[0])
+    starts = overestimation.episode_starts(agent.buffer.stored("obs"), agent.buffer.stored("next_obs"),
+                                           agent.buffer.stored("terminated") + agent.buffer.stored("truncated") > 0)
+    agent.buffer.table[starts[row]:row, agent.buffer._columns["action"]] *= -1
+    restore, replayed = overestimation.buffer_restorer(agent, np.array([row]))
+    assert restore(env, 0) is False and replayed[0]
+    assert np.allclose(env.unwrapped._get_obs(), agent.buffer.stored("obs")[row], atol=1e-4)
 
 
 def test_an_environment_whose_observation_is_not_its_state_is_refused():

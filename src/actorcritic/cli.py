@@ -48,12 +48,11 @@ RUN_DIR_HELP = ("--run-dir DIR: the run directory to create (default: runs/ALGO-
 
 
 INTERRUPTED_HINT = {
-    "train": "the last checkpoint is kept (continue with `actorcritic resume RUN_DIR`)",
-    "resume": "the last checkpoint is kept (continue with `actorcritic resume RUN_DIR`)",
     "experiment": "the finished runs and the others' checkpoints are kept (run the same command again to continue)",
     "sweep": "the finished trials and the others' checkpoints are kept (continue with `actorcritic sweep --resume DIR`)",
 }
-"""What an interrupted command has kept, and how to go on: by command (train's for the others)."""
+"""What an interrupted command has kept, and how to go on, where that is not a run's RESUME_HINT."""
+RESUME_HINT = "the last checkpoint is kept (continue with `actorcritic resume RUN_DIR`)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"actorcritic: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"actorcritic: interrupted; {INTERRUPTED_HINT.get(args[0] if args else '', INTERRUPTED_HINT['train'])}", file=sys.stderr)
+        print(f"actorcritic: interrupted; {INTERRUPTED_HINT.get(args[0] if args else '', RESUME_HINT)}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # the reader went away (`actorcritic train ppo --help | head -3`): stop quietly, and keep Python's
