@@ -303,15 +303,31 @@ def test_mismatch_experiment_writes_its_files(tmp_path, capsys):
     # every run of every arm and seed is kept: a second run reads them back
     result = json.loads((out / "runs/bfloat16-none/seed-1/result.json").read_text())
     assert [row["global_step"] for row in result["steps"]] == [1, 2, 3] and result["steps"][0]["heldout_accuracy"] is not None
+    assert json.loads((out / "probe.json").read_text())["rows"] == summary["probe"]
+    saved = json.loads((out / "probe.json").read_text())
+    saved["rows"][0]["mismatch_kl_k3"] = 123.0
+    (out / "probe.json").write_text(json.dumps(saved))
     assert main(["experiment", "mismatch", *flags]) == 0
     assert json.loads((out / "runs/bfloat16-none/seed-1/result.json").read_text()) == result
+    assert json.loads((out / "summary.json").read_text())["probe"][0]["mismatch_kl_k3"] == 123.0  # read back, not measured again
+    # another probe setting measures again
+    assert main(["experiment", "mismatch", *flags[:-7], "--probe-digits", "3", "--probe-widths", "16", "--jobs", "1"]) == 0
+    assert [r["digits"] for r in json.loads((out / "probe.json").read_text())["rows"]] == [3, 3]
 
 
 @pytest.mark.parametrize("flags, fragments", [
     (["--corrections", "clip"], ["--corrections", "token-truncate"]),
     (["--probe-widths", "30"], ["--probe-widths 30", "multiples of 4"]),
     (["--probe-digits", "0"], ["--probe-digits 0"]),
+    (["--device", "tpu"], ["--device 'tpu'", "cpu, cuda"]),
 ])
 def test_bad_mismatch_options_give_a_one_line_error(tmp_path, capsys, flags, fragments):
     assert_one_line_error(capsys, main(["experiment", "mismatch", "--out", str(tmp_path / "m"), *flags]), *fragments)
+    assert not (tmp_path / "m").exists()
+
+
+def test_mismatch_on_an_absent_gpu_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code = main(["experiment", "mismatch", "--out", str(tmp_path / "m"), "--device", "cuda", "--jobs", "1"])
+    assert_one_line_error(capsys, code, "--device cuda", "torch sees none", "--device cpu")
     assert not (tmp_path / "m").exists()

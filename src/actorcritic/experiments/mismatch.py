@@ -21,7 +21,8 @@ The fast default is 2-digit addition, d_model 64, 200 warm-start steps at most, 
 the token-truncate correction. `--full`: grpo-lm's defaults (3-digit addition, d_model 128, the warm-start
 criterion), 1000 GRPO steps, 3 seeds, every correction, held-out accuracy every 100 steps. Each run is a
 unit of OUT/runs/ARM/seed-K (its metrics in result.json once finished): running the command again after an
-interruption keeps the finished runs and redoes the others.
+interruption keeps the finished runs and redoes the others. `--device cuda` runs every arm and the probe on a
+GPU, whose bfloat16 kernels round otherwise than the CPU's.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ import json
 import statistics
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from actorcritic.aggregate import aggregate_scores, curve_estimate
+from actorcritic.algorithms.common import resolve_device
 from actorcritic.checkpoint import write_json_atomic
 from actorcritic.config import check_choice, check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
@@ -74,6 +77,8 @@ class Config:
     """Answer lengths (digits) of the mismatch probe."""
     probe_widths: tuple[int, ...] = (64,)
     """Model widths (d_model) of the mismatch probe."""
+    device: str = "cpu"
+    """Torch device of every run and of the probe: cpu, cuda or cuda:N (the GPU's kernels round otherwise)."""
     jobs: int | None = None
     """Runs at a time, each in its own process with one torch thread (default: the cores)."""
 
@@ -90,8 +95,9 @@ class Config:
         for width in self.probe_widths:
             if type(width) is not int or width < 4 or width % 4:
                 raise ActorCriticError(f"--probe-widths {width} is out of range: give multiples of 4 (the heads)")
-        # the grpo-lm config validates the rest (task, digits, d_model) when the first run is built
+        # the grpo-lm config validates the rest (task, digits, d_model, device) when the first run is built
         self.run_config("float32", "none", self.seed)
+        resolve_device(self.device)  # a GPU asked for and absent: refused before anything is written
 
     def arms(self) -> list[tuple[str, str]]:
         """(sampler dtype, correction) of every arm."""
@@ -100,7 +106,8 @@ class Config:
     def run_config(self, sampler_dtype: str, is_correction: str, seed: int) -> GRPOLMConfig:
         return GRPOLMConfig(task=self.task, digits=self.digits, d_model=self.d_model, num_heads=4, warmup_steps=self.warmup_steps,
                             eval_prompts=200, eval_every=self.eval_every, checkpoint_every=0, time_limit_s=0.0, seed=seed,
-                            total_steps=self.steps, sampler_dtype=sampler_dtype, is_correction=is_correction, is_cap=self.is_cap)
+                            total_steps=self.steps, sampler_dtype=sampler_dtype, is_correction=is_correction, is_cap=self.is_cap,
+                            device=self.device)
 
 
 FULL = dict(out="results/mismatch-full", digits=3, d_model=128, warmup_steps=GRPOLMConfig.warmup_steps, steps=1000, seeds=3,
@@ -138,13 +145,18 @@ def mismatch_run(config: Config, sampler_dtype: str, correction: str, seed: int,
 
 
 def probe(config: Config) -> list[dict]:
-    """Mismatch figures of one sampling round of an untrained policy, per sampler dtype, answer length and width."""
-    rows = []
-    for width in config.probe_widths:
-        for digits in config.probe_digits:
-            for dtype in ("bfloat16", "float16"):
-                agent = GRPOLM(replace(config.run_config(dtype, "none", config.seed), digits=digits, d_model=width, warmup_steps=0))
-                rows.append({"d_model": width, "digits": digits, "sampler_dtype": dtype, **agent.mismatch_now()})
+    """Mismatch figures of one sampling round of an untrained policy, per sampler dtype, answer length and
+    width; kept in OUT/probe.json with the configs it measured, so that a finished experiment reads back."""
+    settings = [replace(config.run_config(dtype, "none", config.seed), digits=digits, d_model=width, warmup_steps=0)
+                for width in config.probe_widths for digits in config.probe_digits for dtype in ("bfloat16", "float16")]
+    identity = [run_identity(s) for s in settings]
+    path = Path(config.out, "probe.json")
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved["identity"] == json.loads(json.dumps(identity)):
+            return saved["rows"]
+    rows = [{"d_model": s.d_model, "digits": s.digits, "sampler_dtype": s.sampler_dtype, **GRPOLM(s).mismatch_now()} for s in settings]
+    write_json_atomic(path, {"identity": identity, "rows": rows})
     return rows
 
 
