@@ -331,3 +331,23 @@ def test_mismatch_on_an_absent_gpu_is_refused_before_anything_is_written(tmp_pat
     code = main(["experiment", "mismatch", "--out", str(tmp_path / "m"), "--device", "cuda", "--jobs", "1"])
     assert_one_line_error(capsys, code, "--device cuda", "torch sees none", "--device cpu")
     assert not (tmp_path / "m").exists()
+
+
+
+def test_a_finished_gpu_mismatch_reads_back_without_a_gpu(tmp_path, capsys, monkeypatch):
+    import actorcritic.experiments.mismatch as mismatch_module
+    import actorcritic.language.grpo as grpo_module
+
+    flags = ["--out", str(tmp_path / "m"), "--device", "cuda", "--steps", "2", "--warmup-steps", "1", "--d-model", "16",
+             "--corrections", "token-mask", "--probe-digits", "2", "--probe-widths", "16", "--jobs", "1"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with monkeypatch.context() as gpu:  # a stand-in GPU (the CPU) for the runs and the probe
+        for module in (grpo_module, mismatch_module):
+            gpu.setattr(module, "resolve_device", lambda device: torch.device("cpu"))
+        assert main(["experiment", "mismatch", *flags]) == 0
+    summary = json.loads((tmp_path / "m/summary.json").read_text())
+    assert summary["config"]["device"] == "cuda"
+    assert main(["experiment", "mismatch", *flags]) == 0  # everything is read back: no GPU needed
+    assert json.loads((tmp_path / "m/summary.json").read_text()) == summary
+    (tmp_path / "m/probe.json").unlink()  # something left to measure: the absent GPU is refused
+    assert_one_line_error(capsys, main(["experiment", "mismatch", *flags]), "--device cuda", "torch sees none")

@@ -97,7 +97,6 @@ class Config:
                 raise ActorCriticError(f"--probe-widths {width} is out of range: give multiples of 4 (the heads)")
         # the grpo-lm config validates the rest (task, digits, d_model, device) when the first run is built
         self.run_config("float32", "none", self.seed)
-        resolve_device(self.device)  # a GPU asked for and absent: refused before anything is written
 
     def arms(self) -> list[tuple[str, str]]:
         """(sampler dtype, correction) of every arm."""
@@ -129,10 +128,15 @@ def arm_name(sampler_dtype: str, correction: str) -> str:
     return f"{sampler_dtype}, {correction}"
 
 
+def unit_parts(sampler_dtype: str, correction: str, seed: int) -> tuple[str, str]:
+    """Where one arm and seed keeps its result: OUT/runs/PARTS/result.json."""
+    return f"{sampler_dtype}-{correction}", f"seed-{seed}"
+
+
 def mismatch_run(config: Config, sampler_dtype: str, correction: str, seed: int, threads: int = 1) -> dict:
     """One arm and seed: warm start, GRPO with the metrics of every step; read back if finished."""
     settings = replace(config.run_config(sampler_dtype, correction, seed), num_threads=threads)
-    directory = unit_directory(config.out, run_identity(settings), f"{sampler_dtype}-{correction}", f"seed-{seed}")
+    directory = unit_directory(config.out, run_identity(settings), *unit_parts(sampler_dtype, correction, seed))
     if (directory / "result.json").exists():
         return json.loads((directory / "result.json").read_text())
     agent, recorder, started = GRPOLM(settings), _Recorder(), time.perf_counter()
@@ -144,25 +148,39 @@ def mismatch_run(config: Config, sampler_dtype: str, correction: str, seed: int,
     return result
 
 
+def probe_settings(config: Config) -> list[GRPOLMConfig]:
+    """The untrained policies of the probe: per width, answer length and sampler dtype."""
+    return [replace(config.run_config(dtype, "none", config.seed), digits=digits, d_model=width, warmup_steps=0)
+            for width in config.probe_widths for digits in config.probe_digits for dtype in ("bfloat16", "float16")]
+
+
+def saved_probe(config: Config) -> list[dict] | None:
+    """The probe's rows kept in OUT/probe.json, if they measured these settings."""
+    path = Path(config.out, "probe.json")
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    identity = [run_identity(s) for s in probe_settings(config)]
+    return saved["rows"] if saved["identity"] == json.loads(json.dumps(identity)) else None
+
+
 def probe(config: Config) -> list[dict]:
     """Mismatch figures of one sampling round of an untrained policy, per sampler dtype, answer length and
     width; kept in OUT/probe.json with the configs it measured, so that a finished experiment reads back."""
-    settings = [replace(config.run_config(dtype, "none", config.seed), digits=digits, d_model=width, warmup_steps=0)
-                for width in config.probe_widths for digits in config.probe_digits for dtype in ("bfloat16", "float16")]
-    identity = [run_identity(s) for s in settings]
-    path = Path(config.out, "probe.json")
-    if path.exists():
-        saved = json.loads(path.read_text())
-        if saved["identity"] == json.loads(json.dumps(identity)):
-            return saved["rows"]
-    rows = [{"d_model": s.d_model, "digits": s.digits, "sampler_dtype": s.sampler_dtype, **GRPOLM(s).mismatch_now()} for s in settings]
-    write_json_atomic(path, {"identity": identity, "rows": rows})
+    rows = saved_probe(config)
+    if rows is None:
+        settings = probe_settings(config)
+        rows = [{"d_model": s.d_model, "digits": s.digits, "sampler_dtype": s.sampler_dtype, **GRPOLM(s).mismatch_now()} for s in settings]
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        write_json_atomic(Path(config.out, "probe.json"), {"identity": [run_identity(s) for s in settings], "rows": rows})
     return rows
 
 
 def run(config: Config) -> ExperimentResult:
     seeds = list(range(config.seed, config.seed + config.seeds))
     units = [(config, dtype, correction, seed) for seed in seeds for dtype, correction in config.arms()]
+    if saved_probe(config) is None or not all(Path(config.out, "runs", *unit_parts(*unit[1:]), "result.json").exists() for unit in units):
+        resolve_device(config.device)  # work left for a GPU that is absent: refused before anything is written
     results = run_units(mismatch_run, units, config.jobs)
     by_arm = {arm_name(d, c): [r for r in results if (r["sampler_dtype"], r["is_correction"]) == (d, c)] for d, c in config.arms()}
 
@@ -224,7 +242,7 @@ def run(config: Config) -> ExperimentResult:
         for ax in (accuracy_ax, kl_ax, probe_ax):
             ax.legend(fontsize=7)
             ax.title.set_fontsize(9)
-        fig.suptitle(f"grpo-lm, {config.task} {config.digits} digits, d_model {config.d_model}", fontsize=10)
+        fig.suptitle(f"grpo-lm, {config.task} {config.digits} digits, d_model {config.d_model}, on {config.device}", fontsize=10)
         fig.tight_layout()
         fig.savefig(path_png, dpi=110, format="png")
 
