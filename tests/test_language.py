@@ -289,8 +289,9 @@ def test_bad_input_gives_a_one_line_error(tmp_path, capsys, flags, fragments):
 
 def test_mismatch_experiment_writes_its_files(tmp_path, capsys):
     out = tmp_path / "mismatch"
-    flags = ["--out", str(out), "--steps", "3", "--warmup-steps", "2", "--d-model", "16", "--seeds", "2", "--eval-every", "1",
-             "--corrections", "token-truncate", "sequence-mask", "--probe-digits", "2", "4", "--probe-widths", "16", "--jobs", "1"]
+    runs = ["--out", str(out), "--steps", "3", "--warmup-steps", "2", "--d-model", "16", "--seeds", "2", "--eval-every", "1",
+            "--corrections", "token-truncate", "sequence-mask", "--jobs", "1"]
+    flags = [*runs, "--probe-digits", "2", "4", "--probe-widths", "16"]
     assert main(["experiment", "mismatch", *flags]) == 0
     summary = json.loads((out / "summary.json").read_text())
     arms = summary["arms"]
@@ -311,7 +312,10 @@ def test_mismatch_experiment_writes_its_files(tmp_path, capsys):
     assert json.loads((out / "runs/bfloat16-none/seed-1/result.json").read_text()) == result
     assert json.loads((out / "summary.json").read_text())["probe"][0]["mismatch_kl_k3"] == 123.0  # read back, not measured again
     # another probe setting measures again
-    assert main(["experiment", "mismatch", *flags[:-7], "--probe-digits", "3", "--probe-widths", "16", "--jobs", "1"]) == 0
+    assert main(["experiment", "mismatch", *runs, "--probe-digits", "3", "--probe-widths", "16"]) == 0
+    assert [r["digits"] for r in json.loads((out / "probe.json").read_text())["rows"]] == [3, 3]
+    (out / "probe.json").write_text("{not json")  # a probe.json that is not one is measured again
+    assert main(["experiment", "mismatch", *runs, "--probe-digits", "3", "--probe-widths", "16"]) == 0
     assert [r["digits"] for r in json.loads((out / "probe.json").read_text())["rows"]] == [3, 3]
 
 
@@ -333,6 +337,22 @@ def test_mismatch_on_an_absent_gpu_is_refused_before_anything_is_written(tmp_pat
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("device, available, count, fragments", [
+    ("cuda:1", True, 1, ["--device cuda:1", "torch sees 1 GPU(s)", "cuda:0 to cuda:0"]),
+    ("cuda", False, 0, ["--device cuda", "torch sees none", "--device cpu"]),
+    ("mps", False, 0, ["--device mps", "torch sees none", "--device cpu"]),
+])
+def test_a_device_this_machine_lacks_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch, device, available, count, fragments):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    code = main(["experiment", "mismatch", "--out", str(tmp_path / "m"), "--device", device, "--jobs", "1"])
+    assert_one_line_error(capsys, code, *fragments)
+    assert not (tmp_path / "m").exists()
+    code = main(["train", "grpo-lm", "--device", device, "--run-dir", str(tmp_path / "run")])
+    assert_one_line_error(capsys, code, *fragments)
+    assert not (tmp_path / "run").exists()
+
 
 def test_a_finished_gpu_mismatch_reads_back_without_a_gpu(tmp_path, capsys, monkeypatch):
     import actorcritic.experiments.mismatch as mismatch_module
@@ -349,5 +369,11 @@ def test_a_finished_gpu_mismatch_reads_back_without_a_gpu(tmp_path, capsys, monk
     assert summary["config"]["device"] == "cuda"
     assert main(["experiment", "mismatch", *flags]) == 0  # everything is read back: no GPU needed
     assert json.loads((tmp_path / "m/summary.json").read_text()) == summary
-    (tmp_path / "m/probe.json").unlink()  # something left to measure: the absent GPU is refused
-    assert_one_line_error(capsys, main(["experiment", "mismatch", *flags]), "--device cuda", "torch sees none")
+    files = sorted(str(path) for path in (tmp_path / "m").rglob("*"))
+    for left_to_measure in ("runs/bfloat16-token-mask/seed-0/result.json", "probe.json"):  # the absent GPU is refused
+        moved = tmp_path / "m" / left_to_measure
+        moved.rename(tmp_path / "aside")
+        assert_one_line_error(capsys, main(["experiment", "mismatch", *flags]), "--device cuda", "torch sees none")
+        assert sorted(str(path) for path in (tmp_path / "m").rglob("*")) == [f for f in files if f != str(moved)]
+        assert json.loads((tmp_path / "m/summary.json").read_text()) == summary
+        (tmp_path / "aside").rename(moved)

@@ -135,14 +135,24 @@ def run_identity(config, **measurement) -> dict:
     return {"agent": run, **measurement} if measurement else run
 
 
+def same_identity(saved, identity) -> bool:
+    """Whether an identity read back from JSON is `identity` (compared as JSON: tuples are lists there)."""
+    return saved == json.loads(json.dumps(identity))
+
+
+def unit_path(out: str | Path, *parts: str) -> Path:
+    """Where `unit_directory` keeps a unit's files: out/runs/PART/..."""
+    return Path(out, "runs", *parts)
+
+
 def unit_directory(out: str | Path, identity: dict, *parts: str) -> Path:
     """out/runs/PART/..., holding one unit's files, with identity.json: what the unit computes (its
     config). A directory left by a unit of another identity is refused, so that a rerun with other
     options never mixes its results with an earlier run's: the error names the directory to remove."""
-    directory = Path(out, "runs", *parts)
+    directory = unit_path(out, *parts)
     saved = directory / "identity.json"
     if saved.exists():
-        if json.loads(saved.read_text()) != json.loads(json.dumps(identity)):
+        if not same_identity(json.loads(saved.read_text()), identity):
             raise ActorCriticError(f"{directory} holds a run with other options: pass another --out, or delete it to start again")
     else:
         directory.mkdir(parents=True, exist_ok=True)

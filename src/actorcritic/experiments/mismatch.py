@@ -21,7 +21,7 @@ The fast default is 2-digit addition, d_model 64, 200 warm-start steps at most, 
 the token-truncate correction. `--full`: grpo-lm's defaults (3-digit addition, d_model 128, the warm-start
 criterion), 1000 GRPO steps, 3 seeds, every correction, held-out accuracy every 100 steps. Each run is a
 unit of OUT/runs/ARM/seed-K (its metrics in result.json once finished): running the command again after an
-interruption keeps the finished runs and redoes the others. `--device cuda` runs every arm and the probe on a
+interruption keeps the finished runs and redoes the others; the probe is kept in OUT/probe.json. `--device cuda` runs every arm and the probe on a
 GPU, whose bfloat16 kernels round otherwise than the CPU's.
 """
 
@@ -40,7 +40,7 @@ from actorcritic.algorithms.common import resolve_device
 from actorcritic.checkpoint import write_json_atomic
 from actorcritic.config import check_choice, check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
-from actorcritic.experiments.common import ExperimentResult, figure, run_identity, run_units, unit_directory
+from actorcritic.experiments.common import ExperimentResult, figure, run_identity, run_units, same_identity, unit_directory, unit_path
 from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
 from actorcritic.language.objectives import IS_CORRECTIONS
 
@@ -52,7 +52,7 @@ class Config:
     """Options of mismatch."""
 
     out: str = "results/mismatch"
-    """Directory for results.csv, figure.png, summary.json and the runs (runs/ARM/seed-K)."""
+    """Directory for results.csv, figure.png, summary.json, the runs (runs/ARM/seed-K) and probe.json."""
     task: str = "addition"
     """Task of the grpo-lm runs."""
     digits: int = 2
@@ -78,7 +78,7 @@ class Config:
     probe_widths: tuple[int, ...] = (64,)
     """Model widths (d_model) of the mismatch probe."""
     device: str = "cpu"
-    """Torch device of every run and of the probe: cpu, cuda or cuda:N (the GPU's kernels round otherwise)."""
+    """Torch device of every run and of the probe: cpu, cuda, cuda:N or mps (a GPU's kernels round otherwise)."""
     jobs: int | None = None
     """Runs at a time, each in its own process with one torch thread (default: the cores)."""
 
@@ -129,22 +129,28 @@ def arm_name(sampler_dtype: str, correction: str) -> str:
 
 
 def unit_parts(sampler_dtype: str, correction: str, seed: int) -> tuple[str, str]:
-    """Where one arm and seed keeps its result: OUT/runs/PARTS/result.json."""
+    """The unit directory of one arm and seed: OUT/runs/PARTS."""
     return f"{sampler_dtype}-{correction}", f"seed-{seed}"
+
+
+def result_path(config: Config, sampler_dtype: str, correction: str, seed: int) -> Path:
+    """Where one arm and seed keeps its metrics once finished."""
+    return unit_path(config.out, *unit_parts(sampler_dtype, correction, seed)) / "result.json"
 
 
 def mismatch_run(config: Config, sampler_dtype: str, correction: str, seed: int, threads: int = 1) -> dict:
     """One arm and seed: warm start, GRPO with the metrics of every step; read back if finished."""
     settings = replace(config.run_config(sampler_dtype, correction, seed), num_threads=threads)
-    directory = unit_directory(config.out, run_identity(settings), *unit_parts(sampler_dtype, correction, seed))
-    if (directory / "result.json").exists():
-        return json.loads((directory / "result.json").read_text())
+    unit_directory(config.out, run_identity(settings), *unit_parts(sampler_dtype, correction, seed))
+    path = result_path(config, sampler_dtype, correction, seed)
+    if path.exists():
+        return json.loads(path.read_text())
     agent, recorder, started = GRPOLM(settings), _Recorder(), time.perf_counter()
     agent.learn(callbacks=[recorder])
     result = {"sampler_dtype": sampler_dtype, "is_correction": correction, "seed": seed, "accuracy_before": agent.accuracy_before,
               "accuracy_after": agent.accuracy_after, "warmup_steps_done": agent.warmup_steps_done,
               "wall_time_s": time.perf_counter() - started, "steps": recorder.rows}
-    write_json_atomic(directory / "result.json", result)
+    write_json_atomic(path, result)
     return result
 
 
@@ -155,13 +161,14 @@ def probe_settings(config: Config) -> list[GRPOLMConfig]:
 
 
 def saved_probe(config: Config) -> list[dict] | None:
-    """The probe's rows kept in OUT/probe.json, if they measured these settings."""
-    path = Path(config.out, "probe.json")
-    if not path.exists():
+    """The probe's rows kept in OUT/probe.json, if they measured these settings (a cache: a file that is
+    not one is measured again)."""
+    try:
+        saved = json.loads(Path(config.out, "probe.json").read_text())
+        identity, rows = saved["identity"], saved["rows"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    saved = json.loads(path.read_text())
-    identity = [run_identity(s) for s in probe_settings(config)]
-    return saved["rows"] if saved["identity"] == json.loads(json.dumps(identity)) else None
+    return rows if same_identity(identity, [run_identity(s) for s in probe_settings(config)]) else None
 
 
 def probe(config: Config) -> list[dict]:
@@ -179,8 +186,8 @@ def probe(config: Config) -> list[dict]:
 def run(config: Config) -> ExperimentResult:
     seeds = list(range(config.seed, config.seed + config.seeds))
     units = [(config, dtype, correction, seed) for seed in seeds for dtype, correction in config.arms()]
-    if saved_probe(config) is None or not all(Path(config.out, "runs", *unit_parts(*unit[1:]), "result.json").exists() for unit in units):
-        resolve_device(config.device)  # work left for a GPU that is absent: refused before anything is written
+    if saved_probe(config) is None or not all(result_path(config, dtype, correction, seed).exists() for _, dtype, correction, seed in units):
+        resolve_device(config.device)  # work left for a device that is absent: refused before anything is written
     results = run_units(mismatch_run, units, config.jobs)
     by_arm = {arm_name(d, c): [r for r in results if (r["sampler_dtype"], r["is_correction"]) == (d, c)] for d, c in config.arms()}
 
@@ -206,7 +213,7 @@ def run(config: Config) -> ExperimentResult:
             "mismatch_kl_k3_mean": statistics.fmean(row["mismatch_kl_k3_mean"] for row in mine),
             "mismatch_max_abs": max(row["mismatch_max_abs"] for row in mine),
         }
-    probe_rows = probe(config)
+    probe_rows = probe(config)  # after the runs: their identity check refuses an OUT of other options before probe.json is written
     summary = {"arms": summary_arms, "probe": probe_rows,
                "every_arm_learns": all(a["accuracy_after_mean_ci"][0] > a["accuracy_before_mean"] for a in summary_arms.values())}
 
