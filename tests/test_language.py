@@ -330,13 +330,6 @@ def test_bad_mismatch_options_give_a_one_line_error(tmp_path, capsys, flags, fra
     assert not (tmp_path / "m").exists()
 
 
-def test_mismatch_on_an_absent_gpu_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    code = main(["experiment", "mismatch", "--out", str(tmp_path / "m"), "--device", "cuda", "--jobs", "1"])
-    assert_one_line_error(capsys, code, "--device cuda", "torch sees none", "--device cpu")
-    assert not (tmp_path / "m").exists()
-
-
 @pytest.mark.parametrize("device, available, count, fragments", [
     ("cuda:1", True, 1, ["--device cuda:1", "torch sees 1 GPU(s)", "cuda:0 to cuda:0"]),
     ("cuda", False, 0, ["--device cuda", "torch sees none", "--device cpu"]),

@@ -66,8 +66,7 @@ def resolve_device(device: str) -> torch.device:
     """The torch device of `--device`, or a one-line error where this machine has no such device."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ActorCriticError(f"--device {device} asked for a GPU but torch sees none: use --device cpu")
-    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
-        count = torch.cuda.device_count()
+    if device.startswith("cuda:") and int(device[5:]) >= (count := torch.cuda.device_count()):
         raise ActorCriticError(f"--device {device}: torch sees {count} GPU(s), cuda:0 to cuda:{count - 1}: pick one of those")
     if device == "mps" and not torch.backends.mps.is_available():
         raise ActorCriticError("--device mps asked for Apple's GPU but torch sees none: use --device cpu")

@@ -21,8 +21,8 @@ The fast default is 2-digit addition, d_model 64, 200 warm-start steps at most, 
 the token-truncate correction. `--full`: grpo-lm's defaults (3-digit addition, d_model 128, the warm-start
 criterion), 1000 GRPO steps, 3 seeds, every correction, held-out accuracy every 100 steps. Each run is a
 unit of OUT/runs/ARM/seed-K (its metrics in result.json once finished): running the command again after an
-interruption keeps the finished runs and redoes the others; the probe is kept in OUT/probe.json. `--device cuda` runs every arm and the probe on a
-GPU, whose bfloat16 kernels round otherwise than the CPU's.
+interruption keeps the finished runs and redoes the others; the probe is kept in OUT/probe.json. `--device
+cuda` runs every arm and the probe on a GPU, whose bfloat16 kernels round otherwise than the CPU's.
 """
 
 from __future__ import annotations
