@@ -2,15 +2,20 @@
 the task and the hyperparameters when our score sits far from a paper's (docs/experiments.md, "Score
 levels"). Not a timing: it may share the machine with other runs.
 
-    python scripts/peer_scores.py td3 Walker2d-v5 --seeds 0 1 2 --total-steps 300000 --out full-runs/peer-td3-walker2d
+    python scripts/peer_scores.py train td3 Walker2d-v5 --seeds 0 1 2 --total-steps 300000 --out full-runs/peer-td3-walker2d
+    python scripts/peer_scores.py compare full-runs/td3-walker2d full-runs/peer-td3-walker2d --figure docs/figures/td3-walker2d-peer.png
 
-One process per seed (run several beside each other), one torch thread each. Every `--eval-every` steps:
-10 deterministic episodes on a separate environment, as our runs evaluate; each seed writes
-OUT/seed-K.csv (step, eval_return_mean, eval_return_std) as it goes, and OUT/seed-K.json at the end. SB3's
-settings are set to ours: (256, 256) networks (SB3's TD3 default is (400, 300)), Adam 3e-4, batch 256,
-25k uniformly random steps, τ = 0.005, one update per step, a 1M buffer; TD3's noise 0.1, target
+`train`: one process per seed (run several beside each other), one torch thread each. Every
+`--eval-every` steps: 10 deterministic episodes on a separate environment, as our runs evaluate; each seed
+writes OUT/seed-K.csv (step, eval_return_mean, eval_return_std) as it goes, and OUT/seed-K.json at the end.
+SB3's settings are set to ours: (256, 256) networks (SB3's TD3 default is (400, 300)), Adam 3e-4, batch
+256, 25k uniformly random steps, τ = 0.005, one update per step, a 1M buffer; TD3's noise 0.1, target
 smoothing 0.2 clipped at 0.5, delay 2; SAC's automatic entropy tuning (both libraries' defaults).
 Needs the `bench` extra (`pip install -e '.[bench]'`).
+
+`compare OURS PEER`: our runs (every metrics.csv under OURS, e.g. a sweep's directory) against the peer's
+seeds: per seed the final evaluation and the late mean (the evaluations of the last `--late` steps, less
+noisy than one evaluation), IQM and mean with 95% CIs, P(our run > peer run), and a figure of the curves.
 """
 
 from __future__ import annotations
@@ -70,16 +75,76 @@ def train_one_seed(algo: str, env_id: str, seed: int, total_steps: int, eval_eve
     return result
 
 
+def read_curves(directory: Path, step_column: str, pattern: str) -> list[dict[int, float]]:
+    """Every CSV matching `pattern` under `directory` -> one {step: evaluation return} per seed."""
+    curves = []
+    for path in sorted(directory.rglob(pattern)):
+        with open(path, newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if row.get("eval_return_mean")]
+        curves.append({int(float(row[step_column])): float(row["eval_return_mean"]) for row in rows})
+    if not curves:
+        raise SystemExit(f"no {pattern} with evaluations under {directory}")
+    return curves
+
+
+def compare(ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None) -> None:
+    from actorcritic.aggregate import aggregate_scores, describe, probability_of_improvement
+    from actorcritic.plots import save_figure, seed_band, steps_axis
+
+    groups = {"actorcritic": read_curves(ours_dir, "global_step", "metrics.csv"), "SB3": read_curves(peer_dir, "step", "seed-*.csv")}
+    last = min(max(curve) for curves in groups.values() for curve in curves)  # the longest horizon every seed reached
+    scores = {}
+    for name, curves in groups.items():
+        final = [curve[last] for curve in curves]
+        late = [float(np.mean([value for step, value in curve.items() if last - late_steps < step <= last])) for curve in curves]
+        scores[name] = late
+        print(f"{name}, {len(curves)} seeds, at {last:,d} steps")
+        print(f"  final evaluation per seed: {', '.join(f'{x:,.0f}' for x in final)}; {describe(aggregate_scores(final))}, "
+              f"{describe(aggregate_scores(final), 'mean')}")
+        print(f"  late mean (last {late_steps:,d} steps) per seed: {', '.join(f'{x:,.0f}' for x in late)}; "
+              f"{describe(aggregate_scores(late))}, {describe(aggregate_scores(late), 'mean')}")
+    improvement = probability_of_improvement(scores["actorcritic"], scores["SB3"])
+    low, high = improvement["probability_ci"]
+    print(f"P(actorcritic run > SB3 run), late means: {improvement['probability']:.2f} [95% CI {low:.2f}, {high:.2f}]")
+    if figure is not None:
+        import matplotlib.pyplot as plt
+
+        fig, axis = plt.subplots(figsize=(7, 4))
+        for (name, curves), color in zip(groups.items(), ("tab:blue", "tab:orange")):
+            for curve in curves:
+                steps = sorted(curve)
+                axis.plot(steps, [curve[step] for step in steps], color=color, alpha=0.25, linewidth=0.8)
+            steps, mean, low, high = seed_band(dict(enumerate(sorted(curve.items()) for curve in curves)))
+            axis.plot(steps, mean, color=color, label=f"{name} ({len(curves)} seeds): mean, 95% CI")
+            axis.fill_between(steps, low, high, color=color, alpha=0.2)
+        steps_axis(axis)
+        axis.set_ylabel("evaluation return (deterministic)")
+        axis.legend(loc="upper left")
+        fig.tight_layout()
+        save_figure(fig, figure)
+        print(f"wrote {figure}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("algo", choices=["td3", "sac"])
-    parser.add_argument("env")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--total-steps", type=int, default=300_000)
-    parser.add_argument("--eval-every", type=int, default=10_000)
-    parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--out", type=Path, required=True)
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train SB3 with our settings")
+    train.add_argument("algo", choices=["td3", "sac"])
+    train.add_argument("env")
+    train.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    train.add_argument("--total-steps", type=int, default=300_000)
+    train.add_argument("--eval-every", type=int, default=10_000)
+    train.add_argument("--eval-episodes", type=int, default=10)
+    train.add_argument("--out", type=Path, required=True)
+    versus = commands.add_parser("compare", help="our runs against the peer's")
+    versus.add_argument("ours", type=Path)
+    versus.add_argument("peer", type=Path)
+    versus.add_argument("--late", type=int, default=60_000, help="the late mean covers the evaluations of these last steps")
+    versus.add_argument("--figure", type=Path)
     args = parser.parse_args()
+    if args.command == "compare":
+        compare(args.ours, args.peer, args.late, args.figure)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [(args.algo, args.env, seed, args.total_steps, args.eval_every, args.eval_episodes, args.out) for seed in args.seeds]
     with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
