@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import multiprocessing
+import sys
 import time
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def read_curves(directory: Path, step_column: str, pattern: str) -> list[dict[in
             rows = [row for row in csv.DictReader(handle) if row.get("eval_return_mean")]
         curves.append({int(float(row[step_column])): float(row["eval_return_mean"]) for row in rows})
     if not curves:
-        raise SystemExit(f"no {pattern} with evaluations under {directory}")
+        print(f"no {pattern} with evaluations under {directory}: give a run or sweep directory (ours) or a `train` --out (the peer's)",
+              file=sys.stderr)
+        raise SystemExit(2)
     return curves
 
 

@@ -1,0 +1,44 @@
+"""scripts/peer_scores.py compare: reads our runs' metrics.csv and the peer's seed-K.csv (different step
+columns, rows without an evaluation skipped), and reports each seed's final evaluation and late mean at the
+last step every seed reached. (Its `train` needs SB3, the bench extra, and hours: not run here.)"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "peer_scores.py"
+
+
+def write_csv(path: Path, header: str, rows: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n")
+
+
+def test_compare_reads_both_formats_and_aligns_the_last_step(tmp_path):
+    for seed, (late, final) in enumerate([(100.0, 300.0), (200.0, 500.0)]):
+        write_csv(tmp_path / f"ours/trials/{seed}/metrics.csv", "seed,global_step,episode_return_mean,eval_return_mean",
+                  [f"{seed},10,1.0,", f"{seed},20,1.0,{late}", f"{seed},30,1.0,{final}", f"{seed},40,1.0,"])
+    for seed, values in enumerate([(10.0, 20.0, 30.0, 999.0), (40.0, 50.0, 60.0, 999.0)]):  # the peer ran one step further
+        write_csv(tmp_path / f"peer/seed-{seed}.csv", "step,eval_return_mean,eval_return_std",
+                  [f"{10 * (i + 1)},{value},0" for i, value in enumerate(values)])
+    figure = tmp_path / "figure.png"
+    result = subprocess.run([sys.executable, str(SCRIPT), "compare", str(tmp_path / "ours"), str(tmp_path / "peer"), "--late", "20",
+                             "--figure", str(figure)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "actorcritic, 2 seeds, at 30 steps"
+    assert lines[1].startswith("  final evaluation per seed: 300, 500;")
+    assert lines[2].startswith("  late mean (last 20 steps) per seed: 200, 350;")  # the evaluations at 20 and 30
+    assert lines[3] == "SB3, 2 seeds, at 30 steps"  # step 40 is beyond our runs: left out
+    assert lines[4].startswith("  final evaluation per seed: 30, 60;")
+    assert lines[5].startswith("  late mean (last 20 steps) per seed: 25, 55;")
+    assert lines[6].startswith("P(actorcritic run > SB3 run), late means: 1.00")
+    assert figure.stat().st_size > 0
+
+
+def test_compare_without_runs_says_so(tmp_path):
+    (tmp_path / "peer").mkdir()
+    result = subprocess.run([sys.executable, str(SCRIPT), "compare", str(tmp_path), str(tmp_path / "peer")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and result.stderr.startswith(f"no metrics.csv with evaluations under {tmp_path}: give a run")
+    assert len(result.stderr.strip().splitlines()) == 1
