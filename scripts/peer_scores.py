@@ -13,8 +13,8 @@ SB3's settings are set to ours: (256, 256) networks (SB3's TD3 default is (400, 
 smoothing 0.2 clipped at 0.5, delay 2; SAC's automatic entropy tuning (both libraries' defaults).
 Needs the `bench` extra (`pip install -e '.[bench]'`).
 
-`compare OURS PEER`: our runs (every metrics.csv under OURS, e.g. a sweep's directory) against the peer's
-seeds: per seed the final evaluation and the late mean (the evaluations of the last `--late` steps, less
+`compare OURS PEER`: every seed of our finished runs in OURS (a run or a sweep directory) against the
+peer's seeds: per seed the final evaluation and the late mean (the evaluations of the last `--late` steps, less
 noisy than one evaluation), IQM and mean with 95% CIs, P(our run > peer run), and a figure of the curves.
 """
 
@@ -31,6 +31,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+
+from actorcritic.errors import ActorCriticError
 
 
 def train_one_seed(algo: str, env_id: str, seed: int, total_steps: int, eval_every: int, eval_episodes: int, out: Path) -> dict:
@@ -76,17 +78,22 @@ def train_one_seed(algo: str, env_id: str, seed: int, total_steps: int, eval_eve
     return result
 
 
-def read_curves(directory: Path, step_column: str, pattern: str) -> list[dict[int, float]]:
-    """Every CSV matching `pattern` under `directory` -> one {step: evaluation return} per seed."""
+def our_curves(directory: Path) -> list[dict[int, float]]:
+    """Every seed of the finished runs in `directory` (a run or a sweep) -> one {step: evaluation return} each."""
+    from actorcritic.plots import read_run
+    from actorcritic.reports import collect_runs
+
+    return [dict(points) for run in collect_runs([directory]) for points in read_run(run)[1]["eval_return_mean"].values()]
+
+
+def peer_curves(directory: Path) -> list[dict[int, float]]:
+    """Every seed-K.csv of a `train` --out -> one {step: evaluation return} each."""
     curves = []
-    for path in sorted(directory.rglob(pattern)):
+    for path in sorted(directory.glob("seed-*.csv")):
         with open(path, newline="") as handle:
-            rows = [row for row in csv.DictReader(handle) if row.get("eval_return_mean")]
-        curves.append({int(float(row[step_column])): float(row["eval_return_mean"]) for row in rows})
+            curves.append({int(row["step"]): float(row["eval_return_mean"]) for row in csv.DictReader(handle)})
     if not curves:
-        print(f"no {pattern} with evaluations under {directory}: give a run or sweep directory (ours) or a `train` --out (the peer's)",
-              file=sys.stderr)
-        raise SystemExit(2)
+        raise ActorCriticError(f"no seed-K.csv under {directory}: give the --out of `peer_scores.py train`")
     return curves
 
 
@@ -94,7 +101,7 @@ def compare(ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None
     from actorcritic.aggregate import aggregate_scores, describe, probability_of_improvement
     from actorcritic.plots import save_figure, seed_band, steps_axis
 
-    groups = {"actorcritic": read_curves(ours_dir, "global_step", "metrics.csv"), "SB3": read_curves(peer_dir, "step", "seed-*.csv")}
+    groups = {"actorcritic": our_curves(ours_dir), "SB3": peer_curves(peer_dir)}
     last = min(max(curve) for curves in groups.values() for curve in curves)  # the longest horizon every seed reached
     scores = {}
     for name, curves in groups.items():
@@ -146,7 +153,11 @@ def main() -> None:
     versus.add_argument("--figure", type=Path)
     args = parser.parse_args()
     if args.command == "compare":
-        compare(args.ours, args.peer, args.late, args.figure)
+        try:
+            compare(args.ours, args.peer, args.late, args.figure)
+        except ActorCriticError as error:
+            print(f"peer_scores.py: error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
         return
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [(args.algo, args.env, seed, args.total_steps, args.eval_every, args.eval_episodes, args.out) for seed in args.seeds]

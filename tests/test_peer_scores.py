@@ -1,7 +1,9 @@
-"""scripts/peer_scores.py compare: reads our runs' metrics.csv and the peer's seed-K.csv (different step
-columns, rows without an evaluation skipped), and reports each seed's final evaluation and late mean at the
-last step every seed reached. (Its `train` needs SB3, the bench extra, and hours: not run here.)"""
+"""scripts/peer_scores.py compare: reads every seed of our finished runs (a multi-seed run here: two seeds in
+one metrics.csv, rows without an evaluation skipped) and the peer's seed-K.csv, and reports each seed's
+final evaluation and late mean at the last step every seed reached. (Its `train` needs SB3, the bench
+extra, and hours: not run here.)"""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,16 +16,28 @@ def write_csv(path: Path, header: str, rows: list[str]) -> None:
     path.write_text("\n".join([header, *rows]) + "\n")
 
 
-def test_compare_reads_both_formats_and_aligns_the_last_step(tmp_path):
+def compare(*arguments) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), "compare", *map(str, arguments)], capture_output=True, text=True, timeout=300)
+
+
+def write_our_run(run: Path) -> None:
+    """A finished two-seed run: evaluations at steps 20 and 30 (100, 300 and 200, 500)."""
+    rows = []
     for seed, (late, final) in enumerate([(100.0, 300.0), (200.0, 500.0)]):
-        write_csv(tmp_path / f"ours/trials/{seed}/metrics.csv", "seed,global_step,episode_return_mean,eval_return_mean",
-                  [f"{seed},10,1.0,", f"{seed},20,1.0,{late}", f"{seed},30,1.0,{final}", f"{seed},40,1.0,"])
+        rows += [f"{seed},10,1.0,", f"{seed},20,1.0,{late}", f"{seed},30,1.0,{final}", f"{seed},40,1.0,"]
+    write_csv(run / "metrics.csv", "seed,global_step,episode_return_mean,eval_return_mean", rows)
+    (run / "config.json").write_text(json.dumps({"algo": "td3", "env": "Walker2d-v5", "seeds": [0, 1]}))
+    (run / "summary.json").write_text("{}")
+
+
+def test_compare_reads_both_formats_and_aligns_the_last_step(tmp_path):
+    run = tmp_path / "ours"
+    write_our_run(run)
     for seed, values in enumerate([(10.0, 20.0, 30.0, 999.0), (40.0, 50.0, 60.0, 999.0)]):  # the peer ran one step further
         write_csv(tmp_path / f"peer/seed-{seed}.csv", "step,eval_return_mean,eval_return_std",
                   [f"{10 * (i + 1)},{value},0" for i, value in enumerate(values)])
     figure = tmp_path / "figure.png"
-    result = subprocess.run([sys.executable, str(SCRIPT), "compare", str(tmp_path / "ours"), str(tmp_path / "peer"), "--late", "20",
-                             "--figure", str(figure)], capture_output=True, text=True, timeout=300)
+    result = compare(run, tmp_path / "peer", "--late", "20", "--figure", figure)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "actorcritic, 2 seeds, at 30 steps"
@@ -36,9 +50,10 @@ def test_compare_reads_both_formats_and_aligns_the_last_step(tmp_path):
     assert figure.stat().st_size > 0
 
 
-def test_compare_without_runs_says_so(tmp_path):
+def test_compare_without_runs_says_so_in_one_line(tmp_path):
     (tmp_path / "peer").mkdir()
-    result = subprocess.run([sys.executable, str(SCRIPT), "compare", str(tmp_path), str(tmp_path / "peer")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and result.stderr.startswith(f"no metrics.csv with evaluations under {tmp_path}: give a run")
-    assert len(result.stderr.strip().splitlines()) == 1
+    write_our_run(tmp_path / "ours")
+    for ours, fragment in ((tmp_path / "peer", "is neither a finished run"), (tmp_path / "ours", "no seed-K.csv under")):
+        result = compare(ours, tmp_path / "peer")
+        assert result.returncode == 2 and result.stderr.startswith("peer_scores.py: error: ") and fragment in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
