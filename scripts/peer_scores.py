@@ -99,8 +99,13 @@ def peer_curves(directory: Path) -> list[dict[int, float]]:
 
 def compare(ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None) -> None:
     from actorcritic.aggregate import aggregate_scores, describe, probability_of_improvement
+    from actorcritic.checkpoint import check_writable_file
+    from actorcritic.config import check_positive_int
     from actorcritic.plots import save_figure, seed_band, steps_axis
 
+    check_positive_int("late", late_steps)
+    if figure is not None:
+        check_writable_file(figure, "--figure")  # before the reading and the printing, not after
     groups = {"actorcritic": our_curves(ours_dir), "SB3": peer_curves(peer_dir)}
     last = min(max(curve) for curves in groups.values() for curve in curves)  # the longest horizon every seed reached
     scores = {}

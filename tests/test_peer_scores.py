@@ -57,3 +57,12 @@ def test_compare_without_runs_says_so_in_one_line(tmp_path):
         result = compare(ours, tmp_path / "peer")
         assert result.returncode == 2 and result.stderr.startswith("peer_scores.py: error: ") and fragment in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_compare_refuses_bad_options_before_any_work(tmp_path):
+    write_our_run(tmp_path / "ours")
+    write_csv(tmp_path / "peer/seed-0.csv", "step,eval_return_mean,eval_return_std", ["10,1.0,0"])
+    for options, fragment in ((["--late", "0"], "--late"), (["--figure", tmp_path / "missing/figure.png"], "--figure")):
+        result = compare(tmp_path / "ours", tmp_path / "peer", *options)
+        assert result.returncode == 2 and result.stdout == "" and fragment in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
