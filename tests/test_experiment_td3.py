@@ -4,6 +4,8 @@ import csv
 import dataclasses
 import json
 import math
+import subprocess
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -17,6 +19,7 @@ from actorcritic.experiments import td3_ablation as ablation
 from actorcritic.experiments import td3_overestimation as overestimation
 from actorcritic.experiments.common import run_experiment
 
+RECORDS_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_records.sh"
 TINY = dict(total_steps=400, learning_starts=100, hidden_sizes=(16, 16), seeds=1)
 
 
@@ -307,10 +310,27 @@ def test_td3_ablation_writes_its_files_and_reads_finished_runs_back(tmp_path):
         # one seed: its score is the run's final evaluation, and the IQM is that score
         assert float(run_row["eval_return"]) == run_summary["eval_return_mean"] == float(iqm_row["eval_return"]) == table[run_row["variant"]]["iqm"]
     assert summary["ranking"]["Pendulum-v1"] == sorted(names, key=lambda v: table[v]["iqm"], reverse=True)
+    # no periodic evaluation: the late mean is the final evaluation
+    assert [row["late_mean_return"] for row in rows] == [row["eval_return"] for row in rows]
+    assert summary["late_mean_return"]["Pendulum-v1"] == table and summary["late_mean"]["ranking"] == summary["ranking"]
     written = {path: path.stat().st_mtime_ns for path in (tmp_path / "abl/runs").rglob("*") if path.is_file()}
     again = ablation.run(config)  # every run finished: read back, not trained again
     assert [row["eval_return"] for row in again.rows[:5]] == [float(row["eval_return"]) for row in rows[:5]]
     assert {path: path.stat().st_mtime_ns for path in (tmp_path / "abl/runs").rglob("*") if path.is_file()} == written
+    # scripts/run_records.sh: the finished runs' records, without checkpoints, restored under another --out, are
+    # read back as finished runs with the same numbers, and nothing is trained
+    records, restored = tmp_path / "records", tmp_path / "restored"
+    for command in (["save", tmp_path / "abl", records], ["restore", records, restored]):
+        subprocess.run(["bash", str(RECORDS_SCRIPT), *map(str, command)], check=True, capture_output=True)
+    assert not list(records.rglob("checkpoint*")) and len(list(records.rglob("summary.json"))) == 5
+    from_records = ablation.run(dataclasses.replace(config, out=str(restored)))
+    assert from_records.rows == again.rows and not list(restored.rglob("checkpoint*"))
+
+
+def test_the_late_mean_averages_the_last_fifth_of_the_evaluations():
+    evaluations = [(step, float(step)) for step in range(10, 110, 10)]  # 10, 20, ..., 100
+    assert ablation.late_mean(evaluations, 100, final=-1.0) == 95.0  # the evaluations above step 80: 90 and 100
+    assert ablation.late_mean([], 100, final=-1.0) == -1.0
 
 
 def test_the_ablation_claim_is_read_off_the_scores():

@@ -17,7 +17,10 @@ directory (OUT/runs/ENV/VARIANT/seed-K/run: metrics.csv, checkpoints, summary.js
 its final evaluation: the mean undiscounted return of `eval_episodes` episodes of its deterministic policy.
 A variant's score on a task is the IQM across seeds with a 95% stratified-bootstrap CI (rliable, as
 `actorcritic report`); the summary ranks the variants by IQM, names the pairs whose CIs do not overlap, and
-gives the probability that a TD3 run beats a run of each other variant.
+gives the probability that a TD3 run beats a run of each other variant. One evaluation is noisy (a policy's
+return moves by thousands between evaluations 10k steps apart on HalfCheetah), so the same is read off a
+second score beside it, the late mean: the mean of a run's periodic evaluations in the last fifth of its
+steps (250k-300k of 300k: six evaluations), or its final evaluation where it evaluated only at the end.
 
 The fast default is Pendulum-v1, 6000 steps, 2 seeds, (64, 64) networks and the Pendulum preset (1000
 warm-up steps, Adam 1e-3): Pendulum is easy, and two seeds of a short run separate little. `--full` is the
@@ -45,6 +48,7 @@ from actorcritic.config import check_positive_int, check_range
 from actorcritic.envs import check_env_id
 from actorcritic.errors import ActorCriticError
 from actorcritic.experiments.common import ExperimentResult, figure, run_identity, run_units, unit_directory
+from actorcritic.plots import read_run
 
 CLAIM = "TD3 beats each variant with one of its three changes removed, and DDPG with all three removed (Fujimoto et al. 2018, Table 2)"
 
@@ -56,6 +60,9 @@ VARIANTS: dict[str, dict] = {
     "td3-no-policy-delay": dict(clipped_double_q=True, target_policy_smoothing=True, policy_delay=1),
     "ddpg": dict(clipped_double_q=False, target_policy_smoothing=False, policy_delay=1),
 }
+
+LATE_FRACTION = 0.2
+"""The late mean averages the periodic evaluations of this last fraction of a run's steps."""
 
 
 @dataclass(frozen=True)
@@ -111,43 +118,59 @@ def agent_config(config: Config, env: str, variant: str, seed: int) -> TD3Config
     return TD3Config.for_env(env, **overrides)
 
 
-def ablation_run(config: Config, env: str, variant: str, seed: int, threads: int = 1) -> float:
-    """Train (or resume, or read) one run; its final evaluation return."""
+def ablation_run(config: Config, env: str, variant: str, seed: int, threads: int = 1) -> tuple[float, float]:
+    """Train (or resume, or read) one run; its final evaluation return and its late mean."""
     from actorcritic.training import train_or_resume
 
     settings = agent_config(config, env, variant, seed)
     directory = unit_directory(config.out, run_identity(settings), env, variant, f"seed-{seed}")
     summary = train_or_resume("td3", dataclasses.replace(settings, num_threads=threads), directory / "run")
-    return float(summary["eval_return_mean"])
+    final = float(summary["eval_return_mean"])
+    return final, late_mean(read_run(directory / "run")[1]["eval_return_mean"].get(seed, []), config.total_steps, final)
+
+
+def late_mean(evaluations: list[tuple[int, float]], total_steps: int, final: float) -> float:
+    """The mean of the (step, return) evaluations in the last LATE_FRACTION of `total_steps`; `final` (the
+    final evaluation) where there are none, as in a run that evaluated only at the end."""
+    start = round(total_steps * (1 - LATE_FRACTION))  # rounded: 300000 * 0.8 must be 240000, not a hair off it
+    late = [value for step, value in evaluations if step > start]
+    return float(np.mean(late)) if late else final
 
 
 def run(config: Config) -> ExperimentResult:
     seeds = list(range(config.seed, config.seed + config.seeds))
     # seed-major: an interrupted --full has every variant at the same number of finished seeds
     units = [(config, env, variant, seed) for seed in seeds for env in config.env for variant in VARIANTS]
-    scores = dict(zip([unit[1:] for unit in units], run_units(ablation_run, units, config.jobs)))
-    run_rows = [{"env": env, "variant": variant, "seed": seed, **VARIANTS[variant], "eval_return": scores[env, variant, seed]}
+    results = dict(zip([unit[1:] for unit in units], run_units(ablation_run, units, config.jobs)))
+    scores = {key: final for key, (final, _) in results.items()}
+    late_scores = {key: late for key, (_, late) in results.items()}
+    run_rows = [{"env": env, "variant": variant, "seed": seed, **VARIANTS[variant], "eval_return": scores[env, variant, seed],
+                 "late_mean_return": late_scores[env, variant, seed]}
                 for env in config.env for variant in VARIANTS for seed in seeds]
-    table = {env: {variant: variant_scores([scores[env, variant, seed] for seed in seeds]) for variant in VARIANTS} for env in config.env}
-    summary = {"final_eval_return": table, **read_claim(table, scores, seeds)}
-    summary_rows = [{"env": env, "variant": variant, "seed": "iqm", **VARIANTS[variant], "eval_return": table[env][variant]["iqm"]}
+    table, late_table = ({env: {variant: variant_scores([by_run[env, variant, seed] for seed in seeds]) for variant in VARIANTS}
+                          for env in config.env} for by_run in (scores, late_scores))
+    summary = {"final_eval_return": table, **read_claim(table, scores, seeds),
+               "late_mean_return": late_table, "late_mean": read_claim(late_table, late_scores, seeds)}
+    summary_rows = [{"env": env, "variant": variant, "seed": "iqm", **VARIANTS[variant], "eval_return": table[env][variant]["iqm"],
+                     "late_mean_return": late_table[env][variant]["iqm"]}
                     for env in config.env for variant in VARIANTS]
 
     def draw(path_png):
-        fig, axes = figure(1, len(config.env), size=(6.0, 4.2))
+        rows = (("final evaluation return", table, scores), ("late mean return", late_table, late_scores))
+        fig, axes = figure(len(rows), len(config.env), size=(6.0, 4.2))
         names = list(VARIANTS)
-        for ax, env in zip(axes[0], config.env):
-            iqms = np.array([table[env][v]["iqm"] for v in names])
-            errors = np.array([[iqms[i] - table[env][v]["iqm_ci"][0], table[env][v]["iqm_ci"][1] - iqms[i]] for i, v in enumerate(names)]).T
-            errors = np.maximum(errors, 0)  # a percentile CI can miss its IQM by rounding; matplotlib refuses negative bars
-            ax.bar(range(len(names)), iqms, yerr=errors, capsize=4, color=[f"C{i}" for i in range(len(names))])
-            for index, variant in enumerate(names):
-                dots = [scores[env, variant, seed] for seed in seeds]
-                ax.plot(index + np.linspace(-0.25, 0.25, len(dots)), dots, "k.", markersize=4)
-            ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
-            ax.set(ylabel="final evaluation return",
-                   title=f"{env}, {config.total_steps} steps: IQM and 95% CI over {len(seeds)} seeds (dots: seeds)")
-            ax.title.set_fontsize(9)
+        for axes_row, (label, by_variant, by_run) in zip(axes, rows):
+            for ax, env in zip(axes_row, config.env):
+                iqms = np.array([by_variant[env][v]["iqm"] for v in names])
+                cis = np.array([by_variant[env][v]["iqm_ci"] for v in names])
+                errors = np.maximum(np.stack([iqms - cis[:, 0], cis[:, 1] - iqms]), 0)  # a percentile CI can miss its IQM by rounding; matplotlib refuses negative bars
+                ax.bar(range(len(names)), iqms, yerr=errors, capsize=4, color=[f"C{i}" for i in range(len(names))])
+                for index, variant in enumerate(names):
+                    dots = [by_run[env, variant, seed] for seed in seeds]
+                    ax.plot(index + np.linspace(-0.25, 0.25, len(dots)), dots, "k.", markersize=4)
+                ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
+                ax.set(ylabel=label, title=f"{env}, {config.total_steps} steps: {label}, IQM and 95% CI over {len(seeds)} seeds (dots: seeds)")
+                ax.title.set_fontsize(8)
         fig.tight_layout()
         fig.savefig(path_png, dpi=110, format="png")
 
