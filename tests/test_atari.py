@@ -48,8 +48,10 @@ def test_a_lost_life_ends_the_training_episode_but_not_the_game_and_rewards_are_
 
 def test_ppo_trains_and_evaluates_on_breakout_through_the_cli(tmp_path, capfd):
     run = tmp_path / "run"
+    # the episodes are cut at 2,000 frames: an untrained policy's full game took minutes to evaluate on an AVX2 CPU
+    # (--env-kwargs replaces the preset's, so frameskip=1 is given again)
     assert main(["train", "ppo", "--env", "ALE/Breakout-v5", "--total-steps", "256", "--num-steps", "16", "--minibatch-size", "64",
-                 "--eval-episodes", "1", "--run-dir", str(run)]) == 0
+                 "--eval-episodes", "1", "--env-kwargs", "frameskip=1", "max_episode_steps=2000", "--run-dir", str(run)]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["total_steps"] == 256 and summary["eval_episodes"] == 1
     assert "Stella" not in capfd.readouterr().err  # ALE's banner stays off stderr

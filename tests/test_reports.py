@@ -131,6 +131,20 @@ def test_performance_profile_matches_rliable():
     assert fraction == pytest.approx(profiles["x"]) and low == pytest.approx(intervals["x"][0]) and high == pytest.approx(intervals["x"][1])
 
 
+def test_learning_curve_bands_match_rliable_at_each_step():
+    from rliable import library, metrics
+
+    from actorcritic.aggregate import curve_estimate
+
+    curves = np.array([[0.0, 10.0, 30.0], [5.0, 20.0, 10.0], [1.0, 40.0, 35.0], [2.0, 25.0, 50.0], [3.0, 15.0, 45.0]])  # 5 seeds, 3 steps
+    np.random.seed(0)
+    points, intervals = library.get_interval_estimates({"x": curves[:, None, :]}, lambda s: np.array([metrics.aggregate_iqm(s[..., t]) for t in range(3)]),
+                                                       reps=2000)
+    iqm, low, high = curve_estimate(curves, "iqm")
+    assert iqm == pytest.approx(points["x"]) and low == pytest.approx(intervals["x"][0]) and high == pytest.approx(intervals["x"][1])
+    assert curve_estimate(curves, "median")[0] == pytest.approx([2.0, 20.0, 35.0])  # the median seed at each step
+
+
 @pytest.mark.parametrize("text, message", [
     ("[CartPole-v1]\nrandom = 1\n", "needs exactly random = R and reference = S"),
     ("[CartPole-v1]\nrandom = 1\nreference = 1\n", "needs exactly random = R and reference = S"),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actorcritic.aggregate import aggregate_scores, performance_profile, probability_of_improvement, require_rliable
+from actorcritic.aggregate import aggregate_scores, performance_profile, probability_of_improvement
 from actorcritic.checkpoint import write_atomic
 from actorcritic.errors import ActorCriticError
 from actorcritic.plots import IGNORED_FIELDS, config_defaults, read_run, run_labels, save_figure, seed_band, steps_axis
@@ -131,7 +131,6 @@ def write_report(directories: list[Path], out: Path, compare: tuple[str, str] | 
     (two parts of configuration labels), the probability that the first improves on the second, per
     environment where both ran. With `normalization` ({env: (random, reference)}), the aggregate across
     the normalised environments of each setting run on all of them."""
-    require_rliable()
     groups = configurations(collect_runs(directories))
     if normalization is not None and not set(normalization) & {group["env"] for group in groups}:
         raise ActorCriticError(f"--normalize names {', '.join(sorted(normalization))}, none of the runs' environments "
@@ -145,7 +144,7 @@ def write_report(directories: list[Path], out: Path, compare: tuple[str, str] | 
     how = ("Environments are reported separately, then normalised and aggregated across environments (below)."
            if normalization else "Environments are reported separately (no normalisation: see `--normalize`).")
     lines = ["# Report", "", "Final deterministic evaluation return of each seed; mean, median and IQM over seeds with 95% "
-             f"stratified-bootstrap CIs (rliable, 2,000 replications). {how}", ""]
+             f"stratified-bootstrap CIs (rliable's resampling, 2,000 replications). {how}", ""]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["configuration", "env", "seeds", "mean", "mean_low", "mean_high", "median", "median_low", "median_high",

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable
 
-from actorcritic.aggregate import aggregate_scores, require_rliable
+from actorcritic.aggregate import aggregate_scores
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
@@ -96,8 +96,6 @@ def train(algo: str, config, run_dir: Path | None = None, callbacks: Iterable = 
     agent_class, _ = algorithm(algo)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(algo, config.env, seeds_of(config))
     check_new_run_dir(run_dir)
-    if len(seeds_of(config)) > 1:
-        require_rliable()
     agent = agent_class(config)  # bad environments or spaces are refused before anything is written
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -126,8 +124,6 @@ def resume(run_dir: Path, total_steps: int | None = None, callbacks: Iterable = 
         )
     if not os.access(run_dir, os.W_OK | os.X_OK) or not os.access(run_dir / CHECKPOINT_DIR, os.W_OK | os.X_OK):
         raise ActorCriticError(f"{run_dir} is not writable: a resumed run writes its checkpoint and logs there")
-    if isinstance(agent, SeedGroup):
-        require_rliable()
     return _learn_and_summarise(agent, run_dir, callbacks)
 
 
@@ -163,8 +159,6 @@ def evaluate(run_dir: Path, episodes: int | None = None, seed: int | None = None
     """Evaluate the deterministic policy of a run's checkpoint (or, with `best`, of its best evaluation) on
     fresh episodes; with `video_dir`, record each episode there as mp4."""
     agent = load_agent(Path(run_dir), best=best)
-    if isinstance(agent, SeedGroup):
-        require_rliable()
     if video_dir is not None:
         if agent.algo == "grpo-lm":
             raise ActorCriticError("--video records control environments; grpo-lm has no frames to record")

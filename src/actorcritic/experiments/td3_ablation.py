@@ -15,7 +15,7 @@ Variants (one TD3 config each; DDPG is TD3 with its three changes off, the lectu
 Each variant trains with `seeds` seeds (seed, seed + 1, ...) on each environment, every run an ordinary run
 directory (OUT/runs/ENV/VARIANT/seed-K/run: metrics.csv, checkpoints, summary.json). The score of a run is
 its final evaluation: the mean undiscounted return of `eval_episodes` episodes of its deterministic policy.
-A variant's score on a task is the IQM across seeds with a 95% stratified-bootstrap CI (rliable, as
+A variant's score on a task is the IQM across seeds with a 95% stratified-bootstrap CI (rliable's, as
 `actorcritic report`); the summary ranks the variants by IQM, names the pairs whose CIs do not overlap, and
 gives the probability that a TD3 run beats a run of each other variant. One evaluation is noisy (a policy's
 return moves by thousands between evaluations 10k steps apart on HalfCheetah), so the same is read off a
