@@ -75,14 +75,14 @@ def test_every_run_leaves_its_learning_curves(tmp_path):
 
 
 def test_learn_n_trains_n_more_steps_and_never_shrinks_the_schedule():
-    agent = PPO(PPOConfig(env="CartPole-v1", num_envs=2, num_steps=32, minibatch_size=32, epochs=1, hidden_sizes=(8,), total_steps=100_000))
+    agent = PPO(PPOConfig(env="CartPole-v1", num_envs=2, num_steps=32, minibatch_size=32, epochs=1, hidden_sizes=(8,), total_steps=2_048))
     agent.learn(128)
-    assert agent.global_step == 128 and agent.config.total_steps == 100_000
-    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(3e-4 * (1 - 64 / 100_000))  # the schedule of 100k
+    assert agent.global_step == 128 and agent.config.total_steps == 2_048
+    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(3e-4 * (1 - 64 / 2_048))  # the schedule of 2,048 steps
     agent.learn(128)
     assert agent.global_step == 256
-    agent.learn(200_000)
-    assert agent.config.total_steps == 256 + 200_000 == agent.global_step  # the schedule stretched to the new end
+    agent.learn(4_096)
+    assert agent.config.total_steps == 256 + 4_096 == agent.global_step  # the schedule stretched to the new end
     with pytest.raises(ActorCriticError, match="at least one"):
         agent.learn(0)
 
