@@ -39,7 +39,7 @@ def test_report_pools_seeds_of_one_configuration_and_matches_rliable(tmp_path, c
     pooled = rows["ppo on CartPole-v1 (gae_lambda=0.9)"]
     assert pooled[2] == "4"
     scores = np.array([[100.0], [300.0], [250.0], [420.0]])
-    np.random.seed(0)  # rliable's stratified bootstrap draws from the global generator (see aggregate.py)
+    np.random.seed(0)  # rliable draws its resamples from NumPy's global generator; aggregate.py draws the same from its own
     points, intervals = library.get_interval_estimates({"x": scores}, lambda s: np.array([metrics.aggregate_iqm(s)]), reps=2000,
                                                        random_state=np.random.RandomState(0))
     assert float(pooled[9]) == pytest.approx(points["x"][0])
@@ -59,6 +59,7 @@ def test_probability_of_improvement_matches_rliable():
     x, y = [1.0, 5.0, 3.0, 4.0], [2.0, 2.5, 0.5]
     result = probability_of_improvement(x, y)
     assert result["probability"] == pytest.approx((1 + 3 + 3 + 3) / 12)  # 1 beats only 0.5; 5, 3 and 4 beat all three
+    np.random.seed(0)
     points, intervals = library.get_interval_estimates({"p": (np.array(x)[:, None], np.array(y)[:, None])}, metrics.probability_of_improvement,
                                                        reps=2000, random_state=np.random.RandomState(0))
     assert result["probability_ci"] == pytest.approx(list(np.ravel(intervals["p"])))
@@ -129,6 +130,21 @@ def test_performance_profile_matches_rliable():
     np.random.seed(0)
     profiles, intervals = library.create_performance_profile({"x": scores}, thresholds, reps=2000)
     assert fraction == pytest.approx(profiles["x"]) and low == pytest.approx(intervals["x"][0]) and high == pytest.approx(intervals["x"][1])
+
+
+def test_the_resamples_are_rliables_own():
+    from rliable.library import StratifiedBootstrap, StratifiedIndependentBootstrap
+
+    from actorcritic.aggregate import stratified_resamples
+
+    scores, other = np.arange(12.0).reshape(4, 3), np.arange(6.0).reshape(3, 2) * 10
+    ours, = stratified_resamples([scores], reps=5)
+    np.random.seed(0)
+    assert np.array_equal(ours, [data[0][0] for data in StratifiedBootstrap(scores).bootstrap(5)])
+    ours_x, ours_y = stratified_resamples([scores, other], reps=5)
+    np.random.seed(0)
+    theirs = [data[0] for data in StratifiedIndependentBootstrap(scores, other).bootstrap(5)]
+    assert np.array_equal(ours_x, [x for x, _ in theirs]) and np.array_equal(ours_y, [y for _, y in theirs])
 
 
 def test_learning_curve_bands_match_rliable_at_each_step():
