@@ -49,13 +49,24 @@ def test_a_lost_life_ends_the_training_episode_but_not_the_game_and_rewards_are_
 def test_ppo_trains_and_evaluates_on_breakout_through_the_cli(tmp_path, capfd):
     run = tmp_path / "run"
     # the episodes are cut at 2,000 frames: an untrained policy's full game took minutes to evaluate on an AVX2 CPU
-    # (--env-kwargs replaces the preset's, so frameskip=1 is given again)
     assert main(["train", "ppo", "--env", "ALE/Breakout-v5", "--total-steps", "256", "--num-steps", "16", "--minibatch-size", "64",
-                 "--eval-episodes", "1", "--env-kwargs", "frameskip=1", "max_episode_steps=2000", "--run-dir", str(run)]) == 0
+                 "--eval-episodes", "1", "--env-kwargs", "max_episode_steps=2000", "--run-dir", str(run)]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["total_steps"] == 256 and summary["eval_episodes"] == 1
+    assert json.loads((run / "config.json").read_text())["env_kwargs"] == ["frameskip=1", "max_episode_steps=2000"]  # the preset's, and ours
     assert "Stella" not in capfd.readouterr().err  # ALE's banner stays off stderr
     assert main(["evaluate", str(run), "--episodes", "1"]) == 0
+
+
+def test_env_kwargs_add_to_the_presets_key_by_key():
+    from actorcritic.cli import parse_config
+
+    def env_kwargs(env, *pairs):
+        return parse_config(PPOConfig, ["--env", env, "--env-kwargs", *pairs], prog="t").env_kwargs
+
+    assert env_kwargs("ALE/Breakout-v5", "repeat_action_probability=0") == ("frameskip=1", "repeat_action_probability=0")
+    assert env_kwargs("ALE/Breakout-v5", "frameskip=4") == ("frameskip=4",)  # a key the flag names takes its value
+    assert env_kwargs("CartPole-v1", "max_episode_steps=50") == ("max_episode_steps=50",)  # no preset: the flag's alone
 
 
 def test_ale_ids_without_the_package_say_which(monkeypatch, capsys, tmp_path):

@@ -160,7 +160,19 @@ def parse_config(config_class: type, args: list[str], prog: str, epilog: str = "
         parser.print_help()
         return None
     _check_flags(config_class, args, prog)
-    return parse_fields(config_class, defaults, args, prog)
+    return _env_kwargs_over_preset(defaults, parse_fields(config_class, defaults, args, prog))
+
+
+def _env_kwargs_over_preset(defaults, config):
+    """--env-kwargs adds to the preset's environment arguments, key by key, rather than replacing them all:
+    `--env-kwargs max_episode_steps=2000` on an Atari game keeps the preset's frameskip=1 (which its
+    frame-skipping wrapper needs); a key the flag names takes the flag's value."""
+    preset, given = getattr(defaults, "env_kwargs", ()), getattr(config, "env_kwargs", ())
+    if not preset or given == preset:
+        return config
+    named = {pair.partition("=")[0] for pair in given}
+    kept = tuple(pair for pair in preset if pair.partition("=")[0] not in named)
+    return dataclasses.replace(config, env_kwargs=kept + tuple(given))
 
 
 def _current_flag(arg: str) -> str:
