@@ -67,6 +67,10 @@ def test_env_kwargs_add_to_the_presets_key_by_key():
     assert env_kwargs("ALE/Breakout-v5", "repeat_action_probability=0") == ("frameskip=1", "repeat_action_probability=0")
     assert env_kwargs("ALE/Breakout-v5", "frameskip=4") == ("frameskip=4",)  # a key the flag names takes its value
     assert env_kwargs("CartPole-v1", "max_episode_steps=50") == ("max_episode_steps=50",)  # no preset: the flag's alone
+    # the same from Python and in sweeps, which build configs with for_env
+    assert PPOConfig.for_env("ALE/Breakout-v5", env_kwargs=("frameskip=4",)).env_kwargs == ("frameskip=4",)
+    assert PPOConfig.for_env("ALE/Breakout-v5", env_kwargs=("full_action_space=true",)).env_kwargs == ("frameskip=1", "full_action_space=true")
+    assert PPOConfig.for_env("ALE/Breakout-v5").env_kwargs == ("frameskip=1",) and PPOConfig.for_env("CartPole-v1").env_kwargs == ()
 
 
 def test_ale_ids_without_the_package_say_which(monkeypatch, capsys, tmp_path):

@@ -17,7 +17,6 @@ import numpy as np
 BOOTSTRAP_REPS = 2000
 """Bootstrap replications: the CI bounds of 8 seeds move by under 1% of the IQM between 2,000 and 50,000."""
 CONFIDENCE = 0.95
-AGGREGATES = ("mean", "median", "iqm")
 
 # Each statistic maps scores [..., runs, environments] to [...]: the leading axes are bootstrap
 # replications (and, for learning curves, evaluation steps).

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from actorcritic.checkpoint import check_writable_directory, check_writable_file
-from actorcritic.config import MAX_SEED, check_range
+from actorcritic.config import MAX_SEED, check_range, env_kwargs_over
 from actorcritic.errors import ActorCriticError
 from actorcritic.flags import OneLineParser, config_parser, parse_fields
 
@@ -160,19 +160,10 @@ def parse_config(config_class: type, args: list[str], prog: str, epilog: str = "
         parser.print_help()
         return None
     _check_flags(config_class, args, prog)
-    return _env_kwargs_over_preset(defaults, parse_fields(config_class, defaults, args, prog))
-
-
-def _env_kwargs_over_preset(defaults, config):
-    """--env-kwargs adds to the preset's environment arguments, key by key, rather than replacing them all:
-    `--env-kwargs max_episode_steps=2000` on an Atari game keeps the preset's frameskip=1 (which its
-    frame-skipping wrapper needs); a key the flag names takes the flag's value."""
-    preset, given = getattr(defaults, "env_kwargs", ()), getattr(config, "env_kwargs", ())
-    if not preset or given == preset:
+    config = parse_fields(config_class, defaults, args, prog)
+    if not hasattr(config, "env_kwargs"):
         return config
-    named = {pair.partition("=")[0] for pair in given}
-    kept = tuple(pair for pair in preset if pair.partition("=")[0] not in named)
-    return dataclasses.replace(config, env_kwargs=kept + tuple(given))
+    return dataclasses.replace(config, env_kwargs=env_kwargs_over(defaults.env_kwargs, config.env_kwargs))  # --env-kwargs adds to the preset's
 
 
 def _current_flag(arg: str) -> str:

@@ -172,10 +172,19 @@ class AgentConfig:
     @classmethod
     def for_env(cls, env: str, **overrides):
         """The defaults, then the tuned preset for `env` (or for its namespace, `ALE/*`) if there is one,
-        then `overrides` (which win)."""
+        then `overrides` (which win; `env_kwargs` key by key, see `env_kwargs_over`)."""
         namespace = env.split(":")[-1].split("/")[0] + "/*" if "/" in env else None
         preset = cls.PRESETS.get(env, cls.PRESETS.get(namespace, {}))
-        return cls(**{**preset, **overrides, "env": env})
+        env_kwargs = env_kwargs_over(preset.get("env_kwargs", ()), overrides.get("env_kwargs", ()))
+        return cls(**{**preset, **overrides, "env": env, **({"env_kwargs": env_kwargs} if env_kwargs else {})})
+
+
+def env_kwargs_over(preset: tuple[str, ...], given: tuple[str, ...]) -> tuple[str, ...]:
+    """KEY=VALUE environment arguments `given` over a preset's: added to them key by key rather than
+    replacing them all, so `max_episode_steps=2000` on an Atari game keeps the preset's frameskip=1 (which
+    its frame-skipping wrapper needs); a key both name takes the given value."""
+    named = {pair.partition("=")[0] for pair in given}
+    return tuple(pair for pair in preset if pair.partition("=")[0] not in named) + tuple(given)
 
 
 RENAMED_FIELDS = {"ent_coef": "entropy_coef", "vf_coef": "value_coef"}
