@@ -110,7 +110,7 @@ class EnvMaker:
 
     def _training_copy(self) -> gym.Env:
         env = self.env_fn() if self.env_fn is not None else gym.make(self.env_id, **self.kwargs)
-        return ResetRecorder(self._wrap_training(env))
+        return EpisodeRecorder(self._wrap_training(env))
 
     def _wrap(self, env: gym.Env, training: bool = False) -> gym.Env:
         if not isinstance(env, gym.Env):
@@ -154,7 +154,7 @@ class EnvMaker:
                 envs = gym.vector.SyncVectorEnv([self._training_copy] * num_envs, **autoreset)
             else:
                 envs = gym.make_vec(self.env_id, num_envs=num_envs, vectorization_mode="sync", vector_kwargs=autoreset,
-                                    wrappers=[self._wrap_training, ResetRecorder], **self.kwargs)
+                                    wrappers=[self._wrap_training, EpisodeRecorder], **self.kwargs)
         envs.action_space.seed(seed)
         return envs
 
@@ -235,43 +235,168 @@ def missing_dependency_as_one_line(env_id: str):
         raise ActorCriticError(f"{env_id} needs a package that is not installed: {' '.join(str(error).split())}") from None
 
 
-class ResetRecorder(gym.Wrapper):
-    """Remembers, for one environment copy, the state of its random generator just before its last reset
-    and the seed that reset was given; so a checkpoint taken when every episode has just ended can replay
-    those resets exactly on resume (`reset_state`, `replay_resets`). Only resets pass through here: steps
-    go straight to the environment."""
+class EpisodeRecorder(gym.Wrapper):
+    """Remembers what a checkpoint needs to continue this environment copy's episode on resume, exactly:
+
+    - its last reset: the state of its random generator just before it and the seed it was given, replayed
+      when the episode had just begun at the checkpoint (`reset_seed`, `pre_reset_rng`);
+    - for one of Gymnasium's MuJoCo environments under stateless wrappers only, MuJoCo's integration state
+      before its last step. Resuming sets the copy to that state and replays the last step's controls:
+      this rebuilds the state and also what MuJoCo derived during that step and the next step reads (the
+      "position before" of Ant and Humanoid), which setting the state alone would not (`episode_snapshot`,
+      `continue_from`).
+
+    Other environments' steps go straight to the environment: no extra call on their hot path."""
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
-        self.step = env.step  # nothing to record per step: no extra call on the hot path
         self.pre_reset_rng: dict | None = None
         self.reset_seed: int | None = None
-        self.restore_rng: dict | None = None  # set by `replay_resets`: the generator state to reset from
+        self.restore_rng: dict | None = None  # set by `resume_episodes`: the generator state to reset from
+        self.continue_from: dict | None = None  # set by `resume_episodes`: the snapshot to continue after the reset
+        self.continued = False  # whether the last reset continued its snapshot exactly
+        self._time_limit = None
+        self._mujoco = mujoco_physics(env)
+        if self._mujoco is None:
+            self.step = env.step
+            self.physics_size = None
+        else:
+            self._time_limit = next((w for w in wrapper_chain(env) if isinstance(w, gym.wrappers.TimeLimit)), None)
+            self.physics_size = len(self._mujoco.before)
+
+    def step(self, action):
+        self._mujoco.read(self._mujoco.before)
+        return self.env.step(action)
 
     def reset(self, *, seed=None, options=None):
         if self.restore_rng is not None:
             self.env.unwrapped.np_random.bit_generator.state, self.restore_rng = self.restore_rng, None
         self.pre_reset_rng = self.env.unwrapped.np_random.bit_generator.state if seed is None else None
         self.reset_seed = seed
-        return self.env.reset(seed=seed, options=options)
+        observation, info = self.env.reset(seed=seed, options=options)
+        snapshot, self.continue_from = self.continue_from, None
+        self.continued = snapshot is None or self._continue(snapshot)
+        return observation, info
+
+    def episode_snapshot(self) -> dict | None:
+        """The running episode's state (see the class): MuJoCo's state before the last step and now, the
+        environment's generator state and the time limit's step count; None where this copy cannot continue
+        its episodes exactly."""
+        if self._mujoco is None:
+            return None
+        now = np.empty_like(self._mujoco.before)
+        self._mujoco.read(now)
+        return {"physics_before": self._mujoco.before.copy(), "physics": now, "rng": self.env.unwrapped.np_random.bit_generator.state,
+                "elapsed_steps": self._time_limit._elapsed_steps if self._time_limit is not None else None}
+
+    def _continue(self, snapshot: dict) -> bool:
+        """Set this copy to `snapshot` (from `episode_snapshot`) by replaying its last step; whether the
+        state reached is the snapshot's, bit for bit."""
+        if self._mujoco is None or snapshot["physics"].shape != self._mujoco.before.shape:
+            return False
+        physics = self._mujoco
+        physics.write(snapshot["physics"])
+        controls = physics.data.ctrl.copy()
+        physics.write(snapshot["physics_before"])
+        self.env.unwrapped.do_simulation(controls, self.env.unwrapped.frame_skip)
+        physics.read(physics.before)
+        if not np.array_equal(physics.before, snapshot["physics"]):
+            return False
+        physics.before[:] = snapshot["physics_before"]  # as in the run that saved it, for a checkpoint before the next step
+        self.env.unwrapped.np_random.bit_generator.state = snapshot["rng"]
+        if self._time_limit is not None:
+            self._time_limit._elapsed_steps = snapshot["elapsed_steps"]
+        return True
 
 
-def reset_state(envs: gym.vector.VectorEnv, steps_since_reset: np.ndarray) -> list[dict]:
-    """Each copy's last reset (JSON): its generator state before it, its seed, and the steps its episode has
-    taken since (the running episode lengths of `EpisodeStatistics`)."""
-    # get_attr reaches the copies whether they live in this process or in workers
-    return [{"pre_reset_rng": rng, "reset_seed": seed, "steps_since_reset": int(steps)}
-            for rng, seed, steps in zip(envs.get_attr("pre_reset_rng"), envs.get_attr("reset_seed"), steps_since_reset)]
+STATELESS_WRAPPERS = (
+    gym.wrappers.TimeLimit,  # its step count is in the snapshot
+    gym.wrappers.OrderEnforcing, gym.wrappers.PassiveEnvChecker, gym.wrappers.FlattenObservation, gym.wrappers.ClipAction,
+    gym.wrappers.RescaleAction, gym.wrappers.ClipReward, gym.wrappers.DtypeObservation, gym.wrappers.RescaleObservation,
+)
+"""Wrappers that keep nothing from one step of an episode to the next, beyond what `EpisodeRecorder` saves."""
 
 
-def replay_resets(envs: gym.vector.VectorEnv, state: list[dict] | None) -> np.ndarray | None:
-    """Redo the copies' last resets, when every copy's episode had just begun at the checkpoint: the same
-    first observations and the same generator states as the run that saved `state`. None (nothing done)
-    when some episode was in flight; the caller then starts new episodes."""
-    if not state or len(state) != envs.num_envs or any(copy["steps_since_reset"] != 0 for copy in state):
+def wrapper_chain(env: gym.Env) -> list[gym.Wrapper]:
+    """The wrappers around an environment, outermost first."""
+    chain = []
+    while isinstance(env, gym.Wrapper):
+        chain.append(env)
+        env = env.env
+    return chain
+
+
+class MujocoPhysics:
+    """Reads and writes a MuJoCo simulation's integration state (`mj_getState` / `mj_setState` with
+    mjSTATE_INTEGRATION: time, positions, velocities, actuator activations, controls, applied forces and
+    the constraint solver's warm start), everything `mj_step` reads; `before` is a buffer of that size."""
+
+    def __init__(self, model, data):
+        import mujoco
+
+        self._get, self._set, self._spec = mujoco.mj_getState, mujoco.mj_setState, mujoco.mjtState.mjSTATE_INTEGRATION
+        self.model, self.data = model, data
+        self.before = np.empty(mujoco.mj_stateSize(model, self._spec))
+
+    def read(self, out: np.ndarray) -> None:
+        self._get(self.model, self.data, out, self._spec)
+
+    def write(self, state: np.ndarray) -> None:
+        self._set(self.model, self.data, state, self._spec)
+
+
+def mujoco_physics(env: gym.Env) -> MujocoPhysics | None:
+    """The simulation of one of Gymnasium's own MuJoCo environments under `STATELESS_WRAPPERS` only; None
+    otherwise, since another environment or wrapper may keep per-episode state that no checkpoint holds."""
+    unwrapped = env.unwrapped
+    if not type(unwrapped).__module__.startswith("gymnasium.envs.mujoco."):
         return None
-    envs.set_attr("restore_rng", [copy["pre_reset_rng"] if copy["reset_seed"] is None else None for copy in state])
-    observations, _ = envs.reset(seed=[copy["reset_seed"] for copy in state])
+    if not all(type(wrapper) in STATELESS_WRAPPERS for wrapper in wrapper_chain(env)):
+        return None
+    return MujocoPhysics(unwrapped.model, unwrapped.data)
+
+
+def episode_record(envs: gym.vector.VectorEnv, steps_since_reset: np.ndarray) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """What a checkpoint keeps of the copies' episodes. JSON, one entry per copy: its last reset (generator
+    state before it, seed) and the steps its episode has taken since (the running lengths of
+    `EpisodeStatistics`). Where some episode is in flight and every copy can continue exactly
+    (`EpisodeRecorder`), also each copy's generator state and time-limit count, and arrays [N, S] of the
+    MuJoCo states before each copy's last step and now; otherwise no arrays."""
+    # get_attr and call reach the copies whether they live in this process or in workers
+    record = [{"pre_reset_rng": rng, "reset_seed": seed, "steps_since_reset": int(steps)}
+              for rng, seed, steps in zip(envs.get_attr("pre_reset_rng"), envs.get_attr("reset_seed"), steps_since_reset)]
+    if not any(copy["steps_since_reset"] for copy in record):
+        return record, {}
+    snapshots = envs.call("episode_snapshot")
+    if any(snapshot is None for snapshot in snapshots):
+        return record, {}
+    for copy, snapshot in zip(record, snapshots):
+        copy["rng"], copy["elapsed_steps"] = snapshot["rng"], snapshot["elapsed_steps"]
+    return record, {name: np.stack([snapshot[name] for snapshot in snapshots]) for name in ("physics_before", "physics")}
+
+
+def resume_episodes(envs: gym.vector.VectorEnv, record: list[dict] | None, saved: dict[str, np.ndarray]) -> np.ndarray | None:
+    """Continue a checkpoint's episodes exactly: replay every copy's last reset, then set each copy whose
+    episode was in flight back to its snapshot. `record` and `saved` are `episode_record`'s, `saved` with
+    the observations [N, ...] the agent acted on. Returns the observations to act on next; None (nothing
+    continued) where the checkpoint has no record of these copies, or an episode in flight and no snapshot
+    (another environment, or wrappers with state of their own): the caller then starts new episodes."""
+    if not record or len(record) != envs.num_envs:
+        return None
+    in_flight = np.array([copy["steps_since_reset"] != 0 for copy in record])
+    if in_flight.any() and "physics" not in saved:
+        return None
+    envs.set_attr("restore_rng", [copy["pre_reset_rng"] if copy["reset_seed"] is None else None for copy in record])
+    envs.set_attr("continue_from", [
+        {"physics_before": saved["physics_before"][i], "physics": saved["physics"][i], "rng": copy["rng"], "elapsed_steps": copy["elapsed_steps"]}
+        if in_flight[i] else None for i, copy in enumerate(record)])
+    observations, _ = envs.reset(seed=[copy["reset_seed"] for copy in record])
+    if not all(envs.get_attr("continued")):
+        print("actorcritic: warning: replaying the checkpoint's last environment step did not reach its saved MuJoCo state: "
+              "new episodes start instead", file=sys.stderr)
+        return None
+    if in_flight.any():
+        observations[in_flight] = saved["observations"][in_flight]
     return observations
 
 

@@ -48,10 +48,10 @@ from actorcritic.envs import (
     TRAINING_RESETS,
     EnvMaker,
     EpisodeStatistics,
+    episode_record,
     evaluate_policy,
-    replay_resets,
     reset_seeds,
-    reset_state,
+    resume_episodes,
     space_signature,
 )
 from actorcritic.errors import ActorCriticError
@@ -186,21 +186,41 @@ class Agent:
         self.global_step = 0
         self.updates = 0
         self._obs: np.ndarray | None = None  # current observations of the N actors; None before the first reset
-        self._saved_resets: list[dict] | None = None  # a loaded checkpoint's `envs.reset_state`
+        # a loaded checkpoint's `envs.episode_record`, with the agent's `_episodes_in_flight` among the arrays
+        self._saved_episodes: tuple[list[dict] | None, dict[str, np.ndarray]] = (None, {})
 
-    def _reset_record(self) -> list[dict] | None:
-        """What a checkpoint keeps of the environments: their last resets (or, for an agent loaded and not
-        trained since, the record it was loaded with)."""
-        return reset_state(self.envs, self.episodes.running_length) if self._obs is not None else self._saved_resets
+    def _episode_record(self) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
+        """What a checkpoint keeps of the episodes (`envs.episode_record`, plus `_episodes_in_flight` where
+        they can be continued exactly), or, for an agent loaded and not trained since, what it was loaded with."""
+        if self._obs is None:
+            return self._saved_episodes
+        record, arrays = episode_record(self.envs, self.episodes.running_length)
+        return record, {**arrays, **self._episodes_in_flight()} if arrays else {}
+
+    episode_values: tuple[str, ...] = ("returns",)
+    """The values [N] per environment copy that `_episodes_in_flight` saves besides the observations."""
+
+    def _episodes_in_flight(self) -> dict[str, np.ndarray]:
+        """The agent's side of the episodes in flight, [N, ...] each: the observations the environments
+        returned last and the returns so far. An engine that keeps more per episode adds it."""
+        return {"observations": self._obs, "returns": self.episodes.running_return}
+
+    def _continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
+        """Take back `_episodes_in_flight` from a checkpoint (the episode statistics having just been made)."""
+        self.episodes.running_return[:] = saved["returns"]
+        self.episodes.running_length[:] = [copy["steps_since_reset"] for copy in record]
 
     def _start_episodes(self) -> np.ndarray:
         """The first observations of the environments: a fresh run resets them with `seed`; a resumed run
-        replays the resets of its checkpoint where every episode had just begun there (so it continues
-        exactly), and otherwise restarts them with a seed derived from its step count (reproducible, yet not
-        a replay of the first episodes)."""
-        replayed = replay_resets(self.envs, self._saved_resets)
-        if replayed is not None:
-            return replayed
+        continues its checkpoint's episodes exactly where it can (`envs.resume_episodes`: every episode had
+        just begun, or the environment is one of Gymnasium's MuJoCo tasks), and otherwise restarts them with
+        a seed derived from its step count (reproducible, yet not the uninterrupted run's episodes)."""
+        record, saved = self._saved_episodes
+        continued = resume_episodes(self.envs, record, saved)
+        if continued is not None:
+            if saved:
+                self._continue_episodes(record, saved)
+            return continued
         observations, _ = self.envs.reset(seed=reset_seeds(self.config.seed, TRAINING_RESETS, self.envs.num_envs, self.global_step))
         return observations
 
@@ -353,13 +373,16 @@ class Agent:
             tensors.update(optimizer_tensors)
         extra_tensors, extra_counters = self._extra_state(policy_only)
         tensors.update(extra_tensors)
+        record, episode_arrays = self._episode_record()
+        if not policy_only:  # only training continues episodes
+            tensors.update({f"{EPISODES}.{name}": torch.from_numpy(np.ascontiguousarray(array)) for name, array in episode_arrays.items()})
         state = {
             "algo": self.algo,
             "env": self.config.env,
             "observation_space": space_signature(self.observation_space),
             "action_space": space_signature(self.action_space),
             "config": config_to_dict(self.config),
-            "counters": {"global_step": self.global_step, "updates": self.updates, "environments": self._reset_record(), **extra_counters},
+            "counters": {"global_step": self.global_step, "updates": self.updates, "environments": record, **extra_counters},
             "optimizer_param_groups": param_groups,
         }
         save_checkpoint(Path(directory), tensors, state)
@@ -379,12 +402,34 @@ class Agent:
                 load_optimizer_state(name, optimizer, tensors, state["optimizer_param_groups"][name])
             agent._load_extra_state(tensors, state["counters"])
             agent.generator.set_state(tensors["generator"])
-        agent._saved_resets = state["counters"].get("environments")
+        agent._saved_episodes = saved_episodes(agent, directory, state["counters"].get("environments"), tensors)
         agent._parameters_changed()
         return agent
 
 
 # ---------------------------------------------------------------- checkpoints of any agent
+
+EPISODES = "episodes"
+"""Prefix of a checkpoint's tensors that continue the episodes in flight (`Agent._episode_record`)."""
+
+
+def saved_episodes(agent: Agent, directory: Path, record: Any, tensors: dict[str, torch.Tensor]) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
+    """A checkpoint's record of its episodes, checked against the agent's environments: arrays of the
+    expected shapes, a step count and a generator state for each copy in flight."""
+    arrays = {name[len(EPISODES) + 1:]: tensor.numpy() for name, tensor in tensors.items() if name.startswith(f"{EPISODES}.")}
+    if not arrays or not isinstance(record, list) or len(record) != agent.envs.num_envs:
+        return record, {}  # no episode in flight, or another number of copies: new episodes start (`resume_episodes`)
+    copies, size = agent.envs.num_envs, agent.envs.get_attr("physics_size")[0]
+    expected = {"physics_before": (copies, size), "physics": (copies, size), "observations": (copies, *agent.observation_space.shape),
+                **{name: (copies,) for name in agent.episode_values}}
+    shapes = {name: tuple(array.shape) for name, array in arrays.items()}
+    in_flight_ok = all(isinstance(copy, dict) and isinstance(copy.get("elapsed_steps"), (int, type(None))) and isinstance(copy.get("rng"), dict)
+                       for copy in record if isinstance(copy, dict) and copy.get("steps_since_reset"))
+    if shapes != expected or not in_flight_ok:
+        raise ActorCriticError(f"corrupt checkpoint in {directory}: its episode state ({EPISODES}.* tensors, counters.environments) "
+                               f"does not fit {agent.config.env} with {copies} environment copies")
+    return record, arrays
+
 
 def checkpoint_directory(directory: str | Path) -> Path:
     """`directory` itself, or its checkpoint/ when it is a run directory."""

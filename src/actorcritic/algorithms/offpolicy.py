@@ -158,8 +158,8 @@ class OffPolicyAgent(Agent):
     # ---------------------------------------------------------------- the loop
 
     def _reset_envs(self) -> None:
-        self._obs = self._start_episodes()
         self.episodes = EpisodeStatistics(1)
+        self._obs = self._start_episodes()
 
     def _advance(self) -> None:
         """One environment step into the replay buffer, then `updates_per_step` updates on uniform batches."""

@@ -224,11 +224,21 @@ class OnPolicyAgent(Agent):
     # ---------------------------------------------------------------- collect
 
     def _reset_envs(self) -> None:
-        raw = self._start_episodes()
-        # A resumed run's normaliser has already seen the observations its episodes started from.
-        self._obs = self.obs_normalizer(raw, update=self.global_step == 0)
         self.episodes = EpisodeStatistics(self.config.num_envs)
         self.reward_scaler.returns[:] = 0.0
+        self._raw_obs = self._start_episodes()
+        # A resumed run's normaliser has already seen the observations its episodes started from.
+        self._obs = self.obs_normalizer(self._raw_obs, update=self.global_step == 0)
+
+    episode_values = ("returns", "discounted_returns")
+
+    def _episodes_in_flight(self) -> dict[str, np.ndarray]:
+        # the raw observations (the normaliser's statistics are saved with the agent), and reward scaling's running return
+        return {**super()._episodes_in_flight(), "observations": self._raw_obs, "discounted_returns": self.reward_scaler.returns}
+
+    def _continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
+        super()._continue_episodes(record, saved)
+        self.reward_scaler.returns[:] = saved["discounted_returns"]
 
     def _collect_rollout(self) -> Rollout:
         """T steps of N actors into the buffer; `next_values[t]` = V(true successor of step t)."""
@@ -252,7 +262,7 @@ class OnPolicyAgent(Agent):
             if truncated.any():  # bootstrap from the final observation, not the reset one
                 final_obs = final_observations(raw_obs, info)[truncated]
                 buf.next_values[t, truncated] = acting.value(self.obs_normalizer(final_obs, update=False))
-        self._obs = obs
+        self._obs, self._raw_obs = obs, raw_obs
         self.global_step += self.config.num_steps * self.config.num_envs
         # Inside an episode the successor's value is the next step's value; the last step's successor is
         # the current observation. Truncated steps keep the value of their final observation from above.

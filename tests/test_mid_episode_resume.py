@@ -1,0 +1,139 @@
+"""A MuJoCo run stopped in the middle of its episodes resumes to the uninterrupted run's numbers, bit for bit
+(`envs.EpisodeRecorder`); where a checkpoint cannot hold an episode, new episodes start instead."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import Recorder
+
+from actorcritic.checkpoint import load_checkpoint, save_checkpoint
+from actorcritic.errors import ActorCriticError
+from actorcritic.training import ALGORITHMS
+
+OFF_POLICY = dict(learning_starts=40, batch_size=16, hidden_sizes=(8,), log_every=20, num_threads=1)
+ON_POLICY = dict(num_envs=2, num_steps=32, minibatch_size=32, epochs=1, hidden_sizes=(8,), num_threads=1)
+CASES = {  # name -> (algorithm, config, split step)
+    # Hopper: random actions end episodes at irregular steps, so they are in flight at the split
+    "td3-hopper": ("td3", dict(OFF_POLICY, env="Hopper-v5", total_steps=240), 120),
+    # Ant's step reads the torso position MuJoCo computed in the step before: setting the state alone would
+    # not restore it; two copies stepped in worker processes; observation and reward normalisation
+    "ppo-ant-async": ("ppo", dict(ON_POLICY, env="Ant-v5", total_steps=256, vectorization="async"), 128),
+    "sac-ant": ("sac", dict(OFF_POLICY, env="Ant-v5", total_steps=200), 100),
+}
+
+
+def untimed(rows):
+    return [{k: v for k, v in row.items() if k != "steps_per_second"} for row in rows]
+
+
+def agent_class_and_config(case):
+    algo, config, split = CASES[case]
+    agent_class, config_class = ALGORITHMS[algo]
+    return agent_class, config_class(**config), split
+
+
+def save_and_close(agent, directory):
+    agent.save(directory)
+    agent.envs.close()
+    return agent
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_mujoco_run_stopped_mid_episode_resumes_bit_for_bit(case, tmp_path):
+    agent_class, config, split = agent_class_and_config(case)
+    whole, parts = Recorder(), Recorder()
+    save_and_close(agent_class(config).learn(callbacks=[whole]), tmp_path / "uninterrupted")
+    first_part = agent_class(config).learn(split, callbacks=[parts])
+    save_and_close(first_part, tmp_path / "split")
+    _, state = load_checkpoint(tmp_path / "split")
+    assert any(copy["steps_since_reset"] > 0 for copy in state["counters"]["environments"]), "no episode in flight at the split"
+    resumed = agent_class.load(tmp_path / "split")
+    save_and_close(resumed.learn(callbacks=[parts]), tmp_path / "resumed")
+    assert untimed(parts.rows) == untimed(whole.rows)
+    expected, _ = load_checkpoint(tmp_path / "uninterrupted")
+    got, _ = load_checkpoint(tmp_path / "resumed")
+    assert sorted(got) == sorted(expected)
+    assert [name for name in expected if not torch.equal(expected[name], got[name])] == []
+
+
+def test_a_checkpoint_holds_the_episodes_in_flight_and_a_loaded_agent_saves_them_unchanged(tmp_path):
+    agent_class, config, split = agent_class_and_config("td3-hopper")
+    save_and_close(agent_class(config).learn(split), tmp_path / "split")
+    tensors, state = load_checkpoint(tmp_path / "split")
+    copy, = state["counters"]["environments"]
+    assert copy["elapsed_steps"] == copy["steps_since_reset"] > 0  # the time limit's count
+    assert tensors["episodes.physics"].shape == tensors["episodes.physics_before"].shape == (1, 58)  # Hopper: mj_stateSize
+    assert not torch.equal(tensors["episodes.physics"], tensors["episodes.physics_before"])
+    assert tensors["episodes.observations"].shape == (1, 11) and tensors["episodes.returns"].shape == (1,)
+    agent_class.load(tmp_path / "split").save(tmp_path / "again")
+    again, again_state = load_checkpoint(tmp_path / "again")
+    assert again_state["counters"]["environments"] == state["counters"]["environments"]
+    assert all(torch.equal(again[name], tensors[name]) for name in tensors if name.startswith("episodes."))
+
+
+def test_wrappers_with_state_of_their_own_make_a_resume_start_new_episodes(tmp_path):
+    """NormalizeObservation keeps running statistics no checkpoint holds: no episode state is saved, and the
+    resumed run starts new episodes (from seeds derived from its step: the same on every resume)."""
+    agent_class, config, split = agent_class_and_config("td3-hopper")
+    import dataclasses
+
+    config = dataclasses.replace(config, wrappers=("gymnasium.wrappers:NormalizeObservation",))
+    save_and_close(agent_class(config).learn(split), tmp_path / "split")
+    tensors, state = load_checkpoint(tmp_path / "split")
+    assert state["counters"]["environments"][0]["steps_since_reset"] > 0
+    assert not [name for name in tensors if name.startswith("episodes.")]
+    save_and_close(agent_class.load(tmp_path / "split").learn(), tmp_path / "one")
+    save_and_close(agent_class.load(tmp_path / "split").learn(), tmp_path / "two")
+    one, _ = load_checkpoint(tmp_path / "one")
+    two, _ = load_checkpoint(tmp_path / "two")
+    assert all(torch.equal(one[name], two[name]) for name in one)
+
+
+def _rewrite(directory, edit):
+    tensors, state = load_checkpoint(directory)
+    edit(tensors, state)
+    state = {k: v for k, v in state.items() if k not in ("format_version", "tensors_sha256")}
+    save_checkpoint(directory, tensors, state)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda tensors, state: tensors.update({"episodes.physics": tensors["episodes.physics"][:, :-1].clone()}),
+    lambda tensors, state: tensors.pop("episodes.returns"),
+    lambda tensors, state: state["counters"]["environments"][0].update(rng="none"),
+    lambda tensors, state: state["counters"]["environments"][0].update(elapsed_steps=1.5),
+])
+def test_a_garbled_episode_state_is_a_corrupt_checkpoint(edit, tmp_path):
+    agent_class, config, split = agent_class_and_config("td3-hopper")
+    save_and_close(agent_class(config).learn(split), tmp_path / "split")
+    _rewrite(tmp_path / "split", edit)
+    with pytest.raises(ActorCriticError, match="corrupt checkpoint .* episode state"):
+        agent_class.load(tmp_path / "split")
+
+
+def test_a_snapshot_the_replayed_step_does_not_reach_starts_new_episodes_with_a_warning(tmp_path, capsys):
+    agent_class, config, split = agent_class_and_config("td3-hopper")
+    save_and_close(agent_class(config).learn(split), tmp_path / "split")
+    _rewrite(tmp_path / "split", lambda tensors, state: tensors["episodes.physics"].__setitem__((0, 3), 0.123))
+    resumed = agent_class.load(tmp_path / "split")
+    resumed.learn()
+    assert "did not reach its saved MuJoCo state" in capsys.readouterr().err
+    assert resumed.global_step == config.total_steps
+
+
+def test_a_checkpoint_of_the_earlier_format_resumes_mid_episode_with_new_episodes(tmp_path):
+    """Checkpoints written before episode states were saved (no episodes.* tensors) still resume."""
+    agent_class, config, split = agent_class_and_config("td3-hopper")
+    save_and_close(agent_class(config).learn(split), tmp_path / "split")
+
+    def drop_episode_state(tensors, state):
+        for name in [n for n in tensors if n.startswith("episodes.")]:
+            del tensors[name]
+        for copy in state["counters"]["environments"]:
+            copy.pop("rng"), copy.pop("elapsed_steps")
+
+    _rewrite(tmp_path / "split", drop_episode_state)
+    resumed = agent_class.load(tmp_path / "split").learn()
+    assert resumed.global_step == config.total_steps and np.isfinite(resumed.episodes.running_return).all()
+    json.dumps(resumed._episode_record()[0])  # the record stays JSON
