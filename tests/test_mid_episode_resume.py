@@ -137,3 +137,27 @@ def test_a_checkpoint_of_the_earlier_format_resumes_mid_episode_with_new_episode
     resumed = agent_class.load(tmp_path / "split").learn()
     assert resumed.global_step == config.total_steps and np.isfinite(resumed.episodes.running_return).all()
     json.dumps(resumed._episode_record()[0])  # the record stays JSON
+
+
+TD3_HOPPER_CLI = ["train", "td3", "--env", "Hopper-v5", "--learning-starts", "40", "--batch-size", "16", "--hidden-sizes", "8",
+                  "--log-every", "20", "--eval-episodes", "1", "--num-threads", "1"]
+
+
+def metrics_rows(run_dir):
+    import csv
+
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return untimed(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("wrapper, how", [([], "continued"), (["--wrapper", "gymnasium.wrappers:NormalizeObservation"], "restarted")])
+def test_the_cli_resumes_a_mujoco_run_mid_episode_and_its_summary_says_how(wrapper, how, tmp_path):
+    from actorcritic.cli import main
+
+    assert main([*TD3_HOPPER_CLI, *wrapper, "--total-steps", "240", "--run-dir", str(tmp_path / "whole")]) == 0
+    assert main([*TD3_HOPPER_CLI, *wrapper, "--total-steps", "120", "--run-dir", str(tmp_path / "parts")]) == 0
+    assert main(["resume", str(tmp_path / "parts"), "--total-steps", "240"]) == 0
+    summary = json.loads((tmp_path / "parts" / "summary.json").read_text())
+    assert (summary["resumed_from_step"], summary["resumed_episodes"]) == (120, how)
+    assert json.loads((tmp_path / "whole" / "summary.json").read_text())["resumed_episodes"] is None
+    assert (metrics_rows(tmp_path / "parts") == metrics_rows(tmp_path / "whole")) == (how == "continued")

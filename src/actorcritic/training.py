@@ -296,6 +296,7 @@ def _learn_and_summarise(agent, run_dir: Path, callbacks: Iterable = ()) -> dict
         **({"seeds": seeds} if len(agents) > 1 else {"seed": seeds[0]}),
         "total_steps": agent.global_step,
         "resumed_from_step": min(start_steps.values()),
+        "resumed_episodes": _resumed_episodes(agents),
         "wall_time_s": round(wall_time, 3),
         "steps_per_second": round(steps_done / wall_time, 1),  # summed over seeds: seed-steps per second
         **_evaluation_stats(agent, returns),
@@ -305,6 +306,13 @@ def _learn_and_summarise(agent, run_dir: Path, callbacks: Iterable = ()) -> dict
     write_json_atomic(run_dir / SUMMARY_FILE, summary)
     plot_runs([run_dir], run_dir / CURVES_FILE)
     return summary
+
+
+def _resumed_episodes(agents: list) -> str | None:
+    """"continued" where every resumed seed continued its checkpoint's episodes exactly, "restarted" where
+    one started new episodes (`Agent.resumed_episodes`); None for a run that was not resumed."""
+    kinds = {member.resumed_episodes for member in agents} - {None}
+    return "restarted" if "restarted" in kinds else kinds.pop() if kinds else None
 
 
 def _evaluation_stats(agent, returns: list) -> dict:

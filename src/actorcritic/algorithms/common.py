@@ -188,6 +188,9 @@ class Agent:
         self._obs: np.ndarray | None = None  # current observations of the N actors; None before the first reset
         # a loaded checkpoint's `envs.episode_record`, with the agent's `_episodes_in_flight` among the arrays
         self._saved_episodes: tuple[list[dict] | None, dict[str, np.ndarray]] = (None, {})
+        self.resumed_episodes: str | None = None
+        """How this agent, loaded from a checkpoint, started its environments: "continued" (the checkpoint's
+        episodes, exactly) or "restarted" (new episodes); None before that, and for a fresh run."""
 
     def _episode_record(self) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
         """What a checkpoint keeps of the episodes (`envs.episode_record`, plus `_episodes_in_flight` where
@@ -217,6 +220,8 @@ class Agent:
         a seed derived from its step count (reproducible, yet not the uninterrupted run's episodes)."""
         record, saved = self._saved_episodes
         continued = resume_episodes(self.envs, record, saved)
+        if self.global_step > 0:
+            self.resumed_episodes = "restarted" if continued is None else "continued"
         if continued is not None:
             if saved:
                 self._continue_episodes(record, saved)
