@@ -1,6 +1,8 @@
 """A MuJoCo run stopped in the middle of its episodes resumes to the uninterrupted run's numbers, bit for bit
 (`envs.EpisodeRecorder`); where a checkpoint cannot hold an episode, new episodes start instead."""
 
+import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -21,6 +23,9 @@ CASES = {  # name -> (algorithm, config, split step)
     # not restore it; two copies stepped in worker processes; observation and reward normalisation
     "ppo-ant-async": ("ppo", dict(ON_POLICY, env="Ant-v5", total_steps=256, vectorization="async"), 128),
     "sac-ant": ("sac", dict(OFF_POLICY, env="Ant-v5", total_steps=200), 100),
+    "td3-humanoid": ("td3", dict(OFF_POLICY, env="Humanoid-v5", total_steps=160), 80),  # so does Humanoid's
+    # four copies, one of which has just been reset at the split: a replayed reset beside continued episodes
+    "ppo-pendulum-mixed": ("ppo", dict(ON_POLICY, env="InvertedPendulum-v5", num_envs=4, num_steps=8, total_steps=256), 128),
 }
 
 
@@ -48,7 +53,9 @@ def test_a_mujoco_run_stopped_mid_episode_resumes_bit_for_bit(case, tmp_path):
     first_part = agent_class(config).learn(split, callbacks=[parts])
     save_and_close(first_part, tmp_path / "split")
     _, state = load_checkpoint(tmp_path / "split")
-    assert any(copy["steps_since_reset"] > 0 for copy in state["counters"]["environments"]), "no episode in flight at the split"
+    steps = [copy["steps_since_reset"] for copy in state["counters"]["environments"]]
+    assert any(steps), "no episode in flight at the split"
+    assert (0 in steps) == case.endswith("mixed")
     resumed = agent_class.load(tmp_path / "split")
     save_and_close(resumed.learn(callbacks=[parts]), tmp_path / "resumed")
     assert untimed(parts.rows) == untimed(whole.rows)
@@ -77,8 +84,6 @@ def test_wrappers_with_state_of_their_own_make_a_resume_start_new_episodes(tmp_p
     """NormalizeObservation keeps running statistics no checkpoint holds: no episode state is saved, and the
     resumed run starts new episodes (from seeds derived from its step: the same on every resume)."""
     agent_class, config, split = agent_class_and_config("td3-hopper")
-    import dataclasses
-
     config = dataclasses.replace(config, wrappers=("gymnasium.wrappers:NormalizeObservation",))
     save_and_close(agent_class(config).learn(split), tmp_path / "split")
     tensors, state = load_checkpoint(tmp_path / "split")
@@ -98,18 +103,50 @@ def _rewrite(directory, edit):
     save_checkpoint(directory, tensors, state)
 
 
+def _in_flight(state):
+    return state["counters"]["environments"][0]
+
+
 @pytest.mark.parametrize("edit", [
-    lambda tensors, state: tensors.update({"episodes.physics": tensors["episodes.physics"][:, :-1].clone()}),
-    lambda tensors, state: tensors.pop("episodes.returns"),
-    lambda tensors, state: state["counters"]["environments"][0].update(rng="none"),
-    lambda tensors, state: state["counters"]["environments"][0].update(elapsed_steps=1.5),
+    pytest.param(lambda tensors, state: tensors.update({"episodes.physics": tensors["episodes.physics"][:, :-1].clone()}), id="physics-shape"),
+    pytest.param(lambda tensors, state: tensors.pop("episodes.returns"), id="missing-tensor"),
+    pytest.param(lambda tensors, state: tensors.update({"episodes.returns": tensors["episodes.returns"].bfloat16()}), id="bf16-tensor"),
+    pytest.param(lambda tensors, state: _in_flight(state).update(rng="none"), id="rng-not-a-state"),
+    pytest.param(lambda tensors, state: _in_flight(state).update(rng={"bit_generator": "PCG64"}), id="rng-without-state"),
+    pytest.param(lambda tensors, state: _in_flight(state).update(elapsed_steps=1.5), id="elapsed-not-a-count"),
+    pytest.param(lambda tensors, state: _in_flight(state).pop("elapsed_steps"), id="elapsed-missing"),
+    pytest.param(lambda tensors, state: _in_flight(state).update(steps_since_reset=-3), id="negative-steps"),
+    pytest.param(lambda tensors, state: _in_flight(state).update(reset_seed=None, pre_reset_rng=None), id="reset-without-seed-or-rng"),
+    pytest.param(lambda tensors, state: state["counters"].update(environments=[7]), id="record-entry-not-an-object"),
+    pytest.param(lambda tensors, state: state["counters"].update(environments={"a": 1}), id="record-not-a-list"),
 ])
-def test_a_garbled_episode_state_is_a_corrupt_checkpoint(edit, tmp_path):
+def test_a_garbled_episode_record_is_a_corrupt_checkpoint(edit, tmp_path):
     agent_class, config, split = agent_class_and_config("td3-hopper")
     save_and_close(agent_class(config).learn(split), tmp_path / "split")
     _rewrite(tmp_path / "split", edit)
-    with pytest.raises(ActorCriticError, match="corrupt checkpoint .* episode state"):
+    with pytest.raises(ActorCriticError, match="corrupt checkpoint .* episodes in flight is malformed"):
         agent_class.load(tmp_path / "split")
+
+
+def _narrower_states(tensors, state):
+    for name in ("episodes.physics", "episodes.physics_before"):
+        tensors[name] = tensors[name][:, :-1].clone()
+
+
+@pytest.mark.parametrize("change", ["other-state-size", "stateful-wrapper-on-load"])
+def test_a_well_formed_record_of_other_environments_loads_and_the_resume_starts_new_episodes(change, tmp_path):
+    """A MuJoCo version with another state size, or a wrapper with state given on loading: the checkpoint
+    is fine (evaluate and export read it), only its episodes cannot be continued."""
+    agent_class, config, split = agent_class_and_config("td3-hopper")
+    save_and_close(agent_class(config).learn(split), tmp_path / "split")
+    overrides = {}
+    if change == "other-state-size":
+        _rewrite(tmp_path / "split", _narrower_states)
+    else:
+        overrides = dict(wrappers=("gymnasium.wrappers:NormalizeObservation",))
+    resumed = agent_class.load(tmp_path / "split", **overrides)
+    resumed.learn()
+    assert resumed.resumed_episodes == "restarted" and resumed.global_step == config.total_steps
 
 
 def test_a_snapshot_the_replayed_step_does_not_reach_starts_new_episodes_with_a_warning(tmp_path, capsys):
@@ -134,9 +171,13 @@ def test_a_checkpoint_of_the_earlier_format_resumes_mid_episode_with_new_episode
             copy.pop("rng"), copy.pop("elapsed_steps")
 
     _rewrite(tmp_path / "split", drop_episode_state)
-    resumed = agent_class.load(tmp_path / "split").learn()
-    assert resumed.global_step == config.total_steps and np.isfinite(resumed.episodes.running_return).all()
-    json.dumps(resumed._episode_record()[0])  # the record stays JSON
+    once, twice = agent_class.load(tmp_path / "split"), agent_class.load(tmp_path / "split")
+    save_and_close(once.learn(), tmp_path / "once")
+    save_and_close(twice.learn(), tmp_path / "twice")
+    assert once.resumed_episodes == twice.resumed_episodes == "restarted"
+    one, _ = load_checkpoint(tmp_path / "once")
+    two, _ = load_checkpoint(tmp_path / "twice")
+    assert all(torch.equal(one[name], two[name]) for name in one)  # new episodes from seeds derived from the step
 
 
 TD3_HOPPER_CLI = ["train", "td3", "--env", "Hopper-v5", "--learning-starts", "40", "--batch-size", "16", "--hidden-sizes", "8",
@@ -144,8 +185,6 @@ TD3_HOPPER_CLI = ["train", "td3", "--env", "Hopper-v5", "--learning-starts", "40
 
 
 def metrics_rows(run_dir):
-    import csv
-
     with open(run_dir / "metrics.csv", newline="") as f:
         return untimed(csv.DictReader(f))
 

@@ -292,7 +292,8 @@ class EpisodeRecorder(gym.Wrapper):
     def _continue(self, snapshot: dict) -> bool:
         """Set this copy to `snapshot` (from `episode_snapshot`) by replaying its last step; whether the
         state reached is the snapshot's, bit for bit."""
-        if self._mujoco is None or snapshot["physics"].shape != self._mujoco.before.shape:
+        if self._mujoco is None or snapshot["physics"].shape != self._mujoco.before.shape or (
+                (self._time_limit is None) != (snapshot["elapsed_steps"] is None)):
             return False
         physics = self._mujoco
         physics.write(snapshot["physics"])
@@ -348,10 +349,14 @@ class MujocoPhysics:
 def mujoco_physics(env: gym.Env) -> MujocoPhysics | None:
     """The simulation of one of Gymnasium's own MuJoCo environments under `STATELESS_WRAPPERS` only; None
     otherwise, since another environment or wrapper may keep per-episode state that no checkpoint holds."""
-    unwrapped = env.unwrapped
+    unwrapped, chain = env.unwrapped, wrapper_chain(env)
     if not type(unwrapped).__module__.startswith("gymnasium.envs.mujoco."):
         return None
-    if not all(type(wrapper) in STATELESS_WRAPPERS for wrapper in wrapper_chain(env)):
+    from gymnasium.envs.mujoco import MujocoEnv  # imports mujoco: only for Gymnasium's MuJoCo tasks
+
+    if not isinstance(unwrapped, MujocoEnv) or not all(type(wrapper) in STATELESS_WRAPPERS for wrapper in chain):
+        return None
+    if sum(isinstance(wrapper, gym.wrappers.TimeLimit) for wrapper in chain) > 1:  # the snapshot holds one count
         return None
     return MujocoPhysics(unwrapped.model, unwrapped.data)
 
@@ -360,8 +365,8 @@ def episode_record(envs: gym.vector.VectorEnv, steps_since_reset: np.ndarray) ->
     """What a checkpoint keeps of the copies' episodes. JSON, one entry per copy: its last reset (generator
     state before it, seed) and the steps its episode has taken since (the running lengths of
     `EpisodeStatistics`). Where some episode is in flight and every copy can continue exactly
-    (`EpisodeRecorder`), also each copy's generator state and time-limit count, and arrays [N, S] of the
-    MuJoCo states before each copy's last step and now; otherwise no arrays."""
+    (`EpisodeRecorder`), also each copy's generator state and time-limit count, and arrays
+    [N, state size] of the MuJoCo states before each copy's last step and now; otherwise no arrays."""
     # get_attr and call reach the copies whether they live in this process or in workers
     record = [{"pre_reset_rng": rng, "reset_seed": seed, "steps_since_reset": int(steps)}
               for rng, seed, steps in zip(envs.get_attr("pre_reset_rng"), envs.get_attr("reset_seed"), steps_since_reset)]
@@ -372,7 +377,59 @@ def episode_record(envs: gym.vector.VectorEnv, steps_since_reset: np.ndarray) ->
         return record, {}
     for copy, snapshot in zip(record, snapshots):
         copy["rng"], copy["elapsed_steps"] = snapshot["rng"], snapshot["elapsed_steps"]
-    return record, {name: np.stack([snapshot[name] for snapshot in snapshots]) for name in ("physics_before", "physics")}
+    return record, {name: np.stack([snapshot[name] for snapshot in snapshots]) for name in EPISODE_STATES}
+
+
+EPISODE_STATES = ("physics_before", "physics")
+"""The arrays of `episode_record`; with them a checkpoint holds the agent's observations and `values`."""
+
+
+def checked_episode_record(record, arrays: dict[str, np.ndarray], copies: int, physics_size: int | None,
+                           observation_shape: tuple[int, ...], values: tuple[str, ...]) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
+    """A checkpoint's `episode_record` (`arrays` with the agent's observations and `values` [N]) as read
+    back: raises ValueError naming what is malformed; drops the arrays, so that new episodes start, where
+    they are well formed but made for other environments (another number of copies or MuJoCo state size)."""
+    if record is None:
+        return None, {}
+    if not isinstance(record, list) or not all(isinstance(copy, dict) for copy in record):
+        raise ValueError("counters.environments is not a list of objects")
+    for copy in record:
+        steps, seed = copy.get("steps_since_reset"), copy.get("reset_seed")
+        if type(steps) is not int or steps < 0:
+            raise ValueError(f"steps_since_reset {steps!r} is not a count")
+        if seed is None and not _generator_state(copy.get("pre_reset_rng")) or seed is not None and (type(seed) is not int or seed < 0):
+            raise ValueError("a last reset has neither a seed (a count) nor a generator state")
+    in_flight = [copy for copy in record if copy["steps_since_reset"] != 0]
+    if not arrays or not in_flight:
+        return record, {}
+    names = {*EPISODE_STATES, "observations", *values}
+    if set(arrays) != names:
+        raise ValueError(f"episodes.* tensors are {sorted(arrays)}, not {sorted(names)}")
+    rows = {name: len(array) if array.ndim else None for name, array in arrays.items()}
+    if set(rows.values()) != {len(record)} or arrays["physics"].shape != arrays["physics_before"].shape or arrays["physics"].ndim != 2 \
+            or any(arrays[name].ndim != 1 for name in values) or any(arrays[name].dtype != np.float64 for name in (*EPISODE_STATES, *values)):
+        raise ValueError("episodes.* tensors are not one float64 row per environment copy")
+    for copy in in_flight:
+        if not _generator_state(copy.get("rng")) or "elapsed_steps" not in copy or not (
+                copy["elapsed_steps"] is None or type(copy["elapsed_steps"]) is int and copy["elapsed_steps"] >= 0):
+            raise ValueError("an episode in flight has no generator state or time-limit count")
+    if len(record) != copies or arrays["physics"].shape[1] != physics_size or arrays["observations"].shape[1:] != observation_shape:
+        return record, {}
+    return record, arrays
+
+
+def _generator_state(state) -> bool:
+    """Whether `state` is a NumPy bit generator's state: one PCG64 (Gymnasium's `np_random`) accepts, or
+    one of another bit generator by name."""
+    if not isinstance(state, dict) or not isinstance(state.get("bit_generator"), str):
+        return False
+    if state["bit_generator"] != "PCG64":
+        return True
+    try:
+        np.random.PCG64().state = state
+        return True
+    except (TypeError, ValueError, KeyError):
+        return False
 
 
 def resume_episodes(envs: gym.vector.VectorEnv, record: list[dict] | None, saved: dict[str, np.ndarray]) -> np.ndarray | None:
@@ -388,8 +445,8 @@ def resume_episodes(envs: gym.vector.VectorEnv, record: list[dict] | None, saved
         return None
     envs.set_attr("restore_rng", [copy["pre_reset_rng"] if copy["reset_seed"] is None else None for copy in record])
     envs.set_attr("continue_from", [
-        {"physics_before": saved["physics_before"][i], "physics": saved["physics"][i], "rng": copy["rng"], "elapsed_steps": copy["elapsed_steps"]}
-        if in_flight[i] else None for i, copy in enumerate(record)])
+        {**{name: saved[name][i] for name in EPISODE_STATES}, "rng": copy["rng"], "elapsed_steps": copy["elapsed_steps"]} if in_flight[i] else None
+        for i, copy in enumerate(record)])
     observations, _ = envs.reset(seed=[copy["reset_seed"] for copy in record])
     if not all(envs.get_attr("continued")):
         print("actorcritic: warning: replaying the checkpoint's last environment step did not reach its saved MuJoCo state: "

@@ -309,8 +309,10 @@ def _learn_and_summarise(agent, run_dir: Path, callbacks: Iterable = ()) -> dict
 
 
 def _resumed_episodes(agents: list) -> str | None:
-    """"continued" where every resumed seed continued its checkpoint's episodes exactly, "restarted" where
-    one started new episodes (`Agent.resumed_episodes`); None for a run that was not resumed."""
+    """How a resumed run started its environments (`Agent.resumed_episodes`): "continued" where every seed
+    resumed from a checkpoint continued its episodes exactly, "restarted" where one started new episodes;
+    None for a run not resumed. A seed that had no checkpoint yet starts from scratch, exactly, and counts
+    for neither."""
     kinds = {member.resumed_episodes for member in agents} - {None}
     return "restarted" if "restarted" in kinds else kinds.pop() if kinds else None
 

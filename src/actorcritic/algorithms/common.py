@@ -48,6 +48,7 @@ from actorcritic.envs import (
     TRAINING_RESETS,
     EnvMaker,
     EpisodeStatistics,
+    checked_episode_record,
     episode_record,
     evaluate_policy,
     reset_seeds,
@@ -198,7 +199,7 @@ class Agent:
         if self._obs is None:
             return self._saved_episodes
         record, arrays = episode_record(self.envs, self.episodes.running_length)
-        return record, {**arrays, **self._episodes_in_flight()} if arrays else {}
+        return record, ({**arrays, **self._episodes_in_flight()} if arrays else {})
 
     episode_values: tuple[str, ...] = ("returns",)
     """The values [N] per environment copy that `_episodes_in_flight` saves besides the observations."""
@@ -419,21 +420,14 @@ EPISODES = "episodes"
 
 
 def saved_episodes(agent: Agent, directory: Path, record: Any, tensors: dict[str, torch.Tensor]) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
-    """A checkpoint's record of its episodes, checked against the agent's environments: arrays of the
-    expected shapes, a step count and a generator state for each copy in flight."""
-    arrays = {name[len(EPISODES) + 1:]: tensor.numpy() for name, tensor in tensors.items() if name.startswith(f"{EPISODES}.")}
-    if not arrays or not isinstance(record, list) or len(record) != agent.envs.num_envs:
-        return record, {}  # no episode in flight, or another number of copies: new episodes start (`resume_episodes`)
-    copies, size = agent.envs.num_envs, agent.envs.get_attr("physics_size")[0]
-    expected = {"physics_before": (copies, size), "physics": (copies, size), "observations": (copies, *agent.observation_space.shape),
-                **{name: (copies,) for name in agent.episode_values}}
-    shapes = {name: tuple(array.shape) for name, array in arrays.items()}
-    in_flight_ok = all(isinstance(copy, dict) and isinstance(copy.get("elapsed_steps"), (int, type(None))) and isinstance(copy.get("rng"), dict)
-                       for copy in record if isinstance(copy, dict) and copy.get("steps_since_reset"))
-    if shapes != expected or not in_flight_ok:
-        raise ActorCriticError(f"corrupt checkpoint in {directory}: its episode state ({EPISODES}.* tensors, counters.environments) "
-                               f"does not fit {agent.config.env} with {copies} environment copies")
-    return record, arrays
+    """A checkpoint's record of its episodes, checked (`envs.checked_episode_record`): one line on a
+    malformed one; none of its arrays where it was made for other environments (new episodes will start)."""
+    try:
+        arrays = {name[len(EPISODES) + 1:]: tensor.numpy() for name, tensor in tensors.items() if name.startswith(f"{EPISODES}.")}
+        return checked_episode_record(record, arrays, agent.envs.num_envs, agent.envs.get_attr("physics_size")[0],
+                                      agent.observation_space.shape, agent.episode_values)
+    except (TypeError, ValueError) as error:
+        raise ActorCriticError(f"corrupt checkpoint in {directory}: its record of the episodes in flight is malformed ({error})") from None
 
 
 def checkpoint_directory(directory: str | Path) -> Path:

@@ -109,6 +109,8 @@ class GRPO(OnPolicyAgent):
 
     def _reset_envs(self) -> None:
         self._obs = np.zeros(0)  # each group resets its own environments
+        if self.global_step > 0:  # no episode is ever in flight at a checkpoint
+            self.resumed_episodes = "continued"
 
     def _collect_group(self):
         """G episodes from one seeded start state: lists of (obs, actions, log_probs) per episode and returns."""
