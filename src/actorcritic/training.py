@@ -312,8 +312,8 @@ def _resumed_episodes(agents: list) -> str | None:
     """How a resumed run started its environments (`Agent.resumed_episodes`): "continued" where every seed
     resumed from a checkpoint continued its episodes exactly, "restarted" where one started new episodes;
     None for a run not resumed. A seed that had no checkpoint yet starts from scratch, exactly, and counts
-    for neither."""
-    kinds = {member.resumed_episodes for member in agents} - {None}
+    for neither; grpo-lm has no environments (None)."""
+    kinds = {getattr(member, "resumed_episodes", None) for member in agents} - {None}
     return "restarted" if "restarted" in kinds else kinds.pop() if kinds else None
 
 
