@@ -361,6 +361,10 @@ def mujoco_physics(env: gym.Env) -> MujocoPhysics | None:
     return MujocoPhysics(unwrapped.model, unwrapped.data)
 
 
+EPISODE_STATES = ("physics_before", "physics")
+"""The arrays of `episode_record`; with them a checkpoint holds the agent's observations and `values`."""
+
+
 def episode_record(envs: gym.vector.VectorEnv, steps_since_reset: np.ndarray) -> tuple[list[dict], dict[str, np.ndarray]]:
     """What a checkpoint keeps of the copies' episodes. JSON, one entry per copy: its last reset (generator
     state before it, seed) and the steps its episode has taken since (the running lengths of
@@ -378,10 +382,6 @@ def episode_record(envs: gym.vector.VectorEnv, steps_since_reset: np.ndarray) ->
     for copy, snapshot in zip(record, snapshots):
         copy["rng"], copy["elapsed_steps"] = snapshot["rng"], snapshot["elapsed_steps"]
     return record, {name: np.stack([snapshot[name] for snapshot in snapshots]) for name in EPISODE_STATES}
-
-
-EPISODE_STATES = ("physics_before", "physics")
-"""The arrays of `episode_record`; with them a checkpoint holds the agent's observations and `values`."""
 
 
 def checked_episode_record(record, arrays: dict[str, np.ndarray], copies: int, physics_size: int | None,
