@@ -329,6 +329,58 @@ def test_a_full_disk_during_resume_keeps_the_previous_checkpoint(tmp_path, capsy
     assert PPO.load(run).global_step == 32
 
 
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory):
+    """A finished tiny PPO run, shared by the tests that must leave it as it was."""
+    run = tmp_path_factory.mktemp("saved") / "run"
+    assert main(["train", "ppo", *PPO_TINY, "--total-steps", "32", "--run-dir", str(run)]) == 0
+    return run
+
+
+@pytest.mark.parametrize("command, fragment", [
+    (lambda run, place: ["train", "ppo", *PPO_TINY, "--run-dir", f"{place}/run"], "cannot create the run directory"),
+    (lambda run, place: ["experiment", "gae-lambda", "--out", f"{place}/out"], "cannot create the experiment's --out"),
+    (lambda run, place: ["sweep", str(run.parent / "sweep.toml"), "--out", f"{place}/sweep"], "cannot create the sweep's --out"),
+    (lambda run, place: ["export", str(run), "--format", "torchscript", "--out", f"{place}/p.pt"], "cannot write /proc/p.pt"),
+    (lambda run, place: ["export", str(run), "--format", "onnx", "--out", f"{place}/p.onnx"], "cannot write /proc/p.onnx"),
+    (lambda run, place: ["plot", str(run), "--out", f"{place}/curves.png"], "cannot write /proc/curves.png"),
+    (lambda run, place: ["report", str(run), "--out", f"{place}/report.md"], "cannot write /proc/report"),
+    (lambda run, place: ["evaluate", str(run), "--episodes", "1", "--video", f"{place}/videos"], "--video /proc/videos cannot be written"),
+])
+def test_a_place_the_checks_allow_and_the_filesystem_refuses_gets_one_line(command, fragment, saved_run, capsys, monkeypatch):
+    """/proc: access(2) lets root write there (and the check is patched to say yes to anyone), but no file or
+    directory can be created in it, as on a full or read-only disk found only at the write."""
+    import os
+
+    (saved_run.parent / "sweep.toml").write_text('algo = "ppo"\nenv = "CartPole-v1"\ntotal_steps = 32\n')
+    before = files_of(saved_run)
+    monkeypatch.setattr(os, "access", lambda path, mode: True)
+    assert_one_line_error(capsys, main(command(saved_run, "/proc")), fragment)
+    assert files_of(saved_run) == before
+
+
+def test_a_full_disk_keeps_an_exported_policy_and_a_figure_as_they_were(saved_run, tmp_path, capsys, small_disk, monkeypatch):
+    root = small_disk if small_disk is not None else tmp_path
+    exported, figure = root / "policy.pt", root / "curves.png"
+    assert main(["export", str(saved_run), "--format", "torchscript", "--out", str(exported)]) == 0
+    assert main(["plot", str(saved_run), "--out", str(figure)]) == 0
+    before = files_of(root)
+    if small_disk is None:
+        monkeypatch.setattr("actorcritic.checkpoint.os.fsync", no_space)
+        monkeypatch.setattr("matplotlib.figure.Figure.savefig", no_space)
+    else:
+        fill(root)
+        before = files_of(root)
+    capsys.readouterr()
+    assert_one_line_error(capsys, main(["export", str(saved_run), "--format", "torchscript", "--out", str(exported)]),
+                          f"cannot write {exported}: no space left on the device; the file is unchanged")
+    assert_one_line_error(capsys, main(["plot", str(saved_run), "--out", str(figure)]),
+                          f"cannot write {figure}: no space left on the device; the file is unchanged")
+    assert files_of(root) == before and not list(root.glob(".*tmp*"))
+    if small_disk is not None:
+        (root / "filler").unlink()
+
+
 # ---------------------------------------------------------------- checkpoint contents and optional packages
 
 def edit_state(run, edit):
@@ -338,13 +390,6 @@ def edit_state(run, edit):
     state = json.loads(path.read_text())
     text = edit(state)
     path.write_text(text if isinstance(text, str) else json.dumps(state))
-
-
-@pytest.fixture(scope="module")
-def saved_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("saved") / "run"
-    assert main(["train", "ppo", *PPO_TINY, "--total-steps", "32", "--run-dir", str(run)]) == 0
-    return run
 
 
 @pytest.mark.parametrize("edit, fragment", [

@@ -13,6 +13,7 @@ any point leaves either the previous checkpoint or the new one, complete, and `l
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -20,7 +21,7 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -36,17 +37,29 @@ STATE_FILE = "state.json"
 
 # ---------------------------------------------------------------- atomic file writes
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory and a rename. On failure the
-    temporary file is removed, `path` is as it was, and the error is one line (`ActorCriticError`)."""
+@contextlib.contextmanager
+def replaced_atomically(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` for the caller to write; when the block ends it is renamed over
+    `path`. If anything fails the temporary file is removed and `path` is as it was; an OS error (a full
+    disk, a filesystem that refuses the write after the checks allowed it) becomes one line
+    (`ActorCriticError`)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        _write_synced(tmp, data)
-        os.replace(tmp, path)
+        yield temporary
+        os.replace(temporary, path)
     except OSError as error:
-        tmp.unlink(missing_ok=True)
         raise ActorCriticError(f"cannot write {path}: {describe_os_error(error)}; the file is unchanged") from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same directory and a rename (see
+    `replaced_atomically`)."""
+    with replaced_atomically(path) as temporary:
+        _write_synced(temporary, data)
 
 
 def describe_os_error(error: BaseException) -> str:
@@ -97,6 +110,16 @@ def check_writable_directory(path: Path, flag: str) -> None:
         raise ActorCriticError(f"{flag} {path} lies below {existing}, which is a file: give another path")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ActorCriticError(f"{flag} {path} cannot be written: {existing} is not writable")
+
+
+def make_directory(path: Path, what: str) -> None:
+    """Create directory `path` (and its parents) or say in one line why not; `what` names it, e.g. "the
+    run directory". Called before the work that fills it, so that a refusal the checks above could not
+    foresee (a filesystem that says yes to access(2) and no to mkdir) costs nothing."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ActorCriticError(f"cannot create {what} {path}: {describe_os_error(error)}") from None
 
 
 def _sha256(path: Path) -> str:

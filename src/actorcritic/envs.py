@@ -24,6 +24,7 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
+from actorcritic.checkpoint import describe_os_error
 from actorcritic.errors import ActorCriticError
 
 PLUGIN_PACKAGES = {"ALE": ("ale_py", "ale-py")}
@@ -558,6 +559,10 @@ def evaluate_policy(act, env: str | EnvMaker, episodes: int, seed: int, video_di
             returns.append(total)
     except gym.error.DependencyNotInstalled as error:
         raise _missing_video_dependency(error) from None
+    except OSError as error:
+        if video_dir is None:
+            raise
+        raise _unwritable_video_directory(video_dir, error) from None  # the checks allowed it, the filesystem refused a file (a full disk)
     finally:
         env.close()
     return returns
@@ -571,6 +576,12 @@ def _video_env(maker: EnvMaker, video_dir: Path, prefix: str) -> gym.Env:
         return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, name_prefix=prefix, disable_logger=True)
     except gym.error.DependencyNotInstalled as error:
         raise _missing_video_dependency(error) from None
+    except OSError as error:
+        raise _unwritable_video_directory(video_dir, error) from None
+
+
+def _unwritable_video_directory(video_dir, error: OSError) -> ActorCriticError:
+    return ActorCriticError(f"--video {video_dir} cannot be written ({describe_os_error(error)}): give a writable directory with free space")
 
 
 def _missing_video_dependency(error: Exception) -> ActorCriticError:

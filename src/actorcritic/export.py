@@ -10,14 +10,14 @@ Input: float32 observations [B, obs_dim] (any batch size). Output: what `agent.a
 
 from __future__ import annotations
 
-import os
+import io
 import warnings
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-from actorcritic.checkpoint import check_writable_file
+from actorcritic.checkpoint import check_writable_file, replaced_atomically, write_atomic
 from actorcritic.errors import ActorCriticError
 
 FORMATS = ("onnx", "torchscript")
@@ -33,17 +33,15 @@ def export_policy(agent, out: Path, format: Literal["onnx", "torchscript"]) -> P
     check_writable_file(out, "--out")
     policy = agent.deterministic_policy().requires_grad_(False)
     example = torch.as_tensor(agent.observation_space.sample()[None].repeat(2, 0), dtype=torch.float32)
-    temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # both exporters are chatty about their own deprecations
-            if format == "torchscript":
-                torch.jit.trace(policy, example).save(str(temporary))
-            else:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both exporters are chatty about their own deprecations
+        if format == "torchscript":
+            model = io.BytesIO()  # in memory first: a refused file write is then an OSError, not the C++ writer's RuntimeError
+            torch.jit.save(torch.jit.trace(policy, example), model)
+            write_atomic(out, model.getvalue())
+        else:
+            with replaced_atomically(out) as temporary:
                 _export_onnx(policy, example, temporary)
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
     return out
 
 
@@ -54,7 +52,6 @@ def _export_onnx(policy: torch.nn.Module, example: torch.Tensor, path: Path) -> 
     except ImportError as error:
         raise ActorCriticError(f"--format onnx needs the onnx and onnxscript packages ({error.name} is missing): pip install 'actorcritic[export]'") from None
     import contextlib
-    import io
     import logging
 
     batch = torch.export.Dim("batch", min=1)

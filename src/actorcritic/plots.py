@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from actorcritic.checkpoint import replaced_atomically
 from actorcritic.errors import ActorCriticError
 
 PANELS = (("episode_return_mean", "episode return (training)"), ("eval_return_mean", "evaluation return (deterministic)"),
@@ -135,9 +136,8 @@ def plot_runs(run_dirs: list[Path], out: Path) -> None:
 
 def save_figure(figure, path: Path) -> None:
     """Write a matplotlib figure as PNG atomically (beside it first, then renamed over `path`)."""
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temporary, dpi=100)
-    temporary.replace(path)
+    with replaced_atomically(path) as temporary:
+        figure.savefig(temporary, dpi=100, format="png")  # the temporary name has no .png to infer it from
 
 
 def _show(value) -> str:

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from actorcritic.checkpoint import check_writable_directory, write_atomic, write_json_atomic
+from actorcritic.checkpoint import check_writable_directory, make_directory, write_atomic, write_json_atomic
 from actorcritic.config import config_from_dict, config_to_dict
 from actorcritic.errors import ActorCriticError
 
@@ -212,7 +212,7 @@ def start(spec: dict, out: Path, backend: Backend = Backend()) -> list[Trial]:
         raise ActorCriticError(f"{out} already holds a sweep: continue it with `actorcritic sweep --resume {out}` or choose another --out")
     check_writable_directory(out, "--out")
     backend = check_backend(backend)
-    out.mkdir(parents=True, exist_ok=True)
+    make_directory(out, "the sweep's --out")
     write_json_atomic(out / SWEEP_FILE, {"spec": spec, "backend": dataclasses.asdict(backend),
                                          "trials": [{"name": t.name, "algo": t.algo, "settings": t.settings,
                                                      "config": config_to_dict(t.config)} for t in trials]})

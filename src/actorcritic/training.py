@@ -41,7 +41,7 @@ from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 from actorcritic.checkpoint import (
     STATE_FILE,
     check_writable_directory,
-    describe_os_error,
+    make_directory,
     write_json_atomic,
 )
 from actorcritic.config import config_from_dict, config_to_dict
@@ -97,10 +97,7 @@ def train(algo: str, config, run_dir: Path | None = None, callbacks: Iterable = 
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(algo, config.env, seeds_of(config))
     check_new_run_dir(run_dir)
     agent = agent_class(config)  # bad environments or spaces are refused before anything is written
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ActorCriticError(f"cannot create the run directory {run_dir}: {describe_os_error(error)}") from None
+    make_directory(run_dir, "the run directory")
     return _learn_and_summarise(agent, run_dir, callbacks)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from actorcritic.checkpoint import write_atomic, write_json_atomic
+from actorcritic.checkpoint import make_directory, replaced_atomically, write_atomic, write_json_atomic
 from actorcritic.config import config_to_dict
 from actorcritic.errors import ActorCriticError
 
@@ -30,18 +30,17 @@ class ExperimentResult:
 
 def run_experiment(name: str, module, config) -> ExperimentResult:
     """Run an experiment module with `config`, write its files to `config.out`, print its table."""
-    result = module.run(config)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_directory(out, "the experiment's --out")
+    result = module.run(config)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(result.rows[0]))
     writer.writeheader()
     writer.writerows(result.rows)
     write_atomic(out / "results.csv", buffer.getvalue().encode())
     write_json_atomic(out / "summary.json", {"experiment": name, "claim": module.CLAIM, "config": config_to_dict(config), **result.summary})
-    figure_tmp = out / ".figure.tmp.png"
-    result.draw(figure_tmp)
-    figure_tmp.replace(out / "figure.png")
+    with replaced_atomically(out / "figure.png") as temporary:
+        result.draw(temporary)
     print(format_table(result.rows, result.table_columns or list(result.rows[0])))
     print(f"wrote {out / 'results.csv'}, {out / 'figure.png'}, {out / 'summary.json'}")
     return result
