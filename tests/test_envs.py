@@ -218,6 +218,10 @@ def test_plugin_ids_name_their_package_and_module_ids_their_module(monkeypatch):
 @pytest.mark.parametrize("flags, fragment", [
     (["--env-kwargs", "length"], "--env-kwargs 'length' is not KEY=VALUE"),
     (["--env-kwargs", "lenght=3"], "does not take these arguments"),
+    (["--env-kwargs", "sutton_barto_reward=nan"], "--env-kwargs 'sutton_barto_reward=nan' is not a finite number"),
+    (["--env-kwargs", "sutton_barto_reward=NaN"], "is not a finite number"),  # JSON's reading of it
+    (["--env-kwargs", "sutton_barto_reward=1e400"], "is not a finite number"),
+    (["--env-kwargs", "sutton_barto_reward=[1, -Infinity]"], "is not a finite number"),
     (["--wrapper", "gymnasium.wrappers:Nope"], "module 'gymnasium.wrappers' has no 'Nope'"),
     (["--wrapper", "gymnasium.wrappers:ClipReward"], "cannot wrap CartPole-v1 by itself"),
     (["--wrapper", "ClipReward"], "is not module:Name"),
@@ -358,3 +362,10 @@ def test_encoder_choices_and_image_refusals():
         TD3(TD3Config(env="halves", hidden_sizes=(8,), num_threads=1), env_fn=continuous)
     flat = TD3(TD3Config(env="halves", hidden_sizes=(8,), num_threads=1, encoder="mlp", buffer_size=1000), env_fn=continuous)
     assert flat.observation_space.shape == (3888,)
+
+
+def test_env_kwargs_values_are_read_as_json_where_they_parse():
+    from actorcritic.envs import parse_env_kwargs
+
+    assert parse_env_kwargs(("length=7", "slope=0.5", "flag=true", "name=8x8", "sizes=[1, 2]", "none=null", "word=infinite")) == {
+        "length": 7, "slope": 0.5, "flag": True, "name": "8x8", "sizes": [1, 2], "none": None, "word": "infinite"}

@@ -15,6 +15,7 @@ import contextlib
 import difflib
 import importlib
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -191,17 +192,38 @@ def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorE
 
 def parse_env_kwargs(pairs: tuple[str, ...]) -> dict:
     """("KEY=VALUE", ...) -> {KEY: VALUE}, each value read as JSON when it parses (numbers, true, null,
-    lists), else kept as a string."""
+    lists), else kept as a string. A number that is not finite (NaN, inf, 1e400, also inside a list) is
+    refused: no environment parameter means it, and it would surface later as a NaN observation."""
     kwargs = {}
     for pair in pairs:
         key, equals, text = pair.partition("=")
         if not equals or not key.isidentifier():
             raise ActorCriticError(f"--env-kwargs {pair!r} is not KEY=VALUE: write e.g. --env-kwargs max_episode_steps=500")
         try:
-            kwargs[key] = json.loads(text)
+            value = json.loads(text)
         except ValueError:
-            kwargs[key] = text
+            value = text
+        if not _all_finite(value):
+            raise ActorCriticError(f"--env-kwargs {pair!r} is not a finite number: give {key} a finite value")
+        kwargs[key] = value
     return kwargs
+
+
+def _all_finite(value) -> bool:
+    """Whether every number in a value read by `parse_env_kwargs` is finite; a string that Python reads as
+    a non-finite float ("nan", "-inf", "Infinity") counts as that number."""
+    if isinstance(value, str):
+        try:
+            return math.isfinite(float(value))
+        except ValueError:
+            return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_all_finite(item) for item in value)
+    if isinstance(value, dict):
+        return all(_all_finite(item) for item in value.values())
+    return True
 
 
 def _import_object(path: str, flag: str):
