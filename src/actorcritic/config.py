@@ -209,21 +209,21 @@ def config_from_dict(cls: type, data: dict) -> Any:
     for name, value in data.items():
         if isinstance(value, list):
             value = tuple(value)
-        if not _fits(value, hints[name]):
+        if not fits_type(value, hints[name]):
             raise ActorCriticError(f"saved config field {name} = {value!r} does not fit its type {hints[name]}: the file is damaged")
         values[name] = value
     return cls(**values)
 
 
-def _fits(value: Any, hint: Any) -> bool:
+def fits_type(value: Any, hint: Any) -> bool:
     """Whether a value read from JSON has the type a config field declares (an int may stand for a float)."""
     origin, arguments = typing.get_origin(hint), typing.get_args(hint)
     if origin is Literal:
         return value in arguments
     if origin is tuple:
-        return isinstance(value, tuple) and all(_fits(v, arguments[0]) for v in value)
+        return isinstance(value, tuple) and all(fits_type(v, arguments[0]) for v in value)
     if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, a) for a in arguments)
+        return any(fits_type(value, a) for a in arguments)
     if hint is type(None):
         return value is None
     if hint is float:
