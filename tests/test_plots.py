@@ -18,7 +18,11 @@ def test_labels_name_algorithm_environment_and_the_fields_that_differ():
                {"algo": "ppo", "env": "CartPole-v1", "gae_lambda": 0.95, "seed": 0, "device": "cuda"},
                {"algo": "trpo", "env": "CartPole-v1", "seed": 0}]
     assert run_labels(configs) == ["ppo on CartPole-v1 (gae_lambda=0.9)", "ppo on CartPole-v1 (gae_lambda=0.95)",
-                                   "trpo on CartPole-v1 (gae_lambda=None)"]
+                                   "trpo on CartPole-v1"]  # another algorithm: its name tells it apart, not its fields
+    sac = {"algo": "sac", "env": "Pendulum-v1", "tau": 0.005, "gae_lambda": 0.9, "seed": 0}
+    assert run_labels([configs[0], sac]) == ["ppo on CartPole-v1", "sac on Pendulum-v1"]
+    assert run_labels([configs[0], sac, {**sac, "tau": 0.01}]) == ["ppo on CartPole-v1", "sac on Pendulum-v1 (tau=0.005)",
+                                                                   "sac on Pendulum-v1 (tau=0.01)"]
     assert run_labels(configs[:1]) == ["ppo on CartPole-v1"]
     assert run_labels([{"algo": "grpo-lm", "task": "addition", "digits": 3}]) == ["grpo-lm on addition3"]  # a task, not an env
     assert run_labels([{**configs[2], "seed": 4}, configs[2]]) == ["trpo on CartPole-v1, seed 4", "trpo on CartPole-v1, seed 0"]

@@ -87,19 +87,26 @@ def seed_band(points_per_seed: dict[int, list[tuple[int, float]]], statistic: st
 
 
 def run_labels(configs: list[dict], with_env: bool = True) -> list[str]:
-    """"algo on env" ("algo" without the env), then the fields whose values differ between the runs (`field=value`),
-    and the seed where that leaves two labels the same."""
-    fields = sorted({name for config in configs for name in config} - {"algo", "env"} - IGNORED_FIELDS)
-    differing = [name for name in fields if len({json.dumps(config.get(name)) for config in configs}) > 1]
+    """"algo on env" ("algo" without the env), then the fields whose values differ between the runs of that
+    algorithm (`field=value`), and the seed where that leaves two labels the same. Runs of different
+    algorithms are told apart by the name: their configs' other differences (each algorithm's own fields
+    and defaults) would fill the legend without saying more."""
+    differing = {algo: _differing_fields([config for config in configs if config.get("algo") == algo])
+                 for algo in {config.get("algo") for config in configs}}
     labels = []
     for config in configs:
-        extra = ", ".join(f"{name}={_show(config.get(name))}" for name in differing)
+        extra = ", ".join(f"{name}={_show(config.get(name))}" for name in differing[config.get("algo")])
         env = config.get("env") or f"{config.get('task')}{config.get('digits')}"  # grpo-lm names its task, not an env
         where = f" on {env}" if with_env else ""
         labels.append(f"{config.get('algo')}{where}" + (f" ({extra})" if extra else ""))
     if len(set(labels)) < len(labels):  # runs of one config but for the seed: tell them apart by it
         labels = [f"{label}, seed {config.get('seed')}" for label, config in zip(labels, configs)]
     return labels
+
+
+def _differing_fields(configs: list[dict]) -> list[str]:
+    fields = sorted({name for config in configs for name in config} - {"algo", "env"} - IGNORED_FIELDS)
+    return [name for name in fields if len({json.dumps(config.get(name)) for config in configs}) > 1]
 
 
 def plot_runs(run_dirs: list[Path], out: Path) -> None:
