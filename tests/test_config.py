@@ -2,6 +2,7 @@
 algorithm's --help lists."""
 
 import dataclasses
+import re
 import types
 import typing
 
@@ -104,3 +105,25 @@ def test_every_algorithm_validates_the_shared_fields(config_class, field, value)
 def test_grpo_no_longer_rewrites_its_frozen_config():
     config = GRPOConfig(env="CartPole-v1", group_size=3, hidden_sizes=(8,))
     assert GRPO(config).envs.num_envs == 3 and "num_envs" not in config_to_dict(config)
+
+
+@pytest.mark.parametrize("config_class, field, value, expected", [
+    (PPOConfig, "num_envs", 2.5, "(int)"), (PPOConfig, "num_envs", True, "(int)"), (TD3Config, "learning_rate", "1e-3", "(float)"),
+    (SACConfig, "hidden_sizes", "64", "(tuple[int, ...])"), (TRPOConfig, "hidden_sizes", (64.0, 64.0), "(tuple[int, ...])"),
+    (TD3Config, "stop_at_return", "high", "(float | None)"), (PPOConfig, "env_kwargs", "max_episode_steps=9", "(tuple[str, ...])"),
+])
+def test_a_value_of_the_wrong_type_is_named_with_the_type(config_class, field, value, expected):
+    with pytest.raises(ActorCriticError, match=re.escape(f"--{field.replace('_', '-')} {value!r} does not fit the field {expected}")):
+        config_class(**{field: value})
+
+
+def test_lists_and_numpy_scalars_are_taken_as_the_tuples_and_numbers_they_stand_for():
+    import json
+
+    import numpy as np
+
+    config = TD3Config(env="Pendulum-v1", hidden_sizes=[np.int64(32), 32], learning_rate=np.float32(0.5), total_steps=np.int64(100),
+                       learning_starts=10)
+    assert config.hidden_sizes == (32, 32) and type(config.hidden_sizes[0]) is int
+    assert type(config.learning_rate) is float and type(config.total_steps) is int
+    json.dumps(config_to_dict(config))  # JSON-able, as a run directory needs

@@ -73,10 +73,10 @@ def test_random_draws_are_reproducible_and_inside_their_range():
     ({"algo": "a2c"}, "unknown algorithm 'a2c'"),
     ({"grids": {}}, "unknown top-level key 'grids'"),
     ({"fixed": {"seed": 3}}, "set by the sweep's top level"),
-    ({"grid": {"learning_rate": [1e-3, "fast"]}}, "learning_rate = 'fast' does not fit the field (float)"),
-    ({"fixed": {"num_envs": 2.0}}, "num_envs = 2.0 does not fit the field (int)"),
-    ({"grid": {"activation": ["gelu"]}}, "activation = 'gelu' does not fit the field (one of tanh, relu)"),
-    ({"grid": {"hidden_sizes": [[64, "a"]]}}, "hidden_sizes = (64, 'a') does not fit the field (tuple[int, ...])"),
+    ({"grid": {"learning_rate": [1e-3, "fast"]}}, "--learning-rate 'fast' does not fit the field (float)"),
+    ({"fixed": {"num_envs": 2.0}}, "--num-envs 2.0 does not fit the field (int)"),
+    ({"grid": {"activation": ["gelu"]}}, "--activation 'gelu' is not allowed: choose one of tanh, relu"),
+    ({"grid": {"hidden_sizes": [[64, "a"]]}}, "--hidden-sizes (64, 'a') does not fit the field (tuple[int, ...])"),
 ])
 def test_a_bad_sweep_is_refused_before_anything_runs(change, message):
     with pytest.raises(ActorCriticError, match=re.escape(message)):

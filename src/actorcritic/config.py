@@ -88,6 +88,38 @@ def check_finite_fields(config: Any) -> None:
             raise ActorCriticError(f"--{field.name.replace('_', '-')} {value} is not a finite number: give a finite {field.name}")
 
 
+def check_field_types(config: Any) -> None:
+    """Every field holds a value of its annotated type, so that a wrong one (`num_envs=2.5`,
+    `hidden_sizes="64"`) is named here, not met later as a failed comparison or a fractional count. What
+    the Python API hands over naturally is taken: a list for a tuple, NumPy scalars for numbers (converted,
+    so the config stays JSON-able). `Literal` fields are left to `check_literal_choices`, which lists them."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        hint = hints[field.name]
+        if typing.get_origin(hint) is Literal:
+            continue
+        value = _plain(getattr(config, field.name))
+        if not fits_type(value, hint):
+            raise ActorCriticError(f"--{field.name.replace('_', '-')} {value!r} does not fit the field ({type_name(hint)})")
+        object.__setattr__(config, field.name, value)
+
+
+def _plain(value: Any) -> Any:
+    """A list as a tuple and NumPy scalars as Python numbers, elementwise one level down."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(item) for item in value)
+    if hasattr(value, "dtype") and hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a NumPy scalar
+        return value.item()
+    return value
+
+
+def type_name(hint: Any) -> str:
+    """A config field's type as a reader writes it: float, int | None, tuple[int, ...], one of tanh, relu."""
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(hint)))
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
 def check_literal_choices(config: Any) -> None:
     """Every field annotated `Literal[...]` holds one of the listed values (the annotation is the only list)."""
     hints = typing.get_type_hints(type(config))
@@ -149,6 +181,7 @@ class AgentConfig:
         if not isinstance(self.env, str):
             raise ActorCriticError(f"env must be an environment id (a string), not {type(self.env).__name__}: "
                                    "pass a factory returning a gymnasium.Env as env_fn=... to the agent instead")
+        check_field_types(self)
         check_positive_int("total_steps", self.total_steps)
         check_range("seed", self.seed, 0, MAX_SEED)
         check_seeds(self.seeds)

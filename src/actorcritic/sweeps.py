@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from actorcritic.checkpoint import check_writable_directory, make_directory, write_atomic, write_json_atomic
-from actorcritic.config import config_from_dict, config_to_dict, fits_type
+from actorcritic.config import config_from_dict, config_to_dict
 from actorcritic.errors import ActorCriticError
 
 SWEEP_FILE = "sweep.json"
@@ -168,21 +168,10 @@ def _build(config_class: type, env: str, values: dict, seeds: tuple[int, ...], a
             raise ActorCriticError(f"sweep: {name} is set by the sweep's top level, not as a field")
     hints = typing.get_type_hints(config_class)
     values = {name: tuple(v) if isinstance(v, list) and typing.get_origin(hints[name]) is tuple else v for name, v in values.items()}
-    for name, value in values.items():
-        if not fits_type(value, hints[name]):
-            raise ActorCriticError(f"sweep: {name} = {value!r} does not fit the field ({_type_name(hints[name])}): "
-                                   f"see `actorcritic train {algo} --help`")
     try:
         return config_class.for_env(env, seed=seeds[0], seeds=seeds if len(seeds) > 1 else (), **values)
     except TypeError as error:
         raise ActorCriticError(f"sweep: a value does not fit {algo}'s config ({error})") from None
-
-
-def _type_name(hint: Any) -> str:
-    """A config field's type as a reader writes it: float, int | None, tuple[int, ...], one of tanh, relu."""
-    if typing.get_origin(hint) is typing.Literal:
-        return "one of " + ", ".join(map(str, typing.get_args(hint)))
-    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
 
 
 def _trial_name(algo: str, env: str, settings: dict, index: int, seeds: tuple[int, ...] = ()) -> str:

@@ -47,6 +47,7 @@ from actorcritic.config import (
     MAX_SEED,
     check_choice,
     check_device,
+    check_field_types,
     check_finite_fields,
     check_positive_int,
     check_range,
@@ -159,6 +160,7 @@ class GRPOLMConfig:
 
     def __post_init__(self) -> None:
         check_finite_fields(self)
+        check_field_types(self)
         check_range("seed", self.seed, 0, MAX_SEED)
         check_choice("task", self.task, tuple(TASKS))
         check_range("digits", self.digits, 1, 18)
