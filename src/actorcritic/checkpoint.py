@@ -122,6 +122,25 @@ def make_directory(path: Path, what: str) -> None:
         raise ActorCriticError(f"cannot create {what} {path}: {describe_os_error(error)}") from None
 
 
+@contextlib.contextmanager
+def directory_for_work(path: Path, what: str) -> Iterator[Path]:
+    """`make_directory` before work that validates its own input as it starts: if the work fails, the
+    directories made here that are still empty are removed again, so a refused input leaves nothing
+    behind; what the work wrote (an interrupted experiment's runs) stays, to be continued."""
+    path = Path(path)
+    made = [directory for directory in (path, *path.parents) if not directory.exists()]
+    make_directory(path, what)
+    try:
+        yield path
+    except BaseException:
+        for directory in made:  # deepest first
+            try:
+                directory.rmdir()
+            except OSError:  # not empty: the work wrote there
+                break
+        raise
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from actorcritic.checkpoint import make_directory, replaced_atomically, write_atomic, write_json_atomic
+from actorcritic.checkpoint import directory_for_work, replaced_atomically, write_atomic, write_json_atomic
 from actorcritic.config import config_to_dict
 from actorcritic.errors import ActorCriticError
 
@@ -31,8 +31,8 @@ class ExperimentResult:
 def run_experiment(name: str, module, config) -> ExperimentResult:
     """Run an experiment module with `config`, write its files to `config.out`, print its table."""
     out = Path(config.out)
-    make_directory(out, "the experiment's --out")
-    result = module.run(config)
+    with directory_for_work(out, "the experiment's --out"):  # created first, so that a refusal there costs no computing
+        result = module.run(config)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(result.rows[0]))
     writer.writeheader()
