@@ -116,6 +116,21 @@ def test_evaluate_records_a_video_of_each_episode_also_for_mujoco_headless(algo,
     assert all((tmp_path / "videos" / name).stat().st_size > 1000 for name in videos)
 
 
+def test_a_video_on_a_headless_machine_prints_nothing_on_stderr(tmp_path):
+    """In a fresh process (pygame starts once per process), with no display and no XDG_RUNTIME_DIR."""
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    assert main(["train", "ppo", "--env", "CartPole-v1", "--total-steps", "64", *PPO_FLAGS, "--run-dir", str(run)]) == 0
+    environment = {name: value for name, value in os.environ.items() if name not in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "SDL_VIDEODRIVER")}
+    finished = subprocess.run([sys.executable, "-m", "actorcritic", "evaluate", str(run), "--episodes", "1", "--video", str(tmp_path / "v")],
+                              capture_output=True, text=True, env=environment)
+    assert finished.returncode == 0 and finished.stderr == "", finished.stderr
+    assert (tmp_path / "v" / "ppo-CartPole-v1-episode-0.mp4").exists()
+
+
 def test_video_without_moviepy_names_the_extra(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     assert main(["train", "ppo", "--env", "CartPole-v1", "--total-steps", "64", *PPO_FLAGS, "--run-dir", str(run)]) == 0

@@ -593,6 +593,9 @@ def evaluate_policy(act, env: str | EnvMaker, episodes: int, seed: int, video_di
 def _video_env(maker: EnvMaker, video_dir: Path, prefix: str) -> gym.Env:
     # MuJoCo picks its OpenGL backend when it is first imported; EGL renders off-screen on a headless machine
     os.environ.setdefault("MUJOCO_GL", "egl")
+    # classic control draws with pygame into an off-screen surface; without this SDL probes for a display
+    # as pygame starts and prints "XDG_RUNTIME_DIR is invalid" to stderr on a headless machine
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     try:
         env = maker.single(render_mode="rgb_array")
         return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, name_prefix=prefix, disable_logger=True)
