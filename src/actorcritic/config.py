@@ -100,12 +100,12 @@ def check_field_types(config: Any) -> None:
             continue
         value = _plain(getattr(config, field.name))
         if not fits_type(value, hint):
-            raise ActorCriticError(f"--{field.name.replace('_', '-')} {value!r} does not fit the field ({type_name(hint)})")
+            raise ActorCriticError(f"--{field.name.replace('_', '-')} {value!r} does not fit the field ({_type_name(hint)})")
         object.__setattr__(config, field.name, value)
 
 
 def _plain(value: Any) -> Any:
-    """A list as a tuple and NumPy scalars as Python numbers, elementwise one level down."""
+    """A list as a tuple and NumPy scalars as Python numbers, also inside a list or tuple."""
     if isinstance(value, (list, tuple)):
         return tuple(_plain(item) for item in value)
     if hasattr(value, "dtype") and hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a NumPy scalar
@@ -113,10 +113,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def type_name(hint: Any) -> str:
-    """A config field's type as a reader writes it: float, int | None, tuple[int, ...], one of tanh, relu."""
-    if typing.get_origin(hint) is Literal:
-        return "one of " + ", ".join(map(str, typing.get_args(hint)))
+def _type_name(hint: Any) -> str:
+    """A config field's type as a reader writes it: float, int | None, tuple[int, ...]."""
     return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
 
 

@@ -36,7 +36,6 @@ import subprocess
 import sys
 import time
 import tomllib
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,9 +165,7 @@ def _build(config_class: type, env: str, values: dict, seeds: tuple[int, ...], a
             raise ActorCriticError(f"sweep: {algo} has no config field {name!r}: {hint}")
         if name in ("seed", "seeds", "env"):
             raise ActorCriticError(f"sweep: {name} is set by the sweep's top level, not as a field")
-    hints = typing.get_type_hints(config_class)
-    values = {name: tuple(v) if isinstance(v, list) and typing.get_origin(hints[name]) is tuple else v for name, v in values.items()}
-    try:
+    try:  # a TOML list for a tuple field is taken by the config itself (check_field_types)
         return config_class.for_env(env, seed=seeds[0], seeds=seeds if len(seeds) > 1 else (), **values)
     except TypeError as error:
         raise ActorCriticError(f"sweep: a value does not fit {algo}'s config ({error})") from None
