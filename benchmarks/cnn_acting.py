@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-from actorcritic.networks import ActorCritic, NatureCNN
 from side_by_side import timed
+
+from actorcritic.nets.actor_critic import ActorCritic
+from actorcritic.nets.cnn import NatureCNN
 
 
 def main() -> None:

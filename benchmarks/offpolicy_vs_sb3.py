@@ -41,10 +41,10 @@ CONTENDERS = {"actorcritic": ("fp32", 1), "actorcritic-bf16": ("bf16", 1), "acto
 
 
 def run_actorcritic(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, precision: str = "fp32", num_seeds: int = 1) -> dict:
-    from actorcritic import SAC, TD3, SACConfig, TD3Config
+    from actorcritic import SAC, TD3, SACConfig, TD3Config, make_agent
 
     agent_class, config_class = (TD3, TD3Config) if algo == "td3" else (SAC, SACConfig)
-    agent = agent_class(config_class(env=env, seed=seed, seeds=tuple(range(seed, seed + num_seeds)), total_steps=warmup + steps,
+    agent = make_agent(agent_class, config_class(env=env, seed=seed, seeds=tuple(range(seed, seed + num_seeds)), total_steps=warmup + steps,
                                      learning_starts=warmup, num_threads=threads, hidden_sizes=(256, 256), precision=precision, **COMMON))
     agent.learn(warmup)
     started = time.perf_counter()

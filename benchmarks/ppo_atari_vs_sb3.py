@@ -48,7 +48,11 @@ def run_sb3(env: str, steps: int, seed: int, threads: int, subprocesses: bool = 
     import torch
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.env_util import make_atari_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecFrameStack
+    from stable_baselines3.common.vec_env import (
+        DummyVecEnv,
+        SubprocVecEnv,
+        VecFrameStack,
+    )
 
     gym.register_envs(ale_py)
     torch.set_num_threads(threads)

@@ -22,12 +22,14 @@ import math
 import time
 
 import torch
+from side_by_side import timed
 
 from actorcritic.algorithms.ppo import PPO, PPOConfig
-from actorcritic.losses import clipped_surrogate
-from actorcritic.networks import ActorCritic, StackedMLP, gaussian_log_prob
-from actorcritic.optim import FlatParameters, gradient_step
-from side_by_side import timed
+from actorcritic.core.distributions import gaussian_log_prob
+from actorcritic.core.losses import clipped_surrogate
+from actorcritic.core.optim import FlatParameters, gradient_step
+from actorcritic.nets.actor_critic import ActorCritic
+from actorcritic.nets.mlp import StackedMLP
 
 
 def separate_models(seeds: int, obs_dim: int, actions: int, discrete: bool):

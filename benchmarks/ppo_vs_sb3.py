@@ -35,14 +35,14 @@ COMMON = dict(learning_rate=3e-4, gamma=0.99, gae_lambda=0.95, clip_eps=0.2, epo
 
 
 def run_actorcritic(case: dict, steps: int, seed: int, threads: int, num_seeds: int = 1) -> dict:
-    from actorcritic import PPO, PPOConfig
+    from actorcritic import PPO, PPOConfig, make_agent
 
     config = PPOConfig(
         env=case["env"], seed=seed, seeds=tuple(range(seed, seed + num_seeds)), total_steps=steps // num_seeds, num_envs=case["num_envs"], num_steps=case["num_steps"],
         normalize_observations=case["normalize"], normalize_rewards=case["normalize"], num_threads=threads,
         anneal_lr=True, **COMMON,
     )
-    agent = PPO(config)
+    agent = make_agent(PPO, config)
     started = time.perf_counter()
     agent.learn()
     elapsed = time.perf_counter() - started

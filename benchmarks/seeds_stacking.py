@@ -17,8 +17,8 @@ import time
 import torch
 from torch import nn
 
-from actorcritic.networks import StackedMLP
-from actorcritic.optim import FlatParameters, polyak_update
+from actorcritic.core.optim import FlatParameters, polyak_update
+from actorcritic.nets.mlp import StackedMLP
 
 OBS, ACTIONS, BATCH, HIDDEN = 17, 6, 256, (256, 256)
 

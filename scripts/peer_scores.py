@@ -80,8 +80,8 @@ def train_one_seed(algo: str, env_id: str, seed: int, total_steps: int, eval_eve
 
 def our_curves(directory: Path) -> list[dict[int, float]]:
     """Every seed of the finished runs in `directory` (a run or a sweep) -> one {step: evaluation return} each."""
-    from actorcritic.plots import read_run
-    from actorcritic.reports import collect_runs
+    from actorcritic.analysis.reading import read_run
+    from actorcritic.analysis.reports import collect_runs
 
     return [dict(points) for run in collect_runs([directory]) for points in read_run(run)[1]["eval_return_mean"].values()]
 
@@ -98,10 +98,14 @@ def peer_curves(directory: Path) -> list[dict[int, float]]:
 
 
 def compare(ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None) -> None:
-    from actorcritic.aggregate import aggregate_scores, describe, probability_of_improvement
-    from actorcritic.checkpoint import check_writable_file
+    from actorcritic.analysis.plots import save_figure, seed_band, steps_axis
+    from actorcritic.analysis.statistics import (
+        aggregate_scores,
+        describe,
+        probability_of_improvement,
+    )
     from actorcritic.config import check_positive_int
-    from actorcritic.plots import save_figure, seed_band, steps_axis
+    from actorcritic.storage.files import check_writable_file
 
     check_positive_int("late", late_steps)
     if figure is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from actorcritic.networks import ActorCritic
+from actorcritic.nets.actor_critic import ActorCritic
 
 
 class Recorder:

@@ -8,9 +8,9 @@ import pytest
 from conftest import assert_one_line_error
 
 from actorcritic import PPOConfig
-from actorcritic.atari import EpisodicLife, SignReward, preprocess
-from actorcritic.cli import main
-from actorcritic.envs import check_env_id
+from actorcritic.cli.commands import main
+from actorcritic.envs.atari import EpisodicLife, SignReward, preprocess
+from actorcritic.envs.make import check_env_id
 
 
 def breakout():
@@ -22,7 +22,7 @@ def test_the_preset_is_cleanrl_ppo_atari_for_every_ale_id():
     config = PPOConfig.for_env("ALE/Pong-v5")
     assert (config.num_envs, config.num_steps, config.minibatch_size, config.epochs) == (8, 128, 256, 4)
     assert (config.learning_rate, config.clip_eps, config.entropy_coef, config.hidden_sizes) == (2.5e-4, 0.1, 0.01, ())
-    assert config.wrappers == ("actorcritic.atari:preprocess",) and config.env_kwargs == ("frameskip=1",)
+    assert config.wrappers == ("actorcritic.envs.atari:preprocess",) and config.env_kwargs == ("frameskip=1",)
 
 
 def test_preprocessing_gives_four_stacked_84x84_grey_frames_and_starts_the_game():
@@ -59,7 +59,7 @@ def test_ppo_trains_and_evaluates_on_breakout_through_the_cli(tmp_path, capfd):
 
 
 def test_env_kwargs_add_to_the_presets_key_by_key():
-    from actorcritic.cli import parse_config
+    from actorcritic.cli.parsing import parse_config
 
     def env_kwargs(env, *pairs):
         return parse_config(PPOConfig, ["--env", env, "--env-kwargs", *pairs], prog="t").env_kwargs

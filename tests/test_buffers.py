@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from actorcritic.buffers import ReplayBuffer, RolloutBuffer
+from actorcritic.algorithms.buffers import ReplayBuffer, RolloutBuffer
 
 
 def test_replay_buffer_rows_ring_and_sampling():

@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from actorcritic.checkpoint import (
+from actorcritic.errors import ActorCriticError
+from actorcritic.storage.checkpoint import (
     FORMAT_VERSION,
     load_checkpoint,
     load_module_tensors,
@@ -13,9 +14,8 @@ from actorcritic.checkpoint import (
     module_tensors,
     optimizer_state,
     save_checkpoint,
-    write_json_atomic,
 )
-from actorcritic.errors import ActorCriticError
+from actorcritic.storage.files import write_json_atomic
 
 STATE = {"algo": "toy", "counters": {"global_step": 3}}
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error
 
-from actorcritic import cli
-from actorcritic.cli import main
+from actorcritic.cli import commands as cli
+from actorcritic.cli.commands import main
 
 TINY_FLAGS = ["--num-envs", "2", "--num-steps", "16", "--minibatch-size", "16", "--epochs", "1", "--hidden-sizes", "16", "16", "--eval-episodes", "2"]
 
@@ -200,7 +200,7 @@ def test_python_dash_m_version_and_usage(capsys):
 
 def test_the_default_environment_gets_its_preset_too():
     from actorcritic import PPOConfig
-    from actorcritic.cli import parse_config
+    from actorcritic.cli.parsing import parse_config
 
     assert parse_config(PPOConfig, [], prog="p") == PPOConfig.for_env("CartPole-v1")
     assert parse_config(PPOConfig, ["--env", "CartPole-v1"], prog="p").num_envs == 8
@@ -217,7 +217,7 @@ def test_invalid_values_name_the_flag_the_value_and_the_choices(capsys, flags, f
 
 def test_every_algorithm_and_experiment_prints_its_help(capsys):
     from actorcritic import experiments
-    from actorcritic.training import ALGORITHMS
+    from actorcritic.algorithms.registry import ALGORITHMS
 
     for algo in ALGORITHMS:
         assert main(["train", algo, "--help"]) == 0

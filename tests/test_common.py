@@ -9,7 +9,7 @@ import torch
 from conftest import Recorder
 
 from actorcritic import GRPO, PPO, SAC, TD3, GRPOConfig, PPOConfig, SACConfig, TD3Config
-from actorcritic.algorithms.common import MetricMeans, crossed_multiple
+from actorcritic.algorithms.engine import MetricMeans, crossed_multiple
 from actorcritic.algorithms.onpolicy import OnPolicyAgent
 
 PPO_TINY = dict(env="CartPole-v1", num_envs=2, num_steps=32, minibatch_size=32, epochs=1, hidden_sizes=(8,), eval_episodes=1,

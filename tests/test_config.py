@@ -24,7 +24,7 @@ from actorcritic.algorithms.onpolicy import (
     estimate_advantages,
 )
 from actorcritic.algorithms.td3 import DDPGConfig
-from actorcritic.cli import parse_config
+from actorcritic.cli.parsing import parse_config
 from actorcritic.config import check_range, config_from_dict, config_to_dict
 from actorcritic.errors import ActorCriticError
 

@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from actorcritic.envs import (
-    EpisodeStatistics,
-    check_env_id,
-    evaluate_policy,
-    final_observations,
-    make_vector_env,
-    space_signature,
-)
+from actorcritic.envs.episodes import EpisodeStatistics, final_observations
+from actorcritic.envs.evaluation import evaluate_policy
+from actorcritic.envs.make import check_env_id, make_vector_env, space_signature
 from actorcritic.errors import ActorCriticError
 
 
@@ -104,7 +99,7 @@ PPO_FLAGS = ["--num-envs", "2", "--num-steps", "16", "--minibatch-size", "16", "
 
 
 def test_a_module_id_with_kwargs_and_wrappers_trains_evaluates_and_resumes_through_the_cli(tmp_path, monkeypatch, capsys):
-    from actorcritic.cli import main
+    from actorcritic.cli.commands import main
 
     (tmp_path / "walk_envs_cli.py").write_text(MODULE)
     monkeypatch.chdir(tmp_path)
@@ -229,7 +224,7 @@ def test_plugin_ids_name_their_package_and_module_ids_their_module(monkeypatch):
 def test_bad_kwargs_and_wrappers_are_one_line(flags, fragment, tmp_path, capsys):
     from conftest import assert_one_line_error
 
-    from actorcritic.cli import main
+    from actorcritic.cli.commands import main
 
     assert_one_line_error(capsys, main(["train", "ppo", "--env", "CartPole-v1", *flags, "--run-dir", str(tmp_path / "r")]), fragment)
     assert not (tmp_path / "r").exists()
@@ -254,9 +249,9 @@ class _Combination(gym.Env):
 @pytest.mark.parametrize("algo", ["ppo", "reinforce", "trpo", "grpo"])
 @pytest.mark.parametrize("space, target", [(gym.spaces.MultiDiscrete([3, 2]), (2, 0)), (gym.spaces.MultiBinary(3), (1, 0, 1))])
 def test_several_discrete_choices_are_learned_by_the_policy_gradient_family(algo, space, target, tmp_path):
-    from actorcritic.training import ALGORITHMS
+    from actorcritic.algorithms.registry import ALGORITHMS
 
-    agent_class, config_class = ALGORITHMS[algo]
+    agent_class, config_class = ALGORITHMS[algo].agent_class, ALGORITHMS[algo].config_class
     common = dict(env="combination", hidden_sizes=(16,), learning_rate=3e-2 if algo != "trpo" else 1e-2, total_steps=3000)
     if algo == "grpo":
         config = config_class(**common, group_size=8, groups_per_update=4)
@@ -267,7 +262,7 @@ def test_several_discrete_choices_are_learned_by_the_policy_gradient_family(algo
     agent = agent_class(config, env_fn=make).learn()
     assert agent.act(np.zeros((1, 2), np.float32)).tolist() == [list(target)]
     export_path = tmp_path / "policy.pt"
-    from actorcritic.export import export_policy
+    from actorcritic.runs.export import export_policy
 
     export_policy(agent, export_path, "torchscript")
     import torch
@@ -304,11 +299,11 @@ class _Halves(gym.Env):
 @pytest.mark.parametrize("algo, shape", [("ppo", (36, 36, 3)), ("ppo", (36, 36)), ("ppo", (2, 36, 36)), ("trpo", (36, 36)),
                                          ("reinforce", (36, 36)), ("grpo", (36, 36))])
 def test_image_observations_learn_through_the_nature_cnn(algo, shape, tmp_path):
-    from actorcritic.export import export_policy
-    from actorcritic.networks import NatureCNN
-    from actorcritic.training import ALGORITHMS
+    from actorcritic.algorithms.registry import ALGORITHMS
+    from actorcritic.nets.cnn import NatureCNN
+    from actorcritic.runs.export import export_policy
 
-    agent_class, config_class = ALGORITHMS[algo]
+    agent_class, config_class = ALGORITHMS[algo].agent_class, ALGORITHMS[algo].config_class
     common = dict(env="halves", hidden_sizes=(16,), learning_rate=1e-3, total_steps=2048, eval_episodes=20)
     if algo == "grpo":
         config = config_class(**common, group_size=8, groups_per_update=4)
@@ -335,13 +330,13 @@ def test_image_observations_learn_through_the_nature_cnn(algo, shape, tmp_path):
 
 
 def test_cnn_policies_train_with_several_seeds_each_with_its_own_encoder():
-    from actorcritic import PPO, PPOConfig
+    from actorcritic import PPO, PPOConfig, SeedGroup
 
     make = lambda: _Halves((36, 36))  # noqa: E731
     # a few updates: learning through the CNN is checked above, one seed at a time
     config = PPOConfig(env="halves", hidden_sizes=(16,), learning_rate=1e-3, total_steps=512, eval_episodes=4, num_envs=8,
                        num_steps=16, minibatch_size=32, seeds=(0, 1))
-    group = PPO(config, env_fn=make).learn()
+    group = SeedGroup(PPO, config, env_fn=make).learn()
     first, second = (agent.model.encoder for agent in group.agents)
     assert first is not second and not torch.equal(first.linear[0].weight, second.linear[0].weight)
     assert [len(returns) for returns in group.evaluate()] == [4, 4]
@@ -365,7 +360,7 @@ def test_encoder_choices_and_image_refusals():
 
 
 def test_env_kwargs_values_are_read_as_json_where_they_parse():
-    from actorcritic.envs import parse_env_kwargs
+    from actorcritic.envs.make import parse_env_kwargs
 
     assert parse_env_kwargs(("length=7", "slope=0.5", "flag=true", "name=8x8", "sizes=[1, 2]", "none=null", "word=infinite")) == {
         "length": 7, "slope": 0.5, "flag": True, "name": "8x8", "sizes": [1, 2], "none": None, "word": "infinite"}

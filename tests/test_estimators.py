@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actorcritic.estimators import (
+from actorcritic.core.estimators import (
     discounted_returns,
     gae,
     group_relative_advantages,

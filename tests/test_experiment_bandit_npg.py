@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from actorcritic.cli import main
+from actorcritic.cli.commands import main
 from actorcritic.experiments import bandit_npg as experiment
 from actorcritic.experiments.common import run_experiment
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from actorcritic import PPO, PPOConfig
-from actorcritic.cli import main
+from actorcritic.cli.commands import main
 from actorcritic.experiments import baseline_variance as experiment
 from actorcritic.experiments.bandit_npg import (
     REWARDS,

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from actorcritic import TD3
-from actorcritic.cli import parse_config
+from actorcritic.cli.parsing import parse_config
 from actorcritic.errors import ActorCriticError
 from actorcritic.experiments import td3_ablation as ablation
 from actorcritic.experiments import td3_overestimation as overestimation

@@ -9,9 +9,9 @@ import torch
 from conftest import assert_one_line_error
 
 from actorcritic import GRPO, PPO, SAC, TD3, GRPOConfig, PPOConfig, SACConfig, TD3Config
-from actorcritic.cli import main
+from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
-from actorcritic.export import export_policy
+from actorcritic.runs.export import export_policy
 
 ON_POLICY = dict(num_envs=2, num_steps=64, minibatch_size=64, epochs=2, hidden_sizes=(16, 16), total_steps=256)
 OFF_POLICY = dict(env="Pendulum-v1", total_steps=300, learning_starts=100, batch_size=32, hidden_sizes=(16, 16), buffer_size=500, num_threads=1)

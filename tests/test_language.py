@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from actorcritic.cli import main
+from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
+from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
-from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
 from actorcritic.language.model import TransformerLM
 from actorcritic.language.objectives import (
     grpo_advantages,
@@ -348,8 +348,8 @@ def test_a_device_this_machine_lacks_is_refused_before_anything_is_written(tmp_p
 
 
 def test_a_finished_gpu_mismatch_reads_back_without_a_gpu(tmp_path, capsys, monkeypatch):
+    import actorcritic.algorithms.grpo_lm as grpo_module
     import actorcritic.experiments.mismatch as mismatch_module
-    import actorcritic.language.grpo as grpo_module
 
     flags = ["--out", str(tmp_path / "m"), "--device", "cuda", "--steps", "2", "--warmup-steps", "1", "--d-model", "16",
              "--corrections", "token-mask", "--probe-digits", "2", "--probe-widths", "16", "--jobs", "1"]

@@ -11,8 +11,8 @@ import torch
 import transformers  # the test extra installs it: a missing lm extra fails here rather than skipping
 from tokenizers import Tokenizer, decoders, models  # installed with transformers
 
-from actorcritic.cli import main
-from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
+from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
+from actorcritic.cli.commands import main
 from actorcritic.language.huggingface import load_huggingface
 from actorcritic.language.tokenizer import ALPHABET
 

@@ -3,7 +3,7 @@
 import csv
 import math
 
-from actorcritic.logging import RunLogger
+from actorcritic.runs.metrics import RunLogger
 
 
 def read_rows(path):

@@ -4,7 +4,8 @@ import math
 
 import torch
 
-from actorcritic.losses import (
+from actorcritic.core.distributions import categorical_log_prob_and_entropy
+from actorcritic.core.losses import (
     bellman_target,
     clipped_surrogate,
     critic_loss,
@@ -16,10 +17,7 @@ from actorcritic.losses import (
     temperature_loss,
     value_loss,
 )
-from actorcritic.networks import (
-    StackedMLP,
-    categorical_log_prob_and_entropy,
-)
+from actorcritic.nets.mlp import StackedMLP
 
 
 def test_clipped_surrogate_hand_computed():

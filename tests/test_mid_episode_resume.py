@@ -5,14 +5,13 @@ import csv
 import dataclasses
 import json
 
-import numpy as np
 import pytest
 import torch
 from conftest import Recorder
 
-from actorcritic.checkpoint import load_checkpoint, save_checkpoint
+from actorcritic.algorithms.registry import ALGORITHMS
 from actorcritic.errors import ActorCriticError
-from actorcritic.training import ALGORITHMS
+from actorcritic.storage.checkpoint import load_checkpoint, save_checkpoint
 
 OFF_POLICY = dict(learning_starts=40, batch_size=16, hidden_sizes=(8,), log_every=20, num_threads=1)
 ON_POLICY = dict(num_envs=2, num_steps=32, minibatch_size=32, epochs=1, hidden_sizes=(8,), num_threads=1)
@@ -35,7 +34,7 @@ def untimed(rows):
 
 def agent_class_and_config(case):
     algo, config, split = CASES[case]
-    agent_class, config_class = ALGORITHMS[algo]
+    agent_class, config_class = ALGORITHMS[algo].agent_class, ALGORITHMS[algo].config_class
     return agent_class, config_class(**config), split
 
 
@@ -191,7 +190,7 @@ def metrics_rows(run_dir):
 
 @pytest.mark.parametrize("wrapper, how", [([], "continued"), (["--wrapper", "gymnasium.wrappers:NormalizeObservation"], "restarted")])
 def test_the_cli_resumes_a_mujoco_run_mid_episode_and_its_summary_says_how(wrapper, how, tmp_path):
-    from actorcritic.cli import main
+    from actorcritic.cli.commands import main
 
     assert main([*TD3_HOPPER_CLI, *wrapper, "--total-steps", "240", "--run-dir", str(tmp_path / "whole")]) == 0
     assert main([*TD3_HOPPER_CLI, *wrapper, "--total-steps", "120", "--run-dir", str(tmp_path / "parts")]) == 0

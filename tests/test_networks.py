@@ -6,21 +6,17 @@ import numpy as np
 import torch
 from conftest import make_actor_critic
 
-from actorcritic.losses import (
-    clipped_surrogate,
-    value_loss,
-)
-from actorcritic.networks import (
-    ActorCritic,
-    Critics,
-    StackedMLP,
+from actorcritic.core.distributions import (
     categorical_kl,
     gaussian_kl,
-    mlp,
     multi_categorical_kl,
     multi_categorical_log_prob_and_entropy,
     tanh_gaussian_log_prob,
 )
+from actorcritic.core.losses import clipped_surrogate, value_loss
+from actorcritic.nets.actor_critic import ActorCritic
+from actorcritic.nets.critics import Critics
+from actorcritic.nets.mlp import StackedMLP, mlp
 
 
 def test_mlp_orthogonal_init_and_zero_bias():

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from actorcritic.normalization import (
+from actorcritic.core.normalization import (
     ObservationNormalizer,
     RewardScaler,
     RunningMeanStd,

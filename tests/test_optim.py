@@ -4,15 +4,16 @@
 import torch
 from conftest import make_actor_critic
 
-from actorcritic.losses import value_loss
-from actorcritic.networks import ActorCritic, categorical_log_prob_and_entropy
-from actorcritic.optim import (
+from actorcritic.core.distributions import categorical_log_prob_and_entropy
+from actorcritic.core.losses import value_loss
+from actorcritic.core.optim import (
     FlatParameters,
     conjugate_gradient,
     fisher_vector_product,
     gradient_step,
     polyak_update,
 )
+from actorcritic.nets.actor_critic import ActorCritic
 
 
 def test_flat_parameters_train_exactly_like_separate_parameters():

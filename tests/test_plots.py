@@ -5,9 +5,10 @@ import json
 import pytest
 from conftest import assert_one_line_error
 
-from actorcritic.cli import main
+from actorcritic.analysis.plots import run_labels, short_steps
+from actorcritic.analysis.reading import read_run
+from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
-from actorcritic.plots import read_run, run_labels, short_steps
 
 FLAGS = ["--env", "CartPole-v1", "--total-steps", "128", "--num-envs", "2", "--num-steps", "32", "--minibatch-size", "32",
          "--epochs", "1", "--eval-episodes", "1", "--eval-every", "64"]

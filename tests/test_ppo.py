@@ -10,8 +10,8 @@ import torch
 from conftest import Recorder
 
 from actorcritic import PPO, PPOConfig
-from actorcritic.checkpoint import load_checkpoint
 from actorcritic.errors import ActorCriticError
+from actorcritic.storage.checkpoint import load_checkpoint
 
 # A pendulum cut after 7 steps: every episode ends in a truncation, never a termination.
 gym.register("ShortPendulum-v0", entry_point="gymnasium.envs.classic_control.pendulum:PendulumEnv", max_episode_steps=7)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import Recorder, assert_one_line_error
 
-from actorcritic.cli import main
+from actorcritic.cli.commands import main
 
 
 class _Rewards(gym.Env):
@@ -152,10 +152,10 @@ RESUME_CASES = {  # algorithm -> (config, split step): every episode ends at the
 
 @pytest.mark.parametrize("algo", list(RESUME_CASES))
 def test_resume_equals_the_uninterrupted_run_bit_for_bit(algo, tmp_path):
-    from actorcritic.checkpoint import load_checkpoint
-    from actorcritic.training import ALGORITHMS
+    from actorcritic.algorithms.registry import ALGORITHMS
+    from actorcritic.storage.checkpoint import load_checkpoint
 
-    agent_class, config_class = ALGORITHMS[algo]
+    agent_class, config_class = ALGORITHMS[algo].agent_class, ALGORITHMS[algo].config_class
     config, split = RESUME_CASES[algo]
     uninterrupted = agent_class(config_class(**config)).learn()
     uninterrupted.save(tmp_path / "uninterrupted")
@@ -175,10 +175,10 @@ def test_resume_equals_the_uninterrupted_run_bit_for_bit(algo, tmp_path):
 def test_async_environments_give_the_numbers_of_sync_ones_and_resume_exactly(algo, tmp_path):
     """--vectorization async steps the copies in worker processes: the same numbers as in this process, and
     a resume (its reset record read from and replayed into the workers) still bit for bit."""
-    from actorcritic.checkpoint import load_checkpoint
-    from actorcritic.training import ALGORITHMS
+    from actorcritic.algorithms.registry import ALGORITHMS
+    from actorcritic.storage.checkpoint import load_checkpoint
 
-    agent_class, config_class = ALGORITHMS[algo]
+    agent_class, config_class = ALGORITHMS[algo].agent_class, ALGORITHMS[algo].config_class
     config, split = RESUME_CASES[algo]
     sync_rows, async_rows = Recorder(), Recorder()
     agent_class(config_class(**config)).learn(callbacks=[sync_rows]).save(tmp_path / "sync")
@@ -295,7 +295,7 @@ def test_a_failed_resume_changes_nothing_in_the_run(tmp_path, capsys):
 
 def test_a_full_disk_at_the_first_save_leaves_no_debris(tmp_path, capsys, small_disk, monkeypatch):
     if small_disk is None:
-        monkeypatch.setattr("actorcritic.checkpoint.save_file", no_space)
+        monkeypatch.setattr("actorcritic.storage.checkpoint.save_file", no_space)
         run = tmp_path / "run"
     else:
         run = small_disk / "run"
@@ -313,8 +313,8 @@ def test_a_full_disk_during_resume_keeps_the_previous_checkpoint(tmp_path, capsy
     assert main(["train", "ppo", *PPO_TINY, "--total-steps", "32", "--run-dir", str(run)]) == 0
     checkpoint = files_of(run / "checkpoint")
     if small_disk is None:
-        monkeypatch.setattr("actorcritic.checkpoint.save_file", no_space)
-        monkeypatch.setattr("actorcritic.checkpoint.os.fsync", no_space)
+        monkeypatch.setattr("actorcritic.storage.checkpoint.save_file", no_space)
+        monkeypatch.setattr("actorcritic.storage.files.os.fsync", no_space)
     else:
         fill(root)
     capsys.readouterr()
@@ -366,7 +366,7 @@ def test_a_full_disk_keeps_an_exported_policy_and_a_figure_as_they_were(saved_ru
     assert main(["plot", str(saved_run), "--out", str(figure)]) == 0
     before = files_of(root)
     if small_disk is None:
-        monkeypatch.setattr("actorcritic.checkpoint.os.fsync", no_space)
+        monkeypatch.setattr("actorcritic.storage.files.os.fsync", no_space)
         monkeypatch.setattr("matplotlib.figure.Figure.savefig", no_space)
     else:
         fill(root)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
-from actorcritic.cli import main
+from actorcritic.cli.commands import main
 
 
 def fake_run(directory, config: dict, finals: dict[int, float]) -> None:
@@ -54,7 +54,7 @@ def test_report_pools_seeds_of_one_configuration_and_matches_rliable(tmp_path, c
 def test_probability_of_improvement_matches_rliable():
     from rliable import library, metrics
 
-    from actorcritic.aggregate import probability_of_improvement
+    from actorcritic.analysis.statistics import probability_of_improvement
 
     x, y = [1.0, 5.0, 3.0, 4.0], [2.0, 2.5, 0.5]
     result = probability_of_improvement(x, y)
@@ -74,7 +74,7 @@ def test_the_same_scores_give_the_same_intervals_in_every_process():
     import subprocess
     import sys
 
-    code = "from actorcritic.aggregate import aggregate_scores; print(aggregate_scores([4605.7, 4515.0, 4135.2, 4699.7, 4785.2]))"
+    code = "from actorcritic.analysis.statistics import aggregate_scores; print(aggregate_scores([4605.7, 4515.0, 4135.2, 4699.7, 4785.2]))"
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(3)}
     assert len(outputs) == 1
 
@@ -121,7 +121,7 @@ def test_normalised_scores_aggregate_across_environments_as_rliable_does(tmp_pat
 def test_performance_profile_matches_rliable():
     from rliable import library
 
-    from actorcritic.aggregate import performance_profile
+    from actorcritic.analysis.statistics import performance_profile
 
     scores = np.array([[0.1, 0.9], [0.5, 0.4], [0.7, 0.8], [0.2, 0.3]])
     thresholds = np.linspace(0.0, 1.0, 11)
@@ -135,7 +135,7 @@ def test_performance_profile_matches_rliable():
 def test_the_resamples_are_rliables_own():
     from rliable.library import StratifiedBootstrap, StratifiedIndependentBootstrap
 
-    from actorcritic.aggregate import stratified_resamples
+    from actorcritic.analysis.statistics import stratified_resamples
 
     scores, other = np.arange(12.0).reshape(4, 3), np.arange(6.0).reshape(3, 2) * 10
     ours, = stratified_resamples([scores], reps=5)
@@ -150,7 +150,7 @@ def test_the_resamples_are_rliables_own():
 def test_learning_curve_bands_match_rliable_at_each_step():
     from rliable import library, metrics
 
-    from actorcritic.aggregate import curve_estimate
+    from actorcritic.analysis.statistics import curve_estimate
 
     curves = np.array([[0.0, 10.0, 30.0], [5.0, 20.0, 10.0], [1.0, 40.0, 35.0], [2.0, 25.0, 50.0], [3.0, 15.0, 45.0]])  # 5 seeds, 3 steps
     np.random.seed(0)

@@ -8,11 +8,25 @@ import pytest
 import torch
 from conftest import Recorder, assert_one_line_error
 
-from actorcritic import DDPG, GRPO, PPO, REINFORCE, SAC, TD3, TRPO
-from actorcritic import DDPGConfig, GRPOConfig, PPOConfig, REINFORCEConfig, SACConfig, TD3Config, TRPOConfig
-from actorcritic.cli import main
+from actorcritic import (
+    DDPG,
+    GRPO,
+    PPO,
+    REINFORCE,
+    SAC,
+    TD3,
+    TRPO,
+    DDPGConfig,
+    GRPOConfig,
+    PPOConfig,
+    REINFORCEConfig,
+    SACConfig,
+    TD3Config,
+    TRPOConfig,
+)
+from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
-from actorcritic.seeds import SeedGroup
+from actorcritic.runs.seeds import SeedGroup, load_agent_or_group, make_agent
 
 ON_POLICY = dict(env="Pendulum-v1", num_envs=2, num_steps=32, total_steps=192, hidden_sizes=(8,), eval_episodes=1)
 OFF_POLICY = dict(env="Pendulum-v1", total_steps=240, learning_starts=60, batch_size=16, hidden_sizes=(8,), log_every=60,
@@ -32,7 +46,7 @@ UNTIMED = lambda rows: [{k: v for k, v in row.items() if k != "steps_per_second"
 def train(name: str, seeds: tuple[int, ...]) -> tuple[object, list[dict]]:
     agent_class, config_class, settings = ALGORITHMS[name]
     recorder = Recorder()
-    agent = agent_class(config_class(**settings, seeds=seeds)).learn(callbacks=[recorder])
+    agent = make_agent(agent_class, config_class(**settings, seeds=seeds)).learn(callbacks=[recorder])
     return agent, recorder.rows
 
 
@@ -106,9 +120,9 @@ def test_nothing_flows_between_seeds(name):
 def test_no_two_seeds_share_an_environment_stream():
     """Copy i of seed s reset with s + i would make seed 0's copy 1 seed 1's copy 0: every (seed, copy) and
     every evaluation episode of the seeds gets a reset seed of its own."""
-    from actorcritic.envs import EVALUATION_RESETS, TRAINING_RESETS, reset_seeds
+    from actorcritic.envs.seeding import EVALUATION_RESETS, TRAINING_RESETS, reset_seeds
 
-    group = PPO(PPOConfig(**dict(ALGORITHMS["ppo"][2], num_envs=4), seeds=(0, 1, 2, 3)))
+    group = SeedGroup(PPO, PPOConfig(**dict(ALGORITHMS["ppo"][2], num_envs=4), seeds=(0, 1, 2, 3)))
     for agent in group.agents:
         agent._reset_envs()
     training = [seed for agent in group.agents for seed in agent.envs.get_attr("reset_seed")]
@@ -130,7 +144,7 @@ def test_act_save_load_and_seed_agent(tmp_path):
     with pytest.raises(ActorCriticError, match="observations for 3 seeds"):
         group.act(np.stack([obs[0]] * 3))
     group.save(tmp_path / "group")
-    loaded = TD3.load(tmp_path / "group")
+    loaded = SeedGroup.load(TD3, tmp_path / "group")
     assert isinstance(loaded, SeedGroup) and loaded.seeds == [3, 5] and np.array_equal(loaded.act(obs), actions)
     single = group.seed_agent(1)
     single.save(tmp_path / "single")
@@ -151,7 +165,7 @@ def test_a_callback_that_stops_stops_only_its_seed():
 
     agent_class, config_class, settings = ALGORITHMS["ppo"]
     callback = StopSeedOne()
-    group = agent_class(config_class(**settings, seeds=(0, 1))).learn(callbacks=[callback])
+    group = SeedGroup(agent_class, config_class(**settings, seeds=(0, 1))).learn(callbacks=[callback])
     assert [step for seed, step in callback.rows if seed == 1] == [64]
     assert [step for seed, step in callback.rows if seed == 0] == [64, 128, 192]
     assert callback.rows[:2] == [(0, 64), (1, 64)]  # the seeds advance in lockstep
@@ -223,7 +237,7 @@ def test_a_multi_seed_run_resumes_each_seed_from_its_own_checkpoint(tmp_path, ca
     untimed = lambda run: sorted(",".join(c for i, c in enumerate(line.split(",")) if i != 6)  # noqa: E731
                                  for line in (run / "metrics.csv").read_text().splitlines())
     assert untimed(crashed) == untimed(straight)
-    assert TD3.load(crashed).seeds == [0, 1] and TD3.load(crashed / "checkpoint" / "seed-1").global_step == 300
+    assert load_agent_or_group(TD3, crashed).seeds == [0, 1] and TD3.load(crashed / "checkpoint" / "seed-1").global_step == 300
     assert_one_line_error(capsys, main(["resume", str(crashed)]), "already reached 300")
 
 
@@ -256,14 +270,14 @@ def test_seed_flags_are_checked_before_anything_runs(tmp_path, capsys):
 # ---------------------------------------------------------------- learning with several seeds
 
 def final_iqm(group) -> float:
-    from actorcritic.aggregate import aggregate_scores
+    from actorcritic.analysis.statistics import aggregate_scores
 
     return aggregate_scores([float(np.mean(returns)) for returns in group.evaluate(episodes=10)])["iqm"]
 
 
 @pytest.mark.slow
 def test_ppo_cartpole_with_4_seeds_reaches_iqm_475_within_100k_steps():
-    group = PPO(PPOConfig.for_env("CartPole-v1", seeds=(0, 1, 2, 3))).learn()
+    group = SeedGroup(PPO, PPOConfig.for_env("CartPole-v1", seeds=(0, 1, 2, 3))).learn()
     assert all(agent.global_step <= 100_000 + 256 for agent in group.agents)
     assert final_iqm(group) >= 475
 
@@ -271,6 +285,6 @@ def test_ppo_cartpole_with_4_seeds_reaches_iqm_475_within_100k_steps():
 @pytest.mark.slow
 @pytest.mark.parametrize("agent_class, config_class", [(TD3, TD3Config), (SAC, SACConfig)])
 def test_td3_and_sac_pendulum_with_4_seeds_reach_iqm_above_minus_250_within_20k_steps(agent_class, config_class):
-    group = agent_class(config_class.for_env("Pendulum-v1", seeds=(0, 1, 2, 3))).learn()
+    group = SeedGroup(agent_class, config_class.for_env("Pendulum-v1", seeds=(0, 1, 2, 3))).learn()
     assert all(agent.global_step <= 20_000 for agent in group.agents)
     assert final_iqm(group) > -250

@@ -7,9 +7,11 @@ import re
 import pytest
 from conftest import assert_one_line_error
 
-from actorcritic import sweeps
-from actorcritic.cli import main
+from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
+from actorcritic.sweeps.runner import start
+from actorcritic.sweeps.spec import Backend, expand, read_sweep_file
+from actorcritic.sweeps.trials import run_trial
 
 SPEC = {"algo": ["ppo", "trpo"], "env": ["CartPole-v1", "Acrobot-v1"], "seeds": 3, "total_steps": 5000,
         "grid": {"gae_lambda": [0.9, 0.95, 0.99]}, "fixed": {"num_envs": 8}}
@@ -30,23 +32,23 @@ eval_episodes = 2
 
 
 def test_every_combination_becomes_a_validated_multi_seed_trial():
-    trials = sweeps.expand(SPEC)
+    trials = expand(SPEC)
     assert len(trials) == 2 * 2 * 3
     assert len({trial.name for trial in trials}) == len(trials)
     first = trials[0]
     assert first.algo == "ppo" and first.config.env == "CartPole-v1" and first.config.seeds == (0, 1, 2)
     assert first.config.gae_lambda == 0.9 and first.config.num_envs == 8 and first.config.total_steps == 5000
     assert first.config.learning_rate == type(first.config).for_env("CartPole-v1").learning_rate  # the env's preset underneath
-    assert sweeps.expand({**SPEC, "seeds": [4, 7]})[0].config.seeds == (4, 7)
+    assert expand({**SPEC, "seeds": [4, 7]})[0].config.seeds == (4, 7)
 
 
 def test_seeds_per_trial_splits_a_configurations_seeds_into_processes():
-    trials = sweeps.expand({**SPEC, "algo": "ppo", "env": "CartPole-v1", "seeds": [0, 1, 2], "seeds_per_trial": 2})
+    trials = expand({**SPEC, "algo": "ppo", "env": "CartPole-v1", "seeds": [0, 1, 2], "seeds_per_trial": 2})
     assert [(t.settings, t.config.seed, t.config.seeds) for t in trials[:3]] == [
         ({"gae_lambda": 0.9}, 0, (0, 1)), ({"gae_lambda": 0.9}, 2, ()), ({"gae_lambda": 0.95}, 0, (0, 1))]
     assert trials[1].name.endswith("gae_lambda=0.9-seeds=2") and len({t.name for t in trials}) == len(trials) == 6
     # one seed each, and every seed's config otherwise the one of the whole configuration
-    alone = sweeps.expand({**SPEC, "algo": "ppo", "env": "CartPole-v1", "seeds_per_trial": 1})
+    alone = expand({**SPEC, "algo": "ppo", "env": "CartPole-v1", "seeds_per_trial": 1})
     assert [t.config.seed for t in alone[:3]] == [0, 1, 2]
     assert {t.config.gae_lambda for t in alone[:3]} == {0.9}
 
@@ -54,11 +56,11 @@ def test_seeds_per_trial_splits_a_configurations_seeds_into_processes():
 def test_random_draws_are_reproducible_and_inside_their_range():
     spec = {"algo": "ppo", "env": "CartPole-v1", "samples": 4, "random": {"learning_rate": {"log_uniform": [1e-4, 1e-3]},
                                                                            "epochs": {"choice": [2, 4]}}}
-    trials = sweeps.expand(spec)
+    trials = expand(spec)
     rates = [trial.config.learning_rate for trial in trials]
     assert len(trials) == 4 and len(set(rates)) == 4 and all(1e-4 <= rate <= 1e-3 for rate in rates)
     assert {trial.config.epochs for trial in trials} <= {2, 4}
-    assert [trial.config.learning_rate for trial in sweeps.expand(spec)] == rates
+    assert [trial.config.learning_rate for trial in expand(spec)] == rates
 
 
 @pytest.mark.parametrize("change, message", [
@@ -80,7 +82,7 @@ def test_random_draws_are_reproducible_and_inside_their_range():
 ])
 def test_a_bad_sweep_is_refused_before_anything_runs(change, message):
     with pytest.raises(ActorCriticError, match=re.escape(message)):
-        sweeps.expand({**SPEC, **change})
+        expand({**SPEC, **change})
 
 
 def test_a_local_sweep_writes_trials_results_and_a_report(tmp_path, capsys):
@@ -104,8 +106,8 @@ def test_a_local_sweep_writes_trials_results_and_a_report(tmp_path, capsys):
 def test_an_interrupted_sweep_resumes_keeping_its_finished_trials(tmp_path, capsys):
     (tmp_path / "sweep.toml").write_text(SWEEP_TOML)
     out = tmp_path / "out"
-    trials = sweeps.start(sweeps.read_sweep_file(tmp_path / "sweep.toml"), out, sweeps.Backend(jobs=1))
-    sweeps.run_trial(out, trials[0].name, 1)  # the first trial finished, then the sweep was stopped
+    trials = start(read_sweep_file(tmp_path / "sweep.toml"), out, Backend(jobs=1))
+    run_trial(out, trials[0].name, 1)  # the first trial finished, then the sweep was stopped
     finished = out / "trials" / trials[0].name / "summary.json"
     before = finished.stat().st_mtime_ns
     (out / "trials" / trials[1].name).mkdir(parents=True)  # the second had just begun: nothing to keep

@@ -13,8 +13,10 @@ import ray
 from conftest import assert_one_line_error
 from test_sweeps import SWEEP_TOML
 
-from actorcritic import sweeps
-from actorcritic.cli import main
+from actorcritic.cli.commands import main
+from actorcritic.sweeps.runner import start
+from actorcritic.sweeps.spec import Backend, read_sweep_file
+from actorcritic.sweeps.trials import run_trial
 
 TOTAL_STEPS = 6144
 CHECKPOINT_EVERY = 1024
@@ -89,8 +91,8 @@ def test_a_ray_sweep_restarts_a_killed_trial_from_its_checkpoint(tmp_path, local
 def test_an_interrupted_ray_sweep_resumes_on_ray_keeping_its_finished_trials(tmp_path, local_ray, capsys):
     (tmp_path / "sweep.toml").write_text(RAY_SWEEP.replace(f"total_steps = {TOTAL_STEPS}", "total_steps = 1024"))
     out = tmp_path / "out"
-    trials = sweeps.start(sweeps.read_sweep_file(tmp_path / "sweep.toml"), out, sweeps.Backend(ray="auto"))
-    sweeps.run_trial(out, trials[0].name, 1)  # the first trial finished, then the sweep was stopped
+    trials = start(read_sweep_file(tmp_path / "sweep.toml"), out, Backend(ray="auto"))
+    run_trial(out, trials[0].name, 1)  # the first trial finished, then the sweep was stopped
     finished = out / "trials" / trials[0].name / "summary.json"
     before = finished.stat().st_mtime_ns
     assert main(["sweep", "--resume", str(out)]) == 0
@@ -111,7 +113,7 @@ def test_ray_sweep_options_are_checked_before_anything_runs(tmp_path, capsys):
     assert_one_line_error(capsys, main([*sweep, "--ray", "localhost"]), "is not an address")
     assert_one_line_error(capsys, main([*sweep, "--ray", "127.0.0.1:1"]), "no Ray cluster answers at 127.0.0.1:1")
     assert not (tmp_path / "o").exists()
-    sweeps.start(sweeps.read_sweep_file(tmp_path / "sweep.toml"), tmp_path / "o", sweeps.Backend(jobs=2))  # a local sweep ...
+    start(read_sweep_file(tmp_path / "sweep.toml"), tmp_path / "o", Backend(jobs=2))  # a local sweep ...
     assert_one_line_error(capsys, main(["sweep", "--resume", str(tmp_path / "o"), "--ray", "auto"]), "is a local sweep")  # ... stays local
     assert not (tmp_path / "o" / "trials").exists()
 
@@ -120,6 +122,6 @@ def test_ray_is_imported_only_by_a_ray_sweep():
     import subprocess
     import sys
 
-    code = ("import sys, actorcritic.cli, actorcritic.sweeps, actorcritic.reports, actorcritic.training; "
-            "from actorcritic import sweeps; sweeps.check_backend(sweeps.Backend(jobs=1)); print('ray' in sys.modules)")
+    code = ("import sys, actorcritic.cli, actorcritic.sweeps.runner, actorcritic.analysis.reports, actorcritic.runs.training; "
+            "from actorcritic.sweeps.runner import check_backend; from actorcritic.sweeps.spec import Backend; check_backend(Backend(jobs=1)); print('ray' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

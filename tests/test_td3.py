@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from actorcritic import DDPG, SAC, TD3, DDPGConfig, SACConfig, TD3Config
-from actorcritic.checkpoint import load_checkpoint
-from actorcritic.cli import main
+from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
+from actorcritic.storage.checkpoint import load_checkpoint
 
 TINY = dict(total_steps=300, learning_starts=100, batch_size=32, hidden_sizes=(32, 32), log_every=100, eval_episodes=1, num_threads=1)
 

@@ -10,9 +10,9 @@ import pytest
 from conftest import assert_one_line_error
 
 from actorcritic import PPO, TD3, PPOConfig, TD3Config
-from actorcritic.cli import main
+from actorcritic.analysis.reading import read_run
+from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
-from actorcritic.plots import read_run
 
 PPO_FLAGS = ["--num-envs", "2", "--num-steps", "32", "--minibatch-size", "32", "--epochs", "2", "--hidden-sizes", "16",
              "--eval-episodes", "2"]
@@ -144,7 +144,7 @@ def test_video_without_moviepy_names_the_extra(tmp_path, capsys, monkeypatch):
 def test_train_or_resume_finishes_a_run_killed_during_its_final_evaluation(tmp_path):
     # the final checkpoint is written before the final evaluation and summary.json: a kill in between leaves a
     # checkpoint at the total, which `resume` refuses (nothing to train) but an experiment or sweep must finish
-    from actorcritic.training import train_or_resume
+    from actorcritic.runs.training import train_or_resume
     run = tmp_path / "run"
     assert main(["train", "ppo", "--env", "CartPole-v1", "--total-steps", "64", *PPO_FLAGS, "--run-dir", str(run)]) == 0
     finished = json.loads((run / "summary.json").read_text())

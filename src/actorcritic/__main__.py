@@ -2,6 +2,6 @@
 
 import sys
 
-from actorcritic.cli import main
+from actorcritic.cli.commands import main
 
 sys.exit(main())

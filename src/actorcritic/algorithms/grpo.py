@@ -25,14 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from actorcritic.algorithms.common import MetricMeans
+from actorcritic.algorithms.engine import MetricMeans
 from actorcritic.algorithms.onpolicy import MAX_ENVS, OnPolicyAgent, OnPolicyConfig
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.envs import GROUP_RESETS, check_finite_step, reset_seeds
+from actorcritic.core.estimators import group_relative_advantages
+from actorcritic.core.losses import clipped_surrogate, kl_k3
+from actorcritic.core.optim import gradient_step
+from actorcritic.envs.episodes import check_finite_step
+from actorcritic.envs.seeding import GROUP_RESETS, reset_seeds
 from actorcritic.errors import ActorCriticError
-from actorcritic.estimators import group_relative_advantages
-from actorcritic.losses import clipped_surrogate, kl_k3
-from actorcritic.optim import gradient_step
 
 
 @dataclass(frozen=True)

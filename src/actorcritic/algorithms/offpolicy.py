@@ -21,15 +21,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from actorcritic.algorithms.common import Agent, build_quietly, require_memory
-from actorcritic.buffers import ReplayBuffer, Transitions
+from actorcritic.algorithms.buffers import ReplayBuffer, Transitions
+from actorcritic.algorithms.engine import Agent, build_quietly, require_memory
 from actorcritic.config import AgentConfig, check_positive_int, check_range
-from actorcritic.envs import (
+from actorcritic.envs.episodes import (
     EpisodeStatistics,
     check_finite_step,
     final_observations,
-    is_image,
 )
+from actorcritic.envs.make import is_image
 from actorcritic.errors import ActorCriticError
 
 

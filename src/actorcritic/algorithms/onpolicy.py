@@ -21,28 +21,30 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from actorcritic.algorithms.common import Agent, build_quietly, require_memory
-from actorcritic.buffers import Rollout, RolloutBuffer
-from actorcritic.checkpoint import numpy_arrays_to_tensors, tensors_to_numpy
+from actorcritic.algorithms.buffers import Rollout, RolloutBuffer
+from actorcritic.algorithms.engine import Agent, build_quietly, require_memory
 from actorcritic.config import AgentConfig, check_positive_int, check_range
+from actorcritic.storage.checkpoint import numpy_arrays_to_tensors, tensors_to_numpy
 
 MAX_ENVS = 4096
 """Most parallel environment copies in one process (each is a Python object stepped in turn)."""
-from actorcritic.envs import (
-    EpisodeStatistics,
-    check_finite_step,
-    final_observations,
-    is_image,
-)
-from actorcritic.errors import ActorCriticError
-from actorcritic.estimators import gae, k_step_advantages, normalize
-from actorcritic.networks import ACTIVATIONS, ActorCritic, NatureCNN, NormalizedPolicy
-from actorcritic.normalization import (
+from actorcritic.core.estimators import gae, k_step_advantages, normalize
+from actorcritic.core.normalization import (
     ObservationNormalizer,
     RewardScaler,
     RunningMeanStd,
 )
-from actorcritic.optim import FlatParameters
+from actorcritic.core.optim import FlatParameters
+from actorcritic.envs.episodes import (
+    EpisodeStatistics,
+    check_finite_step,
+    final_observations,
+)
+from actorcritic.envs.make import is_image
+from actorcritic.errors import ActorCriticError
+from actorcritic.nets.actor_critic import ActorCritic, NormalizedPolicy
+from actorcritic.nets.cnn import NatureCNN
+from actorcritic.nets.mlp import ACTIVATIONS
 
 
 @dataclass(frozen=True)

@@ -14,20 +14,19 @@ from dataclasses import dataclass
 
 import torch
 
-from actorcritic.algorithms.common import MetricMeans
+from actorcritic.algorithms.buffers import Rollout
+from actorcritic.algorithms.engine import MetricMeans
 from actorcritic.algorithms.onpolicy import (
     OnPolicyAgent,
     RolloutConfig,
     advantages_and_returns,
 )
-from actorcritic.atari import PPO_PRESET as ATARI_PPO_PRESET
-from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
+from actorcritic.core.estimators import normalize
+from actorcritic.core.losses import clipped_surrogate, value_loss
+from actorcritic.core.optim import gradient_step
+from actorcritic.envs.atari import PPO_PRESET as ATARI_PPO_PRESET
 from actorcritic.errors import ActorCriticError
-from actorcritic.estimators import normalize
-from actorcritic.losses import clipped_surrogate, value_loss
-from actorcritic.optim import gradient_step
-
 
 _MUJOCO = dict(total_steps=1_000_000, anneal_lr=False, normalize_observations=True, normalize_rewards=True)
 _MUJOCO_256_RELU = _MUJOCO | dict(hidden_sizes=(256, 256), activation="relu", orthogonal_init=False, log_std_init=-2.0)

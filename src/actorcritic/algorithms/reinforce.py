@@ -24,26 +24,26 @@ from typing import Literal
 
 import torch
 
-from actorcritic.algorithms.common import MetricMeans
+from actorcritic.algorithms.buffers import Rollout
+from actorcritic.algorithms.engine import MetricMeans
 from actorcritic.algorithms.onpolicy import (
     OnPolicyAgent,
     RolloutConfig,
     advantages_and_returns,
 )
-from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.errors import ActorCriticError
-from actorcritic.estimators import (
+from actorcritic.core.estimators import (
     discounted_returns,
     normalize,
     variance_minimizing_baseline,
 )
-from actorcritic.losses import (
+from actorcritic.core.losses import (
     importance_weighted_surrogate,
     policy_gradient_loss,
     value_loss,
 )
-from actorcritic.optim import gradient_step
+from actorcritic.core.optim import gradient_step
+from actorcritic.errors import ActorCriticError
 
 
 @dataclass(frozen=True)

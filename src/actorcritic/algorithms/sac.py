@@ -11,12 +11,13 @@ import gymnasium as gym
 import torch
 from torch import nn
 
+from actorcritic.algorithms.buffers import Transitions
 from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig
-from actorcritic.buffers import Transitions
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.losses import bellman_target, soft_actor_loss, temperature_loss
-from actorcritic.networks import Critics, PolicyMode, TanhGaussianActor
-from actorcritic.optim import FlatParameters, gradient_step
+from actorcritic.core.losses import bellman_target, soft_actor_loss, temperature_loss
+from actorcritic.core.optim import FlatParameters, gradient_step
+from actorcritic.nets.actors import PolicyMode, TanhGaussianActor
+from actorcritic.nets.critics import Critics
 
 
 @dataclass(frozen=True)

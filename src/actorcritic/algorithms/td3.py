@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import gymnasium as gym
 import torch
 
+from actorcritic.algorithms.buffers import Transitions
 from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig
-from actorcritic.buffers import Transitions
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.losses import bellman_target, deterministic_policy_gradient_loss
-from actorcritic.networks import Critics, DeterministicActor
-from actorcritic.optim import FlatParameters, gradient_step, polyak_update
+from actorcritic.core.losses import bellman_target, deterministic_policy_gradient_loss
+from actorcritic.core.optim import FlatParameters, gradient_step, polyak_update
+from actorcritic.nets.actors import DeterministicActor
+from actorcritic.nets.critics import Critics
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,19 @@ from dataclasses import dataclass
 
 import torch
 
+from actorcritic.algorithms.buffers import Rollout
 from actorcritic.algorithms.onpolicy import (
     OnPolicyAgent,
     RolloutConfig,
     advantages_and_returns,
 )
-from actorcritic.buffers import Rollout
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.losses import importance_weighted_surrogate, value_loss
-from actorcritic.optim import conjugate_gradient, fisher_vector_product, gradient_step
+from actorcritic.core.losses import importance_weighted_surrogate, value_loss
+from actorcritic.core.optim import (
+    conjugate_gradient,
+    fisher_vector_product,
+    gradient_step,
+)
 
 
 @dataclass(frozen=True)

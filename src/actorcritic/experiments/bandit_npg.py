@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from actorcritic.config import check_choice, check_positive_int, check_range
-from actorcritic.estimators import variance_minimizing_baseline
+from actorcritic.core.estimators import variance_minimizing_baseline
 from actorcritic.experiments.common import ExperimentResult, figure
 
 CLAIM = "Stochastic NPG on a 3-armed bandit: b*-1/2 and b* can converge to a suboptimal arm, b*+1/2 and the value baseline do not (Chung et al. 2021)"

@@ -78,7 +78,7 @@ import numpy as np
 import torch
 
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.estimators import discounted_returns, variance_minimizing_baseline
+from actorcritic.core.estimators import discounted_returns, variance_minimizing_baseline
 from actorcritic.experiments.bandit_npg import (
     REWARDS,
     THETA0,

@@ -13,9 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from actorcritic.checkpoint import directory_for_work, replaced_atomically, write_atomic, write_json_atomic
 from actorcritic.config import config_to_dict
 from actorcritic.errors import ActorCriticError
+from actorcritic.storage.files import (
+    directory_for_work,
+    replaced_atomically,
+    write_atomic,
+    write_json_atomic,
+)
 
 
 @dataclass
@@ -81,7 +86,7 @@ def run_units(function: Callable[..., Any], units: list[tuple], jobs: int | None
     jobs = 1 runs the units here, one after another. The first error stops the experiment: the units still
     running are stopped, the others never start. An interrupted experiment is continued by running it
     again: each unit resumes from what it saved (see `unit_directory`)."""
-    from actorcritic.sweeps import check_jobs
+    from actorcritic.sweeps.runner import check_jobs
 
     jobs = check_jobs(jobs)
     if jobs == 1:

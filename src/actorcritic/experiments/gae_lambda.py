@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.estimators import gae, k_step_advantages
+from actorcritic.core.estimators import gae, k_step_advantages
 from actorcritic.experiments.common import ExperimentResult, figure
 
 CLAIM = "With the exact critic k-step and GAE advantages are unbiased; with a wrong critic bias falls and variance rises with k and λ; GAE(0) = 1-step, GAE(1) = Monte Carlo (lecture Eqs. 25-34)"

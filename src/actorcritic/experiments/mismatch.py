@@ -35,14 +35,22 @@ from pathlib import Path
 
 import numpy as np
 
-from actorcritic.aggregate import aggregate_scores, curve_estimate
-from actorcritic.algorithms.common import resolve_device
-from actorcritic.checkpoint import write_json_atomic
+from actorcritic.algorithms.engine import resolve_device
+from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
+from actorcritic.analysis.statistics import aggregate_scores, curve_estimate
 from actorcritic.config import check_choice, check_positive_int, check_range
 from actorcritic.errors import ActorCriticError
-from actorcritic.experiments.common import ExperimentResult, figure, run_identity, run_units, same_identity, unit_directory, unit_path
-from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
+from actorcritic.experiments.common import (
+    ExperimentResult,
+    figure,
+    run_identity,
+    run_units,
+    same_identity,
+    unit_directory,
+    unit_path,
+)
 from actorcritic.language.objectives import IS_CORRECTIONS
+from actorcritic.storage.files import write_json_atomic
 
 CLAIM = "bfloat16 sampling breaks the agreement of sampler and trainer log-probs (float32 keeps it); truncated/masked IS bounds the correction (Qi et al. 2025)"
 

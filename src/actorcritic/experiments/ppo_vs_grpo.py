@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from actorcritic import GRPO, PPO, GRPOConfig, PPOConfig
+from actorcritic.analysis.plots import steps_axis
 from actorcritic.config import (
     check_choice,
     check_positive_int,
@@ -52,7 +53,6 @@ from actorcritic.config import (
 )
 from actorcritic.errors import ActorCriticError
 from actorcritic.experiments.common import ExperimentResult, figure, format_table
-from actorcritic.plots import steps_axis
 
 CLAIM = "PPO's learned baseline V(s) vs GRPO's group-mean baseline (no value network) on CartPole-v1 and Pendulum-v1 at equal environment steps"
 

@@ -43,12 +43,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from actorcritic import TD3Config
-from actorcritic.aggregate import aggregate_scores, probability_of_improvement
+from actorcritic.analysis.reading import read_run
+from actorcritic.analysis.statistics import aggregate_scores, probability_of_improvement
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.envs import check_env_id
+from actorcritic.envs.make import check_env_id
 from actorcritic.errors import ActorCriticError
-from actorcritic.experiments.common import ExperimentResult, figure, run_identity, run_units, unit_directory
-from actorcritic.plots import read_run
+from actorcritic.experiments.common import (
+    ExperimentResult,
+    figure,
+    run_identity,
+    run_units,
+    unit_directory,
+)
 
 CLAIM = "TD3 beats each variant with one of its three changes removed, and DDPG with all three removed (Fujimoto et al. 2018, Table 2)"
 
@@ -120,7 +126,7 @@ def agent_config(config: Config, env: str, variant: str, seed: int) -> TD3Config
 
 def ablation_run(config: Config, env: str, variant: str, seed: int, threads: int = 1) -> tuple[float, float]:
     """Train (or resume, or read) one run; its final evaluation return and its late mean."""
-    from actorcritic.training import train_or_resume
+    from actorcritic.runs.training import train_or_resume
 
     settings = agent_config(config, env, variant, seed)
     directory = unit_directory(config.out, run_identity(settings), env, variant, f"seed-{seed}")

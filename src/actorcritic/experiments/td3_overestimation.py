@@ -62,14 +62,20 @@ import numpy as np
 import torch
 
 from actorcritic import TD3, TD3Config
-from actorcritic.aggregate import aggregate_scores, curve_estimate
-from actorcritic.checkpoint import write_json_atomic
+from actorcritic.analysis.plots import steps_axis
+from actorcritic.analysis.statistics import aggregate_scores, curve_estimate
 from actorcritic.config import check_choice, check_positive_int, check_range
-from actorcritic.envs import check_env_id
+from actorcritic.core.estimators import discounted_returns
+from actorcritic.envs.make import check_env_id
 from actorcritic.errors import ActorCriticError
-from actorcritic.estimators import discounted_returns
-from actorcritic.experiments.common import ExperimentResult, figure, run_identity, run_units, unit_directory
-from actorcritic.plots import steps_axis
+from actorcritic.experiments.common import (
+    ExperimentResult,
+    figure,
+    run_identity,
+    run_units,
+    unit_directory,
+)
+from actorcritic.storage.files import write_json_atomic
 
 CLAIM = "DDPG's critic overestimates the true value of its policy; clipped double Q does not (Fujimoto et al. 2018, Figure 1)"
 

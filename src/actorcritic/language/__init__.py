@@ -6,11 +6,12 @@
     huggingface.py  a local Hugging Face causal LM and tokenizer behind the same interface (--model PATH)
     sampler.py      KV-cached decoding (temperature, top-k, any precision) and the training pass's scoring
     objectives.py   group advantages, loss normalisations, mismatch monitor, IS corrections, the GRPO loss
-    grpo.py         the trainer: warm start, GRPO steps, held-out accuracy, checkpoints
+
+The trainer (warm start, GRPO steps, held-out accuracy, checkpoints) is an algorithm like the others:
+`actorcritic.algorithms.grpo_lm`, exported as `actorcritic.GRPOLM`.
 """
 
-from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
 from actorcritic.language.tasks import RewardFunction, make_task
 from actorcritic.language.tokenizer import CharTokenizer
 
-__all__ = ["GRPOLM", "GRPOLMConfig", "RewardFunction", "CharTokenizer", "make_task"]
+__all__ = ["RewardFunction", "CharTokenizer", "make_task"]

@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from actorcritic.core.estimators import group_relative_advantages
+from actorcritic.core.losses import clipped_surrogate, kl_k3
 from actorcritic.errors import ActorCriticError
-from actorcritic.estimators import group_relative_advantages
-from actorcritic.losses import clipped_surrogate, kl_k3
 
 LOSS_NORMALIZATIONS = ("sequence", "token", "constant")
 REWARD_SCALINGS = ("group", "batch", "none")

@@ -20,10 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from actorcritic.aggregate import aggregate_scores, performance_profile, probability_of_improvement
-from actorcritic.checkpoint import write_atomic
+from actorcritic.analysis.plots import (
+    IGNORED_FIELDS,
+    run_labels,
+    save_figure,
+    seed_band,
+    steps_axis,
+)
+from actorcritic.analysis.reading import config_defaults, read_run
+from actorcritic.analysis.statistics import (
+    aggregate_scores,
+    performance_profile,
+    probability_of_improvement,
+)
 from actorcritic.errors import ActorCriticError
-from actorcritic.plots import IGNORED_FIELDS, config_defaults, read_run, run_labels, save_figure, seed_band, steps_axis
+from actorcritic.storage.files import write_atomic
 
 FIGURE_INTERVALS = "report-iqm.png"
 FIGURE_CURVES = "report-curves.png"
@@ -35,7 +46,7 @@ PROFILE_THRESHOLDS = 101
 
 def collect_runs(directories: list[Path]) -> list[Path]:
     """The run directories named, with a sweep directory standing for its finished trials."""
-    from actorcritic.sweeps import SWEEP_FILE, TRIALS_DIR
+    from actorcritic.storage.layout import SWEEP_FILE, TRIALS_DIR
 
     runs: list[Path] = []
     for directory in map(Path, directories):
@@ -165,7 +176,7 @@ def write_report(directories: list[Path], out: Path, compare: tuple[str, str] | 
         for setting, (matrix, aggregate) in across["settings"].items():
             writer.writerow([setting, ALL_ENVS, matrix.shape[0], *_csv_numbers(aggregate)])
     if compare is not None:
-        lines += ["## Probability of improvement", "", f"P(X > Y): the probability that a seed of X ends above a seed of Y "
+        lines += ["## Probability of improvement", "", "P(X > Y): the probability that a seed of X ends above a seed of Y "
                   "(Mann-Whitney U, ties half), with its 95% bootstrap CI.", "", "| env | X | Y | P(X > Y) [95% CI] |", "|---|---|---|---|"]
         envs = [env for env in dict.fromkeys(group["env"] for group in groups)
                 if all(any(g["env"] == env and name in g["label"] for g in groups) for name in compare)]

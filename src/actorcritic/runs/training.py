@@ -15,8 +15,7 @@ metrics.csv has a row per seed per logging window (column `seed`), tensorboard/s
 checkpoint/seed-K/ and checkpoint-best/seed-K/ per seed (each an ordinary single-seed checkpoint, with
 seeds.json listing the seeds), best.json per seed, curves.png the mean across seeds with its 95% CI band,
 and summary.json every seed's final evaluation plus the mean, median and IQM with 95% stratified-bootstrap
-CIs (`actorcritic.aggregate`).
-"""
+CIs (`actorcritic.aggregate`)."""
 
 from __future__ import annotations
 
@@ -31,50 +30,33 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable
 
-from actorcritic.aggregate import aggregate_scores
-from actorcritic.algorithms.grpo import GRPO, GRPOConfig
-from actorcritic.algorithms.ppo import PPO, PPOConfig
-from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
-from actorcritic.algorithms.sac import SAC, SACConfig
-from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
-from actorcritic.algorithms.trpo import TRPO, TRPOConfig
-from actorcritic.checkpoint import (
-    STATE_FILE,
+from actorcritic.algorithms.registry import algorithm
+from actorcritic.analysis.plots import plot_runs
+from actorcritic.analysis.statistics import aggregate_scores
+from actorcritic.config import config_from_dict, config_to_dict
+from actorcritic.errors import ActorCriticError
+from actorcritic.runs.metrics import RunLogger
+from actorcritic.runs.seeds import (
+    SeedGroup,
+    make_agent,
+    read_seed_order,
+    seed_subdirectory,
+    write_seed_order,
+)
+from actorcritic.storage.checkpoint import SEED_ORDER_FILE, STATE_FILE
+from actorcritic.storage.files import (
     check_writable_directory,
     make_directory,
     write_json_atomic,
 )
-from actorcritic.config import config_from_dict, config_to_dict
-from actorcritic.errors import ActorCriticError
-from actorcritic.language.grpo import GRPOLM, GRPOLMConfig
-from actorcritic.logging import RunLogger
-from actorcritic.plots import plot_runs
-from actorcritic.seeds import SEED_ORDER_FILE, SeedGroup, read_seed_order, seed_subdirectory, write_seed_order
-
-ALGORITHMS: dict[str, tuple[type, type]] = {
-    "ppo": (PPO, PPOConfig),
-    "reinforce": (REINFORCE, REINFORCEConfig),
-    "trpo": (TRPO, TRPOConfig),
-    "grpo": (GRPO, GRPOConfig),
-    "td3": (TD3, TD3Config),
-    "ddpg": (DDPG, DDPGConfig),
-    "sac": (SAC, SACConfig),
-    "grpo-lm": (GRPOLM, GRPOLMConfig),
-}
-"""name -> (agent class, config class)."""
-
-CONFIG_FILE = "config.json"
-SUMMARY_FILE = "summary.json"
-CHECKPOINT_DIR = "checkpoint"
-BEST_CHECKPOINT_DIR = "checkpoint-best"
-BEST_FILE = "best.json"
-CURVES_FILE = "curves.png"
-
-
-def algorithm(name: str) -> tuple[type, type]:
-    if name not in ALGORITHMS:
-        raise ActorCriticError(f"unknown algorithm {name!r}: choose one of {', '.join(ALGORITHMS)}")
-    return ALGORITHMS[name]
+from actorcritic.storage.layout import (
+    BEST_CHECKPOINT_DIR,
+    BEST_FILE,
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    CURVES_FILE,
+    SUMMARY_FILE,
+)
 
 
 def default_run_dir(algo: str, env: str, seeds: list[int]) -> Path:
@@ -93,10 +75,10 @@ def seeds_of(config) -> list[int]:
 def train(algo: str, config, run_dir: Path | None = None, callbacks: Iterable = ()) -> dict:
     """Train a new agent (or, with several `seeds`, a `SeedGroup`) in a new run directory; return the
     summary. `callbacks` get the training events after the run directory has handled them."""
-    agent_class, _ = algorithm(algo)
+    agent_class = algorithm(algo).agent_class
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(algo, config.env, seeds_of(config))
     check_new_run_dir(run_dir)
-    agent = agent_class(config)  # bad environments or spaces are refused before anything is written
+    agent = make_agent(agent_class, config)  # bad environments or spaces are refused before anything is written
     make_directory(run_dir, "the run directory")
     return _learn_and_summarise(agent, run_dir, callbacks)
 
@@ -206,7 +188,8 @@ def _fresh_seed_agent(run_dir: Path, seed: int, config_overrides: dict):
     """Seed `seed` of the multi-seed run in `run_dir`, untrained: built from the run's config.json."""
     try:
         saved = json.loads((run_dir / CONFIG_FILE).read_text())
-        agent_class, config_class = algorithm(saved.pop("algo"))
+        registration = algorithm(saved.pop("algo"))
+        agent_class, config_class = registration.agent_class, registration.config_class
         config = config_from_dict(config_class, saved)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ActorCriticError(f"corrupt run directory: {run_dir / CONFIG_FILE} cannot be read ({error!s:.80})") from None
@@ -225,7 +208,7 @@ def _load_checkpoint(run_dir: Path, directory: Path, config_overrides: dict):
         raise ActorCriticError(f"cannot read {path}: permission denied (run as a user who can read the run directory)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise ActorCriticError(f"corrupt checkpoint: {path} is not a valid actorcritic state file ({error!s:.80})") from None
-    agent_class, _ = algorithm(algo)
+    agent_class = algorithm(algo).agent_class
     return agent_class.load(directory, **config_overrides)
 
 

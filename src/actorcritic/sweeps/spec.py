@@ -19,22 +19,15 @@ Every trial's config is built and validated before anything runs (an unknown fie
 same one-line error as `train`'s). The output directory holds `sweep.json` (the trials and the backend),
 `trials/NAME/` (an ordinary run directory each), `results.csv` (one row per trial and seed) and `report.md`.
 The trials run here (local processes) or on a Ray cluster (`actorcritic.sweeps_ray`); either way a trial is
-`run_trial`, and an interrupted one resumes from its checkpoint.
-"""
+`run_trial`, and an interrupted one resumes from its checkpoint."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import difflib
-import io
 import itertools
 import json
 import math
-import os
-import subprocess
-import sys
-import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,14 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from actorcritic.checkpoint import check_writable_directory, make_directory, write_atomic, write_json_atomic
-from actorcritic.config import config_from_dict, config_to_dict
+from actorcritic.algorithms.registry import algorithm
+from actorcritic.config import config_from_dict
 from actorcritic.errors import ActorCriticError
+from actorcritic.storage.layout import SWEEP_FILE
 
-SWEEP_FILE = "sweep.json"
-RESULTS_FILE = "results.csv"
-REPORT_FILE = "report.md"
-TRIALS_DIR = "trials"
 TOP_LEVEL = {"algo", "env", "seeds", "seeds_per_trial", "total_steps", "samples", "seed", "grid", "random", "fixed"}
 DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
 
@@ -76,7 +66,6 @@ def read_sweep_file(path: Path) -> dict:
 
 def expand(spec: dict) -> list[Trial]:
     """Every trial of a sweep description, each config built (and so validated) now."""
-    from actorcritic.training import algorithm
 
     unknown = sorted(set(spec) - TOP_LEVEL)
     if unknown:
@@ -99,7 +88,7 @@ def expand(spec: dict) -> list[Trial]:
     draws = np.random.default_rng(spec.get("seed", 0))
     trials: list[Trial] = []
     for algo in algos:
-        _, config_class = algorithm(algo)
+        config_class = algorithm(algo).config_class
         for env in envs:
             for point in itertools.product(*grid.values()):
                 for _ in range(samples):
@@ -185,12 +174,6 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-# ---------------------------------------------------------------- running
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 @dataclass(frozen=True)
 class Backend:
     """Where the trials run: `jobs` local processes at a time, or a Ray cluster (`ray` is "auto" or an
@@ -201,160 +184,15 @@ class Backend:
     cpus_per_trial: int = 1
 
 
-def start(spec: dict, out: Path, backend: Backend = Backend()) -> list[Trial]:
-    """Expand and validate a sweep, then write sweep.json into a new `out` (nothing runs yet)."""
-    trials = expand(spec)
-    out = Path(out)
-    if (out / SWEEP_FILE).exists():
-        raise ActorCriticError(f"{out} already holds a sweep: continue it with `actorcritic sweep --resume {out}` or choose another --out")
-    check_writable_directory(out, "--out")
-    backend = check_backend(backend)
-    make_directory(out, "the sweep's --out")
-    write_json_atomic(out / SWEEP_FILE, {"spec": spec, "backend": dataclasses.asdict(backend),
-                                         "trials": [{"name": t.name, "algo": t.algo, "settings": t.settings,
-                                                     "config": config_to_dict(t.config)} for t in trials]})
-    return trials
-
-
-def check_backend(backend: Backend) -> Backend:
-    """The backend with its defaults filled in, or a one-line error (before anything is written or run)."""
-    if backend.ray is not None:
-        if backend.jobs is not None:
-            raise ActorCriticError("--jobs is for local sweeps: on Ray, --cpus-per-trial sets each trial's share and Ray schedules them")
-        if type(backend.cpus_per_trial) is not int or backend.cpus_per_trial < 1:
-            raise ActorCriticError(f"--cpus-per-trial {backend.cpus_per_trial} is out of range: give 1 or more")
-        from actorcritic.sweeps_ray import check_address, require_ray
-
-        require_ray()
-        check_address(backend.ray)
-        return backend
-    return dataclasses.replace(backend, jobs=check_jobs(backend.jobs))
-
-
-def check_jobs(jobs: int | None) -> int:
-    """Processes at a time: `jobs` (1 to the cores; None: the cores), or a one-line error."""
-    cores = available_cores()
-    if jobs is not None and not 1 <= jobs <= cores:
-        raise ActorCriticError(f"--jobs {jobs} is out of range: this machine gives {cores} cores, so 1 to {cores} trials at a time")
-    return jobs or cores
-
-
 def load(out: Path) -> tuple[list[Trial], Backend]:
     """The trials and backend of a sweep directory."""
-    from actorcritic.training import algorithm
-
     path = Path(out) / SWEEP_FILE
     try:
         saved = json.loads(path.read_text())
-        trials = [Trial(t["name"], t["algo"], config_from_dict(algorithm(t["algo"])[1], t["config"]), t["settings"]) for t in saved["trials"]]
+        trials = [Trial(t["name"], t["algo"], config_from_dict(algorithm(t["algo"]).config_class, t["config"]), t["settings"]) for t in saved["trials"]]
         backend = Backend(**saved["backend"]) if "backend" in saved else Backend(jobs=int(saved["jobs"]))  # sweeps before the Ray backend
         return trials, backend
     except FileNotFoundError:
         raise ActorCriticError(f"{out} holds no sweep ({SWEEP_FILE} is missing): pass the --out of an earlier `actorcritic sweep`") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ActorCriticError(f"corrupt sweep: {path} cannot be read ({error!s:.80})") from None
-
-
-def run(out: Path, ray: str | None = None) -> None:
-    """Run (or continue) every trial of the sweep in `out` on its backend (`ray` names another cluster for
-    a Ray sweep). Finished trials are kept, started ones resume from their checkpoints. Then results.csv
-    and report.md, and a one-line error if any trial failed."""
-    out = Path(out)
-    trials, backend = load(out)
-    if ray is not None and backend.ray is None:
-        raise ActorCriticError(f"{out} is a local sweep: resume it without --ray (or start a new sweep with --ray)")
-    from actorcritic.training import run_state  # here: the training stack is only needed once a sweep runs
-
-    queue = [t for t in trials if run_state(out / TRIALS_DIR / t.name) != "done"]
-    if backend.ray is not None:
-        from actorcritic.sweeps_ray import run_on_ray
-
-        failed = run_on_ray(out, queue, len(trials) - len(queue), ray or backend.ray, backend.cpus_per_trial)
-        where = "in the Ray logs"
-    else:
-        failed = _run_locally(out, queue, len(trials) - len(queue), backend.jobs)
-        where = f"{out / TRIALS_DIR}/NAME.log.txt"
-    write_results(out, trials)
-    if failed:
-        raise ActorCriticError(f"{len(failed)} trial(s) failed ({', '.join(failed[:3])}): see {where}; "
-                               f"`actorcritic sweep --resume {out}` runs them again")
-
-
-def _run_locally(out: Path, queue: list[Trial], done: int, jobs: int) -> list[str]:
-    """`jobs` processes at a time, each with cores // jobs torch threads, so threads x concurrent trials
-    never exceed the cores. The names of the trials that failed."""
-    threads = max(1, available_cores() // jobs)
-    queue = list(queue)
-    running: dict[str, tuple[subprocess.Popen, Any]] = {}
-    failed: list[str] = []
-    progress(done, 0, len(queue))
-    while queue or running:
-        while queue and len(running) < jobs:
-            trial = queue.pop(0)
-            running[trial.name] = _launch(out, trial, threads)
-            progress(done, len(running), len(queue))
-        time.sleep(0.2)
-        for name, (process, log) in list(running.items()):
-            if process.poll() is not None:
-                log.close()
-                del running[name]
-                done += 1
-                if process.returncode != 0:
-                    failed.append(name)
-                progress(done, len(running), len(queue))
-    return failed
-
-
-def _launch(out: Path, trial: Trial, threads: int) -> tuple[subprocess.Popen, Any]:
-    (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
-    log = open(out / TRIALS_DIR / f"{trial.name}.log.txt", "a")
-    command = [sys.executable, "-m", "actorcritic.sweeps", str(out), trial.name, str(threads)]
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log
-
-
-def progress(done: int, running: int, queued: int) -> None:
-    print(f"sweep: {done} done, {running} running, {queued} queued", flush=True)
-
-
-def run_trial(out: Path, name: str, threads: int, callbacks: tuple = ()) -> None:
-    """In a trial's own process (local or a Ray worker): train it in out/trials/NAME with `threads` torch
-    threads, resume it from its checkpoint, or leave it if finished (`training.train_or_resume`)."""
-    from actorcritic.training import train_or_resume
-
-    trials, _ = load(out)
-    (trial,) = [t for t in trials if t.name == name]
-    train_or_resume(trial.algo, dataclasses.replace(trial.config, num_threads=threads), Path(out) / TRIALS_DIR / name, callbacks)
-
-
-def write_results(out: Path, trials: list[Trial]) -> None:
-    """results.csv (one row per finished trial and seed) and report.md."""
-    from actorcritic.reports import write_report
-    from actorcritic.training import run_state
-
-    setting_names = sorted({name for trial in trials for name in trial.settings})
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["trial", "algo", "env", *setting_names, "seed", "total_steps", "eval_return_mean"])
-    finished = []
-    for trial in trials:
-        run_dir = Path(out) / TRIALS_DIR / trial.name
-        if run_state(run_dir) != "done":
-            continue
-        finished.append(run_dir)
-        summary = json.loads((run_dir / "summary.json").read_text())
-        for entry in summary.get("per_seed", [summary]):
-            writer.writerow([trial.name, trial.algo, trial.config.env, *[_short(trial.settings.get(n, "")) for n in setting_names],
-                             entry["seed"], summary["total_steps"], entry["eval_return_mean"]])
-    write_atomic(Path(out) / RESULTS_FILE, buffer.getvalue().encode())
-    if finished:
-        write_report(finished, Path(out) / REPORT_FILE)
-
-
-if __name__ == "__main__":  # a trial's process: python -m actorcritic.sweeps OUT NAME THREADS
-    if os.getcwd() not in sys.path:  # module:Id environments are found where the sweep was started, as for `train`
-        sys.path.insert(0, os.getcwd())
-    try:
-        run_trial(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]))
-    except ActorCriticError as error:
-        print(f"actorcritic: error: {error}", file=sys.stderr)
-        sys.exit(2)

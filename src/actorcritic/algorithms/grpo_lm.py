@@ -27,21 +27,13 @@ from typing import Any, Iterable
 import torch
 from torch import Tensor
 
-from actorcritic.algorithms.common import (
+from actorcritic.algorithms.checkpoints import reading_tensors
+from actorcritic.algorithms.engine import (
     EMPTY_METRIC,
     Callbacks,
     build_quietly,
     crossed_multiple,
-    reading_tensors,
     resolve_device,
-)
-from actorcritic.checkpoint import (
-    load_checkpoint,
-    load_module_tensors,
-    load_optimizer_state,
-    module_tensors,
-    optimizer_state,
-    save_checkpoint,
 )
 from actorcritic.config import (
     MAX_SEED,
@@ -76,6 +68,14 @@ from actorcritic.language.tasks import (
     training_prompts,
 )
 from actorcritic.language.tokenizer import CharTokenizer
+from actorcritic.storage.checkpoint import (
+    load_checkpoint,
+    load_module_tensors,
+    load_optimizer_state,
+    module_tensors,
+    optimizer_state,
+    save_checkpoint,
+)
 
 HELDOUT_SEED = 1_000_003
 """Seed of the held-out prompts: the same set for every training seed, so that runs compare."""

@@ -11,21 +11,20 @@
 
 `train` and `experiment` flags are generated from the config dataclass (`actorcritic.flags`: every field a
 kebab-case flag, booleans as --x/--no-x, help from the field docstrings), on top of the tuned preset for the
-environment. Every user error ends with one line on stderr and exit code 2.
-"""
+environment. Every user error ends with one line on stderr and exit code 2."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from actorcritic.checkpoint import check_writable_directory, check_writable_file
-from actorcritic.config import MAX_SEED, check_range, env_kwargs_over
+from actorcritic.cli.flags import OneLineParser
+from actorcritic.cli.parsing import _pop_option, _with_seed_count, parse_config
+from actorcritic.config import MAX_SEED, check_range
 from actorcritic.errors import ActorCriticError
-from actorcritic.flags import OneLineParser, config_parser, parse_fields
+from actorcritic.storage.files import check_writable_directory, check_writable_file
 
 USAGE = """usage: actorcritic {train,resume,evaluate,plot,export,experiment,sweep,report} ... | --version
 
@@ -75,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: list[str]) -> int:
-    from actorcritic.training import ALGORITHMS
+    from actorcritic.algorithms.registry import ALGORITHMS
 
     usage = USAGE % {"algos": ", ".join(ALGORITHMS)}
     if not args or args[0] in ("-h", "--help"):
@@ -109,7 +108,8 @@ def _dispatch(args: list[str]) -> int:
 # ---------------------------------------------------------------- train
 
 def _train(args: list[str]) -> int:
-    from actorcritic.training import ALGORITHMS, algorithm, train
+    from actorcritic.algorithms.registry import ALGORITHMS, algorithm
+    from actorcritic.runs.training import train
 
     if not args or args[0].startswith("-"):
         if args and args[0] in ("-h", "--help"):
@@ -117,7 +117,7 @@ def _train(args: list[str]) -> int:
             return 0
         raise ActorCriticError(f"train needs an algorithm first: actorcritic train {{{','.join(ALGORITHMS)}}} --env ENV_ID")
     algo, rest = args[0], args[1:]
-    _, config_class = algorithm(algo)
+    config_class = algorithm(algo).config_class
     run_dir, rest = _pop_option(rest, "--run-dir")
     num_seeds, rest = _pop_option(rest, "--num-seeds")
     config = parse_config(config_class, rest, prog=f"actorcritic train {algo}", epilog=RUN_DIR_HELP)
@@ -128,94 +128,6 @@ def _train(args: list[str]) -> int:
     summary = train(algo, config, Path(run_dir) if run_dir else None)
     _print_summary(summary)
     return 0
-
-
-def _with_seed_count(config, count: str):
-    """`--num-seeds S`: the seeds seed, seed+1, ..., seed+S-1."""
-    from actorcritic.config import MAX_SEEDS
-
-    if not hasattr(config, "seeds"):
-        raise ActorCriticError(f"--num-seeds is not available for {type(config).__name__}: train one --seed per run")
-    if config.seeds:
-        raise ActorCriticError("--num-seeds and --seeds both name the seeds: give one of them")
-    if not count.isdigit():
-        raise ActorCriticError(f"--num-seeds {count!r} is not a whole number: give how many seeds to train, e.g. --num-seeds 5")
-    check_range("num_seeds", int(count), 1, MAX_SEEDS)
-    check_range("seed", config.seed + int(count) - 1, 0, MAX_SEED)
-    return dataclasses.replace(config, seeds=tuple(range(config.seed, config.seed + int(count))))
-
-
-def parse_config(config_class: type, args: list[str], prog: str, epilog: str = "", defaults=None):
-    """A config from command-line flags over `defaults`, or else the preset of the environment (--env, or
-    the config's default environment); None after printing --help. Errors become one-line `ActorCriticError`s."""
-    args = [_current_flag(arg) for arg in args]
-    env, _ = _pop_option(list(args), "--env")
-    if defaults is None and hasattr(config_class, "for_env"):
-        defaults = config_class.for_env(env or config_class().env)
-    elif defaults is None:
-        defaults = config_class()
-    if "-h" in args or "--help" in args:
-        parser = config_parser(config_class, defaults, prog)
-        parser.epilog = epilog or None
-        parser.print_help()
-        return None
-    _check_flags(config_class, args, prog)
-    config = parse_fields(config_class, defaults, args, prog)
-    if not hasattr(config, "env_kwargs"):
-        return config
-    return dataclasses.replace(config, env_kwargs=env_kwargs_over(defaults.env_kwargs, config.env_kwargs))  # --env-kwargs adds to the preset's
-
-
-def _current_flag(arg: str) -> str:
-    """An old spelling of a renamed flag (`--ent-coef`) in its current form (`--entropy-coef`)."""
-    from actorcritic.config import RENAMED_FIELDS
-
-    flag, equals, value = arg.partition("=")
-    old = flag[2:].replace("-", "_") if flag.startswith("--") else None
-    if old in RENAMED_FIELDS:
-        return "--" + RENAMED_FIELDS[old].replace("_", "-") + equals + value
-    return arg
-
-
-def _check_flags(config_class: type, args: list[str], prog: str) -> None:
-    """Refuse unknown flags (suggesting the closest) and flags without a value, before parsing."""
-    from actorcritic.flags import flag_of
-
-    fields = {flag_of(f)[2:]: f for f in dataclasses.fields(config_class)}
-    boolean = {name for name, f in fields.items() if f.type in (bool, "bool")}
-    known = {f"--{name}" for name in fields} | {f"--no-{name}" for name in boolean}
-    for index, arg in enumerate(args):
-        if not arg.startswith("--"):
-            continue
-        flag = arg.split("=", 1)[0]
-        if flag not in known:
-            import difflib
-
-            close = difflib.get_close_matches(flag, sorted(known), n=1)
-            hint = f"did you mean {close[0]}?" if close else f"see `{prog} --help`"
-            raise ActorCriticError(f"unknown flag {flag} for `{prog}`: {hint}")
-        takes_value = flag[2:] not in boolean and not flag.startswith("--no-")
-        if takes_value and "=" not in arg and (index + 1 >= len(args) or args[index + 1].startswith("--")):
-            raise ActorCriticError(f"{flag} needs a value (see `{prog} --help`)")
-
-
-def _pop_option(args: list[str], name: str) -> tuple[str | None, list[str]]:
-    """Remove `name VALUE` or `name=VALUE` from args; return (VALUE or None, remaining args)."""
-    rest, value, index = [], None, 0
-    while index < len(args):
-        arg = args[index]
-        if arg == name:
-            if index + 1 >= len(args):
-                raise ActorCriticError(f"{name} needs a value")
-            value = args[index + 1]
-            index += 2
-            continue
-        if arg.startswith(name + "="):
-            value = arg.split("=", 1)[1]
-        else:
-            rest.append(arg)
-        index += 1
-    return value, rest
 
 
 # ---------------------------------------------------------------- experiments
@@ -250,7 +162,7 @@ def _experiment(args: list[str]) -> int:
 # ---------------------------------------------------------------- resume and evaluate
 
 def _resume(args: list[str]) -> int:
-    from actorcritic.training import resume
+    from actorcritic.runs.training import resume
 
     parser = OneLineParser(prog="actorcritic resume", description="Continue a run from its checkpoint.")
     parser.add_argument("run_dir", type=Path, help="the run directory of an earlier `actorcritic train`")
@@ -263,7 +175,7 @@ def _resume(args: list[str]) -> int:
 
 
 def _evaluate(args: list[str]) -> int:
-    from actorcritic.training import evaluate
+    from actorcritic.runs.training import evaluate
 
     parser = OneLineParser(prog="actorcritic evaluate", description="Evaluate the deterministic policy of a run.")
     parser.add_argument("run_dir", type=Path, help="the run directory of an earlier `actorcritic train`")
@@ -297,7 +209,7 @@ def _evaluate(args: list[str]) -> int:
 # ---------------------------------------------------------------- plot and export
 
 def _plot(args: list[str]) -> int:
-    from actorcritic.plots import plot_runs
+    from actorcritic.analysis.plots import plot_runs
 
     parser = OneLineParser(prog="actorcritic plot", description="Overlay the learning curves of runs in one figure.")
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directories of `actorcritic train`")
@@ -310,8 +222,9 @@ def _plot(args: list[str]) -> int:
 
 
 def _export(args: list[str]) -> int:
-    from actorcritic.export import FORMATS, export_policy
-    from actorcritic.training import BEST_CHECKPOINT_DIR, load_agent
+    from actorcritic.runs.export import FORMATS, export_policy
+    from actorcritic.runs.training import load_agent
+    from actorcritic.storage.layout import BEST_CHECKPOINT_DIR
 
     parser = OneLineParser(prog="actorcritic export", description="Write a run's deterministic policy, observation "
                            "normalisation included, as a standalone ONNX or TorchScript model.")
@@ -335,7 +248,9 @@ def _export(args: list[str]) -> int:
 # ---------------------------------------------------------------- sweeps and reports
 
 def _sweep(args: list[str]) -> int:
-    from actorcritic import sweeps
+    from actorcritic.sweeps.runner import run, start
+    from actorcritic.storage.layout import REPORT_FILE, RESULTS_FILE
+    from actorcritic.sweeps.spec import Backend, read_sweep_file
 
     parser = OneLineParser(prog="actorcritic sweep", description="Run a grid of trials described in a TOML file (see README, Sweeps).")
     parser.add_argument("file", type=Path, nargs="?", help="the sweep file (TOML)")
@@ -354,17 +269,17 @@ def _sweep(args: list[str]) -> int:
     else:
         if options.file is None or options.out is None:
             raise ActorCriticError("sweep needs a FILE and --out DIR (or --resume DIR): actorcritic sweep sweep.toml --out sweeps/first")
-        backend = sweeps.Backend(jobs=options.jobs, ray=options.ray, cpus_per_trial=1 if options.cpus_per_trial is None else options.cpus_per_trial)
-        trials = sweeps.start(sweeps.read_sweep_file(options.file), options.out, backend)
+        backend = Backend(jobs=options.jobs, ray=options.ray, cpus_per_trial=1 if options.cpus_per_trial is None else options.cpus_per_trial)
+        trials = start(read_sweep_file(options.file), options.out, backend)
         print(f"sweep: {len(trials)} trials into {options.out}" + (f" on Ray ({options.ray})" if options.ray else ""))
         out = options.out
-    sweeps.run(out, options.ray)
-    print(f"sweep finished: {out / sweeps.RESULTS_FILE}, {out / sweeps.REPORT_FILE}")
+    run(out, options.ray)
+    print(f"sweep finished: {out / RESULTS_FILE}, {out / REPORT_FILE}")
     return 0
 
 
 def _report(args: list[str]) -> int:
-    from actorcritic.reports import read_normalization, write_report
+    from actorcritic.analysis.reports import read_normalization, write_report
 
     parser = OneLineParser(prog="actorcritic report", description="IQM tables and figures over run or sweep directories.")
     parser.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="run directories or sweep directories")
@@ -379,7 +294,7 @@ def _report(args: list[str]) -> int:
 
 
 def _describe_aggregate(aggregate: dict) -> str:
-    from actorcritic.aggregate import describe
+    from actorcritic.analysis.statistics import describe
 
     return f"{describe(aggregate, 'iqm')}, {describe(aggregate, 'mean')}"
 

@@ -21,9 +21,11 @@ import socket
 import sys
 from pathlib import Path
 
-from actorcritic.checkpoint import write_json_atomic
 from actorcritic.errors import ActorCriticError
-from actorcritic.sweeps import TRIALS_DIR, Trial, progress, run_trial
+from actorcritic.storage.files import write_json_atomic
+from actorcritic.storage.layout import TRIALS_DIR
+from actorcritic.sweeps.spec import Trial
+from actorcritic.sweeps.trials import progress, run_trial
 
 MAX_FAILURES = 3
 """Restarts of a trial whose worker died before Tune gives up on it (then `sweep --resume` runs it again)."""

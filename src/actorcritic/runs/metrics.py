@@ -13,10 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from actorcritic.checkpoint import describe_os_error, write_atomic
 from actorcritic.errors import ActorCriticError
-
-METRICS_FILE = "metrics.csv"
+from actorcritic.storage.files import describe_os_error, write_atomic
+from actorcritic.storage.layout import METRICS_FILE
 
 
 class RunLogger:

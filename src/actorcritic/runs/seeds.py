@@ -28,16 +28,36 @@ from typing import Any, Callable, Iterable
 import gymnasium as gym
 import numpy as np
 
-from actorcritic.checkpoint import write_json_atomic
+from actorcritic.algorithms.checkpoints import (
+    checkpoint_directory,
+    is_seed_group_checkpoint,
+)
 from actorcritic.errors import ActorCriticError
+from actorcritic.storage.checkpoint import SEED_ORDER_FILE
+from actorcritic.storage.files import write_json_atomic
 
-SEED_ORDER_FILE = "seeds.json"
 _FINISHED = object()
 
 
 def seed_subdirectory(directory: str | Path, seed: int) -> Path:
     """Where seed `seed` of a multi-seed agent keeps its checkpoint inside `directory`."""
     return Path(directory) / f"seed-{seed}"
+
+
+def make_agent(agent_class: type, config: Any, env_fn: Callable[[], gym.Env] | None = None):
+    """The agent a config asks for: one `agent_class` agent, or a `SeedGroup` of them when the config lists
+    several `seeds` (what `actorcritic train` builds)."""
+    if len(getattr(config, "seeds", ())) > 1:
+        return SeedGroup(agent_class, config, env_fn=env_fn)
+    return agent_class(config, env_fn=env_fn) if env_fn is not None else agent_class(config)
+
+
+def load_agent_or_group(agent_class: type, directory: str | Path, env_fn: Callable[[], gym.Env] | None = None, **overrides: Any):
+    """`agent_class.load(directory)`, or `SeedGroup.load` where the directory holds a multi-seed checkpoint."""
+    from_directory = checkpoint_directory(directory)
+    if is_seed_group_checkpoint(from_directory):
+        return SeedGroup.load(agent_class, from_directory, env_fn, **overrides)
+    return agent_class.load(from_directory, env_fn=env_fn, **overrides)
 
 
 class SeedGroup:

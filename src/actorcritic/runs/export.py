@@ -17,8 +17,12 @@ from typing import Literal
 
 import torch
 
-from actorcritic.checkpoint import check_writable_file, replaced_atomically, write_atomic
 from actorcritic.errors import ActorCriticError
+from actorcritic.storage.files import (
+    check_writable_file,
+    replaced_atomically,
+    write_atomic,
+)
 
 FORMATS = ("onnx", "torchscript")
 

@@ -5,18 +5,14 @@ the plotted runs differ. A multi-seed run is drawn as the mean across its seeds 
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
-from actorcritic.checkpoint import replaced_atomically
-from actorcritic.errors import ActorCriticError
+from actorcritic.analysis.reading import PANELS, read_run
+from actorcritic.storage.files import replaced_atomically
 
-PANELS = (("episode_return_mean", "episode return (training)"), ("eval_return_mean", "evaluation return (deterministic)"),
-          ("heldout_accuracy", "held-out accuracy (greedy; grpo-lm)"))
 IGNORED_FIELDS = {"device", "num_threads", "checkpoint_every", "eval_episodes", "log_every", "save_replay_buffer", "seed", "seeds",
                   "vectorization"}
 """Config fields that never change what is learned; they do not go into labels."""
@@ -39,44 +35,10 @@ def short_steps(steps: float) -> str:
     return f"{steps:g}"
 
 
-def read_run(run_dir: Path) -> tuple[dict, dict[str, dict[int, list[tuple[int, float]]]]]:
-    """A run directory's config.json and, per plotted column and per seed, its (global_step, value) points."""
-    run_dir = Path(run_dir)
-    try:
-        config = json.loads((run_dir / "config.json").read_text())
-        with open(run_dir / "metrics.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, ValueError) as error:
-        raise ActorCriticError(f"{run_dir} is not a run directory with config.json and metrics.csv ({error}): pass the --run-dir of a run") from None
-    config = {**config_defaults(config.get("algo")), **config}  # a run older than a field had that field's default
-    curves: dict[str, dict[int, list[tuple[int, float]]]] = {}
-    for column, _ in PANELS:
-        curves[column] = {}
-        for row in rows:
-            if row.get(column) in (None, ""):
-                continue
-            seed = int(row["seed"]) if row.get("seed") not in (None, "") else config.get("seed", 0)
-            step, value = int(float(row["global_step"])), float(row[column])
-            if math.isfinite(value):
-                curves[column].setdefault(seed, []).append((step, value))
-    return config, curves
-
-
-def config_defaults(algo) -> dict:
-    """The config defaults of an algorithm ({} for an unknown one)."""
-    import dataclasses
-
-    from actorcritic.training import ALGORITHMS  # imported here: training imports this module
-
-    if algo not in ALGORITHMS:
-        return {}
-    return {f.name: f.default for f in dataclasses.fields(ALGORITHMS[algo][1]) if f.default is not dataclasses.MISSING}
-
-
 def seed_band(points_per_seed: dict[int, list[tuple[int, float]]], statistic: str = "mean") -> tuple[list[int], list[float], list[float], list[float]]:
     """Steps at which every seed has a value, the `statistic` (mean, median or iqm) across seeds there, and
     its 95% CI (low, high)."""
-    from actorcritic.aggregate import curve_estimate
+    from actorcritic.analysis.statistics import curve_estimate
 
     per_seed = [dict(points) for points in points_per_seed.values()]
     steps = sorted(set.intersection(*(set(points) for points in per_seed)))

@@ -1,0 +1,139 @@
+"""What both engines share: the agent's opening (device, threads, environments, spaces), the training loop
+with its logging windows, evaluations, checkpoints and callbacks, evaluation, and checkpoints of any agent.
+
+The loop, for either engine:
+
+    while global_step < the end of this learn call:
+        advance                     on-policy: one rollout and one update; off-policy: one step (and its updates)
+        every logging window:       one metrics row, with an evaluation every eval_every steps
+                                    -> callbacks.on_log, then callbacks.on_evaluation (if evaluated)
+        every checkpoint_every steps:                                      -> callbacks.on_checkpoint
+    callbacks.on_end
+
+Callbacks are any objects with some of these methods, called with the agent (see `Callbacks`):
+
+    on_evaluation(agent, metrics)   after each periodic evaluation (metrics["eval_return_mean"] is set)
+    on_log(agent, metrics)          after each logging window; `metrics` is that metrics.csv row
+    on_checkpoint(agent)            every `checkpoint_every` environment steps (a run directory saves here)
+    on_end(agent)                   when training stops
+
+`on_log` and `on_evaluation` may return False to stop training after that window (Stable-Baselines3's
+convention); so does an evaluation return at or above `stop_at_return`."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from actorcritic.config import config_from_dict
+from actorcritic.envs.make import space_signature
+from actorcritic.envs.resume import (
+    checked_episode_record,
+)
+from actorcritic.errors import ActorCriticError
+from actorcritic.storage.checkpoint import (
+    SEED_ORDER_FILE,
+    load_checkpoint,
+)
+
+# ---------------------------------------------------------------- checkpoints of any agent
+
+EPISODES = "episodes"
+"""Prefix of a checkpoint's tensors that continue the episodes in flight (`Agent._episode_record`)."""
+
+
+def saved_episodes(agent: Any, directory: Path, record: Any, tensors: dict[str, torch.Tensor]) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
+    """A checkpoint's record of its episodes, checked (`envs.checked_episode_record`): one line on a
+    malformed one; none of its arrays where it was made for other environments (new episodes will start)."""
+    try:
+        arrays = {name[len(EPISODES) + 1:]: tensor.numpy() for name, tensor in tensors.items() if name.startswith(f"{EPISODES}.")}
+        return checked_episode_record(record, arrays, agent.envs.num_envs, agent.envs.get_attr("physics_size")[0],
+                                      agent.observation_space.shape, agent.episode_values)
+    except (TypeError, ValueError) as error:
+        raise ActorCriticError(f"corrupt checkpoint in {directory}: its record of the episodes in flight is malformed ({error})") from None
+
+
+def checkpoint_directory(directory: str | Path) -> Path:
+    """`directory` itself, or its checkpoint/ when it is a run directory."""
+    directory = Path(directory)
+    inner = directory / "checkpoint"
+    if not (directory / "state.json").exists() and not (directory / SEED_ORDER_FILE).exists() and (
+            (inner / "state.json").exists() or (inner / SEED_ORDER_FILE).exists() or (directory / "checkpoint.prev").exists()):
+        return inner
+    return directory
+
+
+def is_seed_group_checkpoint(directory: Path) -> bool:
+    return not (directory / "state.json").exists() and (directory / SEED_ORDER_FILE).exists()
+
+
+def rebuild_agent(cls: type, directory: Path, config_overrides: dict, env_fn=None) -> tuple[Any, dict[str, torch.Tensor], dict]:
+    """Read a checkpoint written by `cls`, build the agent from its config (plus overrides) and check that
+    the environment's spaces are the saved ones. Returns the agent (counters restored), the tensors and
+    the JSON state; the caller loads its tensors inside `reading_tensors`."""
+    tensors, state = load_checkpoint(Path(directory), cls.algo)
+    try:
+        state = upgrade_state(state, cls.config_class)
+        config = dataclasses.replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
+        counters = state["counters"]
+        global_step, updates = step_count(counters, "global_step", directory), step_count(counters, "updates", directory)
+        saved_spaces = (state["observation_space"], state["action_space"])
+        _ = state["optimizer_param_groups"]  # looked up here so that its absence reads as a corrupt file
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ActorCriticError(f"corrupt checkpoint in {directory}: state.json lacks or garbles {error}") from None
+    agent = cls(config, env_fn=env_fn) if env_fn is not None else cls(config)
+    spaces = (space_signature(agent.observation_space), space_signature(agent.action_space))
+    if spaces != saved_spaces:
+        raise ActorCriticError(
+            f"checkpoint in {directory} was built for spaces {saved_spaces}, but {config.env} has {spaces}: use the environment it was trained on"
+        )
+    agent.global_step, agent.updates = global_step, updates
+    return agent, tensors, state
+
+
+MAX_COUNT = 10**15
+
+
+def step_count(counters: dict, name: str, directory: Path) -> int:
+    """A saved counter: an integer in [0, 10^15] (JSON turns 1e400 into infinity; a hand edit, into anything)."""
+    value = counters[name]
+    if type(value) is not int or not 0 <= value <= MAX_COUNT:
+        raise ActorCriticError(f"corrupt checkpoint in {directory}: counter {name} = {value!r} is not a count in [0, {MAX_COUNT}]")
+    return value
+
+
+RETIRED_GRPO_FIELDS = ("num_envs", "num_steps", "advantage", "gae_lambda", "k", "normalize_rewards")
+
+
+def upgrade_state(state: dict, config_class: type) -> dict:
+    """A format-1 state.json (before the engines shared one contract) in today's terms: the on-policy
+    optimiser's hyperparameters keyed by name, `checkpoint_every` in environment steps rather than updates,
+    GRPO's config without the rollout fields it never read, SAC's target entropy 0 (meaning -|A|) as None."""
+    if state["format_version"] >= 2:
+        return state
+    state, config = dict(state), dict(state["config"])
+    groups = state["optimizer_param_groups"]
+    if isinstance(groups, list):  # the on-policy engine saved its single optimiser's groups bare
+        state["optimizer_param_groups"] = {"optimizer": groups}
+        steps_per_update = config.get("num_envs", 1) * config.get("num_steps", 1)
+        config["checkpoint_every"] = config.get("checkpoint_every", 0) * steps_per_update
+    if state["algo"] == "grpo":
+        config = {k: v for k, v in config.items() if k not in RETIRED_GRPO_FIELDS}
+    if state["algo"] == "sac" and config.get("target_entropy") == 0.0:
+        config["target_entropy"] = None
+    state["config"] = config
+    return state
+
+
+@contextlib.contextmanager
+def reading_tensors(directory: Path) -> Iterator[None]:
+    """Turn a missing or misshapen tensor into a one-line `ActorCriticError`."""
+    try:
+        yield
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise ActorCriticError(f"corrupt checkpoint in {directory}: missing or malformed tensor {error}") from None

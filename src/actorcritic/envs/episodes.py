@@ -1,0 +1,65 @@
+"""Environments: building Gymnasium vector environments, episode statistics, termination vs truncation.
+
+Autoreset. Gymnasium 1.x vector environments reset a finished sub-environment automatically. We use the
+``SAME_STEP`` mode: the step that ends an episode already returns the first observation of the next one,
+and the true last observation of the finished episode comes in ``info["final_obs"]`` (marked by
+``info["_final_obs"]``). The collector reads V of that final observation for truncated episodes, so that
+``next_values[t]`` is always V of the true successor of step t (section 2 of the lecture; STYLE.md).
+In ``NEXT_STEP`` mode (Gymnasium's default) every episode end would cost an extra step whose reward is
+meaningless, which would have to be masked out of every estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from actorcritic.errors import ActorCriticError
+
+
+def check_finite_step(env_id: str, step: int, obs: np.ndarray, rewards: np.ndarray) -> None:
+    """Refuse a non-finite reward or observation at the step it appears: one NaN reward would otherwise turn
+    the parameters into NaN a few updates later, far from its cause."""
+    if np.isfinite(rewards).all() and np.isfinite(obs).all():
+        return
+    what = "reward" if not np.isfinite(rewards).all() else "observation"
+    values = rewards if what == "reward" else obs
+    raise ActorCriticError(
+        f"{env_id} returned a non-finite {what} ({values[~np.isfinite(values)].ravel()[0]}) at environment step {step}: "
+        "fix the environment, or wrap it to clip or replace such values"
+    )
+
+
+def final_observations(obs: np.ndarray, info: dict) -> np.ndarray:
+    """The true successor observation of every actor's last step: `obs`, except where an episode just
+    ended, where it is the episode's final observation from ``info["final_obs"]``. [N, *obs_shape]."""
+    ended = info.get("_final_obs")
+    if ended is None or not ended.any():
+        return obs
+    successors = obs.copy()
+    for index in np.flatnonzero(ended):
+        successors[index] = info["final_obs"][index]
+    return successors
+
+
+class EpisodeStatistics:
+    """Undiscounted returns and lengths of the episodes the actors finish, from the raw environment rewards."""
+
+    def __init__(self, num_envs: int):
+        self.running_return = np.zeros(num_envs, dtype=np.float64)
+        self.running_length = np.zeros(num_envs, dtype=np.int64)
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+
+    def step(self, rewards: np.ndarray, dones: np.ndarray) -> None:
+        self.running_return += rewards
+        self.running_length += 1
+        if dones.any():
+            self.returns.extend(self.running_return[dones].tolist())
+            self.lengths.extend(self.running_length[dones].tolist())
+            self.running_return[dones] = 0.0
+            self.running_length[dones] = 0
+
+    def pop(self) -> tuple[list[float], list[int]]:
+        """The returns and lengths of the episodes finished since the last call."""
+        returns, lengths = self.returns, self.lengths
+        self.returns, self.lengths = [], []
+        return returns, lengths

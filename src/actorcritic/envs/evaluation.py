@@ -1,0 +1,75 @@
+"""Environments: building Gymnasium vector environments, episode statistics, termination vs truncation.
+
+Autoreset. Gymnasium 1.x vector environments reset a finished sub-environment automatically. We use the
+``SAME_STEP`` mode: the step that ends an episode already returns the first observation of the next one,
+and the true last observation of the finished episode comes in ``info["final_obs"]`` (marked by
+``info["_final_obs"]``). The collector reads V of that final observation for truncated episodes, so that
+``next_values[t]`` is always V of the true successor of step t (section 2 of the lecture; STYLE.md).
+In ``NEXT_STEP`` mode (Gymnasium's default) every episode end would cost an extra step whose reward is
+meaningless, which would have to be masked out of every estimator."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gymnasium as gym
+
+from actorcritic.envs.make import EnvMaker
+from actorcritic.envs.seeding import EVALUATION_RESETS, reset_seeds
+from actorcritic.errors import ActorCriticError
+from actorcritic.storage.files import describe_os_error
+
+
+def evaluate_policy(act, env: str | EnvMaker, episodes: int, seed: int, video_dir: str | Path | None = None,
+                    video_prefix: str = "episode") -> list[float]:
+    """Undiscounted returns of `episodes` fresh episodes of `act(obs_batch) -> action_batch`, one
+    environment (an id or an `EnvMaker`), episode i reset with `reset_seeds(seed, EVALUATION_RESETS, episodes)[i]`.
+    With `video_dir`, each episode is also written there as `{video_prefix}-episode-{i}.mp4` (Gymnasium's
+    RecordVideo; needs moviepy, the `video` extra)."""
+    maker = env if isinstance(env, EnvMaker) else EnvMaker(env)
+    maker.check()
+    env = _video_env(maker, Path(video_dir), video_prefix) if video_dir is not None else maker.single()
+    returns = []
+    try:
+        for episode_seed in reset_seeds(seed, EVALUATION_RESETS, episodes):  # rendering for a video may find its dependency missing only here
+            obs, _ = env.reset(seed=episode_seed)
+            total, done = 0.0, False
+            while not done:
+                action = act(obs[None])[0]
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    except gym.error.DependencyNotInstalled as error:
+        raise _missing_video_dependency(error) from None
+    except OSError as error:
+        if video_dir is None:
+            raise
+        raise _unwritable_video_directory(video_dir, error) from None  # the checks allowed it, the filesystem refused a file (a full disk)
+    finally:
+        env.close()
+    return returns
+
+
+def _video_env(maker: EnvMaker, video_dir: Path, prefix: str) -> gym.Env:
+    # MuJoCo picks its OpenGL backend when it is first imported; EGL renders off-screen on a headless machine
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    # classic control draws with pygame into an off-screen surface; without this SDL probes for a display
+    # as pygame starts and prints "XDG_RUNTIME_DIR is invalid" to stderr on a headless machine
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    try:
+        env = maker.single(render_mode="rgb_array")
+        return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, name_prefix=prefix, disable_logger=True)
+    except gym.error.DependencyNotInstalled as error:
+        raise _missing_video_dependency(error) from None
+    except OSError as error:
+        raise _unwritable_video_directory(video_dir, error) from None
+
+
+def _unwritable_video_directory(video_dir, error: OSError) -> ActorCriticError:
+    return ActorCriticError(f"--video {video_dir} cannot be written ({describe_os_error(error)}): give a writable directory with free space")
+
+
+def _missing_video_dependency(error: Exception) -> ActorCriticError:
+    return ActorCriticError(f"--video needs moviepy and pygame ({str(error).splitlines()[0]}): pip install 'actorcritic[video]'")

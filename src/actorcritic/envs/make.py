@@ -1,0 +1,271 @@
+"""Environments: building Gymnasium vector environments, episode statistics, termination vs truncation.
+
+Autoreset. Gymnasium 1.x vector environments reset a finished sub-environment automatically. We use the
+``SAME_STEP`` mode: the step that ends an episode already returns the first observation of the next one,
+and the true last observation of the finished episode comes in ``info["final_obs"]`` (marked by
+``info["_final_obs"]``). The collector reads V of that final observation for truncated episodes, so that
+``next_values[t]`` is always V of the true successor of step t (section 2 of the lecture; STYLE.md).
+In ``NEXT_STEP`` mode (Gymnasium's default) every episode end would cost an extra step whose reward is
+meaningless, which would have to be masked out of every estimator."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+from actorcritic.envs.resume import EpisodeRecorder
+from actorcritic.errors import ActorCriticError
+
+PLUGIN_PACKAGES = {"ALE": ("ale_py", "ale-py")}
+"""Environment namespaces whose ids a package registers when imported: namespace -> (module, pip name)."""
+
+
+def check_env_id(env_id: str) -> None:
+    """Refuse an id `gymnasium.make` would not accept, with one line: suggest the closest registered ids
+    (only those whose packages are installed), name the module of a `module:Id` that cannot be imported,
+    and the package of a plugin namespace (`ALE/...`) that is not installed."""
+    if not isinstance(env_id, str):
+        raise ActorCriticError(f"env must be an environment id (a string), not {type(env_id).__name__}: "
+                               "pass a factory returning a gymnasium.Env as env_fn=... instead")
+    name = env_id
+    if ":" in env_id:
+        module, name = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ActorCriticError(f"--env {env_id}: cannot import module {module!r} ({error}): run from the directory that "
+                                   "holds it, or install the package") from None
+    namespace = name.split("/", 1)[0] if "/" in name else None
+    if namespace in PLUGIN_PACKAGES and name not in gym.registry:
+        module, package = PLUGIN_PACKAGES[namespace]
+        try:
+            gym.register_envs(importlib.import_module(module))
+        except ImportError:
+            raise ActorCriticError(f"{env_id} needs the {package} package, which is not installed: pip install {package}") from None
+    if name in gym.registry:
+        if namespace == "ALE":
+            from actorcritic.envs.atari import quiet_ale
+
+            quiet_ale()
+        return
+    close = [match for match in difflib.get_close_matches(name, list(gym.registry), n=6) if _installed(match)][:3]
+    hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.pprint_registry() for the ids"
+    raise ActorCriticError(f"unknown environment id {env_id!r}: {hint}")
+
+
+def _installed(env_id: str) -> bool:
+    """Whether a registered id's entry point imports (Box2D ids do not without Box2D)."""
+    entry_point = gym.registry[env_id].entry_point
+    if not isinstance(entry_point, str):
+        return True
+    try:
+        importlib.import_module(entry_point.split(":")[0])
+        return True
+    except (ImportError, gym.error.DependencyNotInstalled):
+        return False
+
+
+@dataclass(frozen=True)
+class EnvMaker:
+    """How to build one copy of the environment: a Gymnasium id (with `make` keyword arguments) or a
+    factory, then the user's wrappers, then flattening of any observation that is not a flat Box (Dict,
+    Discrete, MultiDiscrete, MultiBinary, multi-dimensional Box: `gym.wrappers.FlattenObservation`)."""
+
+    env_id: str
+    kwargs: dict = field(default_factory=dict)
+    wrappers: tuple[str, ...] = ()
+    env_fn: Callable[[], gym.Env] | None = None
+    keep_images: bool = False
+    """Leave image observations as images (for a CNN encoder) instead of flattening them."""
+    training_wrappers: tuple[str, ...] = ()
+    """Wrappers of the training copies only (after `wrappers`)."""
+    asynchronous: bool = False
+    """Step the training copies in worker processes (one each) instead of this process."""
+
+    @classmethod
+    def from_config(cls, config, env_fn: Callable[[], gym.Env] | None = None) -> "EnvMaker":
+        return cls(config.env, parse_env_kwargs(config.env_kwargs), tuple(config.wrappers), env_fn, config.encoder != "mlp",
+                   tuple(config.training_wrappers), config.vectorization == "async")
+
+    def check(self) -> None:
+        if self.env_fn is None:
+            check_env_id(self.env_id)
+        elif not callable(self.env_fn):
+            raise ActorCriticError(f"env_fn must be a zero-argument callable returning a gymnasium.Env, not {type(self.env_fn).__name__}")
+        for path in self.wrappers + self.training_wrappers:
+            _import_object(path, "--wrapper")
+
+    def _wrap_training(self, env: gym.Env) -> gym.Env:
+        return self._wrap(env, training=True)
+
+    def _training_copy(self) -> gym.Env:
+        env = self.env_fn() if self.env_fn is not None else gym.make(self.env_id, **self.kwargs)
+        return EpisodeRecorder(self._wrap_training(env))
+
+    def _wrap(self, env: gym.Env, training: bool = False) -> gym.Env:
+        if not isinstance(env, gym.Env):
+            raise ActorCriticError(f"env_fn returned {type(env).__name__}, not a gymnasium.Env")
+        for path in self.wrappers + (self.training_wrappers if training else ()):
+            wrapper = _import_object(path, "--wrapper")
+            try:
+                env = wrapper(env)
+            except Exception as error:  # the user's class: whatever it raises is the user's to see, in one line
+                raise ActorCriticError(f"--wrapper {path} cannot wrap {self.env_id} by itself ({type(error).__name__}: {error}): "
+                                       "give a wrapper that takes only the environment") from None
+        space = env.observation_space
+        if self.keep_images and is_image(space):
+            return env
+        if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
+            if not isinstance(space, (gym.spaces.Box, gym.spaces.Dict, gym.spaces.Tuple, gym.spaces.Discrete,
+                                      gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+                raise ActorCriticError(f"{self.env_id}'s observation space {space} cannot be flattened: wrap it into a Box")
+            env = gym.wrappers.FlattenObservation(env)
+        return env
+
+    def single(self, render_mode: str | None = None) -> gym.Env:
+        """One copy (for evaluation)."""
+        with missing_dependency_as_one_line(self.env_id), _bad_kwargs_as_one_line(self.env_id):
+            if self.env_fn is not None:
+                return self._wrap(self.env_fn())
+            extra = {"render_mode": render_mode} if render_mode else {}
+            return self._wrap(gym.make(self.env_id, **self.kwargs, **extra))
+
+    def vector(self, num_envs: int, seed: int) -> gym.vector.VectorEnv:
+        """N copies with same-step autoreset, stepped in this process or (`asynchronous`) in N workers. The
+        copies are the same either way, and so are the numbers of a run."""
+        self.check()
+        route_mujoco_warnings()
+        autoreset = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+        with missing_dependency_as_one_line(self.env_id), _bad_kwargs_as_one_line(self.env_id):
+            if self.asynchronous:
+                self._training_copy().close()  # a bad id, argument or wrapper fails here, in one line, not in a worker
+                envs = gym.vector.AsyncVectorEnv([self._training_copy] * num_envs, **autoreset)
+            elif self.env_fn is not None:
+                envs = gym.vector.SyncVectorEnv([self._training_copy] * num_envs, **autoreset)
+            else:
+                envs = gym.make_vec(self.env_id, num_envs=num_envs, vectorization_mode="sync", vector_kwargs=autoreset,
+                                    wrappers=[self._wrap_training, EpisodeRecorder], **self.kwargs)
+        envs.action_space.seed(seed)
+        return envs
+
+
+def is_image(space: gym.Space) -> bool:
+    """A uint8 Box of shape HxW, HxWxC or CxHxW (C <= 4) with both sides at least 36 pixels: what the
+    Nature-DQN CNN takes (its three convolutions need 36x36)."""
+    if not isinstance(space, gym.spaces.Box) or space.dtype != np.uint8 or len(space.shape) not in (2, 3):
+        return False
+    shape = space.shape
+    if len(shape) == 3:
+        shape = shape[:2] if shape[2] <= 4 else shape[1:] if shape[0] <= 4 else (0, 0)
+    return min(shape) >= 36
+
+
+def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorEnv:
+    """N copies of `env_id` stepped in this process with same-step autoreset."""
+    return EnvMaker(env_id).vector(num_envs, seed)
+
+
+def parse_env_kwargs(pairs: tuple[str, ...]) -> dict:
+    """("KEY=VALUE", ...) -> {KEY: VALUE}, each value read as JSON when it parses (numbers, true, null,
+    lists), else kept as a string. A number that is not finite (NaN, inf, 1e400, also inside a list) is
+    refused: no environment parameter means it, and it would surface later as a NaN observation."""
+    kwargs = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals or not key.isidentifier():
+            raise ActorCriticError(f"--env-kwargs {pair!r} is not KEY=VALUE: write e.g. --env-kwargs max_episode_steps=500")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        if not _all_finite(value):
+            raise ActorCriticError(f"--env-kwargs {pair!r} is not a finite number: give {key} a finite value")
+        kwargs[key] = value
+    return kwargs
+
+
+def _all_finite(value) -> bool:
+    """Whether every number in a value read by `parse_env_kwargs` is finite; a string that Python reads as
+    a non-finite float ("nan", "-inf", "Infinity") counts as that number."""
+    if isinstance(value, str):
+        try:
+            return math.isfinite(float(value))
+        except ValueError:
+            return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_all_finite(item) for item in value)
+    if isinstance(value, dict):
+        return all(_all_finite(item) for item in value.values())
+    return True
+
+
+def _import_object(path: str, flag: str):
+    module, colon, name = path.partition(":")
+    if not colon:
+        raise ActorCriticError(f"{flag} {path!r} is not module:Name: write e.g. {flag} gymnasium.wrappers:ClipReward")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as error:
+        raise ActorCriticError(f"{flag} {path}: cannot import module {module!r} ({error})") from None
+    except AttributeError:
+        raise ActorCriticError(f"{flag} {path}: module {module!r} has no {name!r}") from None
+
+
+@contextlib.contextmanager
+def _bad_kwargs_as_one_line(env_id: str):
+    try:
+        yield
+    except TypeError as error:
+        if "argument" not in str(error):
+            raise
+        raise ActorCriticError(f"{env_id} does not take these arguments ({error}): check --env-kwargs") from None
+
+
+@contextlib.contextmanager
+def missing_dependency_as_one_line(env_id: str):
+    """An environment whose optional package is missing (Box2D for LunarLander-v3 and CarRacing-v3, ...):
+    one line naming what to install, instead of Gymnasium's traceback."""
+    try:
+        yield
+    except gym.error.DependencyNotInstalled as error:
+        raise ActorCriticError(f"{env_id} needs a package that is not installed: {' '.join(str(error).split())}") from None
+
+
+def route_mujoco_warnings() -> None:
+    """MuJoCo prints its warnings straight to stderr, among them a deprecation in the model files that
+    Gymnasium ships ("compiler attribute 'settotalmass' is deprecated"), which is nothing the user can act
+    on and would break the one-line error promise. Drop that one; say any other in one line."""
+    try:
+        import mujoco
+    except ImportError:
+        return
+
+    def warn(message: str) -> None:
+        if "is deprecated and will be removed" not in message:
+            print(f"actorcritic: warning: MuJoCo: {' '.join(message.split())}", file=sys.stderr)
+
+    mujoco.set_mju_user_warning(warn)
+
+
+def space_signature(space: gym.Space) -> dict:
+    """A JSON description of a space, stored in checkpoints to refuse a model built for other spaces."""
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n)}
+    if isinstance(space, gym.spaces.Box):
+        return {"type": "Box", "shape": list(space.shape)}
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": np.asarray(space.nvec).tolist()}
+    if isinstance(space, gym.spaces.MultiBinary):
+        return {"type": "MultiBinary", "shape": list(space.shape)}
+    return {"type": type(space).__name__}

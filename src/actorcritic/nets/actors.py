@@ -1,0 +1,74 @@
+"""Networks: MLPs with orthogonal initialisation, stacked MLPs, policy distributions, the PPO actor-critic.
+
+Speed on small networks is a matter of how many tensor operations run, not how many FLOPs:
+
+* `StackedMLP` holds M independent MLPs of the same shape (separate parameters, nothing shared) and runs
+  them in one batched matrix product per layer. PPO's policy and value networks are its two members;
+  TD3's and SAC's twin critics will be another.
+* Acting, one environment step at a time, uses an inference-only NumPy copy of the weights
+  (`acting_copy()`), rebuilt after every update: a NumPy forward pass of a 64-unit MLP costs a few
+  microseconds, a torch one several times more in per-operation overhead. The random numbers for sampling
+  still come from the agent's torch generator, drawn for a whole rollout at once.
+* Log-probabilities and entropies are a few tensor operations instead of `torch.distributions` objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from actorcritic.core.distributions import tanh_gaussian_log_prob
+from actorcritic.nets.mlp import _linear_relu_stack
+
+
+class PolicyMode(nn.Module):
+    """An actor's deterministic action as a module's forward (SAC's tanh of the mean, for export)."""
+
+    def __init__(self, actor: nn.Module):
+        super().__init__()
+        self.actor = actor
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.actor.mode(obs)
+
+
+class BoundedActor(nn.Module):
+    """An MLP whose output is squashed by tanh and mapped affinely onto the action box [low, high]."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: tuple[int, ...], low: np.ndarray, high: np.ndarray, outputs_per_action: int = 1):
+        super().__init__()
+        self.net = nn.Sequential(*_linear_relu_stack(obs_dim, hidden_sizes, action_dim * outputs_per_action))
+        self.register_buffer("action_scale", torch.as_tensor((high - low) / 2.0, dtype=torch.float32))
+        self.register_buffer("action_bias", torch.as_tensor((high + low) / 2.0, dtype=torch.float32))
+
+    def squash(self, u: Tensor) -> Tensor:
+        return self.action_bias + self.action_scale * torch.tanh(u)
+
+
+class DeterministicActor(BoundedActor):
+    """μ_θ(s): the deterministic policy of DDPG and TD3, amortising argmax_a Q(s, a) (lecture Eq. 38)."""
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """obs [B, obs_dim] -> actions [B, A] inside the action box."""
+        return self.squash(self.net(obs))
+
+
+class TanhGaussianActor(BoundedActor):
+    """SAC's policy: u ~ N(μ_θ(s), σ_θ(s)²), a = tanh(u) mapped onto the action box (Haarnoja et al. 2018)."""
+
+    log_std_bounds = (-5.0, 2.0)
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: tuple[int, ...], low: np.ndarray, high: np.ndarray):
+        super().__init__(obs_dim, action_dim, hidden_sizes, low, high, outputs_per_action=2)
+
+    def forward(self, obs: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Reparameterised sample: obs [B, obs_dim] -> actions [B, A], log π(a|s) [B]."""
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        log_std = log_std.clamp(*self.log_std_bounds)
+        noise = torch.randn(mean.shape, generator=generator).to(mean.device)
+        u = mean + log_std.exp() * noise
+        return self.squash(u), tanh_gaussian_log_prob(noise, log_std, u, self.action_scale)
+
+    def mode(self, obs: Tensor) -> Tensor:
+        """The deterministic action tanh(μ(s)), for evaluation."""
+        return self.squash(self.net(obs).chunk(2, dim=-1)[0])

@@ -1,0 +1,148 @@
+"""Networks: MLPs with orthogonal initialisation, stacked MLPs, policy distributions, the PPO actor-critic.
+
+Speed on small networks is a matter of how many tensor operations run, not how many FLOPs:
+
+* `StackedMLP` holds M independent MLPs of the same shape (separate parameters, nothing shared) and runs
+  them in one batched matrix product per layer. PPO's policy and value networks are its two members;
+  TD3's and SAC's twin critics will be another.
+* Acting, one environment step at a time, uses an inference-only NumPy copy of the weights
+  (`acting_copy()`), rebuilt after every update: a NumPy forward pass of a 64-unit MLP costs a few
+  microseconds, a torch one several times more in per-operation overhead. The random numbers for sampling
+  still come from the agent's torch generator, drawn for a whole rollout at once.
+* Log-probabilities and entropies are a few tensor operations instead of `torch.distributions` objects."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+_NUMPY_ACTIVATIONS = {nn.Tanh: np.tanh, nn.ReLU: lambda x: np.maximum(x, 0.0)}
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+"""Config name of a hidden-layer activation -> its module."""
+
+
+def mlp(
+    in_features: int,
+    hidden_sizes: tuple[int, ...],
+    out_features: int,
+    activation: type[nn.Module] = nn.Tanh,
+    output_gain: float = 1.0,
+) -> nn.Sequential:
+    """An MLP with orthogonal weights (gain √2 on hidden layers, `output_gain` on the last) and zero biases,
+    the initialisation of the PPO implementations studied by Huang et al. (2022)."""
+    layers: list[nn.Module] = []
+    sizes = (in_features, *hidden_sizes)
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [_orthogonal(nn.Linear(fan_in, fan_out), math.sqrt(2)), activation()]
+    layers.append(_orthogonal(nn.Linear(sizes[-1], out_features), output_gain))
+    return nn.Sequential(*layers)
+
+
+def _orthogonal(layer: nn.Linear, gain: float) -> nn.Linear:
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class StackedMLP(nn.Module):
+    """M independent MLPs of one shape, evaluated together: layer l computes x @ W_l[m] + b_l[m] for every
+    member m in a single `torch.baddbmm`. Weights [M, in, out], biases [M, 1, out].
+
+    With `output_gains`, each member is initialised like `mlp`: orthogonal, gain √2 on hidden layers and
+    `output_gains[m]` on the output layer, zero biases; without, like `nn.Linear` layers. `output_widths[m]` (default: all) says how many output columns member m
+    uses; its other columns start at zero and, never read, never receive a gradient."""
+
+    def __init__(
+        self,
+        members: int,
+        in_features: int,
+        hidden_sizes: tuple[int, ...],
+        out_features: int,
+        output_gains: Sequence[float] | None = None,
+        output_widths: Sequence[int] | None = None,
+        activation: type[nn.Module] = nn.Tanh,
+    ):
+        super().__init__()
+        self.members = members
+        self.activation = activation
+        self._activation = activation()
+        sizes = (in_features, *hidden_sizes, out_features)
+        widths = output_widths or [out_features] * members
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            last = index == len(sizes) - 2
+            weight = torch.zeros(members, fan_in, fan_out)
+            bias = torch.zeros(members, 1, fan_out)
+            for member in range(members):
+                used = widths[member] if last else fan_out
+                if output_gains is None:
+                    # nn.Linear's own initialisation, as in Fujimoto et al.'s TD3 code
+                    layer = nn.Linear(fan_in, used)
+                    weight[member, :, :used], bias[member, 0, :used] = layer.weight.detach().T, layer.bias.detach()
+                else:
+                    gain = output_gains[member] if last else math.sqrt(2)
+                    # orthogonal_ on the [out, in] layout of nn.Linear, so a member equals an `mlp` layer
+                    weight[member, :, :used] = nn.init.orthogonal_(torch.empty(used, fan_in), gain).T
+            self.weights.append(nn.Parameter(weight))
+            self.biases.append(nn.Parameter(bias))
+
+    def forward(self, x: Tensor, detach_weights: bool = False) -> Tensor:
+        """x [B, in] (fed to every member) or [M, B, in] -> [M, B, out]. With `detach_weights` gradients
+        reach `x` only (an actor's loss differentiates Q through the action, not the critic's weights)."""
+        if x.dim() == 2:
+            x = x.expand(self.members, *x.shape)
+        for weight, bias, hidden in self._layers(None, detach_weights):
+            x = torch.baddbmm(bias, x, weight)
+            x = self._activation(x) if hidden else x
+        return x
+
+    def member(self, x: Tensor, index: int, detach_weights: bool = False) -> Tensor:
+        """Member `index` alone: x [B, in] -> [B, out], with `detach_weights` as in `forward`."""
+        for weight, bias, hidden in self._layers(index, detach_weights):
+            x = torch.addmm(bias, x, weight)
+            x = self._activation(x) if hidden else x
+        return x
+
+    def _layers(self, index: int | None, detach_weights: bool):
+        """(weight, bias, is_hidden) per layer: of every member, or of member `index`."""
+        last = len(self.weights) - 1
+        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            if index is not None:
+                weight, bias = weight[index], bias[index]
+            if detach_weights:
+                weight, bias = weight.detach(), bias.detach()
+            yield weight, bias, layer < last
+
+    def numpy_copy(self) -> "NumpyStackedMLP":
+        return NumpyStackedMLP(self)
+
+
+class NumpyStackedMLP:
+    """A frozen float32 NumPy copy of a `StackedMLP`: forward pass only."""
+
+    def __init__(self, net: StackedMLP):
+        self.weights = [w.detach().cpu().numpy().astype(np.float32) for w in net.weights]
+        self.biases = [b.detach().cpu().numpy().astype(np.float32) for b in net.biases]
+        self.activation = _NUMPY_ACTIVATIONS[net.activation]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x [B, in] -> [M, B, out]."""
+        last = len(self.weights) - 1
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            x = np.matmul(x, weight) + bias
+            if index < last:
+                x = self.activation(x)
+        return x
+
+
+def _linear_relu_stack(in_features: int, hidden_sizes: tuple[int, ...], out_features: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    sizes = (in_features, *hidden_sizes)
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+    return layers + [nn.Linear(sizes[-1], out_features)]
