@@ -36,16 +36,35 @@ from side_by_side import compare, evaluate, print_header, report_worker
 COMMON = dict(learning_rate=3e-4, batch_size=256, tau=0.005, gamma=0.99, buffer_size=1_000_000)
 
 
-CONTENDERS = {"actorcritic": ("fp32", 1), "actorcritic-bf16": ("bf16", 1), "actorcritic-x8": ("fp32", 8), "actorcritic-bf16-x8": ("bf16", 8)}
+CONTENDERS = {
+    "actorcritic": ("fp32", 1),
+    "actorcritic-bf16": ("bf16", 1),
+    "actorcritic-x8": ("fp32", 8),
+    "actorcritic-bf16-x8": ("bf16", 8),
+}
 """Our runs: name -> (precision, seeds in the process)."""
 
 
-def run_actorcritic(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, precision: str = "fp32", num_seeds: int = 1) -> dict:
+def run_actorcritic(
+    algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, precision: str = "fp32", num_seeds: int = 1
+) -> dict:
     from actorcritic import SAC, TD3, SACConfig, TD3Config, make_agent
 
     agent_class, config_class = (TD3, TD3Config) if algo == "td3" else (SAC, SACConfig)
-    agent = make_agent(agent_class, config_class(env=env, seed=seed, seeds=tuple(range(seed, seed + num_seeds)), total_steps=warmup + steps,
-                                     learning_starts=warmup, num_threads=threads, hidden_sizes=(256, 256), precision=precision, **COMMON))
+    agent = make_agent(
+        agent_class,
+        config_class(
+            env=env,
+            seed=seed,
+            seeds=tuple(range(seed, seed + num_seeds)),
+            total_steps=warmup + steps,
+            learning_starts=warmup,
+            num_threads=threads,
+            hidden_sizes=(256, 256),
+            precision=precision,
+            **COMMON,
+        ),
+    )
     agent.learn(warmup)
     started = time.perf_counter()
     agent.learn(steps)
@@ -70,19 +89,38 @@ def run_sb3(algo: str, env: str, warmup: int, steps: int, seed: int, threads: in
 
     torch.set_num_threads(threads)
     environment = gym.make(env)
-    kwargs = dict(seed=seed, device="cpu" if library == "sb3" else "auto", learning_starts=warmup, train_freq=1, gradient_steps=1,
-                  policy_kwargs=dict(net_arch=[256, 256]), verbose=0, **COMMON)
+    kwargs = dict(
+        seed=seed,
+        device="cpu" if library == "sb3" else "auto",
+        learning_starts=warmup,
+        train_freq=1,
+        gradient_steps=1,
+        policy_kwargs=dict(net_arch=[256, 256]),
+        verbose=0,
+        **COMMON,
+    )
     if algo == "td3":
         half_width = (environment.action_space.high - environment.action_space.low) / 2
         noise = NormalActionNoise(np.zeros_like(half_width), 0.1 * half_width)
-        model = SB3TD3("MlpPolicy", environment, action_noise=noise, policy_delay=2, target_policy_noise=0.2, target_noise_clip=0.5, **kwargs)
+        model = SB3TD3(
+            "MlpPolicy",
+            environment,
+            action_noise=noise,
+            policy_delay=2,
+            target_policy_noise=0.2,
+            target_noise_clip=0.5,
+            **kwargs,
+        )
     else:
         model = SB3SAC("MlpPolicy", environment, ent_coef="auto_1.0", **kwargs)
     model.learn(total_timesteps=warmup)
     started = time.perf_counter()
     model.learn(total_timesteps=steps, reset_num_timesteps=False)
     elapsed = time.perf_counter() - started
-    return {"steps_per_second": steps / elapsed, "eval_return": evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env)}
+    return {
+        "steps_per_second": steps / elapsed,
+        "eval_return": evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env),
+    }
 
 
 def main() -> None:
@@ -100,19 +138,47 @@ def main() -> None:
 
     if args.worker:
         library, algo, seed = args.worker
-        runners = {"sb3": run_sb3, "sbx": functools.partial(run_sb3, library="sbx"),
-                   **{name: functools.partial(run_actorcritic, precision=p, num_seeds=n) for name, (p, n) in CONTENDERS.items()}}
+        runners = {
+            "sb3": run_sb3,
+            "sbx": functools.partial(run_sb3, library="sbx"),
+            **{
+                name: functools.partial(run_actorcritic, precision=p, num_seeds=n)
+                for name, (p, n) in CONTENDERS.items()
+            },
+        }
         report_worker(library, runners, algo, args.env, args.warmup, args.steps, int(seed), args.threads)
         return
 
     algos = ["td3", "sac"] if args.algo == "all" else [args.algo]
-    print(f"{args.env}: {args.warmup} random steps, then {args.steps} training steps (timed), {args.threads} torch threads")
+    print(
+        f"{args.env}: {args.warmup} random steps, then {args.steps} training steps (timed), {args.threads} torch threads"
+    )
     print_header("algo", 5, library_width=19)
     for algo in algos:
         for seed in args.seeds:
-            compare(algo, seed, lambda library: [__file__, "--env", args.env, "--warmup", str(args.warmup), "--steps", str(args.steps),
-                                                 "--threads", str(args.threads), "--worker", library, algo, str(seed)],
-                    width=5, peers=tuple(args.peers), contenders=tuple(args.contenders), library_width=19)
+            compare(
+                algo,
+                seed,
+                lambda library: [
+                    __file__,
+                    "--env",
+                    args.env,
+                    "--warmup",
+                    str(args.warmup),
+                    "--steps",
+                    str(args.steps),
+                    "--threads",
+                    str(args.threads),
+                    "--worker",
+                    library,
+                    algo,
+                    str(seed),
+                ],
+                width=5,
+                peers=tuple(args.peers),
+                contenders=tuple(args.contenders),
+                library_width=19,
+            )
 
 
 if __name__ == "__main__":

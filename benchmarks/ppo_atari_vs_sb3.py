@@ -26,15 +26,38 @@ import time
 
 from side_by_side import compare, print_header, report_worker
 
-SETTINGS = dict(num_envs=8, num_steps=128, minibatch_size=256, epochs=4, learning_rate=2.5e-4, clip_eps=0.1, entropy_coef=0.01,
-                value_coef=0.5, max_grad_norm=0.5, gamma=0.99, gae_lambda=0.95)
+SETTINGS = dict(
+    num_envs=8,
+    num_steps=128,
+    minibatch_size=256,
+    epochs=4,
+    learning_rate=2.5e-4,
+    clip_eps=0.1,
+    entropy_coef=0.01,
+    value_coef=0.5,
+    max_grad_norm=0.5,
+    gamma=0.99,
+    gae_lambda=0.95,
+)
 
 
-def run_actorcritic(env: str, steps: int, seed: int, threads: int, precision: str = "fp32", vectorization: str = "sync") -> dict:
+def run_actorcritic(
+    env: str, steps: int, seed: int, threads: int, precision: str = "fp32", vectorization: str = "sync"
+) -> dict:
     from actorcritic import PPO, PPOConfig
 
-    agent = PPO(PPOConfig.for_env(env, seed=seed, total_steps=steps, num_threads=threads, eval_episodes=3, precision=precision,
-                                  vectorization=vectorization, **SETTINGS))
+    agent = PPO(
+        PPOConfig.for_env(
+            env,
+            seed=seed,
+            total_steps=steps,
+            num_threads=threads,
+            eval_episodes=3,
+            precision=precision,
+            vectorization=vectorization,
+            **SETTINGS,
+        )
+    )
     started = time.perf_counter()
     agent.learn()
     elapsed = time.perf_counter() - started
@@ -56,23 +79,50 @@ def run_sb3(env: str, steps: int, seed: int, threads: int, subprocesses: bool = 
 
     gym.register_envs(ale_py)
     torch.set_num_threads(threads)
-    envs = VecFrameStack(make_atari_env(env, n_envs=SETTINGS["num_envs"], seed=seed, env_kwargs={"frameskip": 1},
-                                        vec_env_cls=SubprocVecEnv if subprocesses else DummyVecEnv,
-                                        # fork: the workers inherit the ALE ids registered above (forkserver's would not)
-                                        vec_env_kwargs={"start_method": "fork"} if subprocesses else None), n_stack=4)
+    envs = VecFrameStack(
+        make_atari_env(
+            env,
+            n_envs=SETTINGS["num_envs"],
+            seed=seed,
+            env_kwargs={"frameskip": 1},
+            vec_env_cls=SubprocVecEnv if subprocesses else DummyVecEnv,
+            # fork: the workers inherit the ALE ids registered above (forkserver's would not)
+            vec_env_kwargs={"start_method": "fork"} if subprocesses else None,
+        ),
+        n_stack=4,
+    )
     model = SB3PPO(
-        "CnnPolicy", envs, seed=seed, device="cpu", n_steps=SETTINGS["num_steps"], batch_size=SETTINGS["minibatch_size"],
-        n_epochs=SETTINGS["epochs"], learning_rate=lambda progress: SETTINGS["learning_rate"] * progress,
-        clip_range=SETTINGS["clip_eps"], clip_range_vf=SETTINGS["clip_eps"], ent_coef=SETTINGS["entropy_coef"],
-        vf_coef=SETTINGS["value_coef"], max_grad_norm=SETTINGS["max_grad_norm"], gamma=SETTINGS["gamma"],
-        gae_lambda=SETTINGS["gae_lambda"], verbose=0,
+        "CnnPolicy",
+        envs,
+        seed=seed,
+        device="cpu",
+        n_steps=SETTINGS["num_steps"],
+        batch_size=SETTINGS["minibatch_size"],
+        n_epochs=SETTINGS["epochs"],
+        learning_rate=lambda progress: SETTINGS["learning_rate"] * progress,
+        clip_range=SETTINGS["clip_eps"],
+        clip_range_vf=SETTINGS["clip_eps"],
+        ent_coef=SETTINGS["entropy_coef"],
+        vf_coef=SETTINGS["value_coef"],
+        max_grad_norm=SETTINGS["max_grad_norm"],
+        gamma=SETTINGS["gamma"],
+        gae_lambda=SETTINGS["gae_lambda"],
+        verbose=0,
     )
     started = time.perf_counter()
     model.learn(total_timesteps=steps)
     elapsed = time.perf_counter() - started
     # evaluation: whole games, real score (SB3's AtariWrapper without its training-only signals)
-    eval_env = VecFrameStack(make_atari_env(env, n_envs=1, seed=seed + 10_000, env_kwargs={"frameskip": 1},
-                                            wrapper_kwargs={"terminal_on_life_loss": False, "clip_reward": False}), n_stack=4)
+    eval_env = VecFrameStack(
+        make_atari_env(
+            env,
+            n_envs=1,
+            seed=seed + 10_000,
+            env_kwargs={"frameskip": 1},
+            wrapper_kwargs={"terminal_on_life_loss": False, "clip_reward": False},
+        ),
+        n_stack=4,
+    )
     returns, obs, total = [], eval_env.reset(), 0.0
     while len(returns) < 3:
         action, _ = model.predict(obs, deterministic=True)
@@ -91,21 +141,51 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=2, help="torch threads for both libraries")
     parser.add_argument("--peers", nargs="+", choices=["sb3", "sb3-subproc"], default=["sb3", "sb3-subproc"])
-    parser.add_argument("--contenders", nargs="+", choices=["actorcritic", "actorcritic-bf16", "actorcritic-async"],
-                        default=["actorcritic", "actorcritic-bf16", "actorcritic-async"])
+    parser.add_argument(
+        "--contenders",
+        nargs="+",
+        choices=["actorcritic", "actorcritic-bf16", "actorcritic-async"],
+        default=["actorcritic", "actorcritic-bf16", "actorcritic-async"],
+    )
     parser.add_argument("--worker", nargs=4, metavar=("LIBRARY", "ENV", "STEPS", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         library, env, steps, seed = args.worker
-        report_worker(library, {"actorcritic": run_actorcritic, "actorcritic-bf16": functools.partial(run_actorcritic, precision="bf16"),
-                                "actorcritic-async": functools.partial(run_actorcritic, vectorization="async"),
-                                "sb3": run_sb3, "sb3-subproc": functools.partial(run_sb3, subprocesses=True)}, env, int(steps), int(seed), args.threads)
+        report_worker(
+            library,
+            {
+                "actorcritic": run_actorcritic,
+                "actorcritic-bf16": functools.partial(run_actorcritic, precision="bf16"),
+                "actorcritic-async": functools.partial(run_actorcritic, vectorization="async"),
+                "sb3": run_sb3,
+                "sb3-subproc": functools.partial(run_sb3, subprocesses=True),
+            },
+            env,
+            int(steps),
+            int(seed),
+            args.threads,
+        )
         return
     print_header("env", 18, library_width=17)
     for seed in args.seeds:
-        compare(args.env, seed, lambda library: [__file__, "--threads", str(args.threads), "--worker", library, args.env,
-                                                        str(args.steps), str(seed)], width=18,
-                peers=tuple(args.peers), contenders=tuple(args.contenders), library_width=17)
+        compare(
+            args.env,
+            seed,
+            lambda library: [
+                __file__,
+                "--threads",
+                str(args.threads),
+                "--worker",
+                library,
+                args.env,
+                str(args.steps),
+                str(seed),
+            ],
+            width=18,
+            peers=tuple(args.peers),
+            contenders=tuple(args.contenders),
+            library_width=17,
+        )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,9 @@ class Stacked:
     def __init__(self, seeds: int, obs_dim: int, actions: int, discrete: bool):
         torch.manual_seed(0)
         self.seeds, self.discrete = seeds, discrete
-        self.body = StackedMLP(2 * seeds, obs_dim, (64, 64), actions, output_gains=(0.01, 1.0) * seeds, output_widths=(actions, 1) * seeds)
+        self.body = StackedMLP(
+            2 * seeds, obs_dim, (64, 64), actions, output_gains=(0.01, 1.0) * seeds, output_widths=(actions, 1) * seeds
+        )
         self.log_std = None if discrete else torch.nn.Parameter(torch.zeros(seeds, 1, actions))
         modules = [self.body] + ([] if discrete else [torch.nn.ParameterList([self.log_std])])
         self.flat = FlatParameters(*modules)
@@ -84,13 +86,23 @@ class Stacked:
         self.optimizer.step()
 
     def seed_parameters(self, k: int) -> torch.Tensor:
-        return torch.cat([p[2 * k:2 * k + 2].reshape(-1) for p in self.body.parameters()])
+        return torch.cat([p[2 * k : 2 * k + 2].reshape(-1) for p in self.body.parameters()])
 
 
 def batch(seeds: int, size: int, obs_dim: int, actions: int, discrete: bool, generator: torch.Generator):
     obs = torch.randn(seeds, size, obs_dim, generator=generator)
-    acts = torch.randint(actions, (seeds, size), generator=generator) if discrete else torch.randn(seeds, size, actions, generator=generator)
-    return obs, acts, -torch.rand(seeds, size, generator=generator), torch.randn(seeds, size, generator=generator), torch.randn(seeds, size, generator=generator)
+    acts = (
+        torch.randint(actions, (seeds, size), generator=generator)
+        if discrete
+        else torch.randn(seeds, size, actions, generator=generator)
+    )
+    return (
+        obs,
+        acts,
+        -torch.rand(seeds, size, generator=generator),
+        torch.randn(seeds, size, generator=generator),
+        torch.randn(seeds, size, generator=generator),
+    )
 
 
 def main() -> None:
@@ -103,7 +115,10 @@ def main() -> None:
         config = PPOConfig.for_env(env, total_steps=10**6, num_threads=args.threads, checkpoint_every=0)
         agent = PPO(config)
         discrete = agent.discrete
-        obs_dim, actions = int(agent.observation_space.shape[0]), int(agent.action_space.n if discrete else agent.action_space.shape[0])
+        obs_dim, actions = (
+            int(agent.observation_space.shape[0]),
+            int(agent.action_space.n if discrete else agent.action_space.shape[0]),
+        )
         agent._reset_envs()
         rollouts = max(1, 16384 // (config.num_envs * config.num_steps))
         started = time.perf_counter()
@@ -112,9 +127,13 @@ def main() -> None:
         rollout_s = (time.perf_counter() - started) / rollouts
         transitions = config.num_envs * config.num_steps
         steps_per_update = config.epochs * math.ceil(transitions / config.minibatch_size)
-        print(f"\n{env}: rollout of {transitions} transitions {rollout_s * 1000:.1f} ms; update = {steps_per_update} gradient steps "
-              f"of minibatch {config.minibatch_size}")
-        print("| S | separate ms/step | stacked ms/step | stacked / separate | projected seed-steps/s vs S=1 (separate) | (stacked) |")
+        print(
+            f"\n{env}: rollout of {transitions} transitions {rollout_s * 1000:.1f} ms; update = {steps_per_update} gradient steps "
+            f"of minibatch {config.minibatch_size}"
+        )
+        print(
+            "| S | separate ms/step | stacked ms/step | stacked / separate | projected seed-steps/s vs S=1 (separate) | (stacked) |"
+        )
         print("|---|---|---|---|---|---|")
         base = None
         generator = torch.Generator().manual_seed(0)
@@ -124,26 +143,39 @@ def main() -> None:
             stacked = Stacked(seeds, obs_dim, actions, discrete)
             separate_ms = timed(lambda: separate_step(models, data), args.steps, warmup=1)
             stacked_ms = timed(lambda: stacked.step(data), args.steps, warmup=1)
-            per_update = {name: seeds * rollout_s + steps_per_update * ms / 1000 for name, ms in (("separate", separate_ms), ("stacked", stacked_ms))}
+            per_update = {
+                name: seeds * rollout_s + steps_per_update * ms / 1000
+                for name, ms in (("separate", separate_ms), ("stacked", stacked_ms))
+            }
             speed = {name: seeds * transitions / seconds for name, seconds in per_update.items()}
             base = base or speed["separate"]
-            print(f"| {seeds} | {separate_ms:.3f} | {stacked_ms:.3f} | {stacked_ms / separate_ms:.2f} | {speed['separate'] / base:.2f}x | {speed['stacked'] / base:.2f}x |")
+            print(
+                f"| {seeds} | {separate_ms:.3f} | {stacked_ms:.3f} | {stacked_ms / separate_ms:.2f} | {speed['separate'] / base:.2f}x | {speed['stacked'] / base:.2f}x |"
+            )
         # does a seed's trajectory depend on how many seeds share the stack?
         trajectories = {}
         for seeds in (1, 3, 8):
             stacked = Stacked(seeds, obs_dim, actions, discrete)
             with torch.no_grad():  # seed 0 starts from the same parameters in every stack
-                for p, reference in zip(stacked.body.parameters(), Stacked(1, obs_dim, actions, discrete).body.parameters()):
+                for p, reference in zip(
+                    stacked.body.parameters(), Stacked(1, obs_dim, actions, discrete).body.parameters()
+                ):
                     p[:2] = reference
             steps = torch.Generator().manual_seed(1)
             for _ in range(20):
                 one = batch(1, config.minibatch_size, obs_dim, actions, discrete, steps)
-                rest = batch(seeds - 1, config.minibatch_size, obs_dim, actions, discrete, generator) if seeds > 1 else None
+                rest = (
+                    batch(seeds - 1, config.minibatch_size, obs_dim, actions, discrete, generator)
+                    if seeds > 1
+                    else None
+                )
                 stacked.step([torch.cat([a, b]) if rest else a for a, b in zip(one, rest or one)])
             trajectories[seeds] = stacked.seed_parameters(0)
         same = all(torch.equal(trajectories[1], t) for t in trajectories.values())
-        print(f"seed 0 after 20 stacked steps, S = 1, 3, 8: {'bit-identical' if same else 'DIFFERENT'} "
-              f"(max difference {max((trajectories[1] - t).abs().max().item() for t in trajectories.values()):.2e})")
+        print(
+            f"seed 0 after 20 stacked steps, S = 1, 3, 8: {'bit-identical' if same else 'DIFFERENT'} "
+            f"(max difference {max((trajectories[1] - t).abs().max().item() for t in trajectories.values()):.2e})"
+        )
 
 
 if __name__ == "__main__":

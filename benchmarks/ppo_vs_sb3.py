@@ -30,25 +30,45 @@ CASES = {
     "cartpole": dict(env="CartPole-v1", num_envs=8, num_steps=256, normalize=False, steps=100_000),
     "halfcheetah": dict(env="HalfCheetah-v5", num_envs=1, num_steps=2048, normalize=True, steps=100_000),
 }
-COMMON = dict(learning_rate=3e-4, gamma=0.99, gae_lambda=0.95, clip_eps=0.2, epochs=10, minibatch_size=64,
-              value_coef=0.5, entropy_coef=0.0, max_grad_norm=0.5)
+COMMON = dict(
+    learning_rate=3e-4,
+    gamma=0.99,
+    gae_lambda=0.95,
+    clip_eps=0.2,
+    epochs=10,
+    minibatch_size=64,
+    value_coef=0.5,
+    entropy_coef=0.0,
+    max_grad_norm=0.5,
+)
 
 
 def run_actorcritic(case: dict, steps: int, seed: int, threads: int, num_seeds: int = 1) -> dict:
     from actorcritic import PPO, PPOConfig, make_agent
 
     config = PPOConfig(
-        env=case["env"], seed=seed, seeds=tuple(range(seed, seed + num_seeds)), total_steps=steps // num_seeds, num_envs=case["num_envs"], num_steps=case["num_steps"],
-        normalize_observations=case["normalize"], normalize_rewards=case["normalize"], num_threads=threads,
-        anneal_lr=True, **COMMON,
+        env=case["env"],
+        seed=seed,
+        seeds=tuple(range(seed, seed + num_seeds)),
+        total_steps=steps // num_seeds,
+        num_envs=case["num_envs"],
+        num_steps=case["num_steps"],
+        normalize_observations=case["normalize"],
+        normalize_rewards=case["normalize"],
+        num_threads=threads,
+        anneal_lr=True,
+        **COMMON,
     )
     agent = make_agent(PPO, config)
     started = time.perf_counter()
     agent.learn()
     elapsed = time.perf_counter() - started
     first = agent.seed_agent(0) if num_seeds > 1 else agent
-    return {"steps_per_second": num_seeds * agent.global_step / elapsed, "steps": num_seeds * agent.global_step,
-            "eval_return": evaluate(lambda obs: first.act(obs), case["env"])}
+    return {
+        "steps_per_second": num_seeds * agent.global_step / elapsed,
+        "steps": num_seeds * agent.global_step,
+        "eval_return": evaluate(lambda obs: first.act(obs), case["env"]),
+    }
 
 
 def run_sb3(case: dict, steps: int, seed: int, threads: int) -> dict:
@@ -62,10 +82,21 @@ def run_sb3(case: dict, steps: int, seed: int, threads: int) -> dict:
     if case["normalize"]:
         envs = VecNormalize(envs, gamma=COMMON["gamma"])
     model = SB3PPO(
-        "MlpPolicy", envs, seed=seed, device="cpu", n_steps=case["num_steps"], batch_size=COMMON["minibatch_size"],
-        n_epochs=COMMON["epochs"], learning_rate=lambda progress: COMMON["learning_rate"] * progress,
-        gamma=COMMON["gamma"], gae_lambda=COMMON["gae_lambda"], clip_range=COMMON["clip_eps"],
-        ent_coef=COMMON["entropy_coef"], vf_coef=COMMON["value_coef"], max_grad_norm=COMMON["max_grad_norm"], verbose=0,
+        "MlpPolicy",
+        envs,
+        seed=seed,
+        device="cpu",
+        n_steps=case["num_steps"],
+        batch_size=COMMON["minibatch_size"],
+        n_epochs=COMMON["epochs"],
+        learning_rate=lambda progress: COMMON["learning_rate"] * progress,
+        gamma=COMMON["gamma"],
+        gae_lambda=COMMON["gae_lambda"],
+        clip_range=COMMON["clip_eps"],
+        ent_coef=COMMON["entropy_coef"],
+        vf_coef=COMMON["value_coef"],
+        max_grad_norm=COMMON["max_grad_norm"],
+        verbose=0,
     )
     started = time.perf_counter()
     model.learn(total_timesteps=steps)
@@ -78,8 +109,11 @@ def run_sb3(case: dict, steps: int, seed: int, threads: int) -> dict:
             obs = envs.normalize_obs(obs)
         return model.predict(obs, deterministic=True)[0]
 
-    return {"steps_per_second": model.num_timesteps / elapsed, "steps": model.num_timesteps,
-            "eval_return": evaluate(act, case["env"])}
+    return {
+        "steps_per_second": model.num_timesteps / elapsed,
+        "steps": model.num_timesteps,
+        "eval_return": evaluate(act, case["env"]),
+    }
 
 
 def main() -> None:
@@ -93,7 +127,18 @@ def main() -> None:
 
     if args.worker:
         library, case, steps, seed = args.worker
-        report_worker(library, {"actorcritic": run_actorcritic, "actorcritic-x8": functools.partial(run_actorcritic, num_seeds=8), "sb3": run_sb3}, CASES[case], int(steps), int(seed), args.threads)
+        report_worker(
+            library,
+            {
+                "actorcritic": run_actorcritic,
+                "actorcritic-x8": functools.partial(run_actorcritic, num_seeds=8),
+                "sb3": run_sb3,
+            },
+            CASES[case],
+            int(steps),
+            int(seed),
+            args.threads,
+        )
         return
 
     cases = list(CASES) if args.case == "all" else [args.case]
@@ -101,8 +146,22 @@ def main() -> None:
     for case in cases:
         steps = args.steps or CASES[case]["steps"]
         for seed in args.seeds:
-            compare(case, seed, lambda library: [__file__, "--threads", str(args.threads), "--worker", library, case, str(steps), str(seed)],
-                    contenders=("actorcritic", "actorcritic-x8"), library_width=14)
+            compare(
+                case,
+                seed,
+                lambda library: [
+                    __file__,
+                    "--threads",
+                    str(args.threads),
+                    "--worker",
+                    library,
+                    case,
+                    str(steps),
+                    str(seed),
+                ],
+                contenders=("actorcritic", "actorcritic-x8"),
+                library_width=14,
+            )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,10 @@ def stacked_update(seeds: int, bf16: bool):
     def update(index: int) -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             with torch.no_grad():
-                target = rewards + 0.99 * q(critic_target, next_obs, torch.tanh(actor_target(next_obs))).float().min(1).values
+                target = (
+                    rewards
+                    + 0.99 * q(critic_target, next_obs, torch.tanh(actor_target(next_obs))).float().min(1).values
+                )
             loss = (q(critic, obs, actions).float() - target[:, None]).square().mean(-1).sum()
         critic_optimizer.zero_grad()
         loss.backward()
@@ -90,9 +93,14 @@ def main() -> None:
                 update(index)
             per_update = (time.perf_counter() - started) / args.updates * 1e3
             single = single or per_update
-            print(f"{'bf16' if bf16 else 'fp32':<9} {seeds:>2} {per_update:>10.2f} {per_update / seeds:>15.2f} {single / (per_update / seeds):>6.2f}x", flush=True)
+            print(
+                f"{'bf16' if bf16 else 'fp32':<9} {seeds:>2} {per_update:>10.2f} {per_update / seeds:>15.2f} {single / (per_update / seeds):>6.2f}x",
+                flush=True,
+            )
     for bf16 in (False, True):
-        print(f"{'bf16' if bf16 else 'fp32'}: a seed's outputs identical for S = 1, 2, 4 and 8: {same_outputs_whatever_s(bf16)}")
+        print(
+            f"{'bf16' if bf16 else 'fp32'}: a seed's outputs identical for S = 1, 2, 4 and 8: {same_outputs_whatever_s(bf16)}"
+        )
 
 
 if __name__ == "__main__":

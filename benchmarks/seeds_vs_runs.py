@@ -27,9 +27,33 @@ from pathlib import Path
 def train(args: argparse.Namespace, run_dir: Path, seeds: list[int], threads: int) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one `actorcritic train` process."""
     seed_args = ["--seeds", *map(str, seeds)] if len(seeds) > 1 else ["--seed", str(seeds[0])]
-    command = ["/usr/bin/time", "-f", "%M", "-o", str(run_dir) + ".rss", sys.executable, "-m", "actorcritic.cli", "train", args.algo,
-               "--env", args.env, *seed_args, "--total-steps", str(args.total_steps), "--learning-starts", str(args.learning_starts),
-               "--precision", args.precision, "--num-threads", str(threads), "--checkpoint-every", "0", "--run-dir", str(run_dir)]
+    command = [
+        "/usr/bin/time",
+        "-f",
+        "%M",
+        "-o",
+        str(run_dir) + ".rss",
+        sys.executable,
+        "-m",
+        "actorcritic.cli",
+        "train",
+        args.algo,
+        "--env",
+        args.env,
+        *seed_args,
+        "--total-steps",
+        str(args.total_steps),
+        "--learning-starts",
+        str(args.learning_starts),
+        "--precision",
+        args.precision,
+        "--num-threads",
+        str(threads),
+        "--checkpoint-every",
+        "0",
+        "--run-dir",
+        str(run_dir),
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started, int(Path(str(run_dir) + ".rss").read_text().split()[-1])
@@ -53,14 +77,20 @@ def main() -> None:
             separate = list(pool.map(lambda seed: train(args, Path(scratch) / f"seed-{seed}", [seed], 1), seeds))
         separate_wall = time.perf_counter() - started
     largest = max(rss for _, rss in separate)
-    print(f"{args.algo} on {args.env}, {args.seeds} seeds x {args.total_steps:,d} steps (learning starts {args.learning_starts:,d}), "
-          f"{args.precision}, {cores} cores")
+    print(
+        f"{args.algo} on {args.env}, {args.seeds} seeds x {args.total_steps:,d} steps (learning starts {args.learning_starts:,d}), "
+        f"{args.precision}, {cores} cores"
+    )
     print("| how | wall time | seed-steps/s | peak RSS |")
     print("|---|---|---|---|")
     seed_steps = args.seeds * args.total_steps
-    print(f"| one process, {args.seeds} seeds, {cores} threads | {together:.0f} s | {seed_steps / together:.0f} | {together_rss / 1024:.0f} MiB |")
-    print(f"| {args.seeds} runs, {cores} at a time, 1 thread each | {separate_wall:.0f} s | {seed_steps / separate_wall:.0f} | "
-          f"{largest / 1024:.0f} MiB per run, {cores * largest / 1024:.0f} MiB for {cores} alive |")
+    print(
+        f"| one process, {args.seeds} seeds, {cores} threads | {together:.0f} s | {seed_steps / together:.0f} | {together_rss / 1024:.0f} MiB |"
+    )
+    print(
+        f"| {args.seeds} runs, {cores} at a time, 1 thread each | {separate_wall:.0f} s | {seed_steps / separate_wall:.0f} | "
+        f"{largest / 1024:.0f} MiB per run, {cores * largest / 1024:.0f} MiB for {cores} alive |"
+    )
     print(f"one process / separate runs: {separate_wall / together:.2f}x the speed")
 
 

@@ -49,23 +49,40 @@ def report_worker(library: str, runners: dict[str, Callable[..., dict]], *args) 
 
 
 def print_header(label: str, width: int, library_width: int = 12) -> None:
-    print(f"{label:<{width}} {'seed':>4} {'library':<{library_width}} {'steps/s':>9} {'eval return':>12} {'peak RSS':>9}")
+    print(
+        f"{label:<{width}} {'seed':>4} {'library':<{library_width}} {'steps/s':>9} {'eval return':>12} {'peak RSS':>9}"
+    )
 
 
-def compare(label: str, seed: int, worker_command: Callable[[str], list[str]], width: int = 12, peers: tuple[str, ...] = ("sb3",),
-            contenders: tuple[str, ...] = ("actorcritic",), library_width: int = 12) -> dict:
+def compare(
+    label: str,
+    seed: int,
+    worker_command: Callable[[str], list[str]],
+    width: int = 12,
+    peers: tuple[str, ...] = ("sb3",),
+    contenders: tuple[str, ...] = ("actorcritic",),
+    library_width: int = 12,
+) -> dict:
     """Run each peer's worker, then each contender's, each in a fresh process (`worker_command(library)`
     gives the script's arguments); print steps/s (seed-steps/s where a worker trains several seeds), eval
     return and peak memory of each, then each contender's speed ratio to each peer."""
     results = {}
     for library in (*peers, *contenders):
         command = [sys.executable, *worker_command(library)]
-        output = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        output = subprocess.run(
+            command, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+        )
         results[library] = r = json.loads(output.stdout.strip().splitlines()[-1])
-        print(f"{label:<{width}} {seed:>4} {library:<{library_width}} {r['steps_per_second']:>9.1f} {r['eval_return']:>12.1f} "
-              f"{r['peak_rss_mib']:>6.0f} MiB", flush=True)
+        print(
+            f"{label:<{width}} {seed:>4} {library:<{library_width}} {r['steps_per_second']:>9.1f} {r['eval_return']:>12.1f} "
+            f"{r['peak_rss_mib']:>6.0f} MiB",
+            flush=True,
+        )
     for index, contender in enumerate(contenders):
-        references = (*peers, *contenders[:min(index, 1)])
-        ratios = ", ".join(f"{results[contender]['steps_per_second'] / results[peer]['steps_per_second']:.2f}x {peer}" for peer in references)
+        references = (*peers, *contenders[: min(index, 1)])
+        ratios = ", ".join(
+            f"{results[contender]['steps_per_second'] / results[peer]['steps_per_second']:.2f}x {peer}"
+            for peer in references
+        )
         print(f"{label:<{width}} {seed:>4} {'ratio':<{library_width}} {contender}: {ratios}", flush=True)
     return results

@@ -29,8 +29,18 @@ ENVS = {"CartPole-v1": 100_000, "Pendulum-v1": 100_000}
 def run_actorcritic(env: str, steps: int, seed: int) -> dict:
     from actorcritic import TRPO, TRPOConfig
 
-    agent = TRPO(TRPOConfig(env=env, seed=seed, total_steps=steps, num_envs=1, num_steps=2048, normalize_observations=False,
-                            normalize_rewards=False, num_threads=1))
+    agent = TRPO(
+        TRPOConfig(
+            env=env,
+            seed=seed,
+            total_steps=steps,
+            num_envs=1,
+            num_steps=2048,
+            normalize_observations=False,
+            normalize_rewards=False,
+            num_threads=1,
+        )
+    )
     started = time.perf_counter()
     agent.learn()
     elapsed = time.perf_counter() - started
@@ -46,7 +56,10 @@ def run_sb3_contrib(env: str, steps: int, seed: int) -> dict:
     started = time.perf_counter()
     model.learn(total_timesteps=steps)
     elapsed = time.perf_counter() - started
-    return {"steps_per_second": model.num_timesteps / elapsed, "eval_return": evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env)}
+    return {
+        "steps_per_second": model.num_timesteps / elapsed,
+        "eval_return": evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env),
+    }
 
 
 def main() -> None:
@@ -58,13 +71,27 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         library, env, seed = args.worker
-        report_worker(library, {"actorcritic": run_actorcritic, "sb3-contrib": run_sb3_contrib}, env, args.steps or ENVS[env], int(seed))
+        report_worker(
+            library,
+            {"actorcritic": run_actorcritic, "sb3-contrib": run_sb3_contrib},
+            env,
+            args.steps or ENVS[env],
+            int(seed),
+        )
         return
     envs = list(ENVS) if args.env == "all" else [args.env]
     print_header("env", 12)
     for env in envs:
         for seed in args.seeds:
-            compare(env, seed, lambda library: [__file__, "--worker", library, env, str(seed)] + (["--steps", str(args.steps)] if args.steps else []), peers=("sb3-contrib",))
+            compare(
+                env,
+                seed,
+                lambda library: (
+                    [__file__, "--worker", library, env, str(seed)]
+                    + (["--steps", str(args.steps)] if args.steps else [])
+                ),
+                peers=("sb3-contrib",),
+            )
 
 
 if __name__ == "__main__":

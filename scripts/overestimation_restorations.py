@@ -25,9 +25,11 @@ def compare(run: str, states: int = 100, rollout_steps: int = 1000) -> str:
     measured, exact = overestimation.monte_carlo_values(agent.act, make_env, starts, gamma, restore)
     observed, exact_observed = overestimation.monte_carlo_values(agent.act, make_env, starts, gamma)
     q = overestimation.q_estimates(agent, starts)
-    return (f"{run}: step {agent.global_step}, estimate {q.mean():.1f}; true value {measured.mean():.1f} as measured "
-            f"({replayed.mean():.0%} replayed, {1 - exact.mean():.0%} approximate), {observed.mean():.1f} from the "
-            f"observations alone ({1 - exact_observed.mean():.0%} approximate)")
+    return (
+        f"{run}: step {agent.global_step}, estimate {q.mean():.1f}; true value {measured.mean():.1f} as measured "
+        f"({replayed.mean():.0%} replayed, {1 - exact.mean():.0%} approximate), {observed.mean():.1f} from the "
+        f"observations alone ({1 - exact_observed.mean():.0%} approximate)"
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ import torch
 from actorcritic.errors import ActorCriticError
 
 
-def train_one_seed(algo: str, env_id: str, seed: int, total_steps: int, eval_every: int, eval_episodes: int, out: Path) -> dict:
+def train_one_seed(
+    algo: str, env_id: str, seed: int, total_steps: int, eval_every: int, eval_episodes: int, out: Path
+) -> dict:
     from stable_baselines3 import SAC, TD3
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
@@ -46,12 +48,32 @@ def train_one_seed(algo: str, env_id: str, seed: int, total_steps: int, eval_eve
     env = gym.make(env_id)
     eval_env = Monitor(gym.make(env_id))
     eval_env.reset(seed=seed + 10_000)  # an evaluation stream of its own, apart from training's
-    common = dict(learning_rate=3e-4, buffer_size=1_000_000, learning_starts=25_000, batch_size=256, tau=0.005, gamma=0.99,
-                  train_freq=1, gradient_steps=1, policy_kwargs=dict(net_arch=[256, 256]), seed=seed, device="cpu", verbose=0)
+    common = dict(
+        learning_rate=3e-4,
+        buffer_size=1_000_000,
+        learning_starts=25_000,
+        batch_size=256,
+        tau=0.005,
+        gamma=0.99,
+        train_freq=1,
+        gradient_steps=1,
+        policy_kwargs=dict(net_arch=[256, 256]),
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
     if algo == "td3":
         half_width = (env.action_space.high - env.action_space.low) / 2
         noise = NormalActionNoise(np.zeros_like(half_width), 0.1 * half_width)
-        model = TD3("MlpPolicy", env, action_noise=noise, policy_delay=2, target_policy_noise=0.2, target_noise_clip=0.5, **common)
+        model = TD3(
+            "MlpPolicy",
+            env,
+            action_noise=noise,
+            policy_delay=2,
+            target_policy_noise=0.2,
+            target_noise_clip=0.5,
+            **common,
+        )
     else:
         model = SAC("MlpPolicy", env, **common)
 
@@ -61,7 +83,9 @@ def train_one_seed(algo: str, env_id: str, seed: int, total_steps: int, eval_eve
     class Evaluate(BaseCallback):
         def _on_step(self) -> bool:
             if self.num_timesteps % eval_every == 0:
-                returns, _ = evaluate_policy(model, eval_env, n_eval_episodes=eval_episodes, deterministic=True, return_episode_rewards=True)
+                returns, _ = evaluate_policy(
+                    model, eval_env, n_eval_episodes=eval_episodes, deterministic=True, return_episode_rewards=True
+                )
                 rows.append((self.num_timesteps, float(np.mean(returns)), float(np.std(returns))))
                 with open(csv_path, "w", newline="") as handle:
                     writer = csv.writer(handle)
@@ -72,8 +96,15 @@ def train_one_seed(algo: str, env_id: str, seed: int, total_steps: int, eval_eve
 
     start = time.perf_counter()
     model.learn(total_timesteps=total_steps, callback=Evaluate())
-    result = {"algo": algo, "env": env_id, "seed": seed, "total_steps": total_steps, "final_eval_return": rows[-1][1],
-              "wall_seconds": round(time.perf_counter() - start), "library": "stable-baselines3"}
+    result = {
+        "algo": algo,
+        "env": env_id,
+        "seed": seed,
+        "total_steps": total_steps,
+        "final_eval_return": rows[-1][1],
+        "wall_seconds": round(time.perf_counter() - start),
+        "library": "stable-baselines3",
+    }
     (out / f"seed-{seed}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -83,7 +114,9 @@ def our_curves(directory: Path) -> list[dict[int, float]]:
     from actorcritic.analysis.reading import read_run
     from actorcritic.analysis.reports import collect_runs
 
-    return [dict(points) for run in collect_runs([directory]) for points in read_run(run)[1]["eval_return_mean"].values()]
+    return [
+        dict(points) for run in collect_runs([directory]) for points in read_run(run)[1]["eval_return_mean"].values()
+    ]
 
 
 def peer_curves(directory: Path) -> list[dict[int, float]]:
@@ -115,13 +148,20 @@ def compare(ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None
     scores = {}
     for name, curves in groups.items():
         final = [curve[last] for curve in curves]
-        late = [float(np.mean([value for step, value in curve.items() if last - late_steps < step <= last])) for curve in curves]
+        late = [
+            float(np.mean([value for step, value in curve.items() if last - late_steps < step <= last]))
+            for curve in curves
+        ]
         scores[name] = late
         print(f"{name}, {len(curves)} seeds, at {last:,d} steps")
-        print(f"  final evaluation per seed: {', '.join(f'{x:,.0f}' for x in final)}; {describe(aggregate_scores(final))}, "
-              f"{describe(aggregate_scores(final), 'mean')}")
-        print(f"  late mean (last {late_steps:,d} steps) per seed: {', '.join(f'{x:,.0f}' for x in late)}; "
-              f"{describe(aggregate_scores(late))}, {describe(aggregate_scores(late), 'mean')}")
+        print(
+            f"  final evaluation per seed: {', '.join(f'{x:,.0f}' for x in final)}; {describe(aggregate_scores(final))}, "
+            f"{describe(aggregate_scores(final), 'mean')}"
+        )
+        print(
+            f"  late mean (last {late_steps:,d} steps) per seed: {', '.join(f'{x:,.0f}' for x in late)}; "
+            f"{describe(aggregate_scores(late))}, {describe(aggregate_scores(late), 'mean')}"
+        )
     improvement = probability_of_improvement(scores["actorcritic"], scores["SB3"])
     low, high = improvement["probability_ci"]
     print(f"P(actorcritic run > SB3 run), late means: {improvement['probability']:.2f} [95% CI {low:.2f}, {high:.2f}]")
@@ -158,7 +198,9 @@ def main() -> None:
     versus = commands.add_parser("compare", help="our runs against the peer's")
     versus.add_argument("ours", type=Path)
     versus.add_argument("peer", type=Path)
-    versus.add_argument("--late", type=int, default=60_000, help="the late mean covers the evaluations of these last steps")
+    versus.add_argument(
+        "--late", type=int, default=60_000, help="the late mean covers the evaluations of these last steps"
+    )
     versus.add_argument("--figure", type=Path)
     args = parser.parse_args()
     if args.command == "compare":
@@ -169,11 +211,16 @@ def main() -> None:
             raise SystemExit(2) from None
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = [(args.algo, args.env, seed, args.total_steps, args.eval_every, args.eval_episodes, args.out) for seed in args.seeds]
+    jobs = [
+        (args.algo, args.env, seed, args.total_steps, args.eval_every, args.eval_episodes, args.out)
+        for seed in args.seeds
+    ]
     with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
         results = pool.starmap(train_one_seed, jobs)
     finals = [r["final_eval_return"] for r in results]
-    print(f"{args.algo} {args.env}, {args.total_steps:,d} steps, final evaluation per seed: {', '.join(f'{x:,.0f}' for x in finals)}")
+    print(
+        f"{args.algo} {args.env}, {args.total_steps:,d} steps, final evaluation per seed: {', '.join(f'{x:,.0f}' for x in finals)}"
+    )
 
 
 if __name__ == "__main__":

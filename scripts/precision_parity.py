@@ -29,9 +29,27 @@ def command(out: Path, algo: str, precision: str, total_steps: int) -> list[str]
         return []
     if (run_dir / "checkpoint").exists():
         return [sys.executable, "-m", "actorcritic.cli", "resume", str(run_dir)]
-    return [sys.executable, "-m", "actorcritic.cli", "train", algo, "--env", "HalfCheetah-v5", "--seeds", *SEEDS,
-            "--total-steps", str(total_steps), "--precision", precision, "--num-threads", "1", "--checkpoint-every", "10000",
-            "--run-dir", str(run_dir)]
+    return [
+        sys.executable,
+        "-m",
+        "actorcritic.cli",
+        "train",
+        algo,
+        "--env",
+        "HalfCheetah-v5",
+        "--seeds",
+        *SEEDS,
+        "--total-steps",
+        str(total_steps),
+        "--precision",
+        precision,
+        "--num-threads",
+        "1",
+        "--checkpoint-every",
+        "10000",
+        "--run-dir",
+        str(run_dir),
+    ]
 
 
 def run(out: Path, jobs: int, total_steps: int) -> None:
@@ -58,8 +76,10 @@ def report(out: Path) -> None:
         intervals[algo, precision] = aggregate["iqm_ci"]
         finals = ", ".join(f"{entry['eval_return_mean']:.0f}" for entry in summary["per_seed"])
         iqm, mean = aggregate["iqm"], aggregate["mean"]
-        print(f"| {algo} | {precision} | {finals} | {iqm:.0f} [{aggregate['iqm_ci'][0]:.0f}, {aggregate['iqm_ci'][1]:.0f}] "
-              f"| {mean:.0f} [{aggregate['mean_ci'][0]:.0f}, {aggregate['mean_ci'][1]:.0f}] |")
+        print(
+            f"| {algo} | {precision} | {finals} | {iqm:.0f} [{aggregate['iqm_ci'][0]:.0f}, {aggregate['iqm_ci'][1]:.0f}] "
+            f"| {mean:.0f} [{aggregate['mean_ci'][0]:.0f}, {aggregate['mean_ci'][1]:.0f}] |"
+        )
     for algo in ("td3", "sac"):
         (low32, high32), (low16, high16) = intervals[algo, "fp32"], intervals[algo, "bf16"]
         overlap = low32 <= high16 and low16 <= high32

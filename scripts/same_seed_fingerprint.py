@@ -28,31 +28,141 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-OFF_POLICY = ["--env", "Pendulum-v1", "--total-steps", "1500", "--learning-starts", "500", "--batch-size", "64",
-              "--hidden-sizes", "64", "64", "--log-every", "250", "--eval-every", "750", "--eval-episodes", "2"]
+OFF_POLICY = [
+    "--env",
+    "Pendulum-v1",
+    "--total-steps",
+    "1500",
+    "--learning-starts",
+    "500",
+    "--batch-size",
+    "64",
+    "--hidden-sizes",
+    "64",
+    "64",
+    "--log-every",
+    "250",
+    "--eval-every",
+    "750",
+    "--eval-episodes",
+    "2",
+]
 
 CASES: dict[str, list[str]] = {
     "ppo-cartpole": ["ppo", "--env", "CartPole-v1", "--total-steps", "2048"],
-    "ppo-pendulum": ["ppo", "--env", "Pendulum-v1", "--total-steps", "4096", "--num-envs", "2", "--num-steps", "512",
-                     "--clip-value-loss", "--target-kl", "0.02"],
+    "ppo-pendulum": [
+        "ppo",
+        "--env",
+        "Pendulum-v1",
+        "--total-steps",
+        "4096",
+        "--num-envs",
+        "2",
+        "--num-steps",
+        "512",
+        "--clip-value-loss",
+        "--target-kl",
+        "0.02",
+    ],
     "reinforce-value-gae": ["reinforce", "--env", "CartPole-v1", "--total-steps", "12000", "--advantage", "gae"],
-    "reinforce-optimal": ["reinforce", "--env", "CartPole-v1", "--total-steps", "8000", "--baseline", "optimal", "--epochs", "2"],
-    "reinforce-mean-pendulum": ["reinforce", "--env", "Pendulum-v1", "--total-steps", "4000", "--baseline", "mean",
-                                "--num-envs", "2", "--num-steps", "400"],
+    "reinforce-optimal": [
+        "reinforce",
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        "8000",
+        "--baseline",
+        "optimal",
+        "--epochs",
+        "2",
+    ],
+    "reinforce-mean-pendulum": [
+        "reinforce",
+        "--env",
+        "Pendulum-v1",
+        "--total-steps",
+        "4000",
+        "--baseline",
+        "mean",
+        "--num-envs",
+        "2",
+        "--num-steps",
+        "400",
+    ],
     "trpo-cartpole": ["trpo", "--env", "CartPole-v1", "--total-steps", "4096"],
-    "trpo-pendulum-kstep": ["trpo", "--env", "Pendulum-v1", "--total-steps", "4096", "--num-envs", "2", "--num-steps", "1024",
-                            "--advantage", "kstep", "--k", "3"],
-    "grpo-cartpole": ["grpo", "--env", "CartPole-v1", "--total-steps", "3000", "--group-size", "4", "--groups-per-update", "2",
-                      "--beta", "0.01"],
-    "grpo-pendulum": ["grpo", "--env", "Pendulum-v1", "--total-steps", "3200", "--group-size", "4", "--groups-per-update", "2"],
+    "trpo-pendulum-kstep": [
+        "trpo",
+        "--env",
+        "Pendulum-v1",
+        "--total-steps",
+        "4096",
+        "--num-envs",
+        "2",
+        "--num-steps",
+        "1024",
+        "--advantage",
+        "kstep",
+        "--k",
+        "3",
+    ],
+    "grpo-cartpole": [
+        "grpo",
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        "3000",
+        "--group-size",
+        "4",
+        "--groups-per-update",
+        "2",
+        "--beta",
+        "0.01",
+    ],
+    "grpo-pendulum": [
+        "grpo",
+        "--env",
+        "Pendulum-v1",
+        "--total-steps",
+        "3200",
+        "--group-size",
+        "4",
+        "--groups-per-update",
+        "2",
+    ],
     "td3": ["td3", *OFF_POLICY],
     "ddpg": ["ddpg", *OFF_POLICY],
     "td3-no-smoothing": ["td3", *OFF_POLICY, "--no-target-policy-smoothing", "--policy-delay", "3"],
     "sac": ["sac", *OFF_POLICY],
     "sac-fixed-alpha": ["sac", *OFF_POLICY, "--no-autotune-alpha", "--initial-alpha", "0.2", "--policy-delay", "2"],
-    "grpo-lm": ["grpo-lm", "--task", "addition", "--digits", "1", "--warmup-steps", "20", "--total-steps", "6", "--prompts-per-step", "4",
-                "--group-size", "4", "--d-model", "32", "--num-layers", "1", "--eval-prompts", "20", "--eval-every", "3",
-                "--checkpoint-every", "2", "--beta", "0.05", "--num-iterations", "2"],
+    "grpo-lm": [
+        "grpo-lm",
+        "--task",
+        "addition",
+        "--digits",
+        "1",
+        "--warmup-steps",
+        "20",
+        "--total-steps",
+        "6",
+        "--prompts-per-step",
+        "4",
+        "--group-size",
+        "4",
+        "--d-model",
+        "32",
+        "--num-layers",
+        "1",
+        "--eval-prompts",
+        "20",
+        "--eval-every",
+        "3",
+        "--checkpoint-every",
+        "2",
+        "--beta",
+        "0.05",
+        "--num-iterations",
+        "2",
+    ],
 }
 
 SEED = 3
@@ -70,12 +180,25 @@ def record(out: Path, src: Path | None) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for name, args in CASES.items():
             run_dir = Path(scratch) / name
-            command = [sys.executable, "-m", "actorcritic.cli", "train", *args, "--seed", str(SEED), "--run-dir", str(run_dir)]
+            command = [
+                sys.executable,
+                "-m",
+                "actorcritic.cli",
+                "train",
+                *args,
+                "--seed",
+                str(SEED),
+                "--run-dir",
+                str(run_dir),
+            ]
             completed = subprocess.run(command, env=env, capture_output=True, text=True)
             if completed.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{completed.stderr[-2000:]}")
             results[name] = fingerprint(run_dir)
-            print(f"{name}: {len(results[name]['metrics'])} metric rows, {len(results[name]['tensors'])} tensors", flush=True)
+            print(
+                f"{name}: {len(results[name]['metrics'])} metric rows, {len(results[name]['tensors'])} tensors",
+                flush=True,
+            )
     out.write_text(json.dumps(results, indent=1))
 
 
@@ -83,7 +206,10 @@ def fingerprint(run_dir: Path) -> dict:
     with open(run_dir / "metrics.csv", newline="") as f:
         rows = _untimed([{RENAMED_COLUMNS.get(k, k): v for k, v in row.items()} for row in csv.DictReader(f)])
     tensors = load_file(str(run_dir / "checkpoint" / "tensors.safetensors"))
-    hashes = {name: hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()[:16] + f" {tuple(t.shape)}" for name, t in tensors.items()}
+    hashes = {
+        name: hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()[:16] + f" {tuple(t.shape)}"
+        for name, t in tensors.items()
+    }
     summary = json.loads((run_dir / "summary.json").read_text())
     return {"metrics": rows, "tensors": hashes, "eval_returns": summary["eval_returns"]}
 
@@ -107,8 +233,10 @@ def compare(before_path: Path, after_path: Path) -> int:
         ok = metrics_equal and not differing and evals_equal and not only_after
         failures += not ok
         verdict = "IDENTICAL" if ok else "DIFFERENT"
-        print(f"{name:26s} {verdict}: metrics {'equal' if metrics_equal else 'differ'} ({len(new['metrics'])} rows), "
-              f"{len(shared) - len(differing)}/{len(shared)} tensors bit-identical, final evaluation {'equal' if evals_equal else 'differs'}")
+        print(
+            f"{name:26s} {verdict}: metrics {'equal' if metrics_equal else 'differ'} ({len(new['metrics'])} rows), "
+            f"{len(shared) - len(differing)}/{len(shared)} tensors bit-identical, final evaluation {'equal' if evals_equal else 'differs'}"
+        )
         for line in notes + [f"    differing tensor {t}" for t in differing[:5]]:
             print(line)
         if only_before:
@@ -152,7 +280,9 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     record_parser = commands.add_parser("record")
     record_parser.add_argument("out", type=Path)
-    record_parser.add_argument("--src", type=Path, help="the src/ directory of the checkout to fingerprint (default: the installed package)")
+    record_parser.add_argument(
+        "--src", type=Path, help="the src/ directory of the checkout to fingerprint (default: the installed package)"
+    )
     compare_parser = commands.add_parser("compare")
     compare_parser.add_argument("before", type=Path)
     compare_parser.add_argument("after", type=Path)

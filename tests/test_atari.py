@@ -49,11 +49,35 @@ def test_a_lost_life_ends_the_training_episode_but_not_the_game_and_rewards_are_
 def test_ppo_trains_and_evaluates_on_breakout_through_the_cli(tmp_path, capfd):
     run = tmp_path / "run"
     # the episodes are cut at 2,000 frames: an untrained policy's full game took minutes to evaluate on an AVX2 CPU
-    assert main(["train", "ppo", "--env", "ALE/Breakout-v5", "--total-steps", "256", "--num-steps", "16", "--minibatch-size", "64",
-                 "--eval-episodes", "1", "--env-kwargs", "max_episode_steps=2000", "--run-dir", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--env",
+                "ALE/Breakout-v5",
+                "--total-steps",
+                "256",
+                "--num-steps",
+                "16",
+                "--minibatch-size",
+                "64",
+                "--eval-episodes",
+                "1",
+                "--env-kwargs",
+                "max_episode_steps=2000",
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((run / "summary.json").read_text())
     assert summary["total_steps"] == 256 and summary["eval_episodes"] == 1
-    assert json.loads((run / "config.json").read_text())["env_kwargs"] == ["frameskip=1", "max_episode_steps=2000"]  # the preset's, and ours
+    assert json.loads((run / "config.json").read_text())["env_kwargs"] == [
+        "frameskip=1",
+        "max_episode_steps=2000",
+    ]  # the preset's, and ours
     assert "Stella" not in capfd.readouterr().err  # ALE's banner stays off stderr
     assert main(["evaluate", str(run), "--episodes", "1"]) == 0
 
@@ -64,13 +88,22 @@ def test_env_kwargs_add_to_the_presets_key_by_key():
     def env_kwargs(env, *pairs):
         return parse_config(PPOConfig, ["--env", env, "--env-kwargs", *pairs], prog="t").env_kwargs
 
-    assert env_kwargs("ALE/Breakout-v5", "repeat_action_probability=0") == ("frameskip=1", "repeat_action_probability=0")
+    assert env_kwargs("ALE/Breakout-v5", "repeat_action_probability=0") == (
+        "frameskip=1",
+        "repeat_action_probability=0",
+    )
     assert env_kwargs("ALE/Breakout-v5", "frameskip=4") == ("frameskip=4",)  # a key the flag names takes its value
     assert env_kwargs("CartPole-v1", "max_episode_steps=50") == ("max_episode_steps=50",)  # no preset: the flag's alone
     # the same from Python and in sweeps, which build configs with for_env
     assert PPOConfig.for_env("ALE/Breakout-v5", env_kwargs=("frameskip=4",)).env_kwargs == ("frameskip=4",)
-    assert PPOConfig.for_env("ALE/Breakout-v5", env_kwargs=("full_action_space=true",)).env_kwargs == ("frameskip=1", "full_action_space=true")
-    assert PPOConfig.for_env("ALE/Breakout-v5").env_kwargs == ("frameskip=1",) and PPOConfig.for_env("CartPole-v1").env_kwargs == ()
+    assert PPOConfig.for_env("ALE/Breakout-v5", env_kwargs=("full_action_space=true",)).env_kwargs == (
+        "frameskip=1",
+        "full_action_space=true",
+    )
+    assert (
+        PPOConfig.for_env("ALE/Breakout-v5").env_kwargs == ("frameskip=1",)
+        and PPOConfig.for_env("CartPole-v1").env_kwargs == ()
+    )
 
 
 def test_ale_ids_without_the_package_say_which(monkeypatch, capsys, tmp_path):
@@ -79,8 +112,11 @@ def test_ale_ids_without_the_package_say_which(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "ale_py", None)
     for name in [k for k in gym.registry if k.startswith("ALE/")]:
         monkeypatch.delitem(gym.registry, name)
-    assert_one_line_error(capsys, main(["train", "ppo", "--env", "ALE/Breakout-v5", "--run-dir", str(tmp_path / "r")]),
-                          "needs the ale-py package")
+    assert_one_line_error(
+        capsys,
+        main(["train", "ppo", "--env", "ALE/Breakout-v5", "--run-dir", str(tmp_path / "r")]),
+        "needs the ale-py package",
+    )
 
 
 @pytest.mark.slow

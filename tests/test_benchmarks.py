@@ -12,13 +12,16 @@ import ppo_vs_sb3  # noqa: E402
 import trpo_vs_sb3_contrib  # noqa: E402
 
 
-@pytest.mark.parametrize("run", [
-    lambda: ppo_vs_sb3.run_actorcritic({**ppo_vs_sb3.CASES["cartpole"], "num_steps": 32}, 256, 0, 1),
-    lambda: trpo_vs_sb3_contrib.run_actorcritic("CartPole-v1", 2048, 0),
-    lambda: offpolicy_vs_sb3.run_actorcritic("sac", "Pendulum-v1", 50, 20, 0, 1),
-    lambda: offpolicy_vs_sb3.run_actorcritic("td3", "Pendulum-v1", 50, 20, 0, 1, precision="bf16", num_seeds=2),
-    lambda: ppo_vs_sb3.run_actorcritic({**ppo_vs_sb3.CASES["cartpole"], "num_steps": 32}, 512, 0, 1, num_seeds=2),
-])
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda: ppo_vs_sb3.run_actorcritic({**ppo_vs_sb3.CASES["cartpole"], "num_steps": 32}, 256, 0, 1),
+        lambda: trpo_vs_sb3_contrib.run_actorcritic("CartPole-v1", 2048, 0),
+        lambda: offpolicy_vs_sb3.run_actorcritic("sac", "Pendulum-v1", 50, 20, 0, 1),
+        lambda: offpolicy_vs_sb3.run_actorcritic("td3", "Pendulum-v1", 50, 20, 0, 1, precision="bf16", num_seeds=2),
+        lambda: ppo_vs_sb3.run_actorcritic({**ppo_vs_sb3.CASES["cartpole"], "num_steps": 32}, 512, 0, 1, num_seeds=2),
+    ],
+)
 def test_the_actorcritic_side_of_each_benchmark_runs(run):
     result = run()
     assert result["steps_per_second"] > 0 and "eval_return" in result

@@ -1,6 +1,5 @@
 """Storage: the time-major rollout and the replay buffer."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -11,8 +10,14 @@ from actorcritic.algorithms.buffers import ReplayBuffer, RolloutBuffer
 def test_replay_buffer_rows_ring_and_sampling():
     buffer = ReplayBuffer(4, obs_dim=2, action_dim=1)
     for step in range(6):
-        buffer.add(np.full((1, 2), step), np.full((1, 1), -step), np.array([step * 10.0]), np.full((1, 2), step + 0.5),
-                   np.array([step == 2]), np.array([step == 3]))
+        buffer.add(
+            np.full((1, 2), step),
+            np.full((1, 1), -step),
+            np.array([step * 10.0]),
+            np.full((1, 2), step + 0.5),
+            np.array([step == 2]),
+            np.array([step == 3]),
+        )
     assert buffer.size == 4 and buffer.position == 2
     assert buffer.table[0, 0] == 4 and buffer.table[1, 0] == 5  # the oldest rows were overwritten
     batch = buffer.sample(64, torch.Generator().manual_seed(0))
@@ -21,7 +26,6 @@ def test_replay_buffer_rows_ring_and_sampling():
     assert torch.allclose(batch.next_observations, batch.observations + 0.5)
     assert set(batch.observations[:, 0].tolist()) == {2.0, 3.0, 4.0, 5.0}
     assert torch.equal(batch.terminated, (batch.observations[:, 0] == 2).float())  # truncation is not termination
-
 
 
 def test_replay_buffer_state_round_trip():
@@ -33,7 +37,6 @@ def test_replay_buffer_state_round_trip():
     assert np.array_equal(other.table, buffer.table) and (other.size, other.position) == (2, 2)
     with pytest.raises(ValueError):
         ReplayBuffer(10, 4, 2).load_state(tensors, counters)
-
 
 
 def test_rollout_buffer_is_time_major_and_its_transitions_keep_the_step_order():

@@ -44,13 +44,21 @@ def test_a_checkpoint_left_between_the_renames_is_found(tmp_path):
     assert torch.equal(loaded["w"], torch.ones(2))
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: (d / "tensors.safetensors").write_bytes(b"garbage"), "does not match the checksum"),
-    (lambda d: (d / "state.json").write_text("{"), "is not valid JSON"),
-    (lambda d: (d / "state.json").write_text(json.dumps({**json.loads((d / "state.json").read_text()), "format_version": 99})), "newer than this actorcritic"),
-    (lambda d: (d / "tensors.safetensors").unlink(), "is missing"),
-    (lambda d: (d / "state.json").write_text("[]"), "is not an actorcritic checkpoint"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "tensors.safetensors").write_bytes(b"garbage"), "does not match the checksum"),
+        (lambda d: (d / "state.json").write_text("{"), "is not valid JSON"),
+        (
+            lambda d: (d / "state.json").write_text(
+                json.dumps({**json.loads((d / "state.json").read_text()), "format_version": 99})
+            ),
+            "newer than this actorcritic",
+        ),
+        (lambda d: (d / "tensors.safetensors").unlink(), "is missing"),
+        (lambda d: (d / "state.json").write_text("[]"), "is not an actorcritic checkpoint"),
+    ],
+)
 def test_damaged_checkpoints_are_refused_with_one_line(tmp_path, damage, message):
     save_checkpoint(tmp_path / "ckpt", {"w": torch.ones(2)}, STATE)
     damage(tmp_path / "ckpt")

@@ -14,15 +14,35 @@ from conftest import assert_one_line_error
 from actorcritic.cli import commands as cli
 from actorcritic.cli.commands import main
 
-TINY_FLAGS = ["--num-envs", "2", "--num-steps", "16", "--minibatch-size", "16", "--epochs", "1", "--hidden-sizes", "16", "16", "--eval-episodes", "2"]
+TINY_FLAGS = [
+    "--num-envs",
+    "2",
+    "--num-steps",
+    "16",
+    "--minibatch-size",
+    "16",
+    "--epochs",
+    "1",
+    "--hidden-sizes",
+    "16",
+    "16",
+    "--eval-episodes",
+    "2",
+]
 
 
 def train(run_dir, *extra, env="CartPole-v1", steps=64):
-    return main(["train", "ppo", "--env", env, "--total-steps", str(steps), "--run-dir", str(run_dir), *TINY_FLAGS, *extra])
+    return main(
+        ["train", "ppo", "--env", env, "--total-steps", str(steps), "--run-dir", str(run_dir), *TINY_FLAGS, *extra]
+    )
 
 
 def fingerprint(directory: Path) -> dict:
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +60,29 @@ def test_train_writes_a_complete_run_directory(trained_run, capsys):
     with open(trained_run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 64 // (2 * 16)
-    for column in ("global_step", "episode_return_mean", "steps_per_second", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
+    for column in (
+        "global_step",
+        "episode_return_mean",
+        "steps_per_second",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+    ):
         assert column in rows[0]
     summary = json.loads((trained_run / "summary.json").read_text())
-    for key in ("algo", "env", "seed", "total_steps", "wall_time_s", "steps_per_second", "eval_episodes", "eval_return_mean", "eval_return_std"):
+    for key in (
+        "algo",
+        "env",
+        "seed",
+        "total_steps",
+        "wall_time_s",
+        "steps_per_second",
+        "eval_episodes",
+        "eval_return_mean",
+        "eval_return_std",
+    ):
         assert key in summary
     assert summary["total_steps"] == 64 and summary["eval_episodes"] == 2
 
@@ -119,7 +158,10 @@ def copy_run(source: Path, target: Path) -> Path:
 @pytest.mark.parametrize(
     "damage, fragments",
     [
-        (lambda d: (d / "checkpoint" / "tensors.safetensors").write_bytes(b"\x00" * 40), ["corrupt checkpoint", "checksum"]),
+        (
+            lambda d: (d / "checkpoint" / "tensors.safetensors").write_bytes(b"\x00" * 40),
+            ["corrupt checkpoint", "checksum"],
+        ),
         (lambda d: (d / "checkpoint" / "state.json").write_text("{not json"), ["corrupt checkpoint"]),
         (lambda d: _edit_state(d, format_version=99), ["format version 99 is newer"]),
         (lambda d: _edit_state(d, algo="a2c"), ["unknown algorithm 'a2c'"]),
@@ -165,7 +207,11 @@ def test_checkpoint_left_by_a_crash_between_renames_is_found(trained_run, tmp_pa
 
 def test_console_script_errors_have_no_traceback(tmp_path):
     script = Path(sys.executable).with_name("actorcritic")
-    result = subprocess.run([str(script), "train", "ppo", "--env", "NoSuchEnv-v0", "--run-dir", str(tmp_path / "r")], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(script), "train", "ppo", "--env", "NoSuchEnv-v0", "--run-dir", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
     assert "unknown environment id 'NoSuchEnv-v0'" in result.stderr
@@ -173,9 +219,31 @@ def test_console_script_errors_have_no_traceback(tmp_path):
 
 @pytest.mark.parametrize("algo", ["reinforce", "trpo", "grpo"])
 def test_cli_trains_every_policy_gradient_algorithm(algo, tmp_path, capsys):
-    flags = ["--total-steps", "64", "--num-steps", "32", "--num-envs", "2", "--hidden-sizes", "16", "--eval-episodes", "1"]
+    flags = [
+        "--total-steps",
+        "64",
+        "--num-steps",
+        "32",
+        "--num-envs",
+        "2",
+        "--hidden-sizes",
+        "16",
+        "--eval-episodes",
+        "1",
+    ]
     if algo == "grpo":
-        flags = ["--total-steps", "40", "--group-size", "2", "--groups-per-update", "1", "--hidden-sizes", "16", "--eval-episodes", "1"]
+        flags = [
+            "--total-steps",
+            "40",
+            "--group-size",
+            "2",
+            "--groups-per-update",
+            "1",
+            "--hidden-sizes",
+            "16",
+            "--eval-episodes",
+            "1",
+        ]
     assert main(["train", algo, "--env", "CartPole-v1", "--run-dir", str(tmp_path / algo), *flags]) == 0
     assert main(["evaluate", str(tmp_path / algo), "--episodes", "1"]) == 0
     assert f"{algo} on CartPole-v1" in capsys.readouterr().out
@@ -183,9 +251,16 @@ def test_cli_trains_every_policy_gradient_algorithm(algo, tmp_path, capsys):
 
 def test_a_closed_stdout_ends_quietly():
     for command in ("actorcritic train ppo --help | head -3", "actorcritic experiment --list | head -1"):
-        completed = subprocess.run(command, shell=True, capture_output=True, text=True,
-                                   env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
-        assert completed.returncode == 0 and completed.stderr == "" and len(completed.stdout.splitlines()) >= 1, completed.stderr
+        completed = subprocess.run(
+            command,
+            shell=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        )
+        assert completed.returncode == 0 and completed.stderr == "" and len(completed.stdout.splitlines()) >= 1, (
+            completed.stderr
+        )
 
 
 def test_python_dash_m_version_and_usage(capsys):
@@ -193,7 +268,9 @@ def test_python_dash_m_version_and_usage(capsys):
     assert completed.returncode == 0 and completed.stdout.startswith("actorcritic ")
     assert main(["--help"]) == 0
     usage = capsys.readouterr().out
-    assert "--version" in usage and all(f"actorcritic {c}" in usage for c in ("train", "resume", "evaluate", "plot", "export", "experiment"))
+    assert "--version" in usage and all(
+        f"actorcritic {c}" in usage for c in ("train", "resume", "evaluate", "plot", "export", "experiment")
+    )
     assert main(["train", "ppo", "--help"]) == 0
     assert "--run-dir DIR" in capsys.readouterr().out
 
@@ -206,11 +283,17 @@ def test_the_default_environment_gets_its_preset_too():
     assert parse_config(PPOConfig, ["--env", "CartPole-v1"], prog="p").num_envs == 8
 
 
-@pytest.mark.parametrize("flags, fragments", [
-    (["reinforce", "--baseline", "foo"], ["--baseline", "invalid choice: 'foo'", "'none', 'mean', 'value', 'optimal'"]),
-    (["ppo", "--advantage", "foo"], ["--advantage", "'foo'", "'gae', 'kstep', 'mc'"]),
-    (["sac", "--target-entropy", "abc"], ["--target-entropy", "invalid float value: 'abc'"]),
-])
+@pytest.mark.parametrize(
+    "flags, fragments",
+    [
+        (
+            ["reinforce", "--baseline", "foo"],
+            ["--baseline", "invalid choice: 'foo'", "'none', 'mean', 'value', 'optimal'"],
+        ),
+        (["ppo", "--advantage", "foo"], ["--advantage", "'foo'", "'gae', 'kstep', 'mc'"]),
+        (["sac", "--target-entropy", "abc"], ["--target-entropy", "invalid float value: 'abc'"]),
+    ],
+)
 def test_invalid_values_name_the_flag_the_value_and_the_choices(capsys, flags, fragments):
     assert_one_line_error(capsys, main(["train", *flags]), *fragments)
 
@@ -238,11 +321,19 @@ def test_full_is_the_experiments_claim_setting_with_other_flags_on_top(capsys):
         if hasattr(module, "FULL"):
             module.Config(**module.FULL)  # a valid setting
         else:
-            assert_one_line_error(capsys, main(["experiment", name, "--full"]), f"experiment {name} has no --full setting")
+            assert_one_line_error(
+                capsys, main(["experiment", name, "--full"]), f"experiment {name} has no --full setting"
+            )
 
 
-@pytest.mark.parametrize("command, hint", [("train", "actorcritic resume RUN_DIR"), ("experiment", "run the same command again"),
-                                           ("sweep", "actorcritic sweep --resume DIR")])
+@pytest.mark.parametrize(
+    "command, hint",
+    [
+        ("train", "actorcritic resume RUN_DIR"),
+        ("experiment", "run the same command again"),
+        ("sweep", "actorcritic sweep --resume DIR"),
+    ],
+)
 def test_ctrl_c_says_what_is_kept_and_how_to_go_on(command, hint, monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt

@@ -12,11 +12,36 @@ from actorcritic import GRPO, PPO, SAC, TD3, GRPOConfig, PPOConfig, SACConfig, T
 from actorcritic.algorithms.engine import MetricMeans, crossed_multiple
 from actorcritic.algorithms.onpolicy import OnPolicyAgent
 
-PPO_TINY = dict(env="CartPole-v1", num_envs=2, num_steps=32, minibatch_size=32, epochs=1, hidden_sizes=(8,), eval_episodes=1,
-                normalize_observations=False, normalize_rewards=False)
-TD3_TINY = dict(env="Pendulum-v1", total_steps=300, learning_starts=100, batch_size=16, hidden_sizes=(8,), log_every=100,
-                eval_episodes=1, num_threads=1)
-COMMON_COLUMNS = ["seed", "global_step", "updates", "episode_return_mean", "episode_length_mean", "episodes", "steps_per_second"]
+PPO_TINY = dict(
+    env="CartPole-v1",
+    num_envs=2,
+    num_steps=32,
+    minibatch_size=32,
+    epochs=1,
+    hidden_sizes=(8,),
+    eval_episodes=1,
+    normalize_observations=False,
+    normalize_rewards=False,
+)
+TD3_TINY = dict(
+    env="Pendulum-v1",
+    total_steps=300,
+    learning_starts=100,
+    batch_size=16,
+    hidden_sizes=(8,),
+    log_every=100,
+    eval_episodes=1,
+    num_threads=1,
+)
+COMMON_COLUMNS = [
+    "seed",
+    "global_step",
+    "updates",
+    "episode_return_mean",
+    "episode_length_mean",
+    "episodes",
+    "steps_per_second",
+]
 
 
 def test_metric_means_of_tensors_and_of_floats():
@@ -30,9 +55,17 @@ def test_metric_means_of_tensors_and_of_floats():
     assert means.means() == {"x": 2.0, "n": 3.0}
 
 
-@pytest.mark.parametrize("before, after, every, expected", [
-    (0, 64, 100, False), (64, 128, 100, True), (99, 100, 100, True), (100, 101, 100, False), (0, 300, 100, True), (0, 10, 0, False),
-])
+@pytest.mark.parametrize(
+    "before, after, every, expected",
+    [
+        (0, 64, 100, False),
+        (64, 128, 100, True),
+        (99, 100, 100, True),
+        (100, 101, 100, False),
+        (0, 300, 100, True),
+        (0, 10, 0, False),
+    ],
+)
 def test_crossed_multiple(before, after, every, expected):
     assert crossed_multiple(before, after, every) is expected
 
@@ -42,16 +75,19 @@ def test_both_engines_write_the_same_leading_columns_and_an_evaluation_column():
     PPO(PPOConfig(**PPO_TINY, total_steps=128)).learn(callbacks=[ppo_rows])
     TD3(TD3Config(**TD3_TINY)).learn(callbacks=[td3_rows])
     for rows in (ppo_rows.rows, td3_rows.rows):
-        assert list(rows[0])[:len(COMMON_COLUMNS)] == COMMON_COLUMNS
+        assert list(rows[0])[: len(COMMON_COLUMNS)] == COMMON_COLUMNS
         assert list(rows[0])[-1] == "eval_return_mean" and all(r["eval_return_mean"] is None for r in rows)
     assert [r["updates"] for r in ppo_rows.rows] == [1, 2]
     assert [r["updates"] for r in td3_rows.rows] == [1, 101, 201]  # updates start at learning_starts
 
 
-@pytest.mark.parametrize("make, every, expected", [
-    (lambda every: PPO(PPOConfig(**PPO_TINY, total_steps=640, checkpoint_every=every)), 200, [256, 448, 640]),
-    (lambda every: TD3(TD3Config(**TD3_TINY, checkpoint_every=every)), 100, [100, 200, 300]),
-])
+@pytest.mark.parametrize(
+    "make, every, expected",
+    [
+        (lambda every: PPO(PPOConfig(**PPO_TINY, total_steps=640, checkpoint_every=every)), 200, [256, 448, 640]),
+        (lambda every: TD3(TD3Config(**TD3_TINY, checkpoint_every=every)), 100, [100, 200, 300]),
+    ],
+)
 def test_checkpoints_and_evaluations_are_counted_in_environment_steps(make, every, expected):
     recorder = Recorder()
     agent = make(every)
@@ -62,7 +98,9 @@ def test_checkpoints_and_evaluations_are_counted_in_environment_steps(make, ever
     assert evaluated == expected and recorder.ended == 1
 
 
-@pytest.mark.parametrize("make", [lambda: PPO(PPOConfig(**PPO_TINY, total_steps=640)), lambda: TD3(TD3Config(**TD3_TINY))])
+@pytest.mark.parametrize(
+    "make", [lambda: PPO(PPOConfig(**PPO_TINY, total_steps=640)), lambda: TD3(TD3Config(**TD3_TINY))]
+)
 def test_a_callback_returning_false_stops_training_after_that_window(make):
     recorder = Recorder(stop_after=2)
     agent = make().learn(callbacks=[recorder])
@@ -110,19 +148,32 @@ def test_a_format_1_on_policy_checkpoint_loads_with_renamed_fields_and_checkpoin
     agent.save(tmp_path / "ckpt")
 
     def old_config(config):
-        config["ent_coef"], config["vf_coef"], config["checkpoint_every"] = config.pop("entropy_coef"), config.pop("value_coef"), 10
+        config["ent_coef"], config["vf_coef"], config["checkpoint_every"] = (
+            config.pop("entropy_coef"),
+            config.pop("value_coef"),
+            10,
+        )
         del config["eval_every"]
 
     _as_format_1(tmp_path / "ckpt", old_config, bare_param_groups=True)
     loaded = PPO.load(tmp_path / "ckpt")
     assert loaded.config.entropy_coef == 0.01 and loaded.config.checkpoint_every == 10 * 2 * 32
-    assert loaded.updates == agent.updates and torch.equal(loaded.flat_parameters.parameter, agent.flat_parameters.parameter)
+    assert loaded.updates == agent.updates and torch.equal(
+        loaded.flat_parameters.parameter, agent.flat_parameters.parameter
+    )
 
 
 def test_a_format_1_grpo_checkpoint_drops_the_rollout_fields_it_never_read(tmp_path):
-    GRPO(GRPOConfig(env="CartPole-v1", group_size=2, groups_per_update=1, total_steps=50, hidden_sizes=(8,))).save(tmp_path / "ckpt")
-    _as_format_1(tmp_path / "ckpt", lambda c: c.update(num_envs=2, num_steps=2048, advantage="gae", gae_lambda=0.95, k=5,
-                                                         normalize_rewards=False, eval_every=0), bare_param_groups=True)
+    GRPO(GRPOConfig(env="CartPole-v1", group_size=2, groups_per_update=1, total_steps=50, hidden_sizes=(8,))).save(
+        tmp_path / "ckpt"
+    )
+    _as_format_1(
+        tmp_path / "ckpt",
+        lambda c: c.update(
+            num_envs=2, num_steps=2048, advantage="gae", gae_lambda=0.95, k=5, normalize_rewards=False, eval_every=0
+        ),
+        bare_param_groups=True,
+    )
     assert GRPO.load(tmp_path / "ckpt").config.group_size == 2
 
 

@@ -38,10 +38,13 @@ def test_range_message_names_the_flag_the_value_and_the_interval():
         check_range("gamma", float("nan"), 0, 1)
 
 
-@pytest.mark.parametrize("config_class, field, allowed", [
-    (REINFORCEConfig, "baseline", "none, mean, value, optimal"),
-    (PPOConfig, "advantage", "gae, kstep, mc"),
-])
+@pytest.mark.parametrize(
+    "config_class, field, allowed",
+    [
+        (REINFORCEConfig, "baseline", "none, mean, value, optimal"),
+        (PPOConfig, "advantage", "gae, kstep, mc"),
+    ],
+)
 def test_choices_come_from_the_literal_annotation(config_class, field, allowed):
     with pytest.raises(ActorCriticError, match=f"--{field} 'foo' is not allowed: choose one of {allowed}"):
         config_class(**{field: "foo"})
@@ -80,7 +83,9 @@ def test_saved_configs_round_trip_and_old_names_still_read():
 
 
 def test_old_flag_spellings_are_read_as_the_new_ones():
-    config = parse_config(PPOConfig, ["--env", "Pendulum-v1", "--ent-coef", "0.01", "--vf-coef=0.25"], prog="actorcritic train ppo")
+    config = parse_config(
+        PPOConfig, ["--env", "Pendulum-v1", "--ent-coef", "0.01", "--vf-coef=0.25"], prog="actorcritic train ppo"
+    )
     assert config.entropy_coef == 0.01 and config.value_coef == 0.25
 
 
@@ -93,10 +98,17 @@ def test_sac_target_entropy_defaults_to_minus_the_action_dimension_and_zero_mean
     assert config.target_entropy == -2.5
 
 
-@pytest.mark.parametrize("config_class, field, value", [
-    (PPOConfig, "checkpoint_every", -1), (TD3Config, "eval_every", -5), (GRPOConfig, "total_steps", 0), (SACConfig, "learning_rate", 0.0),
-    (TRPOConfig, "hidden_sizes", (64, 0)), (PPOConfig, "device", "tpu"),
-])
+@pytest.mark.parametrize(
+    "config_class, field, value",
+    [
+        (PPOConfig, "checkpoint_every", -1),
+        (TD3Config, "eval_every", -5),
+        (GRPOConfig, "total_steps", 0),
+        (SACConfig, "learning_rate", 0.0),
+        (TRPOConfig, "hidden_sizes", (64, 0)),
+        (PPOConfig, "device", "tpu"),
+    ],
+)
 def test_every_algorithm_validates_the_shared_fields(config_class, field, value):
     with pytest.raises(ActorCriticError, match="--" + field.replace("_", "-")):
         config_class(**{field: value})
@@ -107,13 +119,22 @@ def test_grpo_no_longer_rewrites_its_frozen_config():
     assert GRPO(config).envs.num_envs == 3 and "num_envs" not in config_to_dict(config)
 
 
-@pytest.mark.parametrize("config_class, field, value, expected", [
-    (PPOConfig, "num_envs", 2.5, "(int)"), (PPOConfig, "num_envs", True, "(int)"), (TD3Config, "learning_rate", "1e-3", "(float)"),
-    (SACConfig, "hidden_sizes", "64", "(tuple[int, ...])"), (TRPOConfig, "hidden_sizes", (64.0, 64.0), "(tuple[int, ...])"),
-    (TD3Config, "stop_at_return", "high", "(float | None)"), (PPOConfig, "env_kwargs", "max_episode_steps=9", "(tuple[str, ...])"),
-])
+@pytest.mark.parametrize(
+    "config_class, field, value, expected",
+    [
+        (PPOConfig, "num_envs", 2.5, "(int)"),
+        (PPOConfig, "num_envs", True, "(int)"),
+        (TD3Config, "learning_rate", "1e-3", "(float)"),
+        (SACConfig, "hidden_sizes", "64", "(tuple[int, ...])"),
+        (TRPOConfig, "hidden_sizes", (64.0, 64.0), "(tuple[int, ...])"),
+        (TD3Config, "stop_at_return", "high", "(float | None)"),
+        (PPOConfig, "env_kwargs", "max_episode_steps=9", "(tuple[str, ...])"),
+    ],
+)
 def test_a_value_of_the_wrong_type_is_named_with_the_type(config_class, field, value, expected):
-    with pytest.raises(ActorCriticError, match=re.escape(f"--{field.replace('_', '-')} {value!r} does not fit the field {expected}")):
+    with pytest.raises(
+        ActorCriticError, match=re.escape(f"--{field.replace('_', '-')} {value!r} does not fit the field {expected}")
+    ):
         config_class(**{field: value})
 
 
@@ -122,8 +143,13 @@ def test_lists_and_numpy_scalars_are_taken_as_the_tuples_and_numbers_they_stand_
 
     import numpy as np
 
-    config = TD3Config(env="Pendulum-v1", hidden_sizes=[np.int64(32), 32], learning_rate=np.float32(0.5), total_steps=np.int64(100),
-                       learning_starts=10)
+    config = TD3Config(
+        env="Pendulum-v1",
+        hidden_sizes=[np.int64(32), 32],
+        learning_rate=np.float32(0.5),
+        total_steps=np.int64(100),
+        learning_starts=10,
+    )
     assert config.hidden_sizes == (32, 32) and type(config.hidden_sizes[0]) is int
     assert type(config.learning_rate) is float and type(config.total_steps) is int
     json.dumps(config_to_dict(config))  # JSON-able, as a run directory needs

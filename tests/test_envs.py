@@ -25,7 +25,9 @@ def test_vector_env_autoresets_in_the_same_step_and_keeps_the_final_observation(
     envs = make_vector_env("CartPole-v1", 2, seed=0)
     obs, _ = envs.reset(seed=0)
     for _ in range(500):
-        next_obs, _, terminated, truncated, info = envs.step(np.zeros(2, dtype=np.int64))  # always left: falls within ~10 steps
+        next_obs, _, terminated, truncated, info = envs.step(
+            np.zeros(2, dtype=np.int64)
+        )  # always left: falls within ~10 steps
         ended = terminated | truncated
         if ended.any():
             successors = final_observations(next_obs, info)
@@ -94,26 +96,66 @@ class Walk(gym.Env):
 gym.register("Walk-v0", entry_point=Walk)
 """
 
-PPO_FLAGS = ["--num-envs", "2", "--num-steps", "16", "--minibatch-size", "16", "--epochs", "1", "--hidden-sizes", "8",
-             "--eval-episodes", "2"]
+PPO_FLAGS = [
+    "--num-envs",
+    "2",
+    "--num-steps",
+    "16",
+    "--minibatch-size",
+    "16",
+    "--epochs",
+    "1",
+    "--hidden-sizes",
+    "8",
+    "--eval-episodes",
+    "2",
+]
 
 
-def test_a_module_id_with_kwargs_and_wrappers_trains_evaluates_and_resumes_through_the_cli(tmp_path, monkeypatch, capsys):
+def test_a_module_id_with_kwargs_and_wrappers_trains_evaluates_and_resumes_through_the_cli(
+    tmp_path, monkeypatch, capsys
+):
     from actorcritic.cli.commands import main
 
     (tmp_path / "walk_envs_cli.py").write_text(MODULE)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])  # the command adds the cwd itself
-    assert main(["train", "ppo", "--env", "walk_envs_cli:Walk-v0", "--env-kwargs", "length=7", "--wrapper",
-                 "gymnasium.wrappers:RecordEpisodeStatistics", "--total-steps", "64", *PPO_FLAGS, "--run-dir", "run"]) == 0
+    monkeypatch.setattr(
+        sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))]
+    )  # the command adds the cwd itself
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--env",
+                "walk_envs_cli:Walk-v0",
+                "--env-kwargs",
+                "length=7",
+                "--wrapper",
+                "gymnasium.wrappers:RecordEpisodeStatistics",
+                "--total-steps",
+                "64",
+                *PPO_FLAGS,
+                "--run-dir",
+                "run",
+            ]
+        )
+        == 0
+    )
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert (config["env"], config["env_kwargs"], config["wrappers"]) == ("walk_envs_cli:Walk-v0", ["length=7"], ["gymnasium.wrappers:RecordEpisodeStatistics"])
+    assert (config["env"], config["env_kwargs"], config["wrappers"]) == (
+        "walk_envs_cli:Walk-v0",
+        ["length=7"],
+        ["gymnasium.wrappers:RecordEpisodeStatistics"],
+    )
     capsys.readouterr()
     assert main(["evaluate", "run", "--episodes", "1"]) == 0
     assert "ppo on walk_envs_cli:Walk-v0 after 64 steps" in capsys.readouterr().out
     assert main(["resume", "run", "--total-steps", "128"]) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["total_steps"] == 128 and all(0 <= r <= 7 for r in summary["eval_returns"])  # episodes of length 7: the kwarg
+    assert summary["total_steps"] == 128 and all(
+        0 <= r <= 7 for r in summary["eval_returns"]
+    )  # episodes of length 7: the kwarg
 
 
 def test_env_fn_factories_train_evaluate_and_reload():
@@ -122,7 +164,9 @@ def test_env_fn_factories_train_evaluate_and_reload():
     def make():
         return gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=30)
 
-    config = PPOConfig(env="short-cartpole", num_envs=2, num_steps=16, minibatch_size=16, epochs=1, hidden_sizes=(8,), total_steps=64)
+    config = PPOConfig(
+        env="short-cartpole", num_envs=2, num_steps=16, minibatch_size=16, epochs=1, hidden_sizes=(8,), total_steps=64
+    )
     agent = PPO(config, env_fn=make).learn()
     assert max(agent.evaluate(episodes=2)) <= 30  # the factory's time limit, not CartPole's 500
     import tempfile
@@ -162,8 +206,9 @@ class _Shapes(gym.Env):
 
 
 SPACES = {
-    "dict": gym.spaces.Dict({"position": gym.spaces.Box(-1, 1, (3,)), "mode": gym.spaces.Discrete(4),
-                             "flags": gym.spaces.MultiBinary(2)}),
+    "dict": gym.spaces.Dict(
+        {"position": gym.spaces.Box(-1, 1, (3,)), "mode": gym.spaces.Discrete(4), "flags": gym.spaces.MultiBinary(2)}
+    ),
     "discrete": gym.spaces.Discrete(5),
     "multidiscrete": gym.spaces.MultiDiscrete([3, 2]),
     "matrix": gym.spaces.Box(-1, 1, (4, 4)),
@@ -179,9 +224,17 @@ def test_any_observation_space_is_flattened_for_the_networks(space, algo):
     action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
     make = lambda: _Shapes(SPACES[space], action_space)  # noqa: E731
     if algo == "ppo":
-        agent = PPO(PPOConfig(env=space, num_envs=2, num_steps=8, minibatch_size=8, epochs=1, hidden_sizes=(8,), total_steps=32), env_fn=make)
+        agent = PPO(
+            PPOConfig(
+                env=space, num_envs=2, num_steps=8, minibatch_size=8, epochs=1, hidden_sizes=(8,), total_steps=32
+            ),
+            env_fn=make,
+        )
     else:
-        agent = TD3(TD3Config(env=space, learning_starts=16, batch_size=8, hidden_sizes=(8,), total_steps=32, num_threads=1), env_fn=make)
+        agent = TD3(
+            TD3Config(env=space, learning_starts=16, batch_size=8, hidden_sizes=(8,), total_steps=32, num_threads=1),
+            env_fn=make,
+        )
     agent.learn()
     assert len(agent.observation_space.shape) == 1 and len(agent.evaluate(episodes=1)) == 1
     raw = make().observation_space.sample()
@@ -204,29 +257,36 @@ def test_plugin_ids_name_their_package_and_module_ids_their_module(monkeypatch):
     monkeypatch.setitem(sys.modules, "ale_py", None)
     for name in [k for k in gym.registry if k.startswith("ALE/")]:  # as on a machine without ale-py
         monkeypatch.delitem(gym.registry, name)
-    with pytest.raises(ActorCriticError, match="ALE/Pong-v5 needs the ale-py package, which is not installed: pip install ale-py"):
+    with pytest.raises(
+        ActorCriticError, match="ALE/Pong-v5 needs the ale-py package, which is not installed: pip install ale-py"
+    ):
         check_env_id("ALE/Pong-v5")
     with pytest.raises(ActorCriticError, match="cannot import module 'no_such_module'"):
         check_env_id("no_such_module:Walk-v0")
 
 
-@pytest.mark.parametrize("flags, fragment", [
-    (["--env-kwargs", "length"], "--env-kwargs 'length' is not KEY=VALUE"),
-    (["--env-kwargs", "lenght=3"], "does not take these arguments"),
-    (["--env-kwargs", "sutton_barto_reward=nan"], "--env-kwargs 'sutton_barto_reward=nan' is not a finite number"),
-    (["--env-kwargs", "sutton_barto_reward=NaN"], "is not a finite number"),  # JSON's reading of it
-    (["--env-kwargs", "sutton_barto_reward=1e400"], "is not a finite number"),
-    (["--env-kwargs", "sutton_barto_reward=[1, -Infinity]"], "is not a finite number"),
-    (["--wrapper", "gymnasium.wrappers:Nope"], "module 'gymnasium.wrappers' has no 'Nope'"),
-    (["--wrapper", "gymnasium.wrappers:ClipReward"], "cannot wrap CartPole-v1 by itself"),
-    (["--wrapper", "ClipReward"], "is not module:Name"),
-])
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [
+        (["--env-kwargs", "length"], "--env-kwargs 'length' is not KEY=VALUE"),
+        (["--env-kwargs", "lenght=3"], "does not take these arguments"),
+        (["--env-kwargs", "sutton_barto_reward=nan"], "--env-kwargs 'sutton_barto_reward=nan' is not a finite number"),
+        (["--env-kwargs", "sutton_barto_reward=NaN"], "is not a finite number"),  # JSON's reading of it
+        (["--env-kwargs", "sutton_barto_reward=1e400"], "is not a finite number"),
+        (["--env-kwargs", "sutton_barto_reward=[1, -Infinity]"], "is not a finite number"),
+        (["--wrapper", "gymnasium.wrappers:Nope"], "module 'gymnasium.wrappers' has no 'Nope'"),
+        (["--wrapper", "gymnasium.wrappers:ClipReward"], "cannot wrap CartPole-v1 by itself"),
+        (["--wrapper", "ClipReward"], "is not module:Name"),
+    ],
+)
 def test_bad_kwargs_and_wrappers_are_one_line(flags, fragment, tmp_path, capsys):
     from conftest import assert_one_line_error
 
     from actorcritic.cli.commands import main
 
-    assert_one_line_error(capsys, main(["train", "ppo", "--env", "CartPole-v1", *flags, "--run-dir", str(tmp_path / "r")]), fragment)
+    assert_one_line_error(
+        capsys, main(["train", "ppo", "--env", "CartPole-v1", *flags, "--run-dir", str(tmp_path / "r")]), fragment
+    )
     assert not (tmp_path / "r").exists()
 
 
@@ -247,17 +307,27 @@ class _Combination(gym.Env):
 
 
 @pytest.mark.parametrize("algo", ["ppo", "reinforce", "trpo", "grpo"])
-@pytest.mark.parametrize("space, target", [(gym.spaces.MultiDiscrete([3, 2]), (2, 0)), (gym.spaces.MultiBinary(3), (1, 0, 1))])
+@pytest.mark.parametrize(
+    "space, target", [(gym.spaces.MultiDiscrete([3, 2]), (2, 0)), (gym.spaces.MultiBinary(3), (1, 0, 1))]
+)
 def test_several_discrete_choices_are_learned_by_the_policy_gradient_family(algo, space, target, tmp_path):
     from actorcritic.algorithms.registry import ALGORITHMS
 
     agent_class, config_class = ALGORITHMS[algo].agent_class, ALGORITHMS[algo].config_class
-    common = dict(env="combination", hidden_sizes=(16,), learning_rate=3e-2 if algo != "trpo" else 1e-2, total_steps=3000)
+    common = dict(
+        env="combination", hidden_sizes=(16,), learning_rate=3e-2 if algo != "trpo" else 1e-2, total_steps=3000
+    )
     if algo == "grpo":
         config = config_class(**common, group_size=8, groups_per_update=4)
     else:
-        config = config_class(**common, num_envs=8, num_steps=25, normalize_observations=False, normalize_rewards=False,
-                              **({"minibatch_size": 50} if algo != "reinforce" else {}))
+        config = config_class(
+            **common,
+            num_envs=8,
+            num_steps=25,
+            normalize_observations=False,
+            normalize_rewards=False,
+            **({"minibatch_size": 50} if algo != "reinforce" else {}),
+        )
     make = lambda: _Combination(space, target)  # noqa: E731
     agent = agent_class(config, env_fn=make).learn()
     assert agent.act(np.zeros((1, 2), np.float32)).tolist() == [list(target)]
@@ -296,8 +366,17 @@ class _Halves(gym.Env):
         return self._image(), float(action == self.target), True, False, {}
 
 
-@pytest.mark.parametrize("algo, shape", [("ppo", (36, 36, 3)), ("ppo", (36, 36)), ("ppo", (2, 36, 36)), ("trpo", (36, 36)),
-                                         ("reinforce", (36, 36)), ("grpo", (36, 36))])
+@pytest.mark.parametrize(
+    "algo, shape",
+    [
+        ("ppo", (36, 36, 3)),
+        ("ppo", (36, 36)),
+        ("ppo", (2, 36, 36)),
+        ("trpo", (36, 36)),
+        ("reinforce", (36, 36)),
+        ("grpo", (36, 36)),
+    ],
+)
 def test_image_observations_learn_through_the_nature_cnn(algo, shape, tmp_path):
     from actorcritic.algorithms.registry import ALGORITHMS
     from actorcritic.nets.cnn import NatureCNN
@@ -308,7 +387,9 @@ def test_image_observations_learn_through_the_nature_cnn(algo, shape, tmp_path):
     if algo == "grpo":
         config = config_class(**common, group_size=8, groups_per_update=4)
     else:
-        config = config_class(**common, num_envs=8, num_steps=16, **({"minibatch_size": 32} if algo != "reinforce" else {}))
+        config = config_class(
+            **common, num_envs=8, num_steps=16, **({"minibatch_size": 32} if algo != "reinforce" else {})
+        )
     make = lambda: _Halves(shape)  # noqa: E731
     agent = agent_class(config, env_fn=make).learn()
     assert isinstance(agent.model.encoder, NatureCNN) and agent.observation_space.shape == shape
@@ -334,8 +415,17 @@ def test_cnn_policies_train_with_several_seeds_each_with_its_own_encoder():
 
     make = lambda: _Halves((36, 36))  # noqa: E731
     # a few updates: learning through the CNN is checked above, one seed at a time
-    config = PPOConfig(env="halves", hidden_sizes=(16,), learning_rate=1e-3, total_steps=512, eval_episodes=4, num_envs=8,
-                       num_steps=16, minibatch_size=32, seeds=(0, 1))
+    config = PPOConfig(
+        env="halves",
+        hidden_sizes=(16,),
+        learning_rate=1e-3,
+        total_steps=512,
+        eval_episodes=4,
+        num_envs=8,
+        num_steps=16,
+        minibatch_size=32,
+        seeds=(0, 1),
+    )
     group = SeedGroup(PPO, config, env_fn=make).learn()
     first, second = (agent.model.encoder for agent in group.agents)
     assert first is not second and not torch.equal(first.linear[0].weight, second.linear[0].weight)
@@ -348,19 +438,25 @@ def test_encoder_choices_and_image_refusals():
     from actorcritic import PPO, TD3, PPOConfig, TD3Config
 
     tiny = dict(env="halves", num_envs=2, num_steps=8, minibatch_size=8, hidden_sizes=(8,))
-    assert PPO(PPOConfig(**tiny, encoder="mlp"), env_fn=_Halves).observation_space.shape == (36 * 36 * 3,)  # flattened pixels
+    assert PPO(PPOConfig(**tiny, encoder="mlp"), env_fn=_Halves).observation_space.shape == (
+        36 * 36 * 3,
+    )  # flattened pixels
     with pytest.raises(ActorCriticError, match="--encoder cnn needs uint8 image observations"):
         PPO(PPOConfig(env="CartPole-v1", encoder="cnn", num_envs=2, num_steps=8, minibatch_size=8))
     continuous = lambda: gym.wrappers.TransformAction(  # noqa: E731
-        _Halves(), lambda a: int(a[0] > 0), gym.spaces.Box(-1, 1, (1,), np.float32))
+        _Halves(), lambda a: int(a[0] > 0), gym.spaces.Box(-1, 1, (1,), np.float32)
+    )
     with pytest.raises(ActorCriticError, match="td3 has no image encoder"):
         TD3(TD3Config(env="halves", hidden_sizes=(8,), num_threads=1), env_fn=continuous)
-    flat = TD3(TD3Config(env="halves", hidden_sizes=(8,), num_threads=1, encoder="mlp", buffer_size=1000), env_fn=continuous)
+    flat = TD3(
+        TD3Config(env="halves", hidden_sizes=(8,), num_threads=1, encoder="mlp", buffer_size=1000), env_fn=continuous
+    )
     assert flat.observation_space.shape == (3888,)
 
 
 def test_env_kwargs_values_are_read_as_json_where_they_parse():
     from actorcritic.envs.make import parse_env_kwargs
 
-    assert parse_env_kwargs(("length=7", "slope=0.5", "flag=true", "name=8x8", "sizes=[1, 2]", "none=null", "word=infinite")) == {
-        "length": 7, "slope": 0.5, "flag": True, "name": "8x8", "sizes": [1, 2], "none": None, "word": "infinite"}
+    assert parse_env_kwargs(
+        ("length=7", "slope=0.5", "flag=true", "name=8x8", "sizes=[1, 2]", "none=null", "word=infinite")
+    ) == {"length": 7, "slope": 0.5, "flag": True, "name": "8x8", "sizes": [1, 2], "none": None, "word": "infinite"}

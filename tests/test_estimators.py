@@ -24,6 +24,7 @@ def column(*xs):
 
 # ---------------------------------------------------------------- loop references (one transition at a time)
 
+
 def segment_end(t, terminated, truncated):
     """Index of the last step of the segment that contains step t (termination, truncation or rollout end)."""
     horizon = len(terminated)
@@ -66,7 +67,9 @@ def rollouts(draw):
     shape = (horizon, actors)
 
     def tensor(elements):
-        return torch.tensor(draw(st.lists(elements, min_size=horizon * actors, max_size=horizon * actors)), dtype=torch.float64).reshape(shape)
+        return torch.tensor(
+            draw(st.lists(elements, min_size=horizon * actors, max_size=horizon * actors)), dtype=torch.float64
+        ).reshape(shape)
 
     terminated = tensor(st.booleans()).bool()
     truncated = tensor(st.booleans()).bool() & ~terminated
@@ -89,14 +92,22 @@ def rollouts(draw):
 def per_actor(fn, batch, **extra):
     cols = []
     for n in range(batch["rewards"].shape[1]):
-        cols.append(fn(
-            batch["rewards"][:, n].tolist(), batch["values"][:, n].tolist(), batch["next_values"][:, n].tolist(),
-            batch["terminated"][:, n].tolist(), batch["truncated"][:, n].tolist(), batch["gamma"], **extra,
-        ))
+        cols.append(
+            fn(
+                batch["rewards"][:, n].tolist(),
+                batch["values"][:, n].tolist(),
+                batch["next_values"][:, n].tolist(),
+                batch["terminated"][:, n].tolist(),
+                batch["truncated"][:, n].tolist(),
+                batch["gamma"],
+                **extra,
+            )
+        )
     return torch.tensor(cols, dtype=torch.float64).T
 
 
 # ---------------------------------------------------------------- hand-computed cases
+
 
 def test_td_residuals_hand_computed():
     r, v, nv = column(1.0, 2.0), column(0.5, 1.0), column(1.0, 3.0)
@@ -149,9 +160,13 @@ def test_k_step_rejects_k_below_one():
 def test_group_relative_advantages_hand_computed():
     rewards = torch.tensor([[1.0, 0.0, 1.0, 0.0], [2.0, 2.0, 2.0, 2.0]], dtype=torch.float64)
     adv = group_relative_advantages(rewards)
-    assert torch.allclose(adv[0], torch.tensor([0.5, -0.5, 0.5, -0.5], dtype=torch.float64) / (0.5 + 1e-4))  # population std 0.5
+    assert torch.allclose(
+        adv[0], torch.tensor([0.5, -0.5, 0.5, -0.5], dtype=torch.float64) / (0.5 + 1e-4)
+    )  # population std 0.5
     assert torch.equal(adv[1], torch.zeros(4, dtype=torch.float64))  # all equal rewards: no signal, no NaN
-    assert torch.allclose(group_relative_advantages(rewards, scale=False)[0], torch.tensor([0.5, -0.5, 0.5, -0.5], dtype=torch.float64))
+    assert torch.allclose(
+        group_relative_advantages(rewards, scale=False)[0], torch.tensor([0.5, -0.5, 0.5, -0.5], dtype=torch.float64)
+    )
 
 
 def test_normalize():
@@ -189,6 +204,7 @@ def test_variance_minimizing_baseline_minimises_the_variance_on_a_bandit():
 
 # ---------------------------------------------------------------- the lecture's identities
 
+
 @settings(max_examples=60, deadline=None)
 @given(rollouts())
 def test_gae_lambda_zero_is_the_td_residual(batch):  # Eq. 33
@@ -205,7 +221,9 @@ def test_gae_lambda_one_is_monte_carlo_minus_value(batch):  # Eq. 34
     returns = discounted_returns(b["rewards"], b["next_values"], b["terminated"], b["truncated"], b["gamma"])
     got = gae(b["rewards"], b["values"], b["next_values"], b["terminated"], b["truncated"], b["gamma"], 1.0)
     assert torch.allclose(got, returns - b["values"], atol=1e-9)
-    mc = k_step_advantages(b["rewards"], b["values"], b["next_values"], b["terminated"], b["truncated"], b["gamma"], None)
+    mc = k_step_advantages(
+        b["rewards"], b["values"], b["next_values"], b["terminated"], b["truncated"], b["gamma"], None
+    )
     assert torch.allclose(mc, returns - b["values"], atol=1e-9)
 
 
@@ -228,6 +246,7 @@ def test_gae_is_the_geometric_mixture_of_k_step_estimators(batch, lam):  # Eq. 2
 
 
 # ---------------------------------------------------------------- vectorised vs loop reference
+
 
 @settings(max_examples=80, deadline=None)
 @given(rollouts(), st.floats(0.0, 1.0))
@@ -254,16 +273,21 @@ def test_group_relative_advantages_have_zero_mean_and_unit_std(groups, size, dat
     if adv is not None:
         assert torch.allclose(adv.mean(-1), torch.zeros(groups, dtype=torch.float64), atol=1e-9)
         assert torch.allclose(adv.std(-1, correction=0), torch.ones(groups, dtype=torch.float64), atol=1e-6)
-    assert torch.allclose(group_relative_advantages(rewards, scale=False).mean(-1), torch.zeros(groups, dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(
+        group_relative_advantages(rewards, scale=False).mean(-1), torch.zeros(groups, dtype=torch.float64), atol=1e-9
+    )
 
 
-@pytest.mark.parametrize("estimator", [
-    lambda r, v, nv, te, tr: td_residuals(r, v, nv, te, 0.9),
-    lambda r, v, nv, te, tr: gae(r, v, nv, te, tr, 0.9, 0.95),
-    lambda r, v, nv, te, tr: discounted_returns(r, nv, te, tr, 0.9),
-    lambda r, v, nv, te, tr: k_step_advantages(r, v, nv, te, tr, 0.9, 3),
-    lambda r, v, nv, te, tr: k_step_advantages(r, v, nv, te, tr, 0.9, None),
-])
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        lambda r, v, nv, te, tr: td_residuals(r, v, nv, te, 0.9),
+        lambda r, v, nv, te, tr: gae(r, v, nv, te, tr, 0.9, 0.95),
+        lambda r, v, nv, te, tr: discounted_returns(r, nv, te, tr, 0.9),
+        lambda r, v, nv, te, tr: k_step_advantages(r, v, nv, te, tr, 0.9, 3),
+        lambda r, v, nv, te, tr: k_step_advantages(r, v, nv, te, tr, 0.9, None),
+    ],
+)
 @pytest.mark.parametrize("misalign", ["transposed", "column", "one step short", "three dimensions"])
 def test_misaligned_inputs_raise_instead_of_broadcasting(estimator, misalign):
     steps, actors = 6, 3

@@ -110,9 +110,14 @@ def test_bandit_measurements_match_the_exact_numbers_and_repeat_with_the_seed():
     again, _ = experiment.bandit_experiment(config)
     assert rows == again
     assert summary["checks"]["exact_variance_identity_holds"] and summary["checks"]["b_star_minimises_exact_variance"]
-    assert summary["checks"]["exact_mean_unchanged_by_state_baselines"] and summary["checks"]["exact_mean_biased_by_action_baselines"]
+    assert (
+        summary["checks"]["exact_mean_unchanged_by_state_baselines"]
+        and summary["checks"]["exact_mean_biased_by_action_baselines"]
+    )
     by_name = {r["baseline"]: r for r in rows}
-    assert by_name["zero"]["total_variance_exact"] == pytest.approx(by_name["b*"]["total_variance_exact"] + summary["expected_score_sq_norm"] * summary["b_star"] ** 2)
+    assert by_name["zero"]["total_variance_exact"] == pytest.approx(
+        by_name["b*"]["total_variance_exact"] + summary["expected_score_sq_norm"] * summary["b_star"] ** 2
+    )
     assert by_name["c·Q(s,a)"]["total_variance_exact"] == 0.0  # b = r(a): g = 0 for every action
     for row in rows:
         assert abs(row["total_variance"] - row["total_variance_exact"]) <= 4 * row["total_variance_se"] + 1e-12
@@ -135,9 +140,18 @@ def test_trajectory_sums_match_an_autograd_loop_over_episodes():
         with torch.no_grad():
             next_values = agent.model(torch.as_tensor(batch["next_obs"][steps], dtype=torch.float32))[1].double()
             first_probability = torch.softmax(agent.model(obs)[0].double(), -1)[:, 0]
-        q = torch.as_tensor(rewards) + gamma * (1.0 - torch.as_tensor(batch["terminated"][steps]).double()) * next_values
+        q = (
+            torch.as_tensor(rewards)
+            + gamma * (1.0 - torch.as_tensor(batch["terminated"][steps]).double()) * next_values
+        )
         first_action = (actions == 0).double() - first_probability
-        weights_by_name = {"returns": returns, "scores": torch.ones(len(steps)), "values": values.detach().double(), "q": q, "first_action": first_action}
+        weights_by_name = {
+            "returns": returns,
+            "scores": torch.ones(len(steps)),
+            "values": values.detach().double(),
+            "q": q,
+            "first_action": first_action,
+        }
         for name, weights in weights_by_name.items():
             grads = torch.autograd.grad((log_probs.double() * weights).sum(), params, retain_graph=True)
             expected = torch.cat([g.reshape(-1) for g in grads])[policy]
@@ -153,9 +167,15 @@ def test_run_writes_the_three_files(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["experiment"] == "baseline-variance" and summary["config"]["episodes"] == 8
     assert summary["cartpole"]["episodes"] == 8
-    assert all(summary["bandit"]["checks"][name] for name in (
-        "exact_variance_identity_holds", "b_star_minimises_exact_variance",
-        "exact_mean_unchanged_by_state_baselines", "exact_mean_biased_by_action_baselines"))
+    assert all(
+        summary["bandit"]["checks"][name]
+        for name in (
+            "exact_variance_identity_holds",
+            "b_star_minimises_exact_variance",
+            "exact_mean_unchanged_by_state_baselines",
+            "exact_mean_biased_by_action_baselines",
+        )
+    )
 
 
 def test_cli_refuses_a_bad_option(capsys, tmp_path):

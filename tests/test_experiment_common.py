@@ -31,13 +31,17 @@ def test_the_first_error_stops_the_units_not_yet_started(tmp_path):
     with pytest.raises(ActorCriticError, match="unit 2 failed"):
         run_units(tenfold_unless_two, units, jobs=2)
     assert len(list(tmp_path.iterdir())) < len(units)
-    with pytest.raises(ActorCriticError, match=r"run 2 of the experiment stopped \(exit code 3\): run the command again"):
+    with pytest.raises(
+        ActorCriticError, match=r"run 2 of the experiment stopped \(exit code 3\): run the command again"
+    ):
         run_units(tenfold_unless_two, [(1, str(tmp_path)), (7, str(tmp_path))], jobs=2)
 
 
 def test_a_unit_directory_refuses_a_run_of_other_options(tmp_path):
     first = unit_directory(tmp_path, {"lr": 1e-3, "sizes": (64, 64)}, "Env-v0", "seed-0")
     assert first == tmp_path / "runs" / "Env-v0" / "seed-0" and first.is_dir()
-    assert unit_directory(tmp_path, {"lr": 1e-3, "sizes": (64, 64)}, "Env-v0", "seed-0") == first  # the same options: continue
+    assert (
+        unit_directory(tmp_path, {"lr": 1e-3, "sizes": (64, 64)}, "Env-v0", "seed-0") == first
+    )  # the same options: continue
     with pytest.raises(ActorCriticError, match="seed-0 holds a run with other options"):
         unit_directory(tmp_path, {"lr": 3e-4, "sizes": (64, 64)}, "Env-v0", "seed-0")

@@ -69,7 +69,9 @@ def test_experiment_writes_its_files_and_confirms_the_claims(tmp_path):
         assert row["mse"] == pytest.approx(row["bias_sq"] + row["variance"], rel=1e-9)
         if row["critic"] == "exact":  # unbiased: bias² is Monte-Carlo noise
             assert row["bias_sq"] < 5 * row["bias_sq_floor"]
-    one_step = next(r for r in result.rows if r["critic"] == "perturbed" and r["estimator"] == "kstep" and r["parameter"] == 1)
+    one_step = next(
+        r for r in result.rows if r["critic"] == "perturbed" and r["estimator"] == "kstep" and r["parameter"] == 1
+    )
     assert one_step["bias_sq"] > 20 * one_step["bias_sq_floor"]  # a wrong critic biases the 1-step estimate
 
 
@@ -79,7 +81,9 @@ def test_experiment_is_deterministic():
     assert first == second
 
 
-@pytest.mark.parametrize("field, value", [("gamma", 0.0), ("slip", 1.0), ("episodes", 1), ("critic_error", -0.1), ("states", 0)])
+@pytest.mark.parametrize(
+    "field, value", [("gamma", 0.0), ("slip", 1.0), ("episodes", 1), ("critic_error", -0.1), ("states", 0)]
+)
 def test_config_names_the_bad_field(field, value):
     with pytest.raises(ActorCriticError, match=f"--{field.replace('_', '-')}"):
         gae_lambda.Config(**{field: value})

@@ -10,7 +10,15 @@ from actorcritic.experiments import ppo_vs_grpo as experiment
 from actorcritic.experiments.common import run_experiment
 
 BUDGET, EVERY = 600, 300
-TINY = dict(total_steps=BUDGET, eval_every=EVERY, seeds=1, eval_episodes=1, hidden_sizes=(16, 16), group_size=4, groups_per_update=1)
+TINY = dict(
+    total_steps=BUDGET,
+    eval_every=EVERY,
+    seeds=1,
+    eval_episodes=1,
+    hidden_sizes=(16, 16),
+    group_size=4,
+    groups_per_update=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +74,10 @@ def test_the_three_files_are_written(written):
     assert list(rows[0]) == ["env", "algorithm", "seed", "step", "env_steps", "eval_return"]
     assert len(rows) == 2 * 2 * 3  # envs x algorithms x checkpoints, one seed
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["experiment"] == "ppo-vs-grpo" and summary["budgets"] == {"CartPole-v1": BUDGET, "Pendulum-v1": BUDGET}
+    assert summary["experiment"] == "ppo-vs-grpo" and summary["budgets"] == {
+        "CartPole-v1": BUDGET,
+        "Pendulum-v1": BUDGET,
+    }
     for env in ("CartPole-v1", "Pendulum-v1"):
         for algorithm in ("ppo", "grpo"):
             final = summary["final_scores"][env][algorithm]
@@ -93,10 +104,20 @@ def test_budgets_default_per_environment_and_a_total_overrides_them():
     assert experiment.Config(total_steps=2_000).budget("Pendulum-v1") == 2_000
 
 
-@pytest.mark.parametrize("bad", [
-    dict(envs=("Acrobot-v1",)), dict(envs=()), dict(envs=("CartPole-v1", "CartPole-v1")), dict(total_steps=-1),
-    dict(seeds=0), dict(eval_every=0), dict(eval_episodes=0), dict(group_size=1), dict(hidden_sizes=(0,)),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(envs=("Acrobot-v1",)),
+        dict(envs=()),
+        dict(envs=("CartPole-v1", "CartPole-v1")),
+        dict(total_steps=-1),
+        dict(seeds=0),
+        dict(eval_every=0),
+        dict(eval_episodes=0),
+        dict(group_size=1),
+        dict(hidden_sizes=(0,)),
+    ],
+)
 def test_bad_options_are_refused(bad):
     with pytest.raises(ActorCriticError):
         experiment.Config(**bad)

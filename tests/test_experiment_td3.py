@@ -25,13 +25,19 @@ TINY = dict(total_steps=400, learning_starts=100, hidden_sizes=(16, 16), seeds=1
 
 # ---------------------------------------------------------------- the variants
 
+
 @pytest.mark.parametrize("module, table", [(overestimation, overestimation.ALGORITHMS), (ablation, ablation.VARIANTS)])
 def test_each_variant_builds_an_agent_with_its_switches(module, table):
     config = module.Config(**TINY)
     for name, switches in table.items():
         agent_config = module.agent_config(config, "Pendulum-v1", name, 3)
         assert {k: getattr(agent_config, k) for k in switches} == switches
-        assert (agent_config.seed, agent_config.total_steps, agent_config.learning_starts, agent_config.hidden_sizes) == (3, 400, 100, (16, 16))
+        assert (
+            agent_config.seed,
+            agent_config.total_steps,
+            agent_config.learning_starts,
+            agent_config.hidden_sizes,
+        ) == (3, 400, 100, (16, 16))
         agent = TD3(agent_config)
         assert agent.learner.critics.members == (2 if switches["clipped_double_q"] else 1)
 
@@ -51,7 +57,9 @@ def test_the_ablation_takes_away_exactly_one_change_per_variant_and_ddpg_all_thr
         assert {k for k in td3 if switches[k] != td3[k]} == taken_away[name], name
     assert overestimation.ALGORITHMS["ddpg"] == ablation.VARIANTS["ddpg"]
     assert overestimation.ALGORITHMS["td3"] == td3
-    assert overestimation.ALGORITHMS["ddpg+clipped-double-q"] == dict(clipped_double_q=True, target_policy_smoothing=False, policy_delay=1)
+    assert overestimation.ALGORITHMS["ddpg+clipped-double-q"] == dict(
+        clipped_double_q=True, target_policy_smoothing=False, policy_delay=1
+    )
 
 
 def test_the_pendulum_preset_sets_the_warm_up_unless_it_is_given():
@@ -60,6 +68,7 @@ def test_the_pendulum_preset_sets_the_warm_up_unless_it_is_given():
 
 
 # ---------------------------------------------------------------- estimate and true value
+
 
 def test_discounted_return_hand_computed():
     assert math.isclose(float(overestimation.discounted_return([1.0, 2.0, 3.0], 0.5)), 1 + 0.5 * 2 + 0.25 * 3)
@@ -142,7 +151,11 @@ def walker_trajectory(steps: int, seed: int = 0):
     observations, actions, velocities = [], [], []
     for _ in range(steps):
         action = draws.uniform(-1, 1, size=6).astype(np.float32)
-        observations.append(observation.astype(np.float32)), actions.append(action), velocities.append(env.unwrapped.data.qvel.copy())
+        (
+            observations.append(observation.astype(np.float32)),
+            actions.append(action),
+            velocities.append(env.unwrapped.data.qvel.copy()),
+        )
         observation, _, terminated, truncated, _ = env.step(action)
         if terminated or truncated:
             break
@@ -156,14 +169,20 @@ def test_a_state_with_a_clipped_velocity_is_replayed_from_its_episode_start():
     row = clipped[0]
     direct, replayed = gym.make("Walker2d-v5"), gym.make("Walker2d-v5")
     direct.reset(seed=5), replayed.reset(seed=5)
-    assert overestimation.restore_state(direct, observations[row]) is False  # the observation shows the clip, not the state
+    assert (
+        overestimation.restore_state(direct, observations[row]) is False
+    )  # the observation shows the clip, not the state
     assert overestimation.replay_state(replayed, observations, actions, 0, row) is True
     assert np.allclose(replayed.unwrapped.data.qvel, velocities[row], atol=1e-3)  # the true velocities, beyond the clip
     assert not np.allclose(direct.unwrapped.data.qvel, velocities[row], atol=1e-3)
 
 
 def test_measured_states_are_replayed_where_their_observation_is_clipped():
-    agent = TD3(overestimation.agent_config(overestimation.Config(**{**TINY, "total_steps": 2000, "learning_starts": 1000}), "Walker2d-v5", "ddpg", 0)).learn(300)
+    agent = TD3(
+        overestimation.agent_config(
+            overestimation.Config(**{**TINY, "total_steps": 2000, "learning_starts": 1000}), "Walker2d-v5", "ddpg", 0
+        )
+    ).learn(300)
     rows = np.arange(agent.buffer.size)
     restore, replayed = overestimation.buffer_restorer(agent, rows)
     env, exact = gym.make("Walker2d-v5"), []
@@ -171,15 +190,21 @@ def test_measured_states_are_replayed_where_their_observation_is_clipped():
     for k in rows:
         exact.append(restore(env, k))
         if exact[-1]:  # the state shows the stored observation (to the replay's tolerance)
-            assert np.abs(env.unwrapped._get_obs() - agent.buffer.stored("obs")[k]).max() <= overestimation.REPLAY_TOLERANCE
+            assert (
+                np.abs(env.unwrapped._get_obs() - agent.buffer.stored("obs")[k]).max()
+                <= overestimation.REPLAY_TOLERANCE
+            )
     clipped = np.abs(agent.buffer.stored("obs")[:, 8:]).max(1) == overestimation.VELOCITY_CLIP
     assert clipped.any() and replayed.tolist() == clipped.tolist()  # replayed exactly where a velocity is at the clip
     assert np.mean(exact) > 0.9
     # a replay that goes astray (here: its episode's actions overwritten) falls back to the clipped observation
     row = int(np.flatnonzero(clipped & np.array(exact))[0])
-    starts = overestimation.episode_starts(agent.buffer.stored("obs"), agent.buffer.stored("next_obs"),
-                                           agent.buffer.stored("terminated") + agent.buffer.stored("truncated") > 0)
-    agent.buffer.table[starts[row]:row, agent.buffer._columns["action"]] *= -1
+    starts = overestimation.episode_starts(
+        agent.buffer.stored("obs"),
+        agent.buffer.stored("next_obs"),
+        agent.buffer.stored("terminated") + agent.buffer.stored("truncated") > 0,
+    )
+    agent.buffer.table[starts[row] : row, agent.buffer._columns["action"]] *= -1
     restore, replayed = overestimation.buffer_restorer(agent, np.array([row]))
     assert restore(env, 0) is False and replayed[0]
     assert np.allclose(env.unwrapped._get_obs(), agent.buffer.stored("obs")[row], atol=1e-4)
@@ -211,32 +236,55 @@ def test_the_estimate_is_the_first_critic_at_the_deterministic_action():
 
 
 def test_measurement_steps_end_at_the_total():
-    assert overestimation.measurement_steps(overestimation.Config(total_steps=2500, measure_every=1000)) == [1000, 2000, 2500]
+    assert overestimation.measurement_steps(overestimation.Config(total_steps=2500, measure_every=1000)) == [
+        1000,
+        2000,
+        2500,
+    ]
     assert overestimation.measurement_steps(overestimation.Config(total_steps=2000, measure_every=1000)) == [1000, 2000]
 
 
 # ---------------------------------------------------------------- configs and files
 
-@pytest.mark.parametrize("module, field, value, flag", [
-    (overestimation, "measure_every", 0, "--measure-every"),
-    (overestimation, "states", 0, "--states"),
-    (overestimation, "learning_starts", -1, "--learning-starts"),
-    (overestimation, "algorithms", ("dqn",), "--algorithms"),
-    (overestimation, "env", (), "--env is empty"),
-    (ablation, "seeds", 0, "--seeds"),
-    (ablation, "env", ("Pendulum-v9",), "Pendulum-v9"),
-    (ablation, "hidden_sizes", (0,), "--hidden-sizes"),
-])
+
+@pytest.mark.parametrize(
+    "module, field, value, flag",
+    [
+        (overestimation, "measure_every", 0, "--measure-every"),
+        (overestimation, "states", 0, "--states"),
+        (overestimation, "learning_starts", -1, "--learning-starts"),
+        (overestimation, "algorithms", ("dqn",), "--algorithms"),
+        (overestimation, "env", (), "--env is empty"),
+        (ablation, "seeds", 0, "--seeds"),
+        (ablation, "env", ("Pendulum-v9",), "Pendulum-v9"),
+        (ablation, "hidden_sizes", (0,), "--hidden-sizes"),
+    ],
+)
 def test_bad_options_are_refused_by_name(module, field, value, flag):
     with pytest.raises(ActorCriticError, match=flag):
         module.Config(**{field: value})
 
 
 def test_flags_parse_into_the_configs():
-    config = parse_config(ablation.Config, ["--env", "Pendulum-v1", "MountainCarContinuous-v0", "--learning-starts", "100", "--hidden-sizes", "16", "16"], prog="t")
-    assert (config.env, config.learning_starts, config.hidden_sizes) == (("Pendulum-v1", "MountainCarContinuous-v0"), 100, (16, 16))
-    config = parse_config(overestimation.Config, ["--env", "Hopper-v5", "--states", "3", "--algorithms", "ddpg", "td3"], prog="t")
-    assert (config.env, config.states, config.learning_starts, config.algorithms) == (("Hopper-v5",), 3, None, ("ddpg", "td3"))
+    config = parse_config(
+        ablation.Config,
+        ["--env", "Pendulum-v1", "MountainCarContinuous-v0", "--learning-starts", "100", "--hidden-sizes", "16", "16"],
+        prog="t",
+    )
+    assert (config.env, config.learning_starts, config.hidden_sizes) == (
+        ("Pendulum-v1", "MountainCarContinuous-v0"),
+        100,
+        (16, 16),
+    )
+    config = parse_config(
+        overestimation.Config, ["--env", "Hopper-v5", "--states", "3", "--algorithms", "ddpg", "td3"], prog="t"
+    )
+    assert (config.env, config.states, config.learning_starts, config.algorithms) == (
+        ("Hopper-v5",),
+        3,
+        None,
+        ("ddpg", "td3"),
+    )
 
 
 def read_outputs(out):
@@ -248,12 +296,21 @@ def read_outputs(out):
 
 
 def test_td3_overestimation_writes_its_files(tmp_path):
-    config = overestimation.Config(out=str(tmp_path / "over"), measure_every=200, states=2, rollout_steps=50, jobs=1, **TINY)
+    config = overestimation.Config(
+        out=str(tmp_path / "over"), measure_every=200, states=2, rollout_steps=50, jobs=1, **TINY
+    )
     run_experiment("td3-overestimation", overestimation, config)
     rows, summary = read_outputs(tmp_path / "over")
-    assert [(r["algorithm"], r["step"]) for r in rows] == [(a, s) for a in overestimation.ALGORITHMS for s in ("200", "400")]
+    assert [(r["algorithm"], r["step"]) for r in rows] == [
+        (a, s) for a in overestimation.ALGORITHMS for s in ("200", "400")
+    ]
     for row in rows:
-        assert math.isclose(float(row["overestimation"]), float(row["q_estimate"]) - float(row["true_value"]), rel_tol=1e-9, abs_tol=1e-9)
+        assert math.isclose(
+            float(row["overestimation"]),
+            float(row["q_estimate"]) - float(row["true_value"]),
+            rel_tol=1e-9,
+            abs_tol=1e-9,
+        )
         # at most 50 steps of Pendulum's rewards in [-16.3, 0]
         assert -16.3 * 50 <= float(row["true_value"]) <= 0
     assert summary["experiment"] == "td3-overestimation" and summary["config"]["states"] == 2
@@ -261,13 +318,17 @@ def test_td3_overestimation_writes_its_files(tmp_path):
     assert set(results) == set(overestimation.ALGORITHMS)
     ddpg = results["ddpg"]
     assert math.isclose(ddpg["final_overestimation"], float(rows[1]["overestimation"]), rel_tol=1e-9)
-    assert math.isclose(ddpg["late_overestimation"], float(rows[1]["overestimation"]), rel_tol=1e-9)  # the second half: step 400
+    assert math.isclose(
+        ddpg["late_overestimation"], float(rows[1]["overestimation"]), rel_tol=1e-9
+    )  # the second half: step 400
     assert summary["claim"]["Pendulum-v1"]["single_critic_overestimates"] == (ddpg["late_overestimation_ci"][0] > 0)
 
 
 def test_an_interrupted_overestimation_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     options = dict(measure_every=100, states=2, rollout_steps=30, jobs=1, algorithms=("ddpg",), **TINY)
-    whole = overestimation.measured_run(overestimation.Config(out=str(tmp_path / "whole"), **options), "Pendulum-v1", "ddpg", 0)
+    whole = overestimation.measured_run(
+        overestimation.Config(out=str(tmp_path / "whole"), **options), "Pendulum-v1", "ddpg", 0
+    )
     config = overestimation.Config(out=str(tmp_path / "cut"), **options)
     real, calls = overestimation.monte_carlo_values, []
 
@@ -281,7 +342,9 @@ def test_an_interrupted_overestimation_run_resumes_to_the_same_numbers(tmp_path,
     with pytest.raises(KeyboardInterrupt):
         overestimation.measured_run(config, "Pendulum-v1", "ddpg", 0)
     monkeypatch.setattr(overestimation, "monte_carlo_values", real)
-    assert [row["step"] for row in json.loads((tmp_path / "cut/runs/Pendulum-v1/ddpg/seed-0/rows.json").read_text())] == [100, 200]
+    assert [
+        row["step"] for row in json.loads((tmp_path / "cut/runs/Pendulum-v1/ddpg/seed-0/rows.json").read_text())
+    ] == [100, 200]
     assert overestimation.measured_run(config, "Pendulum-v1", "ddpg", 0) == whole
     # another setting in the same --out is refused, naming the directory, before anything runs
     with pytest.raises(ActorCriticError, match="seed-0 holds a run with other options"):
@@ -306,9 +369,16 @@ def test_td3_ablation_writes_its_files_and_reads_finished_runs_back(tmp_path):
     assert [r["policy_delay"] for r in rows[:5]] == ["2", "2", "2", "1", "1"]
     table = summary["final_eval_return"]["Pendulum-v1"]
     for run_row, iqm_row in zip(rows[:5], rows[5:]):
-        run_summary = json.loads((tmp_path / f"abl/runs/Pendulum-v1/{run_row['variant']}/seed-0/run/summary.json").read_text())
+        run_summary = json.loads(
+            (tmp_path / f"abl/runs/Pendulum-v1/{run_row['variant']}/seed-0/run/summary.json").read_text()
+        )
         # one seed: its score is the run's final evaluation, and the IQM is that score
-        assert float(run_row["eval_return"]) == run_summary["eval_return_mean"] == float(iqm_row["eval_return"]) == table[run_row["variant"]]["iqm"]
+        assert (
+            float(run_row["eval_return"])
+            == run_summary["eval_return_mean"]
+            == float(iqm_row["eval_return"])
+            == table[run_row["variant"]]["iqm"]
+        )
     assert summary["ranking"]["Pendulum-v1"] == sorted(names, key=lambda v: table[v]["iqm"], reverse=True)
     # no periodic evaluation: the late mean is the final evaluation
     assert [row["late_mean_return"] for row in rows] == [row["eval_return"] for row in rows]
@@ -335,13 +405,26 @@ def test_the_late_mean_averages_the_last_fifth_of_the_evaluations():
 
 def test_the_ablation_claim_is_read_off_the_scores():
     seeds = [0, 1, 2]
-    returns = {"td3": [10.0, 11.0, 12.0], "td3-no-clipped-double-q": [1.0, 2.0, 3.0], "td3-no-target-smoothing": [9.0, 11.5, 13.0],
-               "td3-no-policy-delay": [5.0, 6.0, 7.0], "ddpg": [0.0, 0.5, 1.0]}
+    returns = {
+        "td3": [10.0, 11.0, 12.0],
+        "td3-no-clipped-double-q": [1.0, 2.0, 3.0],
+        "td3-no-target-smoothing": [9.0, 11.5, 13.0],
+        "td3-no-policy-delay": [5.0, 6.0, 7.0],
+        "ddpg": [0.0, 0.5, 1.0],
+    }
     scores = {("E", v, s): r for v, values in returns.items() for s, r in zip(seeds, values)}
     table = {"E": {v: ablation.variant_scores(values) for v, values in returns.items()}}
     claim = ablation.read_claim(table, scores, seeds)
-    assert claim["ranking"]["E"] == ["td3-no-target-smoothing", "td3", "td3-no-policy-delay", "td3-no-clipped-double-q", "ddpg"]
-    assert claim["td3_best"]["E"] is claim["td3_best_and_ddpg_worst"]["E"] is False  # without target smoothing ranks first here
+    assert claim["ranking"]["E"] == [
+        "td3-no-target-smoothing",
+        "td3",
+        "td3-no-policy-delay",
+        "td3-no-clipped-double-q",
+        "ddpg",
+    ]
+    assert (
+        claim["td3_best"]["E"] is claim["td3_best_and_ddpg_worst"]["E"] is False
+    )  # without target smoothing ranks first here
     # disjoint CIs: td3 (IQM of 3 seeds within [10, 12]) above no-policy-delay ([5, 7]); td3 and no-target-smoothing overlap
     assert ["td3", "td3-no-policy-delay"] in claim["separated"]["E"]
     assert ["td3-no-target-smoothing", "td3"] not in claim["separated"]["E"]

@@ -14,11 +14,21 @@ from actorcritic.errors import ActorCriticError
 from actorcritic.runs.export import export_policy
 
 ON_POLICY = dict(num_envs=2, num_steps=64, minibatch_size=64, epochs=2, hidden_sizes=(16, 16), total_steps=256)
-OFF_POLICY = dict(env="Pendulum-v1", total_steps=300, learning_starts=100, batch_size=32, hidden_sizes=(16, 16), buffer_size=500, num_threads=1)
+OFF_POLICY = dict(
+    env="Pendulum-v1",
+    total_steps=300,
+    learning_starts=100,
+    batch_size=32,
+    hidden_sizes=(16, 16),
+    buffer_size=500,
+    num_threads=1,
+)
 AGENTS = {
     "ppo-gaussian-normalised": lambda: PPO(PPOConfig(env="Pendulum-v1", **ON_POLICY)),
     "ppo-discrete": lambda: PPO(PPOConfig(env="CartPole-v1", **ON_POLICY)),
-    "grpo": lambda: GRPO(GRPOConfig(env="CartPole-v1", group_size=2, groups_per_update=1, total_steps=100, hidden_sizes=(8,))),
+    "grpo": lambda: GRPO(
+        GRPOConfig(env="CartPole-v1", group_size=2, groups_per_update=1, total_steps=100, hidden_sizes=(8,))
+    ),
     "td3": lambda: TD3(TD3Config(**OFF_POLICY)),
     "sac": lambda: SAC(SACConfig(**OFF_POLICY)),
 }
@@ -46,17 +56,47 @@ def test_the_exported_policy_acts_like_the_agent(name, fmt, tmp_path):
 
 def test_export_reads_the_best_checkpoint_when_there_is_one(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "ppo", "--env", "CartPole-v1", "--total-steps", "128", "--eval-every", "64", "--num-envs", "2",
-                 "--num-steps", "32", "--minibatch-size", "32", "--eval-episodes", "1", "--run-dir", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--env",
+                "CartPole-v1",
+                "--total-steps",
+                "128",
+                "--eval-every",
+                "64",
+                "--num-envs",
+                "2",
+                "--num-steps",
+                "32",
+                "--minibatch-size",
+                "32",
+                "--eval-episodes",
+                "1",
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "p.pt")]) == 0
     assert "the best policy" in capsys.readouterr().out
     assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "q.pt"), "--latest"]) == 0
     assert "the latest policy" in capsys.readouterr().out
     assert (tmp_path / "p.pt").exists() and (tmp_path / "q.pt").exists()
-    assert_one_line_error(capsys, main(["export", str(run), "--format", "tflite", "--out", str(tmp_path / "r")]), "invalid choice: 'tflite'")
-    assert_one_line_error(capsys, main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "missing" / "p.onnx")]),
-                          "cannot be written")
+    assert_one_line_error(
+        capsys,
+        main(["export", str(run), "--format", "tflite", "--out", str(tmp_path / "r")]),
+        "invalid choice: 'tflite'",
+    )
+    assert_one_line_error(
+        capsys,
+        main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "missing" / "p.onnx")]),
+        "cannot be written",
+    )
 
 
 def test_onnx_without_its_packages_names_the_extra(tmp_path, monkeypatch):

@@ -15,8 +15,14 @@ def run_script(tmp_path, status_of: dict) -> tuple[subprocess.CompletedProcess, 
     fake = tmp_path / "fake-actorcritic"
     fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\ncase "$*" in\n{cases}esac\nexit 0\n')
     fake.chmod(0o755)
-    result = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "out")], capture_output=True, text=True,
-                            env={**os.environ, "ACTORCRITIC": str(fake)}, cwd=SCRIPT.parents[1], timeout=60)
+    result = subprocess.run(
+        ["bash", str(SCRIPT), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ACTORCRITIC": str(fake)},
+        cwd=SCRIPT.parents[1],
+        timeout=60,
+    )
     return result, calls.read_text().splitlines() if calls.exists() else []
 
 
@@ -25,9 +31,14 @@ def test_every_step_runs_and_a_failed_one_is_reported(tmp_path):
     (tmp_path / "out/td3-walker2d/sweep.json").write_text("{}")  # started earlier: resumed, not restarted
     result, calls = run_script(tmp_path, {"mismatch": 1})
     assert result.returncode == 1 and "failed: mismatch" in result.stdout
-    assert [call.split()[:2] for call in calls] == [["experiment", "mismatch"], ["experiment", "td3-overestimation"],
-                                                   ["sweep", "docs/sweeps/ppo-mujoco.toml"], ["sweep", "--resume"],
-                                                   ["sweep", "docs/sweeps/sac-halfcheetah.toml"], ["experiment", "td3-ablation"]]
+    assert [call.split()[:2] for call in calls] == [
+        ["experiment", "mismatch"],
+        ["experiment", "td3-overestimation"],
+        ["sweep", "docs/sweeps/ppo-mujoco.toml"],
+        ["sweep", "--resume"],
+        ["sweep", "docs/sweeps/sac-halfcheetah.toml"],
+        ["experiment", "td3-ablation"],
+    ]
     assert all("--full" in call for call in calls if call.startswith("experiment"))
 
 

@@ -1,6 +1,5 @@
 """GRPO for control environments: groups from one start state, group-relative advantages, KL to a reference."""
 
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -11,7 +10,6 @@ from actorcritic import GRPO, GRPOConfig
 from actorcritic.errors import ActorCriticError
 
 SMALL = dict(num_envs=2, num_steps=32, total_steps=128, hidden_sizes=(16, 16), eval_episodes=1)
-
 
 
 def test_grpo_groups_share_their_start_state_and_advantages_are_group_relative():
@@ -29,16 +27,16 @@ def test_grpo_groups_share_their_start_state_and_advantages_are_group_relative()
     assert torch.allclose(per_episode.mean(-1), torch.zeros(2), atol=1e-5)
 
 
-
 def test_grpo_with_kl_to_reference_saves_the_reference(tmp_path):
-    agent = GRPO(GRPOConfig(env="CartPole-v1", group_size=2, groups_per_update=1, total_steps=60, beta=0.1, hidden_sizes=(16,)))
+    agent = GRPO(
+        GRPOConfig(env="CartPole-v1", group_size=2, groups_per_update=1, total_steps=60, beta=0.1, hidden_sizes=(16,))
+    )
     recorder = Recorder()
     agent.learn(callbacks=[recorder])
     assert recorder.rows[-1]["kl_to_reference"] >= 0
     agent.save(tmp_path / "ckpt")
     loaded = GRPO.load(tmp_path / "ckpt")
     assert all(torch.equal(a, b) for a, b in zip(agent.reference.parameters(), loaded.reference.parameters()))
-
 
 
 class _UnseededReset(gym.Env):
@@ -56,16 +54,13 @@ class _UnseededReset(gym.Env):
         return np.zeros(2, dtype=np.float32), 1.0, True, False, {}
 
 
-
 def test_grpo_refuses_environments_without_reproducible_resets():
     gym.register("UnseededReset-v0", entry_point=_UnseededReset)
     with pytest.raises(ActorCriticError, match="reset\\(seed\\) is reproducible"):
         GRPO(GRPOConfig(env="UnseededReset-v0", group_size=3, total_steps=10)).learn()
 
 
-
 @pytest.mark.slow
 def test_grpo_learns_cartpole():
     agent = GRPO(GRPOConfig.for_env("CartPole-v1", seed=0, total_steps=200_000)).learn()
     assert np.mean(agent.evaluate(episodes=20)) > 200
-

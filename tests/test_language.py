@@ -29,13 +29,42 @@ from actorcritic.language.tasks import (
 )
 from actorcritic.language.tokenizer import CharTokenizer
 
-TINY = ["--d-model", "32", "--num-layers", "1", "--num-heads", "2", "--warmup-steps", "5", "--prompts-per-step", "4",
-        "--group-size", "4", "--eval-prompts", "20", "--eval-every", "2", "--digits", "2"]
+TINY = [
+    "--d-model",
+    "32",
+    "--num-layers",
+    "1",
+    "--num-heads",
+    "2",
+    "--warmup-steps",
+    "5",
+    "--prompts-per-step",
+    "4",
+    "--group-size",
+    "4",
+    "--eval-prompts",
+    "20",
+    "--eval-every",
+    "2",
+    "--digits",
+    "2",
+]
 
 
 def tiny_config(**overrides) -> GRPOLMConfig:
-    fields = dict(digits=2, d_model=32, num_layers=1, num_heads=2, warmup_steps=5, total_steps=2, prompts_per_step=4,
-                  group_size=4, eval_prompts=20, eval_every=0, checkpoint_every=0)
+    fields = dict(
+        digits=2,
+        d_model=32,
+        num_layers=1,
+        num_heads=2,
+        warmup_steps=5,
+        total_steps=2,
+        prompts_per_step=4,
+        group_size=4,
+        eval_prompts=20,
+        eval_every=0,
+        checkpoint_every=0,
+    )
     return GRPOLMConfig(**{**fields, **overrides})
 
 
@@ -60,6 +89,7 @@ def random_model(seed=0, width=32, layers=2, init_std=0.5) -> TransformerLM:
 
 # ---------------------------------------------------------------- tokenizer and tasks
 
+
 def test_tokenizer_round_trip_and_special_tokens():
     tokenizer = CharTokenizer()
     for text in ("042+317=359", "sort 3912=", "reverse 07="):
@@ -77,7 +107,11 @@ def test_verifiers_on_hand_cases():
     addition = Addition(3)
     assert addition.solve("042+317=") == "359" and addition.solve("999+999=") == "1998"
     assert addition.reward("042+317=", "359") == 1.0
-    assert addition.reward("042+317=", "0359") == 0.0 and addition.reward("042+317=", "358") == 0.0 and addition.reward("042+317=", "") == 0.0
+    assert (
+        addition.reward("042+317=", "0359") == 0.0
+        and addition.reward("042+317=", "358") == 0.0
+        and addition.reward("042+317=", "") == 0.0
+    )
     assert Sort(4).solve("sort 3912=") == "1239" and Sort(4).reward("sort 3912=", "1239") == 1.0
     assert Reverse(4).solve("reverse 3912=") == "2193" and Reverse(4).reward("reverse 3912=", "3912") == 0.0
     for name in ("addition", "sort", "reverse"):
@@ -89,6 +123,7 @@ def test_verifiers_on_hand_cases():
 
 # ---------------------------------------------------------------- model and sampler
 
+
 def test_kv_cached_decoding_gives_the_full_forward_logits():
     model = random_model(init_std=0.1).eval()
     tokens = torch.randint(2, CharTokenizer().vocab_size, (3, 12), generator=torch.Generator().manual_seed(0))
@@ -96,7 +131,7 @@ def test_kv_cached_decoding_gives_the_full_forward_logits():
         full = model(tokens)
         cache = model.new_cache()
         pieces = [model(tokens[:, :5], cache)]  # prefill
-        pieces += [model(tokens[:, t:t + 1], cache) for t in range(5, 9)]  # one token at a time
+        pieces += [model(tokens[:, t : t + 1], cache) for t in range(5, 9)]  # one token at a time
         pieces.append(model(tokens[:, 9:], cache))  # several new tokens after a filled cache
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-5)
 
@@ -124,30 +159,39 @@ def test_sampler_stops_at_end_of_sequence_and_respects_top_k():
     assert torch.isinf(top_k_filter(log_probs, 2)).tolist() == [[True, True, False, False]]
     tokenizer = CharTokenizer()
     sampler = Sampler(random_model(width=64), "float32", tokenizer.eos_id, tokenizer.pad_id)
-    sampled = sampler.generate(tokenizer.encode_batch(["12+34="] * 16), max_new_tokens=8, generator=torch.Generator().manual_seed(1))
+    sampled = sampler.generate(
+        tokenizer.encode_batch(["12+34="] * 16), max_new_tokens=8, generator=torch.Generator().manual_seed(1)
+    )
     for row, mask in zip(sampled.tokens.tolist(), sampled.mask.tolist()):
         length = sum(mask)
         assert mask == [True] * length + [False] * (len(mask) - length)
         assert all(token == tokenizer.pad_id for token in row[length:])
-        assert tokenizer.eos_id not in row[:length - 1]
+        assert tokenizer.eos_id not in row[: length - 1]
 
 
 # ---------------------------------------------------------------- the loss's pieces, by hand
 
+
 def test_group_advantages_under_each_reward_scaling():
     rewards = torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
-    torch.testing.assert_close(grpo_advantages(rewards, "none"), torch.tensor([[0.5, -0.5, -0.5, 0.5], [0.0, 0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(
+        grpo_advantages(rewards, "none"), torch.tensor([[0.5, -0.5, -0.5, 0.5], [0.0, 0.0, 0.0, 0.0]])
+    )
     torch.testing.assert_close(grpo_advantages(rewards, "group", eps=0.0)[0], torch.tensor([1.0, -1.0, -1.0, 1.0]))
     assert grpo_advantages(rewards, "group")[1].abs().max() == 0.0  # an all-equal group gets no signal
     batch_std = rewards.std(correction=0)  # sqrt(0.75 · 0.25)
-    torch.testing.assert_close(grpo_advantages(rewards, "batch", eps=0.0)[0], torch.tensor([0.5, -0.5, -0.5, 0.5]) / batch_std)
+    torch.testing.assert_close(
+        grpo_advantages(rewards, "batch", eps=0.0)[0], torch.tensor([0.5, -0.5, -0.5, 0.5]) / batch_std
+    )
 
 
 MASK = torch.tensor([[True, True, True, False], [True, False, False, False]])
 
 
 def test_loss_normalizations_on_a_hand_computed_case():
-    torch.testing.assert_close(loss_normalization_weights(MASK, "sequence", 4), torch.tensor([[1 / 6, 1 / 6, 1 / 6, 0], [1 / 2, 0, 0, 0]]))
+    torch.testing.assert_close(
+        loss_normalization_weights(MASK, "sequence", 4), torch.tensor([[1 / 6, 1 / 6, 1 / 6, 0], [1 / 2, 0, 0, 0]])
+    )
     torch.testing.assert_close(loss_normalization_weights(MASK, "token", 4), MASK.float() / 4)
     torch.testing.assert_close(loss_normalization_weights(MASK, "constant", 4), MASK.float() / 8)
     # At ratio 1 the loss is -Σ w Â: completion 0 (3 tokens) has Â = +1, completion 1 (1 token) Â = -1
@@ -187,12 +231,16 @@ def test_importance_corrections_truncate_and_mask_at_the_cap():
     sampler = torch.zeros(1, 4)
     trainer = torch.tensor([[math.log(3.0), math.log(0.5), math.log(1.5), 5.0]])  # last token is padding
     mask = torch.tensor([[True, True, True, False]])
-    weights = {mode: importance_correction_weights(trainer, sampler, mask, mode, cap=2.0) for mode in
-               ("none", "token-truncate", "token-mask", "sequence-truncate", "sequence-mask")}
+    weights = {
+        mode: importance_correction_weights(trainer, sampler, mask, mode, cap=2.0)
+        for mode in ("none", "token-truncate", "token-mask", "sequence-truncate", "sequence-mask")
+    }
     torch.testing.assert_close(weights["none"], torch.tensor([[1.0, 1.0, 1.0, 0.0]]))
     torch.testing.assert_close(weights["token-truncate"], torch.tensor([[2.0, 0.5, 1.5, 0.0]]))
     torch.testing.assert_close(weights["token-mask"], torch.tensor([[0.0, 0.5, 1.5, 0.0]]))
-    torch.testing.assert_close(weights["sequence-truncate"], torch.tensor([[2.0, 2.0, 2.0, 0.0]]))  # ρ = 3 · 0.5 · 1.5 = 2.25
+    torch.testing.assert_close(
+        weights["sequence-truncate"], torch.tensor([[2.0, 2.0, 2.0, 0.0]])
+    )  # ρ = 3 · 0.5 · 1.5 = 2.25
     torch.testing.assert_close(weights["sequence-mask"], torch.zeros(1, 4))
     small = importance_correction_weights(trainer * 0.1, sampler, mask, "sequence-mask", cap=2.0)  # ρ = 2.25^0.1
     torch.testing.assert_close(small, torch.tensor([[1.0, 1.0, 1.0, 0.0]]) * 2.25**0.1)
@@ -210,14 +258,27 @@ def test_mismatch_metrics_by_hand():
 
 # ---------------------------------------------------------------- the trainer
 
+
 def test_grpo_smoke_run_through_the_cli(tmp_path, capsys):
     run_dir = tmp_path / "lm"
     assert main(["train", "grpo-lm", "--task", "addition", *TINY, "--total-steps", "4", "--run-dir", str(run_dir)]) == 0
     with open(run_dir / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["global_step"]) for r in rows] == [1, 2, 3, 4]
-    for column in ("reward_mean", "accuracy", "zero_std_groups", "kl_to_reference", "clip_fraction", "completion_length_mean", "entropy",
-                   "mismatch_kl", "mismatch_kl_k3", "mismatch_max_abs", "sampling_tokens_per_second", "heldout_accuracy"):
+    for column in (
+        "reward_mean",
+        "accuracy",
+        "zero_std_groups",
+        "kl_to_reference",
+        "clip_fraction",
+        "completion_length_mean",
+        "entropy",
+        "mismatch_kl",
+        "mismatch_kl_k3",
+        "mismatch_max_abs",
+        "sampling_tokens_per_second",
+        "heldout_accuracy",
+    ):
         assert column in rows[0]
     assert rows[1]["heldout_accuracy"] != "" and rows[0]["heldout_accuracy"] == ""
     assert abs(float(rows[0]["mismatch_kl"])) < 1e-5  # a float32 sampler agrees with the training pass
@@ -231,8 +292,18 @@ def test_grpo_smoke_run_through_the_cli(tmp_path, capsys):
 
 
 def test_every_option_runs_and_a_checkpoint_restores_the_policy(tmp_path):
-    config = tiny_config(task="reverse", sampler_dtype="bfloat16", is_correction="sequence-mask", beta=0.05, num_iterations=2,
-                         loss_normalization="constant", scale_rewards="batch", epsilon_high=0.28, top_k=5, temperature=0.8)
+    config = tiny_config(
+        task="reverse",
+        sampler_dtype="bfloat16",
+        is_correction="sequence-mask",
+        beta=0.05,
+        num_iterations=2,
+        loss_normalization="constant",
+        scale_rewards="batch",
+        epsilon_high=0.28,
+        top_k=5,
+        temperature=0.8,
+    )
     agent = GRPOLM(config)
     agent.learn()
     metrics = agent.step()
@@ -244,7 +315,9 @@ def test_every_option_runs_and_a_checkpoint_restores_the_policy(tmp_path):
 
 
 def test_the_warm_start_stops_once_the_validation_accuracy_reaches_its_target(monkeypatch):
-    agent = GRPOLM(tiny_config(warmup_steps=40, warmup_check_every=10, warmup_target_accuracy=0.5, warmup_check_prompts=30))
+    agent = GRPOLM(
+        tiny_config(warmup_steps=40, warmup_check_every=10, warmup_target_accuracy=0.5, warmup_check_prompts=30)
+    )
     assert len(agent.validation) == 30 and not set(agent.validation) & set(agent.heldout)
     checked = []
 
@@ -289,28 +362,57 @@ def test_bad_input_gives_a_one_line_error(tmp_path, capsys, flags, fragments):
 
 def test_mismatch_experiment_writes_its_files(tmp_path, capsys):
     out = tmp_path / "mismatch"
-    runs = ["--out", str(out), "--steps", "3", "--warmup-steps", "2", "--d-model", "16", "--seeds", "2", "--eval-every", "1",
-            "--corrections", "token-truncate", "sequence-mask", "--jobs", "1"]
+    runs = [
+        "--out",
+        str(out),
+        "--steps",
+        "3",
+        "--warmup-steps",
+        "2",
+        "--d-model",
+        "16",
+        "--seeds",
+        "2",
+        "--eval-every",
+        "1",
+        "--corrections",
+        "token-truncate",
+        "sequence-mask",
+        "--jobs",
+        "1",
+    ]
     flags = [*runs, "--probe-digits", "2", "4", "--probe-widths", "16"]
     assert main(["experiment", "mismatch", *flags]) == 0
     summary = json.loads((out / "summary.json").read_text())
     arms = summary["arms"]
     assert list(arms) == ["float32, none", "bfloat16, none", "bfloat16, token-truncate", "bfloat16, sequence-mask"]
-    assert arms["float32, none"]["mismatch_kl_k3_mean"] < 1e-9 and arms["bfloat16, none"]["mismatch_kl_k3_mean"] > 100 * arms["float32, none"]["mismatch_kl_k3_mean"]
+    assert (
+        arms["float32, none"]["mismatch_kl_k3_mean"] < 1e-9
+        and arms["bfloat16, none"]["mismatch_kl_k3_mean"] > 100 * arms["float32, none"]["mismatch_kl_k3_mean"]
+    )
     assert all(len(arm["accuracy_after_per_seed"]) == 2 for arm in arms.values())
-    assert [(r["digits"], r["sampler_dtype"]) for r in summary["probe"]] == [(2, "bfloat16"), (2, "float16"), (4, "bfloat16"), (4, "float16")]
+    assert [(r["digits"], r["sampler_dtype"]) for r in summary["probe"]] == [
+        (2, "bfloat16"),
+        (2, "float16"),
+        (4, "bfloat16"),
+        (4, "float16"),
+    ]
     assert all(r["mismatch_kl_k3"] > 0 for r in summary["probe"])
     assert (out / "figure.png").exists() and len((out / "results.csv").read_text().splitlines()) == 1 + 4 * 2
     # every run of every arm and seed is kept: a second run reads them back
     result = json.loads((out / "runs/bfloat16-none/seed-1/result.json").read_text())
-    assert [row["global_step"] for row in result["steps"]] == [1, 2, 3] and result["steps"][0]["heldout_accuracy"] is not None
+    assert [row["global_step"] for row in result["steps"]] == [1, 2, 3] and result["steps"][0][
+        "heldout_accuracy"
+    ] is not None
     assert json.loads((out / "probe.json").read_text())["rows"] == summary["probe"]
     saved = json.loads((out / "probe.json").read_text())
     saved["rows"][0]["mismatch_kl_k3"] = 123.0
     (out / "probe.json").write_text(json.dumps(saved))
     assert main(["experiment", "mismatch", *flags]) == 0
     assert json.loads((out / "runs/bfloat16-none/seed-1/result.json").read_text()) == result
-    assert json.loads((out / "summary.json").read_text())["probe"][0]["mismatch_kl_k3"] == 123.0  # read back, not measured again
+    assert (
+        json.loads((out / "summary.json").read_text())["probe"][0]["mismatch_kl_k3"] == 123.0
+    )  # read back, not measured again
     # another probe setting measures again
     assert main(["experiment", "mismatch", *runs, "--probe-digits", "3", "--probe-widths", "16"]) == 0
     assert [r["digits"] for r in json.loads((out / "probe.json").read_text())["rows"]] == [3, 3]
@@ -319,23 +421,31 @@ def test_mismatch_experiment_writes_its_files(tmp_path, capsys):
     assert [r["digits"] for r in json.loads((out / "probe.json").read_text())["rows"]] == [3, 3]
 
 
-@pytest.mark.parametrize("flags, fragments", [
-    (["--corrections", "clip"], ["--corrections", "token-truncate"]),
-    (["--probe-widths", "30"], ["--probe-widths 30", "multiples of 4"]),
-    (["--probe-digits", "0"], ["--probe-digits 0"]),
-    (["--device", "tpu"], ["--device 'tpu'", "cpu, cuda"]),
-])
+@pytest.mark.parametrize(
+    "flags, fragments",
+    [
+        (["--corrections", "clip"], ["--corrections", "token-truncate"]),
+        (["--probe-widths", "30"], ["--probe-widths 30", "multiples of 4"]),
+        (["--probe-digits", "0"], ["--probe-digits 0"]),
+        (["--device", "tpu"], ["--device 'tpu'", "cpu, cuda"]),
+    ],
+)
 def test_bad_mismatch_options_give_a_one_line_error(tmp_path, capsys, flags, fragments):
     assert_one_line_error(capsys, main(["experiment", "mismatch", "--out", str(tmp_path / "m"), *flags]), *fragments)
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("device, available, count, fragments", [
-    ("cuda:1", True, 1, ["--device cuda:1", "torch sees 1 GPU(s)", "cuda:0 to cuda:0"]),
-    ("cuda", False, 0, ["--device cuda", "torch sees none", "--device cpu"]),
-    ("mps", False, 0, ["--device mps", "torch sees none", "--device cpu"]),
-])
-def test_a_device_this_machine_lacks_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch, device, available, count, fragments):
+@pytest.mark.parametrize(
+    "device, available, count, fragments",
+    [
+        ("cuda:1", True, 1, ["--device cuda:1", "torch sees 1 GPU(s)", "cuda:0 to cuda:0"]),
+        ("cuda", False, 0, ["--device cuda", "torch sees none", "--device cpu"]),
+        ("mps", False, 0, ["--device mps", "torch sees none", "--device cpu"]),
+    ],
+)
+def test_a_device_this_machine_lacks_is_refused_before_anything_is_written(
+    tmp_path, capsys, monkeypatch, device, available, count, fragments
+):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
@@ -351,8 +461,26 @@ def test_a_finished_gpu_mismatch_reads_back_without_a_gpu(tmp_path, capsys, monk
     import actorcritic.algorithms.grpo_lm as grpo_module
     import actorcritic.experiments.mismatch as mismatch_module
 
-    flags = ["--out", str(tmp_path / "m"), "--device", "cuda", "--steps", "2", "--warmup-steps", "1", "--d-model", "16",
-             "--corrections", "token-mask", "--probe-digits", "2", "--probe-widths", "16", "--jobs", "1"]
+    flags = [
+        "--out",
+        str(tmp_path / "m"),
+        "--device",
+        "cuda",
+        "--steps",
+        "2",
+        "--warmup-steps",
+        "1",
+        "--d-model",
+        "16",
+        "--corrections",
+        "token-mask",
+        "--probe-digits",
+        "2",
+        "--probe-widths",
+        "16",
+        "--jobs",
+        "1",
+    ]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with monkeypatch.context() as gpu:  # a stand-in GPU (the CPU) for the runs and the probe
         for module in (grpo_module, mismatch_module):

@@ -68,7 +68,9 @@ def import_graph() -> dict[str, set[str]]:
         # importing a.b.c runs a/__init__ and a/b/__init__ too
         # (a package's own __init__, which Python runs before any of its modules, is no dependency of them)
         ancestors = set(_with_parents(module))
-        graph[module] = {parent for target in targets for parent in _with_parents(target) if parent in paths} - ancestors
+        graph[module] = {
+            parent for target in targets for parent in _with_parents(target) if parent in paths
+        } - ancestors
     return graph
 
 
@@ -101,7 +103,7 @@ def test_no_import_cycles():
         state[module] = "open"
         for target in sorted(graph.get(module, ())):
             if state.get(target) == "open":
-                cycles.append(" -> ".join(path[path.index(target):] + [target]))
+                cycles.append(" -> ".join(path[path.index(target) :] + [target]))
             elif target not in state:
                 visit(target, path + [target])
         state[module] = "done"

@@ -20,8 +20,10 @@ def test_metrics_csv_keeps_its_header_across_a_resume_and_tells_no_data_from_nan
     resumed.close()
     rows = read_rows(tmp_path / "metrics.csv")
     assert list(rows[0]) == ["global_step", "updates", "episode_return_mean", "loss"]  # columns fixed by the first row
-    assert rows == [{"global_step": "10", "updates": "1", "episode_return_mean": "", "loss": "0.5"},
-                    {"global_step": "20", "updates": "2", "episode_return_mean": "3.25", "loss": "nan"}]
+    assert rows == [
+        {"global_step": "10", "updates": "1", "episode_return_mean": "", "loss": "0.5"},
+        {"global_step": "20", "updates": "2", "episode_return_mean": "3.25", "loss": "nan"},
+    ]
     assert "step        20/20" in capsys.readouterr().out  # a plain progress line off a terminal, at the end
 
 

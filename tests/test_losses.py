@@ -32,13 +32,11 @@ def test_clipped_surrogate_hand_computed():
     assert torch.isclose(info["approx_kl"], expected_kl)
 
 
-
 def test_clipped_surrogate_gradient_vanishes_outside_the_clip_range():
     new = torch.log(torch.tensor([1.5, 0.5])).requires_grad_()
     loss, _ = clipped_surrogate(new, torch.zeros(2), torch.tensor([1.0, -1.0]), 0.2)
     loss.backward()
     assert torch.equal(new.grad, torch.zeros(2))  # ratio past 1+ε with A > 0 and past 1-ε with A < 0
-
 
 
 def test_value_loss_plain_and_clipped():
@@ -48,7 +46,6 @@ def test_value_loss_plain_and_clipped():
     clipped, _ = value_loss(values, returns, old, clip_eps=0.2)
     # clipped values (0.2, 2.7): squared errors max((1, 3.24), (9, 7.29)) = (3.24, 9)
     assert math.isclose(clipped.item(), 0.5 * (3.24 + 9) / 2, rel_tol=1e-6)
-
 
 
 def test_importance_weighted_surrogate_has_the_policy_gradient_at_theta_old():
@@ -61,13 +58,11 @@ def test_importance_weighted_surrogate_has_the_policy_gradient_at_theta_old():
     assert torch.allclose(g1, g2, atol=1e-6)
 
 
-
 def test_clipped_surrogate_with_weights_is_a_weighted_sum():
     log_probs, old = torch.zeros(3), torch.zeros(3)
     advantages = torch.tensor([1.0, 2.0, 3.0])
     loss, _ = clipped_surrogate(log_probs, old, advantages, 0.2, weights=torch.tensor([0.5, 0.25, 0.25]))
     assert math.isclose(loss.item(), -(0.5 + 0.5 + 0.75))
-
 
 
 def test_kl_k3_is_nonnegative_and_unbiased():
@@ -81,11 +76,9 @@ def test_kl_k3_is_nonnegative_and_unbiased():
     assert torch.allclose(kl_k3(p.log(), p.log()), torch.zeros(3))
 
 
-
 def test_bellman_target_hand_computed():
     targets = bellman_target(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 1.0]), torch.tensor([10.0, 10.0]), 0.9)
     assert torch.allclose(targets, torch.tensor([10.0, 2.0]))  # a termination stops the bootstrap
-
 
 
 def test_critic_loss_sums_the_mse_of_each_critic():
@@ -93,7 +86,6 @@ def test_critic_loss_sums_the_mse_of_each_critic():
     loss, info = critic_loss(q, torch.tensor([1.0, 3.0]))
     assert math.isclose(loss.item(), (0 + 1) / 2 + (1 + 1) / 2)
     assert math.isclose(info["q_mean"].item(), 7 / 4) and math.isclose(info["target_q_mean"].item(), 2.0)
-
 
 
 def test_deterministic_policy_gradient_is_the_chain_rule_through_the_action():
@@ -114,14 +106,12 @@ def test_deterministic_policy_gradient_is_the_chain_rule_through_the_action():
     assert torch.allclose(actor.weight.grad, expected_weight_grad, atol=1e-6)
 
 
-
 def test_temperature_rises_when_entropy_is_below_target():
     log_alpha = torch.zeros((), requires_grad=True)
     log_probs = torch.full((8,), 3.0)  # entropy -3, below a target of -1
     loss, _ = temperature_loss(log_alpha, log_probs, target_entropy=-1.0)
     loss.backward()
     assert log_alpha.grad < 0  # gradient descent increases log α
-
 
 
 def test_soft_actor_loss_hand_computed_and_its_gradient():
@@ -131,4 +121,6 @@ def test_soft_actor_loss_hand_computed_and_its_gradient():
     assert torch.isclose(loss, torch.tensor(((0.2 * -0.5 - 1.0) + (0.2 * 0.3 + 2.0)) / 2))
     assert torch.isclose(info["entropy"], torch.tensor(0.1))
     loss.backward()
-    assert torch.allclose(q.grad, torch.tensor([-0.5, -0.5])) and torch.allclose(log_probs.grad, torch.tensor([0.1, 0.1]))
+    assert torch.allclose(q.grad, torch.tensor([-0.5, -0.5])) and torch.allclose(
+        log_probs.grad, torch.tensor([0.1, 0.1])
+    )

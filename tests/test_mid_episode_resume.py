@@ -24,7 +24,11 @@ CASES = {  # name -> (algorithm, config, split step)
     "sac-ant": ("sac", dict(OFF_POLICY, env="Ant-v5", total_steps=200), 100),
     "td3-humanoid": ("td3", dict(OFF_POLICY, env="Humanoid-v5", total_steps=160), 80),  # so does Humanoid's
     # four copies, one of which has just been reset at the split: a replayed reset beside continued episodes
-    "ppo-pendulum-mixed": ("ppo", dict(ON_POLICY, env="InvertedPendulum-v5", num_envs=4, num_steps=8, total_steps=256), 128),
+    "ppo-pendulum-mixed": (
+        "ppo",
+        dict(ON_POLICY, env="InvertedPendulum-v5", num_envs=4, num_steps=8, total_steps=256),
+        128,
+    ),
 }
 
 
@@ -68,9 +72,11 @@ def test_a_checkpoint_holds_the_episodes_in_flight_and_a_loaded_agent_saves_them
     agent_class, config, split = agent_class_and_config("td3-hopper")
     save_and_close(agent_class(config).learn(split), tmp_path / "split")
     tensors, state = load_checkpoint(tmp_path / "split")
-    copy, = state["counters"]["environments"]
+    (copy,) = state["counters"]["environments"]
     assert copy["elapsed_steps"] == copy["steps_since_reset"] > 0  # the time limit's count
-    assert tensors["episodes.physics"].shape == tensors["episodes.physics_before"].shape == (1, 58)  # Hopper: mj_stateSize
+    assert (
+        tensors["episodes.physics"].shape == tensors["episodes.physics_before"].shape == (1, 58)
+    )  # Hopper: mj_stateSize
     assert not torch.equal(tensors["episodes.physics"], tensors["episodes.physics_before"])
     assert tensors["episodes.observations"].shape == (1, 11) and tensors["episodes.returns"].shape == (1,)
     agent_class.load(tmp_path / "split").save(tmp_path / "again")
@@ -106,19 +112,35 @@ def _in_flight(state):
     return state["counters"]["environments"][0]
 
 
-@pytest.mark.parametrize("edit", [
-    pytest.param(lambda tensors, state: tensors.update({"episodes.physics": tensors["episodes.physics"][:, :-1].clone()}), id="physics-shape"),
-    pytest.param(lambda tensors, state: tensors.pop("episodes.returns"), id="missing-tensor"),
-    pytest.param(lambda tensors, state: tensors.update({"episodes.returns": tensors["episodes.returns"].bfloat16()}), id="bf16-tensor"),
-    pytest.param(lambda tensors, state: _in_flight(state).update(rng="none"), id="rng-not-a-state"),
-    pytest.param(lambda tensors, state: _in_flight(state).update(rng={"bit_generator": "PCG64"}), id="rng-without-state"),
-    pytest.param(lambda tensors, state: _in_flight(state).update(elapsed_steps=1.5), id="elapsed-not-a-count"),
-    pytest.param(lambda tensors, state: _in_flight(state).pop("elapsed_steps"), id="elapsed-missing"),
-    pytest.param(lambda tensors, state: _in_flight(state).update(steps_since_reset=-3), id="negative-steps"),
-    pytest.param(lambda tensors, state: _in_flight(state).update(reset_seed=None, pre_reset_rng=None), id="reset-without-seed-or-rng"),
-    pytest.param(lambda tensors, state: state["counters"].update(environments=[7]), id="record-entry-not-an-object"),
-    pytest.param(lambda tensors, state: state["counters"].update(environments={"a": 1}), id="record-not-a-list"),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(
+            lambda tensors, state: tensors.update({"episodes.physics": tensors["episodes.physics"][:, :-1].clone()}),
+            id="physics-shape",
+        ),
+        pytest.param(lambda tensors, state: tensors.pop("episodes.returns"), id="missing-tensor"),
+        pytest.param(
+            lambda tensors, state: tensors.update({"episodes.returns": tensors["episodes.returns"].bfloat16()}),
+            id="bf16-tensor",
+        ),
+        pytest.param(lambda tensors, state: _in_flight(state).update(rng="none"), id="rng-not-a-state"),
+        pytest.param(
+            lambda tensors, state: _in_flight(state).update(rng={"bit_generator": "PCG64"}), id="rng-without-state"
+        ),
+        pytest.param(lambda tensors, state: _in_flight(state).update(elapsed_steps=1.5), id="elapsed-not-a-count"),
+        pytest.param(lambda tensors, state: _in_flight(state).pop("elapsed_steps"), id="elapsed-missing"),
+        pytest.param(lambda tensors, state: _in_flight(state).update(steps_since_reset=-3), id="negative-steps"),
+        pytest.param(
+            lambda tensors, state: _in_flight(state).update(reset_seed=None, pre_reset_rng=None),
+            id="reset-without-seed-or-rng",
+        ),
+        pytest.param(
+            lambda tensors, state: state["counters"].update(environments=[7]), id="record-entry-not-an-object"
+        ),
+        pytest.param(lambda tensors, state: state["counters"].update(environments={"a": 1}), id="record-not-a-list"),
+    ],
+)
 def test_a_garbled_episode_record_is_a_corrupt_checkpoint(edit, tmp_path):
     agent_class, config, split = agent_class_and_config("td3-hopper")
     save_and_close(agent_class(config).learn(split), tmp_path / "split")
@@ -179,8 +201,24 @@ def test_a_checkpoint_of_the_earlier_format_resumes_mid_episode_with_new_episode
     assert all(torch.equal(one[name], two[name]) for name in one)  # new episodes from seeds derived from the step
 
 
-TD3_HOPPER_CLI = ["train", "td3", "--env", "Hopper-v5", "--learning-starts", "40", "--batch-size", "16", "--hidden-sizes", "8",
-                  "--log-every", "20", "--eval-episodes", "1", "--num-threads", "1"]
+TD3_HOPPER_CLI = [
+    "train",
+    "td3",
+    "--env",
+    "Hopper-v5",
+    "--learning-starts",
+    "40",
+    "--batch-size",
+    "16",
+    "--hidden-sizes",
+    "8",
+    "--log-every",
+    "20",
+    "--eval-episodes",
+    "1",
+    "--num-threads",
+    "1",
+]
 
 
 def metrics_rows(run_dir):
@@ -188,7 +226,9 @@ def metrics_rows(run_dir):
         return untimed(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("wrapper, how", [([], "continued"), (["--wrapper", "gymnasium.wrappers:NormalizeObservation"], "restarted")])
+@pytest.mark.parametrize(
+    "wrapper, how", [([], "continued"), (["--wrapper", "gymnasium.wrappers:NormalizeObservation"], "restarted")]
+)
 def test_the_cli_resumes_a_mujoco_run_mid_episode_and_its_summary_says_how(wrapper, how, tmp_path):
     from actorcritic.cli.commands import main
 

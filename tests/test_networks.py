@@ -26,7 +26,6 @@ def test_mlp_orthogonal_init_and_zero_bias():
     assert all(torch.equal(m.bias, torch.zeros_like(m.bias)) for m in net if isinstance(m, torch.nn.Linear))
 
 
-
 def test_stacked_mlp_members_are_independent_mlps():
     torch.manual_seed(0)
     stacked = StackedMLP(3, 5, (8, 8), 2, output_gains=(1.0, 1.0, 1.0))
@@ -45,7 +44,6 @@ def test_stacked_mlp_members_are_independent_mlps():
     assert np.allclose(stacked.numpy_copy()(x.numpy()), out.detach().numpy(), atol=1e-5)
 
 
-
 def test_stacked_mlp_initialisation_and_unused_columns():
     stacked = StackedMLP(2, 6, (16,), 3, output_gains=(0.01, 1.0), output_widths=(3, 1))
     hidden, output = stacked.weights
@@ -55,22 +53,21 @@ def test_stacked_mlp_initialisation_and_unused_columns():
     assert torch.allclose(output[0].T @ output[0], 1e-4 * torch.eye(3), atol=1e-8)
 
 
-
-
 def test_gaussian_acting_log_prob_and_value_match_the_training_pass():
     model = make_actor_critic()
     acting = model.acting_copy()
     obs = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
     noise = acting.draw_noise((6,), torch.Generator().manual_seed(1))
     actions, log_probs, values = acting.sample(obs, noise)
-    torch_log_probs, entropy, torch_values = model.evaluate_actions(torch.from_numpy(obs), torch.from_numpy(actions.astype(np.float32)))
+    torch_log_probs, entropy, torch_values = model.evaluate_actions(
+        torch.from_numpy(obs), torch.from_numpy(actions.astype(np.float32))
+    )
     assert np.allclose(log_probs, torch_log_probs.detach().numpy(), atol=1e-4)
     assert np.allclose(values, torch_values.detach().numpy(), atol=1e-5)
     assert math.isclose(entropy.item(), (0.5 + 0.5 * math.log(2 * math.pi) - 0.5) * 2, rel_tol=1e-6)
     mean = model(torch.from_numpy(obs))[0].detach().numpy()
     assert np.allclose(acting.mode(obs), mean, atol=1e-5)
     assert np.allclose((actions - mean) / np.exp(-0.5), noise, atol=1e-4)
-
 
 
 def test_categorical_acting_samples_with_the_policy_probabilities():
@@ -86,9 +83,10 @@ def test_categorical_acting_samples_with_the_policy_probabilities():
     assert np.allclose(frequencies, probs, atol=0.015)
     torch_log_probs, entropy, _ = model.evaluate_actions(torch.from_numpy(obs[:5]), torch.from_numpy(actions[:5]))
     assert np.allclose(log_probs[:5], torch_log_probs.detach().numpy(), atol=1e-5)
-    assert torch.allclose(entropy, torch.full((5,), -(torch.tensor(probs) * torch.tensor(probs).log()).sum().item()), atol=1e-5)
+    assert torch.allclose(
+        entropy, torch.full((5,), -(torch.tensor(probs) * torch.tensor(probs).log()).sum().item()), atol=1e-5
+    )
     assert (acting.mode(obs[:1]) == probs.argmax()).all()
-
 
 
 def test_policy_loss_leaves_the_critic_untouched_and_the_reverse():
@@ -103,7 +101,6 @@ def test_policy_loss_leaves_the_critic_untouched_and_the_reverse():
     value_loss(values, torch.randn(5))[0].backward()
     assert all(w.grad[0].abs().sum() == 0 and w.grad[1].abs().sum() > 0 for w in model.body.weights)
     assert model.log_std.grad is None or model.log_std.grad.abs().sum() == 0
-
 
 
 def test_tanh_gaussian_log_prob_matches_a_change_of_variables():
@@ -124,10 +121,11 @@ def test_tanh_gaussian_log_prob_matches_a_change_of_variables():
     assert torch.isfinite(tanh_gaussian_log_prob(torch.zeros(1, 2), torch.zeros(1, 2), huge, scale)).all()
 
 
-
 def test_categorical_kl_matches_torch_distributions():
     old_logits, logits = torch.randn(5, 4), torch.randn(5, 4)
-    expected = torch.distributions.kl_divergence(torch.distributions.Categorical(logits=old_logits), torch.distributions.Categorical(logits=logits))
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.Categorical(logits=old_logits), torch.distributions.Categorical(logits=logits)
+    )
     assert torch.allclose(categorical_kl(old_logits, logits), expected, atol=1e-6)
     assert torch.allclose(categorical_kl(logits, logits), torch.zeros(5), atol=1e-6)
 
@@ -173,8 +171,10 @@ def test_several_discrete_choices_are_independent_categoricals():
     assert torch.allclose(log_prob, sum(d.log_prob(actions[:, i]) for i, d in enumerate(groups)), atol=1e-6)
     assert torch.allclose(entropy, sum(d.entropy() for d in groups), atol=1e-6)
     other = torch.randn(5, sum(nvec))
-    expected = sum(torch.distributions.kl_divergence(d, torch.distributions.Categorical(logits=o))
-                   for d, o in zip(groups, other.split(list(nvec), -1)))
+    expected = sum(
+        torch.distributions.kl_divergence(d, torch.distributions.Categorical(logits=o))
+        for d, o in zip(groups, other.split(list(nvec), -1))
+    )
     assert torch.allclose(multi_categorical_kl(logits, other, nvec), expected, atol=1e-6)
 
 
@@ -189,7 +189,7 @@ def test_multi_discrete_acting_copy_samples_each_choice_with_its_probabilities()
     assert np.allclose(log_probs[:50], trained_log_probs.detach().numpy(), atol=1e-5)
     logits = model(torch.from_numpy(obs[:1]))[0][0].detach()
     for group, (start, n) in enumerate(((0, 3), (3, 2))):
-        probabilities = torch.softmax(logits[start:start + n], -1).numpy()
+        probabilities = torch.softmax(logits[start : start + n], -1).numpy()
         frequencies = np.bincount(actions[:, group], minlength=n) / len(actions)
         assert np.allclose(frequencies, probabilities, atol=0.015)
     assert acting.mode(obs[:1]).tolist() == [[int(logits[:3].argmax()), int(logits[3:].argmax())]]

@@ -1,6 +1,5 @@
 """Running statistics, observation normalisation and reward scaling."""
 
-
 import numpy as np
 import pytest
 
@@ -22,13 +21,11 @@ def test_running_mean_std_matches_numpy_over_all_batches():
     assert np.allclose(stats.var, everything.var(0), atol=1e-3)
 
 
-
 @pytest.mark.parametrize("shape", [(3,), ()])
 def test_running_mean_std_shapes(shape):
     stats = RunningMeanStd(shape)
     stats.update(np.ones((4, *shape)))
     assert stats.mean.shape == shape
-
 
 
 def test_reward_scaler_divides_by_the_std_of_the_discounted_return_and_restarts_it_at_episode_ends():

@@ -12,18 +12,23 @@ from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
 from actorcritic.storage.checkpoint import load_checkpoint
 
-TINY = dict(total_steps=300, learning_starts=100, batch_size=32, hidden_sizes=(32, 32), log_every=100, eval_episodes=1, num_threads=1)
-
+TINY = dict(
+    total_steps=300,
+    learning_starts=100,
+    batch_size=32,
+    hidden_sizes=(32, 32),
+    log_every=100,
+    eval_episodes=1,
+    num_threads=1,
+)
 
 
 AGENTS = {"td3": (TD3, TD3Config), "ddpg": (DDPG, DDPGConfig), "sac": (SAC, SACConfig)}
 
 
-
 def tiny(algo, env="Pendulum-v1", **overrides):
     agent_class, config_class = AGENTS[algo]
     return agent_class(config_class(**{**TINY, "env": env, **overrides}))
-
 
 
 @pytest.mark.parametrize("algo", ["td3", "ddpg", "sac"])
@@ -40,17 +45,17 @@ def test_smoke_run_logs_the_diagnostics(algo, env):
     assert np.isfinite(agent.evaluate(episodes=1)[0])
 
 
-
 def test_same_seed_same_numbers():
     a, b = tiny("sac", seed=4).learn(), tiny("sac", seed=4).learn()
     assert all(torch.equal(x, y) for x, y in zip(a.learner.actor.parameters(), b.learner.actor.parameters()))
 
 
-
 def test_discrete_action_space_is_refused_naming_algorithm_and_space():
-    with pytest.raises(ActorCriticError, match=r"td3 needs a continuous \(Box\) action space, but CartPole-v1 has Discrete\(2\): use ppo"):
+    with pytest.raises(
+        ActorCriticError,
+        match=r"td3 needs a continuous \(Box\) action space, but CartPole-v1 has Discrete\(2\): use ppo",
+    ):
         tiny("td3", "CartPole-v1")
-
 
 
 def test_save_load_gives_the_same_actions_and_resume_restores_the_buffer(tmp_path):
@@ -59,7 +64,7 @@ def test_save_load_gives_the_same_actions_and_resume_restores_the_buffer(tmp_pat
     loaded = TD3.load(tmp_path / "ckpt")
     obs = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
     assert np.array_equal(agent.act(obs), loaded.act(obs))
-    assert np.array_equal(agent.buffer.table[:agent.buffer.size], loaded.buffer.table[:loaded.buffer.size])
+    assert np.array_equal(agent.buffer.table[: agent.buffer.size], loaded.buffer.table[: loaded.buffer.size])
     assert (loaded.buffer.size, loaded.buffer.position, loaded.global_step, loaded.updates) == (300, 300, 300, 201)
     assert torch.equal(agent.generator.get_state(), loaded.generator.get_state())
     loaded.save(tmp_path / "again")
@@ -70,7 +75,6 @@ def test_save_load_gives_the_same_actions_and_resume_restores_the_buffer(tmp_pat
     assert loaded.global_step == 400 and loaded.updates == 301 and loaded.buffer.size == 400
 
 
-
 def test_checkpoint_without_replay_buffer(tmp_path):
     agent = tiny("sac", save_replay_buffer=False).learn()
     agent.save(tmp_path / "ckpt")
@@ -79,12 +83,10 @@ def test_checkpoint_without_replay_buffer(tmp_path):
     assert SAC.load(tmp_path / "ckpt").buffer.size == 0
 
 
-
 def test_cli_refuses_discrete_env_for_sac(tmp_path, capsys):
     code = main(["train", "sac", "--env", "CartPole-v1", "--run-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "sac needs a continuous (Box) action space" in err[0]
-
 
 
 @pytest.mark.slow
@@ -96,10 +98,26 @@ def test_pendulum_is_learned_within_20k_steps(algo):
     assert np.mean(agent.evaluate(episodes=10)) > -250
 
 
-
 def test_cli_resume_continues_an_off_policy_run_with_its_buffer(tmp_path, capsys):
-    flags = ["--env", "Pendulum-v1", "--total-steps", "200", "--learning-starts", "100", "--batch-size", "32",
-             "--hidden-sizes", "16", "16", "--log-every", "100", "--eval-episodes", "1", "--num-threads", "1"]
+    flags = [
+        "--env",
+        "Pendulum-v1",
+        "--total-steps",
+        "200",
+        "--learning-starts",
+        "100",
+        "--batch-size",
+        "32",
+        "--hidden-sizes",
+        "16",
+        "16",
+        "--log-every",
+        "100",
+        "--eval-episodes",
+        "1",
+        "--num-threads",
+        "1",
+    ]
     run_dir = tmp_path / "sac"
     assert main(["train", "sac", *flags, "--run-dir", str(run_dir)]) == 0
     assert main(["resume", str(run_dir), "--total-steps", "300"]) == 0
@@ -110,4 +128,3 @@ def test_cli_resume_continues_an_off_policy_run_with_its_buffer(tmp_path, capsys
     assert agent.global_step == 300 and agent.buffer.size == 300 and agent.updates == 201
     assert main(["evaluate", str(run_dir), "--episodes", "1"]) == 0
     assert "sac on Pendulum-v1 after 300 steps" in capsys.readouterr().out
-

@@ -1,6 +1,5 @@
 """Optimisation helpers: flat parameters, conjugate gradient, Fisher-vector products."""
 
-
 import torch
 from conftest import make_actor_critic
 
@@ -43,7 +42,6 @@ def test_flat_parameters_train_exactly_like_separate_parameters():
     assert torch.equal(model_b.body.weights[-1][1][:, 1:], torch.zeros(16, 1))  # unused value columns stay zero
 
 
-
 def test_conjugate_gradient_matches_a_direct_solve():
     generator = torch.Generator().manual_seed(0)
     m = torch.randn(6, 6, generator=generator, dtype=torch.float64)
@@ -52,7 +50,6 @@ def test_conjugate_gradient_matches_a_direct_solve():
     x, residual = conjugate_gradient(lambda v: spd @ v, b, iterations=20)
     assert torch.allclose(x, torch.linalg.solve(spd, b), atol=1e-8)
     assert residual < 1e-6
-
 
 
 def test_fisher_vector_product_matches_the_explicit_fisher_on_a_tiny_policy():
@@ -69,13 +66,12 @@ def test_fisher_vector_product_matches_the_explicit_fisher_on_a_tiny_policy():
     for s in range(4):
         probs = torch.softmax(old_logits[s], -1)
         for a in range(3):
-            log_prob = categorical_log_prob_and_entropy(model(obs[s:s + 1])[0], torch.tensor([a]))[0].sum()
+            log_prob = categorical_log_prob_and_entropy(model(obs[s : s + 1])[0], torch.tensor([a]))[0].sum()
             score = torch.cat([g.reshape(-1) for g in torch.autograd.grad(log_prob, params)])
             fisher += probs[a] * torch.outer(score, score) / 4
     v = torch.randn(size)
     assert torch.allclose(fisher_vector_product(mean_kl, params, v), fisher @ v, atol=1e-5)
     assert torch.allclose(fisher_vector_product(mean_kl, params, v, damping=0.1), fisher @ v + 0.1 * v, atol=1e-5)
-
 
 
 def test_gradient_step_is_zero_backward_clip_step():

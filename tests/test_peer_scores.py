@@ -17,7 +17,9 @@ def write_csv(path: Path, header: str, rows: list[str]) -> None:
 
 
 def compare(*arguments) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), "compare", *map(str, arguments)], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "compare", *map(str, arguments)], capture_output=True, text=True, timeout=300
+    )
 
 
 def write_our_run(run: Path) -> None:
@@ -33,9 +35,14 @@ def write_our_run(run: Path) -> None:
 def test_compare_reads_both_formats_and_aligns_the_last_step(tmp_path):
     run = tmp_path / "ours"
     write_our_run(run)
-    for seed, values in enumerate([(10.0, 20.0, 30.0, 999.0), (40.0, 50.0, 60.0, 999.0)]):  # the peer ran one step further
-        write_csv(tmp_path / f"peer/seed-{seed}.csv", "step,eval_return_mean,eval_return_std",
-                  [f"{10 * (i + 1)},{value},0" for i, value in enumerate(values)])
+    for seed, values in enumerate(
+        [(10.0, 20.0, 30.0, 999.0), (40.0, 50.0, 60.0, 999.0)]
+    ):  # the peer ran one step further
+        write_csv(
+            tmp_path / f"peer/seed-{seed}.csv",
+            "step,eval_return_mean,eval_return_std",
+            [f"{10 * (i + 1)},{value},0" for i, value in enumerate(values)],
+        )
     figure = tmp_path / "figure.png"
     result = compare(run, tmp_path / "peer", "--late", "20", "--figure", figure)
     assert result.returncode == 0, result.stderr
@@ -53,9 +60,14 @@ def test_compare_reads_both_formats_and_aligns_the_last_step(tmp_path):
 def test_compare_without_runs_says_so_in_one_line(tmp_path):
     (tmp_path / "peer").mkdir()
     write_our_run(tmp_path / "ours")
-    for ours, fragment in ((tmp_path / "peer", "is neither a finished run"), (tmp_path / "ours", "no seed-K.csv under")):
+    for ours, fragment in (
+        (tmp_path / "peer", "is neither a finished run"),
+        (tmp_path / "ours", "no seed-K.csv under"),
+    ):
         result = compare(ours, tmp_path / "peer")
-        assert result.returncode == 2 and result.stderr.startswith("peer_scores.py: error: ") and fragment in result.stderr
+        assert (
+            result.returncode == 2 and result.stderr.startswith("peer_scores.py: error: ") and fragment in result.stderr
+        )
         assert len(result.stderr.strip().splitlines()) == 1
 
 

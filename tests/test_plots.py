@@ -10,28 +10,77 @@ from actorcritic.analysis.reading import read_run
 from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
 
-FLAGS = ["--env", "CartPole-v1", "--total-steps", "128", "--num-envs", "2", "--num-steps", "32", "--minibatch-size", "32",
-         "--epochs", "1", "--eval-episodes", "1", "--eval-every", "64"]
+FLAGS = [
+    "--env",
+    "CartPole-v1",
+    "--total-steps",
+    "128",
+    "--num-envs",
+    "2",
+    "--num-steps",
+    "32",
+    "--minibatch-size",
+    "32",
+    "--epochs",
+    "1",
+    "--eval-episodes",
+    "1",
+    "--eval-every",
+    "64",
+]
 
 
 def test_labels_name_algorithm_environment_and_the_fields_that_differ():
-    configs = [{"algo": "ppo", "env": "CartPole-v1", "gae_lambda": 0.9, "seed": 0, "device": "cpu"},
-               {"algo": "ppo", "env": "CartPole-v1", "gae_lambda": 0.95, "seed": 0, "device": "cuda"},
-               {"algo": "trpo", "env": "CartPole-v1", "seed": 0}]
-    assert run_labels(configs) == ["ppo on CartPole-v1 (gae_lambda=0.9)", "ppo on CartPole-v1 (gae_lambda=0.95)",
-                                   "trpo on CartPole-v1"]  # another algorithm: its name tells it apart, not its fields
+    configs = [
+        {"algo": "ppo", "env": "CartPole-v1", "gae_lambda": 0.9, "seed": 0, "device": "cpu"},
+        {"algo": "ppo", "env": "CartPole-v1", "gae_lambda": 0.95, "seed": 0, "device": "cuda"},
+        {"algo": "trpo", "env": "CartPole-v1", "seed": 0},
+    ]
+    assert run_labels(configs) == [
+        "ppo on CartPole-v1 (gae_lambda=0.9)",
+        "ppo on CartPole-v1 (gae_lambda=0.95)",
+        "trpo on CartPole-v1",
+    ]  # another algorithm: its name tells it apart, not its fields
     sac = {"algo": "sac", "env": "Pendulum-v1", "tau": 0.005, "gae_lambda": 0.9, "seed": 0}
     assert run_labels([configs[0], sac]) == ["ppo on CartPole-v1", "sac on Pendulum-v1"]
-    assert run_labels([configs[0], sac, {**sac, "tau": 0.01}]) == ["ppo on CartPole-v1", "sac on Pendulum-v1 (tau=0.005)",
-                                                                   "sac on Pendulum-v1 (tau=0.01)"]
+    assert run_labels([configs[0], sac, {**sac, "tau": 0.01}]) == [
+        "ppo on CartPole-v1",
+        "sac on Pendulum-v1 (tau=0.005)",
+        "sac on Pendulum-v1 (tau=0.01)",
+    ]
     assert run_labels(configs[:1]) == ["ppo on CartPole-v1"]
-    assert run_labels([{"algo": "grpo-lm", "task": "addition", "digits": 3}]) == ["grpo-lm on addition3"]  # a task, not an env
-    assert run_labels([{**configs[2], "seed": 4}, configs[2]]) == ["trpo on CartPole-v1, seed 4", "trpo on CartPole-v1, seed 0"]
+    assert run_labels([{"algo": "grpo-lm", "task": "addition", "digits": 3}]) == [
+        "grpo-lm on addition3"
+    ]  # a task, not an env
+    assert run_labels([{**configs[2], "seed": 4}, configs[2]]) == [
+        "trpo on CartPole-v1, seed 4",
+        "trpo on CartPole-v1, seed 0",
+    ]
 
 
 def test_a_grpo_lm_run_plots_its_held_out_accuracy(tmp_path, capsys):
-    flags = ["--d-model", "16", "--num-layers", "1", "--num-heads", "2", "--warmup-steps", "2", "--total-steps", "4", "--prompts-per-step", "2",
-             "--group-size", "2", "--eval-prompts", "4", "--eval-every", "2", "--digits", "2"]
+    flags = [
+        "--d-model",
+        "16",
+        "--num-layers",
+        "1",
+        "--num-heads",
+        "2",
+        "--warmup-steps",
+        "2",
+        "--total-steps",
+        "4",
+        "--prompts-per-step",
+        "2",
+        "--group-size",
+        "2",
+        "--eval-prompts",
+        "4",
+        "--eval-every",
+        "2",
+        "--digits",
+        "2",
+    ]
     for seed in (0, 1):
         assert main(["train", "grpo-lm", *flags, "--seed", str(seed), "--run-dir", str(tmp_path / f"s{seed}")]) == 0
     config, curves = read_run(tmp_path / "s1")
@@ -48,8 +97,12 @@ def test_plot_overlays_runs_into_one_png(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "both.png")]) == 0
     assert (tmp_path / "both.png").read_bytes().startswith(b"\x89PNG")
     capsys.readouterr()
-    assert_one_line_error(capsys, main(["plot", str(tmp_path / "a"), "--out", str(tmp_path / "nowhere" / "x.png")]), "cannot be written")
-    assert_one_line_error(capsys, main(["plot", str(tmp_path), "--out", str(tmp_path / "x.png")]), "is not a run directory")
+    assert_one_line_error(
+        capsys, main(["plot", str(tmp_path / "a"), "--out", str(tmp_path / "nowhere" / "x.png")]), "cannot be written"
+    )
+    assert_one_line_error(
+        capsys, main(["plot", str(tmp_path), "--out", str(tmp_path / "x.png")]), "is not a run directory"
+    )
     assert not (tmp_path / "x.png").exists()
 
 
@@ -60,4 +113,11 @@ def test_read_run_refuses_a_directory_without_metrics(tmp_path):
 
 
 def test_step_ticks_are_short_enough_not_to_run_into_each_other():
-    assert [short_steps(s) for s in (0, 500, 12_500, 200_000, 1_000_000, 1_500_000)] == ["0", "500", "12.5k", "200k", "1M", "1.5M"]
+    assert [short_steps(s) for s in (0, 500, 12_500, 200_000, 1_000_000, 1_500_000)] == [
+        "0",
+        "500",
+        "12.5k",
+        "200k",
+        "1M",
+        "1.5M",
+    ]

@@ -28,7 +28,16 @@ def test_smoke_run_logs_every_metric(env):
     recorder = Recorder()
     agent = PPO(tiny(env, num_envs=2)).learn(callbacks=[recorder])
     assert agent.global_step == 64 and agent.updates == 2
-    for name in ("global_step", "episode_return_mean", "steps_per_second", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
+    for name in (
+        "global_step",
+        "episode_return_mean",
+        "steps_per_second",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+    ):
         assert name in recorder.rows[-1]
     assert np.isfinite([recorder.rows[-1][k] for k in ("policy_loss", "value_loss", "approx_kl")]).all()
     returns = agent.evaluate(episodes=1)
@@ -149,23 +158,35 @@ def test_presets_apply_under_overrides():
     assert PPOConfig.for_env("Swimmer-v5") == dataclasses.replace(PPOConfig(), env="Swimmer-v5")
 
 
-@pytest.mark.parametrize("env, num_steps, minibatch, epochs, hidden, activation", [
-    ("HalfCheetah-v5", 512, 64, 20, (256, 256), "relu"),
-    ("Hopper-v5", 512, 32, 5, (256, 256), "relu"),
-    ("Walker2d-v5", 512, 32, 20, (64, 64), "tanh"),
-    ("Ant-v5", 2048, 64, 10, (64, 64), "tanh"),
-])
+@pytest.mark.parametrize(
+    "env, num_steps, minibatch, epochs, hidden, activation",
+    [
+        ("HalfCheetah-v5", 512, 64, 20, (256, 256), "relu"),
+        ("Hopper-v5", 512, 32, 5, (256, 256), "relu"),
+        ("Walker2d-v5", 512, 32, 20, (64, 64), "tanh"),
+        ("Ant-v5", 2048, 64, 10, (64, 64), "tanh"),
+    ],
+)
 def test_mujoco_presets_are_the_zoo_sets(env, num_steps, minibatch, epochs, hidden, activation):
     config = PPOConfig.for_env(env)
-    assert (config.num_steps, config.minibatch_size, config.epochs, config.hidden_sizes, config.activation) == (num_steps, minibatch, epochs, hidden, activation)
+    assert (config.num_steps, config.minibatch_size, config.epochs, config.hidden_sizes, config.activation) == (
+        num_steps,
+        minibatch,
+        epochs,
+        hidden,
+        activation,
+    )
     assert config.total_steps == 1_000_000 and config.num_envs == 1 and not config.anneal_lr
     assert config.normalize_observations and config.normalize_rewards
-    assert config.orthogonal_init == (activation == "tanh") and config.log_std_init == (-2.0 if activation == "relu" else 0.0)
+    assert config.orthogonal_init == (activation == "tanh") and config.log_std_init == (
+        -2.0 if activation == "relu" else 0.0
+    )
 
 
 @pytest.mark.parametrize("per_minibatch", [False, True])
 def test_advantages_are_normalised_over_the_rollout_or_within_each_minibatch(per_minibatch, monkeypatch):
     from actorcritic.algorithms import ppo as ppo_module
+
     seen, surrogate = [], ppo_module.clipped_surrogate
 
     def recording(log_probs, old_log_probs, advantages, clip_eps):
@@ -173,7 +194,11 @@ def test_advantages_are_normalised_over_the_rollout_or_within_each_minibatch(per
         return surrogate(log_probs, old_log_probs, advantages, clip_eps)
 
     monkeypatch.setattr(ppo_module, "clipped_surrogate", recording)
-    PPO(tiny("Pendulum-v1", num_envs=1, num_steps=64, minibatch_size=16, epochs=1, normalize_per_minibatch=per_minibatch)).learn(64)
+    PPO(
+        tiny(
+            "Pendulum-v1", num_envs=1, num_steps=64, minibatch_size=16, epochs=1, normalize_per_minibatch=per_minibatch
+        )
+    ).learn(64)
     means = torch.stack([a.mean() for a in seen]).abs()
     if per_minibatch:  # SB3's way: every minibatch on its own scale
         assert means.max() < 1e-5 and all(abs(a.std().item() - 1) < 1e-4 for a in seen)
@@ -238,13 +263,22 @@ def test_cartpole_preset_solves_cartpole_within_100k_steps():
 
 @pytest.mark.slow
 def test_pendulum_learns():
-    config = PPOConfig.for_env("Pendulum-v1", seed=0, total_steps=150_000, num_envs=4, num_steps=512, gae_lambda=0.95, gamma=0.9, learning_rate=1e-3, epochs=10)
+    config = PPOConfig.for_env(
+        "Pendulum-v1",
+        seed=0,
+        total_steps=150_000,
+        num_envs=4,
+        num_steps=512,
+        gae_lambda=0.95,
+        gamma=0.9,
+        learning_rate=1e-3,
+        epochs=10,
+    )
     agent = PPO(config).learn()
     assert np.mean(agent.evaluate(episodes=10)) > -600
 
 
 SMALL = dict(num_envs=2, num_steps=32, total_steps=128, hidden_sizes=(16, 16), eval_episodes=1)
-
 
 
 @pytest.mark.parametrize("advantage", ["kstep", "mc"])

@@ -42,19 +42,57 @@ SMALL = {
     "ppo": ["--num-envs", "1", "--num-steps", "32", "--minibatch-size", "32", "--epochs", "2", "--hidden-sizes", "8"],
     "reinforce": ["--num-envs", "1", "--num-steps", "32", "--hidden-sizes", "8"],
     "trpo": ["--num-envs", "1", "--num-steps", "32", "--minibatch-size", "32", "--hidden-sizes", "8"],
-    "td3": ["--learning-starts", "20", "--batch-size", "8", "--hidden-sizes", "8", "--log-every", "20", "--num-threads", "1"],
-    "sac": ["--learning-starts", "20", "--batch-size", "8", "--hidden-sizes", "8", "--log-every", "20", "--num-threads", "1"],
+    "td3": [
+        "--learning-starts",
+        "20",
+        "--batch-size",
+        "8",
+        "--hidden-sizes",
+        "8",
+        "--log-every",
+        "20",
+        "--num-threads",
+        "1",
+    ],
+    "sac": [
+        "--learning-starts",
+        "20",
+        "--batch-size",
+        "8",
+        "--hidden-sizes",
+        "8",
+        "--log-every",
+        "20",
+        "--num-threads",
+        "1",
+    ],
 }
 
 
 def files_of(directory):
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("algo", list(SMALL))
 def test_a_nan_reward_is_refused_at_the_step_it_appears(algo, tmp_path, capsys):
     _Rewards.steps = 0
-    code = main(["train", algo, "--env", "NaNRewardAt30-v0", "--total-steps", "200", *SMALL[algo], "--run-dir", str(tmp_path / "r")])
+    code = main(
+        [
+            "train",
+            algo,
+            "--env",
+            "NaNRewardAt30-v0",
+            "--total-steps",
+            "200",
+            *SMALL[algo],
+            "--run-dir",
+            str(tmp_path / "r"),
+        ]
+    )
     assert_one_line_error(capsys, code, "NaNRewardAt30-v0 returned a non-finite reward (nan) at environment step 30")
     assert not (tmp_path / "r" / "checkpoint").exists()
 
@@ -63,9 +101,25 @@ def test_a_nan_reward_is_refused_at_the_step_it_appears(algo, tmp_path, capsys):
 def test_divergence_stops_training_writes_nan_and_keeps_the_last_good_checkpoint(algo, tmp_path, capsys):
     run = tmp_path / "r"
     unscaled = ["--no-normalize-rewards"] if algo in ("ppo", "trpo") else []  # scaling would tame the rewards
-    code = main(["train", algo, "--env", "HugeRewards-v0", "--total-steps", "400", "--checkpoint-every", "1000", *SMALL[algo], *unscaled,
-                 "--run-dir", str(run)])
-    assert_one_line_error(capsys, code, "training diverged at environment step", "nothing after the last checkpoint was saved")
+    code = main(
+        [
+            "train",
+            algo,
+            "--env",
+            "HugeRewards-v0",
+            "--total-steps",
+            "400",
+            "--checkpoint-every",
+            "1000",
+            *SMALL[algo],
+            *unscaled,
+            "--run-dir",
+            str(run),
+        ]
+    )
+    assert_one_line_error(
+        capsys, code, "training diverged at environment step", "nothing after the last checkpoint was saved"
+    )
     assert not (run / "checkpoint").exists()  # no checkpoint was due yet, and none with broken parameters was written
     with open(run / "metrics.csv", newline="") as f:
         last = list(csv.DictReader(f))[-1]
@@ -75,8 +129,23 @@ def test_divergence_stops_training_writes_nan_and_keeps_the_last_good_checkpoint
 def test_the_checkpoint_before_a_divergence_is_kept_intact(tmp_path, capsys):
     _Rewards.steps = 0
     run = tmp_path / "r"
-    code = main(["train", "ppo", "--env", "HugeRewardAt100-v0", "--total-steps", "640", "--checkpoint-every", "32", *SMALL["ppo"],
-                 "--no-normalize-rewards", "--no-normalize-observations", "--run-dir", str(run)])
+    code = main(
+        [
+            "train",
+            "ppo",
+            "--env",
+            "HugeRewardAt100-v0",
+            "--total-steps",
+            "640",
+            "--checkpoint-every",
+            "32",
+            *SMALL["ppo"],
+            "--no-normalize-rewards",
+            "--no-normalize-observations",
+            "--run-dir",
+            str(run),
+        ]
+    )
     assert_one_line_error(capsys, code, "training diverged")
     from actorcritic import PPO
 
@@ -84,23 +153,38 @@ def test_the_checkpoint_before_a_divergence_is_kept_intact(tmp_path, capsys):
     assert 96 <= agent.global_step < 640 and torch.isfinite(agent.flat_parameters.parameter).all()
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["ppo", "--learning-rate", "inf"], ["--learning-rate inf is not a finite number"]),
-    (["sac", "--tau", "nan"], ["--tau nan is not a finite number"]),
-    (["ppo", "--log-std-init", "nan"], ["--log-std-init nan is not a finite number"]),
-    (["grpo-lm", "--learning-rate", "nan"], ["--learning-rate nan is not a finite number"]),
-    (["ppo", "--seed", "-1"], ["--seed -1 is out of range: seed must be in [0, 4294967295]"]),
-    (["td3", "--seed", "99999999999"], ["--seed 99999999999 is out of range"]),
-    (["ppo", "--num-steps", "1000000000000"], ["--num-steps 1000000000000 x --num-envs 8 (the rollout buffer) needs", "GiB but this machine has"]),
-    (["td3", "--env", "Pendulum-v1", "--buffer-size", "10000000000000"], ["--buffer-size 10000000000000 (the replay buffer) needs"]),
-    (["td3", "--env", "Pendulum-v1", "--batch-size", "1000", "--buffer-size", "100"], ["--batch-size 1000 is larger than --buffer-size 100"]),
-    (["ppo", "--num-envs", "1000000000000"], ["--num-envs 1000000000000 is out of range: num_envs must be in [1, 4096]"]),
-    (["grpo", "--group-size", "100000"], ["--group-size 100000 is out of range"]),
-    (["trpo", "--hidden-sizes", "64", "10000000000"], ["--hidden-sizes [64, 10000000000] is invalid"]),
-    (["reinforce", "--eval-episodes", "10000000"], ["--eval-episodes 10000000 is out of range"]),
-    (["sac", "--num-threads", "0"], ["--num-threads 0 is out of range"]),
-    (["ppo", "--stop-at-return", "inf", "--eval-every", "10"], ["--stop-at-return inf is not a finite number"]),
-])
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["ppo", "--learning-rate", "inf"], ["--learning-rate inf is not a finite number"]),
+        (["sac", "--tau", "nan"], ["--tau nan is not a finite number"]),
+        (["ppo", "--log-std-init", "nan"], ["--log-std-init nan is not a finite number"]),
+        (["grpo-lm", "--learning-rate", "nan"], ["--learning-rate nan is not a finite number"]),
+        (["ppo", "--seed", "-1"], ["--seed -1 is out of range: seed must be in [0, 4294967295]"]),
+        (["td3", "--seed", "99999999999"], ["--seed 99999999999 is out of range"]),
+        (
+            ["ppo", "--num-steps", "1000000000000"],
+            ["--num-steps 1000000000000 x --num-envs 8 (the rollout buffer) needs", "GiB but this machine has"],
+        ),
+        (
+            ["td3", "--env", "Pendulum-v1", "--buffer-size", "10000000000000"],
+            ["--buffer-size 10000000000000 (the replay buffer) needs"],
+        ),
+        (
+            ["td3", "--env", "Pendulum-v1", "--batch-size", "1000", "--buffer-size", "100"],
+            ["--batch-size 1000 is larger than --buffer-size 100"],
+        ),
+        (
+            ["ppo", "--num-envs", "1000000000000"],
+            ["--num-envs 1000000000000 is out of range: num_envs must be in [1, 4096]"],
+        ),
+        (["grpo", "--group-size", "100000"], ["--group-size 100000 is out of range"]),
+        (["trpo", "--hidden-sizes", "64", "10000000000"], ["--hidden-sizes [64, 10000000000] is invalid"]),
+        (["reinforce", "--eval-episodes", "10000000"], ["--eval-episodes 10000000 is out of range"]),
+        (["sac", "--num-threads", "0"], ["--num-threads 0 is out of range"]),
+        (["ppo", "--stop-at-return", "inf", "--eval-every", "10"], ["--stop-at-return inf is not a finite number"]),
+    ],
+)
 def test_out_of_range_values_are_refused_before_anything_is_written(args, fragments, tmp_path, capsys):
     assert_one_line_error(capsys, main(["train", *args, "--run-dir", str(tmp_path / "never")]), *fragments)
     assert not (tmp_path / "never").exists()
@@ -114,7 +198,18 @@ def test_mujoco_environments_keep_stderr_to_the_one_error_line(tmp_path, capfd):
     import mujoco
 
     mujoco.set_mju_user_warning(None)  # as in a fresh process: MuJoCo's own printing, at the file-descriptor level
-    code = main(["train", "td3", "--env", "HalfCheetah-v5", "--buffer-size", "10000000000000", "--run-dir", str(tmp_path / "never")])
+    code = main(
+        [
+            "train",
+            "td3",
+            "--env",
+            "HalfCheetah-v5",
+            "--buffer-size",
+            "10000000000000",
+            "--run-dir",
+            str(tmp_path / "never"),
+        ]
+    )
     assert_one_line_error(capfd, code, "--buffer-size")
 
 
@@ -138,7 +233,15 @@ class _Drift(gym.Env):
 gym.register("ResumeDrift-v0", entry_point=_Drift)
 
 ROLLOUTS = dict(env="ResumeDrift-v0", num_envs=2, num_steps=16, hidden_sizes=(8,), total_steps=128)
-REPLAY = dict(env="ResumeDrift-v0", learning_starts=32, batch_size=16, hidden_sizes=(8,), total_steps=160, log_every=16, num_threads=1)
+REPLAY = dict(
+    env="ResumeDrift-v0",
+    learning_starts=32,
+    batch_size=16,
+    hidden_sizes=(8,),
+    total_steps=160,
+    log_every=16,
+    num_threads=1,
+)
 RESUME_CASES = {  # algorithm -> (config, split step): every episode ends at the split
     "ppo": (dict(ROLLOUTS, minibatch_size=16, epochs=2), 64),
     "reinforce": (dict(ROLLOUTS, baseline="value"), 64),
@@ -198,12 +301,60 @@ def test_async_environments_give_the_numbers_of_sync_ones_and_resume_exactly(alg
 
 def test_resume_after_a_crash_drops_the_rows_logged_past_the_checkpoint(tmp_path):
     run = tmp_path / "r"
-    assert main(["train", "td3", "--env", "ResumeDrift-v0", "--total-steps", "96", "--learning-starts", "32", "--batch-size", "16",
-                 "--hidden-sizes", "8", "--log-every", "16", "--checkpoint-every", "32", "--num-threads", "1", "--run-dir", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "td3",
+                "--env",
+                "ResumeDrift-v0",
+                "--total-steps",
+                "96",
+                "--learning-starts",
+                "32",
+                "--batch-size",
+                "16",
+                "--hidden-sizes",
+                "8",
+                "--log-every",
+                "16",
+                "--checkpoint-every",
+                "32",
+                "--num-threads",
+                "1",
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
     # A process killed at step 96 after its checkpoint at 64 would have logged rows 80 and 96 already:
     # make the checkpoint say 64 by keeping the one saved at 64.
-    assert main(["train", "td3", "--env", "ResumeDrift-v0", "--total-steps", "64", "--learning-starts", "32", "--batch-size", "16",
-                 "--hidden-sizes", "8", "--log-every", "16", "--num-threads", "1", "--run-dir", str(tmp_path / "at64")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "td3",
+                "--env",
+                "ResumeDrift-v0",
+                "--total-steps",
+                "64",
+                "--learning-starts",
+                "32",
+                "--batch-size",
+                "16",
+                "--hidden-sizes",
+                "8",
+                "--log-every",
+                "16",
+                "--num-threads",
+                "1",
+                "--run-dir",
+                str(tmp_path / "at64"),
+            ]
+        )
+        == 0
+    )
     import shutil
 
     shutil.rmtree(run / "checkpoint")
@@ -216,8 +367,22 @@ def test_resume_after_a_crash_drops_the_rows_logged_past_the_checkpoint(tmp_path
 
 # ---------------------------------------------------------------- paths, failed resumes, full disks
 
-PPO_TINY = ["--env", "CartPole-v1", "--num-envs", "2", "--num-steps", "16", "--minibatch-size", "16", "--epochs", "1",
-            "--hidden-sizes", "8", "--eval-episodes", "1"]
+PPO_TINY = [
+    "--env",
+    "CartPole-v1",
+    "--num-envs",
+    "2",
+    "--num-steps",
+    "16",
+    "--minibatch-size",
+    "16",
+    "--epochs",
+    "1",
+    "--hidden-sizes",
+    "8",
+    "--eval-episodes",
+    "1",
+]
 
 
 @pytest.fixture
@@ -227,10 +392,17 @@ def small_disk(tmp_path):
 
     mount_point = tmp_path / "small"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True).returncode == 0
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True
+        ).returncode
+        == 0
+    )
     yield mount_point if mounted else None
     if mounted:
-        subprocess.run(["umount", "--lazy", str(mount_point)], check=True)  # lazy: detached even if a file is still open
+        subprocess.run(
+            ["umount", "--lazy", str(mount_point)], check=True
+        )  # lazy: detached even if a file is still open
 
 
 def fill(directory):
@@ -250,11 +422,14 @@ def no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-@pytest.mark.parametrize("make_run_dir, fragment", [
-    (lambda tmp: (tmp / "f").write_text("x") and tmp / "f", "is a file"),
-    (lambda tmp: (tmp / "f").write_text("x") and tmp / "f" / "run", "which is a file"),
-    (lambda tmp: (tmp / "loop").symlink_to(tmp / "loop") or tmp / "loop" / "run", "cannot be resolved"),
-])
+@pytest.mark.parametrize(
+    "make_run_dir, fragment",
+    [
+        (lambda tmp: (tmp / "f").write_text("x") and tmp / "f", "is a file"),
+        (lambda tmp: (tmp / "f").write_text("x") and tmp / "f" / "run", "which is a file"),
+        (lambda tmp: (tmp / "loop").symlink_to(tmp / "loop") or tmp / "loop" / "run", "cannot be resolved"),
+    ],
+)
 def test_a_run_dir_that_cannot_be_one_is_refused_before_training(make_run_dir, fragment, tmp_path, capsys):
     run_dir = make_run_dir(tmp_path)
     assert_one_line_error(capsys, main(["train", "ppo", *PPO_TINY, "--run-dir", str(run_dir)]), fragment)
@@ -264,8 +439,12 @@ def test_an_unwritable_place_is_refused_before_training(tmp_path, capsys, monkey
     import os
 
     monkeypatch.setattr(os, "access", lambda path, mode: False)  # root may write anywhere: the check is what is tested
-    assert_one_line_error(capsys, main(["train", "ppo", *PPO_TINY, "--run-dir", str(tmp_path / "run")]), "is not writable")
-    assert_one_line_error(capsys, main(["experiment", "gae-lambda", "--out", str(tmp_path / "out")]), "--out", "cannot be written")
+    assert_one_line_error(
+        capsys, main(["train", "ppo", *PPO_TINY, "--run-dir", str(tmp_path / "run")]), "is not writable"
+    )
+    assert_one_line_error(
+        capsys, main(["experiment", "gae-lambda", "--out", str(tmp_path / "out")]), "--out", "cannot be written"
+    )
 
 
 def test_resume_of_a_read_only_run_and_experiment_out_that_is_a_file(tmp_path, capsys, monkeypatch):
@@ -278,7 +457,9 @@ def test_resume_of_a_read_only_run_and_experiment_out_that_is_a_file(tmp_path, c
     assert_one_line_error(capsys, main(["resume", str(run), "--total-steps", "64"]), "is not writable")
     monkeypatch.undo()
     (tmp_path / "file").write_text("x")
-    assert_one_line_error(capsys, main(["experiment", "gae-lambda", "--out", str(tmp_path / "file")]), "--out", "is a file")
+    assert_one_line_error(
+        capsys, main(["experiment", "gae-lambda", "--out", str(tmp_path / "file")]), "--out", "is a file"
+    )
     assert files_of(run) == before
 
 
@@ -300,9 +481,30 @@ def test_a_full_disk_at_the_first_save_leaves_no_debris(tmp_path, capsys, small_
     else:
         run = small_disk / "run"
     # 256-256 networks, their targets and Adam's moments take about 3 MiB: they do not fit into 1 MiB
-    code = main(["train", "td3", "--env", "Pendulum-v1", "--total-steps", "1010", "--learning-starts", "1000", "--batch-size", "8",
-                 "--hidden-sizes", "256", "256", "--num-threads", "1", "--run-dir", str(run)])
-    assert_one_line_error(capsys, code, "no space left on the device while saving the checkpoint", "there was no earlier checkpoint")
+    code = main(
+        [
+            "train",
+            "td3",
+            "--env",
+            "Pendulum-v1",
+            "--total-steps",
+            "1010",
+            "--learning-starts",
+            "1000",
+            "--batch-size",
+            "8",
+            "--hidden-sizes",
+            "256",
+            "256",
+            "--num-threads",
+            "1",
+            "--run-dir",
+            str(run),
+        ]
+    )
+    assert_one_line_error(
+        capsys, code, "no space left on the device while saving the checkpoint", "there was no earlier checkpoint"
+    )
     assert not (run / "checkpoint").exists() and not (run.parent / "run" / "checkpoint.tmp").exists()
     assert not (run / "checkpoint.tmp").exists()
 
@@ -321,7 +523,11 @@ def test_a_full_disk_during_resume_keeps_the_previous_checkpoint(tmp_path, capsy
     code = main(["resume", str(run), "--total-steps", "64"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "no space left on the device" in err[0], err
-    assert files_of(run / "checkpoint") == checkpoint and not list(run.rglob(".*tmp*")) and not (run / "checkpoint.tmp").exists()
+    assert (
+        files_of(run / "checkpoint") == checkpoint
+        and not list(run.rglob(".*tmp*"))
+        and not (run / "checkpoint.tmp").exists()
+    )
     if small_disk is not None:
         (root / "filler").unlink()
     from actorcritic import PPO
@@ -337,17 +543,40 @@ def saved_run(tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("command, fragment", [
-    (lambda run, place: ["train", "ppo", *PPO_TINY, "--run-dir", f"{place}/run"], "cannot create the run directory"),
-    (lambda run, place: ["experiment", "gae-lambda", "--out", f"{place}/out"], "cannot create the experiment's --out"),
-    (lambda run, place: ["sweep", str(run.parent / "sweep.toml"), "--out", f"{place}/sweep"], "cannot create the sweep's --out"),
-    (lambda run, place: ["export", str(run), "--format", "torchscript", "--out", f"{place}/p.pt"], "cannot write /proc/p.pt"),
-    (lambda run, place: ["export", str(run), "--format", "onnx", "--out", f"{place}/p.onnx"], "cannot write /proc/p.onnx"),
-    (lambda run, place: ["plot", str(run), "--out", f"{place}/curves.png"], "cannot write /proc/curves.png"),
-    (lambda run, place: ["report", str(run), "--out", f"{place}/report.md"], "cannot write /proc/report"),
-    (lambda run, place: ["evaluate", str(run), "--episodes", "1", "--video", f"{place}/videos"], "--video /proc/videos cannot be written"),
-])
-def test_a_place_the_checks_allow_and_the_filesystem_refuses_gets_one_line(command, fragment, saved_run, capsys, monkeypatch):
+@pytest.mark.parametrize(
+    "command, fragment",
+    [
+        (
+            lambda run, place: ["train", "ppo", *PPO_TINY, "--run-dir", f"{place}/run"],
+            "cannot create the run directory",
+        ),
+        (
+            lambda run, place: ["experiment", "gae-lambda", "--out", f"{place}/out"],
+            "cannot create the experiment's --out",
+        ),
+        (
+            lambda run, place: ["sweep", str(run.parent / "sweep.toml"), "--out", f"{place}/sweep"],
+            "cannot create the sweep's --out",
+        ),
+        (
+            lambda run, place: ["export", str(run), "--format", "torchscript", "--out", f"{place}/p.pt"],
+            "cannot write /proc/p.pt",
+        ),
+        (
+            lambda run, place: ["export", str(run), "--format", "onnx", "--out", f"{place}/p.onnx"],
+            "cannot write /proc/p.onnx",
+        ),
+        (lambda run, place: ["plot", str(run), "--out", f"{place}/curves.png"], "cannot write /proc/curves.png"),
+        (lambda run, place: ["report", str(run), "--out", f"{place}/report.md"], "cannot write /proc/report"),
+        (
+            lambda run, place: ["evaluate", str(run), "--episodes", "1", "--video", f"{place}/videos"],
+            "--video /proc/videos cannot be written",
+        ),
+    ],
+)
+def test_a_place_the_checks_allow_and_the_filesystem_refuses_gets_one_line(
+    command, fragment, saved_run, capsys, monkeypatch
+):
     """/proc: access(2) lets root write there (and the check is patched to say yes to anyone), but no file or
     directory can be created in it, as on a full or read-only disk found only at the write."""
     import os
@@ -359,7 +588,9 @@ def test_a_place_the_checks_allow_and_the_filesystem_refuses_gets_one_line(comma
     assert files_of(saved_run) == before
 
 
-def test_a_full_disk_keeps_an_exported_policy_and_a_figure_as_they_were(saved_run, tmp_path, capsys, small_disk, monkeypatch):
+def test_a_full_disk_keeps_an_exported_policy_and_a_figure_as_they_were(
+    saved_run, tmp_path, capsys, small_disk, monkeypatch
+):
     root = small_disk if small_disk is not None else tmp_path
     exported, figure = root / "policy.pt", root / "curves.png"
     assert main(["export", str(saved_run), "--format", "torchscript", "--out", str(exported)]) == 0
@@ -372,16 +603,23 @@ def test_a_full_disk_keeps_an_exported_policy_and_a_figure_as_they_were(saved_ru
         fill(root)
         before = files_of(root)
     capsys.readouterr()
-    assert_one_line_error(capsys, main(["export", str(saved_run), "--format", "torchscript", "--out", str(exported)]),
-                          f"cannot write {exported}: no space left on the device; the file is unchanged")
-    assert_one_line_error(capsys, main(["plot", str(saved_run), "--out", str(figure)]),
-                          f"cannot write {figure}: no space left on the device; the file is unchanged")
+    assert_one_line_error(
+        capsys,
+        main(["export", str(saved_run), "--format", "torchscript", "--out", str(exported)]),
+        f"cannot write {exported}: no space left on the device; the file is unchanged",
+    )
+    assert_one_line_error(
+        capsys,
+        main(["plot", str(saved_run), "--out", str(figure)]),
+        f"cannot write {figure}: no space left on the device; the file is unchanged",
+    )
     assert files_of(root) == before and not list(root.glob(".*tmp*"))
     if small_disk is not None:
         (root / "filler").unlink()
 
 
 # ---------------------------------------------------------------- checkpoint contents and optional packages
+
 
 def edit_state(run, edit):
     import json
@@ -392,18 +630,24 @@ def edit_state(run, edit):
     path.write_text(text if isinstance(text, str) else json.dumps(state))
 
 
-@pytest.mark.parametrize("edit, fragment", [
-    (lambda s: s["counters"].update(global_step=-100), "counter global_step = -100"),
-    (lambda s: s["counters"].update(updates=-5), "counter updates = -5"),
-    (lambda s: __import__("json").dumps(s).replace('"global_step": 32', '"global_step": 1e400'), "counter global_step = inf"),
-    (lambda s: s["counters"].update(global_step="32"), "counter global_step = '32'"),
-    (lambda s: s["optimizer_param_groups"].update(optimizer="garbage"), "optimizer hyperparameters"),
-    (lambda s: s["optimizer_param_groups"]["optimizer"][0].update(lr="fast"), "optimizer hyperparameters"),
-    (lambda s: s["optimizer_param_groups"]["optimizer"][0].update(params=["x"]), "optimizer hyperparameters"),
-    (lambda s: s["config"].update(num_envs=1_000_000_000_000), "--num-envs 1000000000000 is out of range"),
-    (lambda s: s["config"].update(gamma="high"), "gamma = 'high' does not fit"),
-    (lambda s: s["config"].update(advantage="montecarlo"), "advantage = 'montecarlo' does not fit"),
-])
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda s: s["counters"].update(global_step=-100), "counter global_step = -100"),
+        (lambda s: s["counters"].update(updates=-5), "counter updates = -5"),
+        (
+            lambda s: __import__("json").dumps(s).replace('"global_step": 32', '"global_step": 1e400'),
+            "counter global_step = inf",
+        ),
+        (lambda s: s["counters"].update(global_step="32"), "counter global_step = '32'"),
+        (lambda s: s["optimizer_param_groups"].update(optimizer="garbage"), "optimizer hyperparameters"),
+        (lambda s: s["optimizer_param_groups"]["optimizer"][0].update(lr="fast"), "optimizer hyperparameters"),
+        (lambda s: s["optimizer_param_groups"]["optimizer"][0].update(params=["x"]), "optimizer hyperparameters"),
+        (lambda s: s["config"].update(num_envs=1_000_000_000_000), "--num-envs 1000000000000 is out of range"),
+        (lambda s: s["config"].update(gamma="high"), "gamma = 'high' does not fit"),
+        (lambda s: s["config"].update(advantage="montecarlo"), "advantage = 'montecarlo' does not fit"),
+    ],
+)
 @pytest.mark.parametrize("command", [["evaluate"], ["resume"]])
 def test_damaged_checkpoint_contents_are_refused_without_damage(saved_run, tmp_path, capsys, edit, fragment, command):
     import shutil
@@ -422,8 +666,12 @@ def test_an_environment_whose_package_is_missing_names_it(tmp_path, capsys, monk
     import sys
 
     monkeypatch.setitem(sys.modules, "Box2D", None)  # as on a machine without it, whether or not this one has it
-    assert_one_line_error(capsys, main(["train", "ppo", "--env", "LunarLander-v3", "--run-dir", str(tmp_path / "r")]),
-                          "LunarLander-v3 needs a package that is not installed", 'pip install "gymnasium[box2d]"')
+    assert_one_line_error(
+        capsys,
+        main(["train", "ppo", "--env", "LunarLander-v3", "--run-dir", str(tmp_path / "r")]),
+        "LunarLander-v3 needs a package that is not installed",
+        'pip install "gymnasium[box2d]"',
+    )
 
 
 def test_an_unreadable_run_is_one_line(saved_run, capsys, monkeypatch):

@@ -4,8 +4,17 @@ import torch
 
 from actorcritic import SAC, SACConfig
 
-TINY = dict(env="Pendulum-v1", total_steps=200, learning_starts=50, batch_size=16, hidden_sizes=(16,), log_every=50,
-            eval_episodes=1, num_threads=1, buffer_size=500)
+TINY = dict(
+    env="Pendulum-v1",
+    total_steps=200,
+    learning_starts=50,
+    batch_size=16,
+    hidden_sizes=(16,),
+    log_every=50,
+    eval_episodes=1,
+    num_threads=1,
+    buffer_size=500,
+)
 
 
 def test_exploration_and_evaluation_actions_stay_inside_the_action_box():

@@ -29,13 +29,26 @@ from actorcritic.errors import ActorCriticError
 from actorcritic.runs.seeds import SeedGroup, load_agent_or_group, make_agent
 
 ON_POLICY = dict(env="Pendulum-v1", num_envs=2, num_steps=32, total_steps=192, hidden_sizes=(8,), eval_episodes=1)
-OFF_POLICY = dict(env="Pendulum-v1", total_steps=240, learning_starts=60, batch_size=16, hidden_sizes=(8,), log_every=60,
-                  eval_episodes=1, num_threads=1, buffer_size=500)
+OFF_POLICY = dict(
+    env="Pendulum-v1",
+    total_steps=240,
+    learning_starts=60,
+    batch_size=16,
+    hidden_sizes=(8,),
+    log_every=60,
+    eval_episodes=1,
+    num_threads=1,
+    buffer_size=500,
+)
 ALGORITHMS = {
     "ppo": (PPO, PPOConfig, dict(ON_POLICY, minibatch_size=32, epochs=2)),
     "reinforce": (REINFORCE, REINFORCEConfig, dict(ON_POLICY, baseline="value")),
     "trpo": (TRPO, TRPOConfig, ON_POLICY),
-    "grpo": (GRPO, GRPOConfig, dict(env="CartPole-v1", group_size=3, groups_per_update=2, total_steps=240, hidden_sizes=(8,), eval_episodes=1)),
+    "grpo": (
+        GRPO,
+        GRPOConfig,
+        dict(env="CartPole-v1", group_size=3, groups_per_update=2, total_steps=240, hidden_sizes=(8,), eval_episodes=1),
+    ),
     "td3": (TD3, TD3Config, OFF_POLICY),
     "ddpg": (DDPG, DDPGConfig, OFF_POLICY),
     "sac": (SAC, SACConfig, OFF_POLICY),
@@ -52,10 +65,16 @@ def train(name: str, seeds: tuple[int, ...]) -> tuple[object, list[dict]]:
 
 def state_tensors(agent) -> dict[str, torch.Tensor]:
     """Everything a checkpoint of `agent` holds as tensors: parameters, optimiser state, buffers, statistics."""
-    tensors = {f"module.{name}.{key}": value for name, module in agent._modules().items() for key, value in module.state_dict().items()}
+    tensors = {
+        f"module.{name}.{key}": value
+        for name, module in agent._modules().items()
+        for key, value in module.state_dict().items()
+    }
     for name, optimizer in agent._optimizers().items():
         for index, state in enumerate(optimizer.state.values()):
-            tensors.update({f"optimizer.{name}.{index}.{key}": value for key, value in state.items() if torch.is_tensor(value)})
+            tensors.update(
+                {f"optimizer.{name}.{index}.{key}": value for key, value in state.items() if torch.is_tensor(value)}
+            )
     tensors.update({f"extra.{key}": value for key, value in agent._extra_state()[0].items()})
     return tensors
 
@@ -71,7 +90,12 @@ def test_a_seed_is_the_same_run_alone_or_beside_any_other_seeds(name):
     alone, alone_rows = train(name, (0,))
     first, first_rows = train(name, (0, 1))
     second, second_rows = train(name, (2, 0))
-    assert not isinstance(alone, SeedGroup) and isinstance(first, SeedGroup) and first.seeds == [0, 1] and second.seeds == [2, 0]
+    assert (
+        not isinstance(alone, SeedGroup)
+        and isinstance(first, SeedGroup)
+        and first.seeds == [0, 1]
+        and second.seeds == [2, 0]
+    )
     assert {row["seed"] for row in first_rows} == {0, 1}
     assert rows_of(first_rows, 0) == rows_of(second_rows, 0) == rows_of(alone_rows, 0) != []
     expected = state_tensors(alone)
@@ -106,14 +130,18 @@ def test_nothing_flows_between_seeds(name):
     parameters1 = [p for module in seed1._modules().values() for p in module.parameters() if p.requires_grad]
     gradients = torch.autograd.grad(seed_loss(seed0, obs), parameters1, allow_unused=True)
     assert all(g is None or not g.any() for g in gradients)
-    assert any(g is not None and g.any() for g in torch.autograd.grad(seed_loss(seed1, obs), parameters1, allow_unused=True))  # the check can fail
+    assert any(
+        g is not None and g.any() for g in torch.autograd.grad(seed_loss(seed1, obs), parameters1, allow_unused=True)
+    )  # the check can fail
 
     before, generator_before = state_tensors(seed1), seed1.generator.get_state()
     before = {key: value.clone() for key, value in before.items()}
     gradients_before = [None if p.grad is None else p.grad.clone() for p in parameters1]  # of seed 1's own last update
     seed0.learn(60)
     after = state_tensors(seed1)
-    assert all(torch.equal(before[key], after[key]) for key in before) and torch.equal(generator_before, seed1.generator.get_state())
+    assert all(torch.equal(before[key], after[key]) for key in before) and torch.equal(
+        generator_before, seed1.generator.get_state()
+    )
     assert all((g is None and p.grad is None) or torch.equal(g, p.grad) for g, p in zip(gradients_before, parameters1))
 
 
@@ -185,13 +213,35 @@ def test_one_listed_seed_is_the_single_seed_run():
 
 # ---------------------------------------------------------------- the command line
 
-TD3_FLAGS = ["td3", "--env", "Pendulum-v1", "--total-steps", "300", "--learning-starts", "100", "--batch-size", "16",
-             "--hidden-sizes", "8", "--log-every", "100", "--eval-episodes", "2", "--num-threads", "1", "--checkpoint-every", "200"]
+TD3_FLAGS = [
+    "td3",
+    "--env",
+    "Pendulum-v1",
+    "--total-steps",
+    "300",
+    "--learning-starts",
+    "100",
+    "--batch-size",
+    "16",
+    "--hidden-sizes",
+    "8",
+    "--log-every",
+    "100",
+    "--eval-episodes",
+    "2",
+    "--num-threads",
+    "1",
+    "--checkpoint-every",
+    "200",
+]
 
 
 def test_a_multi_seed_run_directory(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", *TD3_FLAGS, "--seed", "4", "--num-seeds", "3", "--eval-every", "200", "--run-dir", str(run)]) == 0
+    assert (
+        main(["train", *TD3_FLAGS, "--seed", "4", "--num-seeds", "3", "--eval-every", "200", "--run-dir", str(run)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "3 seeds: evaluation return IQM" in out and "95% CI" in out
     config = json.loads((run / "config.json").read_text())
@@ -216,10 +266,18 @@ def test_a_multi_seed_run_directory(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines[:3]] == ["seed 4", "seed 5", "seed 6"] and "3 seeds: IQM" in lines[3]
     assert main(["evaluate", str(run), "--best", "--episodes", "1"]) == 0
-    assert_one_line_error(capsys, main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "p.pt")]), "multi-seed", "--seed K")
+    assert_one_line_error(
+        capsys,
+        main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "p.pt")]),
+        "multi-seed",
+        "--seed K",
+    )
     assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "p.pt"), "--seed", "5"]) == 0
-    assert_one_line_error(capsys, main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "q.pt"), "--seed", "9"]),
-                          "seeds 4 5 6, not seed 9")
+    assert_one_line_error(
+        capsys,
+        main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "q.pt"), "--seed", "9"]),
+        "seeds 4 5 6, not seed 9",
+    )
 
 
 def test_a_multi_seed_run_resumes_each_seed_from_its_own_checkpoint(tmp_path, capsys):
@@ -234,10 +292,15 @@ def test_a_multi_seed_run_resumes_each_seed_from_its_own_checkpoint(tmp_path, ca
     capsys.readouterr()
     assert main(["resume", str(crashed)]) == 0
     assert "2 seeds" in capsys.readouterr().out
-    untimed = lambda run: sorted(",".join(c for i, c in enumerate(line.split(",")) if i != 6)  # noqa: E731
-                                 for line in (run / "metrics.csv").read_text().splitlines())
+    untimed = lambda run: sorted(
+        ",".join(c for i, c in enumerate(line.split(",")) if i != 6)  # noqa: E731
+        for line in (run / "metrics.csv").read_text().splitlines()
+    )
     assert untimed(crashed) == untimed(straight)
-    assert load_agent_or_group(TD3, crashed).seeds == [0, 1] and TD3.load(crashed / "checkpoint" / "seed-1").global_step == 300
+    assert (
+        load_agent_or_group(TD3, crashed).seeds == [0, 1]
+        and TD3.load(crashed / "checkpoint" / "seed-1").global_step == 300
+    )
     assert_one_line_error(capsys, main(["resume", str(crashed)]), "already reached 300")
 
 
@@ -249,8 +312,10 @@ def test_a_seed_that_died_before_its_first_checkpoint_restarts_on_resume(tmp_pat
         assert main(["train", *TD3_FLAGS, "--seeds", "0", "1", "--run-dir", str(run)]) == 0
     shutil.rmtree(crashed / "checkpoint" / "seed-1")  # as if the process had died before seed 1's first checkpoint
     assert main(["resume", str(crashed)]) == 0
-    untimed = lambda run: sorted(",".join(c for i, c in enumerate(line.split(",")) if i != 6)  # noqa: E731
-                                 for line in (run / "metrics.csv").read_text().splitlines())
+    untimed = lambda run: sorted(
+        ",".join(c for i, c in enumerate(line.split(",")) if i != 6)  # noqa: E731
+        for line in (run / "metrics.csv").read_text().splitlines()
+    )
     assert untimed(crashed) == untimed(straight)
     capsys.readouterr()
     shutil.rmtree(crashed / "checkpoint" / "seed-1")
@@ -259,15 +324,26 @@ def test_a_seed_that_died_before_its_first_checkpoint_restarts_on_resume(tmp_pat
 
 def test_seed_flags_are_checked_before_anything_runs(tmp_path, capsys):
     run = str(tmp_path / "run")
-    assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--num-seeds", "0", "--run-dir", run]), "--num-seeds 0 is out of range")
-    assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--num-seeds", "two", "--run-dir", run]), "not a whole number")
-    assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--seeds", "1", "2", "--num-seeds", "2", "--run-dir", run]), "give one of them")
+    assert_one_line_error(
+        capsys, main(["train", *TD3_FLAGS, "--num-seeds", "0", "--run-dir", run]), "--num-seeds 0 is out of range"
+    )
+    assert_one_line_error(
+        capsys, main(["train", *TD3_FLAGS, "--num-seeds", "two", "--run-dir", run]), "not a whole number"
+    )
+    assert_one_line_error(
+        capsys,
+        main(["train", *TD3_FLAGS, "--seeds", "1", "2", "--num-seeds", "2", "--run-dir", run]),
+        "give one of them",
+    )
     assert_one_line_error(capsys, main(["train", *TD3_FLAGS, "--seeds", "3", "3", "--run-dir", run]), "seed 3 twice")
-    assert_one_line_error(capsys, main(["train", "grpo-lm", "--num-seeds", "2", "--run-dir", run]), "--num-seeds is not available")
+    assert_one_line_error(
+        capsys, main(["train", "grpo-lm", "--num-seeds", "2", "--run-dir", run]), "--num-seeds is not available"
+    )
     assert not (tmp_path / "run").exists()
 
 
 # ---------------------------------------------------------------- learning with several seeds
+
 
 def final_iqm(group) -> float:
     from actorcritic.analysis.statistics import aggregate_scores

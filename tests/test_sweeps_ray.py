@@ -21,7 +21,10 @@ from actorcritic.sweeps.trials import run_trial
 TOTAL_STEPS = 6144
 CHECKPOINT_EVERY = 1024
 STEPS_PER_UPDATE = 128  # num_envs x num_steps: one metrics row per seed per update
-RAY_SWEEP = SWEEP_TOML.replace("total_steps = 1024", f"total_steps = {TOTAL_STEPS}") + f"checkpoint_every = {CHECKPOINT_EVERY}\n"
+RAY_SWEEP = (
+    SWEEP_TOML.replace("total_steps = 1024", f"total_steps = {TOTAL_STEPS}")
+    + f"checkpoint_every = {CHECKPOINT_EVERY}\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +73,14 @@ def test_a_ray_sweep_restarts_a_killed_trial_from_its_checkpoint(tmp_path, local
     assert "2 done, 0 running, 0 queued" in printed, printed
 
     run_dir = out / "trials" / killed["name"]
-    assert json.loads((out / "trials" / f"{killed['name']}.worker.json").read_text())["pid"] != killed["pid"]  # a new worker
+    assert (
+        json.loads((out / "trials" / f"{killed['name']}.worker.json").read_text())["pid"] != killed["pid"]
+    )  # a new worker
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["seeds"] == [0, 1] and summary["total_steps"] == TOTAL_STEPS
-    assert summary["resumed_from_step"] > 0 and summary["resumed_from_step"] % CHECKPOINT_EVERY == 0  # from its checkpoint, not from scratch
+    assert (
+        summary["resumed_from_step"] > 0 and summary["resumed_from_step"] % CHECKPOINT_EVERY == 0
+    )  # from its checkpoint, not from scratch
     every_update = list(range(STEPS_PER_UPDATE, TOTAL_STEPS + 1, STEPS_PER_UPDATE))
     for trial in (out / "trials").iterdir():
         if trial.is_dir():  # every seed of every trial: each update's row once, none missing, none repeated
@@ -99,7 +106,9 @@ def test_an_interrupted_ray_sweep_resumes_on_ray_keeping_its_finished_trials(tmp
     printed = capsys.readouterr().out
     assert "sweep: 1 done, 0 running, 1 queued" in printed and "sweep: 2 done, 0 running, 0 queued" in printed
     assert finished.stat().st_mtime_ns == before
-    assert (out / "trials" / trials[1].name / "summary.json").exists() and (out / "ray" / "attempt-1" / trials[1].name).exists()
+    assert (out / "trials" / trials[1].name / "summary.json").exists() and (
+        out / "ray" / "attempt-1" / trials[1].name
+    ).exists()
     assert not (out / "ray" / "attempt-1" / trials[0].name).exists()  # the finished trial was not run again
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 2 * 2
 
@@ -108,13 +117,17 @@ def test_ray_sweep_options_are_checked_before_anything_runs(tmp_path, capsys):
     (tmp_path / "sweep.toml").write_text(RAY_SWEEP)
     sweep = ["sweep", str(tmp_path / "sweep.toml"), "--out", str(tmp_path / "o")]
     assert_one_line_error(capsys, main([*sweep, "--ray", "auto", "--jobs", "2"]), "--jobs is for local sweeps")
-    assert_one_line_error(capsys, main([*sweep, "--ray", "auto", "--cpus-per-trial", "0"]), "--cpus-per-trial 0 is out of range")
+    assert_one_line_error(
+        capsys, main([*sweep, "--ray", "auto", "--cpus-per-trial", "0"]), "--cpus-per-trial 0 is out of range"
+    )
     assert_one_line_error(capsys, main([*sweep, "--cpus-per-trial", "2"]), "--cpus-per-trial is for Ray sweeps")
     assert_one_line_error(capsys, main([*sweep, "--ray", "localhost"]), "is not an address")
     assert_one_line_error(capsys, main([*sweep, "--ray", "127.0.0.1:1"]), "no Ray cluster answers at 127.0.0.1:1")
     assert not (tmp_path / "o").exists()
     start(read_sweep_file(tmp_path / "sweep.toml"), tmp_path / "o", Backend(jobs=2))  # a local sweep ...
-    assert_one_line_error(capsys, main(["sweep", "--resume", str(tmp_path / "o"), "--ray", "auto"]), "is a local sweep")  # ... stays local
+    assert_one_line_error(
+        capsys, main(["sweep", "--resume", str(tmp_path / "o"), "--ray", "auto"]), "is a local sweep"
+    )  # ... stays local
     assert not (tmp_path / "o" / "trials").exists()
 
 
@@ -122,6 +135,11 @@ def test_ray_is_imported_only_by_a_ray_sweep():
     import subprocess
     import sys
 
-    code = ("import sys, actorcritic.cli, actorcritic.sweeps.runner, actorcritic.analysis.reports, actorcritic.runs.training; "
-            "from actorcritic.sweeps.runner import check_backend; from actorcritic.sweeps.spec import Backend; check_backend(Backend(jobs=1)); print('ray' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    code = (
+        "import sys, actorcritic.cli, actorcritic.sweeps.runner, actorcritic.analysis.reports, actorcritic.runs.training; "
+        "from actorcritic.sweeps.runner import check_backend; from actorcritic.sweeps.spec import Backend; check_backend(Backend(jobs=1)); print('ray' in sys.modules)"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )

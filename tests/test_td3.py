@@ -10,12 +10,18 @@ from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
 from actorcritic.storage.checkpoint import load_checkpoint
 
-TINY = dict(total_steps=300, learning_starts=100, batch_size=32, hidden_sizes=(32, 32), log_every=100, eval_episodes=1, num_threads=1)
-
+TINY = dict(
+    total_steps=300,
+    learning_starts=100,
+    batch_size=32,
+    hidden_sizes=(32, 32),
+    log_every=100,
+    eval_episodes=1,
+    num_threads=1,
+)
 
 
 AGENTS = {"td3": (TD3, TD3Config), "ddpg": (DDPG, DDPGConfig), "sac": (SAC, SACConfig)}
-
 
 
 def tiny(algo, env="Pendulum-v1", **overrides):
@@ -23,12 +29,10 @@ def tiny(algo, env="Pendulum-v1", **overrides):
     return agent_class(config_class(**{**TINY, "env": env, **overrides}))
 
 
-
 def test_td3_switches_shape_the_learner():
     assert tiny("td3").learner.critics.members == 2
     assert tiny("td3", clipped_double_q=False).learner.critics.members == 1
     assert tiny("ddpg").learner.critics.members == 1 and tiny("ddpg").config.policy_delay == 1
-
 
 
 def test_policy_delay_updates_actor_and_targets_every_d_critic_updates():
@@ -40,10 +44,12 @@ def test_policy_delay_updates_actor_and_targets_every_d_critic_updates():
     for index in range(1, 7):
         before = (learner.actor_flat.parameter.detach().clone(), learner.critics.target_flat.parameter.detach().clone())
         info = learner.update(batch, index, agent.generator)
-        changed = (not torch.equal(before[0], learner.actor_flat.parameter), not torch.equal(before[1], learner.critics.target_flat.parameter))
+        changed = (
+            not torch.equal(before[0], learner.actor_flat.parameter),
+            not torch.equal(before[1], learner.critics.target_flat.parameter),
+        )
         snapshots.append((index, changed, "actor_loss" in info))
     assert snapshots == [(i, (i % 3 == 0, i % 3 == 0), i % 3 == 0) for i in range(1, 7)]
-
 
 
 def test_soft_target_update_is_a_lerp():
@@ -53,19 +59,58 @@ def test_soft_target_update_is_a_lerp():
     old_target = learner.critics.target_flat.parameter.detach().clone()
     learner.update(agent.buffer.sample(32, agent.generator), 1, agent.generator)
     online = learner.critics.flat.parameter.detach()
-    assert torch.allclose(learner.critics.target_flat.parameter, old_target + agent.config.tau * (online - old_target), atol=1e-7)
-    assert torch.equal(learner.critics.target.weights[0], learner.critics.target_flat.parameter[:learner.critics.target.weights[0].numel()].view_as(learner.critics.target.weights[0]))
-
+    assert torch.allclose(
+        learner.critics.target_flat.parameter, old_target + agent.config.tau * (online - old_target), atol=1e-7
+    )
+    assert torch.equal(
+        learner.critics.target.weights[0],
+        learner.critics.target_flat.parameter[: learner.critics.target.weights[0].numel()].view_as(
+            learner.critics.target.weights[0]
+        ),
+    )
 
 
 def test_ddpg_is_td3_with_its_three_changes_off(tmp_path, capsys):
     """`train ddpg` and `train td3 --no-clipped-double-q --no-target-policy-smoothing --policy-delay 1`:
     the same metrics and the same parameters, bit for bit."""
-    flags = ["--env", "Pendulum-v1", "--seed", "3", "--total-steps", "300", "--learning-starts", "100", "--batch-size", "32",
-             "--hidden-sizes", "32", "32", "--log-every", "100", "--eval-episodes", "1", "--num-threads", "1"]
+    flags = [
+        "--env",
+        "Pendulum-v1",
+        "--seed",
+        "3",
+        "--total-steps",
+        "300",
+        "--learning-starts",
+        "100",
+        "--batch-size",
+        "32",
+        "--hidden-sizes",
+        "32",
+        "32",
+        "--log-every",
+        "100",
+        "--eval-episodes",
+        "1",
+        "--num-threads",
+        "1",
+    ]
     assert main(["train", "ddpg", *flags, "--run-dir", str(tmp_path / "ddpg")]) == 0
-    assert main(["train", "td3", *flags, "--no-clipped-double-q", "--no-target-policy-smoothing", "--policy-delay", "1",
-                 "--run-dir", str(tmp_path / "td3")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "td3",
+                *flags,
+                "--no-clipped-double-q",
+                "--no-target-policy-smoothing",
+                "--policy-delay",
+                "1",
+                "--run-dir",
+                str(tmp_path / "td3"),
+            ]
+        )
+        == 0
+    )
 
     def metrics(run):
         with open(tmp_path / run / "metrics.csv") as f:
@@ -82,9 +127,9 @@ def test_ddpg_is_td3_with_its_three_changes_off(tmp_path, capsys):
     assert not torch.equal(tensors_default["actor.net.0.weight"], tensors_ddpg["actor.net.0.weight"])
 
 
-
-@pytest.mark.parametrize("field, value", [("tau", 0.0), ("policy_delay", 0), ("learning_starts", -1), ("batch_size", 0)])
+@pytest.mark.parametrize(
+    "field, value", [("tau", 0.0), ("policy_delay", 0), ("learning_starts", -1), ("batch_size", 0)]
+)
 def test_config_validation(field, value):
     with pytest.raises(ActorCriticError, match="--" + field.replace("_", "-")):
         TD3Config(**{field: value})
-

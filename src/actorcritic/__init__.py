@@ -8,5 +8,23 @@ from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
 from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 from actorcritic.runs.seeds import SeedGroup, load_agent_or_group, make_agent
 
-__all__ = ["PPO", "PPOConfig", "REINFORCE", "REINFORCEConfig", "TRPO", "TRPOConfig", "GRPO", "GRPOConfig", "TD3", "TD3Config", "DDPG", "DDPGConfig", "SAC", "SACConfig", "SeedGroup", "make_agent", "load_agent_or_group"]
+__all__ = [
+    "PPO",
+    "PPOConfig",
+    "REINFORCE",
+    "REINFORCEConfig",
+    "TRPO",
+    "TRPOConfig",
+    "GRPO",
+    "GRPOConfig",
+    "TD3",
+    "TD3Config",
+    "DDPG",
+    "DDPGConfig",
+    "SAC",
+    "SACConfig",
+    "SeedGroup",
+    "make_agent",
+    "load_agent_or_group",
+]
 __version__ = "0.1.0"

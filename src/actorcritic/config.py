@@ -75,9 +75,13 @@ def check_seeds(seeds: tuple[int, ...]) -> None:
         check_range("seeds", seed, 0, MAX_SEED)
     repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
     if repeated:
-        raise ActorCriticError(f"--seeds lists seed {repeated[0]} twice: give each seed once (a repeated seed is the same run)")
+        raise ActorCriticError(
+            f"--seeds lists seed {repeated[0]} twice: give each seed once (a repeated seed is the same run)"
+        )
     if len(seeds) > MAX_SEEDS:
-        raise ActorCriticError(f"--seeds lists {len(seeds)} seeds: at most {MAX_SEEDS} train in one process; split them into several runs")
+        raise ActorCriticError(
+            f"--seeds lists {len(seeds)} seeds: at most {MAX_SEEDS} train in one process; split them into several runs"
+        )
 
 
 def check_finite_fields(config: Any) -> None:
@@ -85,7 +89,9 @@ def check_finite_fields(config: Any) -> None:
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         if isinstance(value, float) and not math.isfinite(value):
-            raise ActorCriticError(f"--{field.name.replace('_', '-')} {value} is not a finite number: give a finite {field.name}")
+            raise ActorCriticError(
+                f"--{field.name.replace('_', '-')} {value} is not a finite number: give a finite {field.name}"
+            )
 
 
 def check_field_types(config: Any) -> None:
@@ -100,7 +106,9 @@ def check_field_types(config: Any) -> None:
             continue
         value = _plain(getattr(config, field.name))
         if not fits_type(value, hint):
-            raise ActorCriticError(f"--{field.name.replace('_', '-')} {value!r} does not fit the field ({_type_name(hint)})")
+            raise ActorCriticError(
+                f"--{field.name.replace('_', '-')} {value!r} does not fit the field ({_type_name(hint)})"
+            )
         object.__setattr__(config, field.name, value)
 
 
@@ -138,7 +146,9 @@ class AgentConfig:
     """KEY=VALUE arguments for gymnasium.make (values read as JSON when they parse, else as strings)."""
     wrappers: tuple[str, ...] = dataclasses.field(default=(), metadata={"flag": "--wrapper", "repeatable": True})
     """module:Class wrapper applied to each environment copy (repeat the flag for several; applied in order)."""
-    training_wrappers: tuple[str, ...] = dataclasses.field(default=(), metadata={"flag": "--training-wrapper", "repeatable": True})
+    training_wrappers: tuple[str, ...] = dataclasses.field(
+        default=(), metadata={"flag": "--training-wrapper", "repeatable": True}
+    )
     """module:Class wrapper applied after those to the training copies only (e.g. reward clipping); evaluation plays without."""
     seed: int = 0
     """Seed of the network initialisation, the exploration, the batch sampling and the environments."""
@@ -177,8 +187,10 @@ class AgentConfig:
     def __post_init__(self) -> None:
         check_finite_fields(self)
         if not isinstance(self.env, str):
-            raise ActorCriticError(f"env must be an environment id (a string), not {type(self.env).__name__}: "
-                                   "pass a factory returning a gymnasium.Env as env_fn=... to the agent instead")
+            raise ActorCriticError(
+                f"env must be an environment id (a string), not {type(self.env).__name__}: "
+                "pass a factory returning a gymnasium.Env as env_fn=... to the agent instead"
+            )
         check_field_types(self)
         check_positive_int("total_steps", self.total_steps)
         check_range("seed", self.seed, 0, MAX_SEED)
@@ -194,11 +206,15 @@ class AgentConfig:
         check_range("learning_rate", self.learning_rate, 0, math.inf, low_inclusive=False)
         check_range("gamma", self.gamma, 0, 1)
         if self.hidden_sizes and (min(self.hidden_sizes) < 1 or max(self.hidden_sizes) > MAX_WIDTH):
-            raise ActorCriticError(f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give layer widths in [1, {MAX_WIDTH}] (none: linear heads)")
+            raise ActorCriticError(
+                f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give layer widths in [1, {MAX_WIDTH}] (none: linear heads)"
+            )
         check_device(self.device)
         check_literal_choices(self)
         if self.stop_at_return is not None and self.eval_every == 0:  # (a non-finite one is refused above)
-            raise ActorCriticError(f"--stop-at-return {self.stop_at_return} needs periodic evaluations: add --eval-every STEPS")
+            raise ActorCriticError(
+                f"--stop-at-return {self.stop_at_return} needs periodic evaluations: add --eval-every STEPS"
+            )
 
     @classmethod
     def for_env(cls, env: str, **overrides):
@@ -234,14 +250,18 @@ def config_from_dict(cls: type, data: dict) -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
-        raise ActorCriticError(f"saved config does not fit {cls.__name__} (unknown fields {shown}): the file was written by another algorithm or version")
+        raise ActorCriticError(
+            f"saved config does not fit {cls.__name__} (unknown fields {shown}): the file was written by another algorithm or version"
+        )
     values = {}
     hints = typing.get_type_hints(cls)
     for name, value in data.items():
         if isinstance(value, list):
             value = tuple(value)
         if not fits_type(value, hints[name]):
-            raise ActorCriticError(f"saved config field {name} = {value!r} does not fit its type {hints[name]}: the file is damaged")
+            raise ActorCriticError(
+                f"saved config field {name} = {value!r} does not fit its type {hints[name]}: the file is damaged"
+            )
         values[name] = value
     return cls(**values)
 

@@ -27,16 +27,27 @@ class Rollout:
         """The rollout's T·N transitions as one batch: observations, actions, old log-probabilities, then each
         extra [T, N] tensor, all reshaped to [T·N, ...]."""
         size = self.rewards.numel()
-        return [self.observations.reshape(size, *self.observations.shape[2:]), self.actions.reshape(size, *self.actions.shape[2:]),
-                self.log_probs.reshape(size), *(x.reshape(size) for x in per_step)]
+        return [
+            self.observations.reshape(size, *self.observations.shape[2:]),
+            self.actions.reshape(size, *self.actions.shape[2:]),
+            self.log_probs.reshape(size),
+            *(x.reshape(size) for x in per_step),
+        ]
 
 
 class RolloutBuffer:
     """Preallocated NumPy arrays [T, N, ...] written one step at a time (NumPy item writes cost a fraction
     of tensor writes on the per-step path); `rollout()` returns zero-copy tensor views of them."""
 
-    def __init__(self, num_steps: int, num_envs: int, obs_shape: tuple[int, ...], action_shape: tuple[int, ...], action_dtype,
-                 obs_dtype=np.float32):
+    def __init__(
+        self,
+        num_steps: int,
+        num_envs: int,
+        obs_shape: tuple[int, ...],
+        action_shape: tuple[int, ...],
+        action_dtype,
+        obs_dtype=np.float32,
+    ):
         shape = (num_steps, num_envs)
         self.observations = np.zeros(shape + obs_shape, dtype=obs_dtype)
         self.actions = np.zeros(shape + action_shape, dtype=action_dtype)
@@ -48,8 +59,16 @@ class RolloutBuffer:
         self.truncated = np.zeros(shape, dtype=bool)
 
     def rollout(self, device: torch.device | str = "cpu") -> Rollout:
-        arrays = (self.observations, self.actions, self.log_probs, self.values, self.next_values,
-                  self.rewards, self.terminated, self.truncated)
+        arrays = (
+            self.observations,
+            self.actions,
+            self.log_probs,
+            self.values,
+            self.next_values,
+            self.rewards,
+            self.terminated,
+            self.truncated,
+        )
         return Rollout(*(torch.from_numpy(a).to(device) for a in arrays))
 
 
@@ -87,11 +106,24 @@ class ReplayBuffer:
         self.position = 0  # next row to write
         self.size = 0  # rows filled
         o, a = obs_dim, action_dim
-        self._columns = {"obs": slice(0, o), "action": slice(o, o + a), "reward": o + a,
-                         "next_obs": slice(o + a + 1, 2 * o + a + 1), "terminated": 2 * o + a + 1, "truncated": 2 * o + a + 2}
+        self._columns = {
+            "obs": slice(0, o),
+            "action": slice(o, o + a),
+            "reward": o + a,
+            "next_obs": slice(o + a + 1, 2 * o + a + 1),
+            "terminated": 2 * o + a + 1,
+            "truncated": 2 * o + a + 2,
+        }
 
-    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
-            terminated: np.ndarray, truncated: np.ndarray) -> None:
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> None:
         """Append the N transitions of one vector step (all arrays [N, ...])."""
         for n in range(obs.shape[0]):
             row = self.table[self.position]
@@ -112,28 +144,38 @@ class ReplayBuffer:
         o, a = self.obs_dim, self.action_dim
         return Transitions(
             observations=batch[:, :o],
-            actions=batch[:, o:o + a],
+            actions=batch[:, o : o + a],
             rewards=batch[:, o + a],
-            next_observations=batch[:, o + a + 1:2 * o + a + 1],
+            next_observations=batch[:, o + a + 1 : 2 * o + a + 1],
             terminated=batch[:, 2 * o + a + 1],
         )
 
     def stored(self, column: str) -> np.ndarray:
         """One column (obs, action, reward, next_obs, terminated, truncated) of the filled rows, in row order:
         a read-only view [size, ...]."""
-        view = self.table[:self.size, self._columns[column]]
+        view = self.table[: self.size, self._columns[column]]
         view.flags.writeable = False
         return view
 
     def state(self) -> tuple[dict[str, Tensor], dict]:
         """The filled rows as a tensor and the counters as JSON, for checkpoints."""
-        return {"replay_buffer": torch.from_numpy(self.table[:self.size].copy())}, {"position": self.position, "size": self.size}
+        return {"replay_buffer": torch.from_numpy(self.table[: self.size].copy())}, {
+            "position": self.position,
+            "size": self.size,
+        }
 
     def load_state(self, tensors: dict[str, Tensor], counters: dict) -> None:
         rows = tensors["replay_buffer"].numpy()
         position = counters["position"]
-        if rows.shape[1] != self.width or rows.shape[0] > self.capacity or rows.shape[0] != counters["size"] \
-                or type(position) is not int or not 0 <= position < self.capacity:
-            raise ValueError(f"replay buffer of shape {tuple(rows.shape)} does not fit capacity {self.capacity} x width {self.width}")
-        self.table[:rows.shape[0]] = rows
+        if (
+            rows.shape[1] != self.width
+            or rows.shape[0] > self.capacity
+            or rows.shape[0] != counters["size"]
+            or type(position) is not int
+            or not 0 <= position < self.capacity
+        ):
+            raise ValueError(
+                f"replay buffer of shape {tuple(rows.shape)} does not fit capacity {self.capacity} x width {self.width}"
+            )
+        self.table[: rows.shape[0]] = rows
         self.position, self.size = int(counters["position"]), int(counters["size"])

@@ -47,23 +47,44 @@ EPISODES = "episodes"
 """Prefix of a checkpoint's tensors that continue the episodes in flight (`Agent._episode_record`)."""
 
 
-def saved_episodes(agent: Any, directory: Path, record: Any, tensors: dict[str, torch.Tensor]) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
+def saved_episodes(
+    agent: Any, directory: Path, record: Any, tensors: dict[str, torch.Tensor]
+) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
     """A checkpoint's record of its episodes, checked (`envs.checked_episode_record`): one line on a
     malformed one; none of its arrays where it was made for other environments (new episodes will start)."""
     try:
-        arrays = {name[len(EPISODES) + 1:]: tensor.numpy() for name, tensor in tensors.items() if name.startswith(f"{EPISODES}.")}
-        return checked_episode_record(record, arrays, agent.envs.num_envs, agent.envs.get_attr("physics_size")[0],
-                                      agent.observation_space.shape, agent.episode_values)
+        arrays = {
+            name[len(EPISODES) + 1 :]: tensor.numpy()
+            for name, tensor in tensors.items()
+            if name.startswith(f"{EPISODES}.")
+        }
+        return checked_episode_record(
+            record,
+            arrays,
+            agent.envs.num_envs,
+            agent.envs.get_attr("physics_size")[0],
+            agent.observation_space.shape,
+            agent.episode_values,
+        )
     except (TypeError, ValueError) as error:
-        raise ActorCriticError(f"corrupt checkpoint in {directory}: its record of the episodes in flight is malformed ({error})") from None
+        raise ActorCriticError(
+            f"corrupt checkpoint in {directory}: its record of the episodes in flight is malformed ({error})"
+        ) from None
 
 
 def checkpoint_directory(directory: str | Path) -> Path:
     """`directory` itself, or its checkpoint/ when it is a run directory."""
     directory = Path(directory)
     inner = directory / "checkpoint"
-    if not (directory / "state.json").exists() and not (directory / SEED_ORDER_FILE).exists() and (
-            (inner / "state.json").exists() or (inner / SEED_ORDER_FILE).exists() or (directory / "checkpoint.prev").exists()):
+    if (
+        not (directory / "state.json").exists()
+        and not (directory / SEED_ORDER_FILE).exists()
+        and (
+            (inner / "state.json").exists()
+            or (inner / SEED_ORDER_FILE).exists()
+            or (directory / "checkpoint.prev").exists()
+        )
+    ):
         return inner
     return directory
 
@@ -72,7 +93,9 @@ def is_seed_group_checkpoint(directory: Path) -> bool:
     return not (directory / "state.json").exists() and (directory / SEED_ORDER_FILE).exists()
 
 
-def rebuild_agent(cls: type, directory: Path, config_overrides: dict, env_fn=None) -> tuple[Any, dict[str, torch.Tensor], dict]:
+def rebuild_agent(
+    cls: type, directory: Path, config_overrides: dict, env_fn=None
+) -> tuple[Any, dict[str, torch.Tensor], dict]:
     """Read a checkpoint written by `cls`, build the agent from its config (plus overrides) and check that
     the environment's spaces are the saved ones. Returns the agent (counters restored), the tensors and
     the JSON state; the caller loads its tensors inside `reading_tensors`."""
@@ -81,7 +104,10 @@ def rebuild_agent(cls: type, directory: Path, config_overrides: dict, env_fn=Non
         state = upgrade_state(state, cls.config_class)
         config = dataclasses.replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
         counters = state["counters"]
-        global_step, updates = step_count(counters, "global_step", directory), step_count(counters, "updates", directory)
+        global_step, updates = (
+            step_count(counters, "global_step", directory),
+            step_count(counters, "updates", directory),
+        )
         saved_spaces = (state["observation_space"], state["action_space"])
         _ = state["optimizer_param_groups"]  # looked up here so that its absence reads as a corrupt file
     except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -103,7 +129,9 @@ def step_count(counters: dict, name: str, directory: Path) -> int:
     """A saved counter: an integer in [0, 10^15] (JSON turns 1e400 into infinity; a hand edit, into anything)."""
     value = counters[name]
     if type(value) is not int or not 0 <= value <= MAX_COUNT:
-        raise ActorCriticError(f"corrupt checkpoint in {directory}: counter {name} = {value!r} is not a count in [0, {MAX_COUNT}]")
+        raise ActorCriticError(
+            f"corrupt checkpoint in {directory}: counter {name} = {value!r} is not a count in [0, {MAX_COUNT}]"
+        )
     return value
 
 

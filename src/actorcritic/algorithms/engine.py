@@ -70,7 +70,9 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ActorCriticError(f"--device {device} asked for a GPU but torch sees none: use --device cpu")
     if device.startswith("cuda:") and int(device[5:]) >= (count := torch.cuda.device_count()):
-        raise ActorCriticError(f"--device {device}: torch sees {count} GPU(s), cuda:0 to cuda:{count - 1}: pick one of those")
+        raise ActorCriticError(
+            f"--device {device}: torch sees {count} GPU(s), cuda:0 to cuda:{count - 1}: pick one of those"
+        )
     if device == "mps" and not torch.backends.mps.is_available():
         raise ActorCriticError("--device mps asked for Apple's GPU but torch sees none: use --device cpu")
     return torch.device(device)
@@ -87,7 +89,9 @@ def require_memory(nbytes: int, what: str) -> None:
     """Refuse, before allocating, a buffer larger than this machine's memory, with the estimate."""
     available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if nbytes > available:
-        raise ActorCriticError(f"{what} needs {nbytes / 2**30:,.1f} GiB but this machine has {available / 2**30:,.1f} GiB: lower it")
+        raise ActorCriticError(
+            f"{what} needs {nbytes / 2**30:,.1f} GiB but this machine has {available / 2**30:,.1f} GiB: lower it"
+        )
 
 
 def crossed_multiple(before: int, after: int, every: int) -> bool:
@@ -152,7 +156,12 @@ class Agent:
 
     algo: str
     config_class: type
-    action_spaces: tuple[type, ...] = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary, gym.spaces.Box)
+    action_spaces: tuple[type, ...] = (
+        gym.spaces.Discrete,
+        gym.spaces.MultiDiscrete,
+        gym.spaces.MultiBinary,
+        gym.spaces.Box,
+    )
     """Action spaces the algorithm supports..."""
     action_space_description = "Discrete, MultiDiscrete, MultiBinary or Box"
     """... in words."""
@@ -180,7 +189,9 @@ class Agent:
                 f"{self.algo} needs a {self.action_space_description} action space, but {config.env} has {self.action_space}{self.action_space_hint}"
             )
         if not isinstance(self.observation_space, gym.spaces.Box):
-            raise ActorCriticError(f"{self.algo} needs a Box observation space; {config.env} has {self.observation_space}: wrap it to flatten the observations")
+            raise ActorCriticError(
+                f"{self.algo} needs a Box observation space; {config.env} has {self.observation_space}: wrap it to flatten the observations"
+            )
         # one CPU stream for every random draw (acting runs on the CPU; a CUDA model receives copies)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.episodes = EpisodeStatistics(num_envs)
@@ -228,7 +239,9 @@ class Agent:
             if saved:
                 self._continue_episodes(record, saved)
             return continued
-        observations, _ = self.envs.reset(seed=reset_seeds(self.config.seed, TRAINING_RESETS, self.envs.num_envs, self.global_step))
+        observations, _ = self.envs.reset(
+            seed=reset_seeds(self.config.seed, TRAINING_RESETS, self.envs.num_envs, self.global_step)
+        )
         return observations
 
     # ---------------------------------------------------------------- what an engine supplies
@@ -278,14 +291,22 @@ class Agent:
         """`(act(obs, deterministic), None)`: the call of Stable-Baselines3's `predict`, for code written for it."""
         return self.act(obs, deterministic), None
 
-    def evaluate(self, episodes: int | None = None, seed: int | None = None, video_dir: str | Path | None = None) -> list[float]:
+    def evaluate(
+        self, episodes: int | None = None, seed: int | None = None, video_dir: str | Path | None = None
+    ) -> list[float]:
         """Returns of fresh episodes of the deterministic policy, their resets drawn from `seed` (default:
         the run's seed) in a family of streams apart from training's (`envs.reset_seeds`); with
         `video_dir`, an mp4 of each episode there."""
         episodes = episodes or self.config.eval_episodes
         seed = self.config.seed if seed is None else seed
-        return evaluate_policy(lambda obs: self.act(obs, deterministic=True), self.env_maker, episodes, seed, video_dir,
-                               video_prefix=f"{self.algo}-{self.config.env.replace('/', '-')}")
+        return evaluate_policy(
+            lambda obs: self.act(obs, deterministic=True),
+            self.env_maker,
+            episodes,
+            seed,
+            video_dir,
+            video_prefix=f"{self.algo}-{self.config.env.replace('/', '-')}",
+        )
 
     # ---------------------------------------------------------------- the loop
 
@@ -321,7 +342,9 @@ class Agent:
             if self._log_due() or self.global_step >= end:
                 now = time.perf_counter()
                 metrics = self._window_row((self.global_step - window_step) / (now - window_start))
-                evaluated = crossed_multiple(step_before, self.global_step, cfg.eval_every) or bool(cfg.eval_every and self.global_step >= end)
+                evaluated = crossed_multiple(step_before, self.global_step, cfg.eval_every) or bool(
+                    cfg.eval_every and self.global_step >= end
+                )
                 if evaluated:
                     metrics["eval_return_mean"] = float(np.mean(self.evaluate()))
                 keep_going = hooks.on_log(self, metrics)
@@ -343,7 +366,11 @@ class Agent:
         """Raise, naming what went non-finite, if a metric of the window or a parameter did: nothing after
         the last checkpoint is saved, so the run directory keeps its last good state."""
         bad = [name for name, value in metrics.items() if isinstance(value, float) and not math.isfinite(value)]
-        bad += [name for name, module in self._modules().items() if not all(torch.isfinite(p).all() for p in module.parameters())]
+        bad += [
+            name
+            for name, module in self._modules().items()
+            if not all(torch.isfinite(p).all() for p in module.parameters())
+        ]
         if bad:
             raise ActorCriticError(
                 f"training diverged at environment step {self.global_step}: {', '.join(bad)} became non-finite; nothing after the "
@@ -382,14 +409,24 @@ class Agent:
         tensors.update(extra_tensors)
         record, episode_arrays = self._episode_record()
         if not policy_only:  # only training continues episodes
-            tensors.update({f"{EPISODES}.{name}": torch.from_numpy(np.ascontiguousarray(array)) for name, array in episode_arrays.items()})
+            tensors.update(
+                {
+                    f"{EPISODES}.{name}": torch.from_numpy(np.ascontiguousarray(array))
+                    for name, array in episode_arrays.items()
+                }
+            )
         state = {
             "algo": self.algo,
             "env": self.config.env,
             "observation_space": space_signature(self.observation_space),
             "action_space": space_signature(self.action_space),
             "config": config_to_dict(self.config),
-            "counters": {"global_step": self.global_step, "updates": self.updates, "environments": record, **extra_counters},
+            "counters": {
+                "global_step": self.global_step,
+                "updates": self.updates,
+                "environments": record,
+                **extra_counters,
+            },
             "optimizer_param_groups": param_groups,
         }
         save_checkpoint(Path(directory), tensors, state)

@@ -116,10 +116,14 @@ class GRPO(OnPolicyAgent):
     def _collect_group(self):
         """G episodes from one seeded start state: lists of (obs, actions, log_probs) per episode and returns."""
         cfg, acting, group = self.config, self._acting(), self.config.group_size
-        seed, = reset_seeds(cfg.seed, GROUP_RESETS, 1, self.global_step)  # a new start state per group, reproducible on resume
+        (seed,) = reset_seeds(
+            cfg.seed, GROUP_RESETS, 1, self.global_step
+        )  # a new start state per group, reproducible on resume
         raw, _ = self.envs.reset(seed=[seed] * group)
         if not np.allclose(raw, raw[0]):
-            raise ActorCriticError(f"grpo needs environments whose reset(seed) is reproducible, and {cfg.env}'s is not: its G copies started in different states")
+            raise ActorCriticError(
+                f"grpo needs environments whose reset(seed) is reproducible, and {cfg.env}'s is not: its G copies started in different states"
+            )
         obs = self.obs_normalizer(raw, update=True)
         alive = np.ones(group, dtype=bool)
         steps = [[] for _ in range(group)]
@@ -153,7 +157,9 @@ class GRPO(OnPolicyAgent):
         actions = torch.from_numpy(np.stack([r[1] for r in rows]))
         log_probs = torch.from_numpy(np.stack([r[2] for r in rows]))
         return GroupBatch(
-            observations=obs.to(self.device), actions=actions.to(self.device), log_probs=log_probs.to(self.device),
+            observations=obs.to(self.device),
+            actions=actions.to(self.device),
+            log_probs=log_probs.to(self.device),
             advantages=advantages.repeat_interleave(lengths).to(self.device),
             weights=(1.0 / (lengths * len(episodes))).float().repeat_interleave(lengths).to(self.device),
             returns=returns,
@@ -168,7 +174,9 @@ class GRPO(OnPolicyAgent):
         diagnostics = MetricMeans()
         for _ in range(cfg.epochs):
             log_probs, entropy, _ = self.model.evaluate_actions(batch.observations, batch.actions)
-            loss, info = clipped_surrogate(log_probs, batch.log_probs, batch.advantages, cfg.clip_eps, weights=batch.weights)
+            loss, info = clipped_surrogate(
+                log_probs, batch.log_probs, batch.advantages, cfg.clip_eps, weights=batch.weights
+            )
             kl = torch.zeros((), device=self.device)
             if reference_log_probs is not None:
                 kl = (batch.weights * kl_k3(log_probs, reference_log_probs)).sum()
@@ -176,6 +184,8 @@ class GRPO(OnPolicyAgent):
             entropy = entropy.mean()
             loss = loss - cfg.entropy_coef * entropy
             gradient_step(loss, self.optimizer, self.flat_parameters, cfg.max_grad_norm)
-            diagnostics.add({"policy_loss": loss.detach(), "kl_to_reference": kl.detach(), "entropy": entropy.detach(), **info})
+            diagnostics.add(
+                {"policy_loss": loss.detach(), "kl_to_reference": kl.detach(), "entropy": entropy.detach(), **info}
+            )
         zero_std = float((batch.returns.std(-1, correction=0) < 1e-8).float().mean())
         return {**diagnostics.means(), "group_return_mean": float(batch.returns.mean()), "zero_std_groups": zero_std}

@@ -165,10 +165,22 @@ class GRPOLMConfig:
         check_choice("task", self.task, tuple(TASKS))
         check_range("digits", self.digits, 1, 18)
         check_device(self.device)
-        for name in ("d_model", "num_layers", "num_heads", "warmup_batch_size", "total_steps", "prompts_per_step", "num_iterations", "eval_prompts", "num_threads"):
+        for name in (
+            "d_model",
+            "num_layers",
+            "num_heads",
+            "warmup_batch_size",
+            "total_steps",
+            "prompts_per_step",
+            "num_iterations",
+            "eval_prompts",
+            "num_threads",
+        ):
             check_positive_int(name, getattr(self, name))
         if self.d_model % self.num_heads:
-            raise ActorCriticError(f"--d-model {self.d_model} is not a multiple of --num-heads {self.num_heads}: choose sizes that divide")
+            raise ActorCriticError(
+                f"--d-model {self.d_model} is not a multiple of --num-heads {self.num_heads}: choose sizes that divide"
+            )
         check_range("group_size", self.group_size, 2)
         for name in ("warmup_steps", "top_k", "eval_every", "checkpoint_every"):
             check_range(name, getattr(self, name), 0)
@@ -215,7 +227,10 @@ class GRPOLM:
             self.tokenizer = CharTokenizer()
             max_length = self.task.prompt_length + self.max_new_tokens
             policy = build_quietly(
-                lambda: TransformerLM(self.tokenizer.vocab_size, max_length, config.d_model, config.num_layers, config.num_heads), config.seed
+                lambda: TransformerLM(
+                    self.tokenizer.vocab_size, max_length, config.d_model, config.num_layers, config.num_heads
+                ),
+                config.seed,
             )
         self.policy = policy.to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
@@ -229,7 +244,9 @@ class GRPOLM:
         # held-out accuracy stays a clean measurement. They are not kept out of training: on the tasks the
         # criterion is for (10^6 3-digit additions) a batch almost never holds one, and small tasks would
         # have too few prompts left to train on
-        self.validation = heldout_prompts(self.task, config.warmup_check_prompts, VALIDATION_SEED, frozenset(self._heldout_set), strict=False)
+        self.validation = heldout_prompts(
+            self.task, config.warmup_check_prompts, VALIDATION_SEED, frozenset(self._heldout_set), strict=False
+        )
         self.global_step = 0
         self.updates = 0
         self.warm_started = False
@@ -255,7 +272,9 @@ class GRPOLM:
         for step in range(1, cfg.warmup_steps + 1):
             prompts = training_prompts(self.task, cfg.warmup_batch_size, self.prompt_rng, self._heldout_set)
             prompt_ids = self.tokenizer.encode_batch(prompts).to(self.device)
-            targets = self.tokenizer.encode_completions([self.task.solve(p) for p in prompts], self.max_new_tokens).to(self.device)
+            targets = self.tokenizer.encode_completions([self.task.solve(p) for p in prompts], self.max_new_tokens).to(
+                self.device
+            )
             mask = targets != self.tokenizer.pad_id
             log_probs = completion_log_probs(self.policy, prompt_ids, targets, temperature=1.0)
             loss = -(log_probs * mask).sum() / mask.sum()
@@ -265,8 +284,11 @@ class GRPOLM:
             optimizer.step()
             losses.append(loss.item())
             self.warmup_steps_done = step
-            if cfg.warmup_target_accuracy and step % cfg.warmup_check_every == 0 \
-                    and statistics.fmean(self.greedy_correct(self.validation)) >= cfg.warmup_target_accuracy:
+            if (
+                cfg.warmup_target_accuracy
+                and step % cfg.warmup_check_every == 0
+                and statistics.fmean(self.greedy_correct(self.validation)) >= cfg.warmup_target_accuracy
+            ):
                 break
         self.warm_started = True
         if cfg.beta > 0:
@@ -285,7 +307,10 @@ class GRPOLM:
         if not self.warm_started:
             self.warm_start()
             self.accuracy_before = statistics.fmean(self.evaluate())
-            print(f"warm start: {self.warmup_steps_done} supervised steps in {self.warmup_wall_time_s:.1f} s, held-out greedy accuracy {self.accuracy_before:.3f}", flush=True)
+            print(
+                f"warm start: {self.warmup_steps_done} supervised steps in {self.warmup_wall_time_s:.1f} s, held-out greedy accuracy {self.accuracy_before:.3f}",
+                flush=True,
+            )
         started = time.perf_counter()
         time_used = self.grpo_wall_time_s  # a resumed run continues its clock
         while self.global_step < cfg.total_steps:
@@ -302,7 +327,10 @@ class GRPOLM:
         hooks.on_end(self)
         self.grpo_wall_time_s = time_used + time.perf_counter() - started
         self.accuracy_after = statistics.fmean(self.evaluate())
-        print(f"GRPO: {self.global_step} steps in {self.grpo_wall_time_s:.1f} s, held-out greedy accuracy {self.accuracy_before:.3f} -> {self.accuracy_after:.3f}", flush=True)
+        print(
+            f"GRPO: {self.global_step} steps in {self.grpo_wall_time_s:.1f} s, held-out greedy accuracy {self.accuracy_before:.3f} -> {self.accuracy_after:.3f}",
+            flush=True,
+        )
 
     def sample_round(self) -> tuple[list[str], Tensor, Any]:
         """Draw prompts_per_step training prompts and sample group_size completions of each with the
@@ -310,7 +338,13 @@ class GRPOLM:
         cfg = self.config
         prompts = training_prompts(self.task, cfg.prompts_per_step, self.prompt_rng, self._heldout_set)
         prompt_ids = self.tokenizer.encode_batch(prompts).to(self.device).repeat_interleave(cfg.group_size, dim=0)
-        return prompts, prompt_ids, self.sampler.generate(prompt_ids, self.max_new_tokens, cfg.temperature, cfg.top_k, generator=self.generator)
+        return (
+            prompts,
+            prompt_ids,
+            self.sampler.generate(
+                prompt_ids, self.max_new_tokens, cfg.temperature, cfg.top_k, generator=self.generator
+            ),
+        )
 
     @torch.no_grad()
     def mismatch_now(self) -> dict[str, float]:
@@ -318,7 +352,10 @@ class GRPOLM:
         and the completions' mean length (a sequence's KL is the sum of its tokens')."""
         _, prompt_ids, sampled = self.sample_round()
         trainer_log_probs = completion_log_probs(self.policy, prompt_ids, sampled.tokens, self.config.temperature)
-        return {**mismatch_metrics(sampled.log_probs, trainer_log_probs, sampled.mask), "completion_length_mean": float(sampled.lengths.float().mean())}
+        return {
+            **mismatch_metrics(sampled.log_probs, trainer_log_probs, sampled.mask),
+            "completion_length_mean": float(sampled.lengths.float().mean()),
+        }
 
     def step(self) -> dict[str, float]:
         """One sampling round and its num_iterations updates; returns the metrics row."""
@@ -326,7 +363,9 @@ class GRPOLM:
         prompts, prompt_ids, sampled = self.sample_round()
         texts = [self.tokenizer.decode(row) for row in sampled.tokens]
         repeated = [prompt for prompt in prompts for _ in range(cfg.group_size)]
-        rewards = torch.tensor([self.reward_fn(p, c) for p, c in zip(repeated, texts)], dtype=torch.float32).view(-1, cfg.group_size)
+        rewards = torch.tensor([self.reward_fn(p, c) for p, c in zip(repeated, texts)], dtype=torch.float32).view(
+            -1, cfg.group_size
+        )
         correct = [self.task.reward(p, c) for p, c in zip(repeated, texts)]
         advantages = grpo_advantages(rewards, cfg.scale_rewards).reshape(-1).to(self.device)  # Eq. 35
         tokens, mask = sampled.tokens, sampled.mask
@@ -338,7 +377,9 @@ class GRPOLM:
 
         totals: dict[str, float] = {}
         for iteration in range(cfg.num_iterations):
-            log_probs, entropy = completion_log_probs(self.policy, prompt_ids, tokens, cfg.temperature, with_entropy=True)
+            log_probs, entropy = completion_log_probs(
+                self.policy, prompt_ids, tokens, cfg.temperature, with_entropy=True
+            )
             if iteration == 0:
                 # The first pass, before any update, is the training-side rescoring of the sampled tokens:
                 # the mismatch monitor and the importance corrections use it (Qi et al. 2025).
@@ -350,8 +391,21 @@ class GRPOLM:
                 else:
                     # π_old is the trainer's rescoring; the weights π_old / π_sampler carry the mismatch
                     old_log_probs = trainer_log_probs
-                    correction = importance_correction_weights(trainer_log_probs, sampled.log_probs, mask, cfg.is_correction, cfg.is_cap)
-            loss, info = grpo_loss(log_probs, old_log_probs, advantages, mask, weights, cfg.epsilon, cfg.epsilon_high, reference_log_probs, cfg.beta, correction)
+                    correction = importance_correction_weights(
+                        trainer_log_probs, sampled.log_probs, mask, cfg.is_correction, cfg.is_cap
+                    )
+            loss, info = grpo_loss(
+                log_probs,
+                old_log_probs,
+                advantages,
+                mask,
+                weights,
+                cfg.epsilon,
+                cfg.epsilon_high,
+                reference_log_probs,
+                cfg.beta,
+                correction,
+            )
             self.optimizer.zero_grad()
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
@@ -396,16 +450,20 @@ class GRPOLM:
         """1.0 or 0.0 per prompt: whether the float32 policy's greedy completion is correct."""
         results = []
         for start in range(0, len(prompts), 1024):
-            chunk = prompts[start:start + 1024]
+            chunk = prompts[start : start + 1024]
             ids = self.tokenizer.encode_batch(chunk).to(self.device)
-            decoded = decode(self.policy, ids, self.max_new_tokens, self.tokenizer.eos_id, self.tokenizer.pad_id, greedy=True)
+            decoded = decode(
+                self.policy, ids, self.max_new_tokens, self.tokenizer.eos_id, self.tokenizer.pad_id, greedy=True
+            )
             results += [self.task.reward(p, self.tokenizer.decode(row)) for p, row in zip(chunk, decoded.tokens)]
         return results
 
     def answer(self, prompt: str) -> str:
         """The greedy completion of one prompt."""
         ids = self.tokenizer.encode_batch([prompt]).to(self.device)
-        decoded = decode(self.policy, ids, self.max_new_tokens, self.tokenizer.eos_id, self.tokenizer.pad_id, greedy=True)
+        decoded = decode(
+            self.policy, ids, self.max_new_tokens, self.tokenizer.eos_id, self.tokenizer.pad_id, greedy=True
+        )
         return self.tokenizer.decode(decoded.tokens[0])
 
     def extra_summary(self) -> dict:
@@ -425,15 +483,29 @@ class GRPOLM:
     def save(self, directory: str | Path) -> None:
         """Write a checkpoint (safetensors + JSON, atomically) that `load` and `resume` restore."""
         optimizer_tensors, param_groups = optimizer_state("optimizer", self.optimizer)
-        tensors = {**module_tensors("policy", self.policy), **optimizer_tensors, "generator": self.generator.get_state()}
+        tensors = {
+            **module_tensors("policy", self.policy),
+            **optimizer_tensors,
+            "generator": self.generator.get_state(),
+        }
         if self.reference is not None:
             tensors.update(module_tensors("reference", self.reference))
         counters = {
-            "global_step": self.global_step, "updates": self.updates, "warm_started": self.warm_started,
-            "accuracy_before": self.accuracy_before, "warmup_wall_time_s": self.warmup_wall_time_s, "grpo_wall_time_s": self.grpo_wall_time_s,
+            "global_step": self.global_step,
+            "updates": self.updates,
+            "warm_started": self.warm_started,
+            "accuracy_before": self.accuracy_before,
+            "warmup_wall_time_s": self.warmup_wall_time_s,
+            "grpo_wall_time_s": self.grpo_wall_time_s,
             "warmup_steps_done": self.warmup_steps_done,
         }
-        state = {"algo": self.algo, "env": self.config.env, "config": config_to_dict(self.config), "counters": counters, "optimizer_param_groups": param_groups}
+        state = {
+            "algo": self.algo,
+            "env": self.config.env,
+            "config": config_to_dict(self.config),
+            "counters": counters,
+            "optimizer_param_groups": param_groups,
+        }
         save_checkpoint(Path(directory), tensors, state)
 
     @classmethod
@@ -447,8 +519,13 @@ class GRPOLM:
             agent.global_step, agent.updates = int(counters["global_step"]), int(counters["updates"])
             agent.warm_started = bool(counters["warm_started"])
             agent.accuracy_before = float(counters["accuracy_before"])
-            agent.warmup_wall_time_s, agent.grpo_wall_time_s = float(counters["warmup_wall_time_s"]), float(counters["grpo_wall_time_s"])
-            agent.warmup_steps_done = int(counters.get("warmup_steps_done", config.warmup_steps))  # checkpoints before the criterion ran them all
+            agent.warmup_wall_time_s, agent.grpo_wall_time_s = (
+                float(counters["warmup_wall_time_s"]),
+                float(counters["grpo_wall_time_s"]),
+            )
+            agent.warmup_steps_done = int(
+                counters.get("warmup_steps_done", config.warmup_steps)
+            )  # checkpoints before the criterion ran them all
             param_groups = state["optimizer_param_groups"]
         except (KeyError, TypeError, ValueError) as error:
             raise ActorCriticError(f"corrupt checkpoint in {directory}: state.json lacks or garbles {error}") from None

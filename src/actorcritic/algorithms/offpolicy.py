@@ -68,7 +68,9 @@ class OffPolicyConfig(AgentConfig):
             check_positive_int(name, getattr(self, name))
         check_range("learning_starts", self.learning_starts, 0)
         if self.batch_size > self.buffer_size:
-            raise ActorCriticError(f"--batch-size {self.batch_size} is larger than --buffer-size {self.buffer_size}: lower it or enlarge the buffer")
+            raise ActorCriticError(
+                f"--batch-size {self.batch_size} is larger than --buffer-size {self.buffer_size}: lower it or enlarge the buffer"
+            )
         if self.learning_starts >= self.total_steps:
             raise ActorCriticError(
                 f"--learning-starts {self.learning_starts} is not below --total-steps {self.total_steps}: the agent would never "
@@ -88,19 +90,26 @@ class Learner(Protocol):
     metric_names: tuple[str, ...]
     """Names of the metrics `update` returns, in column order (some only on some updates)."""
 
-    def __init__(self, config: OffPolicyConfig, obs_dim: int, action_space: gym.spaces.Box, device: torch.device) -> None:
+    def __init__(
+        self, config: OffPolicyConfig, obs_dim: int, action_space: gym.spaces.Box, device: torch.device
+    ) -> None:
         """Build the networks and optimisers; the engine calls this under the run's seed."""
 
     def explore(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Behaviour actions [B, A] for observations [B, obs_dim]."""
+
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         """Deterministic actions [B, A] for evaluation."""
+
     def policy(self) -> torch.nn.Module:
         """A module whose forward is `act` (for export)."""
+
     def update(self, batch: Transitions, update_index: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """One gradient update on a replay batch (update_index counts from 1); detached metrics."""
+
     def modules(self) -> dict[str, torch.nn.Module]:
         """Every network (online and target), by checkpoint name."""
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Every optimiser, by checkpoint name."""
 
@@ -116,12 +125,19 @@ class OffPolicyAgent(Agent):
     def __init__(self, config: OffPolicyConfig, env_fn=None):
         super().__init__(config, num_envs=1, env_fn=env_fn)
         if config.encoder == "cnn" or is_image(self.observation_space):
-            raise ActorCriticError(f"{self.algo} has no image encoder (pixel SAC/TD3 with a shared CNN is not built): "
-                                   "use ppo for images, or --encoder mlp to flatten the pixels")
+            raise ActorCriticError(
+                f"{self.algo} has no image encoder (pixel SAC/TD3 with a shared CNN is not built): "
+                "use ppo for images, or --encoder mlp to flatten the pixels"
+            )
         obs_dim = int(np.prod(self.observation_space.shape))
         action_dim = int(np.prod(self.action_space.shape))
-        self.learner: Learner = build_quietly(lambda: self.learner_class(config, obs_dim, self.action_space, self.device), config.seed)
-        require_memory(config.buffer_size * ReplayBuffer.row_bytes(obs_dim, action_dim), f"--buffer-size {config.buffer_size} (the replay buffer)")
+        self.learner: Learner = build_quietly(
+            lambda: self.learner_class(config, obs_dim, self.action_space, self.device), config.seed
+        )
+        require_memory(
+            config.buffer_size * ReplayBuffer.row_bytes(obs_dim, action_dim),
+            f"--buffer-size {config.buffer_size} (the replay buffer)",
+        )
         self.buffer = ReplayBuffer(config.buffer_size, obs_dim, action_dim, self.device)
         self._low = torch.as_tensor(self.action_space.low, dtype=torch.float32)
         self._range = torch.as_tensor(self.action_space.high - self.action_space.low, dtype=torch.float32)
@@ -150,7 +166,9 @@ class OffPolicyAgent(Agent):
     def _behaviour_actions(self) -> np.ndarray:
         """Uniformly random actions during the warm-up, then the learner's exploration policy. [1, A]."""
         if self.global_step < self.config.learning_starts:
-            return (self._low + self._range * torch.rand(self._range.shape, generator=self.generator)).unsqueeze(0).numpy()
+            return (
+                (self._low + self._range * torch.rand(self._range.shape, generator=self.generator)).unsqueeze(0).numpy()
+            )
         obs = torch.from_numpy(self._obs.astype(np.float32, copy=False))
         with torch.inference_mode():
             return self.learner.explore(obs.to(self.device), self.generator).cpu().numpy()

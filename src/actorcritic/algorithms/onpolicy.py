@@ -112,11 +112,15 @@ ADVANTAGE_ESTIMATORS: dict[str, Callable[[Rollout, RolloutConfig], torch.Tensor]
 def estimate_advantages(batch: Rollout, config: RolloutConfig) -> torch.Tensor:
     """The advantage estimator the config names, on a rollout [T, N] (lecture section 4)."""
     if config.advantage not in ADVANTAGE_ESTIMATORS:
-        raise ActorCriticError(f"--advantage {config.advantage!r} is not an estimator: choose one of {', '.join(ADVANTAGE_ESTIMATORS)}")
+        raise ActorCriticError(
+            f"--advantage {config.advantage!r} is not an estimator: choose one of {', '.join(ADVANTAGE_ESTIMATORS)}"
+        )
     return ADVANTAGE_ESTIMATORS[config.advantage](batch, config)
 
 
-def advantages_and_returns(batch: Rollout, config: RolloutConfig, normalize_advantages: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def advantages_and_returns(
+    batch: Rollout, config: RolloutConfig, normalize_advantages: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Â (normalised over the rollout if asked, lecture section 5) and the value targets Â + V(s) (Eq. 20)."""
     advantages = estimate_advantages(batch, config)
     returns = advantages + batch.values
@@ -135,13 +139,20 @@ class OnPolicyAgent(Agent):
         space = self.action_space
         self.discrete = isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary))
         # several discrete choices: one categorical each; a MultiBinary(n) is MultiDiscrete([2] * n)
-        self.action_nvec = (tuple(int(n) for n in np.ravel(space.nvec)) if isinstance(space, gym.spaces.MultiDiscrete)
-                            else (2,) * int(np.prod(space.shape)) if isinstance(space, gym.spaces.MultiBinary) else None)
+        self.action_nvec = (
+            tuple(int(n) for n in np.ravel(space.nvec))
+            if isinstance(space, gym.spaces.MultiDiscrete)
+            else (2,) * int(np.prod(space.shape))
+            if isinstance(space, gym.spaces.MultiBinary)
+            else None
+        )
 
         images = is_image(self.observation_space)
         if config.encoder == "cnn" and not images:
-            raise ActorCriticError(f"--encoder cnn needs uint8 image observations of at least 36x36, but {config.env} has "
-                                   f"{self.observation_space}: use --encoder mlp or auto")
+            raise ActorCriticError(
+                f"--encoder cnn needs uint8 image observations of at least 36x36, but {config.env} has "
+                f"{self.observation_space}: use --encoder mlp or auto"
+            )
 
         def build():
             encoder = NatureCNN(obs_shape) if images else None
@@ -152,12 +163,21 @@ class OnPolicyAgent(Agent):
                 head = dict(num_actions=int(self.action_space.n))
             else:
                 head = dict(action_dim=int(np.prod(self.action_space.shape)), log_std_init=config.log_std_init)
-            return ActorCritic(features, config.hidden_sizes, value=self.uses_value_function, encoder=encoder,
-                               activation=ACTIVATIONS[config.activation], orthogonal_init=config.orthogonal_init, **head)
+            return ActorCritic(
+                features,
+                config.hidden_sizes,
+                value=self.uses_value_function,
+                encoder=encoder,
+                activation=ACTIVATIONS[config.activation],
+                orthogonal_init=config.orthogonal_init,
+                **head,
+            )
 
         self.model = build_quietly(build, config.seed).to(self.device)
         self.flat_parameters = FlatParameters(self.model)
-        self.optimizer = torch.optim.Adam([self.flat_parameters.parameter], lr=config.learning_rate, eps=1e-5, fused=True)
+        self.optimizer = torch.optim.Adam(
+            [self.flat_parameters.parameter], lr=config.learning_rate, eps=1e-5, fused=True
+        )
         # pixels are scaled to [0, 1] by the encoder, not by running statistics
         self.obs_normalizer = ObservationNormalizer(obs_shape, config.normalize_observations and not images)
         self._acting_copy = None
@@ -169,12 +189,26 @@ class OnPolicyAgent(Agent):
         cfg = self.config
         obs_floats = int(np.prod(self.observation_space.shape))
         action_floats = len(self.action_nvec or (0,)) if self.discrete else int(np.prod(self.action_space.shape))
-        require_memory(cfg.num_steps * cfg.num_envs * 4 * (obs_floats + action_floats + 6),
-                       f"--num-steps {cfg.num_steps} x --num-envs {cfg.num_envs} (the rollout buffer)")
+        require_memory(
+            cfg.num_steps * cfg.num_envs * 4 * (obs_floats + action_floats + 6),
+            f"--num-steps {cfg.num_steps} x --num-envs {cfg.num_envs} (the rollout buffer)",
+        )
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.normalize_rewards)
-        action_shape = (len(self.action_nvec),) if self.action_nvec is not None else () if self.discrete else self.action_space.shape
-        self.buffer = RolloutBuffer(cfg.num_steps, cfg.num_envs, self.observation_space.shape, action_shape, np.int64 if self.discrete else np.float32,
-                                    np.uint8 if self.model.encoder is not None else np.float32)
+        action_shape = (
+            (len(self.action_nvec),)
+            if self.action_nvec is not None
+            else ()
+            if self.discrete
+            else self.action_space.shape
+        )
+        self.buffer = RolloutBuffer(
+            cfg.num_steps,
+            cfg.num_envs,
+            self.observation_space.shape,
+            action_shape,
+            np.int64 if self.discrete else np.float32,
+            np.uint8 if self.model.encoder is not None else np.float32,
+        )
 
     def _update(self, rollout) -> dict[str, float]:
         """The algorithm's improvement step on one rollout; returns its metrics."""
@@ -187,7 +221,11 @@ class OnPolicyAgent(Agent):
         buffer keeps the sampled ones (their log-probabilities are the ones the ratio needs)."""
         space = self.action_space
         if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
-            return (actions.reshape(actions.shape[0], *space.shape) + space.start) if np.any(space.start) or len(space.shape) > 1 else actions
+            return (
+                (actions.reshape(actions.shape[0], *space.shape) + space.start)
+                if np.any(space.start) or len(space.shape) > 1
+                else actions
+            )
         if self.discrete:  # MultiBinary
             return actions.reshape(actions.shape[0], *space.shape).astype(space.dtype)
         return np.clip(actions, self.action_space.low, self.action_space.high)
@@ -220,8 +258,16 @@ class OnPolicyAgent(Agent):
         observation normalisation folded in (what `actorcritic export` writes)."""
         stats = self.obs_normalizer.stats if self.obs_normalizer.enabled else None
         low, high = (None, None) if self.discrete else (self.action_space.low, self.action_space.high)
-        return NormalizedPolicy(self.model.body, stats, self.obs_normalizer.clip, self.obs_normalizer.eps, low, high, self.action_nvec,
-                                self.model.encoder).eval()
+        return NormalizedPolicy(
+            self.model.body,
+            stats,
+            self.obs_normalizer.clip,
+            self.obs_normalizer.eps,
+            low,
+            high,
+            self.action_nvec,
+            self.model.encoder,
+        ).eval()
 
     # ---------------------------------------------------------------- collect
 
@@ -236,7 +282,11 @@ class OnPolicyAgent(Agent):
 
     def _episodes_in_flight(self) -> dict[str, np.ndarray]:
         # the raw observations (the normaliser's statistics are saved with the agent), and reward scaling's running return
-        return {**super()._episodes_in_flight(), "observations": self._raw_obs, "discounted_returns": self.reward_scaler.returns}
+        return {
+            **super()._episodes_in_flight(),
+            "observations": self._raw_obs,
+            "discounted_returns": self.reward_scaler.returns,
+        }
 
     def _continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
         super()._continue_episodes(record, saved)
@@ -277,7 +327,9 @@ class OnPolicyAgent(Agent):
     def _advance(self) -> None:
         """One rollout and one update: collect T steps of N actors, then the algorithm's `_update`."""
         cfg = self.config
-        learning_rate = cfg.learning_rate * (1.0 - self.global_step / cfg.total_steps) if cfg.anneal_lr else cfg.learning_rate
+        learning_rate = (
+            cfg.learning_rate * (1.0 - self.global_step / cfg.total_steps) if cfg.anneal_lr else cfg.learning_rate
+        )
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
         rollout = self._collect_rollout()
@@ -299,7 +351,10 @@ class OnPolicyAgent(Agent):
         return {"optimizer": self.optimizer}
 
     def _running_statistics(self) -> dict[str, RunningMeanStd]:
-        return {"obs_normalizer": self.obs_normalizer.stats, **({"reward_scaler": self.reward_scaler.stats} if self.reward_scaler else {})}
+        return {
+            "obs_normalizer": self.obs_normalizer.stats,
+            **({"reward_scaler": self.reward_scaler.stats} if self.reward_scaler else {}),
+        }
 
     def _extra_state(self, policy_only: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
         arrays = {k: v for name, stats in self._running_statistics().items() for k, v in stats.state(name).items()}

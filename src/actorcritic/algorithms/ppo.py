@@ -1,10 +1,10 @@
 """PPO (Schulman et al. 2017; lecture section 5, Algorithm 1).
 
-    while not converged:
-        collect T steps from N actors                                   -> `OnPolicyAgent._collect_rollout`
-        compute advantages for all N·T transitions with GAE (Eq. 32)   -> `PPO._update`
-        K epochs of minibatch steps on the clipped surrogate (Eq. 19)
-        and on the value regression (Eq. 20), separate value network
+while not converged:
+    collect T steps from N actors                                   -> `OnPolicyAgent._collect_rollout`
+    compute advantages for all N·T transitions with GAE (Eq. 32)   -> `PPO._update`
+    K epochs of minibatch steps on the clipped surrogate (Eq. 19)
+    and on the value regression (Eq. 20), separate value network
 """
 
 from __future__ import annotations
@@ -77,26 +77,75 @@ class PPOConfig(RolloutConfig):
         # annealing), obs and reward normalisation (their VecNormalize), value_coef = 2 x their vf_coef
         # (their value loss is the MSE, ours ½ MSE: Eq. 20), net_arch 256-256 ReLU with ortho_init=False
         # where they give it. Not translated: they normalise advantages per minibatch, we per rollout.
-        "HalfCheetah-v5": _MUJOCO_256_RELU | dict(
-            num_envs=1, num_steps=512, minibatch_size=64, epochs=20, learning_rate=2.0633e-05, gamma=0.98, gae_lambda=0.92,
-            clip_eps=0.1, entropy_coef=0.000401762, value_coef=2 * 0.58096, max_grad_norm=0.8,
+        "HalfCheetah-v5": _MUJOCO_256_RELU
+        | dict(
+            num_envs=1,
+            num_steps=512,
+            minibatch_size=64,
+            epochs=20,
+            learning_rate=2.0633e-05,
+            gamma=0.98,
+            gae_lambda=0.92,
+            clip_eps=0.1,
+            entropy_coef=0.000401762,
+            value_coef=2 * 0.58096,
+            max_grad_norm=0.8,
         ),
-        "Hopper-v5": _MUJOCO_256_RELU | dict(
-            num_envs=1, num_steps=512, minibatch_size=32, epochs=5, learning_rate=9.80828e-05, gamma=0.999, gae_lambda=0.99,
-            clip_eps=0.2, entropy_coef=0.00229519, value_coef=2 * 0.835671, max_grad_norm=0.7,
+        "Hopper-v5": _MUJOCO_256_RELU
+        | dict(
+            num_envs=1,
+            num_steps=512,
+            minibatch_size=32,
+            epochs=5,
+            learning_rate=9.80828e-05,
+            gamma=0.999,
+            gae_lambda=0.99,
+            clip_eps=0.2,
+            entropy_coef=0.00229519,
+            value_coef=2 * 0.835671,
+            max_grad_norm=0.7,
         ),
-        "Walker2d-v5": _MUJOCO | dict(
-            num_envs=1, num_steps=512, minibatch_size=32, epochs=20, learning_rate=5.05041e-05, gamma=0.99, gae_lambda=0.95,
-            clip_eps=0.1, entropy_coef=0.000585045, value_coef=2 * 0.871923, max_grad_norm=1.0,
+        "Walker2d-v5": _MUJOCO
+        | dict(
+            num_envs=1,
+            num_steps=512,
+            minibatch_size=32,
+            epochs=20,
+            learning_rate=5.05041e-05,
+            gamma=0.99,
+            gae_lambda=0.95,
+            clip_eps=0.1,
+            entropy_coef=0.000585045,
+            value_coef=2 * 0.871923,
+            max_grad_norm=1.0,
         ),
-        "Ant-v5": _MUJOCO | dict(  # SB3's PPO defaults
-            num_envs=1, num_steps=2048, minibatch_size=64, epochs=10, learning_rate=3e-4, gamma=0.99, gae_lambda=0.95,
-            clip_eps=0.2, entropy_coef=0.0, value_coef=2 * 0.5, max_grad_norm=0.5,
+        "Ant-v5": _MUJOCO
+        | dict(  # SB3's PPO defaults
+            num_envs=1,
+            num_steps=2048,
+            minibatch_size=64,
+            epochs=10,
+            learning_rate=3e-4,
+            gamma=0.99,
+            gae_lambda=0.95,
+            clip_eps=0.2,
+            entropy_coef=0.0,
+            value_coef=2 * 0.5,
+            max_grad_norm=0.5,
         ),
         # rl-baselines3-zoo's CartPole-v1 set (without its clip-range schedule); solves it well within 100k steps.
         "CartPole-v1": dict(
-            total_steps=100_000, num_envs=8, num_steps=32, minibatch_size=256, epochs=20, learning_rate=1e-3,
-            gamma=0.98, gae_lambda=0.8, entropy_coef=0.0, normalize_observations=False, normalize_rewards=False,
+            total_steps=100_000,
+            num_envs=8,
+            num_steps=32,
+            minibatch_size=256,
+            epochs=20,
+            learning_rate=1e-3,
+            gamma=0.98,
+            gae_lambda=0.8,
+            entropy_coef=0.0,
+            normalize_observations=False,
+            normalize_rewards=False,
         ),
     }
 
@@ -119,16 +168,29 @@ class PPO(OnPolicyAgent):
             shuffled = [x[order] for x in samples]  # one gather per epoch; minibatches are then slices
             epoch_kl = torch.zeros((), device=self.device)
             for start in range(0, size, cfg.minibatch_size):
-                obs, actions, old_log_probs, adv, ret, old_values = (x[start:start + cfg.minibatch_size] for x in shuffled)
+                obs, actions, old_log_probs, adv, ret, old_values = (
+                    x[start : start + cfg.minibatch_size] for x in shuffled
+                )
                 if per_minibatch and len(adv) > 1:  # a last minibatch of one has no std
                     adv = normalize(adv)
                 log_probs, entropy, values = self.model.evaluate_actions(obs, actions)
                 policy_loss, info = clipped_surrogate(log_probs, old_log_probs, adv, cfg.clip_eps)  # Eq. 19
-                v_loss, _ = value_loss(values, ret, old_values, cfg.clip_eps) if cfg.clip_value_loss else value_loss(values, ret)  # Eq. 20
+                v_loss, _ = (
+                    value_loss(values, ret, old_values, cfg.clip_eps)
+                    if cfg.clip_value_loss
+                    else value_loss(values, ret)
+                )  # Eq. 20
                 entropy = entropy.mean()
                 loss = policy_loss + cfg.value_coef * v_loss - cfg.entropy_coef * entropy
                 gradient_step(loss, self.optimizer, self.flat_parameters, cfg.max_grad_norm)
-                diagnostics.add({"policy_loss": policy_loss.detach(), "value_loss": v_loss.detach(), "entropy": entropy.detach(), **info})
+                diagnostics.add(
+                    {
+                        "policy_loss": policy_loss.detach(),
+                        "value_loss": v_loss.detach(),
+                        "entropy": entropy.detach(),
+                        **info,
+                    }
+                )
                 epoch_kl += info["approx_kl"]
                 steps += 1
             if cfg.target_kl > 0 and epoch_kl.item() / math.ceil(size / cfg.minibatch_size) > cfg.target_kl:

@@ -34,10 +34,27 @@ class Registration:
         return self.agent_class.algo
 
 
-_ON_POLICY_SMOKE = dict(env="InvertedPendulum-v5", num_envs=2, num_steps=32, total_steps=256, hidden_sizes=(8,),
-                        eval_episodes=1, checkpoint_every=128)
-_OFF_POLICY_SMOKE = dict(env="InvertedPendulum-v5", total_steps=240, learning_starts=60, batch_size=16, hidden_sizes=(8,),
-                         log_every=60, eval_episodes=1, num_threads=1, buffer_size=500, checkpoint_every=120)
+_ON_POLICY_SMOKE = dict(
+    env="InvertedPendulum-v5",
+    num_envs=2,
+    num_steps=32,
+    total_steps=256,
+    hidden_sizes=(8,),
+    eval_episodes=1,
+    checkpoint_every=128,
+)
+_OFF_POLICY_SMOKE = dict(
+    env="InvertedPendulum-v5",
+    total_steps=240,
+    learning_starts=60,
+    batch_size=16,
+    hidden_sizes=(8,),
+    log_every=60,
+    eval_episodes=1,
+    num_threads=1,
+    buffer_size=500,
+    checkpoint_every=120,
+)
 
 ALGORITHMS: dict[str, Registration] = {
     registration.name: registration
@@ -45,14 +62,41 @@ ALGORITHMS: dict[str, Registration] = {
         Registration(PPO, PPOConfig, dict(_ON_POLICY_SMOKE, minibatch_size=32, epochs=2)),
         Registration(REINFORCE, REINFORCEConfig, dict(_ON_POLICY_SMOKE, baseline="value")),
         Registration(TRPO, TRPOConfig, dict(_ON_POLICY_SMOKE, minibatch_size=32, value_epochs=2)),
-        Registration(GRPO, GRPOConfig, dict(env="InvertedPendulum-v5", group_size=3, groups_per_update=2, total_steps=240,
-                                            hidden_sizes=(8,), eval_episodes=1, checkpoint_every=120)),
+        Registration(
+            GRPO,
+            GRPOConfig,
+            dict(
+                env="InvertedPendulum-v5",
+                group_size=3,
+                groups_per_update=2,
+                total_steps=240,
+                hidden_sizes=(8,),
+                eval_episodes=1,
+                checkpoint_every=120,
+            ),
+        ),
         Registration(TD3, TD3Config, _OFF_POLICY_SMOKE),
         Registration(DDPG, DDPGConfig, _OFF_POLICY_SMOKE),
         Registration(SAC, SACConfig, _OFF_POLICY_SMOKE),
-        Registration(GRPOLM, GRPOLMConfig, dict(task="addition", digits=1, warmup_steps=10, total_steps=6, prompts_per_step=4,
-                                                group_size=4, d_model=16, num_layers=1, num_heads=2, eval_prompts=10,
-                                                warmup_check_prompts=10, eval_every=3, checkpoint_every=2)),
+        Registration(
+            GRPOLM,
+            GRPOLMConfig,
+            dict(
+                task="addition",
+                digits=1,
+                warmup_steps=10,
+                total_steps=6,
+                prompts_per_step=4,
+                group_size=4,
+                d_model=16,
+                num_layers=1,
+                num_heads=2,
+                eval_prompts=10,
+                warmup_check_prompts=10,
+                eval_every=3,
+                checkpoint_every=2,
+            ),
+        ),
     )
 }
 """name -> its registration, in the order `actorcritic train --help` lists them."""

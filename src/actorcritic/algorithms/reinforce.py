@@ -78,7 +78,9 @@ class REINFORCEConfig(RolloutConfig):
         check_positive_int("epochs", self.epochs)
         check_range("value_coef", self.value_coef, 0)
         if self.baseline != "value" and self.advantage != "mc":
-            raise ActorCriticError(f"--advantage {self.advantage} needs a value function: use --baseline value, or --advantage mc")
+            raise ActorCriticError(
+                f"--advantage {self.advantage} needs a value function: use --baseline value, or --advantage mc"
+            )
 
     PRESETS = {"CartPole-v1": dict(total_steps=200_000, learning_rate=3e-3)}
 
@@ -119,7 +121,9 @@ class REINFORCE(OnPolicyAgent):
                 v_loss, _ = value_loss(values, returns)
                 loss = loss + cfg.value_coef * v_loss
             gradient_step(loss, self.optimizer, self.flat_parameters, cfg.max_grad_norm)
-            diagnostics.add({"policy_loss": policy_loss.detach(), "value_loss": v_loss.detach(), "entropy": entropy.detach().mean()})
+            diagnostics.add(
+                {"policy_loss": policy_loss.detach(), "value_loss": v_loss.detach(), "entropy": entropy.detach().mean()}
+            )
         return {**diagnostics.means(), "baseline": float(baseline_value), "advantage_std": float(advantages.std())}
 
     def score_squared_norms(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -57,7 +57,9 @@ class SACLearner:
     def __init__(self, config: SACConfig, obs_dim: int, action_space: gym.spaces.Box, device: torch.device):
         self.config = config
         action_dim = action_space.shape[0]
-        self.actor = TanhGaussianActor(obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high).to(device)
+        self.actor = TanhGaussianActor(
+            obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high
+        ).to(device)
         self.critics = Critics(2, obs_dim, action_dim, config.hidden_sizes, config.learning_rate, device)
         self.temperature = Temperature(config.initial_alpha).to(device)
         self.target_entropy = -float(action_dim) if config.target_entropy is None else config.target_entropy
@@ -95,10 +97,19 @@ class SACLearner:
         return info
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"actor": self.actor, "critic": self.critics.online, "critic_target": self.critics.target, "temperature": self.temperature}
+        return {
+            "actor": self.actor,
+            "critic": self.critics.online,
+            "critic_target": self.critics.target,
+            "temperature": self.temperature,
+        }
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critics.optimizer, "alpha_optimizer": self.alpha_optimizer}
+        return {
+            "actor_optimizer": self.actor_optimizer,
+            "critic_optimizer": self.critics.optimizer,
+            "alpha_optimizer": self.alpha_optimizer,
+        }
 
 
 class SAC(OffPolicyAgent):

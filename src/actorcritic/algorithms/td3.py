@@ -71,8 +71,12 @@ class TD3Learner:
     def __init__(self, config: TD3Config, obs_dim: int, action_space: gym.spaces.Box, device: torch.device):
         self.config = config
         action_dim = action_space.shape[0]
-        self.actor = DeterministicActor(obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high).to(device)
-        self.critics = Critics(2 if config.clipped_double_q else 1, obs_dim, action_dim, config.hidden_sizes, config.learning_rate, device)
+        self.actor = DeterministicActor(
+            obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high
+        ).to(device)
+        self.critics = Critics(
+            2 if config.clipped_double_q else 1, obs_dim, action_dim, config.hidden_sizes, config.learning_rate, device
+        )
         self.actor_target = copy.deepcopy(self.actor)
         self.actor_flat, self.actor_target_flat = FlatParameters(self.actor), FlatParameters(self.actor_target)
         self.actor_optimizer = torch.optim.Adam([self.actor_flat.parameter], lr=config.learning_rate, fused=True)
@@ -83,7 +87,9 @@ class TD3Learner:
     def explore(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """μ(s) + N(0, (σ·half-width)²), clipped to the action box."""
         actions = self.actor(obs)
-        noise = torch.randn(actions.shape, generator=generator).to(actions.device) * (self.config.exploration_noise * self.half_width)
+        noise = torch.randn(actions.shape, generator=generator).to(actions.device) * (
+            self.config.exploration_noise * self.half_width
+        )
         return torch.clamp(actions + noise, self.low, self.high)
 
     def act(self, obs: torch.Tensor) -> torch.Tensor:
@@ -97,7 +103,9 @@ class TD3Learner:
         with torch.no_grad():
             next_actions = self.actor_target(batch.next_observations)
             if cfg.target_policy_smoothing:
-                noise = torch.randn(next_actions.shape, generator=generator).to(next_actions.device) * (cfg.policy_noise * self.half_width)
+                noise = torch.randn(next_actions.shape, generator=generator).to(next_actions.device) * (
+                    cfg.policy_noise * self.half_width
+                )
                 limit = cfg.noise_clip * self.half_width
                 next_actions = torch.clamp(next_actions + torch.clamp(noise, -limit, limit), self.low, self.high)
             next_q = self.critics.target_q(batch.next_observations, next_actions)  # [M, B]
@@ -115,7 +123,12 @@ class TD3Learner:
         return info
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"actor": self.actor, "critic": self.critics.online, "actor_target": self.actor_target, "critic_target": self.critics.target}
+        return {
+            "actor": self.actor,
+            "critic": self.critics.online,
+            "actor_target": self.actor_target,
+            "critic_target": self.critics.target,
+        }
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critics.optimizer}

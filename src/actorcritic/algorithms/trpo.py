@@ -65,8 +65,15 @@ class TRPOConfig(RolloutConfig):
             check_positive_int(name, getattr(self, name))
 
     PRESETS = {
-        "CartPole-v1": dict(total_steps=150_000, num_envs=8, num_steps=256, gamma=0.99, gae_lambda=0.95,
-                            normalize_observations=False, normalize_rewards=False),
+        "CartPole-v1": dict(
+            total_steps=150_000,
+            num_envs=8,
+            num_steps=256,
+            gamma=0.99,
+            gae_lambda=0.95,
+            normalize_observations=False,
+            normalize_rewards=False,
+        ),
     }
 
 
@@ -121,8 +128,14 @@ class TRPO(OnPolicyAgent):
                 improvement, kl = 0.0, 0.0
         with torch.no_grad():
             entropy = model.evaluate_actions(obs, actions)[1].mean()
-        return {"kl": kl, "surrogate_improvement": improvement, "line_search_steps": trials, "step_accepted": float(accepted),
-                "cg_residual": cg_residual, "entropy": float(entropy)}
+        return {
+            "kl": kl,
+            "surrogate_improvement": improvement,
+            "line_search_steps": trials,
+            "step_accepted": float(accepted),
+            "cg_residual": cg_residual,
+            "entropy": float(entropy),
+        }
 
     def _fit_value(self, obs, returns) -> float:
         cfg = self.config
@@ -130,7 +143,7 @@ class TRPO(OnPolicyAgent):
         for _ in range(cfg.value_epochs):
             order = torch.randperm(size, generator=self.generator).to(obs.device)
             for start in range(0, size, cfg.minibatch_size):
-                rows = order[start:start + cfg.minibatch_size]
+                rows = order[start : start + cfg.minibatch_size]
                 v_loss, _ = value_loss(self.model(obs[rows])[1], returns[rows])
                 gradient_step(v_loss, self.optimizer, self.flat_parameters, cfg.max_grad_norm)
                 total += v_loss.detach()

@@ -13,8 +13,17 @@ import numpy as np
 from actorcritic.analysis.reading import PANELS, read_run
 from actorcritic.storage.files import replaced_atomically
 
-IGNORED_FIELDS = {"device", "num_threads", "checkpoint_every", "eval_episodes", "log_every", "save_replay_buffer", "seed", "seeds",
-                  "vectorization"}
+IGNORED_FIELDS = {
+    "device",
+    "num_threads",
+    "checkpoint_every",
+    "eval_episodes",
+    "log_every",
+    "save_replay_buffer",
+    "seed",
+    "seeds",
+    "vectorization",
+}
 """Config fields that never change what is learned; they do not go into labels."""
 
 
@@ -35,7 +44,9 @@ def short_steps(steps: float) -> str:
     return f"{steps:g}"
 
 
-def seed_band(points_per_seed: dict[int, list[tuple[int, float]]], statistic: str = "mean") -> tuple[list[int], list[float], list[float], list[float]]:
+def seed_band(
+    points_per_seed: dict[int, list[tuple[int, float]]], statistic: str = "mean"
+) -> tuple[list[int], list[float], list[float], list[float]]:
     """Steps at which every seed has a value, the `statistic` (mean, median or iqm) across seeds there, and
     its 95% CI (low, high)."""
     from actorcritic.analysis.statistics import curve_estimate
@@ -49,12 +60,14 @@ def seed_band(points_per_seed: dict[int, list[tuple[int, float]]], statistic: st
 
 
 def run_labels(configs: list[dict], with_env: bool = True) -> list[str]:
-    """"algo on env" ("algo" without the env), then the fields whose values differ between the runs of that
+    """ "algo on env" ("algo" without the env), then the fields whose values differ between the runs of that
     algorithm (`field=value`), and the seed where that leaves two labels the same. Runs of different
     algorithms are told apart by the name: their configs' other differences (each algorithm's own fields
     and defaults) would fill the legend without saying more."""
-    differing = {algo: _differing_fields([config for config in configs if config.get("algo") == algo])
-                 for algo in {config.get("algo") for config in configs}}
+    differing = {
+        algo: _differing_fields([config for config in configs if config.get("algo") == algo])
+        for algo in {config.get("algo") for config in configs}
+    }
     labels = []
     for config in configs:
         extra = ", ".join(f"{name}={_show(config.get(name))}" for name in differing[config.get("algo")])
@@ -89,8 +102,13 @@ def plot_runs(run_dirs: list[Path], out: Path) -> None:
                 axis.plot(steps, values, label=label, marker="o" if len(steps) < 30 else None, markersize=3)
             elif curves[column]:
                 steps, mean, low, high = seed_band(curves[column])
-                line, = axis.plot(steps, mean, label=f"{label}, mean of {len(curves[column])} seeds, 95% CI",
-                                  marker="o" if len(steps) < 30 else None, markersize=3)
+                (line,) = axis.plot(
+                    steps,
+                    mean,
+                    label=f"{label}, mean of {len(curves[column])} seeds, 95% CI",
+                    marker="o" if len(steps) < 30 else None,
+                    markersize=3,
+                )
                 axis.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
         steps_axis(axis)
         axis.set_ylabel(title)

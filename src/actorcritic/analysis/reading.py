@@ -10,8 +10,11 @@ from pathlib import Path
 from actorcritic.errors import ActorCriticError
 from actorcritic.storage.layout import CONFIG_FILE, METRICS_FILE
 
-PANELS = (("episode_return_mean", "episode return (training)"), ("eval_return_mean", "evaluation return (deterministic)"),
-          ("heldout_accuracy", "held-out accuracy (greedy; grpo-lm)"))
+PANELS = (
+    ("episode_return_mean", "episode return (training)"),
+    ("eval_return_mean", "evaluation return (deterministic)"),
+    ("heldout_accuracy", "held-out accuracy (greedy; grpo-lm)"),
+)
 
 
 def read_run(run_dir: Path) -> tuple[dict, dict[str, dict[int, list[tuple[int, float]]]]]:
@@ -22,7 +25,9 @@ def read_run(run_dir: Path) -> tuple[dict, dict[str, dict[int, list[tuple[int, f
         with open(run_dir / METRICS_FILE, newline="") as f:
             rows = list(csv.DictReader(f))
     except (OSError, ValueError) as error:
-        raise ActorCriticError(f"{run_dir} is not a run directory with config.json and metrics.csv ({error}): pass the --run-dir of a run") from None
+        raise ActorCriticError(
+            f"{run_dir} is not a run directory with config.json and metrics.csv ({error}): pass the --run-dir of a run"
+        ) from None
     config = {**config_defaults(config.get("algo")), **config}  # a run older than a field had that field's default
     curves: dict[str, dict[int, list[tuple[int, float]]]] = {}
     for column, _ in PANELS:
@@ -45,4 +50,8 @@ def config_defaults(algo) -> dict:
 
     if algo not in ALGORITHMS:
         return {}
-    return {f.name: f.default for f in dataclasses.fields(ALGORITHMS[algo].config_class) if f.default is not dataclasses.MISSING}
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(ALGORITHMS[algo].config_class)
+        if f.default is not dataclasses.MISSING
+    }

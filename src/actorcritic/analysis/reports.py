@@ -51,11 +51,17 @@ def collect_runs(directories: list[Path]) -> list[Path]:
     runs: list[Path] = []
     for directory in map(Path, directories):
         if (directory / SWEEP_FILE).exists():
-            runs += sorted(d for d in (directory / TRIALS_DIR).iterdir() if (d / "summary.json").exists()) if (directory / TRIALS_DIR).exists() else []
+            runs += (
+                sorted(d for d in (directory / TRIALS_DIR).iterdir() if (d / "summary.json").exists())
+                if (directory / TRIALS_DIR).exists()
+                else []
+            )
         elif (directory / "summary.json").exists():
             runs.append(directory)
         else:
-            raise ActorCriticError(f"{directory} is neither a finished run (no summary.json) nor a sweep: pass run or sweep directories")
+            raise ActorCriticError(
+                f"{directory} is neither a finished run (no summary.json) nor a sweep: pass run or sweep directories"
+            )
     if not runs:
         raise ActorCriticError("no finished run to report on: the directories hold no summary.json yet")
     return runs
@@ -73,18 +79,28 @@ def read_normalization(path: Path) -> dict[str, tuple[float, float]]:
     try:
         tables = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise ActorCriticError(f"--normalize {path} does not exist: give a TOML file of [ENV] tables with random = and reference =") from None
+        raise ActorCriticError(
+            f"--normalize {path} does not exist: give a TOML file of [ENV] tables with random = and reference ="
+        ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ActorCriticError(f"--normalize {path} cannot be read as TOML ({error}): fix the line it names") from None
     scores = {}
     for env, table in tables.items():
         values = (table.get("random"), table.get("reference")) if isinstance(table, dict) else ()
-        if not (len(values) == 2 and set(table) == {"random", "reference"} and values[0] != values[1]
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)):
-            raise ActorCriticError(f"--normalize {path}: [{env}] needs exactly random = R and reference = S, finite numbers with R != S")
+        if not (
+            len(values) == 2
+            and set(table) == {"random", "reference"}
+            and values[0] != values[1]
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+        ):
+            raise ActorCriticError(
+                f"--normalize {path}: [{env}] needs exactly random = R and reference = S, finite numbers with R != S"
+            )
         scores[env] = (float(values[0]), float(values[1]))
     if not scores:
-        raise ActorCriticError(f"--normalize {path} names no environment: add [ENV] tables with random = and reference =")
+        raise ActorCriticError(
+            f"--normalize {path} names no environment: add [ENV] tables with random = and reference ="
+        )
     return scores
 
 
@@ -109,8 +125,10 @@ def configurations(runs: list[Path]) -> list[dict]:
     for env in dict.fromkeys(group["config"]["env"] for group in groups.values()):
         mine = [group for group in groups.values() if group["config"]["env"] == env]
         configs = [g["config"] for g in mine]
-        result += [{"label": label, "setting": setting, "env": env, **group}
-                   for label, setting, group in zip(run_labels(configs), run_labels(configs, with_env=False), mine)]
+        result += [
+            {"label": label, "setting": setting, "env": env, **group}
+            for label, setting, group in zip(run_labels(configs), run_labels(configs, with_env=False), mine)
+        ]
     return result
 
 
@@ -132,40 +150,78 @@ def find_configuration(groups: list[dict], name: str, env: str) -> dict:
     matches = [group for group in groups if group["env"] == env and name in group["label"]]
     if len(matches) != 1:
         found = "none" if not matches else ", ".join(repr(group["label"]) for group in matches)
-        raise ActorCriticError(f"--compare {name!r} must name one configuration on {env}, but matches {found}: give more of its label")
+        raise ActorCriticError(
+            f"--compare {name!r} must name one configuration on {env}, but matches {found}: give more of its label"
+        )
     return matches[0]
 
 
-def write_report(directories: list[Path], out: Path, compare: tuple[str, str] | None = None,
-                 normalization: dict[str, tuple[float, float]] | None = None) -> Path:
+def write_report(
+    directories: list[Path],
+    out: Path,
+    compare: tuple[str, str] | None = None,
+    normalization: dict[str, tuple[float, float]] | None = None,
+) -> Path:
     """report.md at `out` (tables and figures), report.csv and the figures beside it. With `compare`
     (two parts of configuration labels), the probability that the first improves on the second, per
     environment where both ran. With `normalization` ({env: (random, reference)}), the aggregate across
     the normalised environments of each setting run on all of them."""
     groups = configurations(collect_runs(directories))
     if normalization is not None and not set(normalization) & {group["env"] for group in groups}:
-        raise ActorCriticError(f"--normalize names {', '.join(sorted(normalization))}, none of the runs' environments "
-                               f"({', '.join(sorted({group['env'] for group in groups}))}): use the environment ids as table names")
+        raise ActorCriticError(
+            f"--normalize names {', '.join(sorted(normalization))}, none of the runs' environments "
+            f"({', '.join(sorted({group['env'] for group in groups}))}): use the environment ids as table names"
+        )
     out = Path(out)
     rows = []
     for group in groups:
         finals = [group["finals"][seed] for seed in sorted(group["finals"])]
         aggregate = aggregate_scores(finals) if len(finals) >= 2 else None
         rows.append((group, finals, aggregate))
-    how = ("Environments are reported separately, then normalised and aggregated across environments (below)."
-           if normalization else "Environments are reported separately (no normalisation: see `--normalize`).")
-    lines = ["# Report", "", "Final deterministic evaluation return of each seed; mean, median and IQM over seeds with 95% "
-             f"stratified-bootstrap CIs (rliable's resampling, 2,000 replications). {how}", ""]
+    how = (
+        "Environments are reported separately, then normalised and aggregated across environments (below)."
+        if normalization
+        else "Environments are reported separately (no normalisation: see `--normalize`)."
+    )
+    lines = [
+        "# Report",
+        "",
+        "Final deterministic evaluation return of each seed; mean, median and IQM over seeds with 95% "
+        f"stratified-bootstrap CIs (rliable's resampling, 2,000 replications). {how}",
+        "",
+    ]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["configuration", "env", "seeds", "mean", "mean_low", "mean_high", "median", "median_low", "median_high",
-                     "iqm", "iqm_low", "iqm_high"])
+    writer.writerow(
+        [
+            "configuration",
+            "env",
+            "seeds",
+            "mean",
+            "mean_low",
+            "mean_high",
+            "median",
+            "median_low",
+            "median_high",
+            "iqm",
+            "iqm_low",
+            "iqm_high",
+        ]
+    )
     for env in dict.fromkeys(group["env"] for group in groups):
-        lines += [f"## {env}", "", "| configuration | seeds | IQM [95% CI] | mean [95% CI] | median [95% CI] |", "|---|---|---|---|---|"]
+        lines += [
+            f"## {env}",
+            "",
+            "| configuration | seeds | IQM [95% CI] | mean [95% CI] | median [95% CI] |",
+            "|---|---|---|---|---|",
+        ]
         for group, finals, aggregate in rows:
             if group["env"] != env:
                 continue
-            cells = [_cell(aggregate, name) if aggregate else f"{finals[0]:.1f} (one seed)" for name in ("iqm", "mean", "median")]
+            cells = [
+                _cell(aggregate, name) if aggregate else f"{finals[0]:.1f} (one seed)"
+                for name in ("iqm", "mean", "median")
+            ]
             lines.append(f"| {group['label']} | {len(finals)} | {' | '.join(cells)} |")
             numbers = _csv_numbers(aggregate) if aggregate else [finals[0]] * 9
             writer.writerow([group["label"], env, len(finals), *numbers])
@@ -176,23 +232,42 @@ def write_report(directories: list[Path], out: Path, compare: tuple[str, str] | 
         for setting, (matrix, aggregate) in across["settings"].items():
             writer.writerow([setting, ALL_ENVS, matrix.shape[0], *_csv_numbers(aggregate)])
     if compare is not None:
-        lines += ["## Probability of improvement", "", "P(X > Y): the probability that a seed of X ends above a seed of Y "
-                  "(Mann-Whitney U, ties half), with its 95% bootstrap CI.", "", "| env | X | Y | P(X > Y) [95% CI] |", "|---|---|---|---|"]
-        envs = [env for env in dict.fromkeys(group["env"] for group in groups)
-                if all(any(g["env"] == env and name in g["label"] for g in groups) for name in compare)]
+        lines += [
+            "## Probability of improvement",
+            "",
+            "P(X > Y): the probability that a seed of X ends above a seed of Y "
+            "(Mann-Whitney U, ties half), with its 95% bootstrap CI.",
+            "",
+            "| env | X | Y | P(X > Y) [95% CI] |",
+            "|---|---|---|---|",
+        ]
+        envs = [
+            env
+            for env in dict.fromkeys(group["env"] for group in groups)
+            if all(any(g["env"] == env and name in g["label"] for g in groups) for name in compare)
+        ]
         if not envs:
-            raise ActorCriticError(f"--compare {compare[0]!r} {compare[1]!r}: no environment has both configurations; check the labels in the table")
+            raise ActorCriticError(
+                f"--compare {compare[0]!r} {compare[1]!r}: no environment has both configurations; check the labels in the table"
+            )
         for env in envs:
             x, y = (find_configuration(groups, name, env) for name in compare)
             result = probability_of_improvement(list(x["finals"].values()), list(y["finals"].values()))
             low, high = result["probability_ci"]
-            lines.append(f"| {env} | {x['label']} | {y['label']} | {result['probability']:.2f} [{low:.2f}, {high:.2f}] |")
+            lines.append(
+                f"| {env} | {x['label']} | {y['label']} | {result['probability']:.2f} [{low:.2f}, {high:.2f}] |"
+            )
         lines.append("")
     _figures(rows, out.parent)
     _profiles(rows, across, out.parent)
-    lines += [f"![IQM and 95% CI per configuration]({FIGURE_INTERVALS})", "",
-              f"![sample efficiency: IQM across seeds and 95% CI against steps]({FIGURE_CURVES})", "",
-              f"![performance profiles: fraction of seeds above each final return, 95% CI]({FIGURE_PROFILES})", ""]
+    lines += [
+        f"![IQM and 95% CI per configuration]({FIGURE_INTERVALS})",
+        "",
+        f"![sample efficiency: IQM across seeds and 95% CI against steps]({FIGURE_CURVES})",
+        "",
+        f"![performance profiles: fraction of seeds above each final return, 95% CI]({FIGURE_PROFILES})",
+        "",
+    ]
     write_atomic(out.parent / REPORT_CSV, buffer.getvalue().encode())
     write_atomic(out, "\n".join(lines).encode())
     return out
@@ -204,32 +279,53 @@ def _across_environments(groups: list[dict], normalization: dict[str, tuple[floa
     envs = [env for env in dict.fromkeys(group["env"] for group in groups) if env in normalization]
     settings, left_out = {}, {}
     for setting in dict.fromkeys(group["setting"] for group in groups):
-        mine = {group["env"]: group for group in groups if group["setting"] == setting and group["env"] in normalization}
+        mine = {
+            group["env"]: group for group in groups if group["setting"] == setting and group["env"] in normalization
+        }
         if set(mine) != set(envs):
             left_out[setting] = f"not run on {', '.join(env for env in envs if env not in mine)}"
             continue
         counts = {len(mine[env]["finals"]) for env in envs}
         if len(counts) > 1:
-            left_out[setting] = f"different numbers of seeds per environment ({', '.join(str(len(mine[env]['finals'])) for env in envs)})"
+            left_out[setting] = (
+                f"different numbers of seeds per environment ({', '.join(str(len(mine[env]['finals'])) for env in envs)})"
+            )
             continue
         if counts == {1}:
             left_out[setting] = "one seed per environment: no interval to give"
             continue
-        columns = [[normalise(mine[env]["finals"][seed], *normalization[env]) for seed in sorted(mine[env]["finals"])] for env in envs]
+        columns = [
+            [normalise(mine[env]["finals"][seed], *normalization[env]) for seed in sorted(mine[env]["finals"])]
+            for env in envs
+        ]
         matrix = np.asarray(columns, dtype=np.float64).T  # [seeds, envs]; seeds pair up by rank, not by number
         settings[setting] = (matrix, aggregate_scores(matrix))
     return {"envs": envs, "settings": settings, "left_out": left_out}
 
 
 def _across_environments_section(across: dict, normalization: dict[str, tuple[float, float]]) -> list[str]:
-    lines = [f"## {ALL_ENVS}", "", "Normalised score (return - random) / (reference - random) with the scores given:", "",
-             "| env | random | reference |", "|---|---|---|"]
+    lines = [
+        f"## {ALL_ENVS}",
+        "",
+        "Normalised score (return - random) / (reference - random) with the scores given:",
+        "",
+        "| env | random | reference |",
+        "|---|---|---|",
+    ]
     lines += [f"| {env} | {normalization[env][0]:g} | {normalization[env][1]:g} |" for env in across["envs"]]
-    lines += ["", f"Each setting run on all {len(across['envs'])} environments: the IQM and mean over all its runs, the median of its "
-              "environments' mean scores, 95% CIs from a bootstrap over seeds within each environment.", "",
-              "| setting | seeds x envs | IQM [95% CI] | mean [95% CI] | median [95% CI] |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Each setting run on all {len(across['envs'])} environments: the IQM and mean over all its runs, the median of its "
+        "environments' mean scores, 95% CIs from a bootstrap over seeds within each environment.",
+        "",
+        "| setting | seeds x envs | IQM [95% CI] | mean [95% CI] | median [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
     for setting, (matrix, aggregate) in across["settings"].items():
-        cells = [f"{aggregate[name]:.3f} [{aggregate[f'{name}_ci'][0]:.3f}, {aggregate[f'{name}_ci'][1]:.3f}]" for name in ("iqm", "mean", "median")]
+        cells = [
+            f"{aggregate[name]:.3f} [{aggregate[f'{name}_ci'][0]:.3f}, {aggregate[f'{name}_ci'][1]:.3f}]"
+            for name in ("iqm", "mean", "median")
+        ]
         lines.append(f"| {setting} | {matrix.shape[0]} x {matrix.shape[1]} | {' | '.join(cells)} |")
     lines += [f"- {setting}: left out, {reason}" for setting, reason in across["left_out"].items()]
     return [*lines, ""]
@@ -274,7 +370,7 @@ def _figures(rows: list, directory: Path) -> None:
             curve = _curve(group["runs"]) if group["env"] == env else None
             if curve:
                 steps, mean, low, high = curve
-                line, = axis.plot(steps, mean, label=group["label"])
+                (line,) = axis.plot(steps, mean, label=group["label"])
                 axis.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
         steps_axis(axis)
         axis.set_ylabel("return: IQM across seeds, 95% CI")
@@ -297,21 +393,32 @@ def _profiles(rows: list, across: dict | None, directory: Path) -> None:
 
     panels = []  # (title, x label, [(label, scores [S] or [S, E])])
     for env in dict.fromkeys(group["env"] for group, _, _ in rows):
-        curves = [(group["label"], np.asarray(finals)) for group, finals, _ in rows if group["env"] == env and len(finals) >= 2]
+        curves = [
+            (group["label"], np.asarray(finals))
+            for group, finals, _ in rows
+            if group["env"] == env and len(finals) >= 2
+        ]
         if curves:
             panels.append((env, "final evaluation return τ", curves))
     if across and across["settings"]:
-        panels.append((f"{ALL_ENVS}: {len(across['envs'])} environments", "normalised score τ",
-                       [(setting, matrix) for setting, (matrix, _) in across["settings"].items()]))
+        panels.append(
+            (
+                f"{ALL_ENVS}: {len(across['envs'])} environments",
+                "normalised score τ",
+                [(setting, matrix) for setting, (matrix, _) in across["settings"].items()],
+            )
+        )
     figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(6.0 * max(len(panels), 1), 4.0), squeeze=False)
     for axis, (title, xlabel, curves) in zip(axes[0], panels):
         everything = np.concatenate([scores.ravel() for _, scores in curves])
         low, high = everything.min(), everything.max()
-        margin = 0.05 * (high - low) or max(0.05 * abs(high), 1.0)  # show the profile's 1 and its 0, even if all runs tie
+        margin = 0.05 * (high - low) or max(
+            0.05 * abs(high), 1.0
+        )  # show the profile's 1 and its 0, even if all runs tie
         thresholds = np.linspace(low - margin, high + margin, PROFILE_THRESHOLDS)
         for label, scores in curves:
             fraction, low, high = performance_profile(scores, thresholds)
-            line, = axis.plot(thresholds, fraction, label=label)
+            (line,) = axis.plot(thresholds, fraction, label=label)
             axis.fill_between(thresholds, low, high, color=line.get_color(), alpha=0.2)
         axis.set_xlabel(xlabel)
         axis.set_ylabel("fraction of runs with score > τ")

@@ -40,10 +40,14 @@ def interquartile_mean(scores: np.ndarray) -> np.ndarray:
     runs, rounded down, cut at each end, as scipy.stats.trim_mean)."""
     runs = np.sort(scores.reshape(*scores.shape[:-2], -1), axis=-1)
     cut = int(0.25 * runs.shape[-1])
-    return runs[..., cut:runs.shape[-1] - cut].mean(axis=-1)
+    return runs[..., cut : runs.shape[-1] - cut].mean(axis=-1)
 
 
-STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"mean": mean_score, "median": median_score, "iqm": interquartile_mean}
+STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "mean": mean_score,
+    "median": median_score,
+    "iqm": interquartile_mean,
+}
 
 
 def stratified_resamples(samples: Sequence[np.ndarray], reps: int = BOOTSTRAP_REPS) -> list[np.ndarray]:
@@ -56,7 +60,9 @@ def stratified_resamples(samples: Sequence[np.ndarray], reps: int = BOOTSTRAP_RE
     for rep in range(reps):
         for array, index in zip(samples, indices):
             index[rep] = generator.randint(0, array.shape[0], size=array.shape)
-    return [np.take_along_axis(np.broadcast_to(array, index.shape), index, axis=1) for array, index in zip(samples, indices)]
+    return [
+        np.take_along_axis(np.broadcast_to(array, index.shape), index, axis=1) for array, index in zip(samples, indices)
+    ]
 
 
 def percentile_interval(replicates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +84,7 @@ def aggregate_scores(scores) -> dict[str, float | list[float]]:
     environments, the median is the median of the environments' mean scores (rliable's definitions), and
     the bootstrap resamples seeds within each environment."""
     matrix = _as_matrix(scores)
-    resamples, = stratified_resamples([matrix])
+    (resamples,) = stratified_resamples([matrix])
     result: dict[str, float | list[float]] = {}
     for name, statistic in STATISTICS.items():
         low, high = percentile_interval(statistic(resamples))
@@ -97,7 +103,7 @@ def performance_profile(scores, thresholds: Sequence[float]) -> tuple[np.ndarray
     def fraction_above(runs: np.ndarray) -> np.ndarray:  # [..., S, E] -> [..., T]
         return (runs[..., None] > taus).mean(axis=(-3, -2))
 
-    resamples, = stratified_resamples([matrix])
+    (resamples,) = stratified_resamples([matrix])
     return (fraction_above(matrix), *percentile_interval(fraction_above(resamples)))
 
 
@@ -106,7 +112,7 @@ def curve_estimate(values: np.ndarray, name: str = "mean") -> tuple[np.ndarray, 
     [T] and its 95% bootstrap CI (low [T], high [T]), seeds resampled at each step independently."""
     statistic = STATISTICS[name]
     matrix = np.asarray(values, dtype=np.float64)[:, None, :]  # [S, 1 environment, T]
-    resamples, = stratified_resamples([matrix])
+    (resamples,) = stratified_resamples([matrix])
 
     def at_each_step(runs: np.ndarray) -> np.ndarray:  # [..., S, 1, T] -> [..., T]
         return statistic(np.moveaxis(runs, -1, -3))

@@ -42,8 +42,10 @@ USAGE = """usage: actorcritic {train,resume,evaluate,plot,export,experiment,swee
 
 `actorcritic COMMAND --help` says more; `actorcritic train ALGO --help` lists every config field with its default."""
 
-RUN_DIR_HELP = ("--run-dir DIR: the run directory to create (default: runs/ALGO-ENV-seedS-TIMESTAMP)\n"
-                "--num-seeds S: train seeds SEED, SEED+1, ..., SEED+S-1 in one process (like --seeds; see README, multi-seed runs)")
+RUN_DIR_HELP = (
+    "--run-dir DIR: the run directory to create (default: runs/ALGO-ENV-seedS-TIMESTAMP)\n"
+    "--num-seeds S: train seeds SEED, SEED+1, ..., SEED+S-1 in one process (like --seeds; see README, multi-seed runs)"
+)
 
 
 INTERRUPTED_HINT = {
@@ -56,7 +58,9 @@ RESUME_HINT = "the last checkpoint is kept (continue with `actorcritic resume RU
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if os.getcwd() not in sys.path:  # `--env my_module:MyEnv-v0` finds my_module.py where the user runs the command, as `python -m` would
+    if (
+        os.getcwd() not in sys.path
+    ):  # `--env my_module:MyEnv-v0` finds my_module.py where the user runs the command, as `python -m` would
         sys.path.insert(0, os.getcwd())
     try:
         return _dispatch(args)
@@ -64,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"actorcritic: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"actorcritic: interrupted; {INTERRUPTED_HINT.get(args[0] if args else '', RESUME_HINT)}", file=sys.stderr)
+        print(
+            f"actorcritic: interrupted; {INTERRUPTED_HINT.get(args[0] if args else '', RESUME_HINT)}", file=sys.stderr
+        )
         return 130
     except BrokenPipeError:
         # the reader went away (`actorcritic train ppo --help | head -3`): stop quietly, and keep Python's
@@ -102,10 +108,13 @@ def _dispatch(args: list[str]) -> int:
         return _sweep(rest)
     if command == "report":
         return _report(rest)
-    raise ActorCriticError(f"unknown command {command!r}: use train, resume, evaluate, plot, export, experiment, sweep or report (see `actorcritic --help`)")
+    raise ActorCriticError(
+        f"unknown command {command!r}: use train, resume, evaluate, plot, export, experiment, sweep or report (see `actorcritic --help`)"
+    )
 
 
 # ---------------------------------------------------------------- train
+
 
 def _train(args: list[str]) -> int:
     from actorcritic.algorithms.registry import ALGORITHMS, algorithm
@@ -113,9 +122,13 @@ def _train(args: list[str]) -> int:
 
     if not args or args[0].startswith("-"):
         if args and args[0] in ("-h", "--help"):
-            print(f"usage: actorcritic train ALGO [--run-dir DIR] [--FIELD VALUE ...]\nALGO: {', '.join(ALGORITHMS)}\n{RUN_DIR_HELP}")
+            print(
+                f"usage: actorcritic train ALGO [--run-dir DIR] [--FIELD VALUE ...]\nALGO: {', '.join(ALGORITHMS)}\n{RUN_DIR_HELP}"
+            )
             return 0
-        raise ActorCriticError(f"train needs an algorithm first: actorcritic train {{{','.join(ALGORITHMS)}}} --env ENV_ID")
+        raise ActorCriticError(
+            f"train needs an algorithm first: actorcritic train {{{','.join(ALGORITHMS)}}} --env ENV_ID"
+        )
     algo, rest = args[0], args[1:]
     config_class = algorithm(algo).config_class
     run_dir, rest = _pop_option(rest, "--run-dir")
@@ -132,14 +145,17 @@ def _train(args: list[str]) -> int:
 
 # ---------------------------------------------------------------- experiments
 
+
 def _experiment(args: list[str]) -> int:
     from actorcritic import experiments
     from actorcritic.experiments.common import run_experiment
 
     if not args or args[0] in ("-h", "--help", "--list"):
         if not args or args[0] != "--list":
-            print("usage: actorcritic experiment --list | NAME [--full] [--out DIR] [--option VALUE ...]  (NAME --help lists the options;\n"
-                  "       --full: the experiment's setting that tests its claim, where it has one: hours, resumable by running it again)")
+            print(
+                "usage: actorcritic experiment --list | NAME [--full] [--out DIR] [--option VALUE ...]  (NAME --help lists the options;\n"
+                "       --full: the experiment's setting that tests its claim, where it has one: hours, resumable by running it again)"
+            )
         for name in experiments.available():
             print(f"{name:<20} {experiments.load(name).CLAIM}")
         return 0
@@ -148,7 +164,9 @@ def _experiment(args: list[str]) -> int:
     defaults = None
     if "--full" in rest:  # the setting that tests the claim; other flags still apply on top of it
         if not hasattr(module, "FULL"):
-            raise ActorCriticError(f"experiment {name} has no --full setting: its default is already the claim's test (see `actorcritic experiment {name} --help`)")
+            raise ActorCriticError(
+                f"experiment {name} has no --full setting: its default is already the claim's test (see `actorcritic experiment {name} --help`)"
+            )
         rest = [arg for arg in rest if arg != "--full"]
         defaults = module.Config(**module.FULL)
     config = parse_config(module.Config, rest, prog=f"actorcritic experiment {name}", defaults=defaults)
@@ -161,12 +179,15 @@ def _experiment(args: list[str]) -> int:
 
 # ---------------------------------------------------------------- resume and evaluate
 
+
 def _resume(args: list[str]) -> int:
     from actorcritic.runs.training import resume
 
     parser = OneLineParser(prog="actorcritic resume", description="Continue a run from its checkpoint.")
     parser.add_argument("run_dir", type=Path, help="the run directory of an earlier `actorcritic train`")
-    parser.add_argument("--total-steps", type=int, help="train up to this many environment steps (default: the run's own total)")
+    parser.add_argument(
+        "--total-steps", type=int, help="train up to this many environment steps (default: the run's own total)"
+    )
     options = parser.parse_args(args)
     if options.total_steps is not None and options.total_steps < 1:
         raise ActorCriticError(f"--total-steps {options.total_steps} is out of range: total_steps must be in [1, inf]")
@@ -179,10 +200,23 @@ def _evaluate(args: list[str]) -> int:
 
     parser = OneLineParser(prog="actorcritic evaluate", description="Evaluate the deterministic policy of a run.")
     parser.add_argument("run_dir", type=Path, help="the run directory of an earlier `actorcritic train`")
-    parser.add_argument("--episodes", type=int, default=None, help="fresh episodes to run (default: the run's eval_episodes)")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the evaluation episodes' resets (default: the run's seed; see README, Seeds and streams)")
-    parser.add_argument("--best", action="store_true", help="evaluate checkpoint-best/ (the best periodic evaluation) instead of the latest checkpoint")
-    parser.add_argument("--video", type=Path, metavar="DIR", help="also write each episode as an mp4 file into DIR (extra `video`)")
+    parser.add_argument(
+        "--episodes", type=int, default=None, help="fresh episodes to run (default: the run's eval_episodes)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the evaluation episodes' resets (default: the run's seed; see README, Seeds and streams)",
+    )
+    parser.add_argument(
+        "--best",
+        action="store_true",
+        help="evaluate checkpoint-best/ (the best periodic evaluation) instead of the latest checkpoint",
+    )
+    parser.add_argument(
+        "--video", type=Path, metavar="DIR", help="also write each episode as an mp4 file into DIR (extra `video`)"
+    )
     options = parser.parse_args(args)
     if options.episodes is not None:
         check_range("episodes", options.episodes, 1, 100_000)
@@ -192,10 +226,14 @@ def _evaluate(args: list[str]) -> int:
         check_writable_directory(options.video, "--video")
     result = evaluate(options.run_dir, options.episodes, options.seed, best=options.best, video_dir=options.video)
     for entry in result.get("per_seed", []):
-        print(f"seed {entry['seed']}: return {entry['eval_return_mean']:.2f} ± {entry['eval_return_std']:.2f} over {entry['eval_episodes']} episodes")
+        print(
+            f"seed {entry['seed']}: return {entry['eval_return_mean']:.2f} ± {entry['eval_return_std']:.2f} over {entry['eval_episodes']} episodes"
+        )
     if "aggregate" in result:
-        print(f"{result['algo']} on {result['env']} after {result['global_step']:,d} steps, {len(result['per_seed'])} seeds: "
-              f"{_describe_aggregate(result['aggregate'])}")
+        print(
+            f"{result['algo']} on {result['env']} after {result['global_step']:,d} steps, {len(result['per_seed'])} seeds: "
+            f"{_describe_aggregate(result['aggregate'])}"
+        )
     else:
         print(
             f"{result['algo']} on {result['env']} after {result['global_step']:,d} steps: "
@@ -208,11 +246,14 @@ def _evaluate(args: list[str]) -> int:
 
 # ---------------------------------------------------------------- plot and export
 
+
 def _plot(args: list[str]) -> int:
     from actorcritic.analysis.plots import plot_runs
 
     parser = OneLineParser(prog="actorcritic plot", description="Overlay the learning curves of runs in one figure.")
-    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directories of `actorcritic train`")
+    parser.add_argument(
+        "run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directories of `actorcritic train`"
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="the PNG file to write")
     options = parser.parse_args(args)
     check_writable_file(options.out, "--out")
@@ -226,50 +267,92 @@ def _export(args: list[str]) -> int:
     from actorcritic.runs.training import load_agent
     from actorcritic.storage.layout import BEST_CHECKPOINT_DIR
 
-    parser = OneLineParser(prog="actorcritic export", description="Write a run's deterministic policy, observation "
-                           "normalisation included, as a standalone ONNX or TorchScript model.")
+    parser = OneLineParser(
+        prog="actorcritic export",
+        description="Write a run's deterministic policy, observation "
+        "normalisation included, as a standalone ONNX or TorchScript model.",
+    )
     parser.add_argument("run_dir", type=Path, help="the run directory of an earlier `actorcritic train`")
-    parser.add_argument("--format", choices=FORMATS, required=True, help="onnx (needs the `export` extra) or torchscript")
+    parser.add_argument(
+        "--format", choices=FORMATS, required=True, help="onnx (needs the `export` extra) or torchscript"
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="the model file to write")
-    parser.add_argument("--latest", action="store_true", help="export the latest checkpoint even where a best one exists")
-    parser.add_argument("--seed", type=int, default=None, help="the seed whose policy to export, in a multi-seed run (required there)")
+    parser.add_argument(
+        "--latest", action="store_true", help="export the latest checkpoint even where a best one exists"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="the seed whose policy to export, in a multi-seed run (required there)"
+    )
     options = parser.parse_args(args)
     check_writable_file(options.out, "--out")
     best = not options.latest and (options.run_dir / BEST_CHECKPOINT_DIR).exists()
     agent = load_agent(options.run_dir, best=best, seed=options.seed)
     if hasattr(agent, "seed_agent"):
-        raise ActorCriticError(f"{options.run_dir} is a multi-seed run (seeds {' '.join(map(str, agent.seeds))}): pick the policy to export with --seed K")
+        raise ActorCriticError(
+            f"{options.run_dir} is a multi-seed run (seeds {' '.join(map(str, agent.seeds))}): pick the policy to export with --seed K"
+        )
     export_policy(agent, options.out, options.format)
     which = "best" if best else "latest"
-    print(f"wrote the {which} policy of {options.run_dir} ({agent.algo} on {agent.config.env}, {agent.global_step:,d} steps) to {options.out}")
+    print(
+        f"wrote the {which} policy of {options.run_dir} ({agent.algo} on {agent.config.env}, {agent.global_step:,d} steps) to {options.out}"
+    )
     return 0
 
 
 # ---------------------------------------------------------------- sweeps and reports
 
+
 def _sweep(args: list[str]) -> int:
-    from actorcritic.sweeps.runner import run, start
     from actorcritic.storage.layout import REPORT_FILE, RESULTS_FILE
+    from actorcritic.sweeps.runner import run, start
     from actorcritic.sweeps.spec import Backend, read_sweep_file
 
-    parser = OneLineParser(prog="actorcritic sweep", description="Run a grid of trials described in a TOML file (see README, Sweeps).")
+    parser = OneLineParser(
+        prog="actorcritic sweep", description="Run a grid of trials described in a TOML file (see README, Sweeps)."
+    )
     parser.add_argument("file", type=Path, nargs="?", help="the sweep file (TOML)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="the sweep directory to create")
-    parser.add_argument("--jobs", type=int, help="local: trials at a time (default: the cores; each gets cores // jobs torch threads)")
-    parser.add_argument("--ray", metavar="auto|ADDRESS", help="run the trials on a Ray cluster with Ray Tune (auto: this machine's cluster, or a local Ray)")
+    parser.add_argument(
+        "--jobs", type=int, help="local: trials at a time (default: the cores; each gets cores // jobs torch threads)"
+    )
+    parser.add_argument(
+        "--ray",
+        metavar="auto|ADDRESS",
+        help="run the trials on a Ray cluster with Ray Tune (auto: this machine's cluster, or a local Ray)",
+    )
     parser.add_argument("--cpus-per-trial", type=int, help="Ray: CPUs (and torch threads) per trial (default 1)")
-    parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the sweep in DIR: finished trials kept, started ones resumed")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the sweep in DIR: finished trials kept, started ones resumed",
+    )
     options = parser.parse_args(args)
     if options.cpus_per_trial is not None and options.ray is None:
-        raise ActorCriticError("--cpus-per-trial is for Ray sweeps (with --ray); a local sweep shares the cores with --jobs")
+        raise ActorCriticError(
+            "--cpus-per-trial is for Ray sweeps (with --ray); a local sweep shares the cores with --jobs"
+        )
     if options.resume is not None:
-        if options.file is not None or options.out is not None or options.jobs is not None or options.cpus_per_trial is not None:
-            raise ActorCriticError("sweep --resume DIR takes no FILE, --out, --jobs or --cpus-per-trial: the sweep directory holds them (--ray may name the cluster)")
+        if (
+            options.file is not None
+            or options.out is not None
+            or options.jobs is not None
+            or options.cpus_per_trial is not None
+        ):
+            raise ActorCriticError(
+                "sweep --resume DIR takes no FILE, --out, --jobs or --cpus-per-trial: the sweep directory holds them (--ray may name the cluster)"
+            )
         out = options.resume
     else:
         if options.file is None or options.out is None:
-            raise ActorCriticError("sweep needs a FILE and --out DIR (or --resume DIR): actorcritic sweep sweep.toml --out sweeps/first")
-        backend = Backend(jobs=options.jobs, ray=options.ray, cpus_per_trial=1 if options.cpus_per_trial is None else options.cpus_per_trial)
+            raise ActorCriticError(
+                "sweep needs a FILE and --out DIR (or --resume DIR): actorcritic sweep sweep.toml --out sweeps/first"
+            )
+        backend = Backend(
+            jobs=options.jobs,
+            ray=options.ray,
+            cpus_per_trial=1 if options.cpus_per_trial is None else options.cpus_per_trial,
+        )
         trials = start(read_sweep_file(options.file), options.out, backend)
         print(f"sweep: {len(trials)} trials into {options.out}" + (f" on Ray ({options.ray})" if options.ray else ""))
         out = options.out
@@ -281,15 +364,35 @@ def _sweep(args: list[str]) -> int:
 def _report(args: list[str]) -> int:
     from actorcritic.analysis.reports import read_normalization, write_report
 
-    parser = OneLineParser(prog="actorcritic report", description="IQM tables and figures over run or sweep directories.")
+    parser = OneLineParser(
+        prog="actorcritic report", description="IQM tables and figures over run or sweep directories."
+    )
     parser.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="run directories or sweep directories")
-    parser.add_argument("--out", type=Path, default=Path("report.md"), metavar="FILE", help="the markdown file to write (figures and report.csv beside it)")
-    parser.add_argument("--compare", nargs=2, metavar=("X", "Y"), help="probability that configuration X improves on Y (each: part of its label)")
-    parser.add_argument("--normalize", type=Path, metavar="FILE", help="TOML of [ENV] random = R, reference = S: normalise and aggregate across environments")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("report.md"),
+        metavar="FILE",
+        help="the markdown file to write (figures and report.csv beside it)",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("X", "Y"),
+        help="probability that configuration X improves on Y (each: part of its label)",
+    )
+    parser.add_argument(
+        "--normalize",
+        type=Path,
+        metavar="FILE",
+        help="TOML of [ENV] random = R, reference = S: normalise and aggregate across environments",
+    )
     options = parser.parse_args(args)
     normalization = read_normalization(options.normalize) if options.normalize else None
     check_writable_file(options.out, "--out")
-    print(f"wrote {write_report(options.dirs, options.out, tuple(options.compare) if options.compare else None, normalization)}")
+    print(
+        f"wrote {write_report(options.dirs, options.out, tuple(options.compare) if options.compare else None, normalization)}"
+    )
     return 0
 
 

@@ -34,16 +34,25 @@ def field_docs(config_class: type) -> dict[str, str]:
         except (OSError, TypeError):
             continue
         for node, following in zip(body, body[1:]):
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(following, ast.Expr) \
-                    and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
                 docs[node.target.id] = " ".join(following.value.value.split())
     return docs
 
 
 def config_parser(config_class: type, defaults: Any, prog: str, description: str = "") -> OneLineParser:
     """A parser whose namespace holds every field of `config_class`, defaulting to `defaults`' values."""
-    parser = OneLineParser(prog=prog, description=description or (config_class.__doc__ or "").strip(),
-                           formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    parser = OneLineParser(
+        prog=prog,
+        description=description or (config_class.__doc__ or "").strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
     docs = field_docs(config_class)
     hints = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):
@@ -54,9 +63,17 @@ def config_parser(config_class: type, defaults: Any, prog: str, description: str
             parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default, help=doc)
             continue
         kwargs = _value_kind(hint)
-        if field.metadata.get("repeatable"):  # --wrapper A --wrapper B: each occurrence adds; the default is only the default
+        if field.metadata.get(
+            "repeatable"
+        ):  # --wrapper A --wrapper B: each occurrence adds; the default is only the default
             kwargs["action"], default = "extend", None
-        parser.add_argument(flag, dest=field.name, default=default, help=f"{doc} (default: {_show(getattr(defaults, field.name)).replace('%', '%%')})", **kwargs)
+        parser.add_argument(
+            flag,
+            dest=field.name,
+            default=default,
+            help=f"{doc} (default: {_show(getattr(defaults, field.name)).replace('%', '%%')})",
+            **kwargs,
+        )
     return parser
 
 
@@ -68,8 +85,10 @@ def flag_of(field: dataclasses.Field) -> str:
 def parse_fields(config_class: type, defaults: Any, args: list[str], prog: str) -> Any:
     """The config that `args` make of `defaults` (validated by the config itself)."""
     namespace = config_parser(config_class, defaults, prog).parse_args(args)
-    values = {name: getattr(defaults, name) if value is None and _repeatable(config_class, name) else value
-              for name, value in vars(namespace).items()}
+    values = {
+        name: getattr(defaults, name) if value is None and _repeatable(config_class, name) else value
+        for name, value in vars(namespace).items()
+    }
     values = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
     return config_class(**values)
 

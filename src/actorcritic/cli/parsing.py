@@ -31,7 +31,9 @@ def _with_seed_count(config, count: str):
     if config.seeds:
         raise ActorCriticError("--num-seeds and --seeds both name the seeds: give one of them")
     if not count.isdigit():
-        raise ActorCriticError(f"--num-seeds {count!r} is not a whole number: give how many seeds to train, e.g. --num-seeds 5")
+        raise ActorCriticError(
+            f"--num-seeds {count!r} is not a whole number: give how many seeds to train, e.g. --num-seeds 5"
+        )
     check_range("num_seeds", int(count), 1, MAX_SEEDS)
     check_range("seed", config.seed + int(count) - 1, 0, MAX_SEED)
     return dataclasses.replace(config, seeds=tuple(range(config.seed, config.seed + int(count))))
@@ -55,7 +57,9 @@ def parse_config(config_class: type, args: list[str], prog: str, epilog: str = "
     config = parse_fields(config_class, defaults, args, prog)
     if not hasattr(config, "env_kwargs"):
         return config
-    return dataclasses.replace(config, env_kwargs=env_kwargs_over(defaults.env_kwargs, config.env_kwargs))  # --env-kwargs adds to the preset's
+    return dataclasses.replace(
+        config, env_kwargs=env_kwargs_over(defaults.env_kwargs, config.env_kwargs)
+    )  # --env-kwargs adds to the preset's
 
 
 def _current_flag(arg: str) -> str:

@@ -24,6 +24,7 @@ _HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
 
 # ---------------------------------------------------------------- policy distributions
 
+
 def categorical_log_prob_and_entropy(logits: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
     """log π(a|s) and H(π(·|s)) of π = softmax(logits). logits [B, K], actions [B] -> ([B], [B])."""
     log_probs = torch.log_softmax(logits, dim=-1)
@@ -32,16 +33,22 @@ def categorical_log_prob_and_entropy(logits: Tensor, actions: Tensor) -> tuple[T
     return log_prob, entropy
 
 
-def multi_categorical_log_prob_and_entropy(logits: Tensor, actions: Tensor, nvec: Sequence[int]) -> tuple[Tensor, Tensor]:
+def multi_categorical_log_prob_and_entropy(
+    logits: Tensor, actions: Tensor, nvec: Sequence[int]
+) -> tuple[Tensor, Tensor]:
     """Independent categoricals (MultiDiscrete, MultiBinary as MultiDiscrete([2] * n)): log π(a|s) = Σ_g log π_g(a_g|s)
     and H = Σ_g H_g. logits [B, Σ nvec], actions [B, G] -> ([B], [B])."""
-    terms = [categorical_log_prob_and_entropy(group, actions[:, g]) for g, group in enumerate(logits.split(list(nvec), -1))]
+    terms = [
+        categorical_log_prob_and_entropy(group, actions[:, g]) for g, group in enumerate(logits.split(list(nvec), -1))
+    ]
     return sum(term[0] for term in terms), sum(term[1] for term in terms)
 
 
 def multi_categorical_kl(old_logits: Tensor, logits: Tensor, nvec: Sequence[int]) -> Tensor:
     """KL between products of independent categoricals: the sum of the groups' KLs. [B, Σ nvec] -> [B]."""
-    return sum(categorical_kl(old, new) for old, new in zip(old_logits.split(list(nvec), -1), logits.split(list(nvec), -1)))
+    return sum(
+        categorical_kl(old, new) for old, new in zip(old_logits.split(list(nvec), -1), logits.split(list(nvec), -1))
+    )
 
 
 def gaussian_log_prob(mean: Tensor, log_std: Tensor, actions: Tensor) -> Tensor:
@@ -59,7 +66,9 @@ def categorical_kl(old_logits: Tensor, logits: Tensor) -> Tensor:
 def gaussian_kl(old_mean: Tensor, old_log_std: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
     """KL(N(μ_old, σ_old²) || N(μ, σ²)) per state, summed over independent action dimensions. [B, A] -> [B]."""
     variance_ratio = torch.exp(2 * (old_log_std - log_std))
-    return (log_std - old_log_std + 0.5 * (variance_ratio + (old_mean - mean).square() * torch.exp(-2 * log_std)) - 0.5).sum(-1)
+    return (
+        log_std - old_log_std + 0.5 * (variance_ratio + (old_mean - mean).square() * torch.exp(-2 * log_std)) - 0.5
+    ).sum(-1)
 
 
 def gaussian_entropy(log_std: Tensor) -> Tensor:

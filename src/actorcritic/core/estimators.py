@@ -67,7 +67,9 @@ def gae(
     Monte-Carlo return minus V (Eq. 34).
 
     All inputs [T, N]. Returns [T, N]."""
-    check_rollout_shapes(rewards=rewards, values=values, next_values=next_values, terminated=terminated, truncated=truncated)
+    check_rollout_shapes(
+        rewards=rewards, values=values, next_values=next_values, terminated=terminated, truncated=truncated
+    )
     deltas = td_residuals(rewards, values, next_values, terminated, gamma)
     continues = 1.0 - _segment_ends(terminated, truncated).to(rewards.dtype)
     decay = gamma * lam * continues
@@ -79,7 +81,9 @@ def gae(
     return advantages
 
 
-def discounted_returns(rewards: Tensor, next_values: Tensor, terminated: Tensor, truncated: Tensor, gamma: float) -> Tensor:
+def discounted_returns(
+    rewards: Tensor, next_values: Tensor, terminated: Tensor, truncated: Tensor, gamma: float
+) -> Tensor:
     """Reward-to-go R_t = Σ_{t'≥t} γ^{t'-t} r_{t'}   (lecture Eqs. 2 and 24)
 
     Within a rollout the sum runs to the end of the episode. Where the episode continues past what was
@@ -116,7 +120,9 @@ def k_step_advantages(
     equals ``discounted_returns(...) - values``.
 
     All inputs [T, N]. Returns [T, N]."""
-    check_rollout_shapes(rewards=rewards, values=values, next_values=next_values, terminated=terminated, truncated=truncated)
+    check_rollout_shapes(
+        rewards=rewards, values=values, next_values=next_values, terminated=terminated, truncated=truncated
+    )
     if k is None:
         return discounted_returns(rewards, next_values, terminated, truncated, gamma) - values
     if k < 1:

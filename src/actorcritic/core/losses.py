@@ -49,7 +49,9 @@ def clipped_surrogate(
     return loss, info
 
 
-def value_loss(values: Tensor, returns: Tensor, old_values: Tensor | None = None, clip_eps: float | None = None) -> tuple[Tensor, dict]:
+def value_loss(
+    values: Tensor, returns: Tensor, old_values: Tensor | None = None, clip_eps: float | None = None
+) -> tuple[Tensor, dict]:
     """Regression of V_φ on the empirical returns, ½ E[(V_φ(s_t) - R_t)²]   (lecture Eq. 20)
 
     With `old_values` and `clip_eps`, the pessimistic clipped form of PPO implementations: the larger of the

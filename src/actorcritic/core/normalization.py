@@ -27,14 +27,18 @@ class RunningMeanStd:
         delta = batch_mean - self.mean
         total = self.count + batch_count
         self.mean = self.mean + delta * batch_count / total
-        self.var = (self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total) / total
+        self.var = (
+            self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        ) / total
         self.count = np.asarray(total, dtype=np.float64)
 
     def state(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}.mean": self.mean, f"{prefix}.var": self.var, f"{prefix}.count": self.count}
 
     def load_state(self, prefix: str, arrays: dict[str, np.ndarray]) -> None:
-        self.mean, self.var, self.count = (np.array(arrays[f"{prefix}.{k}"], dtype=np.float64) for k in ("mean", "var", "count"))
+        self.mean, self.var, self.count = (
+            np.array(arrays[f"{prefix}.{k}"], dtype=np.float64) for k in ("mean", "var", "count")
+        )
 
 
 class ObservationNormalizer:

@@ -27,12 +27,12 @@ class FlatParameters:
         with torch.no_grad():
             for p in params:
                 size = p.numel()
-                self.parameter[offset:offset + size].copy_(p.reshape(-1))
+                self.parameter[offset : offset + size].copy_(p.reshape(-1))
                 # Parameters become views of the flat buffers: autograd accumulates each gradient in
                 # place into its slice of `parameter.grad`, and the optimiser's in-place update of
                 # `parameter` is what the modules read.
-                p.data = self.parameter.data[offset:offset + size].view_as(p)
-                p.grad = self.parameter.grad[offset:offset + size].view_as(p)
+                p.data = self.parameter.data[offset : offset + size].view_as(p)
+                p.grad = self.parameter.grad[offset : offset + size].view_as(p)
                 offset += size
 
     def zero_grad(self) -> None:
@@ -46,8 +46,12 @@ class FlatParameters:
         return norm
 
 
-def gradient_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, flat: FlatParameters | None = None,
-                  max_grad_norm: float | None = None) -> None:
+def gradient_step(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    flat: FlatParameters | None = None,
+    max_grad_norm: float | None = None,
+) -> None:
     """One optimiser step on `loss`: zero the gradients, backpropagate, clip their global norm to
     `max_grad_norm` (if given), step. `flat` is the `FlatParameters` the optimiser updates, if any (zeroing
     its one gradient buffer is a single operation)."""
@@ -67,7 +71,9 @@ def polyak_update(target: FlatParameters, online: FlatParameters, tau: float) ->
     target.parameter.lerp_(online.parameter, tau)
 
 
-def conjugate_gradient(matrix_vector_product, b: torch.Tensor, iterations: int, tolerance: float = 1e-10) -> tuple[torch.Tensor, float]:
+def conjugate_gradient(
+    matrix_vector_product, b: torch.Tensor, iterations: int, tolerance: float = 1e-10
+) -> tuple[torch.Tensor, float]:
     """Solve A x = b for symmetric positive-definite A, given only x -> A x (Hestenes and Stiefel 1952).
 
     TRPO uses it to get the natural-gradient direction F⁻¹ g without forming the Fisher matrix F
@@ -89,7 +95,9 @@ def conjugate_gradient(matrix_vector_product, b: torch.Tensor, iterations: int, 
     return x, float(residual_sq.sqrt())
 
 
-def fisher_vector_product(mean_kl, parameters: list[torch.Tensor], vector: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
+def fisher_vector_product(
+    mean_kl, parameters: list[torch.Tensor], vector: torch.Tensor, damping: float = 0.0
+) -> torch.Tensor:
     """F v + damping·v, with F the Hessian of the mean KL(π_old || π_θ) at θ = θ_old (the Fisher information
     of the policy), by two backward passes: F v = ∇θ (∇θ KL · v). `mean_kl()` recomputes the KL with a
     graph; `parameters` are the tensors θ; `vector` is flat, laid out as their concatenation."""

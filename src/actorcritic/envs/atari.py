@@ -91,11 +91,27 @@ def SignReward(env: gym.Env) -> gym.Env:  # noqa: N802 (a wrapper, named like on
 
 
 PPO_PRESET = dict(
-    env_kwargs=("frameskip=1",), wrappers=("actorcritic.envs.atari:preprocess",),
+    env_kwargs=("frameskip=1",),
+    wrappers=("actorcritic.envs.atari:preprocess",),
     training_wrappers=("actorcritic.envs.atari:EpisodicLife", "actorcritic.envs.atari:SignReward"),
-    total_steps=10_000_000, num_envs=8, num_steps=128, minibatch_size=256, epochs=4, learning_rate=2.5e-4, anneal_lr=True,
-    clip_eps=0.1, entropy_coef=0.01, value_coef=0.5, max_grad_norm=0.5, gamma=0.99, gae_lambda=0.95, hidden_sizes=(),
-    normalize_observations=False, normalize_rewards=False, clip_value_loss=True, checkpoint_every=500_000,
+    total_steps=10_000_000,
+    num_envs=8,
+    num_steps=128,
+    minibatch_size=256,
+    epochs=4,
+    learning_rate=2.5e-4,
+    anneal_lr=True,
+    clip_eps=0.1,
+    entropy_coef=0.01,
+    value_coef=0.5,
+    max_grad_norm=0.5,
+    gamma=0.99,
+    gae_lambda=0.95,
+    hidden_sizes=(),
+    normalize_observations=False,
+    normalize_rewards=False,
+    clip_value_loss=True,
+    checkpoint_every=500_000,
 )
 """CleanRL's ppo_atari.py settings (8 envs x 128 steps, 4 minibatches, 4 epochs, lr 2.5e-4 annealed, clip 0.1,
 entropy 0.01, clipped value loss), with linear heads on the CNN's 512 features."""

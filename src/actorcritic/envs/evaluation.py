@@ -21,8 +21,14 @@ from actorcritic.errors import ActorCriticError
 from actorcritic.storage.files import describe_os_error
 
 
-def evaluate_policy(act, env: str | EnvMaker, episodes: int, seed: int, video_dir: str | Path | None = None,
-                    video_prefix: str = "episode") -> list[float]:
+def evaluate_policy(
+    act,
+    env: str | EnvMaker,
+    episodes: int,
+    seed: int,
+    video_dir: str | Path | None = None,
+    video_prefix: str = "episode",
+) -> list[float]:
     """Undiscounted returns of `episodes` fresh episodes of `act(obs_batch) -> action_batch`, one
     environment (an id or an `EnvMaker`), episode i reset with `reset_seeds(seed, EVALUATION_RESETS, episodes)[i]`.
     With `video_dir`, each episode is also written there as `{video_prefix}-episode-{i}.mp4` (Gymnasium's
@@ -32,7 +38,9 @@ def evaluate_policy(act, env: str | EnvMaker, episodes: int, seed: int, video_di
     env = _video_env(maker, Path(video_dir), video_prefix) if video_dir is not None else maker.single()
     returns = []
     try:
-        for episode_seed in reset_seeds(seed, EVALUATION_RESETS, episodes):  # rendering for a video may find its dependency missing only here
+        for episode_seed in reset_seeds(
+            seed, EVALUATION_RESETS, episodes
+        ):  # rendering for a video may find its dependency missing only here
             obs, _ = env.reset(seed=episode_seed)
             total, done = 0.0, False
             while not done:
@@ -46,7 +54,9 @@ def evaluate_policy(act, env: str | EnvMaker, episodes: int, seed: int, video_di
     except OSError as error:
         if video_dir is None:
             raise
-        raise _unwritable_video_directory(video_dir, error) from None  # the checks allowed it, the filesystem refused a file (a full disk)
+        raise _unwritable_video_directory(
+            video_dir, error
+        ) from None  # the checks allowed it, the filesystem refused a file (a full disk)
     finally:
         env.close()
     return returns
@@ -60,7 +70,9 @@ def _video_env(maker: EnvMaker, video_dir: Path, prefix: str) -> gym.Env:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     try:
         env = maker.single(render_mode="rgb_array")
-        return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, name_prefix=prefix, disable_logger=True)
+        return gym.wrappers.RecordVideo(
+            env, str(video_dir), episode_trigger=lambda _: True, name_prefix=prefix, disable_logger=True
+        )
     except gym.error.DependencyNotInstalled as error:
         raise _missing_video_dependency(error) from None
     except OSError as error:
@@ -68,8 +80,12 @@ def _video_env(maker: EnvMaker, video_dir: Path, prefix: str) -> gym.Env:
 
 
 def _unwritable_video_directory(video_dir, error: OSError) -> ActorCriticError:
-    return ActorCriticError(f"--video {video_dir} cannot be written ({describe_os_error(error)}): give a writable directory with free space")
+    return ActorCriticError(
+        f"--video {video_dir} cannot be written ({describe_os_error(error)}): give a writable directory with free space"
+    )
 
 
 def _missing_video_dependency(error: Exception) -> ActorCriticError:
-    return ActorCriticError(f"--video needs moviepy and pygame ({str(error).splitlines()[0]}): pip install 'actorcritic[video]'")
+    return ActorCriticError(
+        f"--video needs moviepy and pygame ({str(error).splitlines()[0]}): pip install 'actorcritic[video]'"
+    )

@@ -34,23 +34,29 @@ def check_env_id(env_id: str) -> None:
     (only those whose packages are installed), name the module of a `module:Id` that cannot be imported,
     and the package of a plugin namespace (`ALE/...`) that is not installed."""
     if not isinstance(env_id, str):
-        raise ActorCriticError(f"env must be an environment id (a string), not {type(env_id).__name__}: "
-                               "pass a factory returning a gymnasium.Env as env_fn=... instead")
+        raise ActorCriticError(
+            f"env must be an environment id (a string), not {type(env_id).__name__}: "
+            "pass a factory returning a gymnasium.Env as env_fn=... instead"
+        )
     name = env_id
     if ":" in env_id:
         module, name = env_id.split(":", 1)
         try:
             importlib.import_module(module)
         except ImportError as error:
-            raise ActorCriticError(f"--env {env_id}: cannot import module {module!r} ({error}): run from the directory that "
-                                   "holds it, or install the package") from None
+            raise ActorCriticError(
+                f"--env {env_id}: cannot import module {module!r} ({error}): run from the directory that "
+                "holds it, or install the package"
+            ) from None
     namespace = name.split("/", 1)[0] if "/" in name else None
     if namespace in PLUGIN_PACKAGES and name not in gym.registry:
         module, package = PLUGIN_PACKAGES[namespace]
         try:
             gym.register_envs(importlib.import_module(module))
         except ImportError:
-            raise ActorCriticError(f"{env_id} needs the {package} package, which is not installed: pip install {package}") from None
+            raise ActorCriticError(
+                f"{env_id} needs the {package} package, which is not installed: pip install {package}"
+            ) from None
     if name in gym.registry:
         if namespace == "ALE":
             from actorcritic.envs.atari import quiet_ale
@@ -93,14 +99,23 @@ class EnvMaker:
 
     @classmethod
     def from_config(cls, config, env_fn: Callable[[], gym.Env] | None = None) -> "EnvMaker":
-        return cls(config.env, parse_env_kwargs(config.env_kwargs), tuple(config.wrappers), env_fn, config.encoder != "mlp",
-                   tuple(config.training_wrappers), config.vectorization == "async")
+        return cls(
+            config.env,
+            parse_env_kwargs(config.env_kwargs),
+            tuple(config.wrappers),
+            env_fn,
+            config.encoder != "mlp",
+            tuple(config.training_wrappers),
+            config.vectorization == "async",
+        )
 
     def check(self) -> None:
         if self.env_fn is None:
             check_env_id(self.env_id)
         elif not callable(self.env_fn):
-            raise ActorCriticError(f"env_fn must be a zero-argument callable returning a gymnasium.Env, not {type(self.env_fn).__name__}")
+            raise ActorCriticError(
+                f"env_fn must be a zero-argument callable returning a gymnasium.Env, not {type(self.env_fn).__name__}"
+            )
         for path in self.wrappers + self.training_wrappers:
             _import_object(path, "--wrapper")
 
@@ -119,15 +134,28 @@ class EnvMaker:
             try:
                 env = wrapper(env)
             except Exception as error:  # the user's class: whatever it raises is the user's to see, in one line
-                raise ActorCriticError(f"--wrapper {path} cannot wrap {self.env_id} by itself ({type(error).__name__}: {error}): "
-                                       "give a wrapper that takes only the environment") from None
+                raise ActorCriticError(
+                    f"--wrapper {path} cannot wrap {self.env_id} by itself ({type(error).__name__}: {error}): "
+                    "give a wrapper that takes only the environment"
+                ) from None
         space = env.observation_space
         if self.keep_images and is_image(space):
             return env
         if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
-            if not isinstance(space, (gym.spaces.Box, gym.spaces.Dict, gym.spaces.Tuple, gym.spaces.Discrete,
-                                      gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
-                raise ActorCriticError(f"{self.env_id}'s observation space {space} cannot be flattened: wrap it into a Box")
+            if not isinstance(
+                space,
+                (
+                    gym.spaces.Box,
+                    gym.spaces.Dict,
+                    gym.spaces.Tuple,
+                    gym.spaces.Discrete,
+                    gym.spaces.MultiDiscrete,
+                    gym.spaces.MultiBinary,
+                ),
+            ):
+                raise ActorCriticError(
+                    f"{self.env_id}'s observation space {space} cannot be flattened: wrap it into a Box"
+                )
             env = gym.wrappers.FlattenObservation(env)
         return env
 
@@ -152,8 +180,14 @@ class EnvMaker:
             elif self.env_fn is not None:
                 envs = gym.vector.SyncVectorEnv([self._training_copy] * num_envs, **autoreset)
             else:
-                envs = gym.make_vec(self.env_id, num_envs=num_envs, vectorization_mode="sync", vector_kwargs=autoreset,
-                                    wrappers=[self._wrap_training, EpisodeRecorder], **self.kwargs)
+                envs = gym.make_vec(
+                    self.env_id,
+                    num_envs=num_envs,
+                    vectorization_mode="sync",
+                    vector_kwargs=autoreset,
+                    wrappers=[self._wrap_training, EpisodeRecorder],
+                    **self.kwargs,
+                )
         envs.action_space.seed(seed)
         return envs
 
@@ -182,7 +216,9 @@ def parse_env_kwargs(pairs: tuple[str, ...]) -> dict:
     for pair in pairs:
         key, equals, text = pair.partition("=")
         if not equals or not key.isidentifier():
-            raise ActorCriticError(f"--env-kwargs {pair!r} is not KEY=VALUE: write e.g. --env-kwargs max_episode_steps=500")
+            raise ActorCriticError(
+                f"--env-kwargs {pair!r} is not KEY=VALUE: write e.g. --env-kwargs max_episode_steps=500"
+            )
         try:
             value = json.loads(text)
         except ValueError:
@@ -239,7 +275,9 @@ def missing_dependency_as_one_line(env_id: str):
     try:
         yield
     except gym.error.DependencyNotInstalled as error:
-        raise ActorCriticError(f"{env_id} needs a package that is not installed: {' '.join(str(error).split())}") from None
+        raise ActorCriticError(
+            f"{env_id} needs a package that is not installed: {' '.join(str(error).split())}"
+        ) from None
 
 
 def route_mujoco_warnings() -> None:

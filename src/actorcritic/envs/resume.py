@@ -67,14 +67,21 @@ class EpisodeRecorder(gym.Wrapper):
             return None
         now = np.empty_like(self._mujoco.before)
         self._mujoco.read(now)
-        return {"physics_before": self._mujoco.before.copy(), "physics": now, "rng": self.env.unwrapped.np_random.bit_generator.state,
-                "elapsed_steps": self._time_limit._elapsed_steps if self._time_limit is not None else None}
+        return {
+            "physics_before": self._mujoco.before.copy(),
+            "physics": now,
+            "rng": self.env.unwrapped.np_random.bit_generator.state,
+            "elapsed_steps": self._time_limit._elapsed_steps if self._time_limit is not None else None,
+        }
 
     def _continue(self, snapshot: dict) -> bool:
         """Set this copy to `snapshot` (from `episode_snapshot`) by replaying its last step; whether the
         state reached is the snapshot's, bit for bit."""
-        if self._mujoco is None or snapshot["physics"].shape != self._mujoco.before.shape or (
-                (self._time_limit is None) != (snapshot["elapsed_steps"] is None)):
+        if (
+            self._mujoco is None
+            or snapshot["physics"].shape != self._mujoco.before.shape
+            or ((self._time_limit is None) != (snapshot["elapsed_steps"] is None))
+        ):
             return False
         physics = self._mujoco
         physics.write(snapshot["physics"])
@@ -84,7 +91,9 @@ class EpisodeRecorder(gym.Wrapper):
         physics.read(physics.before)
         if not np.array_equal(physics.before, snapshot["physics"]):
             return False
-        physics.before[:] = snapshot["physics_before"]  # as in the run that saved it, for a checkpoint before the next step
+        physics.before[:] = snapshot[
+            "physics_before"
+        ]  # as in the run that saved it, for a checkpoint before the next step
         self.env.unwrapped.np_random.bit_generator.state = snapshot["rng"]
         if self._time_limit is not None:
             self._time_limit._elapsed_steps = snapshot["elapsed_steps"]
@@ -93,8 +102,14 @@ class EpisodeRecorder(gym.Wrapper):
 
 STATELESS_WRAPPERS = (
     gym.wrappers.TimeLimit,  # its step count is in the snapshot
-    gym.wrappers.OrderEnforcing, gym.wrappers.PassiveEnvChecker, gym.wrappers.FlattenObservation, gym.wrappers.ClipAction,
-    gym.wrappers.RescaleAction, gym.wrappers.ClipReward, gym.wrappers.DtypeObservation, gym.wrappers.RescaleObservation,
+    gym.wrappers.OrderEnforcing,
+    gym.wrappers.PassiveEnvChecker,
+    gym.wrappers.FlattenObservation,
+    gym.wrappers.ClipAction,
+    gym.wrappers.RescaleAction,
+    gym.wrappers.ClipReward,
+    gym.wrappers.DtypeObservation,
+    gym.wrappers.RescaleObservation,
 )
 """Wrappers that keep nothing from one step of an episode to the next, beyond what `EpisodeRecorder` saves."""
 
@@ -148,15 +163,19 @@ EPISODE_STATES = ("physics_before", "physics")
 """The arrays of `episode_record`; with them a checkpoint holds the agent's observations and `values`."""
 
 
-def episode_record(envs: gym.vector.VectorEnv, steps_since_reset: np.ndarray) -> tuple[list[dict], dict[str, np.ndarray]]:
+def episode_record(
+    envs: gym.vector.VectorEnv, steps_since_reset: np.ndarray
+) -> tuple[list[dict], dict[str, np.ndarray]]:
     """What a checkpoint keeps of the copies' episodes. JSON, one entry per copy: its last reset (generator
     state before it, seed) and the steps its episode has taken since (the running lengths of
     `EpisodeStatistics`). Where some episode is in flight and every copy can continue exactly
     (`EpisodeRecorder`), also each copy's generator state and time-limit count, and arrays
     [N, state size] of the MuJoCo states before each copy's last step and now; otherwise no arrays."""
     # get_attr and call reach the copies whether they live in this process or in workers
-    record = [{"pre_reset_rng": rng, "reset_seed": seed, "steps_since_reset": int(steps)}
-              for rng, seed, steps in zip(envs.get_attr("pre_reset_rng"), envs.get_attr("reset_seed"), steps_since_reset)]
+    record = [
+        {"pre_reset_rng": rng, "reset_seed": seed, "steps_since_reset": int(steps)}
+        for rng, seed, steps in zip(envs.get_attr("pre_reset_rng"), envs.get_attr("reset_seed"), steps_since_reset)
+    ]
     if not any(copy["steps_since_reset"] for copy in record):
         return record, {}
     snapshots = envs.call("episode_snapshot")
@@ -167,8 +186,14 @@ def episode_record(envs: gym.vector.VectorEnv, steps_since_reset: np.ndarray) ->
     return record, {name: np.stack([snapshot[name] for snapshot in snapshots]) for name in EPISODE_STATES}
 
 
-def checked_episode_record(record, arrays: dict[str, np.ndarray], copies: int, physics_size: int | None,
-                           observation_shape: tuple[int, ...], values: tuple[str, ...]) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
+def checked_episode_record(
+    record,
+    arrays: dict[str, np.ndarray],
+    copies: int,
+    physics_size: int | None,
+    observation_shape: tuple[int, ...],
+    values: tuple[str, ...],
+) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
     """A checkpoint's `episode_record` (`arrays` with the agent's observations and `values` [N]) as read
     back: raises ValueError naming what is malformed; drops the arrays, so that new episodes start, where
     they are well formed but made for other environments (another number of copies or MuJoCo state size)."""
@@ -180,7 +205,12 @@ def checked_episode_record(record, arrays: dict[str, np.ndarray], copies: int, p
         steps, seed = copy.get("steps_since_reset"), copy.get("reset_seed")
         if type(steps) is not int or steps < 0:
             raise ValueError(f"steps_since_reset {steps!r} is not a count")
-        if seed is None and not _generator_state(copy.get("pre_reset_rng")) or seed is not None and (type(seed) is not int or seed < 0):
+        if (
+            seed is None
+            and not _generator_state(copy.get("pre_reset_rng"))
+            or seed is not None
+            and (type(seed) is not int or seed < 0)
+        ):
             raise ValueError("a last reset has neither a seed (a count) nor a generator state")
     in_flight = [copy for copy in record if copy["steps_since_reset"] != 0]
     if not arrays or not in_flight:
@@ -189,14 +219,26 @@ def checked_episode_record(record, arrays: dict[str, np.ndarray], copies: int, p
     if set(arrays) != names:
         raise ValueError(f"episodes.* tensors are {sorted(arrays)}, not {sorted(names)}")
     rows = {name: len(array) if array.ndim else None for name, array in arrays.items()}
-    if set(rows.values()) != {len(record)} or arrays["physics"].shape != arrays["physics_before"].shape or arrays["physics"].ndim != 2 \
-            or any(arrays[name].ndim != 1 for name in values) or any(arrays[name].dtype != np.float64 for name in (*EPISODE_STATES, *values)):
+    if (
+        set(rows.values()) != {len(record)}
+        or arrays["physics"].shape != arrays["physics_before"].shape
+        or arrays["physics"].ndim != 2
+        or any(arrays[name].ndim != 1 for name in values)
+        or any(arrays[name].dtype != np.float64 for name in (*EPISODE_STATES, *values))
+    ):
         raise ValueError("episodes.* tensors are not one float64 row per environment copy")
     for copy in in_flight:
-        if not _generator_state(copy.get("rng")) or "elapsed_steps" not in copy or not (
-                copy["elapsed_steps"] is None or type(copy["elapsed_steps"]) is int and copy["elapsed_steps"] >= 0):
+        if (
+            not _generator_state(copy.get("rng"))
+            or "elapsed_steps" not in copy
+            or not (copy["elapsed_steps"] is None or type(copy["elapsed_steps"]) is int and copy["elapsed_steps"] >= 0)
+        ):
             raise ValueError("an episode in flight has no generator state or time-limit count")
-    if len(record) != copies or arrays["physics"].shape[1] != physics_size or arrays["observations"].shape[1:] != observation_shape:
+    if (
+        len(record) != copies
+        or arrays["physics"].shape[1] != physics_size
+        or arrays["observations"].shape[1:] != observation_shape
+    ):
         return record, {}
     return record, arrays
 
@@ -215,7 +257,9 @@ def _generator_state(state) -> bool:
         return False
 
 
-def resume_episodes(envs: gym.vector.VectorEnv, record: list[dict] | None, saved: dict[str, np.ndarray]) -> np.ndarray | None:
+def resume_episodes(
+    envs: gym.vector.VectorEnv, record: list[dict] | None, saved: dict[str, np.ndarray]
+) -> np.ndarray | None:
     """Continue a checkpoint's episodes exactly: replay every copy's last reset, then set each copy whose
     episode was in flight back to its snapshot. `record` and `saved` are `episode_record`'s, `saved` with
     the observations [N, ...] the agent acted on. Returns the observations to act on next; None (nothing
@@ -227,13 +271,26 @@ def resume_episodes(envs: gym.vector.VectorEnv, record: list[dict] | None, saved
     if in_flight.any() and "physics" not in saved:
         return None
     envs.set_attr("restore_rng", [copy["pre_reset_rng"] if copy["reset_seed"] is None else None for copy in record])
-    envs.set_attr("continue_from", [
-        {**{name: saved[name][i] for name in EPISODE_STATES}, "rng": copy["rng"], "elapsed_steps": copy["elapsed_steps"]} if in_flight[i] else None
-        for i, copy in enumerate(record)])
+    envs.set_attr(
+        "continue_from",
+        [
+            {
+                **{name: saved[name][i] for name in EPISODE_STATES},
+                "rng": copy["rng"],
+                "elapsed_steps": copy["elapsed_steps"],
+            }
+            if in_flight[i]
+            else None
+            for i, copy in enumerate(record)
+        ],
+    )
     observations, _ = envs.reset(seed=[copy["reset_seed"] for copy in record])
     if not all(envs.get_attr("continued")):
-        print("actorcritic: warning: replaying the checkpoint's last environment step did not reach its saved MuJoCo state: "
-              "new episodes start instead", file=sys.stderr)
+        print(
+            "actorcritic: warning: replaying the checkpoint's last environment step did not reach its saved MuJoCo state: "
+            "new episodes start instead",
+            file=sys.stderr,
+        )
         return None
     if in_flight.any():
         observations[in_flight] = saved["observations"][in_flight]

@@ -11,7 +11,15 @@ import importlib
 
 from actorcritic.errors import ActorCriticError
 
-NAMES = ("bandit-npg", "baseline-variance", "gae-lambda", "td3-overestimation", "td3-ablation", "ppo-vs-grpo", "mismatch")
+NAMES = (
+    "bandit-npg",
+    "baseline-variance",
+    "gae-lambda",
+    "td3-overestimation",
+    "td3-ablation",
+    "ppo-vs-grpo",
+    "mismatch",
+)
 
 
 def available() -> list[str]:

@@ -84,7 +84,9 @@ def minimum_variance_baseline(pi: np.ndarray, score: str = "softmax") -> np.ndar
         # π_a underflows to 0 on a committed run; 1e-150 keeps 1/π² finite and b* at its limit r_a
         weights = 1.0 / np.square(np.maximum(pi, 1e-150))
     rewards = np.broadcast_to(REWARDS, pi.shape)
-    return variance_minimizing_baseline(torch.from_numpy(pi * weights), torch.from_numpy(rewards.copy()), dim=-1).numpy()
+    return variance_minimizing_baseline(
+        torch.from_numpy(pi * weights), torch.from_numpy(rewards.copy()), dim=-1
+    ).numpy()
 
 
 def baseline_value(pi: np.ndarray, kind: str, epsilon: float, score: str) -> np.ndarray:
@@ -121,17 +123,19 @@ def run(config: Config) -> ExperimentResult:
         path = simulate(kind, epsilon, config, rng)
         paths[(kind, epsilon)] = path
         final = path[:, -1]
-        rows.append({
-            "baseline": kind,
-            "epsilon": epsilon if kind == "minvar" else "",
-            "score": config.score if kind == "minvar" else "",
-            "runs": config.runs,
-            "steps": config.steps,
-            "fraction_final_reward_below_0.9": float(np.mean(final @ REWARDS < 0.9)),
-            "fraction_arm1_above_0.9": float(np.mean(final[:, 0] > 0.9)),
-            "fraction_arm2_above_0.9": float(np.mean(final[:, 1] > 0.9)),
-            "fraction_arm3_above_0.9": float(np.mean(final[:, 2] > 0.9)),
-        })
+        rows.append(
+            {
+                "baseline": kind,
+                "epsilon": epsilon if kind == "minvar" else "",
+                "score": config.score if kind == "minvar" else "",
+                "runs": config.runs,
+                "steps": config.steps,
+                "fraction_final_reward_below_0.9": float(np.mean(final @ REWARDS < 0.9)),
+                "fraction_arm1_above_0.9": float(np.mean(final[:, 0] > 0.9)),
+                "fraction_arm2_above_0.9": float(np.mean(final[:, 1] > 0.9)),
+                "fraction_arm3_above_0.9": float(np.mean(final[:, 2] > 0.9)),
+            }
+        )
     truth = true_gradient_path(config)
     summary = {
         "suboptimal_fraction": {f"{r['baseline']}{r['epsilon']}": r["fraction_final_reward_below_0.9"] for r in rows},
@@ -156,7 +160,15 @@ def run(config: Config) -> ExperimentResult:
         fig.tight_layout()
         fig.savefig(path_png, dpi=110, format="png")
 
-    columns = ["baseline", "epsilon", "runs", "fraction_final_reward_below_0.9", "fraction_arm1_above_0.9", "fraction_arm2_above_0.9", "fraction_arm3_above_0.9"]
+    columns = [
+        "baseline",
+        "epsilon",
+        "runs",
+        "fraction_final_reward_below_0.9",
+        "fraction_arm1_above_0.9",
+        "fraction_arm2_above_0.9",
+        "fraction_arm3_above_0.9",
+    ]
     return ExperimentResult(rows=rows, summary=summary, draw=draw, table_columns=columns)
 
 
@@ -172,6 +184,8 @@ def _project(pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _simplex(ax) -> None:
     ax.plot(*np.vstack([_CORNERS, _CORNERS[:1]]).T, color="0.5", linewidth=0.8)
     for (x, y), label in zip(_CORNERS, ("a1 (r=1)", "a2 (r=0.7)", "a3 (r=0)")):
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(0, -12 if y == 0 else 4), ha="center", fontsize=8)
+        ax.annotate(
+            label, (x, y), textcoords="offset points", xytext=(0, -12 if y == 0 else 4), ha="center", fontsize=8
+        )
     ax.set_aspect("equal")
     ax.axis("off")

@@ -128,6 +128,7 @@ class Config:
 
 # ---------------------------------------------------------------- measuring an estimator
 
+
 def monte_carlo_statistics(gradients: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     """Mean shift against `reference` and total variance of per-sample gradient estimates [n, P] (paired:
     row i of both comes from sample i). Standard errors: sqrt(tr Cov / n) for the shift, and the standard
@@ -147,7 +148,9 @@ def monte_carlo_statistics(gradients: np.ndarray, reference: np.ndarray) -> dict
 
 def _row(setting: str, name: str, kind: str, b, stats: dict, exact_shift="", exact_variance="") -> dict:
     """One line of results.csv: the measured shift goes to `bias` when the baseline depends on the action."""
-    ratio = stats["shift"] / stats["shift_se"] if stats["shift_se"] > 0 else (math.inf if stats["shift"] > 0 else math.nan)
+    ratio = (
+        stats["shift"] / stats["shift_se"] if stats["shift_se"] > 0 else (math.inf if stats["shift"] > 0 else math.nan)
+    )
     biased = kind == "action"
     return {
         "setting": setting,
@@ -167,6 +170,7 @@ def _row(setting: str, name: str, kind: str, b, stats: dict, exact_shift="", exa
 
 
 # ---------------------------------------------------------------- the bandit, exactly
+
 
 def bandit_scores(pi: np.ndarray) -> np.ndarray:
     """∇θ log π(a) = e_a - π for π = softmax(θ): row a is the score of arm a. [3, 3]."""
@@ -233,7 +237,9 @@ def bandit_experiment(config: Config) -> tuple[list[dict], dict]:
     grid = np.linspace(-0.5, 1.5, 201)
     grid_variances = exact_moments(pi, np.repeat(grid[:, None], 3, 1))[1]
     constants = np.concatenate([grid, [r["b"] for r in rows if r["depends_on"] != "action"]])
-    identity_error = float(np.max(np.abs(exact_moments(pi, np.repeat(constants[:, None], 3, 1))[1] - variance_by_identity(pi, constants))))
+    identity_error = float(
+        np.max(np.abs(exact_moments(pi, np.repeat(constants[:, None], 3, 1))[1] - variance_by_identity(pi, constants)))
+    )
     by_name = {r["baseline"]: r for r in rows}
     state_rows = [r for r in rows if r["depends_on"] == "state"]
     action_rows = [r for r in rows if r["depends_on"] == "action"]
@@ -241,12 +247,18 @@ def bandit_experiment(config: Config) -> tuple[list[dict], dict]:
         "exact_variance_identity_holds": identity_error <= IDENTITY_TOLERANCE,
         "b_star_minimises_exact_variance": bool(
             by_name["b*"]["total_variance_exact"] <= grid_variances.min() + IDENTITY_TOLERANCE
-            and all(by_name["b*"]["total_variance_exact"] < by_name[n]["total_variance_exact"] for n in ("zero", "value", "b*-δ", "b*+δ"))),
+            and all(
+                by_name["b*"]["total_variance_exact"] < by_name[n]["total_variance_exact"]
+                for n in ("zero", "value", "b*-δ", "b*+δ")
+            )
+        ),
         "exact_mean_unchanged_by_state_baselines": all(r["mean_shift_exact"] <= IDENTITY_TOLERANCE for r in state_rows),
         "exact_mean_biased_by_action_baselines": all(r["mean_shift_exact"] > 1e-6 for r in action_rows),
         "measured_mean_unchanged_within_3_se": all(r["z"] < 3 for r in state_rows),
         "measured_action_bias_beyond_3_se": all(r["z"] > 3 for r in action_rows),
-        "measured_variance_within_4_se_of_exact": all(abs(r["total_variance"] - r["total_variance_exact"]) <= 4 * r["total_variance_se"] for r in rows),
+        "measured_variance_within_4_se_of_exact": all(
+            abs(r["total_variance"] - r["total_variance_exact"]) <= 4 * r["total_variance_se"] for r in rows
+        ),
     }
     summary = {
         "theta": THETA0.tolist(),
@@ -266,6 +278,7 @@ def bandit_experiment(config: Config) -> tuple[list[dict], dict]:
 
 
 # ---------------------------------------------------------------- CartPole, by Monte Carlo
+
 
 def train_policy(config: Config):
     """A PPO agent trained for `train_steps` steps on CartPole-v1 (its tuned preset): a partly trained policy."""
@@ -323,14 +336,18 @@ def trajectory_sums(agent, batch: dict[str, np.ndarray], gamma: float) -> dict[s
         logits, values = model(obs)
         next_values = model(next_obs)[1].double()
     # episodes are concatenated; each one ends in a termination or a truncation, where the sum stops
-    returns = discounted_returns(rewards[:, None], torch.zeros_like(rewards)[:, None], terminated[:, None], truncated[:, None], gamma)[:, 0]
-    weights = torch.stack([
-        returns,
-        torch.ones_like(returns),
-        values.double(),
-        rewards + gamma * (~terminated).double() * next_values,
-        (actions == 0).double() - torch.softmax(logits.double(), -1)[:, 0],
-    ])  # [5, T]
+    returns = discounted_returns(
+        rewards[:, None], torch.zeros_like(rewards)[:, None], terminated[:, None], truncated[:, None], gamma
+    )[:, 0]
+    weights = torch.stack(
+        [
+            returns,
+            torch.ones_like(returns),
+            values.double(),
+            rewards + gamma * (~terminated).double() * next_values,
+            (actions == 0).double() - torch.softmax(logits.double(), -1)[:, 0],
+        ]
+    )  # [5, T]
     episode = torch.as_tensor(batch["episode"])
     sums = None
     score_sq_norms = torch.empty(obs.shape[0], dtype=torch.float64)
@@ -345,7 +362,7 @@ def trajectory_sums(agent, batch: dict[str, np.ndarray], gamma: float) -> dict[s
         first, ids = int(episode[start]), episode[start:stop] - int(episode[start])
         spread = torch.zeros(weights.shape[0], int(ids.max()) + 1, stop - start, dtype=torch.float64)
         spread[:, ids, torch.arange(stop - start)] = weights[:, start:stop]
-        sums[:, first:first + spread.shape[1]] += spread @ block
+        sums[:, first : first + spread.shape[1]] += spread @ block
         start = stop
     named = dict(zip(("returns", "scores", "values", "q", "first_action"), sums))
     return {**named, "step_returns": returns, "score_sq_norms": score_sq_norms, "step_episode": episode}
@@ -372,7 +389,10 @@ def cartpole_experiment(config: Config) -> tuple[list[dict], dict]:
 
     mean = cross_fitted(lambda m: sums["step_returns"][in_half(m)].mean(), episodes)
     b_star = cross_fitted(lambda m: variance_minimizing_baseline(D_sq[m], rho[m]), episodes)
-    b_star_step = cross_fitted(lambda m: variance_minimizing_baseline(sums["score_sq_norms"][in_half(m)], sums["step_returns"][in_half(m)]), episodes)
+    b_star_step = cross_fitted(
+        lambda m: variance_minimizing_baseline(sums["score_sq_norms"][in_half(m)], sums["step_returns"][in_half(m)]),
+        episodes,
+    )
     constant = lambda b: G - torch.as_tensor(b)[:, None] * D  # noqa: E731
     value = G - sums["values"]
     baselines = [
@@ -398,9 +418,14 @@ def cartpole_experiment(config: Config) -> tuple[list[dict], dict]:
     checks = {
         "measured_mean_unchanged_within_3_se": all(r["z"] < 3 for r in rows if r["depends_on"] == "state"),
         "measured_centred_action_bias_beyond_3_se": by_name[CENTRED_NAME]["z"] > 3,
-        "b_star_below_zero_and_b_star_plus_minus_delta": all(minimum < by_name[n]["total_variance"] for n in ("zero", "b*-δ", "b*+δ")),
-        "variance_increase_at_b_star_plus_minus_delta_within_20_percent_of_identity": all(abs(m / predicted_increase - 1) < 0.2 for m in measured_increase),
-        "value_baseline_reduces_measured_variance": by_name["value"]["total_variance"] < by_name["zero"]["total_variance"],
+        "b_star_below_zero_and_b_star_plus_minus_delta": all(
+            minimum < by_name[n]["total_variance"] for n in ("zero", "b*-δ", "b*+δ")
+        ),
+        "variance_increase_at_b_star_plus_minus_delta_within_20_percent_of_identity": all(
+            abs(m / predicted_increase - 1) < 0.2 for m in measured_increase
+        ),
+        "value_baseline_reduces_measured_variance": by_name["value"]["total_variance"]
+        < by_name["zero"]["total_variance"],
     }
     lengths = np.bincount(batch["episode"])
     summary = {
@@ -418,7 +443,10 @@ def cartpole_experiment(config: Config) -> tuple[list[dict], dict]:
         "b_star_step": float(b_star_step.mean()),
         "mean_return_to_go": float(mean.mean()),
         "expected_trajectory_score_sq_norm": float(D_sq.mean()),
-        "variance_increase_at_b_star_plus_minus_delta": {"predicted": predicted_increase, "measured": measured_increase},
+        "variance_increase_at_b_star_plus_minus_delta": {
+            "predicted": predicted_increase,
+            "measured": measured_increase,
+        },
         "q_baseline_bias_z": by_name[Q_NAME]["z"],
         "checks": checks,
     }
@@ -427,23 +455,50 @@ def cartpole_experiment(config: Config) -> tuple[list[dict], dict]:
 
 # ---------------------------------------------------------------- the experiment
 
+
 def run(config: Config) -> ExperimentResult:
     bandit_rows, bandit_summary = bandit_experiment(config)
     cartpole_rows, cartpole_summary = cartpole_experiment(config)
     rows = bandit_rows + cartpole_rows
-    checks = {f"{setting}_{name}": value for setting, part in (("bandit", bandit_summary), ("cartpole", cartpole_summary)) for name, value in part["checks"].items()}
-    summary = {"checks": checks, "all_checks_passed": all(checks.values()), "bandit": bandit_summary, "cartpole": cartpole_summary}
+    checks = {
+        f"{setting}_{name}": value
+        for setting, part in (("bandit", bandit_summary), ("cartpole", cartpole_summary))
+        for name, value in part["checks"].items()
+    }
+    summary = {
+        "checks": checks,
+        "all_checks_passed": all(checks.values()),
+        "bandit": bandit_summary,
+        "cartpole": cartpole_summary,
+    }
 
     def draw(path_png):
         fig, axes = figure(1, 3, size=(4.6, 3.8))
-        for ax, setting_rows, title in ((axes[0, 0], bandit_rows, "bandit, θ0 = (0, 3, 5)"), (axes[0, 1], cartpole_rows, f"{ENV}, one trajectory")):
+        for ax, setting_rows, title in (
+            (axes[0, 0], bandit_rows, "bandit, θ0 = (0, 3, 5)"),
+            (axes[0, 1], cartpole_rows, f"{ENV}, one trajectory"),
+        ):
             _variance_bars(ax, setting_rows, title)
         _variance_curve(axes[0, 2], bandit_rows, bandit_summary)
-        fig.suptitle("Total variance tr Cov(g_b) of g_b = ∇θ log π(a|s)(R - b); hatched: b depends on the action (Eq. 12), with its measured bias", fontsize=10)
+        fig.suptitle(
+            "Total variance tr Cov(g_b) of g_b = ∇θ log π(a|s)(R - b); hatched: b depends on the action (Eq. 12), with its measured bias",
+            fontsize=10,
+        )
         fig.tight_layout()
         fig.savefig(path_png, dpi=110, format="png")
 
-    columns = ["setting", "baseline", "b", "mean_shift", "mean_shift_se", "bias", "bias_se", "total_variance", "total_variance_se", "total_variance_exact"]
+    columns = [
+        "setting",
+        "baseline",
+        "b",
+        "mean_shift",
+        "mean_shift_se",
+        "bias",
+        "bias_se",
+        "total_variance",
+        "total_variance_se",
+        "total_variance_exact",
+    ]
     return ExperimentResult(rows=rows, summary=summary, draw=draw, table_columns=columns)
 
 
@@ -451,14 +506,22 @@ def _variance_bars(ax, rows: list[dict], title: str) -> None:
     names = [r["baseline"] for r in rows]
     heights = np.array([r["total_variance"] for r in rows])
     errors = np.array([r["total_variance_se"] for r in rows])
-    colours = ["0.6" if r["depends_on"] == "none" else ("tab:red" if r["depends_on"] == "action" else "tab:blue") for r in rows]
+    colours = [
+        "0.6" if r["depends_on"] == "none" else ("tab:red" if r["depends_on"] == "action" else "tab:blue") for r in rows
+    ]
     bars = ax.bar(names, heights, yerr=errors, color=colours, capsize=3)
     for bar, row, error in zip(bars, rows, errors):
         if row["depends_on"] == "action":
             bar.set_hatch("//")
             z = f"{row['z']:.0f}" if row["z"] >= 10 else f"{row['z']:.1f}"
-            ax.annotate(f"bias\n{z} se", (bar.get_x() + bar.get_width() / 2, bar.get_height() + error),
-                        textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+            ax.annotate(
+                f"bias\n{z} se",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height() + error),
+                textcoords="offset points",
+                xytext=(0, 3),
+                ha="center",
+                fontsize=7,
+            )
     exact = [(i, r["total_variance_exact"]) for i, r in enumerate(rows) if r["total_variance_exact"] != ""]
     if exact:
         ax.plot([i for i, _ in exact], [v for _, v in exact], "k_", markersize=18, markeredgewidth=2, label="exact")
@@ -475,9 +538,18 @@ def _variance_curve(ax, rows: list[dict], summary: dict) -> None:
     b_star = summary["b_star"]
     ax.axvline(b_star, color="tab:green", linestyle="--", linewidth=1, label=f"b* = {b_star:.3f} (Eq. 18)")
     constants = [r for r in rows if r["depends_on"] != "action"]
-    ax.plot([r["b"] for r in constants], [r["total_variance"] for r in constants], "o", color="tab:blue", markersize=5, label="measured")
+    ax.plot(
+        [r["b"] for r in constants],
+        [r["total_variance"] for r in constants],
+        "o",
+        color="tab:blue",
+        markersize=5,
+        label="measured",
+    )
     for row in constants:
-        ax.annotate(row["baseline"], (row["b"], row["total_variance"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.annotate(
+            row["baseline"], (row["b"], row["total_variance"]), textcoords="offset points", xytext=(6, 4), fontsize=8
+        )
     ax.set_xlabel("constant baseline b", fontsize=9)
     ax.set_ylabel("total variance", fontsize=9)
     ax.set_title(f"bandit: Var(b) = Var(b*) + {summary['expected_score_sq_norm']:.3f}(b - b*)²", fontsize=10)

@@ -43,7 +43,10 @@ def run_experiment(name: str, module, config) -> ExperimentResult:
     writer.writeheader()
     writer.writerows(result.rows)
     write_atomic(out / "results.csv", buffer.getvalue().encode())
-    write_json_atomic(out / "summary.json", {"experiment": name, "claim": module.CLAIM, "config": config_to_dict(config), **result.summary})
+    write_json_atomic(
+        out / "summary.json",
+        {"experiment": name, "claim": module.CLAIM, "config": config_to_dict(config), **result.summary},
+    )
     with replaced_atomically(out / "figure.png") as temporary:
         result.draw(temporary)
     print(format_table(result.rows, result.table_columns or list(result.rows[0])))
@@ -75,6 +78,7 @@ def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (6.0, 4.0
 
 
 # ---------------------------------------------------------------- runs in processes, resumable
+
 
 def run_units(function: Callable[..., Any], units: list[tuple], jobs: int | None = None) -> list:
     """`function(*unit, threads=1)` for every unit, `jobs` at a time (default: one per core), each in a
@@ -109,7 +113,12 @@ def run_units(function: Callable[..., Any], units: list[tuple], jobs: int | None
                     ok, value = receiver.recv()
                 except EOFError:  # the process died without a word (killed, out of memory)
                     process.join()
-                    ok, value = False, ActorCriticError(f"run {index + 1} of the experiment stopped (exit code {process.exitcode}): run the command again to continue")
+                    ok, value = (
+                        False,
+                        ActorCriticError(
+                            f"run {index + 1} of the experiment stopped (exit code {process.exitcode}): run the command again to continue"
+                        ),
+                    )
                 process.join()
                 if not ok:
                     raise value
@@ -157,7 +166,9 @@ def unit_directory(out: str | Path, identity: dict, *parts: str) -> Path:
     saved = directory / "identity.json"
     if saved.exists():
         if not same_identity(json.loads(saved.read_text()), identity):
-            raise ActorCriticError(f"{directory} holds a run with other options: pass another --out, or delete it to start again")
+            raise ActorCriticError(
+                f"{directory} holds a run with other options: pass another --out, or delete it to start again"
+            )
     else:
         directory.mkdir(parents=True, exist_ok=True)
         write_json_atomic(saved, identity)

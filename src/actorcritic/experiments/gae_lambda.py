@@ -183,7 +183,9 @@ def sample_episodes(mdp: RandomWalk, episodes: int, horizon: int, rng: np.random
         if not alive.any():
             break
         action = (rng.random(episodes) < mdp.policy[state, RIGHT]).astype(int)
-        next_state = np.minimum((rng.random(episodes)[:, None] > cumulative[state, action]).sum(-1), len(mdp.terminal) - 1)
+        next_state = np.minimum(
+            (rng.random(episodes)[:, None] > cumulative[state, action]).sum(-1), len(mdp.terminal) - 1
+        )
         next_state = np.where(alive, next_state, state)
         done = mdp.terminal[next_state]
         for name, value in (("states", state), ("actions", action), ("next_states", next_state), ("real", alive)):
@@ -197,6 +199,7 @@ def sample_episodes(mdp: RandomWalk, episodes: int, horizon: int, rng: np.random
 
 def all_estimates(batch: Episodes, critic: np.ndarray, gamma: float) -> dict[tuple[str, float | None], np.ndarray]:
     """Every GAE(γ, λ) and k-step estimate of the batch with critic V [S]: {(kind, λ or k): [T, N]}."""
+
     def as_tensor(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
 
@@ -209,7 +212,9 @@ def all_estimates(batch: Episodes, critic: np.ndarray, gamma: float) -> dict[tup
     for lam in LAMBDAS:
         estimates[("gae", lam)] = gae(rewards, values, next_values, terminated, truncated, gamma, lam).numpy()
     for k in STEPS:
-        estimates[("kstep", k)] = k_step_advantages(rewards, values, next_values, terminated, truncated, gamma, k).numpy()
+        estimates[("kstep", k)] = k_step_advantages(
+            rewards, values, next_values, terminated, truncated, gamma, k
+        ).numpy()
     return estimates
 
 
@@ -267,14 +272,18 @@ def run(config: Config) -> ExperimentResult:
         for (kind, parameter), estimate in estimates.items():
             estimate = estimate[real]
             stats = error_statistics(estimate - q_target, pairs, episode, n_pairs, config.episodes)
-            against_advantage = error_statistics(estimate - advantages[states, actions], pairs, episode, n_pairs, config.episodes)
-            rows.append({
-                "estimator": kind,
-                "parameter": "inf" if parameter is None else parameter,
-                "critic": name,
-                **stats,
-                "bias_sq_true_advantage": against_advantage["bias_sq"],
-            })
+            against_advantage = error_statistics(
+                estimate - advantages[states, actions], pairs, episode, n_pairs, config.episodes
+            )
+            rows.append(
+                {
+                    "estimator": kind,
+                    "parameter": "inf" if parameter is None else parameter,
+                    "critic": name,
+                    **stats,
+                    "bias_sq_true_advantage": against_advantage["bias_sq"],
+                }
+            )
 
     summary = _checks(rows, identity_gaps, values, q_values, mdp, config)
     summary["episodes_cut_at_horizon"] = int((~batch.terminated[-1]).sum())
@@ -284,14 +293,25 @@ def run(config: Config) -> ExperimentResult:
 
     def draw(path_png):
         fig, axes = figure(1, 2, size=(5.2, 4.0))
-        for ax, kind, parameters, label in ((axes[0, 0], "gae", LAMBDAS, "λ (GAE)"), (axes[0, 1], "kstep", STEPS, "k (k-step)")):
+        for ax, kind, parameters, label in (
+            (axes[0, 0], "gae", LAMBDAS, "λ (GAE)"),
+            (axes[0, 1], "kstep", STEPS, "k (k-step)"),
+        ):
             positions = np.arange(len(parameters))
             for name, colour in zip(CRITICS, ("tab:blue", "tab:red")):
                 selected = [r for r in rows if r["estimator"] == kind and r["critic"] == name]
                 ax.plot(positions, [r["bias_sq"] for r in selected], "o-", color=colour, label=f"bias², {name} critic")
-                ax.plot(positions, [r["variance"] for r in selected], "s--", color=colour, label=f"variance, {name} critic")
+                ax.plot(
+                    positions, [r["variance"] for r in selected], "s--", color=colour, label=f"variance, {name} critic"
+                )
                 if name == "exact":
-                    ax.plot(positions, [r["bias_sq_floor"] for r in selected], ":", color="0.5", label="bias² from MC noise alone")
+                    ax.plot(
+                        positions,
+                        [r["bias_sq_floor"] for r in selected],
+                        ":",
+                        color="0.5",
+                        label="bias² from MC noise alone",
+                    )
             ax.set_yscale("log")
             ax.set_xticks(positions, ["∞" if p is None else f"{p:g}" for p in parameters])
             ax.set_xlabel(label)
@@ -313,11 +333,15 @@ def run(config: Config) -> ExperimentResult:
 
 def _checks(rows, identity_gaps, values, q_values, mdp, config) -> dict:
     """The lecture's statements as booleans, with the numbers behind them."""
+
     def select(kind, critic):
         return [r for r in rows if r["estimator"] == kind and r["critic"] == critic]
 
     def falls(series):  # non-increasing bias², up to Monte-Carlo noise
-        return all(b["bias_sq"] <= a["bias_sq"] + 3 * max(a["bias_sq_floor"], b["bias_sq_floor"]) for a, b in zip(series, series[1:]))
+        return all(
+            b["bias_sq"] <= a["bias_sq"] + 3 * max(a["bias_sq_floor"], b["bias_sq_floor"])
+            for a, b in zip(series, series[1:])
+        )
 
     def rises(series):
         return all(b["variance"] >= a["variance"] for a, b in zip(series, series[1:]))
@@ -333,8 +357,12 @@ def _checks(rows, identity_gaps, values, q_values, mdp, config) -> dict:
         "bellman_residual": float(max(bellman_q, bellman_v)),
         "exact_values_satisfy_bellman": bool(max(bellman_q, bellman_v) < 1e-10),
         "identity_gaps": identity_gaps,
-        "gae_lambda0_equals_one_step": bool(max(g["lambda0_vs_one_step"] for g in identity_gaps.values()) < IDENTITY_TOLERANCE),
-        "gae_lambda1_equals_monte_carlo": bool(max(g["lambda1_vs_monte_carlo"] for g in identity_gaps.values()) < IDENTITY_TOLERANCE),
+        "gae_lambda0_equals_one_step": bool(
+            max(g["lambda0_vs_one_step"] for g in identity_gaps.values()) < IDENTITY_TOLERANCE
+        ),
+        "gae_lambda1_equals_monte_carlo": bool(
+            max(g["lambda1_vs_monte_carlo"] for g in identity_gaps.values()) < IDENTITY_TOLERANCE
+        ),
         "largest_identity_gap": largest_gap,
         "exact_critic_max_abs_z": exact_z,
         "exact_critic_unbiased": bool(exact_z < Z_LIMIT),

@@ -111,14 +111,37 @@ class Config:
         return [("float32", "none"), ("bfloat16", "none"), *(("bfloat16", c) for c in self.corrections)]
 
     def run_config(self, sampler_dtype: str, is_correction: str, seed: int) -> GRPOLMConfig:
-        return GRPOLMConfig(task=self.task, digits=self.digits, d_model=self.d_model, num_heads=4, warmup_steps=self.warmup_steps,
-                            eval_prompts=200, eval_every=self.eval_every, checkpoint_every=0, time_limit_s=0.0, seed=seed,
-                            total_steps=self.steps, sampler_dtype=sampler_dtype, is_correction=is_correction, is_cap=self.is_cap,
-                            device=self.device)
+        return GRPOLMConfig(
+            task=self.task,
+            digits=self.digits,
+            d_model=self.d_model,
+            num_heads=4,
+            warmup_steps=self.warmup_steps,
+            eval_prompts=200,
+            eval_every=self.eval_every,
+            checkpoint_every=0,
+            time_limit_s=0.0,
+            seed=seed,
+            total_steps=self.steps,
+            sampler_dtype=sampler_dtype,
+            is_correction=is_correction,
+            is_cap=self.is_cap,
+            device=self.device,
+        )
 
 
-FULL = dict(out="results/mismatch-full", digits=3, d_model=128, warmup_steps=GRPOLMConfig.warmup_steps, steps=1000, seeds=3,
-            corrections=tuple(IS_CORRECTIONS[1:]), eval_every=100, probe_digits=(2, 3, 6, 12), probe_widths=(64, 128, 256))
+FULL = dict(
+    out="results/mismatch-full",
+    digits=3,
+    d_model=128,
+    warmup_steps=GRPOLMConfig.warmup_steps,
+    steps=1000,
+    seeds=3,
+    corrections=tuple(IS_CORRECTIONS[1:]),
+    eval_every=100,
+    probe_digits=(2, 3, 6, 12),
+    probe_widths=(64, 128, 256),
+)
 """--full: every arm learns at this size (grpo-lm's defaults), 3 seeds, every correction."""
 
 
@@ -155,17 +178,28 @@ def mismatch_run(config: Config, sampler_dtype: str, correction: str, seed: int,
         return json.loads(path.read_text())
     agent, recorder, started = GRPOLM(settings), _Recorder(), time.perf_counter()
     agent.learn(callbacks=[recorder])
-    result = {"sampler_dtype": sampler_dtype, "is_correction": correction, "seed": seed, "accuracy_before": agent.accuracy_before,
-              "accuracy_after": agent.accuracy_after, "warmup_steps_done": agent.warmup_steps_done,
-              "wall_time_s": time.perf_counter() - started, "steps": recorder.rows}
+    result = {
+        "sampler_dtype": sampler_dtype,
+        "is_correction": correction,
+        "seed": seed,
+        "accuracy_before": agent.accuracy_before,
+        "accuracy_after": agent.accuracy_after,
+        "warmup_steps_done": agent.warmup_steps_done,
+        "wall_time_s": time.perf_counter() - started,
+        "steps": recorder.rows,
+    }
     write_json_atomic(path, result)
     return result
 
 
 def probe_settings(config: Config) -> list[GRPOLMConfig]:
     """The untrained policies of the probe: per width, answer length and sampler dtype."""
-    return [replace(config.run_config(dtype, "none", config.seed), digits=digits, d_model=width, warmup_steps=0)
-            for width in config.probe_widths for digits in config.probe_digits for dtype in ("bfloat16", "float16")]
+    return [
+        replace(config.run_config(dtype, "none", config.seed), digits=digits, d_model=width, warmup_steps=0)
+        for width in config.probe_widths
+        for digits in config.probe_digits
+        for dtype in ("bfloat16", "float16")
+    ]
 
 
 def saved_probe(config: Config) -> list[dict] | None:
@@ -185,49 +219,80 @@ def probe(config: Config) -> list[dict]:
     rows = saved_probe(config)
     if rows is None:
         settings = probe_settings(config)
-        rows = [{"d_model": s.d_model, "digits": s.digits, "sampler_dtype": s.sampler_dtype, **GRPOLM(s).mismatch_now()} for s in settings]
+        rows = [
+            {"d_model": s.d_model, "digits": s.digits, "sampler_dtype": s.sampler_dtype, **GRPOLM(s).mismatch_now()}
+            for s in settings
+        ]
         Path(config.out).mkdir(parents=True, exist_ok=True)
-        write_json_atomic(Path(config.out, "probe.json"), {"identity": [run_identity(s) for s in settings], "rows": rows})
+        write_json_atomic(
+            Path(config.out, "probe.json"), {"identity": [run_identity(s) for s in settings], "rows": rows}
+        )
     return rows
 
 
 def run(config: Config) -> ExperimentResult:
     seeds = list(range(config.seed, config.seed + config.seeds))
     units = [(config, dtype, correction, seed) for seed in seeds for dtype, correction in config.arms()]
-    if saved_probe(config) is None or not all(result_path(config, dtype, correction, seed).exists() for _, dtype, correction, seed in units):
+    if saved_probe(config) is None or not all(
+        result_path(config, dtype, correction, seed).exists() for _, dtype, correction, seed in units
+    ):
         resolve_device(config.device)  # work left for a device that is absent: refused before anything is written
     results = run_units(mismatch_run, units, config.jobs)
-    by_arm = {arm_name(d, c): [r for r in results if (r["sampler_dtype"], r["is_correction"]) == (d, c)] for d, c in config.arms()}
+    by_arm = {
+        arm_name(d, c): [r for r in results if (r["sampler_dtype"], r["is_correction"]) == (d, c)]
+        for d, c in config.arms()
+    }
 
     rows, summary_arms = [], {}
     for label, runs in by_arm.items():
         for r in runs:
             steps = r["steps"]
-            rows.append({
-                "sampler_dtype": r["sampler_dtype"], "is_correction": r["is_correction"], "seed": r["seed"],
-                "mismatch_kl_mean": statistics.fmean(s["mismatch_kl"] for s in steps),
-                "mismatch_kl_k3_mean": statistics.fmean(s["mismatch_kl_k3"] for s in steps),
-                "mismatch_max_abs": max(s["mismatch_max_abs"] for s in steps),
-                "is_weight_mean": statistics.fmean(s["is_weight_mean"] for s in steps),
-                "clip_fraction_mean": statistics.fmean(s["clip_fraction"] for s in steps),
-                "accuracy_before": r["accuracy_before"], "accuracy_after": r["accuracy_after"], "wall_time_s": r["wall_time_s"],
-            })
+            rows.append(
+                {
+                    "sampler_dtype": r["sampler_dtype"],
+                    "is_correction": r["is_correction"],
+                    "seed": r["seed"],
+                    "mismatch_kl_mean": statistics.fmean(s["mismatch_kl"] for s in steps),
+                    "mismatch_kl_k3_mean": statistics.fmean(s["mismatch_kl_k3"] for s in steps),
+                    "mismatch_max_abs": max(s["mismatch_max_abs"] for s in steps),
+                    "is_weight_mean": statistics.fmean(s["is_weight_mean"] for s in steps),
+                    "clip_fraction_mean": statistics.fmean(s["clip_fraction"] for s in steps),
+                    "accuracy_before": r["accuracy_before"],
+                    "accuracy_after": r["accuracy_after"],
+                    "wall_time_s": r["wall_time_s"],
+                }
+            )
         mine = [row for row in rows if arm_name(row["sampler_dtype"], row["is_correction"]) == label]
         after = aggregate_scores([row["accuracy_after"] for row in mine])
         summary_arms[label] = {
             "accuracy_before_mean": statistics.fmean(row["accuracy_before"] for row in mine),
-            "accuracy_after_mean": after["mean"], "accuracy_after_mean_ci": after["mean_ci"],
+            "accuracy_after_mean": after["mean"],
+            "accuracy_after_mean_ci": after["mean_ci"],
             "accuracy_after_per_seed": [row["accuracy_after"] for row in mine],
             "mismatch_kl_k3_mean": statistics.fmean(row["mismatch_kl_k3_mean"] for row in mine),
             "mismatch_max_abs": max(row["mismatch_max_abs"] for row in mine),
         }
-    probe_rows = probe(config)  # after the runs: their identity check refuses an OUT of other options before probe.json is written
-    summary = {"arms": summary_arms, "probe": probe_rows,
-               "every_arm_learns": all(a["accuracy_after_mean_ci"][0] > a["accuracy_before_mean"] for a in summary_arms.values())}
+    probe_rows = probe(
+        config
+    )  # after the runs: their identity check refuses an OUT of other options before probe.json is written
+    summary = {
+        "arms": summary_arms,
+        "probe": probe_rows,
+        "every_arm_learns": all(
+            a["accuracy_after_mean_ci"][0] > a["accuracy_before_mean"] for a in summary_arms.values()
+        ),
+    }
 
     def curves(runs: list[dict], column: str) -> tuple[list[int], np.ndarray]:
         """The column's steps (where every seed has it) and its values there, [seeds, steps]."""
-        points = [{s["global_step"]: s[column] for s in r["steps"] if isinstance(s.get(column), float) and s[column] == s[column]} for r in runs]
+        points = [
+            {
+                s["global_step"]: s[column]
+                for s in r["steps"]
+                if isinstance(s.get(column), float) and s[column] == s[column]
+            }
+            for r in runs
+        ]
         common = sorted(set.intersection(*(set(p) for p in points)))
         return common, np.array([[p[step] for step in common] for p in points])
 
@@ -243,23 +308,53 @@ def run(config: Config) -> ExperimentResult:
             accuracy_ax.plot(steps, mean, color=colour, label=label)
             accuracy_ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
             steps, kl = curves(runs, "mismatch_kl_k3")
-            window = max(1, len(steps) // 50)  # a running mean over steps and the mean over seeds: one step's KL is noisy
+            window = max(
+                1, len(steps) // 50
+            )  # a running mean over steps and the mean over seeds: one step's KL is noisy
             smooth = np.convolve(kl.mean(0), np.ones(window) / window, mode="valid")
-            kl_ax.plot(steps[window - 1:], np.maximum(smooth, 1e-12), color=colour, label=label)
+            kl_ax.plot(steps[window - 1 :], np.maximum(smooth, 1e-12), color=colour, label=label)
         for dtype, marker in (("bfloat16", "o-"), ("float16", "s--")):
             for index, width in enumerate(config.probe_widths):
                 mine = [r for r in probe_rows if r["sampler_dtype"] == dtype and r["d_model"] == width]
-                probe_ax.plot([r["digits"] for r in mine], [max(r["mismatch_kl_k3"], 1e-12) for r in mine], marker, color=f"C{index}",
-                              label=f"{dtype}, d_model {width}")
-        accuracy_ax.set(xlabel="GRPO step", ylabel="held-out greedy accuracy", title=f"mean and 95% CI over {len(seeds)} seed(s)")
-        kl_ax.set(xlabel="GRPO step", ylabel="mismatch KL (k3) per token", yscale="log", title="sampler vs trainer, mean over seeds, running mean")
-        probe_ax.set(xlabel="digits (answer length)", ylabel="mismatch KL (k3) per token", yscale="log", title="untrained policy, one round")
+                probe_ax.plot(
+                    [r["digits"] for r in mine],
+                    [max(r["mismatch_kl_k3"], 1e-12) for r in mine],
+                    marker,
+                    color=f"C{index}",
+                    label=f"{dtype}, d_model {width}",
+                )
+        accuracy_ax.set(
+            xlabel="GRPO step", ylabel="held-out greedy accuracy", title=f"mean and 95% CI over {len(seeds)} seed(s)"
+        )
+        kl_ax.set(
+            xlabel="GRPO step",
+            ylabel="mismatch KL (k3) per token",
+            yscale="log",
+            title="sampler vs trainer, mean over seeds, running mean",
+        )
+        probe_ax.set(
+            xlabel="digits (answer length)",
+            ylabel="mismatch KL (k3) per token",
+            yscale="log",
+            title="untrained policy, one round",
+        )
         for ax in (accuracy_ax, kl_ax, probe_ax):
             ax.legend(fontsize=7)
             ax.title.set_fontsize(9)
-        fig.suptitle(f"grpo-lm, {config.task} {config.digits} digits, d_model {config.d_model}, on {config.device}", fontsize=10)
+        fig.suptitle(
+            f"grpo-lm, {config.task} {config.digits} digits, d_model {config.d_model}, on {config.device}", fontsize=10
+        )
         fig.tight_layout()
         fig.savefig(path_png, dpi=110, format="png")
 
-    columns = ["sampler_dtype", "is_correction", "seed", "mismatch_kl_k3_mean", "mismatch_max_abs", "is_weight_mean", "accuracy_before", "accuracy_after"]
+    columns = [
+        "sampler_dtype",
+        "is_correction",
+        "seed",
+        "mismatch_kl_k3_mean",
+        "mismatch_max_abs",
+        "is_weight_mean",
+        "accuracy_before",
+        "accuracy_after",
+    ]
     return ExperimentResult(rows=rows, summary=summary, draw=draw, table_columns=columns)

@@ -66,7 +66,9 @@ SETTINGS: dict[str, dict] = {
     },
     "Pendulum-v1": {
         "budget": 100_000,
-        "ppo": dict(num_envs=4, num_steps=512, minibatch_size=64, epochs=10, learning_rate=1e-3, gamma=0.9, gae_lambda=0.95),
+        "ppo": dict(
+            num_envs=4, num_steps=512, minibatch_size=64, epochs=10, learning_rate=1e-3, gamma=0.9, gae_lambda=0.95
+        ),
         "grpo": dict(epochs=10, learning_rate=3e-3),
     },
 }
@@ -108,7 +110,9 @@ class Config:
             check_positive_int(name, getattr(self, name))
         check_range("group_size", self.group_size, 2)
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ActorCriticError(f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give one or more positive layer widths")
+            raise ActorCriticError(
+                f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give one or more positive layer widths"
+            )
 
     def budget(self, env: str) -> int:
         """Environment steps per run on `env`."""
@@ -123,7 +127,9 @@ def checkpoints(budget: int, every: int) -> list[int]:
 
 def agent_config(algorithm: str, env: str, seed: int, config: Config) -> PPOConfig | GRPOConfig:
     """The config of `algorithm` on `env` with this experiment's settings (see the module docstring)."""
-    shared = dict(total_steps=config.budget(env), seed=seed, hidden_sizes=config.hidden_sizes, eval_episodes=config.eval_episodes)
+    shared = dict(
+        total_steps=config.budget(env), seed=seed, hidden_sizes=config.hidden_sizes, eval_episodes=config.eval_episodes
+    )
     if algorithm == "ppo":
         return PPOConfig.for_env(env, **SETTINGS[env]["ppo"], **shared)
     group = dict(group_size=config.group_size, groups_per_update=config.groups_per_update)
@@ -172,42 +178,71 @@ def run(config: Config) -> ExperimentResult:
     for index, (env, algorithm, seed) in enumerate(runs, 1):
         started = time.perf_counter()
         points = learning_curve(algorithm, env, seed, config)
-        rows += [{"env": env, "algorithm": algorithm, "seed": seed, "step": step, "env_steps": used, "eval_return": score}
-                 for step, used, score in points]
+        rows += [
+            {"env": env, "algorithm": algorithm, "seed": seed, "step": step, "env_steps": used, "eval_return": score}
+            for step, used, score in points
+        ]
         _, used, score = points[-1]
         elapsed = time.perf_counter() - started
-        print(f"[{index}/{len(runs)}] {env} {algorithm} seed {seed}: eval return {score:.1f} after {used} steps ({elapsed:.0f} s)", flush=True)
+        print(
+            f"[{index}/{len(runs)}] {env} {algorithm} seed {seed}: eval return {score:.1f} after {used} steps ({elapsed:.0f} s)",
+            flush=True,
+        )
 
     final_scores, final_rows = {}, []
     for env in config.envs:
         final_scores[env] = {}
         for algorithm in ALGORITHMS:
-            last = [r for r in rows if r["env"] == env and r["algorithm"] == algorithm and r["step"] == config.budget(env)]
+            last = [
+                r for r in rows if r["env"] == env and r["algorithm"] == algorithm and r["step"] == config.budget(env)
+            ]
             mean, stderr = mean_and_stderr([r["eval_return"] for r in last])
             final_scores[env][algorithm] = {
-                "mean": mean, "stderr": stderr,
+                "mean": mean,
+                "stderr": stderr,
                 "per_seed": [r["eval_return"] for r in last],
                 "env_steps_per_seed": [r["env_steps"] for r in last],
             }
-            final_rows.append({"env": env, "algorithm": algorithm, "budget": config.budget(env), "seeds": len(last),
-                               "final_return_mean": mean, "final_return_stderr": math.nan if stderr is None else stderr})
+            final_rows.append(
+                {
+                    "env": env,
+                    "algorithm": algorithm,
+                    "budget": config.budget(env),
+                    "seeds": len(last),
+                    "final_return_mean": mean,
+                    "final_return_stderr": math.nan if stderr is None else stderr,
+                }
+            )
     print("final evaluation return (mean ± stderr across seeds):")
     print(format_table(final_rows, list(final_rows[0])))
     summary = {
         "final_scores": final_scores,
         "budgets": {env: config.budget(env) for env in config.envs},
         # seed 0's configs; the other seeds differ only in `seed`
-        "agent_configs": {env: {a: config_to_dict(agent_config(a, env, 0, config)) for a in ALGORITHMS} for env in config.envs},
+        "agent_configs": {
+            env: {a: config_to_dict(agent_config(a, env, 0, config)) for a in ALGORITHMS} for env in config.envs
+        },
     }
 
     def draw(path_png):
         fig, axes = figure(1, len(config.envs), size=(5.0, 3.8))
-        styles = {"ppo": ("C0", "PPO: learned V(s) baseline"), "grpo": ("C3", f"GRPO: group-mean baseline, G = {config.group_size}")}
+        styles = {
+            "ppo": ("C0", "PPO: learned V(s) baseline"),
+            "grpo": ("C3", f"GRPO: group-mean baseline, G = {config.group_size}"),
+        }
         for ax, env in zip(axes[0], config.envs):
             for algorithm in ALGORITHMS:
                 steps = checkpoints(config.budget(env), config.eval_every)
-                curves = np.array([[r["eval_return"] for r in rows if r["env"] == env and r["algorithm"] == algorithm and r["seed"] == seed]
-                                   for seed in range(config.seeds)])  # [seeds, checkpoints]
+                curves = np.array(
+                    [
+                        [
+                            r["eval_return"]
+                            for r in rows
+                            if r["env"] == env and r["algorithm"] == algorithm and r["seed"] == seed
+                        ]
+                        for seed in range(config.seeds)
+                    ]
+                )  # [seeds, checkpoints]
                 colour, label = styles[algorithm]
                 ax.plot(steps, curves.mean(0), color=colour, label=label)
                 ax.fill_between(steps, curves.min(0), curves.max(0), color=colour, alpha=0.2, linewidth=0)

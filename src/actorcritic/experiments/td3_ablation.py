@@ -109,16 +109,29 @@ class Config:
         TD3Config(hidden_sizes=self.hidden_sizes)  # validates the widths with TD3's own message
 
 
-FULL = dict(out="results/td3-ablation-full", env=("HalfCheetah-v5", "Hopper-v5"), total_steps=300_000, seeds=5,
-            hidden_sizes=(256, 256), eval_every=10_000)
+FULL = dict(
+    out="results/td3-ablation-full",
+    env=("HalfCheetah-v5", "Hopper-v5"),
+    total_steps=300_000,
+    seeds=5,
+    hidden_sizes=(256, 256),
+    eval_every=10_000,
+)
 """--full: the setting that tests the claim (the issue's size; the paper trains 1M steps with 10 seeds)."""
 
 
 def agent_config(config: Config, env: str, variant: str, seed: int) -> TD3Config:
     """The TD3 config of `variant` (a key of VARIANTS) on `env`: the preset of the env, then ours."""
-    overrides = dict(seed=seed, total_steps=config.total_steps, hidden_sizes=config.hidden_sizes,
-                     buffer_size=min(config.total_steps, 1_000_000), eval_episodes=config.eval_episodes,
-                     eval_every=config.eval_every, checkpoint_every=25_000, **VARIANTS[variant])
+    overrides = dict(
+        seed=seed,
+        total_steps=config.total_steps,
+        hidden_sizes=config.hidden_sizes,
+        buffer_size=min(config.total_steps, 1_000_000),
+        eval_episodes=config.eval_episodes,
+        eval_every=config.eval_every,
+        checkpoint_every=25_000,
+        **VARIANTS[variant],
+    )
     if config.learning_starts is not None:
         overrides["learning_starts"] = config.learning_starts
     return TD3Config.for_env(env, **overrides)
@@ -150,16 +163,44 @@ def run(config: Config) -> ExperimentResult:
     results = dict(zip([unit[1:] for unit in units], run_units(ablation_run, units, config.jobs)))
     scores = {key: final for key, (final, _) in results.items()}
     late_scores = {key: late for key, (_, late) in results.items()}
-    run_rows = [{"env": env, "variant": variant, "seed": seed, **VARIANTS[variant], "eval_return": scores[env, variant, seed],
-                 "late_mean_return": late_scores[env, variant, seed]}
-                for env in config.env for variant in VARIANTS for seed in seeds]
-    table, late_table = ({env: {variant: variant_scores([by_run[env, variant, seed] for seed in seeds]) for variant in VARIANTS}
-                          for env in config.env} for by_run in (scores, late_scores))
-    summary = {"final_eval_return": table, **read_claim(table, scores, seeds),
-               "late_mean_return": late_table, "late_mean": read_claim(late_table, late_scores, seeds)}
-    summary_rows = [{"env": env, "variant": variant, "seed": "iqm", **VARIANTS[variant], "eval_return": table[env][variant]["iqm"],
-                     "late_mean_return": late_table[env][variant]["iqm"]}
-                    for env in config.env for variant in VARIANTS]
+    run_rows = [
+        {
+            "env": env,
+            "variant": variant,
+            "seed": seed,
+            **VARIANTS[variant],
+            "eval_return": scores[env, variant, seed],
+            "late_mean_return": late_scores[env, variant, seed],
+        }
+        for env in config.env
+        for variant in VARIANTS
+        for seed in seeds
+    ]
+    table, late_table = (
+        {
+            env: {variant: variant_scores([by_run[env, variant, seed] for seed in seeds]) for variant in VARIANTS}
+            for env in config.env
+        }
+        for by_run in (scores, late_scores)
+    )
+    summary = {
+        "final_eval_return": table,
+        **read_claim(table, scores, seeds),
+        "late_mean_return": late_table,
+        "late_mean": read_claim(late_table, late_scores, seeds),
+    }
+    summary_rows = [
+        {
+            "env": env,
+            "variant": variant,
+            "seed": "iqm",
+            **VARIANTS[variant],
+            "eval_return": table[env][variant]["iqm"],
+            "late_mean_return": late_table[env][variant]["iqm"],
+        }
+        for env in config.env
+        for variant in VARIANTS
+    ]
 
     def draw(path_png):
         rows = (("final evaluation return", table, scores), ("late mean return", late_table, late_scores))
@@ -169,13 +210,18 @@ def run(config: Config) -> ExperimentResult:
             for ax, env in zip(axes_row, config.env):
                 iqms = np.array([by_variant[env][v]["iqm"] for v in names])
                 cis = np.array([by_variant[env][v]["iqm_ci"] for v in names])
-                errors = np.maximum(np.stack([iqms - cis[:, 0], cis[:, 1] - iqms]), 0)  # a percentile CI can miss its IQM by rounding; matplotlib refuses negative bars
+                errors = np.maximum(
+                    np.stack([iqms - cis[:, 0], cis[:, 1] - iqms]), 0
+                )  # a percentile CI can miss its IQM by rounding; matplotlib refuses negative bars
                 ax.bar(range(len(names)), iqms, yerr=errors, capsize=4, color=[f"C{i}" for i in range(len(names))])
                 for index, variant in enumerate(names):
                     dots = [by_run[env, variant, seed] for seed in seeds]
                     ax.plot(index + np.linspace(-0.25, 0.25, len(dots)), dots, "k.", markersize=4)
                 ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
-                ax.set(ylabel=label, title=f"{env}, {config.total_steps} steps: {label}, IQM and 95% CI over {len(seeds)} seeds (dots: seeds)")
+                ax.set(
+                    ylabel=label,
+                    title=f"{env}, {config.total_steps} steps: {label}, IQM and 95% CI over {len(seeds)} seeds (dots: seeds)",
+                )
                 ax.title.set_fontsize(8)
         fig.tight_layout()
         fig.savefig(path_png, dpi=110, format="png")
@@ -197,10 +243,24 @@ def read_claim(table: dict, scores: dict, seeds: list[int]) -> dict:
     ranking, separated, td3_beats, best, holds = {}, {}, {}, {}, {}
     for env, variants in table.items():
         ranking[env] = sorted(variants, key=lambda v: variants[v]["iqm"], reverse=True)
-        separated[env] = [[high, low] for high, low in itertools.combinations(ranking[env], 2)
-                          if variants[high]["iqm_ci"][0] > variants[low]["iqm_ci"][1]]
-        td3_beats[env] = {variant: probability_of_improvement([scores[env, "td3", s] for s in seeds], [scores[env, variant, s] for s in seeds])
-                          for variant in variants if variant != "td3"}
+        separated[env] = [
+            [high, low]
+            for high, low in itertools.combinations(ranking[env], 2)
+            if variants[high]["iqm_ci"][0] > variants[low]["iqm_ci"][1]
+        ]
+        td3_beats[env] = {
+            variant: probability_of_improvement(
+                [scores[env, "td3", s] for s in seeds], [scores[env, variant, s] for s in seeds]
+            )
+            for variant in variants
+            if variant != "td3"
+        }
         best[env] = ranking[env][0] == "td3"
         holds[env] = best[env] and ranking[env][-1] == "ddpg"
-    return {"ranking": ranking, "separated": separated, "td3_beats": td3_beats, "td3_best": best, "td3_best_and_ddpg_worst": holds}
+    return {
+        "ranking": ranking,
+        "separated": separated,
+        "td3_beats": td3_beats,
+        "td3_best": best,
+        "td3_best_and_ddpg_worst": holds,
+    }

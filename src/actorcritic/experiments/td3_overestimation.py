@@ -136,15 +136,29 @@ class Config:
         TD3Config(hidden_sizes=self.hidden_sizes)  # validates the widths with TD3's own message
 
 
-FULL = dict(out="results/td3-overestimation-full", env=("Hopper-v5", "Walker2d-v5"), algorithms=("ddpg", "ddpg+clipped-double-q"),
-            total_steps=200_000, measure_every=10_000, states=100, seeds=5, hidden_sizes=(256, 256))
+FULL = dict(
+    out="results/td3-overestimation-full",
+    env=("Hopper-v5", "Walker2d-v5"),
+    algorithms=("ddpg", "ddpg+clipped-double-q"),
+    total_steps=200_000,
+    measure_every=10_000,
+    states=100,
+    seeds=5,
+    hidden_sizes=(256, 256),
+)
 """--full: the setting that tests the claim (the issue's size; the paper trains 1M steps)."""
 
 
 def agent_config(config: Config, env: str, algorithm: str, seed: int) -> TD3Config:
     """The TD3 config of `algorithm` (a key of ALGORITHMS) on `env`: the preset of the env, then ours."""
-    overrides = dict(seed=seed, total_steps=config.total_steps, hidden_sizes=config.hidden_sizes,
-                     buffer_size=min(config.total_steps, 1_000_000), checkpoint_every=0, **ALGORITHMS[algorithm])
+    overrides = dict(
+        seed=seed,
+        total_steps=config.total_steps,
+        hidden_sizes=config.hidden_sizes,
+        buffer_size=min(config.total_steps, 1_000_000),
+        checkpoint_every=0,
+        **ALGORITHMS[algorithm],
+    )
     if config.learning_starts is not None:
         overrides["learning_starts"] = config.learning_starts
     return TD3Config.for_env(env, **overrides)
@@ -167,8 +181,8 @@ def restore_state(env: gym.Env, observation: np.ndarray) -> bool:
         left_out = nq + nv - observation.size
         if not 0 <= left_out <= 2:
             raise ValueError(f"{observation.size} observation values for {nq} positions and {nv} velocities")
-        velocities = observation[nq - left_out:]
-        inner.set_state(np.concatenate([np.zeros(left_out), observation[:nq - left_out]]), velocities)
+        velocities = observation[nq - left_out :]
+        inner.set_state(np.concatenate([np.zeros(left_out), observation[: nq - left_out]]), velocities)
         exact = not np.any(np.abs(velocities) == VELOCITY_CLIP)
     elif type(inner).__name__ == "PendulumEnv":  # observation = (cos θ, sin θ, θ')
         inner.state = np.array([math.atan2(observation[1], observation[0]), observation[2]])
@@ -189,8 +203,10 @@ def check_restorable(env_id: str) -> None:
         observation, _ = env.reset(seed=0)
         restore_state(env, observation)
     except (ValueError, AttributeError) as error:
-        raise ActorCriticError(f"td3-overestimation rolls out from replay-buffer states, and cannot restore those of {env_id} ({error}): "
-                               "use Pendulum-v1 or a MuJoCo task whose observation is its state (Hopper-v5, Walker2d-v5, HalfCheetah-v5)") from None
+        raise ActorCriticError(
+            f"td3-overestimation rolls out from replay-buffer states, and cannot restore those of {env_id} ({error}): "
+            "use Pendulum-v1 or a MuJoCo task whose observation is its state (Hopper-v5, Walker2d-v5, HalfCheetah-v5)"
+        ) from None
     finally:
         env.close()
 
@@ -226,7 +242,9 @@ def buffer_restorer(agent: TD3, rows: np.ndarray) -> tuple[Callable[[gym.Env, in
     state is exact. Returned with `replayed`, a [len(rows)] bool array that restore marks as it replays."""
     buffer = agent.buffer
     observations, actions = buffer.stored("obs"), buffer.stored("action")
-    chronological = buffer.size < buffer.capacity or buffer.position == 0  # a replay needs the rows in the order they came
+    chronological = (
+        buffer.size < buffer.capacity or buffer.position == 0
+    )  # a replay needs the rows in the order they came
     ended = (buffer.stored("terminated") + buffer.stored("truncated")) > 0
     first = episode_starts(observations, buffer.stored("next_obs"), ended) if chronological else None
     replayed = np.zeros(len(rows), dtype=bool)
@@ -253,8 +271,13 @@ def discounted_return(rewards: np.ndarray, gamma: float) -> np.ndarray:
     return discounted_returns(rewards_t, zeros, zeros, zeros, gamma)[0].numpy()
 
 
-def monte_carlo_values(act: Callable[[np.ndarray], np.ndarray], make_env: Callable[[], gym.Env], starts: np.ndarray, gamma: float,
-                       restore: Callable[[gym.Env, int], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def monte_carlo_values(
+    act: Callable[[np.ndarray], np.ndarray],
+    make_env: Callable[[], gym.Env],
+    starts: np.ndarray,
+    gamma: float,
+    restore: Callable[[gym.Env, int], bool] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """True values of start observations [K, obs_dim] under the deterministic policy `act` ([K, obs_dim]
     -> [K, action_dim]): environment k is made by `make_env`, reset, put into state k by `restore(env, k)`
     (default: `restore_state` from starts[k]), and all K are rolled out in lockstep until each terminates or
@@ -307,12 +330,18 @@ def measured_run(config: Config, env: str, algorithm: str, seed: int, threads: i
     A checkpoint after each chunk and the rows so far live in the run's directory, so a rerun resumes, and
     every chunk starts from the checkpoint (a checkpoint restarts the episodes in progress)."""
     agent_settings = agent_config(config, env, algorithm, seed)
-    identity = run_identity(agent_settings, states=config.states, rollout_steps=config.rollout_steps, measure_every=config.measure_every)
+    identity = run_identity(
+        agent_settings, states=config.states, rollout_steps=config.rollout_steps, measure_every=config.measure_every
+    )
     directory = unit_directory(config.out, identity, env, algorithm, f"seed-{seed}")
     checkpoint, record = directory / "checkpoint", directory / "rows.json"
     if checkpoint.exists():
         agent = TD3.load(checkpoint, num_threads=threads)
-        rows = [row for row in json.loads(record.read_text()) if row["step"] <= agent.global_step] if record.exists() else []
+        rows = (
+            [row for row in json.loads(record.read_text()) if row["step"] <= agent.global_step]
+            if record.exists()
+            else []
+        )
     else:
         agent, rows = TD3(dataclasses.replace(agent_settings, num_threads=threads)), []
     make_env = functools.partial(gym.make, env, max_episode_steps=config.rollout_steps)
@@ -331,14 +360,25 @@ def measured_run(config: Config, env: str, algorithm: str, seed: int, threads: i
         q_estimate = float(q_estimates(agent, starts).mean())
         true_values, exact = monte_carlo_values(agent.act, make_env, starts, agent.config.gamma, restore)
         true_value = float(true_values.mean())
-        rows.append({"env": env, "algorithm": algorithm, "seed": seed, "step": step, "q_estimate": q_estimate,
-                     "true_value": true_value, "overestimation": q_estimate - true_value,
-                     "replayed_states": float(replayed.mean()), "approximate_states": float(1 - exact.mean())})
+        rows.append(
+            {
+                "env": env,
+                "algorithm": algorithm,
+                "seed": seed,
+                "step": step,
+                "q_estimate": q_estimate,
+                "true_value": true_value,
+                "overestimation": q_estimate - true_value,
+                "replayed_states": float(replayed.mean()),
+                "approximate_states": float(1 - exact.mean()),
+            }
+        )
         write_json_atomic(record, rows)
     return rows
 
 
 # ---------------------------------------------------------------- the experiment
+
 
 def run(config: Config) -> ExperimentResult:
     seeds = list(range(config.seed, config.seed + config.seeds))
@@ -349,13 +389,20 @@ def run(config: Config) -> ExperimentResult:
 
     def matrix(env: str, algorithm: str, column: str) -> np.ndarray:
         """[seeds, len(steps)]: the column per seed and measurement."""
-        return np.array([[r[column] for r in rows if (r["env"], r["algorithm"], r["seed"]) == (env, algorithm, seed)] for seed in seeds])
+        return np.array(
+            [
+                [r[column] for r in rows if (r["env"], r["algorithm"], r["seed"]) == (env, algorithm, seed)]
+                for seed in seeds
+            ]
+        )
 
     curves, results = {}, {}
     for env in config.env:
         curves[env], results[env] = {}, {}
         for algorithm in config.algorithms:
-            curves[env][algorithm] = {c: curve_estimate(matrix(env, algorithm, c)) for c in ("q_estimate", "true_value", "overestimation")}
+            curves[env][algorithm] = {
+                c: curve_estimate(matrix(env, algorithm, c)) for c in ("q_estimate", "true_value", "overestimation")
+            }
             bias = matrix(env, algorithm, "overestimation")
             late_bias = aggregate_scores(bias[:, late].mean(1))
             results[env][algorithm] = {
@@ -366,8 +413,11 @@ def run(config: Config) -> ExperimentResult:
                 "final_true_value": float(matrix(env, algorithm, "true_value")[:, -1].mean()),
                 "final_overestimation": float(bias[:, -1].mean()),
             }
-    summary = {"results": results, "claim": {env: read_claim(results[env]) for env in config.env},
-               "note": "late: the mean over the second half of the measurements, per seed; CI: 95% bootstrap across seeds of the mean"}
+    summary = {
+        "results": results,
+        "claim": {env: read_claim(results[env]) for env in config.env},
+        "note": "late: the mean over the second half of the measurements, per seed; CI: 95% bootstrap across seeds of the mean",
+    }
 
     def draw(path_png):
         fig, axes = figure(len(config.env), 2, size=(5.5, 4.0))

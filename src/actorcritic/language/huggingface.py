@@ -38,7 +38,9 @@ def load_huggingface(path: str) -> tuple["HuggingFaceTokenizer", "HuggingFaceLM"
     transformers = _transformers()
     directory = Path(path).expanduser()
     if not directory.is_dir():
-        raise ActorCriticError(f"--model {path} is not a directory: pass a local directory written by save_pretrained (or leave --model empty for the built-in transformer)")
+        raise ActorCriticError(
+            f"--model {path} is not a directory: pass a local directory written by save_pretrained (or leave --model empty for the built-in transformer)"
+        )
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # loading reports are not errors of ours; keep stderr to one line
     try:
@@ -60,7 +62,9 @@ class HuggingFaceTokenizer:
 
     def __init__(self, tokenizer):
         if tokenizer.eos_token_id is None:
-            raise ActorCriticError("the --model tokenizer has no end-of-sequence token: set tokenizer.eos_token before save_pretrained")
+            raise ActorCriticError(
+                "the --model tokenizer has no end-of-sequence token: set tokenizer.eos_token before save_pretrained"
+            )
         self.tokenizer = tokenizer
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
@@ -75,7 +79,7 @@ class HuggingFaceTokenizer:
     def decode(self, ids) -> str:
         """The text of `ids` up to the first end-of-sequence token, padding skipped."""
         kept = []
-        for token in (ids.tolist() if torch.is_tensor(ids) else ids):
+        for token in ids.tolist() if torch.is_tensor(ids) else ids:
             if token == self.eos_id:
                 break
             if token != self.pad_id:
@@ -99,7 +103,9 @@ class HuggingFaceTokenizer:
         for text in texts:
             ids = self.encode(text) + [self.eos_id]
             if len(ids) > length:
-                raise ActorCriticError(f"completion {text!r} needs {len(ids)} tokens of the --model tokenizer, more than the {length} allowed")
+                raise ActorCriticError(
+                    f"completion {text!r} needs {len(ids)} tokens of the --model tokenizer, more than the {length} allowed"
+                )
             rows.append(ids + [self.pad_id] * (length - len(ids)))
         return torch.tensor(rows, dtype=torch.long)
 
@@ -129,7 +135,9 @@ class HuggingFaceLM(nn.Module):
         if cache is None:
             return self.model(input_ids=tokens, attention_mask=torch.ones_like(tokens), use_cache=False).logits
         seen = torch.ones(tokens.shape[0], cache.length + tokens.shape[1], dtype=torch.long, device=tokens.device)
-        output = self.model(input_ids=tokens, attention_mask=seen, use_cache=True, **{self.cache_argument: cache.past_key_values})
+        output = self.model(
+            input_ids=tokens, attention_mask=seen, use_cache=True, **{self.cache_argument: cache.past_key_values}
+        )
         cache.past_key_values, cache.length = output[self.cache_argument], seen.shape[1]
         return output.logits
 

@@ -58,7 +58,9 @@ class CausalSelfAttention(nn.Module):
         elif new == 1:  # one new token may look at everything before it
             attended = F.scaled_dot_product_attention(q, k, v)
         else:  # new token i sits at position seen + i and may look at positions 0..seen + i
-            allowed = torch.arange(new, device=x.device)[:, None] + seen >= torch.arange(seen + new, device=x.device)[None, :]
+            allowed = (
+                torch.arange(new, device=x.device)[:, None] + seen >= torch.arange(seen + new, device=x.device)[None, :]
+            )
             attended = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
         return self.out(attended.transpose(1, 2).reshape(batch, new, width))
 

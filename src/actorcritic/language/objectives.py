@@ -33,7 +33,9 @@ def grpo_advantages(rewards: Tensor, scale_rewards: str, eps: float = 1e-4) -> T
         return centred / (rewards.std(correction=0) + eps)
     if scale_rewards == "none":
         return centred
-    raise ActorCriticError(f"--scale-rewards {scale_rewards!r} is not allowed: choose one of {', '.join(REWARD_SCALINGS)}")
+    raise ActorCriticError(
+        f"--scale-rewards {scale_rewards!r} is not allowed: choose one of {', '.join(REWARD_SCALINGS)}"
+    )
 
 
 def loss_normalization_weights(mask: Tensor, normalization: str, max_new_tokens: int) -> Tensor:
@@ -53,7 +55,9 @@ def loss_normalization_weights(mask: Tensor, normalization: str, max_new_tokens:
         return mask / mask.sum().clamp(min=1.0)
     if normalization == "constant":
         return mask / (mask.shape[0] * max_new_tokens)
-    raise ActorCriticError(f"--loss-normalization {normalization!r} is not allowed: choose one of {', '.join(LOSS_NORMALIZATIONS)}")
+    raise ActorCriticError(
+        f"--loss-normalization {normalization!r} is not allowed: choose one of {', '.join(LOSS_NORMALIZATIONS)}"
+    )
 
 
 def mismatch_metrics(sampler_log_probs: Tensor, trainer_log_probs: Tensor, mask: Tensor) -> dict[str, float]:
@@ -73,7 +77,9 @@ def mismatch_metrics(sampler_log_probs: Tensor, trainer_log_probs: Tensor, mask:
     }
 
 
-def importance_correction_weights(trainer_log_probs: Tensor, sampler_log_probs: Tensor, mask: Tensor, mode: str, cap: float) -> Tensor:
+def importance_correction_weights(
+    trainer_log_probs: Tensor, sampler_log_probs: Tensor, mask: Tensor, mode: str, cap: float
+) -> Tensor:
     """Truncated or masked importance weights that correct for sampling with π_sampler instead of the
     trainer's π_old (Yao et al. 2025, truncated IS; Qi et al. 2025). Inputs [B, L] -> weights [B, L], no grad.
 
@@ -127,7 +133,9 @@ def grpo_loss(
     # chosen by the advantage's sign turns the symmetric clipped surrogate into clip-higher.
     clip_eps = torch.where(token_advantages > 0, epsilon_high, epsilon)
     surrogate_weights = weights if correction_weights is None else weights * correction_weights
-    loss, info = clipped_surrogate(log_probs[mask], old_log_probs[mask], token_advantages, clip_eps, weights=surrogate_weights[mask])
+    loss, info = clipped_surrogate(
+        log_probs[mask], old_log_probs[mask], token_advantages, clip_eps, weights=surrogate_weights[mask]
+    )
     kl_to_reference = torch.full((), float("nan"))
     if reference_log_probs is not None:
         weighted_kl = weights[mask] * kl_k3(log_probs[mask], reference_log_probs[mask])

@@ -77,7 +77,9 @@ class Sampler:
         generator: torch.Generator | None = None,
     ) -> Completions:
         """`decode` with the sampler's copy of the policy."""
-        return decode(self.model, prompts, max_new_tokens, self.eos_id, self.pad_id, temperature, top_k, greedy, generator)
+        return decode(
+            self.model, prompts, max_new_tokens, self.eos_id, self.pad_id, temperature, top_k, greedy, generator
+        )
 
 
 @torch.no_grad()
@@ -117,15 +119,19 @@ def decode(
         if finished.all():
             break
         logits = model(tokens[-1][:, None], cache)[:, -1]
-    return Completions(torch.stack(tokens, 1), torch.stack(log_probs, 1), torch.stack(mask, 1), time.perf_counter() - started)
+    return Completions(
+        torch.stack(tokens, 1), torch.stack(log_probs, 1), torch.stack(mask, 1), time.perf_counter() - started
+    )
 
 
-def completion_log_probs(policy: TransformerLM, prompts: Tensor, completions: Tensor, temperature: float, with_entropy: bool = False):
+def completion_log_probs(
+    policy: TransformerLM, prompts: Tensor, completions: Tensor, temperature: float, with_entropy: bool = False
+):
     """The training forward pass: log π_θ(o_t | q, o_<t) of every completion token, in one pass over
     prompt + completion. prompts [B, P], completions [B, L] -> log_probs [B, L] (and the entropy [B, L] of
     π_θ(·|q, o_<t), detached, when `with_entropy`). Padding positions hold values to be masked by the caller."""
     inputs = torch.cat([prompts, completions[:, :-1]], dim=1)
-    logits = policy(inputs)[:, prompts.shape[1] - 1:]
+    logits = policy(inputs)[:, prompts.shape[1] - 1 :]
     all_log_probs = policy_log_probs(logits, temperature)
     log_probs = all_log_probs.gather(2, completions[:, :, None]).squeeze(2)
     if not with_entropy:

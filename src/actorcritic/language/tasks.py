@@ -86,7 +86,7 @@ class _DigitStringTask:
         return self.prefix + "".join(rng.choice("0123456789") for _ in range(self.digits)) + "="
 
     def digit_string(self, prompt: str) -> str:
-        return prompt[len(self.prefix):-1]
+        return prompt[len(self.prefix) : -1]
 
     def reward(self, prompt: str, completion: str) -> float:
         return exact_match_reward(self.solve)(prompt, completion)
@@ -123,7 +123,9 @@ def make_task(name: str, digits: int) -> Task:
     return TASKS[name](digits)
 
 
-def heldout_prompts(task: Task, count: int, seed: int, excluded: frozenset[str] = frozenset(), strict: bool = True) -> list[str]:
+def heldout_prompts(
+    task: Task, count: int, seed: int, excluded: frozenset[str] = frozenset(), strict: bool = True
+) -> list[str]:
     """`count` distinct prompts, none in `excluded`, drawn with their own seed: a fixed evaluation set.
 
     Where the task has fewer such prompts, refused (`strict`) or as many as were found."""
@@ -137,7 +139,9 @@ def heldout_prompts(task: Task, count: int, seed: int, excluded: frozenset[str] 
                 return prompts
     if not strict:
         return prompts
-    raise ActorCriticError(f"--eval-prompts {count} is more than the {len(prompts)} distinct prompts found for {task.name} with {getattr(task, 'digits', '?')} digits: lower it")
+    raise ActorCriticError(
+        f"--eval-prompts {count} is more than the {len(prompts)} distinct prompts found for {task.name} with {getattr(task, 'digits', '?')} digits: lower it"
+    )
 
 
 def training_prompts(task: Task, count: int, rng: random.Random, excluded: set[str]) -> list[str]:
@@ -149,4 +153,6 @@ def training_prompts(task: Task, count: int, rng: random.Random, excluded: set[s
             prompts.append(prompt)
             if len(prompts) == count:
                 return prompts
-    raise ActorCriticError(f"almost every {task.name} prompt is in the held-out set: lower --eval-prompts or raise --digits")
+    raise ActorCriticError(
+        f"almost every {task.name} prompt is in the held-out set: lower --eval-prompts or raise --digits"
+    )

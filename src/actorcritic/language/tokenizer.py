@@ -36,12 +36,14 @@ class CharTokenizer:
         try:
             return [self._ids[character] for character in text]
         except KeyError as error:
-            raise ActorCriticError(f"character {error.args[0]!r} is not in the tokenizer's alphabet {self.alphabet!r}") from None
+            raise ActorCriticError(
+                f"character {error.args[0]!r} is not in the tokenizer's alphabet {self.alphabet!r}"
+            ) from None
 
     def decode(self, ids) -> str:
         """The text of `ids` up to the first end-of-sequence token, padding skipped."""
         characters = []
-        for token in (ids.tolist() if torch.is_tensor(ids) else ids):
+        for token in ids.tolist() if torch.is_tensor(ids) else ids:
             if token == self.eos_id:
                 break
             if token != self.pad_id:

@@ -33,6 +33,7 @@ from actorcritic.nets.mlp import NumpyStackedMLP, StackedMLP
 
 # ---------------------------------------------------------------- PPO's actor-critic
 
+
 class ActorCritic(nn.Module):
     """π_θ(a|s) and V_φ(s) as two separate MLPs (no shared layers, lecture section 5), run as the two members
     of one `StackedMLP`. Discrete actions: softmax over logits (`num_actions`); several discrete choices at
@@ -41,15 +42,26 @@ class ActorCritic(nn.Module):
     initialisation with policy output gain 0.01 (a near-uniform or near-zero-mean start) and value output gain
     1 (Huang et al. 2022), or, with `orthogonal_init=False`, PyTorch's nn.Linear initialisation."""
 
-    def __init__(self, obs_dim: int, hidden_sizes: tuple[int, ...], num_actions: int | None = None,
-                 action_dim: int | None = None, log_std_init: float = 0.0, value: bool = True,
-                 action_nvec: tuple[int, ...] | None = None, encoder: nn.Module | None = None,
-                 activation: type[nn.Module] = nn.Tanh, orthogonal_init: bool = True):
+    def __init__(
+        self,
+        obs_dim: int,
+        hidden_sizes: tuple[int, ...],
+        num_actions: int | None = None,
+        action_dim: int | None = None,
+        log_std_init: float = 0.0,
+        value: bool = True,
+        action_nvec: tuple[int, ...] | None = None,
+        encoder: nn.Module | None = None,
+        activation: type[nn.Module] = nn.Tanh,
+        orthogonal_init: bool = True,
+    ):
         super().__init__()
         # an image encoder shared by the policy and the value heads (PPO on Atari); `obs_dim` is then its width
         self.encoder = encoder
         if sum(x is not None for x in (num_actions, action_dim, action_nvec)) != 1:
-            raise ValueError("give exactly one of num_actions (discrete), action_nvec (multi-discrete) and action_dim (continuous)")
+            raise ValueError(
+                "give exactly one of num_actions (discrete), action_nvec (multi-discrete) and action_dim (continuous)"
+            )
         self.grouped = action_nvec is not None
         self.nvec = tuple(action_nvec) if self.grouped else ((num_actions,) if num_actions is not None else None)
         self.discrete = self.nvec is not None
@@ -57,7 +69,9 @@ class ActorCritic(nn.Module):
         width = sum(self.nvec) if self.discrete else action_dim
         gains = ((0.01, 1.0) if value else (0.01,)) if orthogonal_init else None
         if value:
-            self.body = StackedMLP(2, obs_dim, hidden_sizes, width, output_gains=gains, output_widths=(width, 1), activation=activation)
+            self.body = StackedMLP(
+                2, obs_dim, hidden_sizes, width, output_gains=gains, output_widths=(width, 1), activation=activation
+            )
         else:  # a policy alone (GRPO): no value network at all
             self.body = StackedMLP(1, obs_dim, hidden_sizes, width, output_gains=gains, activation=activation)
         self.log_std = None if self.discrete else nn.Parameter(torch.full((action_dim,), float(log_std_init)))
@@ -73,7 +87,9 @@ class ActorCritic(nn.Module):
         log_prob, entropy = self._log_prob_and_entropy(policy_out, actions, self.log_std)
         return log_prob, entropy, values
 
-    def _log_prob_and_entropy(self, policy_out: Tensor, actions: Tensor, log_std: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _log_prob_and_entropy(
+        self, policy_out: Tensor, actions: Tensor, log_std: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         if self.grouped:
             return multi_categorical_log_prob_and_entropy(policy_out, actions, self.nvec)
         if self.discrete:
@@ -111,11 +127,13 @@ class ActorCritic(nn.Module):
 
         def log_prob(params, single_obs, single_action):
             policy_out, _ = functional_call(self, params, (single_obs.unsqueeze(0),))
-            return self._log_prob_and_entropy(policy_out, single_action.unsqueeze(0), params.get("log_std"))[0].squeeze(0)
+            return self._log_prob_and_entropy(policy_out, single_action.unsqueeze(0), params.get("log_std"))[0].squeeze(
+                0
+            )
 
         per_sample = vmap(grad(log_prob), in_dims=(None, 0, 0))
         for start in range(0, obs.shape[0], chunk):
-            grads = per_sample(params, obs[start:start + chunk], actions[start:start + chunk])
+            grads = per_sample(params, obs[start : start + chunk], actions[start : start + chunk])
             yield torch.cat([g.reshape(g.shape[0], -1) for g in grads.values()], 1)
 
     def acting_copy(self) -> "ActingActorCritic":
@@ -167,7 +185,9 @@ class ActingActorCritic:
         """The deterministic action: argmax of the logits, or the Gaussian mean."""
         policy_out = self.body(obs)[0]
         if self.nvec is not None:
-            return np.stack([g.argmax(axis=-1) for g in np.split(policy_out, np.cumsum(self.nvec)[:-1], axis=-1)], axis=-1)
+            return np.stack(
+                [g.argmax(axis=-1) for g in np.split(policy_out, np.cumsum(self.nvec)[:-1], axis=-1)], axis=-1
+            )
         return policy_out.argmax(axis=-1) if self.discrete else policy_out
 
     def value(self, obs: np.ndarray) -> np.ndarray:
@@ -218,8 +238,17 @@ class NormalizedPolicy(nn.Module):
     action [B] (discrete) or the Gaussian mean clipped to [low, high] [B, A], with the frozen observation
     normalisation clip((obs - mean) / sqrt(var + eps), ±clip) in front when `stats` are given."""
 
-    def __init__(self, body: StackedMLP, stats, clip: float, eps: float, low: np.ndarray | None, high: np.ndarray | None,
-                 nvec: tuple[int, ...] | None = None, encoder: nn.Module | None = None):
+    def __init__(
+        self,
+        body: StackedMLP,
+        stats,
+        clip: float,
+        eps: float,
+        low: np.ndarray | None,
+        high: np.ndarray | None,
+        nvec: tuple[int, ...] | None = None,
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
         self.body = copy.deepcopy(body).cpu()
         self.encoder = copy.deepcopy(encoder).cpu() if encoder is not None else None

@@ -35,7 +35,15 @@ class PolicyMode(nn.Module):
 class BoundedActor(nn.Module):
     """An MLP whose output is squashed by tanh and mapped affinely onto the action box [low, high]."""
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: tuple[int, ...], low: np.ndarray, high: np.ndarray, outputs_per_action: int = 1):
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        hidden_sizes: tuple[int, ...],
+        low: np.ndarray,
+        high: np.ndarray,
+        outputs_per_action: int = 1,
+    ):
         super().__init__()
         self.net = nn.Sequential(*_linear_relu_stack(obs_dim, hidden_sizes, action_dim * outputs_per_action))
         self.register_buffer("action_scale", torch.as_tensor((high - low) / 2.0, dtype=torch.float32))

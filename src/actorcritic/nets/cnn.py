@@ -22,6 +22,7 @@ from actorcritic.nets.mlp import _orthogonal
 
 # ---------------------------------------------------------------- image encoder
 
+
 class NatureCNN(nn.Module):
     """The encoder of Mnih et al. (2015), as PPO on Atari uses it: pixels / 255 -> conv 32x8x8 stride 4 ->
     conv 64x4x4 stride 2 -> conv 64x3x3 stride 1 -> linear 512, ReLU after each. Takes uint8-valued images
@@ -40,9 +41,13 @@ class NatureCNN(nn.Module):
         else:
             channels, height, width = observation_shape
         self.convolutions = nn.Sequential(
-            _orthogonal_conv(nn.Conv2d(channels, 32, 8, stride=4)), nn.ReLU(),
-            _orthogonal_conv(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
-            _orthogonal_conv(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(), nn.Flatten(),
+            _orthogonal_conv(nn.Conv2d(channels, 32, 8, stride=4)),
+            nn.ReLU(),
+            _orthogonal_conv(nn.Conv2d(32, 64, 4, stride=2)),
+            nn.ReLU(),
+            _orthogonal_conv(nn.Conv2d(64, 64, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
         )
         with torch.no_grad():
             flat = self.convolutions(torch.zeros(1, channels, height, width)).shape[1]

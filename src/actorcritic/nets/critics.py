@@ -24,6 +24,7 @@ from actorcritic.nets.mlp import StackedMLP
 
 # ---------------------------------------------------------------- off-policy critics and actors (lecture section 7)
 
+
 class Critics:
     """An ensemble of M Q-functions Q_m(s, a), their target copies Q̄_m and their optimiser (lecture section 7).
 
@@ -31,8 +32,15 @@ class Critics:
     all M run in one batched matrix product per layer. DDPG uses M = 1, TD3 and SAC M = 2 (clipped double
     Q); an ensemble method such as REDQ is M = 10 with a subset's minimum in its target."""
 
-    def __init__(self, members: int, obs_dim: int, action_dim: int, hidden_sizes: tuple[int, ...], learning_rate: float,
-                 device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        members: int,
+        obs_dim: int,
+        action_dim: int,
+        hidden_sizes: tuple[int, ...],
+        learning_rate: float,
+        device: torch.device | str = "cpu",
+    ):
         self.online = StackedMLP(members, obs_dim + action_dim, hidden_sizes, 1, activation=nn.ReLU).to(device)
         self.target = copy.deepcopy(self.online)  # copied before the flat buffers make its parameters views
         self.flat, self.target_flat = FlatParameters(self.online), FlatParameters(self.target)

@@ -32,7 +32,9 @@ def export_policy(agent, out: Path, format: Literal["onnx", "torchscript"]) -> P
     if format not in FORMATS:
         raise ActorCriticError(f"--format {format!r} is not allowed: choose one of {', '.join(FORMATS)}")
     if not hasattr(agent, "deterministic_policy"):
-        raise ActorCriticError(f"{agent.algo} has no policy over observations to export (only control algorithms export)")
+        raise ActorCriticError(
+            f"{agent.algo} has no policy over observations to export (only control algorithms export)"
+        )
     out = Path(out)
     check_writable_file(out, "--out")
     policy = agent.deterministic_policy().requires_grad_(False)
@@ -40,7 +42,9 @@ def export_policy(agent, out: Path, format: Literal["onnx", "torchscript"]) -> P
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # both exporters are chatty about their own deprecations
         if format == "torchscript":
-            model = io.BytesIO()  # in memory first: a refused file write is then an OSError, not the C++ writer's RuntimeError
+            model = (
+                io.BytesIO()
+            )  # in memory first: a refused file write is then an OSError, not the C++ writer's RuntimeError
             torch.jit.save(torch.jit.trace(policy, example), model)
             write_atomic(out, model.getvalue())
         else:
@@ -54,7 +58,9 @@ def _export_onnx(policy: torch.nn.Module, example: torch.Tensor, path: Path) -> 
         import onnx  # noqa: F401  (the exporter needs both)
         import onnxscript  # noqa: F401
     except ImportError as error:
-        raise ActorCriticError(f"--format onnx needs the onnx and onnxscript packages ({error.name} is missing): pip install 'actorcritic[export]'") from None
+        raise ActorCriticError(
+            f"--format onnx needs the onnx and onnxscript packages ({error.name} is missing): pip install 'actorcritic[export]'"
+        ) from None
     import contextlib
     import logging
 
@@ -64,7 +70,15 @@ def _export_onnx(policy: torch.nn.Module, example: torch.Tensor, path: Path) -> 
     exporter_log.setLevel(logging.ERROR)  # it warns about torchvision operators a policy never uses
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
-            torch.onnx.export(policy, (example,), str(path), dynamo=True, input_names=["observation"], output_names=["action"],
-                              dynamic_shapes=({0: batch},), external_data=False)
+            torch.onnx.export(
+                policy,
+                (example,),
+                str(path),
+                dynamo=True,
+                input_names=["observation"],
+                output_names=["action"],
+                dynamic_shapes=({0: batch},),
+                external_data=False,
+            )
     finally:
         exporter_log.setLevel(level)

@@ -24,7 +24,14 @@ class RunLogger:
     A multi-seed run (`start_steps` naming several seeds) writes every seed's rows to the one metrics.csv
     (column `seed`) and each seed's TensorBoard events to tensorboard/seed-K/, so TensorBoard overlays them."""
 
-    def __init__(self, run_dir: Path, total_steps: int, start_step: int | dict[int, int] = 0, tensorboard: bool = True, interval_s: float = 5.0):
+    def __init__(
+        self,
+        run_dir: Path,
+        total_steps: int,
+        start_step: int | dict[int, int] = 0,
+        tensorboard: bool = True,
+        interval_s: float = 5.0,
+    ):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._start_steps = start_step if isinstance(start_step, dict) else {None: start_step}
@@ -38,7 +45,9 @@ class RunLogger:
                 self._fields = trim_rows_after(self._csv_path, self._start_steps)
             self._csv_file = open(self._csv_path, "a", newline="")
         except (OSError, ValueError, IndexError) as error:
-            raise ActorCriticError(f"cannot append to {self._csv_path} ({describe_os_error(error)}): it must be the run's metrics file") from None
+            raise ActorCriticError(
+                f"cannot append to {self._csv_path} ({describe_os_error(error)}): it must be the run's metrics file"
+            ) from None
         self._writer: csv.DictWriter | None = None
         # TensorBoard's writers are made at the first row, so that a run refused before training leaves no event file
         self._use_tensorboard, self._tensorboards = tensorboard, {}
@@ -58,7 +67,9 @@ class RunLogger:
             self._writer.writerow({k: _format(v) for k, v in metrics.items()})
             self._csv_file.flush()
         except OSError as error:
-            raise ActorCriticError(f"cannot write {self._csv_path}: {describe_os_error(error)}; the last checkpoint is intact") from None
+            raise ActorCriticError(
+                f"cannot write {self._csv_path}: {describe_os_error(error)}; the last checkpoint is intact"
+            ) from None
         step = int(metrics["global_step"])
         seed = metrics.get("seed") if self._per_seed else None
         tensorboard = self._tensorboard(seed) if self._use_tensorboard else None
@@ -76,7 +87,10 @@ class RunLogger:
         elif time.monotonic() - self._last_line >= self.interval_s or done >= self.total_steps:
             self._last_line = time.monotonic()
             where = f"seed {seed} " if self._per_seed else ""
-            print(f"{where}step {step:>9,d}/{self.total_steps // len(self._steps):,d} | {speed:8.0f} steps/s | episode return {self._last_return:9.2f}", flush=True)
+            print(
+                f"{where}step {step:>9,d}/{self.total_steps // len(self._steps):,d} | {speed:8.0f} steps/s | episode return {self._last_return:9.2f}",
+                flush=True,
+            )
 
     def _tensorboard(self, seed: int | None):
         """The TensorBoard writer of a seed (of the run, for a single seed), made at its first row."""
@@ -144,8 +158,12 @@ class _ProgressBar:
         )
 
         self._progress = Progress(
-            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[speed]:>7.0f} steps/s"),
-            TextColumn("return {task.fields[ret]:>9.2f}"), TimeRemainingColumn(),
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]:>7.0f} steps/s"),
+            TextColumn("return {task.fields[ret]:>9.2f}"),
+            TimeRemainingColumn(),
         )
         self._task = self._progress.add_task("train", total=total_steps, completed=start_step, speed=0.0, ret=math.nan)
         self._progress.start()

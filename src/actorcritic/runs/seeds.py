@@ -52,7 +52,9 @@ def make_agent(agent_class: type, config: Any, env_fn: Callable[[], gym.Env] | N
     return agent_class(config, env_fn=env_fn) if env_fn is not None else agent_class(config)
 
 
-def load_agent_or_group(agent_class: type, directory: str | Path, env_fn: Callable[[], gym.Env] | None = None, **overrides: Any):
+def load_agent_or_group(
+    agent_class: type, directory: str | Path, env_fn: Callable[[], gym.Env] | None = None, **overrides: Any
+):
     """`agent_class.load(directory)`, or `SeedGroup.load` where the directory holds a multi-seed checkpoint."""
     from_directory = checkpoint_directory(directory)
     if is_seed_group_checkpoint(from_directory):
@@ -67,10 +69,14 @@ class SeedGroup:
     names its seed (column `seed`); `on_log` or `on_evaluation` returning False stops that seed only, and
     `on_end` is called once per seed."""
 
-    def __init__(self, agent_class: type, config: Any, env_fn: Callable[[], gym.Env] | None = None, agents: list | None = None):
+    def __init__(
+        self, agent_class: type, config: Any, env_fn: Callable[[], gym.Env] | None = None, agents: list | None = None
+    ):
         self.agent_class, self.algo = agent_class, agent_class.algo
         if agents is None:
-            agents = [agent_class(dataclasses.replace(config, seed=seed, seeds=()), env_fn=env_fn) for seed in config.seeds]
+            agents = [
+                agent_class(dataclasses.replace(config, seed=seed, seeds=()), env_fn=env_fn) for seed in config.seeds
+            ]
         self.agents = agents
 
     @property
@@ -104,16 +110,24 @@ class SeedGroup:
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Actions of every seed: obs [S, ...] (seed k's observations at index k) -> [S, ...]."""
         if len(obs) != len(self.agents):
-            raise ActorCriticError(f"act got observations for {len(obs)} seeds, but this agent has {len(self.agents)}: stack one per seed ([S, ...])")
+            raise ActorCriticError(
+                f"act got observations for {len(obs)} seeds, but this agent has {len(self.agents)}: stack one per seed ([S, ...])"
+            )
         return np.stack([agent.act(seed_obs, deterministic) for agent, seed_obs in zip(self.agents, obs)])
 
     def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray, None]:
         return self.act(obs, deterministic), None
 
-    def evaluate(self, episodes: int | None = None, seed: int | None = None, video_dir: str | Path | None = None) -> list[list[float]]:
+    def evaluate(
+        self, episodes: int | None = None, seed: int | None = None, video_dir: str | Path | None = None
+    ) -> list[list[float]]:
         """Each seed's returns (`Agent.evaluate`), in the order of `seeds`; videos go to video_dir/seed-K/."""
-        return [agent.evaluate(episodes, seed, None if video_dir is None else seed_subdirectory(video_dir, agent.config.seed))
-                for agent in self.agents]
+        return [
+            agent.evaluate(
+                episodes, seed, None if video_dir is None else seed_subdirectory(video_dir, agent.config.seed)
+            )
+            for agent in self.agents
+        ]
 
     # ---------------------------------------------------------------- training
 
@@ -134,11 +148,21 @@ class SeedGroup:
         write_seed_order(directory, self.seeds)
 
     @classmethod
-    def load(cls, agent_class: type, directory: str | Path, env_fn: Callable[[], gym.Env] | None = None, **config_overrides: Any) -> "SeedGroup":
+    def load(
+        cls,
+        agent_class: type,
+        directory: str | Path,
+        env_fn: Callable[[], gym.Env] | None = None,
+        **config_overrides: Any,
+    ) -> "SeedGroup":
         seeds = read_seed_order(directory)
-        agents = [agent_class.load(seed_subdirectory(directory, seed), env_fn=env_fn, **config_overrides) for seed in seeds]
+        agents = [
+            agent_class.load(seed_subdirectory(directory, seed), env_fn=env_fn, **config_overrides) for seed in seeds
+        ]
         if [agent.config.seed for agent in agents] != seeds:
-            raise ActorCriticError(f"corrupt checkpoint in {directory}: the seed-K/ checkpoints do not hold the seeds {seeds} of {SEED_ORDER_FILE}")
+            raise ActorCriticError(
+                f"corrupt checkpoint in {directory}: the seed-K/ checkpoints do not hold the seeds {seeds} of {SEED_ORDER_FILE}"
+            )
         return cls(agent_class, None, agents=agents)
 
 
@@ -152,7 +176,14 @@ def read_seed_order(directory: str | Path) -> list[int]:
     try:
         seeds = json.loads(path.read_text())["seeds"]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-        raise ActorCriticError(f"corrupt checkpoint: {path} does not list the seeds of a multi-seed run ({error!s:.80})") from None
-    if not isinstance(seeds, list) or not seeds or not all(type(seed) is int and seed >= 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise ActorCriticError(
+            f"corrupt checkpoint: {path} does not list the seeds of a multi-seed run ({error!s:.80})"
+        ) from None
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(type(seed) is int and seed >= 0 for seed in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
         raise ActorCriticError(f"corrupt checkpoint: {path} lists {seeds!r}, not distinct seeds")
     return seeds

@@ -87,16 +87,22 @@ def check_new_run_dir(run_dir: Path) -> None:
     """Refuse, before any work, a --run-dir that holds a run, is a file, lies below a file, loops through
     symbolic links or cannot be written."""
     if (run_dir / CONFIG_FILE).exists() or (run_dir / CHECKPOINT_DIR).exists():
-        raise ActorCriticError(f"{run_dir} already holds a run: continue it with `actorcritic resume {run_dir}` or choose another --run-dir")
+        raise ActorCriticError(
+            f"{run_dir} already holds a run: continue it with `actorcritic resume {run_dir}` or choose another --run-dir"
+        )
     check_writable_directory(run_dir, "--run-dir")
 
 
-def resume(run_dir: Path, total_steps: int | None = None, callbacks: Iterable = (), finish_at_total: bool = False) -> dict:
+def resume(
+    run_dir: Path, total_steps: int | None = None, callbacks: Iterable = (), finish_at_total: bool = False
+) -> dict:
     """Continue a run from its checkpoint (to `total_steps`, default: the run's own total). A checkpoint
     already at the total is refused, unless `finish_at_total`: then the run is only evaluated and
     summarised (what a run killed during its final evaluation still owes)."""
     run_dir = Path(run_dir)
-    agent = load_agent(run_dir, restart_missing_seeds=True, **({} if total_steps is None else {"total_steps": total_steps}))
+    agent = load_agent(
+        run_dir, restart_missing_seeds=True, **({} if total_steps is None else {"total_steps": total_steps})
+    )
     if agent.global_step >= agent.config.total_steps and not finish_at_total:
         raise ActorCriticError(
             f"{run_dir} has already reached {agent.global_step} of its {agent.config.total_steps} steps: pass a larger --total-steps"
@@ -133,8 +139,13 @@ def run_state(run_dir: Path) -> str:
     return "new"
 
 
-def evaluate(run_dir: Path, episodes: int | None = None, seed: int | None = None, best: bool = False,
-             video_dir: Path | None = None) -> dict:
+def evaluate(
+    run_dir: Path,
+    episodes: int | None = None,
+    seed: int | None = None,
+    best: bool = False,
+    video_dir: Path | None = None,
+) -> dict:
     """Evaluate the deterministic policy of a run's checkpoint (or, with `best`, of its best evaluation) on
     fresh episodes; with `video_dir`, record each episode there as mp4."""
     agent = load_agent(Path(run_dir), best=best)
@@ -144,33 +155,51 @@ def evaluate(run_dir: Path, episodes: int | None = None, seed: int | None = None
         returns = agent.evaluate(episodes, seed, video_dir=video_dir)
     else:
         returns = agent.evaluate(episodes, seed)
-    return {"algo": agent.algo, "env": agent.config.env, "global_step": agent.global_step, **_evaluation_stats(agent, returns)}
+    return {
+        "algo": agent.algo,
+        "env": agent.config.env,
+        "global_step": agent.global_step,
+        **_evaluation_stats(agent, returns),
+    }
 
 
-def load_agent(run_dir: Path, best: bool = False, seed: int | None = None, restart_missing_seeds: bool = False, **config_overrides):
+def load_agent(
+    run_dir: Path, best: bool = False, seed: int | None = None, restart_missing_seeds: bool = False, **config_overrides
+):
     """The agent saved in `run_dir/checkpoint` (with `best`: `run_dir/checkpoint-best`), of whichever
     algorithm wrote it: a `SeedGroup` for a multi-seed run, or with `seed`, that seed's agent alone. With
     `restart_missing_seeds` (resume), a seed of a multi-seed run that never reached its first checkpoint
     (the process died before) starts afresh from the run's config.json instead of being an error."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise ActorCriticError(f"run directory {run_dir} does not exist: pass the --run-dir of an earlier `actorcritic train`")
+        raise ActorCriticError(
+            f"run directory {run_dir} does not exist: pass the --run-dir of an earlier `actorcritic train`"
+        )
     directory = run_dir / (BEST_CHECKPOINT_DIR if best else CHECKPOINT_DIR)
     if best and not directory.exists():
-        raise ActorCriticError(f"{run_dir} has no {BEST_CHECKPOINT_DIR}/: it is written by runs trained with --eval-every STEPS")
+        raise ActorCriticError(
+            f"{run_dir} has no {BEST_CHECKPOINT_DIR}/: it is written by runs trained with --eval-every STEPS"
+        )
     if not (directory / SEED_ORDER_FILE).exists():
         agent = _load_checkpoint(run_dir, directory, config_overrides)
         if seed is not None and seed != agent.config.seed:
-            raise ActorCriticError(f"{run_dir} is a run of seed {agent.config.seed}, not of seed {seed}: leave out --seed or pass {agent.config.seed}")
+            raise ActorCriticError(
+                f"{run_dir} is a run of seed {agent.config.seed}, not of seed {seed}: leave out --seed or pass {agent.config.seed}"
+            )
         return agent
     seeds = read_seed_order(directory)
     if seed is not None:
         if seed not in seeds:
-            raise ActorCriticError(f"{run_dir} has seeds {' '.join(map(str, seeds))}, not seed {seed}: pass one of them")
+            raise ActorCriticError(
+                f"{run_dir} has seeds {' '.join(map(str, seeds))}, not seed {seed}: pass one of them"
+            )
         return _load_checkpoint(run_dir, seed_subdirectory(directory, seed), config_overrides)
-    agents = [_fresh_seed_agent(run_dir, k, config_overrides)
-              if restart_missing_seeds and not _has_checkpoint(seed_subdirectory(directory, k))
-              else _load_checkpoint(run_dir, seed_subdirectory(directory, k), config_overrides) for k in seeds]
+    agents = [
+        _fresh_seed_agent(run_dir, k, config_overrides)
+        if restart_missing_seeds and not _has_checkpoint(seed_subdirectory(directory, k))
+        else _load_checkpoint(run_dir, seed_subdirectory(directory, k), config_overrides)
+        for k in seeds
+    ]
     return SeedGroup(type(agents[0]), None, agents=agents)
 
 
@@ -192,7 +221,9 @@ def _fresh_seed_agent(run_dir: Path, seed: int, config_overrides: dict):
         agent_class, config_class = registration.agent_class, registration.config_class
         config = config_from_dict(config_class, saved)
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ActorCriticError(f"corrupt run directory: {run_dir / CONFIG_FILE} cannot be read ({error!s:.80})") from None
+        raise ActorCriticError(
+            f"corrupt run directory: {run_dir / CONFIG_FILE} cannot be read ({error!s:.80})"
+        ) from None
     return agent_class(dataclasses.replace(config, seed=seed, seeds=(), **config_overrides))
 
 
@@ -203,11 +234,17 @@ def _load_checkpoint(run_dir: Path, directory: Path, config_overrides: dict):
         algo = json.loads(path.read_text())["algo"]
     except FileNotFoundError:
         where = directory.relative_to(run_dir) if directory.is_relative_to(run_dir) else directory
-        raise ActorCriticError(f"no checkpoint in {run_dir}: it has no {where}/{STATE_FILE} (was the run stopped before its first checkpoint?)") from None
+        raise ActorCriticError(
+            f"no checkpoint in {run_dir}: it has no {where}/{STATE_FILE} (was the run stopped before its first checkpoint?)"
+        ) from None
     except PermissionError:
-        raise ActorCriticError(f"cannot read {path}: permission denied (run as a user who can read the run directory)") from None
+        raise ActorCriticError(
+            f"cannot read {path}: permission denied (run as a user who can read the run directory)"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ActorCriticError(f"corrupt checkpoint: {path} is not a valid actorcritic state file ({error!s:.80})") from None
+        raise ActorCriticError(
+            f"corrupt checkpoint: {path} is not a valid actorcritic state file ({error!s:.80})"
+        ) from None
     agent_class = algorithm(algo).agent_class
     return agent_class.load(directory, **config_overrides)
 
@@ -229,7 +266,11 @@ class RunDirectory:
 
     def place(self, directory: str, agent) -> Path:
         """Where `agent` keeps `directory` (checkpoint/ or checkpoint-best/): seed-K/ inside it in a multi-seed run."""
-        return seed_subdirectory(self.run_dir / directory, agent.config.seed) if self.per_seed else self.run_dir / directory
+        return (
+            seed_subdirectory(self.run_dir / directory, agent.config.seed)
+            if self.per_seed
+            else self.run_dir / directory
+        )
 
     def on_log(self, agent, metrics: dict[str, float]) -> None:
         self.logger.log(metrics)

@@ -45,6 +45,7 @@ def _sha256(path: Path) -> str:
 
 # ---------------------------------------------------------------- save and load
 
+
 def save_checkpoint(directory: Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
     """Write a checkpoint directory atomically (see the module docstring)."""
     directory = Path(directory)
@@ -59,7 +60,9 @@ def save_checkpoint(directory: Path, tensors: dict[str, torch.Tensor], state: di
         _write_synced(staging / STATE_FILE, _json_bytes(state))  # the staging directory is swapped in whole below
     except (OSError, SafetensorError) as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise ActorCriticError(f"{describe_os_error(error)} while saving the checkpoint to {directory}; {_previous_checkpoint(directory)}") from None
+        raise ActorCriticError(
+            f"{describe_os_error(error)} while saving the checkpoint to {directory}; {_previous_checkpoint(directory)}"
+        ) from None
     if directory.exists():
         shutil.rmtree(previous, ignore_errors=True)
         os.replace(directory, previous)
@@ -86,23 +89,35 @@ def load_checkpoint(directory: Path, algo: str | None = None) -> tuple[dict[str,
         if (previous / STATE_FILE).exists():  # a crash between the two renames of `save_checkpoint`
             directory = previous
         else:
-            raise ActorCriticError(f"no checkpoint in {directory}: expected {STATE_FILE} and {TENSORS_FILE} there (is this a run directory written by `actorcritic train`?)")
+            raise ActorCriticError(
+                f"no checkpoint in {directory}: expected {STATE_FILE} and {TENSORS_FILE} there (is this a run directory written by `actorcritic train`?)"
+            )
     try:
         state = json.loads((directory / STATE_FILE).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ActorCriticError(f"corrupt checkpoint: {directory / STATE_FILE} is not valid JSON ({error}); restore it from a backup or train again") from None
+        raise ActorCriticError(
+            f"corrupt checkpoint: {directory / STATE_FILE} is not valid JSON ({error}); restore it from a backup or train again"
+        ) from None
     if not isinstance(state, dict) or "format_version" not in state or "algo" not in state:
-        raise ActorCriticError(f"{directory / STATE_FILE} is not an actorcritic checkpoint (no format_version/algo fields)")
+        raise ActorCriticError(
+            f"{directory / STATE_FILE} is not an actorcritic checkpoint (no format_version/algo fields)"
+        )
     version = state["format_version"]
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ActorCriticError(f"checkpoint format version {version} is newer than this actorcritic reads ({FORMAT_VERSION}): upgrade actorcritic")
+        raise ActorCriticError(
+            f"checkpoint format version {version} is newer than this actorcritic reads ({FORMAT_VERSION}): upgrade actorcritic"
+        )
     if algo is not None and state["algo"] != algo:
-        raise ActorCriticError(f"checkpoint in {directory} was written by {state['algo']!r}, not {algo!r}: load it with {state['algo']!r}")
+        raise ActorCriticError(
+            f"checkpoint in {directory} was written by {state['algo']!r}, not {algo!r}: load it with {state['algo']!r}"
+        )
     tensors_path = directory / TENSORS_FILE
     if not tensors_path.exists():
         raise ActorCriticError(f"corrupt checkpoint: {tensors_path} is missing")
     if _sha256(tensors_path) != state.get("tensors_sha256"):
-        raise ActorCriticError(f"corrupt checkpoint: {tensors_path} does not match the checksum in {STATE_FILE}; restore it from a backup or train again")
+        raise ActorCriticError(
+            f"corrupt checkpoint: {tensors_path} does not match the checksum in {STATE_FILE}; restore it from a backup or train again"
+        )
     try:
         tensors = load_file(str(tensors_path))
     except (SafetensorError, OSError, ValueError) as error:
@@ -112,17 +127,20 @@ def load_checkpoint(directory: Path, algo: str | None = None) -> tuple[dict[str,
 
 # ---------------------------------------------------------------- pieces of agent state
 
+
 def module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{name}": t for name, t in module.state_dict().items()}
 
 
 def load_module_tensors(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
-    own = {name[len(prefix) + 1:]: t for name, t in tensors.items() if name.startswith(prefix + ".")}
+    own = {name[len(prefix) + 1 :]: t for name, t in tensors.items() if name.startswith(prefix + ".")}
     try:
         module.load_state_dict(own, strict=True)
     except RuntimeError as error:
         first = str(error).strip().splitlines()
-        raise ActorCriticError(f"checkpoint does not fit the {prefix} network ({first[-1].strip() if first else error}): it was built for other spaces or sizes") from None
+        raise ActorCriticError(
+            f"checkpoint does not fit the {prefix} network ({first[-1].strip() if first else error}): it was built for other spaces or sizes"
+        ) from None
 
 
 def optimizer_state(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
@@ -138,23 +156,34 @@ def optimizer_state(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict
 def check_param_groups(prefix: str, param_groups: Any) -> None:
     """The JSON half of an optimiser's state: a list of groups, each with integer parameter indices and
     finite numeric hyperparameters (a positive learning rate)."""
+
     def fine(group) -> bool:
-        if not isinstance(group, dict) or not isinstance(group.get("params"), list) or not all(type(i) is int for i in group["params"]):
+        if (
+            not isinstance(group, dict)
+            or not isinstance(group.get("params"), list)
+            or not all(type(i) is int for i in group["params"])
+        ):
             return False
         numbers = [v for v in group.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
         numbers += [x for v in group.values() if isinstance(v, list) and v is not group["params"] for x in v]
         lr = group.get("lr")
-        return all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers) and isinstance(lr, (int, float)) and lr > 0
+        return (
+            all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers)
+            and isinstance(lr, (int, float))
+            and lr > 0
+        )
 
     if not isinstance(param_groups, list) or not param_groups or not all(fine(group) for group in param_groups):
         raise ActorCriticError(f"corrupt checkpoint: the {prefix} hyperparameters in {STATE_FILE} are garbled")
 
 
-def load_optimizer_state(prefix: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], param_groups: list[dict]) -> None:
+def load_optimizer_state(
+    prefix: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], param_groups: list[dict]
+) -> None:
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, value in tensors.items():
         if name.startswith(prefix + "."):
-            index, slot = name[len(prefix) + 1:].split(".", 1)
+            index, slot = name[len(prefix) + 1 :].split(".", 1)
             state.setdefault(int(index), {})[slot] = value
     check_param_groups(prefix, param_groups)
     try:

@@ -23,6 +23,7 @@ from actorcritic.errors import ActorCriticError
 
 # ---------------------------------------------------------------- atomic file writes
 
+
 @contextlib.contextmanager
 def replaced_atomically(path: Path) -> Iterator[Path]:
     """A temporary path beside `path` for the caller to write; when the block ends it is renamed over
@@ -86,7 +87,9 @@ def check_writable_directory(path: Path, flag: str) -> None:
     try:
         path.resolve(strict=False)
     except (RuntimeError, OSError):
-        raise ActorCriticError(f"{flag} {path} cannot be resolved (a loop of symbolic links?): give another path") from None
+        raise ActorCriticError(
+            f"{flag} {path} cannot be resolved (a loop of symbolic links?): give another path"
+        ) from None
     if path.exists() and not path.is_dir():
         raise ActorCriticError(f"{flag} {path} is a file: give a directory")
     existing = path

@@ -38,7 +38,9 @@ def require_ray() -> None:
     try:
         import ray.tune  # noqa: F401
     except ImportError:
-        raise ActorCriticError("--ray needs Ray Tune: pip install 'actorcritic[ray]' (or run the sweep locally without --ray)") from None
+        raise ActorCriticError(
+            "--ray needs Ray Tune: pip install 'actorcritic[ray]' (or run the sweep locally without --ray)"
+        ) from None
 
 
 def check_address(address: str) -> None:
@@ -48,12 +50,16 @@ def check_address(address: str) -> None:
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise ActorCriticError(f"--ray {address!r} is not an address: give auto, HOST:PORT (e.g. 10.0.0.5:6379) or ray://HOST:PORT")
+        raise ActorCriticError(
+            f"--ray {address!r} is not an address: give auto, HOST:PORT (e.g. 10.0.0.5:6379) or ray://HOST:PORT"
+        )
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as error:
-        raise ActorCriticError(f"no Ray cluster answers at {address} ({error}): start it with `ray start --head --port {port}` "
-                               "on that machine, or use --ray auto") from None
+        raise ActorCriticError(
+            f"no Ray cluster answers at {address} ({error}): start it with `ray start --head --port {port}` "
+            "on that machine, or use --ray auto"
+        ) from None
 
 
 def connect(address: str) -> bool:
@@ -66,11 +72,17 @@ def connect(address: str) -> bool:
         return False
     check_address(address)
     try:
-        ray.init(address=None if address == "auto" else address, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR")
+        ray.init(
+            address=None if address == "auto" else address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
     except (ConnectionError, ValueError, RuntimeError) as error:
-        raise ActorCriticError(f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0]:.100}): start it with "
-                               "`ray start --head` (then `ray start --address HEAD:6379` on each other node) or use --ray auto") from None
+        raise ActorCriticError(
+            f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0]:.100}): start it with "
+            "`ray start --head` (then `ray start --address HEAD:6379` on each other node) or use --ray auto"
+        ) from None
     return True
 
 
@@ -88,16 +100,24 @@ def run_on_ray(out: Path, queue: list[Trial], done: int, address: str, cpus_per_
     # second apart, so training never waits on the driver (Tune reads these when the Tuner is built)
     os.environ.setdefault("TUNE_RESULT_BUFFER_LENGTH", "10000")
     os.environ.setdefault("TUNE_RESULT_BUFFER_MIN_TIME_S", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's newer console output prints tables even when told to be silent
+    os.environ.setdefault(
+        "RAY_AIR_NEW_OUTPUT", "0"
+    )  # Tune's newer console output prints tables even when told to be silent
     started_ray = connect(address)
     try:
         tuner = tune.Tuner(
             tune.with_resources(_trainable, {"cpu": cpus_per_trial}),
-            param_space={"trial": tune.grid_search([trial.name for trial in queue]), "out": str(out),
-                         "threads": cpus_per_trial, "cwd": os.getcwd()},
+            param_space={
+                "trial": tune.grid_search([trial.name for trial in queue]),
+                "out": str(out),
+                "threads": cpus_per_trial,
+                "cwd": os.getcwd(),
+            },
             tune_config=tune.TuneConfig(trial_name_creator=_name, trial_dirname_creator=_name),
             run_config=tune.RunConfig(
-                name=_attempt_name(out), storage_path=str(out / RAY_DIR), verbose=0,
+                name=_attempt_name(out),
+                storage_path=str(out / RAY_DIR),
+                verbose=0,
                 failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 callbacks=[_progress_callback(done)],
@@ -145,7 +165,10 @@ def _progress_callback(done_before: int):
             self._show(trials, ending=trial)
 
         def on_trial_recover(self, iteration, trials, trial, **info):
-            print(f"sweep: trial {trial.config['trial']} lost its worker; restarting it from its last checkpoint", flush=True)
+            print(
+                f"sweep: trial {trial.config['trial']} lost its worker; restarting it from its last checkpoint",
+                flush=True,
+            )
 
     return Progress()
 
@@ -185,5 +208,7 @@ class TuneReporter:
             self.seeds = set(config.get("seeds") or [config["seed"]])
         if self.saved_seeds >= self.seeds:
             self.saved_seeds.clear()
-            tune.report({"global_step": agent.global_step, "checkpoint_saved": 1},
-                        checkpoint=tune.Checkpoint.from_directory(str(self.run_dir / "checkpoint")))
+            tune.report(
+                {"global_step": agent.global_step, "checkpoint_saved": 1},
+                checkpoint=tune.Checkpoint.from_directory(str(self.run_dir / "checkpoint")),
+            )

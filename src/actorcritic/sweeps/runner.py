@@ -51,13 +51,23 @@ def start(spec: dict, out: Path, backend: Backend = Backend()) -> list[Trial]:
     trials = expand(spec)
     out = Path(out)
     if (out / SWEEP_FILE).exists():
-        raise ActorCriticError(f"{out} already holds a sweep: continue it with `actorcritic sweep --resume {out}` or choose another --out")
+        raise ActorCriticError(
+            f"{out} already holds a sweep: continue it with `actorcritic sweep --resume {out}` or choose another --out"
+        )
     check_writable_directory(out, "--out")
     backend = check_backend(backend)
     make_directory(out, "the sweep's --out")
-    write_json_atomic(out / SWEEP_FILE, {"spec": spec, "backend": dataclasses.asdict(backend),
-                                         "trials": [{"name": t.name, "algo": t.algo, "settings": t.settings,
-                                                     "config": config_to_dict(t.config)} for t in trials]})
+    write_json_atomic(
+        out / SWEEP_FILE,
+        {
+            "spec": spec,
+            "backend": dataclasses.asdict(backend),
+            "trials": [
+                {"name": t.name, "algo": t.algo, "settings": t.settings, "config": config_to_dict(t.config)}
+                for t in trials
+            ],
+        },
+    )
     return trials
 
 
@@ -65,7 +75,9 @@ def check_backend(backend: Backend) -> Backend:
     """The backend with its defaults filled in, or a one-line error (before anything is written or run)."""
     if backend.ray is not None:
         if backend.jobs is not None:
-            raise ActorCriticError("--jobs is for local sweeps: on Ray, --cpus-per-trial sets each trial's share and Ray schedules them")
+            raise ActorCriticError(
+                "--jobs is for local sweeps: on Ray, --cpus-per-trial sets each trial's share and Ray schedules them"
+            )
         if type(backend.cpus_per_trial) is not int or backend.cpus_per_trial < 1:
             raise ActorCriticError(f"--cpus-per-trial {backend.cpus_per_trial} is out of range: give 1 or more")
         from actorcritic.sweeps.ray_backend import check_address, require_ray
@@ -80,7 +92,9 @@ def check_jobs(jobs: int | None) -> int:
     """Processes at a time: `jobs` (1 to the cores; None: the cores), or a one-line error."""
     cores = available_cores()
     if jobs is not None and not 1 <= jobs <= cores:
-        raise ActorCriticError(f"--jobs {jobs} is out of range: this machine gives {cores} cores, so 1 to {cores} trials at a time")
+        raise ActorCriticError(
+            f"--jobs {jobs} is out of range: this machine gives {cores} cores, so 1 to {cores} trials at a time"
+        )
     return jobs or cores
 
 
@@ -105,8 +119,10 @@ def run(out: Path, ray: str | None = None) -> None:
         where = f"{out / TRIALS_DIR}/NAME.log.txt"
     write_results(out, trials)
     if failed:
-        raise ActorCriticError(f"{len(failed)} trial(s) failed ({', '.join(failed[:3])}): see {where}; "
-                               f"`actorcritic sweep --resume {out}` runs them again")
+        raise ActorCriticError(
+            f"{len(failed)} trial(s) failed ({', '.join(failed[:3])}): see {where}; "
+            f"`actorcritic sweep --resume {out}` runs them again"
+        )
 
 
 def _run_locally(out: Path, queue: list[Trial], done: int, jobs: int) -> list[str]:
@@ -158,8 +174,17 @@ def write_results(out: Path, trials: list[Trial]) -> None:
         finished.append(run_dir)
         summary = json.loads((run_dir / "summary.json").read_text())
         for entry in summary.get("per_seed", [summary]):
-            writer.writerow([trial.name, trial.algo, trial.config.env, *[_short(trial.settings.get(n, "")) for n in setting_names],
-                             entry["seed"], summary["total_steps"], entry["eval_return_mean"]])
+            writer.writerow(
+                [
+                    trial.name,
+                    trial.algo,
+                    trial.config.env,
+                    *[_short(trial.settings.get(n, "")) for n in setting_names],
+                    entry["seed"],
+                    summary["total_steps"],
+                    entry["eval_return_mean"],
+                ]
+            )
     write_atomic(Path(out) / RESULTS_FILE, buffer.getvalue().encode())
     if finished:
         write_report(finished, Path(out) / REPORT_FILE)

@@ -69,7 +69,9 @@ def expand(spec: dict) -> list[Trial]:
 
     unknown = sorted(set(spec) - TOP_LEVEL)
     if unknown:
-        raise ActorCriticError(f"sweep: unknown top-level key {unknown[0]!r}: use {', '.join(sorted(TOP_LEVEL))} (other fields go under [fixed])")
+        raise ActorCriticError(
+            f"sweep: unknown top-level key {unknown[0]!r}: use {', '.join(sorted(TOP_LEVEL))} (other fields go under [fixed])"
+        )
     algos, envs = _as_list(spec.get("algo"), "algo"), _as_list(spec.get("env"), "env")
     seeds = _seeds(spec.get("seeds", 1))
     per_trial = spec.get("seeds_per_trial", len(seeds))
@@ -77,7 +79,7 @@ def expand(spec: dict) -> list[Trial]:
         raise ActorCriticError(f"sweep: seeds_per_trial must be a count of 1 or more, not {per_trial!r}")
     # separate processes for one configuration's seeds: on few cores, one-seed runs side by side are faster
     # than one multi-seed process (benchmarks/seeds_vs_runs.py); the report merges them again
-    seed_chunks = [seeds[i:i + per_trial] for i in range(0, len(seeds), per_trial)]
+    seed_chunks = [seeds[i : i + per_trial] for i in range(0, len(seeds), per_trial)]
     grid, random, fixed = (_table(spec, key) for key in ("grid", "random", "fixed"))
     samples = spec.get("samples", 1 if not random else None)
     if samples is None or type(samples) is not int or samples < 1:
@@ -129,13 +131,20 @@ def _table(spec: dict, key: str) -> dict:
 
 def _draw(name: str, distribution: Any, draws: np.random.Generator) -> Any:
     if not isinstance(distribution, dict) or len(distribution) != 1 or next(iter(distribution)) not in DISTRIBUTIONS:
-        raise ActorCriticError(f"sweep: [random] {name} must be one of {{ uniform = [a, b] }}, {{ log_uniform = [a, b] }}, {{ choice = [...] }}")
+        raise ActorCriticError(
+            f"sweep: [random] {name} must be one of {{ uniform = [a, b] }}, {{ log_uniform = [a, b] }}, {{ choice = [...] }}"
+        )
     kind, values = next(iter(distribution.items()))
     if kind == "choice":
         if not isinstance(values, list) or not values:
             raise ActorCriticError(f"sweep: [random] {name} choice needs a non-empty list")
         return values[int(draws.integers(len(values)))]
-    if not (isinstance(values, list) and len(values) == 2 and all(isinstance(v, (int, float)) for v in values) and values[0] < values[1]):
+    if not (
+        isinstance(values, list)
+        and len(values) == 2
+        and all(isinstance(v, (int, float)) for v in values)
+        and values[0] < values[1]
+    ):
         raise ActorCriticError(f"sweep: [random] {name} {kind} needs [low, high] with low < high")
     if kind == "log_uniform":
         if values[0] <= 0:
@@ -161,7 +170,9 @@ def _build(config_class: type, env: str, values: dict, seeds: tuple[int, ...], a
 
 
 def _trial_name(algo: str, env: str, settings: dict, index: int, seeds: tuple[int, ...] = ()) -> str:
-    shown = "-".join(f"{name}={_short(value)}" for name, value in {**settings, **({"seeds": seeds} if seeds else {})}.items())
+    shown = "-".join(
+        f"{name}={_short(value)}" for name, value in {**settings, **({"seeds": seeds} if seeds else {})}.items()
+    )
     name = f"{index:03d}-{algo}-{env.replace('/', '-').replace(':', '-')}" + (f"-{shown}" if shown else "")
     return "".join(c if c.isalnum() or c in "-_=.," else "_" for c in name)[:120]
 
@@ -189,10 +200,17 @@ def load(out: Path) -> tuple[list[Trial], Backend]:
     path = Path(out) / SWEEP_FILE
     try:
         saved = json.loads(path.read_text())
-        trials = [Trial(t["name"], t["algo"], config_from_dict(algorithm(t["algo"]).config_class, t["config"]), t["settings"]) for t in saved["trials"]]
-        backend = Backend(**saved["backend"]) if "backend" in saved else Backend(jobs=int(saved["jobs"]))  # sweeps before the Ray backend
+        trials = [
+            Trial(t["name"], t["algo"], config_from_dict(algorithm(t["algo"]).config_class, t["config"]), t["settings"])
+            for t in saved["trials"]
+        ]
+        backend = (
+            Backend(**saved["backend"]) if "backend" in saved else Backend(jobs=int(saved["jobs"]))
+        )  # sweeps before the Ray backend
         return trials, backend
     except FileNotFoundError:
-        raise ActorCriticError(f"{out} holds no sweep ({SWEEP_FILE} is missing): pass the --out of an earlier `actorcritic sweep`") from None
+        raise ActorCriticError(
+            f"{out} holds no sweep ({SWEEP_FILE} is missing): pass the --out of an earlier `actorcritic sweep`"
+        ) from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ActorCriticError(f"corrupt sweep: {path} cannot be read ({error!s:.80})") from None

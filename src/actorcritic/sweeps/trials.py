@@ -34,6 +34,7 @@ from actorcritic.sweeps.spec import load
 
 # ---------------------------------------------------------------- running
 
+
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -49,7 +50,9 @@ def run_trial(out: Path, name: str, threads: int, callbacks: tuple = ()) -> None
 
     trials, _ = load(out)
     (trial,) = [t for t in trials if t.name == name]
-    train_or_resume(trial.algo, dataclasses.replace(trial.config, num_threads=threads), Path(out) / TRIALS_DIR / name, callbacks)
+    train_or_resume(
+        trial.algo, dataclasses.replace(trial.config, num_threads=threads), Path(out) / TRIALS_DIR / name, callbacks
+    )
 
 
 if __name__ == "__main__":  # a trial's process: python -m actorcritic.sweeps.trials OUT NAME THREADS
