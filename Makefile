@@ -18,7 +18,10 @@ $(INSTALLED): pyproject.toml
 demo: install
 	$(BIN)/actorcritic train ppo --env CartPole-v1 --total-steps 100000 --seed 0
 
+# the formatter and the linter first (ruff, configured in pyproject.toml), then the tests
 test: install
+	$(BIN)/ruff format --check --quiet src tests benchmarks scripts
+	$(BIN)/ruff check --quiet src tests benchmarks scripts
 	$(BIN)/python -m pytest
 
 test-slow: install
