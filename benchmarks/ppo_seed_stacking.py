@@ -114,7 +114,7 @@ def main() -> None:
     for env in ("CartPole-v1", "HalfCheetah-v5"):
         config = PPOConfig.for_env(env, total_steps=10**6, num_threads=args.threads, checkpoint_every=0)
         agent = PPO(config)
-        discrete = agent.discrete
+        discrete = agent.actions.discrete
         obs_dim, actions = (
             int(agent.observation_space.shape[0]),
             int(agent.action_space.n if discrete else agent.action_space.shape[0]),
@@ -123,7 +123,7 @@ def main() -> None:
         rollouts = max(1, 16384 // (config.num_envs * config.num_steps))
         started = time.perf_counter()
         for _ in range(rollouts):
-            agent._collect_rollout()
+            agent.collector.collect()
         rollout_s = (time.perf_counter() - started) / rollouts
         transitions = config.num_envs * config.num_steps
         steps_per_update = config.epochs * math.ceil(transitions / config.minibatch_size)

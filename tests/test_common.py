@@ -10,7 +10,7 @@ from conftest import Recorder
 
 from actorcritic import GRPO, PPO, SAC, TD3, GRPOConfig, PPOConfig, SACConfig, TD3Config
 from actorcritic.algorithms.engine import MetricMeans, crossed_multiple
-from actorcritic.algorithms.onpolicy import OnPolicyAgent
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyLearner
 
 PPO_TINY = dict(
     env="CartPole-v1",
@@ -108,16 +108,19 @@ def test_a_callback_returning_false_stops_training_after_that_window(make):
     assert recorder.ended == 1
 
 
-class _Nudge(OnPolicyAgent):
-    """An algorithm whose update moves every parameter and says nothing about any cache."""
+class _NudgeLearner(OnPolicyLearner):
+    """An update that moves every parameter and says nothing about any cache."""
 
-    algo = "nudge"
-    config_class = PPOConfig
-
-    def _update(self, batch):
+    def update(self, batch, update_index, generator):
         with torch.no_grad():
             self.flat_parameters.parameter.add_(0.1)
         return {}
+
+
+class _Nudge(OnPolicyAgent):
+    algo = "nudge"
+    config_class = PPOConfig
+    learner_class = _NudgeLearner
 
 
 def test_the_engine_drops_the_acting_copy_after_every_update_and_after_load(tmp_path):
@@ -159,7 +162,7 @@ def test_a_format_1_on_policy_checkpoint_loads_with_renamed_fields_and_checkpoin
     loaded = PPO.load(tmp_path / "ckpt")
     assert loaded.config.entropy_coef == 0.01 and loaded.config.checkpoint_every == 10 * 2 * 32
     assert loaded.updates == agent.updates and torch.equal(
-        loaded.flat_parameters.parameter, agent.flat_parameters.parameter
+        loaded.learner.flat_parameters.parameter, agent.learner.flat_parameters.parameter
     )
 
 

@@ -14,7 +14,7 @@ SMALL = dict(num_envs=2, num_steps=32, total_steps=128, hidden_sizes=(16, 16), e
 
 def test_grpo_groups_share_their_start_state_and_advantages_are_group_relative():
     agent = GRPO(GRPOConfig(env="CartPole-v1", group_size=4, groups_per_update=2, total_steps=200, hidden_sizes=(16,)))
-    batch = agent._collect_rollout()
+    batch = agent.collector.collect()
     assert batch.returns.shape == (2, 4)
     assert agent.model.body.members == 1  # no value network
     assert torch.isclose(batch.weights.sum(), torch.tensor(1.0))  # 1/G Σ_i 1/|o_i| Σ_t over all episodes
@@ -36,7 +36,7 @@ def test_grpo_with_kl_to_reference_saves_the_reference(tmp_path):
     assert recorder.rows[-1]["kl_to_reference"] >= 0
     agent.save(tmp_path / "ckpt")
     loaded = GRPO.load(tmp_path / "ckpt")
-    assert all(torch.equal(a, b) for a, b in zip(agent.reference.parameters(), loaded.reference.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(agent.learner.reference.parameters(), loaded.learner.reference.parameters()))
 
 
 class _UnseededReset(gym.Env):

@@ -140,23 +140,28 @@ def test_gaussian_kl_matches_torch_distributions():
 
 
 def test_critics_evaluate_every_member_fit_towards_one_target_and_soft_update():
+    from actorcritic.algorithms.buffers import Transitions
+    from actorcritic.algorithms.offpolicy import fit_critics, move_targets
+
     torch.manual_seed(0)
-    critics = Critics(3, obs_dim=4, action_dim=2, hidden_sizes=(16,), learning_rate=1e-2)
+    critics = Critics(3, obs_dim=4, action_dim=2, hidden_sizes=(16,))
+    optimizer = torch.optim.Adam([critics.flat.parameter], lr=1e-2)
     obs, actions, targets = torch.randn(32, 4), torch.randn(32, 2), torch.randn(32)
+    batch = Transitions(obs, actions, torch.zeros(32), obs, torch.zeros(32))
     q = critics.q(obs, actions)
     assert q.shape == (3, 32) and torch.allclose(critics.q_member(obs, actions, 1), q[1], atol=1e-6)
     assert torch.equal(critics.target_q(obs, actions), q.detach())  # targets start as copies
-    first = critics.fit(obs, actions, targets)["critic_loss"]
+    first = fit_critics(critics, optimizer, batch, targets)["critic_loss"]
     for _ in range(20):
-        last = critics.fit(obs, actions, targets)["critic_loss"]
+        last = fit_critics(critics, optimizer, batch, targets)["critic_loss"]
     assert last < first
     target_before, online = critics.target_flat.parameter.detach().clone(), critics.flat.parameter.detach()
-    critics.soft_update(0.1)
+    move_targets(critics, 0.1)
     assert torch.allclose(critics.target_flat.parameter, 0.9 * target_before + 0.1 * online, atol=1e-7)
 
 
 def test_critics_actor_gradient_reaches_the_actions_only():
-    critics = Critics(2, obs_dim=3, action_dim=1, hidden_sizes=(8,), learning_rate=1e-3)
+    critics = Critics(2, obs_dim=3, action_dim=1, hidden_sizes=(8,))
     actions = torch.randn(5, 1, requires_grad=True)
     critics.q(torch.randn(5, 3), actions, detach_weights=True).min(0).values.sum().backward()
     assert actions.grad is not None and critics.flat.parameter.grad.abs().sum() == 0

@@ -75,7 +75,7 @@ def test_truncated_steps_bootstrap_from_the_final_observation():
     recording_step.t = 0
     agent.envs.step = recording_step
     agent._reset_envs()
-    rollout = agent._collect_rollout()
+    rollout = agent.collector.collect()
     assert rollout.truncated.any() and not rollout.terminated.any()
     value = lambda obs: agent.model(torch.as_tensor(obs, dtype=torch.float32)[None])[1].item()
     for (t, index), (final_obs, reset_obs) in final_observations.items():
@@ -120,7 +120,7 @@ def test_resumed_agent_continues_counters_optimizer_and_schedule(tmp_path):
     assert resumed.global_step == 128 and resumed.updates == 8
     assert [r["updates"] for r in recorder.rows] == [5, 6, 7, 8]
     assert recorder.rows[0]["learning_rate"] == pytest.approx(3e-4 * (1 - 64 / 128))
-    adam_steps = resumed.optimizer.state_dict()["state"][0]["step"].item()
+    adam_steps = resumed.learner.optimizer.state_dict()["state"][0]["step"].item()
     assert adam_steps == 8 * 2  # 8 updates x 2 epochs x 1 minibatch, counting the saved ones
 
 

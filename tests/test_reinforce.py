@@ -38,7 +38,7 @@ def test_reinforce_refuses_an_estimator_without_a_value_function():
 def test_score_squared_norms_match_a_per_sample_loop():
     agent = REINFORCE(REINFORCEConfig(env="Pendulum-v1", baseline="optimal", **SMALL))
     obs, actions = torch.randn(5, 3), torch.randn(5, 1)
-    norms = agent.score_squared_norms(obs, actions)
+    norms = agent.learner.score_squared_norms(obs, actions)
     for i in range(5):
         log_prob = agent.model.evaluate_actions(obs[i : i + 1], actions[i : i + 1])[0].sum()
         grads = torch.autograd.grad(log_prob, list(agent.model.parameters()))

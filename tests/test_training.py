@@ -172,7 +172,7 @@ def test_learn_n_trains_n_more_steps_and_never_shrinks_the_schedule():
     )
     agent.learn(128)
     assert agent.global_step == 128 and agent.config.total_steps == 2_048
-    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(
+    assert agent.learner.optimizer.param_groups[0]["lr"] == pytest.approx(
         3e-4 * (1 - 64 / 2_048)
     )  # the schedule of 2,048 steps
     agent.learn(128)

@@ -13,17 +13,17 @@ SMALL = dict(num_envs=2, num_steps=32, total_steps=128, hidden_sizes=(16, 16), e
 def test_trpo_step_respects_the_trust_region_and_leaves_the_critic_to_regression():
     agent = TRPO(TRPOConfig(env="CartPole-v1", **SMALL))
     agent._reset_envs()
-    rollout = agent._collect_rollout()
+    rollout = agent.collector.collect()
     mask = agent.model.policy_parameter_mask().bool()
-    before = agent.flat_parameters.parameter.detach().clone()
+    before = agent.learner.flat_parameters.parameter.detach().clone()
     size = rollout.rewards.numel()
-    metrics = agent._policy_step(
+    metrics = agent.learner.policy_step(
         rollout.observations.reshape(size, -1),
         rollout.actions.reshape(size),
         rollout.log_probs.reshape(size),
         torch.randn(size),
     )
-    after = agent.flat_parameters.parameter.detach()
+    after = agent.learner.flat_parameters.parameter.detach()
     assert torch.equal(after[~mask], before[~mask])  # the value network is untouched by the policy step
     assert metrics["kl"] <= agent.config.max_kl + 1e-6
     for name in ("kl", "surrogate_improvement", "line_search_steps", "cg_residual"):

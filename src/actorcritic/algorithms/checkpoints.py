@@ -1,24 +1,6 @@
-"""What both engines share: the agent's opening (device, threads, environments, spaces), the training loop
-with its logging windows, evaluations, checkpoints and callbacks, evaluation, and checkpoints of any agent.
-
-The loop, for either engine:
-
-    while global_step < the end of this learn call:
-        advance                     on-policy: one rollout and one update; off-policy: one step (and its updates)
-        every logging window:       one metrics row, with an evaluation every eval_every steps
-                                    -> callbacks.on_log, then callbacks.on_evaluation (if evaluated)
-        every checkpoint_every steps:                                      -> callbacks.on_checkpoint
-    callbacks.on_end
-
-Callbacks are any objects with some of these methods, called with the agent (see `Callbacks`):
-
-    on_evaluation(agent, metrics)   after each periodic evaluation (metrics["eval_return_mean"] is set)
-    on_log(agent, metrics)          after each logging window; `metrics` is that metrics.csv row
-    on_checkpoint(agent)            every `checkpoint_every` environment steps (a run directory saves here)
-    on_end(agent)                   when training stops
-
-`on_log` and `on_evaluation` may return False to stop training after that window (Stable-Baselines3's
-convention); so does an evaluation return at or above `stop_at_return`."""
+"""Checkpoints of any agent: rebuilding an agent from its checkpoint (its config, counters and spaces checked),
+the episodes it had in flight, and the upgrade of older formats (the engines' migrations, then each
+algorithm's own `state_migrations`). The file format itself is `actorcritic.storage.checkpoint`."""
 
 from __future__ import annotations
 
@@ -37,9 +19,13 @@ from actorcritic.envs.resume import (
 )
 from actorcritic.errors import ActorCriticError
 from actorcritic.storage.checkpoint import (
+    FORMAT_VERSION,
     SEED_ORDER_FILE,
+    STATE_FILE,
     load_checkpoint,
+    readable_checkpoint,
 )
+from actorcritic.storage.layout import CHECKPOINT_DIR
 
 # ---------------------------------------------------------------- checkpoints of any agent
 
@@ -75,22 +61,18 @@ def saved_episodes(
 def checkpoint_directory(directory: str | Path) -> Path:
     """`directory` itself, or its checkpoint/ when it is a run directory."""
     directory = Path(directory)
-    inner = directory / "checkpoint"
+    inner = directory / CHECKPOINT_DIR
     if (
-        not (directory / "state.json").exists()
+        not (directory / STATE_FILE).exists()
         and not (directory / SEED_ORDER_FILE).exists()
-        and (
-            (inner / "state.json").exists()
-            or (inner / SEED_ORDER_FILE).exists()
-            or (directory / "checkpoint.prev").exists()
-        )
+        and ((readable_checkpoint(inner) / STATE_FILE).exists() or (inner / SEED_ORDER_FILE).exists())
     ):
         return inner
     return directory
 
 
 def is_seed_group_checkpoint(directory: Path) -> bool:
-    return not (directory / "state.json").exists() and (directory / SEED_ORDER_FILE).exists()
+    return not (directory / STATE_FILE).exists() and (directory / SEED_ORDER_FILE).exists()
 
 
 def rebuild_agent(
@@ -101,7 +83,7 @@ def rebuild_agent(
     the JSON state; the caller loads its tensors inside `reading_tensors`."""
     tensors, state = load_checkpoint(Path(directory), cls.algo)
     try:
-        state = upgrade_state(state, cls.config_class)
+        state = upgrade_state(state, cls)
         config = dataclasses.replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
         counters = state["counters"]
         global_step, updates = (
@@ -135,27 +117,31 @@ def step_count(counters: dict, name: str, directory: Path) -> int:
     return value
 
 
-RETIRED_GRPO_FIELDS = ("num_envs", "num_steps", "advantage", "gae_lambda", "k", "normalize_rewards")
+def upgrade_state(state: dict, agent_class: type) -> dict:
+    """A state.json of an older format in today's terms: for each format step, the engines' migration, then
+    the algorithm's own (`Agent.state_migrations`, declared in the algorithm's file)."""
+    for version in range(state["format_version"], FORMAT_VERSION):
+        state = ENGINE_MIGRATIONS[version](dict(state))
+        if version in agent_class.state_migrations:
+            state = agent_class.state_migrations[version](dict(state))
+    return state
 
 
-def upgrade_state(state: dict, config_class: type) -> dict:
-    """A format-1 state.json (before the engines shared one contract) in today's terms: the on-policy
-    optimiser's hyperparameters keyed by name, `checkpoint_every` in environment steps rather than updates,
-    GRPO's config without the rollout fields it never read, SAC's target entropy 0 (meaning -|A|) as None."""
-    if state["format_version"] >= 2:
-        return state
-    state, config = dict(state), dict(state["config"])
+def _engines_share_one_contract(state: dict) -> dict:
+    """Format 1 -> 2 (the engines came to share one contract): the on-policy optimiser's hyperparameters keyed
+    by name, and `checkpoint_every` in environment steps rather than updates."""
     groups = state["optimizer_param_groups"]
     if isinstance(groups, list):  # the on-policy engine saved its single optimiser's groups bare
+        config = dict(state["config"])
         state["optimizer_param_groups"] = {"optimizer": groups}
         steps_per_update = config.get("num_envs", 1) * config.get("num_steps", 1)
         config["checkpoint_every"] = config.get("checkpoint_every", 0) * steps_per_update
-    if state["algo"] == "grpo":
-        config = {k: v for k, v in config.items() if k not in RETIRED_GRPO_FIELDS}
-    if state["algo"] == "sac" and config.get("target_entropy") == 0.0:
-        config["target_entropy"] = None
-    state["config"] = config
+        state["config"] = config
     return state
+
+
+ENGINE_MIGRATIONS = {1: _engines_share_one_contract}
+"""format version N -> the migration of every checkpoint from N to N + 1."""
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -149,6 +149,35 @@ class Callbacks:
         return all(result is not False for result in results)
 
 
+class Trainer(Protocol):
+    """What run directories, sweeps and experiments use of every registered algorithm, and nothing more:
+    `Agent` (both engines) and `GRPOLM` provide it, and so must any new algorithm."""
+
+    algo: str
+    config_class: type
+    config: Any
+    global_step: int
+    records_video: bool
+
+    def learn(self, steps: int | None = None, callbacks: Iterable[Any] = ()) -> Any:
+        """Train `steps` more steps (default: to config.total_steps), sending the events of this module's docstring."""
+
+    def evaluate(
+        self, episodes: int | None = None, seed: int | None = None, video_dir: str | Path | None = None
+    ) -> list[float]:
+        """Scores of fresh evaluation episodes (returns; grpo-lm: 1.0 or 0.0 per held-out prompt)."""
+
+    def save(self, directory: str | Path, policy_only: bool = False) -> None:
+        """A checkpoint that `load` restores exactly (`policy_only`: without what only further training needs)."""
+
+    @classmethod
+    def load(cls, directory: str | Path, **config_overrides: Any) -> "Trainer":
+        """The trainer saved in `directory`."""
+
+    def summary_extras(self) -> dict:
+        """summary.json's fields beyond every run's."""
+
+
 class Agent:
     """What both engines share. An engine supplies `_advance` (one iteration of its loop), `_log_due`,
     `_modules`, `_optimizers` and, if it keeps any, `_extra_state` / `_load_extra_state`; an algorithm
@@ -195,10 +224,11 @@ class Agent:
         # one CPU stream for every random draw (acting runs on the CPU; a CUDA model receives copies)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.episodes = EpisodeStatistics(num_envs)
-        self.window = MetricMeans()
+        self.window_metrics = MetricMeans()
+        """The metrics of the current logging window's updates (one metrics.csv row)."""
         self.global_step = 0
         self.updates = 0
-        self._obs: np.ndarray | None = None  # current observations of the N actors; None before the first reset
+        self._started = False  # whether the environments have been started since this agent was built or loaded
         # a loaded checkpoint's `envs.episode_record`, with the agent's `_episodes_in_flight` among the arrays
         self._saved_episodes: tuple[list[dict] | None, dict[str, np.ndarray]] = (None, {})
         self.resumed_episodes: str | None = None
@@ -208,7 +238,7 @@ class Agent:
     def _episode_record(self) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
         """What a checkpoint keeps of the episodes (`envs.episode_record`, plus `_episodes_in_flight` where
         they can be continued exactly), or, for an agent loaded and not trained since, what it was loaded with."""
-        if self._obs is None:
+        if not self._started:
             return self._saved_episodes
         record, arrays = episode_record(self.envs, self.episodes.running_length)
         return record, ({**arrays, **self._episodes_in_flight()} if arrays else {})
@@ -217,9 +247,9 @@ class Agent:
     """The values [N] per environment copy that `_episodes_in_flight` saves besides the observations."""
 
     def _episodes_in_flight(self) -> dict[str, np.ndarray]:
-        """The agent's side of the episodes in flight, [N, ...] each: the observations the environments
-        returned last and the returns so far. An engine that keeps more per episode adds it."""
-        return {"observations": self._obs, "returns": self.episodes.running_return}
+        """The engine's side of the episodes in flight, [N, ...] each: the observations the environments
+        returned last, the returns so far (`episode_values`), and whatever else the engine keeps per episode."""
+        raise NotImplementedError
 
     def _continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
         """Take back `_episodes_in_flight` from a checkpoint (the episode statistics having just been made)."""
@@ -250,7 +280,7 @@ class Agent:
         raise NotImplementedError
 
     def _advance(self) -> None:
-        """One iteration of the loop: environment steps, updates, and their metrics into `self.window`."""
+        """One iteration of the loop: environment steps, updates, and their metrics into `self.window_metrics`."""
         raise NotImplementedError
 
     def _log_due(self) -> bool:
@@ -265,6 +295,17 @@ class Agent:
 
     def _parameters_changed(self) -> None:
         """Called after every update and after loading: drop whatever caches the parameters."""
+
+    state_migrations: dict[int, Callable[[dict], dict]] = {}
+    """Format version N -> the algorithm's own upgrade of a state.json from format N to N + 1, after the
+    engines' (`checkpoints.upgrade_state`): what a change of this algorithm's config needs of old checkpoints."""
+
+    records_video = True
+    """Whether `evaluate(video_dir=...)` can record the episodes (an algorithm without frames says False)."""
+
+    def summary_extras(self) -> dict:
+        """What summary.json holds for this algorithm beyond every run's fields (grpo-lm: its accuracies)."""
+        return {}
 
     metric_names: tuple[str, ...] = ()
     """Metric columns that may be missing from a window (written empty then), in column order."""
@@ -316,11 +357,11 @@ class Agent:
         The learning-rate schedule (where there is one) runs over config.total_steps; a call that would end
         beyond it moves config.total_steps to its end, so the schedule stretches from the current step to
         the new end instead of being cut. `callbacks` receive the events of the module docstring."""
-        for _ in self.training(steps, callbacks):
+        for _ in self.learning_windows(steps, callbacks):
             pass
         return self
 
-    def training(self, steps: int | None = None, callbacks: Iterable[Any] = ()) -> Iterator[dict[str, float]]:
+    def learning_windows(self, steps: int | None = None, callbacks: Iterable[Any] = ()) -> Iterator[dict[str, float]]:
         """`learn`, one logging window at a time: yields each metrics row after its callbacks have run. A
         multi-seed run (`actorcritic.runs.seeds.SeedGroup`) interleaves its seeds' windows this way."""
         if steps is not None:
@@ -332,8 +373,9 @@ class Agent:
         else:
             end = self.config.total_steps
         cfg, hooks = self.config, Callbacks(callbacks)
-        if self._obs is None and self.global_step < end:
+        if not self._started and self.global_step < end:
             self._reset_envs()
+            self._started = True
         window_start, window_step = time.perf_counter(), self.global_step
         while self.global_step < end:
             step_before = self.global_step
@@ -388,7 +430,7 @@ class Agent:
             "episodes": len(returns),
             "steps_per_second": steps_per_second,
             **{name: EMPTY_METRIC for name in self.metric_names},
-            **self.window.means(),
+            **self.window_metrics.means(),
             "eval_return_mean": EMPTY_METRIC,
         }
         return metrics

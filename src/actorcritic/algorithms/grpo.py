@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from actorcritic.algorithms.engine import MetricMeans
-from actorcritic.algorithms.onpolicy import MAX_ENVS, OnPolicyAgent, OnPolicyConfig
+from actorcritic.algorithms.onpolicy import MAX_ENVS, OnPolicyAgent, OnPolicyConfig, OnPolicyLearner
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.core.estimators import group_relative_advantages
 from actorcritic.core.losses import clipped_surrogate, kl_k3
@@ -89,83 +89,19 @@ class GroupBatch:
     returns: torch.Tensor  # [groups, G]
 
 
-class GRPO(OnPolicyAgent):
-    """Group relative policy optimisation on environments with seed-reproducible resets."""
+class GRPOLearner(OnPolicyLearner):
+    """GRPO's update: the clipped surrogate averaged per episode, minus β·KL to the initial policy (Eq. 36)."""
 
-    algo = "grpo"
-    config_class = GRPOConfig
     uses_value_function = False
 
-    def __init__(self, config: GRPOConfig, env_fn=None):
-        super().__init__(config, env_fn)
+    def __init__(self, config: GRPOConfig, observation_space, actions, device: torch.device):
+        super().__init__(config, observation_space, actions, device)
         self.reference = copy.deepcopy(self.model).requires_grad_(False) if config.beta > 0 else None
 
-    def _modules(self) -> dict[str, torch.nn.Module]:
-        return {**super()._modules(), **({"reference": self.reference} if self.reference is not None else {})}
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {**super().modules(), **({"reference": self.reference} if self.reference is not None else {})}
 
-    # GRPO collects whole episodes in groups (below) instead of rollouts of T steps: no rollout buffer,
-    # no reward scaling (returns are normalised within each group), no environment state between updates.
-    def _setup_collection(self) -> None:
-        pass
-
-    def _reset_envs(self) -> None:
-        self._obs = np.zeros(0)  # each group resets its own environments
-        if self.global_step > 0:  # no episode is ever in flight at a checkpoint
-            self.resumed_episodes = "continued"
-
-    def _collect_group(self):
-        """G episodes from one seeded start state: lists of (obs, actions, log_probs) per episode and returns."""
-        cfg, acting, group = self.config, self._acting(), self.config.group_size
-        (seed,) = reset_seeds(
-            cfg.seed, GROUP_RESETS, 1, self.global_step
-        )  # a new start state per group, reproducible on resume
-        raw, _ = self.envs.reset(seed=[seed] * group)
-        if not np.allclose(raw, raw[0]):
-            raise ActorCriticError(
-                f"grpo needs environments whose reset(seed) is reproducible, and {cfg.env}'s is not: its G copies started in different states"
-            )
-        obs = self.obs_normalizer(raw, update=True)
-        alive = np.ones(group, dtype=bool)
-        steps = [[] for _ in range(group)]
-        returns = np.zeros(group)
-        while alive.any():
-            actions, log_probs, _ = acting.sample(obs, acting.draw_noise((group,), self.generator))
-            raw, rewards, terminated, truncated, _ = self.envs.step(self._env_actions(actions))
-            check_finite_step(cfg.env, self.global_step + int(alive.sum()), raw, rewards)
-            for i in np.flatnonzero(alive):
-                steps[i].append((obs[i], actions[i], log_probs[i]))
-                returns[i] += rewards[i]
-            self.global_step += int(alive.sum())
-            alive &= ~(terminated | truncated)
-            obs = self.obs_normalizer(raw, update=False)
-        self.episodes.returns.extend(returns.tolist())
-        self.episodes.lengths.extend(len(episode) for episode in steps)
-        return steps, returns
-
-    def _collect_rollout(self) -> GroupBatch:
-        cfg = self.config
-        episodes, group_returns = [], []
-        for _ in range(cfg.groups_per_update):
-            steps, returns = self._collect_group()
-            episodes.extend(steps)
-            group_returns.append(returns)
-        returns = torch.tensor(np.stack(group_returns), dtype=torch.float32)
-        advantages = group_relative_advantages(returns, scale=cfg.scale_rewards).reshape(-1)  # Eq. 35
-        lengths = torch.tensor([len(e) for e in episodes])
-        rows = [step for episode in episodes for step in episode]
-        obs = torch.from_numpy(np.stack([r[0] for r in rows]))
-        actions = torch.from_numpy(np.stack([r[1] for r in rows]))
-        log_probs = torch.from_numpy(np.stack([r[2] for r in rows]))
-        return GroupBatch(
-            observations=obs.to(self.device),
-            actions=actions.to(self.device),
-            log_probs=log_probs.to(self.device),
-            advantages=advantages.repeat_interleave(lengths).to(self.device),
-            weights=(1.0 / (lengths * len(episodes))).float().repeat_interleave(lengths).to(self.device),
-            returns=returns,
-        )
-
-    def _update(self, batch: GroupBatch) -> dict[str, float]:
+    def update(self, batch: GroupBatch, update_index: int, generator: torch.Generator) -> dict[str, float]:
         cfg = self.config
         reference_log_probs = None
         if self.reference is not None:
@@ -189,3 +125,98 @@ class GRPO(OnPolicyAgent):
             )
         zero_std = float((batch.returns.std(-1, correction=0) < 1e-8).float().mean())
         return {**diagnostics.means(), "group_return_mean": float(batch.returns.mean()), "zero_std_groups": zero_std}
+
+
+class GroupCollector:
+    """G episodes from one seeded start state per group, `groups_per_update` groups per batch: GRPO's
+    collector. No rollout buffer, no reward scaling (returns are normalised within each group), and no
+    environment state between batches: no episode is ever in flight at a checkpoint."""
+
+    episode_values = ("returns",)
+
+    def __init__(self, agent: OnPolicyAgent):
+        self.agent = agent
+
+    def start(self) -> None:
+        if self.agent.global_step > 0:  # each group resets its own environments: a resumed run continues exactly
+            self.agent.resumed_episodes = "continued"
+
+    def episodes_in_flight(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
+        pass
+
+    def running_statistics(self) -> dict:
+        return {}
+
+    def _collect_group(self):
+        """G episodes from one seeded start state: lists of (obs, actions, log_probs) per episode and returns."""
+        agent = self.agent
+        cfg, acting, group = agent.config, agent._acting(), agent.config.group_size
+        (seed,) = reset_seeds(
+            cfg.seed, GROUP_RESETS, 1, agent.global_step
+        )  # a new start state per group, reproducible on resume
+        raw, _ = agent.envs.reset(seed=[seed] * group)
+        if not np.allclose(raw, raw[0]):
+            raise ActorCriticError(
+                f"grpo needs environments whose reset(seed) is reproducible, and {cfg.env}'s is not: its G copies started in different states"
+            )
+        obs = agent.obs_normalizer(raw, update=True)
+        alive = np.ones(group, dtype=bool)
+        steps = [[] for _ in range(group)]
+        returns = np.zeros(group)
+        while alive.any():
+            actions, log_probs, _ = acting.sample(obs, acting.draw_noise((group,), agent.generator))
+            raw, rewards, terminated, truncated, _ = agent.envs.step(agent.actions.to_environment(actions))
+            check_finite_step(cfg.env, agent.global_step + int(alive.sum()), raw, rewards)
+            for i in np.flatnonzero(alive):
+                steps[i].append((obs[i], actions[i], log_probs[i]))
+                returns[i] += rewards[i]
+            agent.global_step += int(alive.sum())
+            alive &= ~(terminated | truncated)
+            obs = agent.obs_normalizer(raw, update=False)
+        agent.episodes.returns.extend(returns.tolist())
+        agent.episodes.lengths.extend(len(episode) for episode in steps)
+        return steps, returns
+
+    def collect(self) -> GroupBatch:
+        agent = self.agent
+        cfg = agent.config
+        episodes, group_returns = [], []
+        for _ in range(cfg.groups_per_update):
+            steps, returns = self._collect_group()
+            episodes.extend(steps)
+            group_returns.append(returns)
+        returns = torch.tensor(np.stack(group_returns), dtype=torch.float32)
+        advantages = group_relative_advantages(returns, scale=cfg.scale_rewards).reshape(-1)  # Eq. 35
+        lengths = torch.tensor([len(e) for e in episodes])
+        rows = [step for episode in episodes for step in episode]
+        obs = torch.from_numpy(np.stack([r[0] for r in rows]))
+        actions = torch.from_numpy(np.stack([r[1] for r in rows]))
+        log_probs = torch.from_numpy(np.stack([r[2] for r in rows]))
+        return GroupBatch(
+            observations=obs.to(agent.device),
+            actions=actions.to(agent.device),
+            log_probs=log_probs.to(agent.device),
+            advantages=advantages.repeat_interleave(lengths).to(agent.device),
+            weights=(1.0 / (lengths * len(episodes))).float().repeat_interleave(lengths).to(agent.device),
+            returns=returns,
+        )
+
+
+def _without_rollout_fields(state: dict) -> dict:
+    """Format 1 -> 2: GRPO's config without the rollout fields it never read."""
+    retired = ("num_envs", "num_steps", "advantage", "gae_lambda", "k", "normalize_rewards")
+    state["config"] = {name: value for name, value in state["config"].items() if name not in retired}
+    return state
+
+
+class GRPO(OnPolicyAgent):
+    """Group relative policy optimisation on environments with seed-reproducible resets."""
+
+    algo = "grpo"
+    config_class = GRPOConfig
+    learner_class = GRPOLearner
+    collector_class = GroupCollector
+    state_migrations = {1: _without_rollout_fields}

@@ -299,11 +299,16 @@ class GRPOLM:
 
     # ---------------------------------------------------------------- GRPO
 
-    def learn(self, callbacks: Iterable[Any] = ()) -> None:
-        """Warm start (once), then GRPO steps until total_steps or time_limit_s. `callbacks` receive the
-        events of `actorcritic.algorithms.common`: one metrics row per step, checkpoints every
+    def learn(self, steps: int | None = None, callbacks: Iterable[Any] = ()) -> "GRPOLM":
+        """Warm start (once), then GRPO steps until total_steps (or `steps` more) or time_limit_s. `callbacks`
+        receive the events of `actorcritic.algorithms.engine`: one metrics row per step, checkpoints every
         `checkpoint_every` steps, the end."""
         cfg, hooks = self.config, Callbacks(callbacks)
+        if steps is not None:
+            if steps < 1:
+                raise ActorCriticError(f"learn({steps}) is out of range: train at least one GRPO step")
+            cfg = self.config = replace(cfg, total_steps=max(cfg.total_steps, self.global_step + steps))
+        end = cfg.total_steps if steps is None else self.global_step + steps
         if not self.warm_started:
             self.warm_start()
             self.accuracy_before = statistics.fmean(self.evaluate())
@@ -313,7 +318,7 @@ class GRPOLM:
             )
         started = time.perf_counter()
         time_used = self.grpo_wall_time_s  # a resumed run continues its clock
-        while self.global_step < cfg.total_steps:
+        while self.global_step < end:
             if cfg.time_limit_s and time_used + time.perf_counter() - started >= cfg.time_limit_s:
                 break
             metrics = self.step()
@@ -331,6 +336,7 @@ class GRPOLM:
             f"GRPO: {self.global_step} steps in {self.grpo_wall_time_s:.1f} s, held-out greedy accuracy {self.accuracy_before:.3f} -> {self.accuracy_after:.3f}",
             flush=True,
         )
+        return self
 
     def sample_round(self) -> tuple[list[str], Tensor, Any]:
         """Draw prompts_per_step training prompts and sample group_size completions of each with the
@@ -440,7 +446,9 @@ class GRPOLM:
 
     # ---------------------------------------------------------------- evaluation
 
-    def evaluate(self, episodes: int | None = None, seed: int | None = None) -> list[float]:
+    def evaluate(
+        self, episodes: int | None = None, seed: int | None = None, video_dir: str | Path | None = None
+    ) -> list[float]:
         """Greedy correctness (1.0 or 0.0, by the task's verifier) of the float32 policy on the first
         `episodes` prompts of the held-out set (default: all). `seed` is not used: the set is fixed."""
         return self.greedy_correct(self.heldout[: episodes or len(self.heldout)])
@@ -466,7 +474,10 @@ class GRPOLM:
         )
         return self.tokenizer.decode(decoded.tokens[0])
 
-    def extra_summary(self) -> dict:
+    records_video = False
+    """A language model has no frames to record."""
+
+    def summary_extras(self) -> dict:
         """What summary.json holds beyond the control agents' fields."""
         return {
             "accuracy_before": self.accuracy_before,
@@ -480,8 +491,9 @@ class GRPOLM:
 
     # ---------------------------------------------------------------- checkpoints
 
-    def save(self, directory: str | Path) -> None:
-        """Write a checkpoint (safetensors + JSON, atomically) that `load` and `resume` restore."""
+    def save(self, directory: str | Path, policy_only: bool = False) -> None:
+        """Write a checkpoint (safetensors + JSON, atomically) that `load` and `resume` restore. `policy_only`
+        changes nothing here: the trainer keeps nothing large that only further training needs."""
         optimizer_tensors, param_groups = optimizer_state("optimizer", self.optimizer)
         tensors = {
             **module_tensors("policy", self.policy),

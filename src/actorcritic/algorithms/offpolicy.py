@@ -24,6 +24,8 @@ import torch
 from actorcritic.algorithms.buffers import ReplayBuffer, Transitions
 from actorcritic.algorithms.engine import Agent, build_quietly, require_memory
 from actorcritic.config import AgentConfig, check_positive_int, check_range
+from actorcritic.core.losses import critic_loss
+from actorcritic.core.optim import gradient_step, polyak_update
 from actorcritic.envs.episodes import (
     EpisodeStatistics,
     check_finite_step,
@@ -31,6 +33,7 @@ from actorcritic.envs.episodes import (
 )
 from actorcritic.envs.make import is_image
 from actorcritic.errors import ActorCriticError
+from actorcritic.nets.critics import Critics
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,26 @@ class OffPolicyConfig(AgentConfig):
         # Pendulum needs far fewer warm-up steps than MuJoCo's 25k; 1e-3 learns it within 20k steps.
         "Pendulum-v1": dict(total_steps=20_000, learning_starts=1_000, learning_rate=1e-3),
     }
+
+
+def fit_critics(
+    critics: Critics, optimizer: torch.optim.Optimizer, batch: Transitions, targets: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """One optimiser step of every member of the ensemble towards the same Bellman targets y [B] (Eq. 40);
+    the loss and its diagnostics, detached."""
+    loss, info = critic_loss(critics.q(batch.observations, batch.actions), targets)
+    gradient_step(loss, optimizer, critics.flat)
+    return {**info, "critic_loss": loss.detach()}
+
+
+def critic_optimizer(critics: Critics, learning_rate: float) -> torch.optim.Optimizer:
+    """Adam over the whole ensemble's one flat parameter (PyTorch's default ε, as in Fujimoto et al.'s code)."""
+    return torch.optim.Adam([critics.flat.parameter], lr=learning_rate, fused=True)
+
+
+def move_targets(critics: Critics, tau: float) -> None:
+    """φ̄ <- τ φ + (1 - τ) φ̄ for every member of the ensemble."""
+    polyak_update(critics.target_flat, critics.flat, tau)
 
 
 class Learner(Protocol):
@@ -179,6 +202,9 @@ class OffPolicyAgent(Agent):
         self.episodes = EpisodeStatistics(1)
         self._obs = self._start_episodes()
 
+    def _episodes_in_flight(self) -> dict[str, np.ndarray]:
+        return {"observations": self._obs, "returns": self.episodes.running_return}
+
     def _advance(self) -> None:
         """One environment step into the replay buffer, then `updates_per_step` updates on uniform batches."""
         cfg = self.config
@@ -194,7 +220,7 @@ class OffPolicyAgent(Agent):
                 self.updates += 1
                 batch = self.buffer.sample(cfg.batch_size, self.generator)
                 with self._update_precision():
-                    self.window.add(self.learner.update(batch, self.updates, self.generator))
+                    self.window_metrics.add(self.learner.update(batch, self.updates, self.generator))
 
     def _log_due(self) -> bool:
         return self.global_step % self.config.log_every == 0

@@ -1,14 +1,17 @@
 """The on-policy engine of the policy-gradient family (lecture sections 2-5): PPO, REINFORCE, TRPO and GRPO
-share the environments, the actor-critic model, the rollout collection, the loop and the checkpoints;
-each algorithm supplies its config and its `_update`.
+share the environments, the actor-critic model, the loop and the checkpoints. An algorithm is two parts,
+composed by the engine:
 
     while not converged:
-        collect T steps from N actors                      -> `_collect_rollout`
-        estimate advantages (GAE, k-step or Monte Carlo)   -> `estimate_advantages`
-        improve the policy (and the value function)        -> the algorithm's `_update`
+        batch = collector.collect()          T steps of N actors (`RolloutCollector`), or GRPO's groups
+        metrics = learner.update(batch)      estimate advantages, improve the policy (and the value)
 
-The engine (with `common.Agent`) owns everything else: the learning-rate schedule, the NumPy acting copy
-(rebuilt after every update), the metrics row of each update, evaluations, checkpoints and callbacks.
+* its learner (`OnPolicyLearner`): the networks (the engine's `ActorCritic`, built from the spaces), the
+  optimiser of its choice (`optimizer_name`), and `update(batch, update_index, generator) -> metrics`;
+* its collector: `RolloutCollector` by default; GRPO declares its own (whole episodes in groups).
+
+The engine (with `engine.Agent`) owns everything else: the learning-rate schedule, the NumPy acting copy
+(dropped after every update), the metrics row of each update, evaluations, checkpoints and callbacks.
 """
 
 from __future__ import annotations
@@ -24,27 +27,19 @@ import torch
 from actorcritic.algorithms.buffers import Rollout, RolloutBuffer
 from actorcritic.algorithms.engine import Agent, build_quietly, require_memory
 from actorcritic.config import AgentConfig, check_positive_int, check_range
-from actorcritic.storage.checkpoint import numpy_arrays_to_tensors, tensors_to_numpy
-
-MAX_ENVS = 4096
-"""Most parallel environment copies in one process (each is a Python object stepped in turn)."""
 from actorcritic.core.estimators import gae, k_step_advantages, normalize
-from actorcritic.core.normalization import (
-    ObservationNormalizer,
-    RewardScaler,
-    RunningMeanStd,
-)
-from actorcritic.core.optim import FlatParameters
-from actorcritic.envs.episodes import (
-    EpisodeStatistics,
-    check_finite_step,
-    final_observations,
-)
+from actorcritic.core.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
+from actorcritic.core.optim import FlatParameters, make_optimizer
+from actorcritic.envs.episodes import EpisodeStatistics, check_finite_step, final_observations
 from actorcritic.envs.make import is_image
 from actorcritic.errors import ActorCriticError
 from actorcritic.nets.actor_critic import ActorCritic, NormalizedPolicy
 from actorcritic.nets.cnn import NatureCNN
 from actorcritic.nets.mlp import ACTIVATIONS
+from actorcritic.storage.checkpoint import numpy_arrays_to_tensors, tensors_to_numpy
+
+MAX_ENVS = 4096
+"""Most parallel environment copies in one process (each is a Python object stepped in turn)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,8 @@ class OnPolicyConfig(AgentConfig):
     activation: Literal["tanh", "relu"] = "tanh"
     """Hidden-layer activation of the policy and value networks."""
     orthogonal_init: bool = True
-    """Orthogonal weights (gain √2, policy output 0.01, value output 1) and zero biases (Huang et al. 2022); off: PyTorch's nn.Linear initialisation."""
+    """Orthogonal weights (gain √2, policy output 0.01, value output 1) and zero biases (Huang et al. 2022); off:
+    PyTorch's nn.Linear initialisation."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -97,14 +93,29 @@ class RolloutConfig(OnPolicyConfig):
         check_range("gae_lambda", self.gae_lambda, 0, 1)
 
 
-def _rollout_args(b: Rollout, c: RolloutConfig) -> tuple:
-    return b.rewards, b.values, b.next_values, b.terminated, b.truncated, c.gamma
+# ---------------------------------------------------------------- estimating advantages (lecture section 4)
+
+
+def _gae(rollout: Rollout, config: RolloutConfig) -> torch.Tensor:
+    return gae(*_estimator_inputs(rollout, config), config.gae_lambda)
+
+
+def _k_step(rollout: Rollout, config: RolloutConfig) -> torch.Tensor:
+    return k_step_advantages(*_estimator_inputs(rollout, config), config.k)
+
+
+def _monte_carlo(rollout: Rollout, config: RolloutConfig) -> torch.Tensor:
+    return k_step_advantages(*_estimator_inputs(rollout, config), None)
+
+
+def _estimator_inputs(rollout: Rollout, config: RolloutConfig) -> tuple:
+    return rollout.rewards, rollout.values, rollout.next_values, rollout.terminated, rollout.truncated, config.gamma
 
 
 ADVANTAGE_ESTIMATORS: dict[str, Callable[[Rollout, RolloutConfig], torch.Tensor]] = {
-    "gae": lambda b, c: gae(*_rollout_args(b, c), c.gae_lambda),
-    "kstep": lambda b, c: k_step_advantages(*_rollout_args(b, c), c.k),
-    "mc": lambda b, c: k_step_advantages(*_rollout_args(b, c), None),
+    "gae": _gae,
+    "kstep": _k_step,
+    "mc": _monte_carlo,
 }
 """--advantage name -> the estimator of lecture section 4 on a rollout [T, N]."""
 
@@ -112,9 +123,8 @@ ADVANTAGE_ESTIMATORS: dict[str, Callable[[Rollout, RolloutConfig], torch.Tensor]
 def estimate_advantages(batch: Rollout, config: RolloutConfig) -> torch.Tensor:
     """The advantage estimator the config names, on a rollout [T, N] (lecture section 4)."""
     if config.advantage not in ADVANTAGE_ESTIMATORS:
-        raise ActorCriticError(
-            f"--advantage {config.advantage!r} is not an estimator: choose one of {', '.join(ADVANTAGE_ESTIMATORS)}"
-        )
+        choices = ", ".join(ADVANTAGE_ESTIMATORS)
+        raise ActorCriticError(f"--advantage {config.advantage!r} is not an estimator: choose one of {choices}")
     return ADVANTAGE_ESTIMATORS[config.advantage](batch, config)
 
 
@@ -127,108 +137,225 @@ def advantages_and_returns(
     return (normalize(advantages) if normalize_advantages else advantages), returns
 
 
-class OnPolicyAgent(Agent):
-    """The engine. Algorithms subclass it with `algo`, `config_class` and `_update(rollout) -> metrics`."""
+# ---------------------------------------------------------------- the algorithm's part: its learner
 
-    uses_value_function = True
 
-    def __init__(self, config: OnPolicyConfig, env_fn=None):
-        super().__init__(config, config.num_envs, env_fn)
-        obs_shape = self.observation_space.shape
-        obs_dim = int(np.prod(obs_shape))
-        space = self.action_space
+class ActionSpace:
+    """What the engine needs to know of an action space: discrete or not, and the choices of each discrete
+    component (a MultiDiscrete's nvec; a MultiBinary(n) is MultiDiscrete([2] * n))."""
+
+    def __init__(self, space: gym.Space):
+        self.space = space
         self.discrete = isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary))
-        # several discrete choices: one categorical each; a MultiBinary(n) is MultiDiscrete([2] * n)
-        self.action_nvec = (
-            tuple(int(n) for n in np.ravel(space.nvec))
-            if isinstance(space, gym.spaces.MultiDiscrete)
-            else (2,) * int(np.prod(space.shape))
-            if isinstance(space, gym.spaces.MultiBinary)
-            else None
-        )
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            self.nvec: tuple[int, ...] | None = tuple(int(n) for n in np.ravel(space.nvec))
+        elif isinstance(space, gym.spaces.MultiBinary):
+            self.nvec = (2,) * int(np.prod(space.shape))
+        else:
+            self.nvec = None
 
-        images = is_image(self.observation_space)
-        if config.encoder == "cnn" and not images:
-            raise ActorCriticError(
-                f"--encoder cnn needs uint8 image observations of at least 36x36, but {config.env} has "
-                f"{self.observation_space}: use --encoder mlp or auto"
-            )
+    @property
+    def stored_shape(self) -> tuple[int, ...]:
+        """The shape of one action in the rollout buffer."""
+        return (len(self.nvec),) if self.nvec is not None else () if self.discrete else self.space.shape
 
-        def build():
-            encoder = NatureCNN(obs_shape) if images else None
-            features = encoder.out_features if encoder is not None else obs_dim
-            if self.action_nvec is not None:
-                head = dict(action_nvec=self.action_nvec)
-            elif self.discrete:
-                head = dict(num_actions=int(self.action_space.n))
-            else:
-                head = dict(action_dim=int(np.prod(self.action_space.shape)), log_std_init=config.log_std_init)
-            return ActorCritic(
-                features,
-                config.hidden_sizes,
-                value=self.uses_value_function,
-                encoder=encoder,
-                activation=ACTIVATIONS[config.activation],
-                orthogonal_init=config.orthogonal_init,
-                **head,
-            )
+    def policy_head(self, log_std_init: float) -> dict:
+        """The `ActorCritic` arguments of the policy's output layer."""
+        if self.nvec is not None:
+            return dict(action_nvec=self.nvec)
+        if self.discrete:
+            return dict(num_actions=int(self.space.n))
+        return dict(action_dim=int(np.prod(self.space.shape)), log_std_init=log_std_init)
 
-        self.model = build_quietly(build, config.seed).to(self.device)
+    def to_environment(self, actions: np.ndarray) -> np.ndarray:
+        """The Gaussian policy is unbounded: the environment receives actions clipped to its bounds, the
+        buffer keeps the sampled ones (their log-probabilities are the ones the ratio needs)."""
+        space = self.space
+        if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+            if np.any(space.start) or len(space.shape) > 1:
+                return actions.reshape(actions.shape[0], *space.shape) + space.start
+            return actions
+        if self.discrete:  # MultiBinary
+            return actions.reshape(actions.shape[0], *space.shape).astype(space.dtype)
+        return np.clip(actions, space.low, space.high)
+
+
+class OnPolicyLearner:
+    """The algorithm's part of the on-policy engine: its networks, its optimiser and its update.
+
+    A subclass says what makes it that algorithm: `update`, and where it differs from the defaults, the
+    optimiser (`optimizer_name`, one of `core.optim.OPTIMIZERS`), whether there is a value function, and the
+    modules it keeps besides the model (GRPO's reference policy). The engine builds it under the run's seed."""
+
+    optimizer_name = "adam"
+    """The optimiser of every parameter (fused Adam with ε = 1e-5, as in PPO's implementations)."""
+    uses_value_function = True
+    """False for a policy alone (GRPO): the model then has no value network."""
+
+    def __init__(
+        self, config: OnPolicyConfig, observation_space: gym.spaces.Box, actions: ActionSpace, device: torch.device
+    ):
+        self.config, self.device = config, device
+        self.model = build_actor_critic(config, observation_space, actions, self.uses_value_function).to(device)
         self.flat_parameters = FlatParameters(self.model)
-        self.optimizer = torch.optim.Adam(
-            [self.flat_parameters.parameter], lr=config.learning_rate, eps=1e-5, fused=True
-        )
-        # pixels are scaled to [0, 1] by the encoder, not by running statistics
-        self.obs_normalizer = ObservationNormalizer(obs_shape, config.normalize_observations and not images)
-        self._acting_copy = None
-        self.reward_scaler: RewardScaler | None = None
-        self._setup_collection()
+        self.optimizer = make_optimizer(self.optimizer_name, self.flat_parameters.parameter, config.learning_rate)
 
-    def _setup_collection(self) -> None:
-        """The rollout buffer and the reward scaler of N actors x T steps."""
-        cfg = self.config
-        obs_floats = int(np.prod(self.observation_space.shape))
-        action_floats = len(self.action_nvec or (0,)) if self.discrete else int(np.prod(self.action_space.shape))
+    def update(self, batch, update_index: int, generator: torch.Generator) -> dict[str, float]:
+        """The algorithm's improvement step on one batch of the collector (update_index counts from 1)."""
+        raise NotImplementedError
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """Every network, by checkpoint name."""
+        return {"model": self.model}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Every optimiser, by checkpoint name (the engine's learning-rate schedule sets their rate)."""
+        return {"optimizer": self.optimizer}
+
+
+def build_actor_critic(
+    config: OnPolicyConfig, observation_space: gym.spaces.Box, actions: ActionSpace, value: bool
+) -> ActorCritic:
+    """The policy (and value) networks for these spaces: MLPs, behind a Nature CNN for image observations."""
+    images = is_image(observation_space)
+    if config.encoder == "cnn" and not images:
+        raise ActorCriticError(
+            f"--encoder cnn needs uint8 image observations of at least 36x36, but {config.env} has "
+            f"{observation_space}: use --encoder mlp or auto"
+        )
+    encoder = NatureCNN(observation_space.shape) if images else None
+    features = encoder.out_features if encoder is not None else int(np.prod(observation_space.shape))
+    return ActorCritic(
+        features,
+        config.hidden_sizes,
+        value=value,
+        encoder=encoder,
+        activation=ACTIVATIONS[config.activation],
+        orthogonal_init=config.orthogonal_init,
+        **actions.policy_head(config.log_std_init),
+    )
+
+
+# ---------------------------------------------------------------- collecting rollouts
+
+
+class RolloutCollector:
+    """T steps of N actors into a rollout buffer, with reward scaling: the collector of PPO, REINFORCE and TRPO.
+
+    `next_values[t]` is V of the true successor of step t: at a truncation, of the final observation."""
+
+    episode_values = ("returns", "discounted_returns")
+    """The values [N] per copy that a checkpoint keeps of the episodes in flight, besides the observations."""
+
+    def __init__(self, agent: "OnPolicyAgent"):
+        self.agent = agent
+        cfg, actions = agent.config, agent.actions
+        obs_floats = int(np.prod(agent.observation_space.shape))
+        action_floats = len(actions.nvec or (0,)) if actions.discrete else int(np.prod(actions.space.shape))
         require_memory(
             cfg.num_steps * cfg.num_envs * 4 * (obs_floats + action_floats + 6),
             f"--num-steps {cfg.num_steps} x --num-envs {cfg.num_envs} (the rollout buffer)",
         )
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.normalize_rewards)
-        action_shape = (
-            (len(self.action_nvec),)
-            if self.action_nvec is not None
-            else ()
-            if self.discrete
-            else self.action_space.shape
-        )
         self.buffer = RolloutBuffer(
             cfg.num_steps,
             cfg.num_envs,
-            self.observation_space.shape,
-            action_shape,
-            np.int64 if self.discrete else np.float32,
-            np.uint8 if self.model.encoder is not None else np.float32,
+            agent.observation_space.shape,
+            actions.stored_shape,
+            np.int64 if actions.discrete else np.float32,
+            np.uint8 if agent.model.encoder is not None else np.float32,
         )
+        self.observations: np.ndarray | None = None  # normalised, as the policy sees them
+        self.raw_observations: np.ndarray | None = None  # as the environments returned them
 
-    def _update(self, rollout) -> dict[str, float]:
-        """The algorithm's improvement step on one rollout; returns its metrics."""
-        raise NotImplementedError
+    def start(self) -> None:
+        agent = self.agent
+        agent.episodes = EpisodeStatistics(agent.config.num_envs)
+        self.reward_scaler.returns[:] = 0.0
+        self.raw_observations = agent._start_episodes()
+        # A resumed run's normaliser has already seen the observations its episodes started from.
+        self.observations = agent.obs_normalizer(self.raw_observations, update=agent.global_step == 0)
+
+    def episodes_in_flight(self) -> dict[str, np.ndarray]:
+        # the raw observations (the normaliser's statistics are saved with the agent), and reward scaling's running return
+        agent = self.agent
+        return {
+            "observations": self.raw_observations,
+            "returns": agent.episodes.running_return,
+            "discounted_returns": self.reward_scaler.returns,
+        }
+
+    def continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
+        self.reward_scaler.returns[:] = saved["discounted_returns"]
+
+    def running_statistics(self) -> dict[str, RunningMeanStd]:
+        return {"reward_scaler": self.reward_scaler.stats}
+
+    def collect(self) -> Rollout:
+        """T steps of N actors into the buffer; `next_values[t]` = V(true successor of step t)."""
+        agent, cfg, buf, obs = self.agent, self.agent.config, self.buffer, self.observations
+        acting, normalizer = agent._acting(), agent.obs_normalizer
+        noise = acting.draw_noise((cfg.num_steps, cfg.num_envs), agent.generator)
+        for t in range(cfg.num_steps):
+            actions, log_probs, values = acting.sample(obs, noise[t])
+            buf.observations[t] = obs
+            buf.actions[t] = actions
+            buf.log_probs[t] = log_probs
+            buf.values[t] = values
+            raw_obs, rewards, terminated, truncated, info = agent.envs.step(agent.actions.to_environment(actions))
+            check_finite_step(cfg.env, agent.global_step + (t + 1) * cfg.num_envs, raw_obs, rewards)
+            dones = terminated | truncated
+            agent.episodes.step(rewards, dones)
+            buf.rewards[t] = self.reward_scaler(rewards, dones)
+            buf.terminated[t] = terminated
+            buf.truncated[t] = truncated
+            obs = normalizer(raw_obs, update=True)
+            if truncated.any():  # bootstrap from the final observation, not the reset one
+                final_obs = final_observations(raw_obs, info)[truncated]
+                buf.next_values[t, truncated] = acting.value(normalizer(final_obs, update=False))
+        self.observations, self.raw_observations = obs, raw_obs
+        agent.global_step += cfg.num_steps * cfg.num_envs
+        # Inside an episode the successor's value is the next step's value; the last step's successor is
+        # the current observation. Truncated steps keep the value of their final observation from above.
+        successor_values = np.concatenate([buf.values[1:], acting.value(obs)[None]])
+        buf.next_values[:] = np.where(buf.truncated, buf.next_values, successor_values)
+        return buf.rollout(agent.device)
+
+
+# ---------------------------------------------------------------- the engine
+
+
+class OnPolicyAgent(Agent):
+    """The engine. An algorithm names itself and its parts: `algo`, `config_class`, `learner_class` and, where
+    it is not `RolloutCollector`, `collector_class`."""
+
+    learner_class: type[OnPolicyLearner]
+    collector_class: type = RolloutCollector
+
+    def __init__(self, config: OnPolicyConfig, env_fn=None):
+        super().__init__(config, config.num_envs, env_fn)
+        self.actions = ActionSpace(self.action_space)
+        self.learner = build_quietly(
+            lambda: self.learner_class(config, self.observation_space, self.actions, self.device), config.seed
+        )
+        # pixels are scaled to [0, 1] by the encoder, not by running statistics
+        images = self.model.encoder is not None
+        self.obs_normalizer = ObservationNormalizer(
+            self.observation_space.shape, config.normalize_observations and not images
+        )
+        self._acting_copy = None
+        self.collector = self.collector_class(self)
+
+    @property
+    def model(self) -> ActorCritic:
+        """The learner's policy (and value) networks."""
+        return self.learner.model
+
+    @property
+    def episode_values(self) -> tuple[str, ...]:
+        return self.collector.episode_values
 
     # ---------------------------------------------------------------- acting
-
-    def _env_actions(self, actions: np.ndarray) -> np.ndarray:
-        """The Gaussian policy is unbounded; the environment receives actions clipped to its bounds, the
-        buffer keeps the sampled ones (their log-probabilities are the ones the ratio needs)."""
-        space = self.action_space
-        if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
-            return (
-                (actions.reshape(actions.shape[0], *space.shape) + space.start)
-                if np.any(space.start) or len(space.shape) > 1
-                else actions
-            )
-        if self.discrete:  # MultiBinary
-            return actions.reshape(actions.shape[0], *space.shape).astype(space.dtype)
-        return np.clip(actions, self.action_space.low, self.action_space.high)
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Actions for raw observations ([*obs_shape] or a batch [B, *obs_shape]), ready for `env.step`.
@@ -241,11 +368,11 @@ class OnPolicyAgent(Agent):
             actions = acting.mode(batch)
         else:
             actions = acting.sample(batch, acting.draw_noise((batch.shape[0],), self.generator))[0]
-        actions = self._env_actions(actions)
+        actions = self.actions.to_environment(actions)
         return actions[0] if single else actions
 
     def _acting(self):
-        """The NumPy copy of the model for acting (see `networks`), rebuilt after the parameters change."""
+        """The NumPy copy of the model for acting (see `nets`), rebuilt after the parameters change."""
         if self._acting_copy is None:
             self._acting_copy = self.model.acting_copy()
         return self._acting_copy
@@ -257,7 +384,7 @@ class OnPolicyAgent(Agent):
         """A standalone module: raw observations [B, obs_dim] -> the actions `act` returns, with the frozen
         observation normalisation folded in (what `actorcritic export` writes)."""
         stats = self.obs_normalizer.stats if self.obs_normalizer.enabled else None
-        low, high = (None, None) if self.discrete else (self.action_space.low, self.action_space.high)
+        low, high = (None, None) if self.actions.discrete else (self.action_space.low, self.action_space.high)
         return NormalizedPolicy(
             self.model.body,
             stats,
@@ -265,79 +392,37 @@ class OnPolicyAgent(Agent):
             self.obs_normalizer.eps,
             low,
             high,
-            self.action_nvec,
+            self.actions.nvec,
             self.model.encoder,
         ).eval()
 
-    # ---------------------------------------------------------------- collect
+    # ---------------------------------------------------------------- the loop
 
     def _reset_envs(self) -> None:
-        self.episodes = EpisodeStatistics(self.config.num_envs)
-        self.reward_scaler.returns[:] = 0.0
-        self._raw_obs = self._start_episodes()
-        # A resumed run's normaliser has already seen the observations its episodes started from.
-        self._obs = self.obs_normalizer(self._raw_obs, update=self.global_step == 0)
-
-    episode_values = ("returns", "discounted_returns")
+        self.collector.start()
 
     def _episodes_in_flight(self) -> dict[str, np.ndarray]:
-        # the raw observations (the normaliser's statistics are saved with the agent), and reward scaling's running return
-        return {
-            **super()._episodes_in_flight(),
-            "observations": self._raw_obs,
-            "discounted_returns": self.reward_scaler.returns,
-        }
+        return self.collector.episodes_in_flight()
 
     def _continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
         super()._continue_episodes(record, saved)
-        self.reward_scaler.returns[:] = saved["discounted_returns"]
-
-    def _collect_rollout(self) -> Rollout:
-        """T steps of N actors into the buffer; `next_values[t]` = V(true successor of step t)."""
-        buf, obs = self.buffer, self._obs
-        acting = self._acting()
-        noise = acting.draw_noise((self.config.num_steps, self.config.num_envs), self.generator)
-        for t in range(self.config.num_steps):
-            actions, log_probs, values = acting.sample(obs, noise[t])
-            buf.observations[t] = obs
-            buf.actions[t] = actions
-            buf.log_probs[t] = log_probs
-            buf.values[t] = values
-            raw_obs, rewards, terminated, truncated, info = self.envs.step(self._env_actions(actions))
-            check_finite_step(self.config.env, self.global_step + (t + 1) * self.config.num_envs, raw_obs, rewards)
-            dones = terminated | truncated
-            self.episodes.step(rewards, dones)
-            buf.rewards[t] = self.reward_scaler(rewards, dones)
-            buf.terminated[t] = terminated
-            buf.truncated[t] = truncated
-            obs = self.obs_normalizer(raw_obs, update=True)
-            if truncated.any():  # bootstrap from the final observation, not the reset one
-                final_obs = final_observations(raw_obs, info)[truncated]
-                buf.next_values[t, truncated] = acting.value(self.obs_normalizer(final_obs, update=False))
-        self._obs, self._raw_obs = obs, raw_obs
-        self.global_step += self.config.num_steps * self.config.num_envs
-        # Inside an episode the successor's value is the next step's value; the last step's successor is
-        # the current observation. Truncated steps keep the value of their final observation from above.
-        successor_values = np.concatenate([buf.values[1:], acting.value(obs)[None]])
-        buf.next_values[:] = np.where(buf.truncated, buf.next_values, successor_values)
-        return buf.rollout(self.device)
-
-    # ---------------------------------------------------------------- the loop
+        self.collector.continue_episodes(record, saved)
 
     def _advance(self) -> None:
-        """One rollout and one update: collect T steps of N actors, then the algorithm's `_update`."""
+        """One batch and one update: the collector's batch, then the learner's `update`."""
         cfg = self.config
         learning_rate = (
             cfg.learning_rate * (1.0 - self.global_step / cfg.total_steps) if cfg.anneal_lr else cfg.learning_rate
         )
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate
-        rollout = self._collect_rollout()
-        with self._update_precision():
-            metrics = self._update(rollout)
-        self._parameters_changed()
+        for optimizer in self.learner.optimizers().values():
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
+        batch = self.collector.collect()
         self.updates += 1
-        self.window.add({"learning_rate": learning_rate, **metrics})
+        with self._update_precision():
+            metrics = self.learner.update(batch, self.updates, self.generator)
+        self._parameters_changed()
+        self.window_metrics.add({"learning_rate": learning_rate, **metrics})
 
     def _log_due(self) -> bool:
         return True  # one metrics row per update
@@ -345,16 +430,13 @@ class OnPolicyAgent(Agent):
     # ---------------------------------------------------------------- save and load
 
     def _modules(self) -> dict[str, torch.nn.Module]:
-        return {"model": self.model}
+        return self.learner.modules()
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"optimizer": self.optimizer}
+        return self.learner.optimizers()
 
     def _running_statistics(self) -> dict[str, RunningMeanStd]:
-        return {
-            "obs_normalizer": self.obs_normalizer.stats,
-            **({"reward_scaler": self.reward_scaler.stats} if self.reward_scaler else {}),
-        }
+        return {"obs_normalizer": self.obs_normalizer.stats, **self.collector.running_statistics()}
 
     def _extra_state(self, policy_only: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
         arrays = {k: v for name, stats in self._running_statistics().items() for k, v in stats.state(name).items()}

@@ -16,11 +16,7 @@ import torch
 
 from actorcritic.algorithms.buffers import Rollout
 from actorcritic.algorithms.engine import MetricMeans
-from actorcritic.algorithms.onpolicy import (
-    OnPolicyAgent,
-    RolloutConfig,
-    advantages_and_returns,
-)
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyLearner, RolloutConfig, advantages_and_returns
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.core.estimators import normalize
 from actorcritic.core.losses import clipped_surrogate, value_loss
@@ -150,13 +146,10 @@ class PPOConfig(RolloutConfig):
     }
 
 
-class PPO(OnPolicyAgent):
-    """Proximal policy optimisation with a separate value network, for Discrete and Box action spaces."""
+class PPOLearner(OnPolicyLearner):
+    """PPO's update: K epochs of minibatch steps on the clipped surrogate and the value regression."""
 
-    algo = "ppo"
-    config_class = PPOConfig
-
-    def _update(self, batch: Rollout) -> dict[str, float]:
+    def update(self, batch: Rollout, update_index: int, generator: torch.Generator) -> dict[str, float]:
         cfg = self.config
         per_minibatch = cfg.normalize_advantages and cfg.normalize_per_minibatch
         advantages, returns = advantages_and_returns(batch, cfg, cfg.normalize_advantages and not per_minibatch)
@@ -164,7 +157,7 @@ class PPO(OnPolicyAgent):
         samples = batch.transitions(advantages, returns, batch.values)
         diagnostics, steps = MetricMeans(), 0
         for _ in range(cfg.epochs):
-            order = torch.randperm(size, generator=self.generator).to(self.device)
+            order = torch.randperm(size, generator=generator).to(self.device)
             shuffled = [x[order] for x in samples]  # one gather per epoch; minibatches are then slices
             epoch_kl = torch.zeros((), device=self.device)
             for start in range(0, size, cfg.minibatch_size):
@@ -197,3 +190,11 @@ class PPO(OnPolicyAgent):
                 break
         explained = 1.0 - (returns - batch.values).var() / returns.var().clamp_min(1e-8)
         return {**diagnostics.means(), "explained_variance": float(explained), "gradient_steps": steps}
+
+
+class PPO(OnPolicyAgent):
+    """Proximal policy optimisation with a separate value network, for Discrete and Box action spaces."""
+
+    algo = "ppo"
+    config_class = PPOConfig
+    learner_class = PPOLearner

@@ -26,11 +26,7 @@ import torch
 
 from actorcritic.algorithms.buffers import Rollout
 from actorcritic.algorithms.engine import MetricMeans
-from actorcritic.algorithms.onpolicy import (
-    OnPolicyAgent,
-    RolloutConfig,
-    advantages_and_returns,
-)
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyLearner, RolloutConfig, advantages_and_returns
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.core.estimators import (
     discounted_returns,
@@ -85,13 +81,10 @@ class REINFORCEConfig(RolloutConfig):
     PRESETS = {"CartPole-v1": dict(total_steps=200_000, learning_rate=3e-3)}
 
 
-class REINFORCE(OnPolicyAgent):
-    """The score-function policy gradient with a choice of baseline."""
+class REINFORCELearner(OnPolicyLearner):
+    """REINFORCE's update: the score-function gradient of (R - b), b the chosen baseline."""
 
-    algo = "reinforce"
-    config_class = REINFORCEConfig
-
-    def _update(self, batch: Rollout) -> dict[str, float]:
+    def update(self, batch: Rollout, update_index: int, generator: torch.Generator) -> dict[str, float]:
         cfg = self.config
         if cfg.baseline == "value":
             advantages, returns = advantages_and_returns(batch, cfg, normalize_advantages=False)
@@ -129,3 +122,11 @@ class REINFORCE(OnPolicyAgent):
     def score_squared_norms(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """w_i = ||∇θ log π_θ(a_i|s_i)||² for every sample, by per-sample gradients (torch.func). [B]."""
         return torch.cat([scores.square().sum(1) for scores in self.model.per_sample_scores(obs, actions)])
+
+
+class REINFORCE(OnPolicyAgent):
+    """The score-function policy gradient with a choice of baseline."""
+
+    algo = "reinforce"
+    config_class = REINFORCEConfig
+    learner_class = REINFORCELearner

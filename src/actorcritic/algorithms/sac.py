@@ -1,18 +1,29 @@
 """SAC (Haarnoja et al. 2018), with automatic entropy tuning: the entropy-regularised member of the
 Q-learning family (lecture section 7.4). It shares the engine and the twin critics with TD3; what differs
 is a stochastic tanh-Gaussian actor, the entropy term α log π in the target and in the actor's loss, and
-the temperature α fitted to a target entropy of -|A|."""
+the temperature α fitted to a target entropy of -|A|.
+
+The critic ensemble is a configuration: `num_critics` members, the target's minimum over all of them or over a
+random subset of `target_critics` (REDQ, Chen et al. 2021), the actor on their minimum or their mean. REDQ and
+DroQ are configurations of this learner, as DDPG is of TD3's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import gymnasium as gym
 import torch
 from torch import nn
 
 from actorcritic.algorithms.buffers import Transitions
-from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig
+from actorcritic.algorithms.offpolicy import (
+    OffPolicyAgent,
+    OffPolicyConfig,
+    critic_optimizer,
+    fit_critics,
+    move_targets,
+)
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.core.losses import bellman_target, soft_actor_loss, temperature_loss
 from actorcritic.core.optim import FlatParameters, gradient_step
@@ -32,11 +43,20 @@ class SACConfig(OffPolicyConfig):
     """Target entropy H̄ for the α update; None means the usual -|A| (minus the action dimension)."""
     policy_delay: int = 1
     """Update the actor (and α) every this many critic updates."""
+    num_critics: int = 2
+    """Q-functions in the critic ensemble (SAC's clipped double Q: 2; REDQ: 10)."""
+    target_critics: int | None = None
+    """Members the Bellman target takes its minimum over, drawn afresh for each update (REDQ: 2 of 10); None: all."""
+    actor_q: Literal["min", "mean"] = "min"
+    """How the actor's loss combines the ensemble's Q-values: their minimum (SAC) or their mean (REDQ)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_range("initial_alpha", self.initial_alpha, 0, low_inclusive=False)
         check_positive_int("policy_delay", self.policy_delay)
+        check_range("num_critics", self.num_critics, 1, 64)
+        if self.target_critics is not None:
+            check_range("target_critics", self.target_critics, 1, self.num_critics)
         if self.target_entropy is not None:
             check_range("target_entropy", self.target_entropy)
 
@@ -47,6 +67,15 @@ class Temperature(nn.Module):
     def __init__(self, initial_alpha: float):
         super().__init__()
         self.log_alpha = nn.Parameter(torch.tensor(float(initial_alpha)).log())
+
+
+def ensemble_minimum(q: torch.Tensor, subset_size: int | None, generator: torch.Generator) -> torch.Tensor:
+    """min over the members of a critic ensemble, q [M, B] -> [B]; with `subset_size` K < M, over K members
+    drawn uniformly without replacement (REDQ's in-target minimisation, Chen et al. 2021, Eq. 1)."""
+    if subset_size is None or subset_size == q.shape[0]:
+        return q.min(0).values
+    members = torch.randperm(q.shape[0], generator=generator)[:subset_size].to(q.device)
+    return q[members].min(0).values
 
 
 class SACLearner:
@@ -60,7 +89,8 @@ class SACLearner:
         self.actor = TanhGaussianActor(
             obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high
         ).to(device)
-        self.critics = Critics(2, obs_dim, action_dim, config.hidden_sizes, config.learning_rate, device)
+        self.critics = Critics(config.num_critics, obs_dim, action_dim, config.hidden_sizes, device)
+        self.critic_optimizer = critic_optimizer(self.critics, config.learning_rate)
         self.temperature = Temperature(config.initial_alpha).to(device)
         self.target_entropy = -float(action_dim) if config.target_entropy is None else config.target_entropy
         self.actor_flat = FlatParameters(self.actor)
@@ -81,19 +111,22 @@ class SACLearner:
         alpha = self.temperature.log_alpha.detach().exp()
         with torch.no_grad():
             next_actions, next_log_probs = self.actor(batch.next_observations, generator)
-            next_q = self.critics.target_q(batch.next_observations, next_actions).min(0).values
+            next_q = ensemble_minimum(
+                self.critics.target_q(batch.next_observations, next_actions), cfg.target_critics, generator
+            )
             targets = bellman_target(batch.rewards, batch.terminated, next_q - alpha * next_log_probs, cfg.gamma)
-        info = self.critics.fit(batch.observations, batch.actions, targets)
+        info = fit_critics(self.critics, self.critic_optimizer, batch, targets)
         if update_index % cfg.policy_delay == 0:
             actions, log_probs = self.actor(batch.observations, generator)
-            q_actor = self.critics.q(batch.observations, actions, detach_weights=True).min(0).values
+            q_all = self.critics.q(batch.observations, actions, detach_weights=True)
+            q_actor = q_all.min(0).values if cfg.actor_q == "min" else q_all.mean(0)
             actor_loss, actor_info = soft_actor_loss(q_actor, log_probs, alpha)
             gradient_step(actor_loss, self.actor_optimizer, self.actor_flat)
             info.update(actor_info, actor_loss=actor_loss.detach(), alpha=alpha)
             if cfg.autotune_alpha:
                 alpha_loss, _ = temperature_loss(self.temperature.log_alpha, log_probs, self.target_entropy)
                 gradient_step(alpha_loss, self.alpha_optimizer)
-        self.critics.soft_update(cfg.tau)
+        move_targets(self.critics, cfg.tau)
         return info
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -107,9 +140,16 @@ class SACLearner:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {
             "actor_optimizer": self.actor_optimizer,
-            "critic_optimizer": self.critics.optimizer,
+            "critic_optimizer": self.critic_optimizer,
             "alpha_optimizer": self.alpha_optimizer,
         }
+
+
+def _default_target_entropy_as_none(state: dict) -> dict:
+    """Format 1 -> 2: SAC's target entropy 0, which meant the default -|A|, became None."""
+    if state["config"].get("target_entropy") == 0.0:
+        state["config"] = {**state["config"], "target_entropy": None}
+    return state
 
 
 class SAC(OffPolicyAgent):
@@ -118,3 +158,4 @@ class SAC(OffPolicyAgent):
     algo = "sac"
     config_class = SACConfig
     learner_class = SACLearner
+    state_migrations = {1: _default_target_entropy_as_none}

@@ -18,7 +18,13 @@ import gymnasium as gym
 import torch
 
 from actorcritic.algorithms.buffers import Transitions
-from actorcritic.algorithms.offpolicy import OffPolicyAgent, OffPolicyConfig
+from actorcritic.algorithms.offpolicy import (
+    OffPolicyAgent,
+    OffPolicyConfig,
+    critic_optimizer,
+    fit_critics,
+    move_targets,
+)
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.core.losses import bellman_target, deterministic_policy_gradient_loss
 from actorcritic.core.optim import FlatParameters, gradient_step, polyak_update
@@ -74,9 +80,8 @@ class TD3Learner:
         self.actor = DeterministicActor(
             obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high
         ).to(device)
-        self.critics = Critics(
-            2 if config.clipped_double_q else 1, obs_dim, action_dim, config.hidden_sizes, config.learning_rate, device
-        )
+        self.critics = Critics(2 if config.clipped_double_q else 1, obs_dim, action_dim, config.hidden_sizes, device)
+        self.critic_optimizer = critic_optimizer(self.critics, config.learning_rate)
         self.actor_target = copy.deepcopy(self.actor)
         self.actor_flat, self.actor_target_flat = FlatParameters(self.actor), FlatParameters(self.actor_target)
         self.actor_optimizer = torch.optim.Adam([self.actor_flat.parameter], lr=config.learning_rate, fused=True)
@@ -111,14 +116,14 @@ class TD3Learner:
             next_q = self.critics.target_q(batch.next_observations, next_actions)  # [M, B]
             next_q = next_q.min(0).values if cfg.clipped_double_q else next_q[0]
             targets = bellman_target(batch.rewards, batch.terminated, next_q, cfg.gamma)  # Eq. 40
-        info = self.critics.fit(batch.observations, batch.actions, targets)
+        info = fit_critics(self.critics, self.critic_optimizer, batch, targets)
         if update_index % cfg.policy_delay == 0:
             # the actor climbs Q1 through the action only: the critic's weights are held fixed (Eq. 39)
             q_actor = self.critics.q_member(batch.observations, self.actor(batch.observations), 0, detach_weights=True)
             actor_loss, _ = deterministic_policy_gradient_loss(q_actor)
             gradient_step(actor_loss, self.actor_optimizer, self.actor_flat)
             info["actor_loss"] = actor_loss.detach()
-            self.critics.soft_update(cfg.tau)
+            move_targets(self.critics, cfg.tau)
             polyak_update(self.actor_target_flat, self.actor_flat, cfg.tau)
         return info
 
@@ -131,7 +136,7 @@ class TD3Learner:
         }
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critics.optimizer}
+        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
 
 
 class TD3(OffPolicyAgent):

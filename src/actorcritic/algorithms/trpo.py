@@ -17,11 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from actorcritic.algorithms.buffers import Rollout
-from actorcritic.algorithms.onpolicy import (
-    OnPolicyAgent,
-    RolloutConfig,
-    advantages_and_returns,
-)
+from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyLearner, RolloutConfig, advantages_and_returns
 from actorcritic.config import check_positive_int, check_range
 from actorcritic.core.losses import importance_weighted_surrogate, value_loss
 from actorcritic.core.optim import (
@@ -77,21 +73,18 @@ class TRPOConfig(RolloutConfig):
     }
 
 
-class TRPO(OnPolicyAgent):
-    """Trust region policy optimisation with a separate value network."""
+class TRPOLearner(OnPolicyLearner):
+    """TRPO's update: a natural-gradient step of the policy inside the trust region, then Adam on the value."""
 
-    algo = "trpo"
-    config_class = TRPOConfig
-
-    def _update(self, batch: Rollout) -> dict[str, float]:
+    def update(self, batch: Rollout, update_index: int, generator: torch.Generator) -> dict[str, float]:
         cfg = self.config
         advantages, returns = advantages_and_returns(batch, cfg, cfg.normalize_advantages)
         obs, actions, old_log_probs, advantages, returns = batch.transitions(advantages, returns)
-        metrics = self._policy_step(obs, actions, old_log_probs, advantages)
-        metrics["value_loss"] = self._fit_value(obs, returns)
+        metrics = self.policy_step(obs, actions, old_log_probs, advantages)
+        metrics["value_loss"] = self._fit_value(obs, returns, generator)
         return metrics
 
-    def _policy_step(self, obs, actions, old_log_probs, advantages) -> dict[str, float]:
+    def policy_step(self, obs, actions, old_log_probs, advantages) -> dict[str, float]:
         cfg, model = self.config, self.model
         parameters = list(model.parameters())
         mask = model.policy_parameter_mask()  # the trust region concerns the policy's entries only
@@ -137,11 +130,11 @@ class TRPO(OnPolicyAgent):
             "entropy": float(entropy),
         }
 
-    def _fit_value(self, obs, returns) -> float:
+    def _fit_value(self, obs, returns, generator: torch.Generator) -> float:
         cfg = self.config
         size, total, steps = obs.shape[0], torch.zeros((), device=obs.device), 0
         for _ in range(cfg.value_epochs):
-            order = torch.randperm(size, generator=self.generator).to(obs.device)
+            order = torch.randperm(size, generator=generator).to(obs.device)
             for start in range(0, size, cfg.minibatch_size):
                 rows = order[start : start + cfg.minibatch_size]
                 v_loss, _ = value_loss(self.model(obs[rows])[1], returns[rows])
@@ -149,3 +142,11 @@ class TRPO(OnPolicyAgent):
                 total += v_loss.detach()
                 steps += 1
         return float(total / steps)
+
+
+class TRPO(OnPolicyAgent):
+    """Trust region policy optimisation with a separate value network."""
+
+    algo = "trpo"
+    config_class = TRPOConfig
+    learner_class = TRPOLearner

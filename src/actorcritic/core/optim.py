@@ -46,6 +46,25 @@ class FlatParameters:
         return norm
 
 
+def adam(parameter: torch.Tensor, learning_rate: float) -> torch.optim.Optimizer:
+    """Adam (Kingma & Ba 2015) with ε = 1e-5, the value of PPO's reference implementations, fused into one kernel."""
+    return torch.optim.Adam([parameter], lr=learning_rate, eps=1e-5, fused=True)
+
+
+def rmsprop(parameter: torch.Tensor, learning_rate: float) -> torch.optim.Optimizer:
+    """RMSprop with α = 0.99 and ε = 1e-5, the settings of A2C (Mnih et al. 2016) as Stable-Baselines3 has them."""
+    return torch.optim.RMSprop([parameter], lr=learning_rate, alpha=0.99, eps=1e-5)
+
+
+OPTIMIZERS = {"adam": adam, "rmsprop": rmsprop}
+"""An on-policy learner's `optimizer_name` -> the optimiser of its flat parameter."""
+
+
+def make_optimizer(name: str, parameter: torch.Tensor, learning_rate: float) -> torch.optim.Optimizer:
+    """The optimiser `name` (a key of `OPTIMIZERS`) over one flat parameter."""
+    return OPTIMIZERS[name](parameter, learning_rate)
+
+
 def gradient_step(
     loss: torch.Tensor,
     optimizer: torch.optim.Optimizer,

@@ -101,6 +101,13 @@ class SeedGroup:
         """The environment steps of the seed that is furthest behind."""
         return min(agent.global_step for agent in self.agents)
 
+    @property
+    def records_video(self) -> bool:
+        return self.agents[0].records_video
+
+    def summary_extras(self) -> dict:
+        return {}
+
     def seed_agent(self, index: int):
         """The agent of the index-th seed (in the order of `seeds`): a standalone single-seed agent."""
         return self.agents[index]
@@ -134,7 +141,7 @@ class SeedGroup:
     def learn(self, steps: int | None = None, callbacks: Iterable[Any] = ()):
         """`Agent.learn` for every seed, one logging window of each in turn."""
         callbacks = list(callbacks)
-        runs = [agent.training(steps, callbacks) for agent in self.agents]
+        runs = [agent.learning_windows(steps, callbacks) for agent in self.agents]
         while runs:
             runs = [run for run in runs if next(run, _FINISHED) is not _FINISHED]
         return self

@@ -43,7 +43,7 @@ from actorcritic.runs.seeds import (
     seed_subdirectory,
     write_seed_order,
 )
-from actorcritic.storage.checkpoint import SEED_ORDER_FILE, STATE_FILE
+from actorcritic.storage.checkpoint import SEED_ORDER_FILE, STATE_FILE, readable_checkpoint
 from actorcritic.storage.files import (
     check_writable_directory,
     make_directory,
@@ -150,8 +150,8 @@ def evaluate(
     fresh episodes; with `video_dir`, record each episode there as mp4."""
     agent = load_agent(Path(run_dir), best=best)
     if video_dir is not None:
-        if agent.algo == "grpo-lm":
-            raise ActorCriticError("--video records control environments; grpo-lm has no frames to record")
+        if not agent.records_video:
+            raise ActorCriticError(f"--video records control environments; {agent.algo} has no frames to record")
         returns = agent.evaluate(episodes, seed, video_dir=video_dir)
     else:
         returns = agent.evaluate(episodes, seed)
@@ -205,8 +205,7 @@ def load_agent(
 
 def _state_file(directory: Path) -> Path:
     """The checkpoint's state.json, or, where a save was cut between its renames, the previous one's."""
-    state_path = directory / STATE_FILE
-    return state_path if state_path.exists() else directory.with_name(directory.name + ".prev") / STATE_FILE
+    return readable_checkpoint(directory) / STATE_FILE
 
 
 def _has_checkpoint(directory: Path) -> bool:
@@ -321,7 +320,7 @@ def _learn_and_summarise(agent, run_dir: Path, callbacks: Iterable = ()) -> dict
         "wall_time_s": round(wall_time, 3),
         "steps_per_second": round(steps_done / wall_time, 1),  # summed over seeds: seed-steps per second
         **_evaluation_stats(agent, returns),
-        **(agent.extra_summary() if hasattr(agent, "extra_summary") else {}),  # e.g. grpo-lm's accuracies
+        **agent.summary_extras(),  # e.g. grpo-lm's accuracies
         "run_dir": str(run_dir),
     }
     write_json_atomic(run_dir / SUMMARY_FILE, summary)

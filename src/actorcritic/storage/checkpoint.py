@@ -46,11 +46,28 @@ def _sha256(path: Path) -> str:
 # ---------------------------------------------------------------- save and load
 
 
+def previous_checkpoint(directory: Path) -> Path:
+    """Where a checkpoint being replaced waits during `save_checkpoint`: `<dir>.prev`. A crash between the save's two
+    renames leaves the checkpoint there and none at `directory`: whoever reads a checkpoint looks there too
+    (`readable_checkpoint`)."""
+    return directory.with_name(directory.name + ".prev")
+
+
+def readable_checkpoint(directory: Path) -> Path:
+    """`directory`, or its `previous_checkpoint` where a save was cut between its renames (then only that one
+    holds a state file). The one place that rule is known."""
+    directory = Path(directory)
+    previous = previous_checkpoint(directory)
+    if not (directory / STATE_FILE).exists() and (previous / STATE_FILE).exists():
+        return previous
+    return directory
+
+
 def save_checkpoint(directory: Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
     """Write a checkpoint directory atomically (see the module docstring)."""
     directory = Path(directory)
     staging = directory.with_name(directory.name + ".tmp")
-    previous = directory.with_name(directory.name + ".prev")
+    previous = previous_checkpoint(directory)
     shutil.rmtree(staging, ignore_errors=True)
     try:
         staging.mkdir(parents=True)
@@ -83,15 +100,11 @@ def load_checkpoint(directory: Path, algo: str | None = None) -> tuple[dict[str,
     """Read and verify a checkpoint directory; refuse a missing, corrupt, foreign or newer one with one line.
 
     `algo`, when given, must match the algorithm that wrote the checkpoint."""
-    directory = Path(directory)
+    directory = readable_checkpoint(directory)
     if not (directory / STATE_FILE).exists():
-        previous = directory.with_name(directory.name + ".prev")
-        if (previous / STATE_FILE).exists():  # a crash between the two renames of `save_checkpoint`
-            directory = previous
-        else:
-            raise ActorCriticError(
-                f"no checkpoint in {directory}: expected {STATE_FILE} and {TENSORS_FILE} there (is this a run directory written by `actorcritic train`?)"
-            )
+        raise ActorCriticError(
+            f"no checkpoint in {directory}: expected {STATE_FILE} and {TENSORS_FILE} there (is this a run directory written by `actorcritic train`?)"
+        )
     try:
         state = json.loads((directory / STATE_FILE).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
