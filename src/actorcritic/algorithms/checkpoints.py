@@ -98,7 +98,8 @@ def rebuild_agent(
     spaces = (space_signature(agent.observation_space), space_signature(agent.action_space))
     if spaces != saved_spaces:
         raise ActorCriticError(
-            f"checkpoint in {directory} was built for spaces {saved_spaces}, but {config.env} has {spaces}: use the environment it was trained on"
+            f"checkpoint in {directory} was built for spaces {saved_spaces}, but {config.env} has {spaces}: use the "
+            "environment it was trained on"
         )
     agent.global_step, agent.updates = global_step, updates
     return agent, tensors, state

@@ -203,8 +203,10 @@ class Agent:
         `load` needs the same `env_fn` again."""
         if len(getattr(config, "seeds", ())) > 1:
             raise ActorCriticError(
-                f"{type(self).__name__}(config) is one agent, and the config lists seeds {' '.join(map(str, config.seeds))}: "
-                f"use SeedGroup({type(self).__name__}, config) for one agent per seed (from actorcritic import SeedGroup)"
+                f"{type(self).__name__}(config) is one agent, and the config lists seeds "
+                f"{' '.join(map(str, config.seeds))}: "
+                f"use SeedGroup({type(self).__name__}, config) for one agent per seed (from actorcritic import "
+                "SeedGroup)"
             )
         self.config = config
         self.device = resolve_device(config.device)
@@ -215,11 +217,13 @@ class Agent:
         self.action_space = self.envs.single_action_space
         if not isinstance(self.action_space, self.action_spaces):
             raise ActorCriticError(
-                f"{self.algo} needs a {self.action_space_description} action space, but {config.env} has {self.action_space}{self.action_space_hint}"
+                f"{self.algo} needs a {self.action_space_description} action space, but {config.env} has "
+                f"{self.action_space}{self.action_space_hint}"
             )
         if not isinstance(self.observation_space, gym.spaces.Box):
             raise ActorCriticError(
-                f"{self.algo} needs a Box observation space; {config.env} has {self.observation_space}: wrap it to flatten the observations"
+                f"{self.algo} needs a Box observation space; {config.env} has {self.observation_space}: wrap it to "
+                "flatten the observations"
             )
         # one CPU stream for every random draw (acting runs on the CPU; a CUDA model receives copies)
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -415,7 +419,8 @@ class Agent:
         ]
         if bad:
             raise ActorCriticError(
-                f"training diverged at environment step {self.global_step}: {', '.join(bad)} became non-finite; nothing after the "
+                f"training diverged at environment step {self.global_step}: {', '.join(bad)} became non-finite; "
+                "nothing after the "
                 "last checkpoint was saved (try a lower --learning-rate, or check the environment's rewards)"
             )
 

@@ -160,7 +160,8 @@ class GroupCollector:
         raw, _ = agent.envs.reset(seed=[seed] * group)
         if not np.allclose(raw, raw[0]):
             raise ActorCriticError(
-                f"grpo needs environments whose reset(seed) is reproducible, and {cfg.env}'s is not: its G copies started in different states"
+                f"grpo needs environments whose reset(seed) is reproducible, and {cfg.env}'s is not: its G copies "
+                "started in different states"
             )
         obs = agent.obs_normalizer(raw, update=True)
         alive = np.ones(group, dtype=bool)

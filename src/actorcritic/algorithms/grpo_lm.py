@@ -104,11 +104,14 @@ class GRPOLMConfig:
     num_heads: int = 4
     """Attention heads per block."""
     model: str = ""
-    """Empty: the built-in transformer (d_model, num_layers, num_heads); a path: a local Hugging Face causal LM directory, with its tokenizer."""
+    """Empty: the built-in transformer (d_model, num_layers, num_heads); a path: a local Hugging Face causal LM
+    directory, with its tokenizer."""
     warmup_steps: int = 4000
-    """Most supervised steps on solved examples before GRPO (0: start from the random policy); the warm start stops earlier at warmup_target_accuracy."""
+    """Most supervised steps on solved examples before GRPO (0: start from the random policy); the warm start stops
+    earlier at warmup_target_accuracy."""
     warmup_target_accuracy: float = 0.2
-    """Stop the warm start once greedy accuracy on a validation set (warmup_check_prompts prompts apart from the held-out set) reaches this (0: run all warmup_steps)."""
+    """Stop the warm start once greedy accuracy on a validation set (warmup_check_prompts prompts apart from the
+    held-out set) reaches this (0: run all warmup_steps)."""
     warmup_check_every: int = 25
     """Supervised steps between validation checks."""
     warmup_check_prompts: int = 200
@@ -136,9 +139,11 @@ class GRPOLMConfig:
     beta: float = 0.0
     """Weight of the k3 KL penalty to the warm-started policy (0: no reference model is kept)."""
     loss_normalization: str = "sequence"
-    """sequence: 1/|o_i| per completion (GRPO); token: over all tokens of the batch (DAPO); constant: 1/max tokens (Dr. GRPO)."""
+    """sequence: 1/|o_i| per completion (GRPO); token: over all tokens of the batch (DAPO); constant: 1/max tokens (Dr.
+    GRPO)."""
     scale_rewards: str = "group"
-    """Divide advantages by the group's reward std (group, GRPO), the batch's (batch), or not at all (none, Dr. GRPO)."""
+    """Divide advantages by the group's reward std (group, GRPO), the batch's (batch), or not at all (none,
+    Dr. GRPO)."""
     temperature: float = 1.0
     """Sampling temperature τ: the policy is softmax(logits / τ)."""
     top_k: int = 0
@@ -146,7 +151,8 @@ class GRPOLMConfig:
     sampler_dtype: str = "float32"
     """Precision of the sampler's copy of the policy: float32, bfloat16 or float16."""
     is_correction: str = "none"
-    """Importance-sampling correction for the sampler/trainer mismatch: none, token-truncate, sequence-truncate, token-mask or sequence-mask."""
+    """Importance-sampling correction for the sampler/trainer mismatch: none, token-truncate, sequence-truncate,
+    token-mask or sequence-mask."""
     is_cap: float = 2.0
     """C: importance weights are truncated at C, or masked above C."""
     max_grad_norm: float = 1.0
@@ -313,7 +319,8 @@ class GRPOLM:
             self.warm_start()
             self.accuracy_before = statistics.fmean(self.evaluate())
             print(
-                f"warm start: {self.warmup_steps_done} supervised steps in {self.warmup_wall_time_s:.1f} s, held-out greedy accuracy {self.accuracy_before:.3f}",
+                f"warm start: {self.warmup_steps_done} supervised steps in {self.warmup_wall_time_s:.1f} s, held-out "
+                f"greedy accuracy {self.accuracy_before:.3f}",
                 flush=True,
             )
         started = time.perf_counter()
@@ -333,7 +340,8 @@ class GRPOLM:
         self.grpo_wall_time_s = time_used + time.perf_counter() - started
         self.accuracy_after = statistics.fmean(self.evaluate())
         print(
-            f"GRPO: {self.global_step} steps in {self.grpo_wall_time_s:.1f} s, held-out greedy accuracy {self.accuracy_before:.3f} -> {self.accuracy_after:.3f}",
+            f"GRPO: {self.global_step} steps in {self.grpo_wall_time_s:.1f} s, held-out greedy accuracy "
+            f"{self.accuracy_before:.3f} -> {self.accuracy_after:.3f}",
             flush=True,
         )
         return self
@@ -367,77 +375,84 @@ class GRPOLM:
         """One sampling round and its num_iterations updates; returns the metrics row."""
         cfg, started = self.config, time.perf_counter()
         prompts, prompt_ids, sampled = self.sample_round()
-        texts = [self.tokenizer.decode(row) for row in sampled.tokens]
-        repeated = [prompt for prompt in prompts for _ in range(cfg.group_size)]
-        rewards = torch.tensor([self.reward_fn(p, c) for p, c in zip(repeated, texts)], dtype=torch.float32).view(
-            -1, cfg.group_size
-        )
-        correct = [self.task.reward(p, c) for p, c in zip(repeated, texts)]
+        rewards, correct = self._score(prompts, sampled)
         advantages = grpo_advantages(rewards, cfg.scale_rewards).reshape(-1).to(self.device)  # Eq. 35
-        tokens, mask = sampled.tokens, sampled.mask
+        totals, first_pass = self._gradient_steps(prompt_ids, sampled, advantages)
+        self.sampler.sync(self.policy)
+        self.global_step += 1
+        self.updates += 1
+        return self._metrics_row(rewards, correct, sampled, totals, first_pass, started)
+
+    def _score(self, prompts: list[str], sampled: Any) -> tuple[Tensor, list[float]]:
+        """The rewards [prompts, G] of the sampled completions (`reward_fn`), and their correctness by the verifier."""
+        texts = [self.tokenizer.decode(row) for row in sampled.tokens]
+        repeated = [prompt for prompt in prompts for _ in range(self.config.group_size)]
+        rewards = torch.tensor([self.reward_fn(p, c) for p, c in zip(repeated, texts)], dtype=torch.float32)
+        return rewards.view(-1, self.config.group_size), [self.task.reward(p, c) for p, c in zip(repeated, texts)]
+
+    def _gradient_steps(self, prompt_ids: Tensor, sampled: Any, advantages: Tensor) -> tuple[dict[str, float], dict]:
+        """num_iterations steps on the GRPO loss (Eq. 36): the losses' means, and what the first pass measured."""
+        cfg, tokens, mask = self.config, sampled.tokens, sampled.mask
         weights = loss_normalization_weights(mask, cfg.loss_normalization, self.max_new_tokens)
         reference_log_probs = None
         if self.reference is not None:
             with torch.no_grad():
                 reference_log_probs = completion_log_probs(self.reference, prompt_ids, tokens, cfg.temperature)
-
         totals: dict[str, float] = {}
         for iteration in range(cfg.num_iterations):
             log_probs, entropy = completion_log_probs(
                 self.policy, prompt_ids, tokens, cfg.temperature, with_entropy=True
             )
             if iteration == 0:
-                # The first pass, before any update, is the training-side rescoring of the sampled tokens:
-                # the mismatch monitor and the importance corrections use it (Qi et al. 2025).
-                trainer_log_probs = log_probs.detach()
-                mismatch = mismatch_metrics(sampled.log_probs, trainer_log_probs, mask)
-                mean_entropy = float(entropy[mask].mean())
-                if cfg.is_correction == "none":
-                    old_log_probs, correction = sampled.log_probs, None
-                else:
-                    # π_old is the trainer's rescoring; the weights π_old / π_sampler carry the mismatch
-                    old_log_probs = trainer_log_probs
-                    correction = importance_correction_weights(
-                        trainer_log_probs, sampled.log_probs, mask, cfg.is_correction, cfg.is_cap
-                    )
+                old_log_probs, first_pass = self._rescored(sampled, log_probs.detach(), entropy)
             loss, info = grpo_loss(
-                log_probs,
-                old_log_probs,
-                advantages,
-                mask,
-                weights,
-                cfg.epsilon,
-                cfg.epsilon_high,
-                reference_log_probs,
-                cfg.beta,
-                correction,
-            )
+                log_probs, old_log_probs, advantages, mask, weights, cfg.epsilon, cfg.epsilon_high,
+                reference_log_probs, cfg.beta, first_pass["correction"],
+            )  # fmt: skip
             self.optimizer.zero_grad()
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
             self.optimizer.step()
             for name, value in (("policy_loss", loss.detach()), ("grad_norm", grad_norm), *info.items()):
                 totals[name] = totals.get(name, 0.0) + float(value) / cfg.num_iterations
-        self.sampler.sync(self.policy)
-        self.global_step += 1
-        self.updates += 1
+        return totals, first_pass
 
+    def _rescored(self, sampled: Any, trainer_log_probs: Tensor, entropy: Tensor) -> tuple[Tensor, dict]:
+        """The first pass, before any update, is the training side's rescoring of the sampled tokens: the
+        mismatch monitor and the importance corrections use it (Qi et al. 2025). Returns log π_old and the
+        first pass's figures (mismatch, entropy, the correction weights or None)."""
+        cfg, mask = self.config, sampled.mask
+        first_pass = {
+            "mismatch": mismatch_metrics(sampled.log_probs, trainer_log_probs, mask),
+            "entropy": float(entropy[mask].mean()),
+            "correction": None,
+        }
+        if cfg.is_correction == "none":
+            return sampled.log_probs, first_pass
+        # π_old is the trainer's rescoring; the weights π_old / π_sampler carry the mismatch
+        first_pass["correction"] = importance_correction_weights(
+            trainer_log_probs, sampled.log_probs, mask, cfg.is_correction, cfg.is_cap
+        )
+        return trainer_log_probs, first_pass
+
+    def _metrics_row(self, rewards: Tensor, correct: list[float], sampled: Any, totals: dict[str, float],
+                     first_pass: dict, started: float) -> dict[str, float]:  # fmt: skip
         reward_mean = float(rewards.mean())
-        corrections = correction[mask] if correction is not None else torch.ones(1)
+        correction = first_pass["correction"]
+        corrections = correction[sampled.mask] if correction is not None else torch.ones(1)
         return {
             "global_step": self.global_step,
             "reward_mean": reward_mean,
             "episode_return_mean": reward_mean,  # what the progress line shows
             "accuracy": statistics.fmean(correct),
             "zero_std_groups": float((rewards.std(dim=1, correction=0) < 1e-8).float().mean()),
-            "kl_to_reference": totals["kl_to_reference"],
-            "clip_fraction": totals["clip_fraction"],
-            "approx_kl": totals["approx_kl"],
-            "policy_loss": totals["policy_loss"],
-            "grad_norm": totals["grad_norm"],
+            **{
+                name: totals[name]
+                for name in ("kl_to_reference", "clip_fraction", "approx_kl", "policy_loss", "grad_norm")
+            },
             "completion_length_mean": float(sampled.lengths.float().mean()),
-            "entropy": mean_entropy,
-            **mismatch,
+            "entropy": first_pass["entropy"],
+            **first_pass["mismatch"],
             "is_weight_mean": float(corrections.mean()),
             "sampling_tokens_per_second": float(sampled.lengths.sum()) / sampled.seconds,
             "steps_per_second": 1.0 / (time.perf_counter() - started),

@@ -72,11 +72,13 @@ class OffPolicyConfig(AgentConfig):
         check_range("learning_starts", self.learning_starts, 0)
         if self.batch_size > self.buffer_size:
             raise ActorCriticError(
-                f"--batch-size {self.batch_size} is larger than --buffer-size {self.buffer_size}: lower it or enlarge the buffer"
+                f"--batch-size {self.batch_size} is larger than --buffer-size {self.buffer_size}: lower it or enlarge "
+                "the buffer"
             )
         if self.learning_starts >= self.total_steps:
             raise ActorCriticError(
-                f"--learning-starts {self.learning_starts} is not below --total-steps {self.total_steps}: the agent would never "
+                f"--learning-starts {self.learning_starts} is not below --total-steps {self.total_steps}: the agent "
+                "would never "
                 "train; lower --learning-starts or raise --total-steps"
             )
         check_range("tau", self.tau, 0, 1, low_inclusive=False)

@@ -277,7 +277,8 @@ class RolloutCollector:
         self.observations = agent.obs_normalizer(self.raw_observations, update=agent.global_step == 0)
 
     def episodes_in_flight(self) -> dict[str, np.ndarray]:
-        # the raw observations (the normaliser's statistics are saved with the agent), and reward scaling's running return
+        # the raw observations (the normaliser's statistics are saved with the agent), and reward scaling's
+        # running return
         agent = self.agent
         return {
             "observations": self.raw_observations,

@@ -63,7 +63,8 @@ class PPOConfig(RolloutConfig):
         check_range("target_kl", self.target_kl, 0)
         if self.minibatch_size > self.num_envs * self.num_steps:
             raise ActorCriticError(
-                f"--minibatch-size {self.minibatch_size} is larger than a rollout (num_envs·num_steps = {self.num_envs * self.num_steps}): lower it or collect more steps"
+                f"--minibatch-size {self.minibatch_size} is larger than a rollout (num_envs·num_steps = "
+                f"{self.num_envs * self.num_steps}): lower it or collect more steps"
             )
 
     PRESETS = {

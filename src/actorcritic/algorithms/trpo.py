@@ -100,7 +100,10 @@ class TRPOLearner(OnPolicyLearner):
 
         objective = surrogate()
         gradient = torch.cat([g.reshape(-1) for g in torch.autograd.grad(objective, parameters)]) * mask
-        fisher = lambda v: fisher_vector_product(mean_kl, parameters, v * mask, cfg.cg_damping) * mask
+
+        def fisher(v: torch.Tensor) -> torch.Tensor:  # (F + λI) v over the policy's entries
+            return fisher_vector_product(mean_kl, parameters, v * mask, cfg.cg_damping) * mask
+
         direction, cg_residual = conjugate_gradient(fisher, gradient, cfg.cg_iterations)
         curvature = direction.dot(fisher(direction))
         full_step = torch.sqrt(2 * cfg.max_kl / curvature.clamp_min(1e-12)) * direction

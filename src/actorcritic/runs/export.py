@@ -59,7 +59,8 @@ def _export_onnx(policy: torch.nn.Module, example: torch.Tensor, path: Path) -> 
         import onnxscript  # noqa: F401
     except ImportError as error:
         raise ActorCriticError(
-            f"--format onnx needs the onnx and onnxscript packages ({error.name} is missing): pip install 'actorcritic[export]'"
+            f"--format onnx needs the onnx and onnxscript packages ({error.name} is missing): pip install "
+            "'actorcritic[export]'"
         ) from None
     import contextlib
     import logging

@@ -88,7 +88,8 @@ class RunLogger:
             self._last_line = time.monotonic()
             where = f"seed {seed} " if self._per_seed else ""
             print(
-                f"{where}step {step:>9,d}/{self.total_steps // len(self._steps):,d} | {speed:8.0f} steps/s | episode return {self._last_return:9.2f}",
+                f"{where}step {step:>9,d}/{self.total_steps // len(self._steps):,d} | {speed:8.0f} steps/s | episode "
+                f"return {self._last_return:9.2f}",
                 flush=True,
             )
 

@@ -118,7 +118,8 @@ class SeedGroup:
         """Actions of every seed: obs [S, ...] (seed k's observations at index k) -> [S, ...]."""
         if len(obs) != len(self.agents):
             raise ActorCriticError(
-                f"act got observations for {len(obs)} seeds, but this agent has {len(self.agents)}: stack one per seed ([S, ...])"
+                f"act got observations for {len(obs)} seeds, but this agent has {len(self.agents)}: stack one per "
+                "seed ([S, ...])"
             )
         return np.stack([agent.act(seed_obs, deterministic) for agent, seed_obs in zip(self.agents, obs)])
 
@@ -168,7 +169,8 @@ class SeedGroup:
         ]
         if [agent.config.seed for agent in agents] != seeds:
             raise ActorCriticError(
-                f"corrupt checkpoint in {directory}: the seed-K/ checkpoints do not hold the seeds {seeds} of {SEED_ORDER_FILE}"
+                f"corrupt checkpoint in {directory}: the seed-K/ checkpoints do not hold the seeds {seeds} of "
+                f"{SEED_ORDER_FILE}"
             )
         return cls(agent_class, None, agents=agents)
 

@@ -88,7 +88,8 @@ def check_new_run_dir(run_dir: Path) -> None:
     symbolic links or cannot be written."""
     if (run_dir / CONFIG_FILE).exists() or (run_dir / CHECKPOINT_DIR).exists():
         raise ActorCriticError(
-            f"{run_dir} already holds a run: continue it with `actorcritic resume {run_dir}` or choose another --run-dir"
+            f"{run_dir} already holds a run: continue it with `actorcritic resume {run_dir}` or choose another "
+            "--run-dir"
         )
     check_writable_directory(run_dir, "--run-dir")
 
@@ -105,7 +106,8 @@ def resume(
     )
     if agent.global_step >= agent.config.total_steps and not finish_at_total:
         raise ActorCriticError(
-            f"{run_dir} has already reached {agent.global_step} of its {agent.config.total_steps} steps: pass a larger --total-steps"
+            f"{run_dir} has already reached {agent.global_step} of its {agent.config.total_steps} steps: pass a "
+            "larger --total-steps"
         )
     if not os.access(run_dir, os.W_OK | os.X_OK) or not os.access(run_dir / CHECKPOINT_DIR, os.W_OK | os.X_OK):
         raise ActorCriticError(f"{run_dir} is not writable: a resumed run writes its checkpoint and logs there")
@@ -184,7 +186,8 @@ def load_agent(
         agent = _load_checkpoint(run_dir, directory, config_overrides)
         if seed is not None and seed != agent.config.seed:
             raise ActorCriticError(
-                f"{run_dir} is a run of seed {agent.config.seed}, not of seed {seed}: leave out --seed or pass {agent.config.seed}"
+                f"{run_dir} is a run of seed {agent.config.seed}, not of seed {seed}: leave out --seed or pass "
+                f"{agent.config.seed}"
             )
         return agent
     seeds = read_seed_order(directory)
@@ -234,7 +237,8 @@ def _load_checkpoint(run_dir: Path, directory: Path, config_overrides: dict):
     except FileNotFoundError:
         where = directory.relative_to(run_dir) if directory.is_relative_to(run_dir) else directory
         raise ActorCriticError(
-            f"no checkpoint in {run_dir}: it has no {where}/{STATE_FILE} (was the run stopped before its first checkpoint?)"
+            f"no checkpoint in {run_dir}: it has no {where}/{STATE_FILE} (was the run stopped before its first "
+            "checkpoint?)"
         ) from None
     except PermissionError:
         raise ActorCriticError(

@@ -103,13 +103,15 @@ def load_checkpoint(directory: Path, algo: str | None = None) -> tuple[dict[str,
     directory = readable_checkpoint(directory)
     if not (directory / STATE_FILE).exists():
         raise ActorCriticError(
-            f"no checkpoint in {directory}: expected {STATE_FILE} and {TENSORS_FILE} there (is this a run directory written by `actorcritic train`?)"
+            f"no checkpoint in {directory}: expected {STATE_FILE} and {TENSORS_FILE} there (is this a run directory "
+            "written by `actorcritic train`?)"
         )
     try:
         state = json.loads((directory / STATE_FILE).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ActorCriticError(
-            f"corrupt checkpoint: {directory / STATE_FILE} is not valid JSON ({error}); restore it from a backup or train again"
+            f"corrupt checkpoint: {directory / STATE_FILE} is not valid JSON ({error}); restore it from a backup or "
+            "train again"
         ) from None
     if not isinstance(state, dict) or "format_version" not in state or "algo" not in state:
         raise ActorCriticError(
@@ -118,7 +120,8 @@ def load_checkpoint(directory: Path, algo: str | None = None) -> tuple[dict[str,
     version = state["format_version"]
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ActorCriticError(
-            f"checkpoint format version {version} is newer than this actorcritic reads ({FORMAT_VERSION}): upgrade actorcritic"
+            f"checkpoint format version {version} is newer than this actorcritic reads ({FORMAT_VERSION}): upgrade "
+            "actorcritic"
         )
     if algo is not None and state["algo"] != algo:
         raise ActorCriticError(
@@ -129,7 +132,8 @@ def load_checkpoint(directory: Path, algo: str | None = None) -> tuple[dict[str,
         raise ActorCriticError(f"corrupt checkpoint: {tensors_path} is missing")
     if _sha256(tensors_path) != state.get("tensors_sha256"):
         raise ActorCriticError(
-            f"corrupt checkpoint: {tensors_path} does not match the checksum in {STATE_FILE}; restore it from a backup or train again"
+            f"corrupt checkpoint: {tensors_path} does not match the checksum in {STATE_FILE}; restore it from a "
+            "backup or train again"
         )
     try:
         tensors = load_file(str(tensors_path))
@@ -152,7 +156,8 @@ def load_module_tensors(prefix: str, module: torch.nn.Module, tensors: dict[str,
     except RuntimeError as error:
         first = str(error).strip().splitlines()
         raise ActorCriticError(
-            f"checkpoint does not fit the {prefix} network ({first[-1].strip() if first else error}): it was built for other spaces or sizes"
+            f"checkpoint does not fit the {prefix} network ({first[-1].strip() if first else error}): it was built "
+            "for other spaces or sizes"
         ) from None
 
 
