@@ -2,6 +2,7 @@
 
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
+from actorcritic.algorithms.redq import REDQ, REDQConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
 from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
@@ -23,6 +24,8 @@ __all__ = [
     "DDPGConfig",
     "SAC",
     "SACConfig",
+    "REDQ",
+    "REDQConfig",
     "SeedGroup",
     "make_agent",
     "load_agent_or_group",

@@ -12,6 +12,7 @@ from typing import Any
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
+from actorcritic.algorithms.redq import REDQ, REDQConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
 from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
@@ -78,6 +79,7 @@ ALGORITHMS: dict[str, Registration] = {
         Registration(TD3, TD3Config, _OFF_POLICY_SMOKE),
         Registration(DDPG, DDPGConfig, _OFF_POLICY_SMOKE),
         Registration(SAC, SACConfig, _OFF_POLICY_SMOKE),
+        Registration(REDQ, REDQConfig, dict(_OFF_POLICY_SMOKE, num_critics=4, updates_per_step=2, policy_delay=2)),
         Registration(
             GRPOLM,
             GRPOLMConfig,
