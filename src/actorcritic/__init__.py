@@ -1,6 +1,7 @@
 """actorcritic: the actor-critic family of reinforcement-learning methods, as the lecture teaches them."""
 
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
+from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
 from actorcritic.algorithms.redq import REDQ, REDQConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
@@ -18,6 +19,8 @@ __all__ = [
     "TRPOConfig",
     "GRPO",
     "GRPOConfig",
+    "GRPOLM",
+    "GRPOLMConfig",
     "TD3",
     "TD3Config",
     "DDPG",
