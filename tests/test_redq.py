@@ -46,7 +46,12 @@ def test_actor_q_changes_the_actors_update_and_nothing_else():
     batch = agent.buffer.sample(8, agent.generator)
     learners = []
     for actor_q in ("mean", "min"):
-        learner = SACLearner(dataclasses.replace(config, actor_q=actor_q), 3, agent.action_space, torch.device("cpu"))
+        learner = SACLearner(
+            dataclasses.replace(config, actor_q=actor_q),
+            agent.observation_space,
+            agent.action_space,
+            torch.device("cpu"),
+        )
         for name, module in learner.modules().items():
             module.load_state_dict(agent.learner.modules()[name].state_dict())
         learners.append((learner, torch.Generator().manual_seed(7)))

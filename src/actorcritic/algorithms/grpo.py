@@ -22,6 +22,7 @@ import copy
 import math
 from dataclasses import dataclass
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -94,8 +95,10 @@ class GRPOLearner(OnPolicyLearner):
 
     uses_value_function = False
 
-    def __init__(self, config: GRPOConfig, observation_space, actions, device: torch.device):
-        super().__init__(config, observation_space, actions, device)
+    def __init__(
+        self, config: GRPOConfig, observation_space: gym.spaces.Box, action_space: gym.Space, device: torch.device
+    ):
+        super().__init__(config, observation_space, action_space, device)
         self.reference = copy.deepcopy(self.model).requires_grad_(False) if config.beta > 0 else None
 
     def modules(self) -> dict[str, torch.nn.Module]:

@@ -116,7 +116,11 @@ class Learner(Protocol):
     """Names of the metrics `update` returns, in column order (some only on some updates)."""
 
     def __init__(
-        self, config: OffPolicyConfig, obs_dim: int, action_space: gym.spaces.Box, device: torch.device
+        self,
+        config: OffPolicyConfig,
+        observation_space: gym.spaces.Box,
+        action_space: gym.spaces.Box,
+        device: torch.device,
     ) -> None:
         """Build the networks and optimisers; the engine calls this under the run's seed."""
 
@@ -139,10 +143,80 @@ class Learner(Protocol):
         """Every optimiser, by checkpoint name."""
 
 
+class ReplayCollector:
+    """One step of the behaviour policy into the replay buffer: the off-policy engine's collector. Uniformly
+    random actions for the first `learning_starts` steps, then the learner's exploration; each transition is
+    stored with the final observation as its successor at a truncation (never the reset one)."""
+
+    episode_values = ("returns",)
+    """The values [1] that a checkpoint keeps of the episode in flight, besides its observation."""
+
+    def __init__(self, agent: "OffPolicyAgent"):
+        self.agent = agent
+        cfg = agent.config
+        obs_dim, action_dim = int(np.prod(agent.observation_space.shape)), int(np.prod(agent.action_space.shape))
+        require_memory(
+            cfg.buffer_size * ReplayBuffer.row_bytes(obs_dim, action_dim),
+            f"--buffer-size {cfg.buffer_size} (the replay buffer)",
+        )
+        self.buffer = ReplayBuffer(cfg.buffer_size, obs_dim, action_dim, agent.device)
+        self._low = torch.as_tensor(agent.action_space.low, dtype=torch.float32)
+        self._range = torch.as_tensor(agent.action_space.high - agent.action_space.low, dtype=torch.float32)
+        self.observations: np.ndarray | None = None
+
+    def start(self) -> None:
+        self.agent.episodes = EpisodeStatistics(1)
+        self.observations = self.agent._start_episodes()
+
+    def episodes_in_flight(self) -> dict[str, np.ndarray]:
+        return {"observations": self.observations, "returns": self.agent.episodes.running_return}
+
+    def continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
+        pass
+
+    def behaviour_actions(self) -> np.ndarray:
+        """Uniformly random actions during the warm-up, then the learner's exploration policy. [1, A]."""
+        agent = self.agent
+        if agent.global_step < agent.config.learning_starts:
+            uniform = torch.rand(self._range.shape, generator=agent.generator)
+            return (self._low + self._range * uniform).unsqueeze(0).numpy()
+        obs = torch.from_numpy(self.observations.astype(np.float32, copy=False))
+        with torch.inference_mode():
+            return agent.learner.explore(obs.to(agent.device), agent.generator).cpu().numpy()
+
+    def collect(self) -> None:
+        """One environment step into the replay buffer."""
+        agent = self.agent
+        actions = self.behaviour_actions()
+        next_obs, rewards, terminated, truncated, info = agent.envs.step(actions)
+        check_finite_step(agent.config.env, agent.global_step + 1, next_obs, rewards)
+        self.buffer.add(self.observations, actions, rewards, final_observations(next_obs, info), terminated, truncated)
+        agent.episodes.step(rewards, terminated | truncated)
+        self.observations = next_obs
+        agent.global_step += 1
+
+    def sample(self, batch_size: int) -> Transitions:
+        """A uniform batch of stored transitions."""
+        return self.buffer.sample(batch_size, self.agent.generator)
+
+    def state(self, policy_only: bool) -> tuple[dict[str, torch.Tensor], dict]:
+        """The replay buffer, with `save_replay_buffer` (and not for a policy-only checkpoint)."""
+        if policy_only or not self.agent.config.save_replay_buffer:
+            return {}, {"replay_buffer": None}
+        buffer_tensors, buffer_counters = self.buffer.state()
+        return buffer_tensors, {"replay_buffer": buffer_counters}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], counters: dict) -> None:
+        if counters.get("replay_buffer") is not None:
+            self.buffer.load_state(tensors, counters["replay_buffer"])
+
+
 class OffPolicyAgent(Agent):
-    """The engine. Subclasses name the algorithm: `algo`, `config_class`, `learner_class` (nothing else)."""
+    """The engine. An algorithm names itself and its parts: `algo`, `config_class`, `learner_class` and, where it
+    is not `ReplayCollector`, `collector_class`."""
 
     learner_class: type
+    collector_class: type = ReplayCollector
     action_spaces = (gym.spaces.Box,)
     action_space_description = "continuous (Box)"
     action_space_hint = ": use ppo for discrete actions"
@@ -154,18 +228,19 @@ class OffPolicyAgent(Agent):
                 f"{self.algo} has no image encoder (pixel SAC/TD3 with a shared CNN is not built): "
                 "use ppo for images, or --encoder mlp to flatten the pixels"
             )
-        obs_dim = int(np.prod(self.observation_space.shape))
-        action_dim = int(np.prod(self.action_space.shape))
         self.learner: Learner = build_quietly(
-            lambda: self.learner_class(config, obs_dim, self.action_space, self.device), config.seed
+            lambda: self.learner_class(config, self.observation_space, self.action_space, self.device), config.seed
         )
-        require_memory(
-            config.buffer_size * ReplayBuffer.row_bytes(obs_dim, action_dim),
-            f"--buffer-size {config.buffer_size} (the replay buffer)",
-        )
-        self.buffer = ReplayBuffer(config.buffer_size, obs_dim, action_dim, self.device)
-        self._low = torch.as_tensor(self.action_space.low, dtype=torch.float32)
-        self._range = torch.as_tensor(self.action_space.high - self.action_space.low, dtype=torch.float32)
+        self.collector = self.collector_class(self)
+
+    @property
+    def buffer(self) -> ReplayBuffer:
+        """The replay buffer (the collector's)."""
+        return self.collector.buffer
+
+    @property
+    def episode_values(self) -> tuple[str, ...]:
+        return self.collector.episode_values
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -188,39 +263,26 @@ class OffPolicyAgent(Agent):
         export` writes)."""
         return copy.deepcopy(self.learner.policy()).cpu().eval()
 
-    def _behaviour_actions(self) -> np.ndarray:
-        """Uniformly random actions during the warm-up, then the learner's exploration policy. [1, A]."""
-        if self.global_step < self.config.learning_starts:
-            return (
-                (self._low + self._range * torch.rand(self._range.shape, generator=self.generator)).unsqueeze(0).numpy()
-            )
-        obs = torch.from_numpy(self._obs.astype(np.float32, copy=False))
-        with torch.inference_mode():
-            return self.learner.explore(obs.to(self.device), self.generator).cpu().numpy()
-
     # ---------------------------------------------------------------- the loop
 
     def _reset_envs(self) -> None:
-        self.episodes = EpisodeStatistics(1)
-        self._obs = self._start_episodes()
+        self.collector.start()
 
     def _episodes_in_flight(self) -> dict[str, np.ndarray]:
-        return {"observations": self._obs, "returns": self.episodes.running_return}
+        return self.collector.episodes_in_flight()
+
+    def _continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
+        super()._continue_episodes(record, saved)
+        self.collector.continue_episodes(record, saved)
 
     def _advance(self) -> None:
-        """One environment step into the replay buffer, then `updates_per_step` updates on uniform batches."""
+        """One environment step of the collector, then `updates_per_step` updates on uniform batches."""
         cfg = self.config
-        actions = self._behaviour_actions()
-        next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
-        check_finite_step(cfg.env, self.global_step + 1, next_obs, rewards)
-        self.buffer.add(self._obs, actions, rewards, final_observations(next_obs, info), terminated, truncated)
-        self.episodes.step(rewards, terminated | truncated)
-        self._obs = next_obs
-        self.global_step += 1
+        self.collector.collect()
         if self.global_step >= cfg.learning_starts:
             for _ in range(cfg.updates_per_step):
                 self.updates += 1
-                batch = self.buffer.sample(cfg.batch_size, self.generator)
+                batch = self.collector.sample(cfg.batch_size)
                 with self._update_precision():
                     self.window_metrics.add(self.learner.update(batch, self.updates, self.generator))
 
@@ -236,12 +298,7 @@ class OffPolicyAgent(Agent):
         return self.learner.optimizers()
 
     def _extra_state(self, policy_only: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
-        """The replay buffer, with `save_replay_buffer` (and not for a policy-only checkpoint)."""
-        if policy_only or not self.config.save_replay_buffer:
-            return {}, {"replay_buffer": None}
-        buffer_tensors, buffer_counters = self.buffer.state()
-        return buffer_tensors, {"replay_buffer": buffer_counters}
+        return self.collector.state(policy_only)
 
     def _load_extra_state(self, tensors: dict[str, torch.Tensor], counters: dict) -> None:
-        if counters.get("replay_buffer") is not None:
-            self.buffer.load_state(tensors, counters["replay_buffer"])
+        self.collector.load_state(tensors, counters)

@@ -193,10 +193,10 @@ class OnPolicyLearner:
     """False for a policy alone (GRPO): the model then has no value network."""
 
     def __init__(
-        self, config: OnPolicyConfig, observation_space: gym.spaces.Box, actions: ActionSpace, device: torch.device
+        self, config: OnPolicyConfig, observation_space: gym.spaces.Box, action_space: gym.Space, device: torch.device
     ):
-        self.config, self.device = config, device
-        self.model = build_actor_critic(config, observation_space, actions, self.uses_value_function).to(device)
+        self.config, self.device, self.actions = config, device, ActionSpace(action_space)
+        self.model = build_actor_critic(config, observation_space, self.actions, self.uses_value_function).to(device)
         self.flat_parameters = FlatParameters(self.model)
         self.optimizer = make_optimizer(self.optimizer_name, self.flat_parameters.parameter, config.learning_rate)
 
@@ -337,7 +337,7 @@ class OnPolicyAgent(Agent):
         super().__init__(config, config.num_envs, env_fn)
         self.actions = ActionSpace(self.action_space)
         self.learner = build_quietly(
-            lambda: self.learner_class(config, self.observation_space, self.actions, self.device), config.seed
+            lambda: self.learner_class(config, self.observation_space, self.action_space, self.device), config.seed
         )
         # pixels are scaled to [0, 1] by the encoder, not by running statistics
         images = self.model.encoder is not None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
@@ -83,7 +84,10 @@ class SACLearner:
 
     metric_names = ("critic_loss", "actor_loss", "q_mean", "target_q_mean", "alpha", "entropy")
 
-    def __init__(self, config: SACConfig, obs_dim: int, action_space: gym.spaces.Box, device: torch.device):
+    def __init__(
+        self, config: SACConfig, observation_space: gym.spaces.Box, action_space: gym.spaces.Box, device: torch.device
+    ):
+        obs_dim = int(np.prod(observation_space.shape))
         self.config = config
         action_dim = action_space.shape[0]
         self.actor = TanhGaussianActor(

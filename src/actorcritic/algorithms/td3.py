@@ -15,6 +15,7 @@ import copy
 from dataclasses import dataclass
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from actorcritic.algorithms.buffers import Transitions
@@ -74,7 +75,10 @@ class TD3Learner:
 
     metric_names = ("critic_loss", "actor_loss", "q_mean", "target_q_mean")
 
-    def __init__(self, config: TD3Config, obs_dim: int, action_space: gym.spaces.Box, device: torch.device):
+    def __init__(
+        self, config: TD3Config, observation_space: gym.spaces.Box, action_space: gym.spaces.Box, device: torch.device
+    ):
+        obs_dim = int(np.prod(observation_space.shape))
         self.config = config
         action_dim = action_space.shape[0]
         self.actor = DeterministicActor(
