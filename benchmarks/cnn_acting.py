@@ -33,7 +33,8 @@ def main() -> None:
     for threads in (1, 2):
         torch.set_num_threads(threads)
         print(
-            f"{threads} thread(s): encoder in torch + NumPy heads {timed(numpy_heads):.3f} ms, all in torch {timed(torch_forward):.3f} ms per step of 8 envs"
+            f"{threads} thread(s): encoder in torch + NumPy heads {timed(numpy_heads):.3f} ms, "
+            f"all in torch {timed(torch_forward):.3f} ms per step of 8 envs"
         )
 
 

@@ -151,7 +151,8 @@ def main() -> None:
 
     algos = ["td3", "sac"] if args.algo == "all" else [args.algo]
     print(
-        f"{args.env}: {args.warmup} random steps, then {args.steps} training steps (timed), {args.threads} torch threads"
+        f"{args.env}: {args.warmup} random steps, then {args.steps} training steps (timed), "
+        f"{args.threads} torch threads"
     )
     print_header("algo", 5, library_width=19)
     for algo in algos:

@@ -128,11 +128,12 @@ def main() -> None:
         transitions = config.num_envs * config.num_steps
         steps_per_update = config.epochs * math.ceil(transitions / config.minibatch_size)
         print(
-            f"\n{env}: rollout of {transitions} transitions {rollout_s * 1000:.1f} ms; update = {steps_per_update} gradient steps "
-            f"of minibatch {config.minibatch_size}"
+            f"\n{env}: rollout of {transitions} transitions {rollout_s * 1000:.1f} ms; "
+            f"update = {steps_per_update} gradient steps of minibatch {config.minibatch_size}"
         )
         print(
-            "| S | separate ms/step | stacked ms/step | stacked / separate | projected seed-steps/s vs S=1 (separate) | (stacked) |"
+            "| S | separate ms/step | stacked ms/step | stacked / separate "
+            "| projected seed-steps/s vs S=1 (separate) | (stacked) |"
         )
         print("|---|---|---|---|---|---|")
         base = None
@@ -150,7 +151,8 @@ def main() -> None:
             speed = {name: seeds * transitions / seconds for name, seconds in per_update.items()}
             base = base or speed["separate"]
             print(
-                f"| {seeds} | {separate_ms:.3f} | {stacked_ms:.3f} | {stacked_ms / separate_ms:.2f} | {speed['separate'] / base:.2f}x | {speed['stacked'] / base:.2f}x |"
+                f"| {seeds} | {separate_ms:.3f} | {stacked_ms:.3f} | {stacked_ms / separate_ms:.2f} "
+                f"| {speed['separate'] / base:.2f}x | {speed['stacked'] / base:.2f}x |"
             )
         # does a seed's trajectory depend on how many seeds share the stack?
         trajectories = {}

@@ -94,12 +94,14 @@ def main() -> None:
             per_update = (time.perf_counter() - started) / args.updates * 1e3
             single = single or per_update
             print(
-                f"{'bf16' if bf16 else 'fp32':<9} {seeds:>2} {per_update:>10.2f} {per_update / seeds:>15.2f} {single / (per_update / seeds):>6.2f}x",
+                f"{'bf16' if bf16 else 'fp32':<9} {seeds:>2} {per_update:>10.2f} {per_update / seeds:>15.2f} "
+                f"{single / (per_update / seeds):>6.2f}x",
                 flush=True,
             )
     for bf16 in (False, True):
         print(
-            f"{'bf16' if bf16 else 'fp32'}: a seed's outputs identical for S = 1, 2, 4 and 8: {same_outputs_whatever_s(bf16)}"
+            f"{'bf16' if bf16 else 'fp32'}: a seed's outputs identical for S = 1, 2, 4 and 8: "
+            f"{same_outputs_whatever_s(bf16)}"
         )
 
 

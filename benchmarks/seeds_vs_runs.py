@@ -78,17 +78,19 @@ def main() -> None:
         separate_wall = time.perf_counter() - started
     largest = max(rss for _, rss in separate)
     print(
-        f"{args.algo} on {args.env}, {args.seeds} seeds x {args.total_steps:,d} steps (learning starts {args.learning_starts:,d}), "
-        f"{args.precision}, {cores} cores"
+        f"{args.algo} on {args.env}, {args.seeds} seeds x {args.total_steps:,d} steps "
+        f"(learning starts {args.learning_starts:,d}), {args.precision}, {cores} cores"
     )
     print("| how | wall time | seed-steps/s | peak RSS |")
     print("|---|---|---|---|")
     seed_steps = args.seeds * args.total_steps
     print(
-        f"| one process, {args.seeds} seeds, {cores} threads | {together:.0f} s | {seed_steps / together:.0f} | {together_rss / 1024:.0f} MiB |"
+        f"| one process, {args.seeds} seeds, {cores} threads | {together:.0f} s | {seed_steps / together:.0f} "
+        f"| {together_rss / 1024:.0f} MiB |"
     )
     print(
-        f"| {args.seeds} runs, {cores} at a time, 1 thread each | {separate_wall:.0f} s | {seed_steps / separate_wall:.0f} | "
+        f"| {args.seeds} runs, {cores} at a time, 1 thread each | {separate_wall:.0f} s "
+        f"| {seed_steps / separate_wall:.0f} | "
         f"{largest / 1024:.0f} MiB per run, {cores * largest / 1024:.0f} MiB for {cores} alive |"
     )
     print(f"one process / separate runs: {separate_wall / together:.2f}x the speed")

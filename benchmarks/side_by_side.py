@@ -74,8 +74,8 @@ def compare(
         )
         results[library] = r = json.loads(output.stdout.strip().splitlines()[-1])
         print(
-            f"{label:<{width}} {seed:>4} {library:<{library_width}} {r['steps_per_second']:>9.1f} {r['eval_return']:>12.1f} "
-            f"{r['peak_rss_mib']:>6.0f} MiB",
+            f"{label:<{width}} {seed:>4} {library:<{library_width}} "
+            f"{r['steps_per_second']:>9.1f} {r['eval_return']:>12.1f} {r['peak_rss_mib']:>6.0f} MiB",
             flush=True,
         )
     for index, contender in enumerate(contenders):

@@ -2,8 +2,10 @@
 the task and the hyperparameters when our score sits far from a paper's (docs/experiments.md, "Score
 levels"). Not a timing: it may share the machine with other runs.
 
-    python scripts/peer_scores.py train td3 Walker2d-v5 --seeds 0 1 2 --total-steps 300000 --out full-runs/peer-td3-walker2d
-    python scripts/peer_scores.py compare full-runs/td3-walker2d full-runs/peer-td3-walker2d --figure docs/figures/td3-walker2d-peer.png
+    python scripts/peer_scores.py train td3 Walker2d-v5 --seeds 0 1 2 --total-steps 300000 \
+        --out full-runs/peer-td3-walker2d
+    python scripts/peer_scores.py compare full-runs/td3-walker2d full-runs/peer-td3-walker2d \
+        --figure docs/figures/td3-walker2d-peer.png
 
 `train`: one process per seed (run several beside each other), one torch thread each. Every
 `--eval-every` steps: 10 deterministic episodes on a separate environment, as our runs evaluate; each seed
@@ -155,8 +157,8 @@ def compare(ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None
         scores[name] = late
         print(f"{name}, {len(curves)} seeds, at {last:,d} steps")
         print(
-            f"  final evaluation per seed: {', '.join(f'{x:,.0f}' for x in final)}; {describe(aggregate_scores(final))}, "
-            f"{describe(aggregate_scores(final), 'mean')}"
+            f"  final evaluation per seed: {', '.join(f'{x:,.0f}' for x in final)}; "
+            f"{describe(aggregate_scores(final))}, {describe(aggregate_scores(final), 'mean')}"
         )
         print(
             f"  late mean (last {late_steps:,d} steps) per seed: {', '.join(f'{x:,.0f}' for x in late)}; "
@@ -219,7 +221,8 @@ def main() -> None:
         results = pool.starmap(train_one_seed, jobs)
     finals = [r["final_eval_return"] for r in results]
     print(
-        f"{args.algo} {args.env}, {args.total_steps:,d} steps, final evaluation per seed: {', '.join(f'{x:,.0f}' for x in finals)}"
+        f"{args.algo} {args.env}, {args.total_steps:,d} steps, "
+        f"final evaluation per seed: {', '.join(f'{x:,.0f}' for x in finals)}"
     )
 
 

@@ -77,7 +77,8 @@ def report(out: Path) -> None:
         finals = ", ".join(f"{entry['eval_return_mean']:.0f}" for entry in summary["per_seed"])
         iqm, mean = aggregate["iqm"], aggregate["mean"]
         print(
-            f"| {algo} | {precision} | {finals} | {iqm:.0f} [{aggregate['iqm_ci'][0]:.0f}, {aggregate['iqm_ci'][1]:.0f}] "
+            f"| {algo} | {precision} | {finals} "
+            f"| {iqm:.0f} [{aggregate['iqm_ci'][0]:.0f}, {aggregate['iqm_ci'][1]:.0f}] "
             f"| {mean:.0f} [{aggregate['mean_ci'][0]:.0f}, {aggregate['mean_ci'][1]:.0f}] |"
         )
     for algo in ("td3", "sac"):

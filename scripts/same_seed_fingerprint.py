@@ -235,7 +235,8 @@ def compare(before_path: Path, after_path: Path) -> int:
         verdict = "IDENTICAL" if ok else "DIFFERENT"
         print(
             f"{name:26s} {verdict}: metrics {'equal' if metrics_equal else 'differ'} ({len(new['metrics'])} rows), "
-            f"{len(shared) - len(differing)}/{len(shared)} tensors bit-identical, final evaluation {'equal' if evals_equal else 'differs'}"
+            f"{len(shared) - len(differing)}/{len(shared)} tensors bit-identical, "
+            f"final evaluation {'equal' if evals_equal else 'differs'}"
         )
         for line in notes + [f"    differing tensor {t}" for t in differing[:5]]:
             print(line)

@@ -149,7 +149,8 @@ class AgentConfig:
     training_wrappers: tuple[str, ...] = dataclasses.field(
         default=(), metadata={"flag": "--training-wrapper", "repeatable": True}
     )
-    """module:Class wrapper applied after those to the training copies only (e.g. reward clipping); evaluation plays without."""
+    """module:Class wrapper applied after those to the training copies only (e.g. reward clipping); evaluation
+    plays without."""
     seed: int = 0
     """Seed of the network initialisation, the exploration, the batch sampling and the environments."""
     seeds: tuple[int, ...] = ()
@@ -163,7 +164,8 @@ class AgentConfig:
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer widths of each network."""
     encoder: Literal["auto", "mlp", "cnn"] = "auto"
-    """Observation encoder: cnn (the Nature-DQN CNN, for uint8 images of at least 36x36), mlp (observations flattened), auto (cnn for images)."""
+    """Observation encoder: cnn (the Nature-DQN CNN, for uint8 images of at least 36x36), mlp (observations
+    flattened), auto (cnn for images)."""
     eval_episodes: int = 10
     """Episodes of the deterministic policy per evaluation."""
     eval_every: int = 0
@@ -177,9 +179,11 @@ class AgentConfig:
     num_threads: int = 1
     """Torch intra-op threads."""
     vectorization: Literal["sync", "async"] = "sync"
-    """How the training copies of the environment step: sync (in this process) or async (one worker process each; faster where stepping is slow, as Atari's)."""
+    """How the training copies of the environment step: sync (in this process) or async (one worker process each;
+    faster where stepping is slow, as Atari's)."""
     precision: Literal["fp32", "bf16"] = "fp32"
-    """Arithmetic of the updates: fp32, or bf16 autocast for the matrix products (fp32 master weights and optimiser state; acting stays fp32)."""
+    """Arithmetic of the updates: fp32, or bf16 autocast for the matrix products (fp32 master weights and
+    optimiser state; acting stays fp32)."""
 
     PRESETS: ClassVar[dict[str, dict]] = {}
     """Tuned settings per environment id, applied by `for_env` over the defaults."""
@@ -207,7 +211,8 @@ class AgentConfig:
         check_range("gamma", self.gamma, 0, 1)
         if self.hidden_sizes and (min(self.hidden_sizes) < 1 or max(self.hidden_sizes) > MAX_WIDTH):
             raise ActorCriticError(
-                f"--hidden-sizes {list(self.hidden_sizes)} is invalid: give layer widths in [1, {MAX_WIDTH}] (none: linear heads)"
+                f"--hidden-sizes {list(self.hidden_sizes)} is invalid: "
+                f"give layer widths in [1, {MAX_WIDTH}] (none: linear heads)"
             )
         check_device(self.device)
         check_literal_choices(self)
@@ -251,7 +256,8 @@ def config_from_dict(cls: type, data: dict) -> Any:
     if unknown:
         shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
         raise ActorCriticError(
-            f"saved config does not fit {cls.__name__} (unknown fields {shown}): the file was written by another algorithm or version"
+            f"saved config does not fit {cls.__name__} (unknown fields {shown}): "
+            "the file was written by another algorithm or version"
         )
     values = {}
     hints = typing.get_type_hints(cls)

@@ -120,7 +120,8 @@ def configurations(runs: list[Path]) -> list[dict]:
         group = groups.setdefault(key, {"config": config, "finals": {}, "runs": []})
         group["finals"].update(_final_returns(json.loads((run_dir / "summary.json").read_text())))
         group["runs"].append(run_dir)
-    # labels name the fields that differ between the configurations of one environment (presets differ between environments)
+    # labels name the fields that differ between the configurations of one environment
+    # (presets differ between environments)
     result = []
     for env in dict.fromkeys(group["config"]["env"] for group in groups.values()):
         mine = [group for group in groups.values() if group["config"]["env"] == env]
@@ -248,7 +249,8 @@ def write_report(
         ]
         if not envs:
             raise ActorCriticError(
-                f"--compare {compare[0]!r} {compare[1]!r}: no environment has both configurations; check the labels in the table"
+                f"--compare {compare[0]!r} {compare[1]!r}: no environment has both configurations; "
+                "check the labels in the table"
             )
         for env in envs:
             x, y = (find_configuration(groups, name, env) for name in compare)
@@ -288,7 +290,8 @@ def _across_environments(groups: list[dict], normalization: dict[str, tuple[floa
         counts = {len(mine[env]["finals"]) for env in envs}
         if len(counts) > 1:
             left_out[setting] = (
-                f"different numbers of seeds per environment ({', '.join(str(len(mine[env]['finals'])) for env in envs)})"
+                "different numbers of seeds per environment "
+                f"({', '.join(str(len(mine[env]['finals'])) for env in envs)})"
             )
             continue
         if counts == {1}:
@@ -315,8 +318,8 @@ def _across_environments_section(across: dict, normalization: dict[str, tuple[fl
     lines += [f"| {env} | {normalization[env][0]:g} | {normalization[env][1]:g} |" for env in across["envs"]]
     lines += [
         "",
-        f"Each setting run on all {len(across['envs'])} environments: the IQM and mean over all its runs, the median of its "
-        "environments' mean scores, 95% CIs from a bootstrap over seeds within each environment.",
+        f"Each setting run on all {len(across['envs'])} environments: the IQM and mean over all its runs, "
+        "the median of its environments' mean scores, 95% CIs from a bootstrap over seeds within each environment.",
         "",
         "| setting | seeds x envs | IQM [95% CI] | mean [95% CI] | median [95% CI] |",
         "|---|---|---|---|---|",
@@ -412,9 +415,8 @@ def _profiles(rows: list, across: dict | None, directory: Path) -> None:
     for axis, (title, xlabel, curves) in zip(axes[0], panels):
         everything = np.concatenate([scores.ravel() for _, scores in curves])
         low, high = everything.min(), everything.max()
-        margin = 0.05 * (high - low) or max(
-            0.05 * abs(high), 1.0
-        )  # show the profile's 1 and its 0, even if all runs tie
+        # show the profile's 1 and its 0, even if all runs tie
+        margin = 0.05 * (high - low) or max(0.05 * abs(high), 1.0)
         thresholds = np.linspace(low - margin, high + margin, PROFILE_THRESHOLDS)
         for label, scores in curves:
             fraction, low, high = performance_profile(scores, thresholds)

@@ -36,7 +36,8 @@ USAGE = """usage: actorcritic {train,resume,evaluate,plot,export,experiment,swee
   actorcritic export RUN_DIR --format onnx|torchscript --out FILE
                                                               the policy as a standalone model
   actorcritic experiment --list | NAME [--full] [--out DIR] [...] reproduce a claim of the lecture
-  actorcritic sweep FILE --out DIR [--jobs N | --ray auto|ADDRESS] | --resume DIR  a grid of runs (TOML), local or on Ray
+  actorcritic sweep FILE --out DIR [--jobs N | --ray auto|ADDRESS] | --resume DIR  \
+a grid of runs (TOML), local or on Ray
   actorcritic report DIR [DIR ...] [--out FILE] [--normalize FILE]  IQM tables and figures over runs or sweeps
   actorcritic --version                                       the installed version
 
@@ -50,7 +51,8 @@ RUN_DIR_HELP = (
 
 INTERRUPTED_HINT = {
     "experiment": "the finished runs and the others' checkpoints are kept (run the same command again to continue)",
-    "sweep": "the finished trials and the others' checkpoints are kept (continue with `actorcritic sweep --resume DIR`)",
+    "sweep": "the finished trials and the others' checkpoints are kept "
+    "(continue with `actorcritic sweep --resume DIR`)",
 }
 """What an interrupted command has kept, and how to go on, where that is not a run's RESUME_HINT."""
 RESUME_HINT = "the last checkpoint is kept (continue with `actorcritic resume RUN_DIR`)"
@@ -58,9 +60,8 @@ RESUME_HINT = "the last checkpoint is kept (continue with `actorcritic resume RU
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if (
-        os.getcwd() not in sys.path
-    ):  # `--env my_module:MyEnv-v0` finds my_module.py where the user runs the command, as `python -m` would
+    # `--env my_module:MyEnv-v0` finds my_module.py where the user runs the command, as `python -m` would
+    if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         return _dispatch(args)
@@ -109,7 +110,8 @@ def _dispatch(args: list[str]) -> int:
     if command == "report":
         return _report(rest)
     raise ActorCriticError(
-        f"unknown command {command!r}: use train, resume, evaluate, plot, export, experiment, sweep or report (see `actorcritic --help`)"
+        f"unknown command {command!r}: use train, resume, evaluate, plot, export, experiment, sweep or report "
+        "(see `actorcritic --help`)"
     )
 
 
@@ -123,7 +125,8 @@ def _train(args: list[str]) -> int:
     if not args or args[0].startswith("-"):
         if args and args[0] in ("-h", "--help"):
             print(
-                f"usage: actorcritic train ALGO [--run-dir DIR] [--FIELD VALUE ...]\nALGO: {', '.join(ALGORITHMS)}\n{RUN_DIR_HELP}"
+                "usage: actorcritic train ALGO [--run-dir DIR] [--FIELD VALUE ...]\n"
+                f"ALGO: {', '.join(ALGORITHMS)}\n{RUN_DIR_HELP}"
             )
             return 0
         raise ActorCriticError(
@@ -153,8 +156,10 @@ def _experiment(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help", "--list"):
         if not args or args[0] != "--list":
             print(
-                "usage: actorcritic experiment --list | NAME [--full] [--out DIR] [--option VALUE ...]  (NAME --help lists the options;\n"
-                "       --full: the experiment's setting that tests its claim, where it has one: hours, resumable by running it again)"
+                "usage: actorcritic experiment --list | NAME [--full] [--out DIR] [--option VALUE ...]  "
+                "(NAME --help lists the options;\n"
+                "       --full: the experiment's setting that tests its claim, where it has one: hours, "
+                "resumable by running it again)"
             )
         for name in experiments.available():
             print(f"{name:<20} {experiments.load(name).CLAIM}")
@@ -165,7 +170,8 @@ def _experiment(args: list[str]) -> int:
     if "--full" in rest:  # the setting that tests the claim; other flags still apply on top of it
         if not hasattr(module, "FULL"):
             raise ActorCriticError(
-                f"experiment {name} has no --full setting: its default is already the claim's test (see `actorcritic experiment {name} --help`)"
+                f"experiment {name} has no --full setting: its default is already the claim's test "
+                f"(see `actorcritic experiment {name} --help`)"
             )
         rest = [arg for arg in rest if arg != "--full"]
         defaults = module.Config(**module.FULL)
@@ -227,17 +233,19 @@ def _evaluate(args: list[str]) -> int:
     result = evaluate(options.run_dir, options.episodes, options.seed, best=options.best, video_dir=options.video)
     for entry in result.get("per_seed", []):
         print(
-            f"seed {entry['seed']}: return {entry['eval_return_mean']:.2f} ± {entry['eval_return_std']:.2f} over {entry['eval_episodes']} episodes"
+            f"seed {entry['seed']}: return {entry['eval_return_mean']:.2f} ± {entry['eval_return_std']:.2f} "
+            f"over {entry['eval_episodes']} episodes"
         )
     if "aggregate" in result:
         print(
-            f"{result['algo']} on {result['env']} after {result['global_step']:,d} steps, {len(result['per_seed'])} seeds: "
-            f"{_describe_aggregate(result['aggregate'])}"
+            f"{result['algo']} on {result['env']} after {result['global_step']:,d} steps, "
+            f"{len(result['per_seed'])} seeds: {_describe_aggregate(result['aggregate'])}"
         )
     else:
         print(
             f"{result['algo']} on {result['env']} after {result['global_step']:,d} steps: "
-            f"return {result['eval_return_mean']:.2f} ± {result['eval_return_std']:.2f} over {result['eval_episodes']} episodes"
+            f"return {result['eval_return_mean']:.2f} ± {result['eval_return_std']:.2f} "
+            f"over {result['eval_episodes']} episodes"
         )
     if options.video is not None:
         print(f"videos in {options.video}")
@@ -289,12 +297,14 @@ def _export(args: list[str]) -> int:
     agent = load_agent(options.run_dir, best=best, seed=options.seed)
     if hasattr(agent, "seed_agent"):
         raise ActorCriticError(
-            f"{options.run_dir} is a multi-seed run (seeds {' '.join(map(str, agent.seeds))}): pick the policy to export with --seed K"
+            f"{options.run_dir} is a multi-seed run (seeds {' '.join(map(str, agent.seeds))}): "
+            "pick the policy to export with --seed K"
         )
     export_policy(agent, options.out, options.format)
     which = "best" if best else "latest"
     print(
-        f"wrote the {which} policy of {options.run_dir} ({agent.algo} on {agent.config.env}, {agent.global_step:,d} steps) to {options.out}"
+        f"wrote the {which} policy of {options.run_dir} "
+        f"({agent.algo} on {agent.config.env}, {agent.global_step:,d} steps) to {options.out}"
     )
     return 0
 
@@ -340,7 +350,8 @@ def _sweep(args: list[str]) -> int:
             or options.cpus_per_trial is not None
         ):
             raise ActorCriticError(
-                "sweep --resume DIR takes no FILE, --out, --jobs or --cpus-per-trial: the sweep directory holds them (--ray may name the cluster)"
+                "sweep --resume DIR takes no FILE, --out, --jobs or --cpus-per-trial: "
+                "the sweep directory holds them (--ray may name the cluster)"
             )
         out = options.resume
     else:
@@ -390,9 +401,8 @@ def _report(args: list[str]) -> int:
     options = parser.parse_args(args)
     normalization = read_normalization(options.normalize) if options.normalize else None
     check_writable_file(options.out, "--out")
-    print(
-        f"wrote {write_report(options.dirs, options.out, tuple(options.compare) if options.compare else None, normalization)}"
-    )
+    compare = tuple(options.compare) if options.compare else None
+    print(f"wrote {write_report(options.dirs, options.out, compare, normalization)}")
     return 0
 
 
@@ -405,15 +415,19 @@ def _describe_aggregate(aggregate: dict) -> str:
 def _print_summary(summary: dict) -> None:
     if "aggregate" in summary:
         print(
-            f"{summary['algo']} on {summary['env']}, {len(summary['seeds'])} seeds: evaluation return {_describe_aggregate(summary['aggregate'])} "
+            f"{summary['algo']} on {summary['env']}, {len(summary['seeds'])} seeds: "
+            f"evaluation return {_describe_aggregate(summary['aggregate'])} "
             f"({summary['eval_episodes']} episodes per seed) after {summary['total_steps']:,d} steps "
-            f"({summary['steps_per_second']:,.0f} seed-steps/s, {summary['wall_time_s']:.1f} s)\nrun saved in {summary['run_dir']}"
+            f"({summary['steps_per_second']:,.0f} seed-steps/s, {summary['wall_time_s']:.1f} s)\n"
+            f"run saved in {summary['run_dir']}"
         )
         return
     print(
         f"{summary['algo']} on {summary['env']}: evaluation return {summary['eval_return_mean']:.2f} ± "
-        f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes after {summary['total_steps']:,d} steps "
-        f"({summary['steps_per_second']:,.0f} steps/s, {summary['wall_time_s']:.1f} s)\nrun saved in {summary['run_dir']}"
+        f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes "
+        f"after {summary['total_steps']:,d} steps "
+        f"({summary['steps_per_second']:,.0f} steps/s, {summary['wall_time_s']:.1f} s)\n"
+        f"run saved in {summary['run_dir']}"
     )
 
 

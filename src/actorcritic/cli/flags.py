@@ -63,10 +63,8 @@ def config_parser(config_class: type, defaults: Any, prog: str, description: str
             parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default, help=doc)
             continue
         kwargs = _value_kind(hint)
-        if field.metadata.get(
-            "repeatable"
-        ):  # --wrapper A --wrapper B: each occurrence adds; the default is only the default
-            kwargs["action"], default = "extend", None
+        if field.metadata.get("repeatable"):  # --wrapper A --wrapper B: each occurrence adds
+            kwargs["action"], default = "extend", None  # and the default is only the default
         parser.add_argument(
             flag,
             dest=field.name,

@@ -57,9 +57,8 @@ def parse_config(config_class: type, args: list[str], prog: str, epilog: str = "
     config = parse_fields(config_class, defaults, args, prog)
     if not hasattr(config, "env_kwargs"):
         return config
-    return dataclasses.replace(
-        config, env_kwargs=env_kwargs_over(defaults.env_kwargs, config.env_kwargs)
-    )  # --env-kwargs adds to the preset's
+    # --env-kwargs adds to the preset's
+    return dataclasses.replace(config, env_kwargs=env_kwargs_over(defaults.env_kwargs, config.env_kwargs))
 
 
 def _current_flag(arg: str) -> str:

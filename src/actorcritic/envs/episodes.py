@@ -23,8 +23,8 @@ def check_finite_step(env_id: str, step: int, obs: np.ndarray, rewards: np.ndarr
     what = "reward" if not np.isfinite(rewards).all() else "observation"
     values = rewards if what == "reward" else obs
     raise ActorCriticError(
-        f"{env_id} returned a non-finite {what} ({values[~np.isfinite(values)].ravel()[0]}) at environment step {step}: "
-        "fix the environment, or wrap it to clip or replace such values"
+        f"{env_id} returned a non-finite {what} ({values[~np.isfinite(values)].ravel()[0]}) "
+        f"at environment step {step}: fix the environment, or wrap it to clip or replace such values"
     )
 
 

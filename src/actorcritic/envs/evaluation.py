@@ -38,9 +38,8 @@ def evaluate_policy(
     env = _video_env(maker, Path(video_dir), video_prefix) if video_dir is not None else maker.single()
     returns = []
     try:
-        for episode_seed in reset_seeds(
-            seed, EVALUATION_RESETS, episodes
-        ):  # rendering for a video may find its dependency missing only here
+        # rendering for a video may find its dependency missing only here
+        for episode_seed in reset_seeds(seed, EVALUATION_RESETS, episodes):
             obs, _ = env.reset(seed=episode_seed)
             total, done = 0.0, False
             while not done:
@@ -54,9 +53,8 @@ def evaluate_policy(
     except OSError as error:
         if video_dir is None:
             raise
-        raise _unwritable_video_directory(
-            video_dir, error
-        ) from None  # the checks allowed it, the filesystem refused a file (a full disk)
+        # the checks allowed it, the filesystem refused a file (a full disk)
+        raise _unwritable_video_directory(video_dir, error) from None
     finally:
         env.close()
     return returns

@@ -287,8 +287,8 @@ def resume_episodes(
     observations, _ = envs.reset(seed=[copy["reset_seed"] for copy in record])
     if not all(envs.get_attr("continued")):
         print(
-            "actorcritic: warning: replaying the checkpoint's last environment step did not reach its saved MuJoCo state: "
-            "new episodes start instead",
+            "actorcritic: warning: replaying the checkpoint's last environment step "
+            "did not reach its saved MuJoCo state: new episodes start instead",
             file=sys.stderr,
         )
         return None

@@ -36,7 +36,10 @@ from actorcritic.config import check_choice, check_positive_int, check_range
 from actorcritic.core.estimators import variance_minimizing_baseline
 from actorcritic.experiments.common import ExperimentResult, figure
 
-CLAIM = "Stochastic NPG on a 3-armed bandit: b*-1/2 and b* can converge to a suboptimal arm, b*+1/2 and the value baseline do not (Chung et al. 2021)"
+CLAIM = (
+    "Stochastic NPG on a 3-armed bandit: b*-1/2 and b* can converge to a suboptimal arm, "
+    "b*+1/2 and the value baseline do not (Chung et al. 2021)"
+)
 
 REWARDS = np.array([1.0, 0.7, 0.0])
 THETA0 = np.array([0.0, 3.0, 5.0])

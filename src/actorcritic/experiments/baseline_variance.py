@@ -87,7 +87,10 @@ from actorcritic.experiments.bandit_npg import (
 )
 from actorcritic.experiments.common import ExperimentResult, figure
 
-CLAIM = "A state-dependent baseline leaves the mean policy gradient unchanged and its variance is Var(b*) + E||∇log π||²(b - b*)²; an action-dependent one biases it (Eqs. 11-18)"
+CLAIM = (
+    "A state-dependent baseline leaves the mean policy gradient unchanged and its variance is "
+    "Var(b*) + E||∇log π||²(b - b*)²; an action-dependent one biases it (Eqs. 11-18)"
+)
 
 ENV = "CartPole-v1"
 Q_NAME = "c·Q(s,a)"
@@ -206,7 +209,10 @@ def bandit_baselines(pi: np.ndarray, config: Config) -> list[tuple[str, str, np.
     """(name, depends_on, b per arm [3]) for the bandit's rows."""
     b_star = float(minimum_variance_baseline(pi))
     value = float(pi @ REWARDS)
-    constant = lambda b: np.full(3, b)  # noqa: E731
+
+    def constant(b: float) -> np.ndarray:
+        return np.full(3, b)
+
     return [
         ("zero", "none", constant(0.0)),
         ("value", "state", constant(value)),
@@ -326,7 +332,10 @@ def trajectory_sums(agent, batch: dict[str, np.ndarray], gamma: float) -> dict[s
     (`values`), r_t + γ V(s_{t+1}) (`q`) and 1[a_t = 0] - π(0|s_t) (`first_action`), each [E, P] in float64;
     and per step R_t and ||∇θ log π(a_t|s_t)||² [T]."""
     model = agent.model
-    as_input = lambda x: torch.as_tensor(agent.obs_normalizer(x, update=False), dtype=torch.float32)  # noqa: E731
+
+    def as_input(x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(agent.obs_normalizer(x, update=False), dtype=torch.float32)
+
     obs, next_obs = as_input(batch["obs"]), as_input(batch["next_obs"])
     actions = torch.as_tensor(batch["actions"])
     rewards = torch.as_tensor(batch["rewards"], dtype=torch.float64)
@@ -383,7 +392,11 @@ def cartpole_experiment(config: Config) -> tuple[list[dict], dict]:
     sums = trajectory_sums(agent, batch, gamma)
     G, D = sums["returns"], sums["scores"]
     episodes = G.shape[0]
-    in_half = lambda episode_mask: episode_mask[sums["step_episode"]]  # noqa: E731  (episode mask -> step mask)
+
+    def in_half(episode_mask: torch.Tensor) -> torch.Tensor:
+        """The step mask of an episode mask."""
+        return episode_mask[sums["step_episode"]]
+
     D_sq = D.square().sum(1)
     rho = (D * G).sum(1) / D_sq
 
@@ -393,7 +406,10 @@ def cartpole_experiment(config: Config) -> tuple[list[dict], dict]:
         lambda m: variance_minimizing_baseline(sums["score_sq_norms"][in_half(m)], sums["step_returns"][in_half(m)]),
         episodes,
     )
-    constant = lambda b: G - torch.as_tensor(b)[:, None] * D  # noqa: E731
+
+    def constant(b: np.ndarray) -> torch.Tensor:
+        return G - torch.as_tensor(b)[:, None] * D
+
     value = G - sums["values"]
     baselines = [
         ("zero", "none", 0.0, G),
@@ -481,7 +497,8 @@ def run(config: Config) -> ExperimentResult:
             _variance_bars(ax, setting_rows, title)
         _variance_curve(axes[0, 2], bandit_rows, bandit_summary)
         fig.suptitle(
-            "Total variance tr Cov(g_b) of g_b = ∇θ log π(a|s)(R - b); hatched: b depends on the action (Eq. 12), with its measured bias",
+            "Total variance tr Cov(g_b) of g_b = ∇θ log π(a|s)(R - b); "
+            "hatched: b depends on the action (Eq. 12), with its measured bias",
             fontsize=10,
         )
         fig.tight_layout()

@@ -116,7 +116,8 @@ def run_units(function: Callable[..., Any], units: list[tuple], jobs: int | None
                     ok, value = (
                         False,
                         ActorCriticError(
-                            f"run {index + 1} of the experiment stopped (exit code {process.exitcode}): run the command again to continue"
+                            f"run {index + 1} of the experiment stopped (exit code {process.exitcode}): "
+                            "run the command again to continue"
                         ),
                     )
                 process.join()

@@ -56,7 +56,11 @@ from actorcritic.config import check_positive_int, check_range
 from actorcritic.core.estimators import gae, k_step_advantages
 from actorcritic.experiments.common import ExperimentResult, figure
 
-CLAIM = "With the exact critic k-step and GAE advantages are unbiased; with a wrong critic bias falls and variance rises with k and λ; GAE(0) = 1-step, GAE(1) = Monte Carlo (lecture Eqs. 25-34)"
+CLAIM = (
+    "With the exact critic k-step and GAE advantages are unbiased; "
+    "with a wrong critic bias falls and variance rises with k and λ; "
+    "GAE(0) = 1-step, GAE(1) = Monte Carlo (lecture Eqs. 25-34)"
+)
 
 LAMBDAS = (0.0, 0.5, 0.9, 0.95, 0.99, 1.0)
 STEPS = (1, 2, 3, 5, 10, None)

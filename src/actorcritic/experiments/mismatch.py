@@ -52,7 +52,10 @@ from actorcritic.experiments.common import (
 from actorcritic.language.objectives import IS_CORRECTIONS
 from actorcritic.storage.files import write_json_atomic
 
-CLAIM = "bfloat16 sampling breaks the agreement of sampler and trainer log-probs (float32 keeps it); truncated/masked IS bounds the correction (Qi et al. 2025)"
+CLAIM = (
+    "bfloat16 sampling breaks the agreement of sampler and trainer log-probs (float32 keeps it); "
+    "truncated/masked IS bounds the correction (Qi et al. 2025)"
+)
 
 
 @dataclass(frozen=True)
@@ -272,9 +275,8 @@ def run(config: Config) -> ExperimentResult:
             "mismatch_kl_k3_mean": statistics.fmean(row["mismatch_kl_k3_mean"] for row in mine),
             "mismatch_max_abs": max(row["mismatch_max_abs"] for row in mine),
         }
-    probe_rows = probe(
-        config
-    )  # after the runs: their identity check refuses an OUT of other options before probe.json is written
+    # after the runs: their identity check refuses an OUT of other options before probe.json is written
+    probe_rows = probe(config)
     summary = {
         "arms": summary_arms,
         "probe": probe_rows,
@@ -308,9 +310,8 @@ def run(config: Config) -> ExperimentResult:
             accuracy_ax.plot(steps, mean, color=colour, label=label)
             accuracy_ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
             steps, kl = curves(runs, "mismatch_kl_k3")
-            window = max(
-                1, len(steps) // 50
-            )  # a running mean over steps and the mean over seeds: one step's KL is noisy
+            # a running mean over steps and the mean over seeds: one step's KL is noisy
+            window = max(1, len(steps) // 50)
             smooth = np.convolve(kl.mean(0), np.ones(window) / window, mode="valid")
             kl_ax.plot(steps[window - 1 :], np.maximum(smooth, 1e-12), color=colour, label=label)
         for dtype, marker in (("bfloat16", "o-"), ("float16", "s--")):

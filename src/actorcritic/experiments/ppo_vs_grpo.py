@@ -54,7 +54,10 @@ from actorcritic.config import (
 from actorcritic.errors import ActorCriticError
 from actorcritic.experiments.common import ExperimentResult, figure, format_table
 
-CLAIM = "PPO's learned baseline V(s) vs GRPO's group-mean baseline (no value network) on CartPole-v1 and Pendulum-v1 at equal environment steps"
+CLAIM = (
+    "PPO's learned baseline V(s) vs GRPO's group-mean baseline (no value network) "
+    "on CartPole-v1 and Pendulum-v1 at equal environment steps"
+)
 
 ALGORITHMS = ("ppo", "grpo")
 
@@ -84,7 +87,8 @@ class Config:
     envs: tuple[str, ...] = ("CartPole-v1", "Pendulum-v1")
     """Environments, one panel each (those with settings: CartPole-v1, Pendulum-v1)."""
     total_steps: int = 0
-    """Environment steps per run, the same for both algorithms (0: each environment's default, CartPole-v1 50k, Pendulum-v1 100k)."""
+    """Environment steps per run, the same for both algorithms (0: each environment's default, CartPole-v1 50k,
+    Pendulum-v1 100k)."""
     seeds: int = 3
     """Runs per environment and algorithm (seeds 0 .. seeds-1)."""
     eval_every: int = 5_000
@@ -185,7 +189,8 @@ def run(config: Config) -> ExperimentResult:
         _, used, score = points[-1]
         elapsed = time.perf_counter() - started
         print(
-            f"[{index}/{len(runs)}] {env} {algorithm} seed {seed}: eval return {score:.1f} after {used} steps ({elapsed:.0f} s)",
+            f"[{index}/{len(runs)}] {env} {algorithm} seed {seed}: "
+            f"eval return {score:.1f} after {used} steps ({elapsed:.0f} s)",
             flush=True,
         )
 

@@ -56,7 +56,10 @@ from actorcritic.experiments.common import (
     unit_directory,
 )
 
-CLAIM = "TD3 beats each variant with one of its three changes removed, and DDPG with all three removed (Fujimoto et al. 2018, Table 2)"
+CLAIM = (
+    "TD3 beats each variant with one of its three changes removed, and DDPG with all three removed "
+    "(Fujimoto et al. 2018, Table 2)"
+)
 
 # TD3's three changes per variant: clipped double Q, target policy smoothing, policy delay
 VARIANTS: dict[str, dict] = {
@@ -210,9 +213,8 @@ def run(config: Config) -> ExperimentResult:
             for ax, env in zip(axes_row, config.env):
                 iqms = np.array([by_variant[env][v]["iqm"] for v in names])
                 cis = np.array([by_variant[env][v]["iqm_ci"] for v in names])
-                errors = np.maximum(
-                    np.stack([iqms - cis[:, 0], cis[:, 1] - iqms]), 0
-                )  # a percentile CI can miss its IQM by rounding; matplotlib refuses negative bars
+                # a percentile CI can miss its IQM by rounding; matplotlib refuses negative bars
+                errors = np.maximum(np.stack([iqms - cis[:, 0], cis[:, 1] - iqms]), 0)
                 ax.bar(range(len(names)), iqms, yerr=errors, capsize=4, color=[f"C{i}" for i in range(len(names))])
                 for index, variant in enumerate(names):
                     dots = [by_run[env, variant, seed] for seed in seeds]
@@ -220,7 +222,8 @@ def run(config: Config) -> ExperimentResult:
                 ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
                 ax.set(
                     ylabel=label,
-                    title=f"{env}, {config.total_steps} steps: {label}, IQM and 95% CI over {len(seeds)} seeds (dots: seeds)",
+                    title=f"{env}, {config.total_steps} steps: {label}, "
+                    f"IQM and 95% CI over {len(seeds)} seeds (dots: seeds)",
                 )
                 ax.title.set_fontsize(8)
         fig.tight_layout()

@@ -77,7 +77,10 @@ from actorcritic.experiments.common import (
 )
 from actorcritic.storage.files import write_json_atomic
 
-CLAIM = "DDPG's critic overestimates the true value of its policy; clipped double Q does not (Fujimoto et al. 2018, Figure 1)"
+CLAIM = (
+    "DDPG's critic overestimates the true value of its policy; clipped double Q does not "
+    "(Fujimoto et al. 2018, Figure 1)"
+)
 
 # TD3's three changes per agent: clipped double Q, target policy smoothing, policy delay
 ALGORITHMS: dict[str, dict] = {
@@ -242,9 +245,8 @@ def buffer_restorer(agent: TD3, rows: np.ndarray) -> tuple[Callable[[gym.Env, in
     state is exact. Returned with `replayed`, a [len(rows)] bool array that restore marks as it replays."""
     buffer = agent.buffer
     observations, actions = buffer.stored("obs"), buffer.stored("action")
-    chronological = (
-        buffer.size < buffer.capacity or buffer.position == 0
-    )  # a replay needs the rows in the order they came
+    # a replay needs the rows in the order they came
+    chronological = buffer.size < buffer.capacity or buffer.position == 0
     ended = (buffer.stored("terminated") + buffer.stored("truncated")) > 0
     first = episode_starts(observations, buffer.stored("next_obs"), ended) if chronological else None
     replayed = np.zeros(len(rows), dtype=bool)
@@ -416,7 +418,8 @@ def run(config: Config) -> ExperimentResult:
     summary = {
         "results": results,
         "claim": {env: read_claim(results[env]) for env in config.env},
-        "note": "late: the mean over the second half of the measurements, per seed; CI: 95% bootstrap across seeds of the mean",
+        "note": "late: the mean over the second half of the measurements, per seed; "
+        "CI: 95% bootstrap across seeds of the mean",
     }
 
     def draw(path_png):

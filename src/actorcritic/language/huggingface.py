@@ -39,7 +39,8 @@ def load_huggingface(path: str) -> tuple["HuggingFaceTokenizer", "HuggingFaceLM"
     directory = Path(path).expanduser()
     if not directory.is_dir():
         raise ActorCriticError(
-            f"--model {path} is not a directory: pass a local directory written by save_pretrained (or leave --model empty for the built-in transformer)"
+            f"--model {path} is not a directory: pass a local directory written by save_pretrained "
+            "(or leave --model empty for the built-in transformer)"
         )
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # loading reports are not errors of ours; keep stderr to one line
@@ -49,8 +50,8 @@ def load_huggingface(path: str) -> tuple["HuggingFaceTokenizer", "HuggingFaceLM"
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ActorCriticError(
-            f"--model {path} is not a Hugging Face causal LM with its tokenizer ({reason}): pass a directory holding both, "
-            "saved with model.save_pretrained and tokenizer.save_pretrained"
+            f"--model {path} is not a Hugging Face causal LM with its tokenizer ({reason}): "
+            "pass a directory holding both, saved with model.save_pretrained and tokenizer.save_pretrained"
         ) from None
     finally:
         transformers.logging.set_verbosity(verbosity)
@@ -93,7 +94,8 @@ class HuggingFaceTokenizer:
         if len(lengths) != 1:
             raise ActorCriticError(
                 f"the --model tokenizer splits this task's prompts into different numbers of tokens {sorted(lengths)}: "
-                "prompts are fed without an attention mask, so use a tokenizer that keeps them equal (e.g. character-level)"
+                "prompts are fed without an attention mask, "
+                "so use a tokenizer that keeps them equal (e.g. character-level)"
             )
         return torch.tensor(rows, dtype=torch.long)
 
@@ -104,7 +106,8 @@ class HuggingFaceTokenizer:
             ids = self.encode(text) + [self.eos_id]
             if len(ids) > length:
                 raise ActorCriticError(
-                    f"completion {text!r} needs {len(ids)} tokens of the --model tokenizer, more than the {length} allowed"
+                    f"completion {text!r} needs {len(ids)} tokens of the --model tokenizer, "
+                    f"more than the {length} allowed"
                 )
             rows.append(ids + [self.pad_id] * (length - len(ids)))
         return torch.tensor(rows, dtype=torch.long)

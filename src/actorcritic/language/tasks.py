@@ -140,7 +140,8 @@ def heldout_prompts(
     if not strict:
         return prompts
     raise ActorCriticError(
-        f"--eval-prompts {count} is more than the {len(prompts)} distinct prompts found for {task.name} with {getattr(task, 'digits', '?')} digits: lower it"
+        f"--eval-prompts {count} is more than the {len(prompts)} distinct prompts found for {task.name} "
+        f"with {getattr(task, 'digits', '?')} digits: lower it"
     )
 
 

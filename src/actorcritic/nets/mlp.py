@@ -53,8 +53,9 @@ class StackedMLP(nn.Module):
     member m in a single `torch.baddbmm`. Weights [M, in, out], biases [M, 1, out].
 
     With `output_gains`, each member is initialised like `mlp`: orthogonal, gain √2 on hidden layers and
-    `output_gains[m]` on the output layer, zero biases; without, like `nn.Linear` layers. `output_widths[m]` (default: all) says how many output columns member m
-    uses; its other columns start at zero and, never read, never receive a gradient."""
+    `output_gains[m]` on the output layer, zero biases; without, like `nn.Linear` layers. `output_widths[m]`
+    (default: all) says how many output columns member m uses; its other columns start at zero and, never read,
+    never receive a gradient."""
 
     def __init__(
         self,

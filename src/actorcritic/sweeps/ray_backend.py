@@ -100,9 +100,8 @@ def run_on_ray(out: Path, queue: list[Trial], done: int, address: str, cpus_per_
     # second apart, so training never waits on the driver (Tune reads these when the Tuner is built)
     os.environ.setdefault("TUNE_RESULT_BUFFER_LENGTH", "10000")
     os.environ.setdefault("TUNE_RESULT_BUFFER_MIN_TIME_S", "1")
-    os.environ.setdefault(
-        "RAY_AIR_NEW_OUTPUT", "0"
-    )  # Tune's newer console output prints tables even when told to be silent
+    # Tune's newer console output prints tables even when told to be silent
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     started_ray = connect(address)
     try:
         tuner = tune.Tuner(

@@ -70,7 +70,8 @@ def expand(spec: dict) -> list[Trial]:
     unknown = sorted(set(spec) - TOP_LEVEL)
     if unknown:
         raise ActorCriticError(
-            f"sweep: unknown top-level key {unknown[0]!r}: use {', '.join(sorted(TOP_LEVEL))} (other fields go under [fixed])"
+            f"sweep: unknown top-level key {unknown[0]!r}: use {', '.join(sorted(TOP_LEVEL))} "
+            "(other fields go under [fixed])"
         )
     algos, envs = _as_list(spec.get("algo"), "algo"), _as_list(spec.get("env"), "env")
     seeds = _seeds(spec.get("seeds", 1))
@@ -132,7 +133,8 @@ def _table(spec: dict, key: str) -> dict:
 def _draw(name: str, distribution: Any, draws: np.random.Generator) -> Any:
     if not isinstance(distribution, dict) or len(distribution) != 1 or next(iter(distribution)) not in DISTRIBUTIONS:
         raise ActorCriticError(
-            f"sweep: [random] {name} must be one of {{ uniform = [a, b] }}, {{ log_uniform = [a, b] }}, {{ choice = [...] }}"
+            f"sweep: [random] {name} must be one of {{ uniform = [a, b] }}, {{ log_uniform = [a, b] }}, "
+            "{ choice = [...] }"
         )
     kind, values = next(iter(distribution.items()))
     if kind == "choice":
@@ -204,9 +206,8 @@ def load(out: Path) -> tuple[list[Trial], Backend]:
             Trial(t["name"], t["algo"], config_from_dict(algorithm(t["algo"]).config_class, t["config"]), t["settings"])
             for t in saved["trials"]
         ]
-        backend = (
-            Backend(**saved["backend"]) if "backend" in saved else Backend(jobs=int(saved["jobs"]))
-        )  # sweeps before the Ray backend
+        # sweeps before the Ray backend
+        backend = Backend(**saved["backend"]) if "backend" in saved else Backend(jobs=int(saved["jobs"]))
         return trials, backend
     except FileNotFoundError:
         raise ActorCriticError(
