@@ -40,6 +40,21 @@ FIGURE_INTERVALS = "report-iqm.png"
 FIGURE_CURVES = "report-curves.png"
 FIGURE_PROFILES = "report-profiles.png"
 REPORT_CSV = "report.csv"
+REPORT_CSV_COLUMNS = [
+    "configuration",
+    "env",
+    "seeds",
+    "mean",
+    "mean_low",
+    "mean_high",
+    "median",
+    "median_low",
+    "median_high",
+    "iqm",
+    "iqm_low",
+    "iqm_high",
+]
+"""The columns of report.csv: one row per configuration, then one per setting across environments."""
 ALL_ENVS = "all (normalised)"
 PROFILE_THRESHOLDS = 101
 
@@ -179,6 +194,36 @@ def write_report(
         finals = [group["finals"][seed] for seed in sorted(group["finals"])]
         aggregate = aggregate_scores(finals) if len(finals) >= 2 else None
         rows.append((group, finals, aggregate))
+    lines, csv_rows = _per_environment_sections(rows, normalization)
+    across = _across_environments(groups, normalization) if normalization else None
+    if across is not None:
+        lines += _across_environments_section(across, normalization)
+        for setting, (matrix, aggregate) in across["settings"].items():
+            csv_rows.append([setting, ALL_ENVS, matrix.shape[0], *_csv_numbers(aggregate)])
+    if compare is not None:
+        lines += _improvement_section(groups, compare)
+    _figures(rows, out.parent)
+    _profiles(rows, across, out.parent)
+    lines += [
+        f"![IQM and 95% CI per configuration]({FIGURE_INTERVALS})",
+        "",
+        f"![sample efficiency: IQM across seeds and 95% CI against steps]({FIGURE_CURVES})",
+        "",
+        f"![performance profiles: fraction of seeds above each final return, 95% CI]({FIGURE_PROFILES})",
+        "",
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([REPORT_CSV_COLUMNS, *csv_rows])
+    write_atomic(out.parent / REPORT_CSV, buffer.getvalue().encode())
+    write_atomic(out, "\n".join(lines).encode())
+    return out
+
+
+def _per_environment_sections(
+    rows: list[tuple[dict, list[float], dict | None]], normalization: dict | None
+) -> tuple[list[str], list[list]]:
+    """The report's opening and a table per environment of its configurations (IQM, mean, median with
+    CIs), with the matching rows of report.csv."""
     how = (
         "Environments are reported separately, then normalised and aggregated across environments (below)."
         if normalization
@@ -191,25 +236,8 @@ def write_report(
         f"stratified-bootstrap CIs (rliable's resampling, 2,000 replications). {how}",
         "",
     ]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "configuration",
-            "env",
-            "seeds",
-            "mean",
-            "mean_low",
-            "mean_high",
-            "median",
-            "median_low",
-            "median_high",
-            "iqm",
-            "iqm_low",
-            "iqm_high",
-        ]
-    )
-    for env in dict.fromkeys(group["env"] for group in groups):
+    csv_rows = []
+    for env in dict.fromkeys(group["env"] for group, _, _ in rows):
         lines += [
             f"## {env}",
             "",
@@ -225,54 +253,39 @@ def write_report(
             ]
             lines.append(f"| {group['label']} | {len(finals)} | {' | '.join(cells)} |")
             numbers = _csv_numbers(aggregate) if aggregate else [finals[0]] * 9
-            writer.writerow([group["label"], env, len(finals), *numbers])
+            csv_rows.append([group["label"], env, len(finals), *numbers])
         lines.append("")
-    across = _across_environments(groups, normalization) if normalization else None
-    if across is not None:
-        lines += _across_environments_section(across, normalization)
-        for setting, (matrix, aggregate) in across["settings"].items():
-            writer.writerow([setting, ALL_ENVS, matrix.shape[0], *_csv_numbers(aggregate)])
-    if compare is not None:
-        lines += [
-            "## Probability of improvement",
-            "",
-            "P(X > Y): the probability that a seed of X ends above a seed of Y "
-            "(Mann-Whitney U, ties half), with its 95% bootstrap CI.",
-            "",
-            "| env | X | Y | P(X > Y) [95% CI] |",
-            "|---|---|---|---|",
-        ]
-        envs = [
-            env
-            for env in dict.fromkeys(group["env"] for group in groups)
-            if all(any(g["env"] == env and name in g["label"] for g in groups) for name in compare)
-        ]
-        if not envs:
-            raise ActorCriticError(
-                f"--compare {compare[0]!r} {compare[1]!r}: no environment has both configurations; "
-                "check the labels in the table"
-            )
-        for env in envs:
-            x, y = (find_configuration(groups, name, env) for name in compare)
-            result = probability_of_improvement(list(x["finals"].values()), list(y["finals"].values()))
-            low, high = result["probability_ci"]
-            lines.append(
-                f"| {env} | {x['label']} | {y['label']} | {result['probability']:.2f} [{low:.2f}, {high:.2f}] |"
-            )
-        lines.append("")
-    _figures(rows, out.parent)
-    _profiles(rows, across, out.parent)
-    lines += [
-        f"![IQM and 95% CI per configuration]({FIGURE_INTERVALS})",
+    return lines, csv_rows
+
+
+def _improvement_section(groups: list[dict], compare: tuple[str, str]) -> list[str]:
+    """The table of P(X > Y) per environment where both configurations of `compare` ran."""
+    lines = [
+        "## Probability of improvement",
         "",
-        f"![sample efficiency: IQM across seeds and 95% CI against steps]({FIGURE_CURVES})",
+        "P(X > Y): the probability that a seed of X ends above a seed of Y "
+        "(Mann-Whitney U, ties half), with its 95% bootstrap CI.",
         "",
-        f"![performance profiles: fraction of seeds above each final return, 95% CI]({FIGURE_PROFILES})",
-        "",
+        "| env | X | Y | P(X > Y) [95% CI] |",
+        "|---|---|---|---|",
     ]
-    write_atomic(out.parent / REPORT_CSV, buffer.getvalue().encode())
-    write_atomic(out, "\n".join(lines).encode())
-    return out
+    envs = [
+        env
+        for env in dict.fromkeys(group["env"] for group in groups)
+        if all(any(g["env"] == env and name in g["label"] for g in groups) for name in compare)
+    ]
+    if not envs:
+        raise ActorCriticError(
+            f"--compare {compare[0]!r} {compare[1]!r}: no environment has both configurations; "
+            "check the labels in the table"
+        )
+    for env in envs:
+        x, y = (find_configuration(groups, name, env) for name in compare)
+        result = probability_of_improvement(list(x["finals"].values()), list(y["finals"].values()))
+        low, high = result["probability_ci"]
+        lines.append(f"| {env} | {x['label']} | {y['label']} | {result['probability']:.2f} [{low:.2f}, {high:.2f}] |")
+    lines.append("")
+    return lines
 
 
 def _across_environments(groups: list[dict], normalization: dict[str, tuple[float, float]]) -> dict:

@@ -392,38 +392,12 @@ def cartpole_experiment(config: Config) -> tuple[list[dict], dict]:
     sums = trajectory_sums(agent, batch, gamma)
     G, D = sums["returns"], sums["scores"]
     episodes = G.shape[0]
-
-    def in_half(episode_mask: torch.Tensor) -> torch.Tensor:
-        """The step mask of an episode mask."""
-        return episode_mask[sums["step_episode"]]
-
     D_sq = D.square().sum(1)
-    rho = (D * G).sum(1) / D_sq
-
-    mean = cross_fitted(lambda m: sums["step_returns"][in_half(m)].mean(), episodes)
-    b_star = cross_fitted(lambda m: variance_minimizing_baseline(D_sq[m], rho[m]), episodes)
-    b_star_step = cross_fitted(
-        lambda m: variance_minimizing_baseline(sums["score_sq_norms"][in_half(m)], sums["step_returns"][in_half(m)]),
-        episodes,
-    )
-
-    def constant(b: np.ndarray) -> torch.Tensor:
-        return G - torch.as_tensor(b)[:, None] * D
-
+    constants = cross_fitted_constants(sums)
+    mean, b_star, b_star_step = constants["mean"], constants["b*"], constants["b*-step"]
     value = G - sums["values"]
-    baselines = [
-        ("zero", "none", 0.0, G),
-        ("mean", "state", mean, constant(mean)),
-        ("value", "state", "", value),
-        ("b*-step", "state", b_star_step, constant(b_star_step)),
-        ("b*", "state", b_star, constant(b_star)),
-        ("b*-δ", "state", b_star * (1 - config.delta), constant(b_star * (1 - config.delta))),
-        ("b*+δ", "state", b_star * (1 + config.delta), constant(b_star * (1 + config.delta))),
-        (Q_NAME, "action", "", G - config.action_baseline_scale * sums["q"]),
-        (CENTRED_NAME, "action", "", value - config.centred_action_weight * sums["first_action"]),
-    ]
     rows = []
-    for name, kind, b, gradients in baselines:
+    for name, kind, b, gradients in cartpole_baselines(sums, constants, config):
         stats = monte_carlo_statistics(gradients.numpy(), (value if kind == "action" else G).numpy())
         rows.append(_row("cartpole", name, kind, float(np.mean(b)) if not isinstance(b, str) else b, stats))
     by_name = {r["baseline"]: r for r in rows}
@@ -431,18 +405,6 @@ def cartpole_experiment(config: Config) -> tuple[list[dict], dict]:
     # the identity's prediction for b*±δ, with E||D||² for E||∇θ log π||²
     predicted_increase = float(D_sq.mean()) * float(np.mean(np.square(config.delta * b_star)))
     measured_increase = [by_name[n]["total_variance"] - minimum for n in ("b*-δ", "b*+δ")]
-    checks = {
-        "measured_mean_unchanged_within_3_se": all(r["z"] < 3 for r in rows if r["depends_on"] == "state"),
-        "measured_centred_action_bias_beyond_3_se": by_name[CENTRED_NAME]["z"] > 3,
-        "b_star_below_zero_and_b_star_plus_minus_delta": all(
-            minimum < by_name[n]["total_variance"] for n in ("zero", "b*-δ", "b*+δ")
-        ),
-        "variance_increase_at_b_star_plus_minus_delta_within_20_percent_of_identity": all(
-            abs(m / predicted_increase - 1) < 0.2 for m in measured_increase
-        ),
-        "value_baseline_reduces_measured_variance": by_name["value"]["total_variance"]
-        < by_name["zero"]["total_variance"],
-    }
     lengths = np.bincount(batch["episode"])
     summary = {
         "env": ENV,
@@ -464,9 +426,75 @@ def cartpole_experiment(config: Config) -> tuple[list[dict], dict]:
             "measured": measured_increase,
         },
         "q_baseline_bias_z": by_name[Q_NAME]["z"],
-        "checks": checks,
+        "checks": cartpole_checks(by_name, predicted_increase, measured_increase),
     }
     return rows, summary
+
+
+def cross_fitted_constants(sums: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """The constant baselines of the CartPole rows, each per episode [E] and estimated on the other half
+    (`cross_fitted`): the mean return-to-go, b* of the trajectory gradient and b* of the per-step one."""
+    G, D = sums["returns"], sums["scores"]
+    episodes = G.shape[0]
+
+    def in_half(episode_mask: torch.Tensor) -> torch.Tensor:
+        """The step mask of an episode mask."""
+        return episode_mask[sums["step_episode"]]
+
+    D_sq = D.square().sum(1)
+    rho = (D * G).sum(1) / D_sq
+    return {
+        "mean": cross_fitted(lambda m: sums["step_returns"][in_half(m)].mean(), episodes),
+        "b*": cross_fitted(lambda m: variance_minimizing_baseline(D_sq[m], rho[m]), episodes),
+        "b*-step": cross_fitted(
+            lambda m: variance_minimizing_baseline(
+                sums["score_sq_norms"][in_half(m)], sums["step_returns"][in_half(m)]
+            ),
+            episodes,
+        ),
+    }
+
+
+def cartpole_baselines(
+    sums: dict[str, torch.Tensor], constants: dict[str, np.ndarray], config: Config
+) -> list[tuple[str, str, float | np.ndarray | str, torch.Tensor]]:
+    """(name, depends_on, b, per-episode gradients g_b [E, P]) for the CartPole rows ("" for a b that is no
+    constant)."""
+    G, D = sums["returns"], sums["scores"]
+    mean, b_star, b_star_step = constants["mean"], constants["b*"], constants["b*-step"]
+
+    def constant(b: np.ndarray) -> torch.Tensor:
+        return G - torch.as_tensor(b)[:, None] * D
+
+    value = G - sums["values"]
+    return [
+        ("zero", "none", 0.0, G),
+        ("mean", "state", mean, constant(mean)),
+        ("value", "state", "", value),
+        ("b*-step", "state", b_star_step, constant(b_star_step)),
+        ("b*", "state", b_star, constant(b_star)),
+        ("b*-δ", "state", b_star * (1 - config.delta), constant(b_star * (1 - config.delta))),
+        ("b*+δ", "state", b_star * (1 + config.delta), constant(b_star * (1 + config.delta))),
+        (Q_NAME, "action", "", G - config.action_baseline_scale * sums["q"]),
+        (CENTRED_NAME, "action", "", value - config.centred_action_weight * sums["first_action"]),
+    ]
+
+
+def cartpole_checks(by_name: dict[str, dict], predicted_increase: float, measured_increase: list[float]) -> dict:
+    """The lecture's statements on the CartPole rows (by baseline name) as booleans."""
+    minimum = by_name["b*"]["total_variance"]
+    return {
+        "measured_mean_unchanged_within_3_se": all(r["z"] < 3 for r in by_name.values() if r["depends_on"] == "state"),
+        "measured_centred_action_bias_beyond_3_se": by_name[CENTRED_NAME]["z"] > 3,
+        "b_star_below_zero_and_b_star_plus_minus_delta": all(
+            minimum < by_name[n]["total_variance"] for n in ("zero", "b*-δ", "b*+δ")
+        ),
+        "variance_increase_at_b_star_plus_minus_delta_within_20_percent_of_identity": all(
+            abs(m / predicted_increase - 1) < 0.2 for m in measured_increase
+        ),
+        "value_baseline_reduces_measured_variance": by_name["value"]["total_variance"]
+        < by_name["zero"]["total_variance"],
+    }
 
 
 # ---------------------------------------------------------------- the experiment

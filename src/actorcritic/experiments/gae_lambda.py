@@ -258,81 +258,120 @@ def run(config: Config) -> ExperimentResult:
     advantages = q_values - values[:, None]
     critics = {"exact": values, "perturbed": perturbed_critic(values, mdp.terminal, config.critic_error, config.seed)}
     batch = sample_episodes(mdp, config.episodes, config.horizon, np.random.default_rng([config.seed, 0]))
-
-    real = batch.real
-    states, actions = batch.states[real], batch.actions[real]
-    pairs = states * 2 + actions
-    episode = np.broadcast_to(np.arange(config.episodes), real.shape)[real]
-    n_pairs = len(values) * 2
+    visits = Visits.of(batch, len(values))
 
     rows, identity_gaps = [], {}
     for name, critic in critics.items():
         estimates = all_estimates(batch, critic, config.gamma)
-        identity_gaps[name] = {
-            "lambda0_vs_one_step": float(np.abs(estimates[("gae", 0.0)] - estimates[("kstep", 1)])[real].max()),
-            "lambda1_vs_monte_carlo": float(np.abs(estimates[("gae", 1.0)] - estimates[("kstep", None)])[real].max()),
-        }
-        q_target = q_values[states, actions] - critic[states]  # Q^π(s, a) - V(s): see the module docstring
-        for (kind, parameter), estimate in estimates.items():
-            estimate = estimate[real]
-            stats = error_statistics(estimate - q_target, pairs, episode, n_pairs, config.episodes)
-            against_advantage = error_statistics(
-                estimate - advantages[states, actions], pairs, episode, n_pairs, config.episodes
-            )
-            rows.append(
-                {
-                    "estimator": kind,
-                    "parameter": "inf" if parameter is None else parameter,
-                    "critic": name,
-                    **stats,
-                    "bias_sq_true_advantage": against_advantage["bias_sq"],
-                }
-            )
+        identity_gaps[name] = identity_gaps_of(estimates, batch.real)
+        # Q^π(s, a) - V(s): see the module docstring
+        q_target = q_values[visits.states, visits.actions] - critic[visits.states]
+        rows += critic_rows(name, estimates, batch.real, visits, q_target, advantages[visits.states, visits.actions])
 
     summary = _checks(rows, identity_gaps, values, q_values, mdp, config)
     summary["episodes_cut_at_horizon"] = int((~batch.terminated[-1]).sum())
-    summary["mean_episode_length"] = float(real.sum() / config.episodes)
+    summary["mean_episode_length"] = float(batch.real.sum() / config.episodes)
     summary["true_values"] = values[1:-1].tolist()
     summary["perturbed_critic"] = critics["perturbed"][1:-1].tolist()
 
     def draw(path_png):
-        fig, axes = figure(1, 2, size=(5.2, 4.0))
-        for ax, kind, parameters, label in (
-            (axes[0, 0], "gae", LAMBDAS, "λ (GAE)"),
-            (axes[0, 1], "kstep", STEPS, "k (k-step)"),
-        ):
-            positions = np.arange(len(parameters))
-            for name, colour in zip(CRITICS, ("tab:blue", "tab:red")):
-                selected = [r for r in rows if r["estimator"] == kind and r["critic"] == name]
-                ax.plot(positions, [r["bias_sq"] for r in selected], "o-", color=colour, label=f"bias², {name} critic")
-                ax.plot(
-                    positions, [r["variance"] for r in selected], "s--", color=colour, label=f"variance, {name} critic"
-                )
-                if name == "exact":
-                    ax.plot(
-                        positions,
-                        [r["bias_sq_floor"] for r in selected],
-                        ":",
-                        color="0.5",
-                        label="bias² from MC noise alone",
-                    )
-            ax.set_yscale("log")
-            ax.set_xticks(positions, ["∞" if p is None else f"{p:g}" for p in parameters])
-            ax.set_xlabel(label)
-            ax.grid(True, which="major", alpha=0.3)
-        axes[0, 0].set_ylabel("bias² and variance of Â_t (visit-weighted)")
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
-        fig.suptitle(
-            f"Random walk, {config.states} states, γ = {config.gamma}, slip = {config.slip}, "
-            f"critic error {config.critic_error} (RMS), {config.episodes} episodes",
-            fontsize=9,
-        )
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
-        fig.savefig(path_png, dpi=110, format="png")
+        draw_figure(path_png, rows, config)
 
     columns = ["estimator", "parameter", "critic", "bias_sq", "bias_sq_floor", "variance", "mse", "mse_se", "max_abs_z"]
     return ExperimentResult(rows=rows, summary=summary, draw=draw, table_columns=columns)
+
+
+@dataclass
+class Visits:
+    """The batch's real steps as visits: state, action, state-action pair (2s + a) and episode, each [M]."""
+
+    states: np.ndarray
+    actions: np.ndarray
+    pairs: np.ndarray
+    episode: np.ndarray
+    n_pairs: int
+    n_episodes: int
+
+    @classmethod
+    def of(cls, batch: Episodes, n_states: int) -> Visits:
+        real = batch.real
+        states, actions = batch.states[real], batch.actions[real]
+        n_episodes = real.shape[1]
+        episode = np.broadcast_to(np.arange(n_episodes), real.shape)[real]
+        return cls(states, actions, states * 2 + actions, episode, n_states * 2, n_episodes)
+
+    def statistics(self, errors: np.ndarray) -> dict:
+        """`error_statistics` of per-visit errors [M]."""
+        return error_statistics(errors, self.pairs, self.episode, self.n_pairs, self.n_episodes)
+
+
+def identity_gaps_of(estimates: dict, real: np.ndarray) -> dict[str, float]:
+    """The largest gaps of GAE(λ=0) to the 1-step estimate and of GAE(λ=1) to Monte Carlo, over real steps."""
+    return {
+        "lambda0_vs_one_step": float(np.abs(estimates[("gae", 0.0)] - estimates[("kstep", 1)])[real].max()),
+        "lambda1_vs_monte_carlo": float(np.abs(estimates[("gae", 1.0)] - estimates[("kstep", None)])[real].max()),
+    }
+
+
+def critic_rows(
+    name: str, estimates: dict, real: np.ndarray, visits: Visits, q_target: np.ndarray, true_advantage: np.ndarray
+) -> list[dict]:
+    """One row per estimator of critic `name`: the error statistics of its estimates against the target
+    Q^π(s, a) - V(s), and the bias² against the true advantage A^π(s, a) (both [M], per visit)."""
+    rows = []
+    for (kind, parameter), estimate in estimates.items():
+        estimate = estimate[real]
+        stats = visits.statistics(estimate - q_target)
+        against_advantage = visits.statistics(estimate - true_advantage)
+        rows.append(
+            {
+                "estimator": kind,
+                "parameter": "inf" if parameter is None else parameter,
+                "critic": name,
+                **stats,
+                "bias_sq_true_advantage": against_advantage["bias_sq"],
+            }
+        )
+    return rows
+
+
+def draw_figure(path_png, rows: list[dict], config: Config) -> None:
+    """figure.png: bias² and variance against λ (GAE) and against k (k-step), per critic."""
+    fig, axes = figure(1, 2, size=(5.2, 4.0))
+    _plot_bias_and_variance(axes[0, 0], rows, "gae", LAMBDAS, "λ (GAE)")
+    _plot_bias_and_variance(axes[0, 1], rows, "kstep", STEPS, "k (k-step)")
+    axes[0, 0].set_ylabel("bias² and variance of Â_t (visit-weighted)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
+    fig.suptitle(
+        f"Random walk, {config.states} states, γ = {config.gamma}, slip = {config.slip}, "
+        f"critic error {config.critic_error} (RMS), {config.episodes} episodes",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path_png, dpi=110, format="png")
+
+
+def _plot_bias_and_variance(ax, rows: list[dict], kind: str, parameters: tuple, label: str) -> None:
+    """One panel: bias² and variance of estimator `kind` per critic against its parameter, with the bias² that
+    Monte-Carlo noise alone gives (the exact critic's floor)."""
+    positions = np.arange(len(parameters))
+    for name, colour in zip(CRITICS, ("tab:blue", "tab:red")):
+        selected = [r for r in rows if r["estimator"] == kind and r["critic"] == name]
+        ax.plot(positions, [r["bias_sq"] for r in selected], "o-", color=colour, label=f"bias², {name} critic")
+        ax.plot(positions, [r["variance"] for r in selected], "s--", color=colour, label=f"variance, {name} critic")
+        if name == "exact":
+            ax.plot(
+                positions,
+                [r["bias_sq_floor"] for r in selected],
+                ":",
+                color="0.5",
+                label="bias² from MC noise alone",
+            )
+    ax.set_yscale("log")
+    ax.set_xticks(positions, ["∞" if p is None else f"{p:g}" for p in parameters])
+    ax.set_xlabel(label)
+    ax.grid(True, which="major", alpha=0.3)
 
 
 def _checks(rows, identity_gaps, values, q_values, mdp, config) -> dict:

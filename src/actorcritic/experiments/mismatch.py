@@ -245,36 +245,9 @@ def run(config: Config) -> ExperimentResult:
         arm_name(d, c): [r for r in results if (r["sampler_dtype"], r["is_correction"]) == (d, c)]
         for d, c in config.arms()
     }
-
-    rows, summary_arms = [], {}
-    for label, runs in by_arm.items():
-        for r in runs:
-            steps = r["steps"]
-            rows.append(
-                {
-                    "sampler_dtype": r["sampler_dtype"],
-                    "is_correction": r["is_correction"],
-                    "seed": r["seed"],
-                    "mismatch_kl_mean": statistics.fmean(s["mismatch_kl"] for s in steps),
-                    "mismatch_kl_k3_mean": statistics.fmean(s["mismatch_kl_k3"] for s in steps),
-                    "mismatch_max_abs": max(s["mismatch_max_abs"] for s in steps),
-                    "is_weight_mean": statistics.fmean(s["is_weight_mean"] for s in steps),
-                    "clip_fraction_mean": statistics.fmean(s["clip_fraction"] for s in steps),
-                    "accuracy_before": r["accuracy_before"],
-                    "accuracy_after": r["accuracy_after"],
-                    "wall_time_s": r["wall_time_s"],
-                }
-            )
-        mine = [row for row in rows if arm_name(row["sampler_dtype"], row["is_correction"]) == label]
-        after = aggregate_scores([row["accuracy_after"] for row in mine])
-        summary_arms[label] = {
-            "accuracy_before_mean": statistics.fmean(row["accuracy_before"] for row in mine),
-            "accuracy_after_mean": after["mean"],
-            "accuracy_after_mean_ci": after["mean_ci"],
-            "accuracy_after_per_seed": [row["accuracy_after"] for row in mine],
-            "mismatch_kl_k3_mean": statistics.fmean(row["mismatch_kl_k3_mean"] for row in mine),
-            "mismatch_max_abs": max(row["mismatch_max_abs"] for row in mine),
-        }
+    rows_by_arm = {label: [run_row(r) for r in runs] for label, runs in by_arm.items()}
+    rows = [row for arm_rows in rows_by_arm.values() for row in arm_rows]
+    summary_arms = {label: arm_summary(arm_rows) for label, arm_rows in rows_by_arm.items()}
     # after the runs: their identity check refuses an OUT of other options before probe.json is written
     probe_rows = probe(config)
     summary = {
@@ -285,68 +258,8 @@ def run(config: Config) -> ExperimentResult:
         ),
     }
 
-    def curves(runs: list[dict], column: str) -> tuple[list[int], np.ndarray]:
-        """The column's steps (where every seed has it) and its values there, [seeds, steps]."""
-        points = [
-            {
-                s["global_step"]: s[column]
-                for s in r["steps"]
-                if isinstance(s.get(column), float) and s[column] == s[column]
-            }
-            for r in runs
-        ]
-        common = sorted(set.intersection(*(set(p) for p in points)))
-        return common, np.array([[p[step] for step in common] for p in points])
-
     def draw(path_png):
-        fig, axes = figure(1, 3, size=(5.2, 4.0))
-        accuracy_ax, kl_ax, probe_ax = axes[0]
-        for index, (label, runs) in enumerate(by_arm.items()):
-            colour = f"C{index}"
-            steps, accuracy = curves(runs, "heldout_accuracy")
-            mean, low, high = curve_estimate(accuracy)
-            before = statistics.fmean(r["accuracy_before"] for r in runs)
-            steps, mean, low, high = [0, *steps], [before, *mean], [before, *low], [before, *high]
-            accuracy_ax.plot(steps, mean, color=colour, label=label)
-            accuracy_ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
-            steps, kl = curves(runs, "mismatch_kl_k3")
-            # a running mean over steps and the mean over seeds: one step's KL is noisy
-            window = max(1, len(steps) // 50)
-            smooth = np.convolve(kl.mean(0), np.ones(window) / window, mode="valid")
-            kl_ax.plot(steps[window - 1 :], np.maximum(smooth, 1e-12), color=colour, label=label)
-        for dtype, marker in (("bfloat16", "o-"), ("float16", "s--")):
-            for index, width in enumerate(config.probe_widths):
-                mine = [r for r in probe_rows if r["sampler_dtype"] == dtype and r["d_model"] == width]
-                probe_ax.plot(
-                    [r["digits"] for r in mine],
-                    [max(r["mismatch_kl_k3"], 1e-12) for r in mine],
-                    marker,
-                    color=f"C{index}",
-                    label=f"{dtype}, d_model {width}",
-                )
-        accuracy_ax.set(
-            xlabel="GRPO step", ylabel="held-out greedy accuracy", title=f"mean and 95% CI over {len(seeds)} seed(s)"
-        )
-        kl_ax.set(
-            xlabel="GRPO step",
-            ylabel="mismatch KL (k3) per token",
-            yscale="log",
-            title="sampler vs trainer, mean over seeds, running mean",
-        )
-        probe_ax.set(
-            xlabel="digits (answer length)",
-            ylabel="mismatch KL (k3) per token",
-            yscale="log",
-            title="untrained policy, one round",
-        )
-        for ax in (accuracy_ax, kl_ax, probe_ax):
-            ax.legend(fontsize=7)
-            ax.title.set_fontsize(9)
-        fig.suptitle(
-            f"grpo-lm, {config.task} {config.digits} digits, d_model {config.d_model}, on {config.device}", fontsize=10
-        )
-        fig.tight_layout()
-        fig.savefig(path_png, dpi=110, format="png")
+        draw_figure(path_png, config, by_arm, probe_rows)
 
     columns = [
         "sampler_dtype",
@@ -359,3 +272,109 @@ def run(config: Config) -> ExperimentResult:
         "accuracy_after",
     ]
     return ExperimentResult(rows=rows, summary=summary, draw=draw, table_columns=columns)
+
+
+def run_row(result: dict) -> dict:
+    """One run's row of results.csv: its arm, its seed, the means of its steps' metrics, its accuracies."""
+    steps = result["steps"]
+    return {
+        "sampler_dtype": result["sampler_dtype"],
+        "is_correction": result["is_correction"],
+        "seed": result["seed"],
+        "mismatch_kl_mean": statistics.fmean(s["mismatch_kl"] for s in steps),
+        "mismatch_kl_k3_mean": statistics.fmean(s["mismatch_kl_k3"] for s in steps),
+        "mismatch_max_abs": max(s["mismatch_max_abs"] for s in steps),
+        "is_weight_mean": statistics.fmean(s["is_weight_mean"] for s in steps),
+        "clip_fraction_mean": statistics.fmean(s["clip_fraction"] for s in steps),
+        "accuracy_before": result["accuracy_before"],
+        "accuracy_after": result["accuracy_after"],
+        "wall_time_s": result["wall_time_s"],
+    }
+
+
+def arm_summary(rows: list[dict]) -> dict:
+    """An arm's entry of summary.json from the `run_row`s of its seeds: accuracy before and after (mean, 95%
+    CI, per seed) and its mismatch."""
+    after = aggregate_scores([row["accuracy_after"] for row in rows])
+    return {
+        "accuracy_before_mean": statistics.fmean(row["accuracy_before"] for row in rows),
+        "accuracy_after_mean": after["mean"],
+        "accuracy_after_mean_ci": after["mean_ci"],
+        "accuracy_after_per_seed": [row["accuracy_after"] for row in rows],
+        "mismatch_kl_k3_mean": statistics.fmean(row["mismatch_kl_k3_mean"] for row in rows),
+        "mismatch_max_abs": max(row["mismatch_max_abs"] for row in rows),
+    }
+
+
+def curves(runs: list[dict], column: str) -> tuple[list[int], np.ndarray]:
+    """The column's steps (where every seed has it) and its values there, [seeds, steps]."""
+    points = [
+        {s["global_step"]: s[column] for s in r["steps"] if isinstance(s.get(column), float) and s[column] == s[column]}
+        for r in runs
+    ]
+    common = sorted(set.intersection(*(set(p) for p in points)))
+    return common, np.array([[p[step] for step in common] for p in points])
+
+
+def draw_figure(path_png, config: Config, by_arm: dict[str, list[dict]], probe_rows: list[dict]) -> None:
+    """figure.png: held-out accuracy and the mismatch KL over training per arm, and the probe's mismatch KL
+    against the answer length."""
+    fig, axes = figure(1, 3, size=(5.2, 4.0))
+    accuracy_ax, kl_ax, probe_ax = axes[0]
+    _plot_arms(accuracy_ax, kl_ax, by_arm)
+    _plot_probe(probe_ax, probe_rows, config.probe_widths)
+    accuracy_ax.set(
+        xlabel="GRPO step", ylabel="held-out greedy accuracy", title=f"mean and 95% CI over {config.seeds} seed(s)"
+    )
+    kl_ax.set(
+        xlabel="GRPO step",
+        ylabel="mismatch KL (k3) per token",
+        yscale="log",
+        title="sampler vs trainer, mean over seeds, running mean",
+    )
+    probe_ax.set(
+        xlabel="digits (answer length)",
+        ylabel="mismatch KL (k3) per token",
+        yscale="log",
+        title="untrained policy, one round",
+    )
+    for ax in (accuracy_ax, kl_ax, probe_ax):
+        ax.legend(fontsize=7)
+        ax.title.set_fontsize(9)
+    fig.suptitle(
+        f"grpo-lm, {config.task} {config.digits} digits, d_model {config.d_model}, on {config.device}", fontsize=10
+    )
+    fig.tight_layout()
+    fig.savefig(path_png, dpi=110, format="png")
+
+
+def _plot_arms(accuracy_ax, kl_ax, by_arm: dict[str, list[dict]]) -> None:
+    """Per arm, the held-out accuracy (mean and 95% CI over seeds, from the warm start's) and the smoothed
+    mismatch KL against GRPO steps."""
+    for index, (label, runs) in enumerate(by_arm.items()):
+        colour = f"C{index}"
+        steps, accuracy = curves(runs, "heldout_accuracy")
+        mean, low, high = curve_estimate(accuracy)
+        before = statistics.fmean(r["accuracy_before"] for r in runs)
+        steps, mean, low, high = [0, *steps], [before, *mean], [before, *low], [before, *high]
+        accuracy_ax.plot(steps, mean, color=colour, label=label)
+        accuracy_ax.fill_between(steps, low, high, color=colour, alpha=0.15, linewidth=0)
+        steps, kl = curves(runs, "mismatch_kl_k3")
+        # a running mean over steps and the mean over seeds: one step's KL is noisy
+        window = max(1, len(steps) // 50)
+        smooth = np.convolve(kl.mean(0), np.ones(window) / window, mode="valid")
+        kl_ax.plot(steps[window - 1 :], np.maximum(smooth, 1e-12), color=colour, label=label)
+
+
+def _plot_probe(probe_ax, probe_rows: list[dict], widths: tuple[int, ...]) -> None:
+    """The probe's mismatch KL against the answer length, per sampler dtype and model width."""
+    for dtype, marker in (("bfloat16", "o-"), ("float16", "s--")):
+        for index, width in enumerate(widths):
+            mine = [r for r in probe_rows if r["sampler_dtype"] == dtype and r["d_model"] == width]
+            probe_ax.plot(
+                [r["digits"] for r in mine],
+                [max(r["mismatch_kl_k3"], 1e-12) for r in mine],
+                marker,
+                color=f"C{index}",
+                label=f"{dtype}, d_model {width}",
+            )
