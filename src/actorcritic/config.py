@@ -34,7 +34,8 @@ def check_range(
         right = "]" if high_inclusive else ")"
         flag = "--" + name.replace("_", "-")
         raise ActorCriticError(
-            f"{flag} {value} is out of range: {name} must be in {left}{_show(low)}, {_show(high)}{right}"
+            f"{flag} {value} is out of range: "
+            f"{name} must be in {left}{_format_bound(low)}, {_format_bound(high)}{right}"
         )
 
 
@@ -48,7 +49,8 @@ def check_choice(name: str, value: Any, choices: tuple) -> None:
         raise ActorCriticError(f"{flag} {value!r} is not allowed: choose one of {', '.join(map(str, choices))}")
 
 
-def _show(bound: float) -> str:
+def _format_bound(bound: float) -> str:
+    """A range bound as a message writes it: inf, -inf, an integer without its .0, else %g."""
     if bound == math.inf:
         return "inf"
     if bound == -math.inf:

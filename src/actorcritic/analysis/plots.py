@@ -70,7 +70,7 @@ def run_labels(configs: list[dict], with_env: bool = True) -> list[str]:
     }
     labels = []
     for config in configs:
-        extra = ", ".join(f"{name}={_show(config.get(name))}" for name in differing[config.get("algo")])
+        extra = ", ".join(f"{name}={_label_value(config.get(name))}" for name in differing[config.get("algo")])
         env = config.get("env") or f"{config.get('task')}{config.get('digits')}"  # grpo-lm names its task, not an env
         where = f" on {env}" if with_env else ""
         labels.append(f"{config.get('algo')}{where}" + (f" ({extra})" if extra else ""))
@@ -127,7 +127,8 @@ def save_figure(figure, path: Path) -> None:
         figure.savefig(temporary, dpi=100, format="png")  # the temporary name has no .png to infer it from
 
 
-def _show(value) -> str:
+def _label_value(value) -> str:
+    """A config value as a curve's label shows it: a list's items space-separated."""
     if isinstance(value, list):
         return " ".join(map(str, value))
     return str(value)

@@ -69,7 +69,7 @@ def config_parser(config_class: type, defaults: Any, prog: str, description: str
             flag,
             dest=field.name,
             default=default,
-            help=f"{doc} (default: {_show(getattr(defaults, field.name)).replace('%', '%%')})",
+            help=f"{doc} (default: {_as_typed(getattr(defaults, field.name)).replace('%', '%%')})",
             **kwargs,
         )
     return parser
@@ -118,7 +118,8 @@ def _optional(inner: type):
     return parse
 
 
-def _show(value: Any) -> str:
+def _as_typed(value: Any) -> str:
+    """A default as it would be typed after its flag: a tuple's items space-separated."""
     if isinstance(value, (tuple, list)):
         return " ".join(map(str, value))
     return str(value)

@@ -148,20 +148,20 @@ def _progress_callback(done_before: int):
     class Progress(tune.Callback):
         """The local backend's progress line, on every trial start, end, failure and restart."""
 
-        def _show(self, trials, ending=None) -> None:
+        def _print_progress(self, trials, ending=None) -> None:
             # Tune calls on_trial_complete / on_trial_error before it changes the trial's status
             ended = sum(trial is ending or trial.status in (TuneTrial.TERMINATED, TuneTrial.ERROR) for trial in trials)
             running = sum(trial is not ending and trial.status == TuneTrial.RUNNING for trial in trials)
             progress(done_before + ended, running, len(trials) - ended - running)
 
         def on_trial_start(self, iteration, trials, trial, **info):
-            self._show(trials)
+            self._print_progress(trials)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            self._show(trials, ending=trial)
+            self._print_progress(trials, ending=trial)
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            self._show(trials, ending=trial)
+            self._print_progress(trials, ending=trial)
 
         def on_trial_recover(self, iteration, trials, trial, **info):
             print(
