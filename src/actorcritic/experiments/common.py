@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from actorcritic.algorithms.td3 import TD3Config
 from actorcritic.config import config_to_dict
 from actorcritic.errors import ActorCriticError
 from actorcritic.storage.files import (
@@ -174,3 +175,20 @@ def unit_directory(out: str | Path, identity: dict, *parts: str) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         write_json_atomic(saved, identity)
     return directory
+
+
+def td3_run_config(config: Any, env: str, seed: int, switches: dict, **extra) -> TD3Config:
+    """The TD3 config of one run of a TD3 experiment on `env`: the preset of the env, then the experiment's
+    `total_steps`, `hidden_sizes` and `learning_starts` (None: the preset's), a buffer as large as the run
+    (1M at most), the three changes' `switches` and `extra`."""
+    overrides = dict(
+        seed=seed,
+        total_steps=config.total_steps,
+        hidden_sizes=config.hidden_sizes,
+        buffer_size=min(config.total_steps, 1_000_000),
+        **extra,
+        **switches,
+    )
+    if config.learning_starts is not None:
+        overrides["learning_starts"] = config.learning_starts
+    return TD3Config.for_env(env, **overrides)

@@ -53,6 +53,7 @@ from actorcritic.experiments.common import (
     figure,
     run_identity,
     run_units,
+    td3_run_config,
     unit_directory,
 )
 
@@ -125,19 +126,15 @@ FULL = dict(
 
 def agent_config(config: Config, env: str, variant: str, seed: int) -> TD3Config:
     """The TD3 config of `variant` (a key of VARIANTS) on `env`: the preset of the env, then ours."""
-    overrides = dict(
-        seed=seed,
-        total_steps=config.total_steps,
-        hidden_sizes=config.hidden_sizes,
-        buffer_size=min(config.total_steps, 1_000_000),
+    return td3_run_config(
+        config,
+        env,
+        seed,
+        VARIANTS[variant],
         eval_episodes=config.eval_episodes,
         eval_every=config.eval_every,
         checkpoint_every=25_000,
-        **VARIANTS[variant],
     )
-    if config.learning_starts is not None:
-        overrides["learning_starts"] = config.learning_starts
-    return TD3Config.for_env(env, **overrides)
 
 
 def ablation_run(config: Config, env: str, variant: str, seed: int, threads: int = 1) -> tuple[float, float]:

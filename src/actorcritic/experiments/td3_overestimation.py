@@ -73,6 +73,7 @@ from actorcritic.experiments.common import (
     figure,
     run_identity,
     run_units,
+    td3_run_config,
     unit_directory,
 )
 from actorcritic.storage.files import write_json_atomic
@@ -154,17 +155,7 @@ FULL = dict(
 
 def agent_config(config: Config, env: str, algorithm: str, seed: int) -> TD3Config:
     """The TD3 config of `algorithm` (a key of ALGORITHMS) on `env`: the preset of the env, then ours."""
-    overrides = dict(
-        seed=seed,
-        total_steps=config.total_steps,
-        hidden_sizes=config.hidden_sizes,
-        buffer_size=min(config.total_steps, 1_000_000),
-        checkpoint_every=0,
-        **ALGORITHMS[algorithm],
-    )
-    if config.learning_starts is not None:
-        overrides["learning_starts"] = config.learning_starts
-    return TD3Config.for_env(env, **overrides)
+    return td3_run_config(config, env, seed, ALGORITHMS[algorithm], checkpoint_every=0)
 
 
 # ---------------------------------------------------------------- states and their true values
