@@ -165,8 +165,10 @@ class ReplayBuffer:
         }
 
     def load_state(self, tensors: dict[str, Tensor], counters: dict) -> None:
+        if not isinstance(counters, dict) or type(counters.get("size")) is not int:
+            raise ValueError(f"replay buffer counters {counters!r:.60} are not {{position, size}} counts")
         rows = tensors["replay_buffer"].numpy()
-        position = counters["position"]
+        position = counters.get("position")
         if (
             rows.shape[1] != self.width
             or rows.shape[0] > self.capacity

@@ -82,6 +82,7 @@ def rebuild_agent(
     the environment's spaces are the saved ones. Returns the agent (counters restored), the tensors and
     the JSON state; the caller loads its tensors inside `reading_tensors`."""
     tensors, state = load_checkpoint(Path(directory), cls.algo)
+    check_state_fields(state, directory)
     try:
         state = upgrade_state(state, cls)
         config = dataclasses.replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
@@ -91,7 +92,8 @@ def rebuild_agent(
             step_count(counters, "updates", directory),
         )
         saved_spaces = (state["observation_space"], state["action_space"])
-        _ = state["optimizer_param_groups"]  # looked up here so that its absence reads as a corrupt file
+        if not isinstance(state["optimizer_param_groups"], dict):  # format 1's list was made a dict above
+            raise TypeError("optimizer_param_groups is not a mapping of optimiser names")
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ActorCriticError(f"corrupt checkpoint in {directory}: state.json lacks or garbles {error}") from None
     agent = cls(config, env_fn=env_fn) if env_fn is not None else cls(config)
@@ -103,6 +105,29 @@ def rebuild_agent(
         )
     agent.global_step, agent.updates = global_step, updates
     return agent, tensors, state
+
+
+STATE_FIELDS = {
+    "env": str,
+    "observation_space": dict,
+    "action_space": dict,
+    "config": dict,
+    "counters": dict,
+    "optimizer_param_groups": (dict, list),  # a list: format 1's single on-policy optimiser
+}
+"""The fields of an agent's state.json and the JSON type each must have (`storage.checkpoint` checked
+format_version and algo)."""
+
+
+def check_state_fields(state: dict, directory: Path, fields: dict[str, type | tuple[type, ...]] = STATE_FIELDS) -> None:
+    """Refuse, in one line, a state.json whose `fields` are missing or of another JSON type, before any is used."""
+    for name, kind in fields.items():
+        if not isinstance(state.get(name), kind):
+            found = "missing" if name not in state else f"a {type(state[name]).__name__}"
+            raise ActorCriticError(
+                f"corrupt checkpoint in {directory}: state.json's {name} is {found}; restore it from a backup or "
+                "train again"
+            )
 
 
 MAX_COUNT = 10**15

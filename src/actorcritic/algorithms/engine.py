@@ -493,7 +493,7 @@ class Agent:
             for name, module in agent._modules().items():
                 load_module_tensors(name, module, tensors)
             for name, optimizer in agent._optimizers().items():
-                load_optimizer_state(name, optimizer, tensors, state["optimizer_param_groups"][name])
+                load_optimizer_state(name, optimizer, tensors, state["optimizer_param_groups"].get(name))
             agent._load_extra_state(tensors, state["counters"])
             agent.generator.set_state(tensors["generator"])
         agent._saved_episodes = saved_episodes(agent, directory, state["counters"].get("environments"), tensors)

@@ -27,16 +27,18 @@ from typing import Any, Iterable
 import torch
 from torch import Tensor
 
-from actorcritic.algorithms.checkpoints import reading_tensors
+from actorcritic.algorithms.checkpoints import check_state_fields, reading_tensors, step_count
 from actorcritic.algorithms.engine import (
     EMPTY_METRIC,
     Callbacks,
     build_quietly,
     crossed_multiple,
+    require_memory,
     resolve_device,
 )
 from actorcritic.config import (
     MAX_SEED,
+    MAX_WIDTH,
     check_choice,
     check_device,
     check_field_types,
@@ -183,6 +185,8 @@ class GRPOLMConfig:
             "num_threads",
         ):
             check_positive_int(name, getattr(self, name))
+        check_range("d_model", self.d_model, 1, MAX_WIDTH)
+        check_range("num_layers", self.num_layers, 1, 1024)
         if self.d_model % self.num_heads:
             raise ActorCriticError(
                 f"--d-model {self.d_model} is not a multiple of --num-heads {self.num_heads}: choose sizes that divide"
@@ -232,6 +236,11 @@ class GRPOLM:
         else:
             self.tokenizer = CharTokenizer()
             max_length = self.task.prompt_length + self.max_new_tokens
+            # 12·d² weights per block; with their gradients and Adam's two moments, four float32 copies
+            require_memory(
+                16 * 12 * config.num_layers * config.d_model**2,
+                f"--d-model {config.d_model} x --num-layers {config.num_layers}",
+            )
             policy = build_quietly(
                 lambda: TransformerLM(
                     self.tokenizer.vocab_size, max_length, config.d_model, config.num_layers, config.num_heads
@@ -539,11 +548,13 @@ class GRPOLM:
     def load(cls, directory: str | Path, **config_overrides) -> "GRPOLM":
         """Rebuild a trainer from a checkpoint directory written by `save`."""
         tensors, state = load_checkpoint(Path(directory), cls.algo)
+        check_state_fields(state, directory, {"config": dict, "counters": dict, "optimizer_param_groups": dict})
         try:
             config = replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
             counters = state["counters"]
             agent = cls(config)
-            agent.global_step, agent.updates = int(counters["global_step"]), int(counters["updates"])
+            agent.global_step = step_count(counters, "global_step", directory)
+            agent.updates = step_count(counters, "updates", directory)
             agent.warm_started = bool(counters["warm_started"])
             agent.accuracy_before = float(counters["accuracy_before"])
             agent.warmup_wall_time_s, agent.grpo_wall_time_s = (

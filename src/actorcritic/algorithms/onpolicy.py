@@ -65,6 +65,7 @@ class OnPolicyConfig(AgentConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_range("max_grad_norm", self.max_grad_norm, 0, math.inf, low_inclusive=False)
+        check_range("log_std_init", self.log_std_init, -20, 20)  # σ from 2e-9 to 5e8: beyond is no policy
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ def load_checkpoint(directory: Path, algo: str | None = None) -> tuple[dict[str,
     version = state["format_version"]
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ActorCriticError(
-            f"checkpoint format version {version} is newer than this actorcritic reads ({FORMAT_VERSION}): upgrade "
+            f"checkpoint format version {version!r} is newer than this actorcritic reads ({FORMAT_VERSION}): upgrade "
             "actorcritic"
         )
     if algo is not None and state["algo"] != algo:
