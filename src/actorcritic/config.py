@@ -156,7 +156,8 @@ class AgentConfig:
     seed: int = 0
     """Seed of the network initialisation, the exploration, the batch sampling and the environments."""
     seeds: tuple[int, ...] = ()
-    """Several seeds trained in one process, each an independent agent (empty: just --seed); see actorcritic.seeds."""
+    """Several seeds trained in one process, each an independent agent (empty: just --seed); see
+    actorcritic.runs.seeds."""
     total_steps: int = 1_000_000
     """Environment steps to train for, summed over all parallel actors."""
     learning_rate: float = 3e-4

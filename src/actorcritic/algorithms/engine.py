@@ -179,12 +179,19 @@ class Trainer(Protocol):
 
 
 class Agent:
-    """What both engines share. An engine supplies `_advance` (one iteration of its loop), `_log_due`,
-    `_modules`, `_optimizers` and, if it keeps any, `_extra_state` / `_load_extra_state`; an algorithm
-    supplies `algo`, `config_class` and what makes it that algorithm."""
+    """What both engines share. Both compose two parts: `learner` (the algorithm's networks, optimisers and
+    update; its `modules` and `optimizers` are what a checkpoint saves) and `collector` (how experience is
+    gathered: it starts the environments and keeps the episodes in flight). An engine supplies `_advance`
+    (one iteration of its loop: the collector's step or batch, the learner's updates), `_log_due` and, if it
+    keeps any, `_extra_state` / `_load_extra_state`; an algorithm supplies `algo`, `config_class` and its parts'
+    classes."""
 
     algo: str
     config_class: type
+    learner: Any
+    """The algorithm's part, built by the engine under the run's seed."""
+    collector: Any
+    """The engine's part that gathers experience (rollouts, GRPO's groups, steps into a replay buffer)."""
     action_spaces: tuple[type, ...] = (
         gym.spaces.Discrete,
         gym.spaces.MultiDiscrete,
@@ -247,18 +254,22 @@ class Agent:
         record, arrays = episode_record(self.envs, self.episodes.running_length)
         return record, ({**arrays, **self._episodes_in_flight()} if arrays else {})
 
-    episode_values: tuple[str, ...] = ("returns",)
-    """The values [N] per environment copy that `_episodes_in_flight` saves besides the observations."""
+    @property
+    def episode_values(self) -> tuple[str, ...]:
+        """The values [N] per environment copy that a checkpoint keeps of the episodes in flight, besides the
+        observations (the collector's: the returns so far, and e.g. reward scaling's discounted return)."""
+        return self.collector.episode_values
 
     def _episodes_in_flight(self) -> dict[str, np.ndarray]:
-        """The engine's side of the episodes in flight, [N, ...] each: the observations the environments
-        returned last, the returns so far (`episode_values`), and whatever else the engine keeps per episode."""
-        raise NotImplementedError
+        """The collector's side of the episodes in flight, [N, ...] each: the observations the environments
+        returned last, the returns so far, and whatever else it keeps per episode."""
+        return self.collector.episodes_in_flight()
 
     def _continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
         """Take back `_episodes_in_flight` from a checkpoint (the episode statistics having just been made)."""
         self.episodes.running_return[:] = saved["returns"]
         self.episodes.running_length[:] = [copy["steps_since_reset"] for copy in record]
+        self.collector.continue_episodes(record, saved)
 
     def _start_episodes(self) -> np.ndarray:
         """The first observations of the environments: a fresh run resets them with `seed`; a resumed run
@@ -281,7 +292,8 @@ class Agent:
     # ---------------------------------------------------------------- what an engine supplies
 
     def _reset_envs(self) -> None:
-        raise NotImplementedError
+        """Start the environments (or continue a checkpoint's episodes): the collector's `start`."""
+        self.collector.start()
 
     def _advance(self) -> None:
         """One iteration of the loop: environment steps, updates, and their metrics into `self.window_metrics`."""
@@ -315,10 +327,12 @@ class Agent:
     """Metric columns that may be missing from a window (written empty then), in column order."""
 
     def _modules(self) -> dict[str, torch.nn.Module]:
-        raise NotImplementedError
+        """Every network, by checkpoint name: the learner's."""
+        return self.learner.modules()
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        raise NotImplementedError
+        """Every optimiser, by checkpoint name: the learner's."""
+        return self.learner.optimizers()
 
     def _extra_state(self, policy_only: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
         """Tensors and JSON counters besides modules, optimisers and the generator (normalisers, buffers)."""

@@ -239,10 +239,6 @@ class OffPolicyAgent(Agent):
         return self.collector.buffer
 
     @property
-    def episode_values(self) -> tuple[str, ...]:
-        return self.collector.episode_values
-
-    @property
     def metric_names(self) -> tuple[str, ...]:
         return self.learner.metric_names
 
@@ -265,16 +261,6 @@ class OffPolicyAgent(Agent):
 
     # ---------------------------------------------------------------- the loop
 
-    def _reset_envs(self) -> None:
-        self.collector.start()
-
-    def _episodes_in_flight(self) -> dict[str, np.ndarray]:
-        return self.collector.episodes_in_flight()
-
-    def _continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
-        super()._continue_episodes(record, saved)
-        self.collector.continue_episodes(record, saved)
-
     def _advance(self) -> None:
         """One environment step of the collector, then `updates_per_step` updates on uniform batches."""
         cfg = self.config
@@ -290,12 +276,6 @@ class OffPolicyAgent(Agent):
         return self.global_step % self.config.log_every == 0
 
     # ---------------------------------------------------------------- save and load
-
-    def _modules(self) -> dict[str, torch.nn.Module]:
-        return self.learner.modules()
-
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return self.learner.optimizers()
 
     def _extra_state(self, policy_only: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
         return self.collector.state(policy_only)

@@ -353,10 +353,6 @@ class OnPolicyAgent(Agent):
         """The learner's policy (and value) networks."""
         return self.learner.model
 
-    @property
-    def episode_values(self) -> tuple[str, ...]:
-        return self.collector.episode_values
-
     # ---------------------------------------------------------------- acting
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
@@ -400,16 +396,6 @@ class OnPolicyAgent(Agent):
 
     # ---------------------------------------------------------------- the loop
 
-    def _reset_envs(self) -> None:
-        self.collector.start()
-
-    def _episodes_in_flight(self) -> dict[str, np.ndarray]:
-        return self.collector.episodes_in_flight()
-
-    def _continue_episodes(self, record: list[dict], saved: dict[str, np.ndarray]) -> None:
-        super()._continue_episodes(record, saved)
-        self.collector.continue_episodes(record, saved)
-
     def _advance(self) -> None:
         """One batch and one update: the collector's batch, then the learner's `update`."""
         cfg = self.config
@@ -430,12 +416,6 @@ class OnPolicyAgent(Agent):
         return True  # one metrics row per update
 
     # ---------------------------------------------------------------- save and load
-
-    def _modules(self) -> dict[str, torch.nn.Module]:
-        return self.learner.modules()
-
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return self.learner.optimizers()
 
     def _running_statistics(self) -> dict[str, RunningMeanStd]:
         return {"obs_normalizer": self.obs_normalizer.stats, **self.collector.running_statistics()}

@@ -86,7 +86,8 @@ ALGORITHMS: dict[str, Registration] = {
             dict(
                 task="addition",
                 digits=1,
-                warmup_steps=10,
+                warmup_steps=20,
+                warmup_learning_rate=3e-2,  # so that the GRPO steps after it sample right answers and update
                 total_steps=6,
                 prompts_per_step=4,
                 group_size=4,

@@ -1,1 +1,1 @@
-"""analysis"""
+"""Analysis of runs: statistics across seeds (rliable's), reading runs, learning curves, reports."""

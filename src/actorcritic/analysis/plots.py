@@ -1,7 +1,7 @@
 """Learning curves of run directories: `curves.png` after every train and resume, `actorcritic plot` to
 overlay several runs. Each run is labelled by its algorithm and environment, plus the config fields in which
 the plotted runs differ. A multi-seed run is drawn as the mean across its seeds with a 95% bootstrap CI band
-(`actorcritic.aggregate`), at the steps where every seed has a value."""
+(`actorcritic.analysis.statistics`), at the steps where every seed has a value."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Runs are grouped into configurations: runs whose configs agree on every field but the seed are one
 configuration, so a multi-seed run and a set of single-seed runs of one setting are reported alike. Per
 configuration and environment, the seeds' final evaluation returns give the mean, median and IQM with 95%
-stratified-bootstrap CIs (`actorcritic.aggregate`, rliable). Figures: the IQM with its CI per
+stratified-bootstrap CIs (`actorcritic.analysis.statistics`, rliable). Figures: the IQM with its CI per
 configuration (interval estimates), and the IQM across seeds of the periodic evaluations (or, without them, of the
 training episode returns) against environment steps with its CI band (sample efficiency). Scores are not
 normalised or aggregated across environments: each environment has its own table and panel.

@@ -9,7 +9,7 @@
     actorcritic sweep FILE --out DIR [--jobs N | --ray auto|ADDRESS [--cpus-per-trial N]] | --resume DIR [--ray ADDRESS]
     actorcritic report DIR [DIR ...] [--out FILE] [--compare X Y] [--normalize FILE]
 
-`train` and `experiment` flags are generated from the config dataclass (`actorcritic.flags`: every field a
+`train` and `experiment` flags are generated from the config dataclass (`actorcritic.cli.flags`: every field a
 kebab-case flag, booleans as --x/--no-x, help from the field docstrings), on top of the tuned preset for the
 environment. Every user error ends with one line on stderr and exit code 2."""
 

@@ -1,17 +1,5 @@
-"""The `actorcritic` command.
-
-    actorcritic train ALGO [--run-dir DIR] [--seeds K ... | --num-seeds S] [--any-config-field VALUE ...]
-    actorcritic resume RUN_DIR [--total-steps N]
-    actorcritic evaluate RUN_DIR [--episodes N] [--seed S] [--best] [--video DIR]
-    actorcritic plot RUN_DIR [RUN_DIR ...] --out FILE
-    actorcritic export RUN_DIR --format onnx|torchscript --out FILE [--latest]
-    actorcritic experiment --list | NAME [--full] [--out DIR] [--option VALUE ...]
-    actorcritic sweep FILE --out DIR [--jobs N | --ray auto|ADDRESS [--cpus-per-trial N]] | --resume DIR [--ray ADDRESS]
-    actorcritic report DIR [DIR ...] [--out FILE] [--compare X Y] [--normalize FILE]
-
-`train` and `experiment` flags are generated from the config dataclass (`actorcritic.flags`: every field a
-kebab-case flag, booleans as --x/--no-x, help from the field docstrings), on top of the tuned preset for the
-environment. Every user error ends with one line on stderr and exit code 2."""
+"""From command-line arguments to a config: the environment's preset under the flags, renamed flags in their
+current spelling, unknown flags refused with the closest known one, `--num-seeds`."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""core"""
+"""The lecture's math: estimators, losses, distributions, optimiser steps, normalisation. Torch and NumPy only."""

@@ -1,15 +1,5 @@
-"""Networks: MLPs with orthogonal initialisation, stacked MLPs, policy distributions, the PPO actor-critic.
-
-Speed on small networks is a matter of how many tensor operations run, not how many FLOPs:
-
-* `StackedMLP` holds M independent MLPs of the same shape (separate parameters, nothing shared) and runs
-  them in one batched matrix product per layer. PPO's policy and value networks are its two members;
-  TD3's and SAC's twin critics will be another.
-* Acting, one environment step at a time, uses an inference-only NumPy copy of the weights
-  (`acting_copy()`), rebuilt after every update: a NumPy forward pass of a 64-unit MLP costs a few
-  microseconds, a torch one several times more in per-operation overhead. The random numbers for sampling
-  still come from the agent's torch generator, drawn for a whole rollout at once.
-* Log-probabilities and entropies are a few tensor operations instead of `torch.distributions` objects."""
+"""Distribution math of the policies, as a few tensor operations each: categorical (one or several choices) and
+diagonal Gaussian log-probabilities, entropies and KL divergences, and the tanh-Gaussian's log-density."""
 
 from __future__ import annotations
 

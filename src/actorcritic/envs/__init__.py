@@ -1,1 +1,1 @@
-"""envs"""
+"""Environments: building vector environments, seeding streams, exact mid-episode resume, evaluation, Atari."""

@@ -1,12 +1,5 @@
-"""Environments: building Gymnasium vector environments, episode statistics, termination vs truncation.
-
-Autoreset. Gymnasium 1.x vector environments reset a finished sub-environment automatically. We use the
-``SAME_STEP`` mode: the step that ends an episode already returns the first observation of the next one,
-and the true last observation of the finished episode comes in ``info["final_obs"]`` (marked by
-``info["_final_obs"]``). The collector reads V of that final observation for truncated episodes, so that
-``next_values[t]`` is always V of the true successor of step t (section 2 of the lecture; STYLE.md).
-In ``NEXT_STEP`` mode (Gymnasium's default) every episode end would cost an extra step whose reward is
-meaningless, which would have to be masked out of every estimator."""
+"""The bookkeeping of a step: episode statistics of N copies, a non-finite observation or reward refused at its
+step, and the true final observations of the episodes that ended (`info["final_obs"]`, same-step autoreset)."""
 
 from __future__ import annotations
 

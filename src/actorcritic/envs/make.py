@@ -1,4 +1,5 @@
-"""Environments: building Gymnasium vector environments, episode statistics, termination vs truncation.
+"""Building environments: ids checked with one-line errors, wrappers and keyword arguments, Gymnasium vector
+environments with same-step autoreset, the spaces' signatures.
 
 Autoreset. Gymnasium 1.x vector environments reset a finished sub-environment automatically. We use the
 ``SAME_STEP`` mode: the step that ends an episode already returns the first observation of the next one,

@@ -1,4 +1,4 @@
-"""Networks: MLPs with orthogonal initialisation, stacked MLPs, policy distributions, the PPO actor-critic.
+"""MLPs with orthogonal initialisation, stacked MLPs and their NumPy acting copies.
 
 Speed on small networks is a matter of how many tensor operations run, not how many FLOPs:
 

@@ -1,1 +1,1 @@
-"""runs"""
+"""Run directories: training, resuming and evaluating runs, metrics logs, seed groups, export."""

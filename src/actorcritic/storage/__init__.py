@@ -1,1 +1,1 @@
-"""storage"""
+"""Files: atomic writes, the checkpoint format (safetensors + JSON, no pickle) and the run directory's names."""

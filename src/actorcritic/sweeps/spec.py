@@ -18,7 +18,7 @@ A sweep file (TOML):
 Every trial's config is built and validated before anything runs (an unknown field or a bad value is the
 same one-line error as `train`'s). The output directory holds `sweep.json` (the trials and the backend),
 `trials/NAME/` (an ordinary run directory each), `results.csv` (one row per trial and seed) and `report.md`.
-The trials run here (local processes) or on a Ray cluster (`actorcritic.sweeps_ray`); either way a trial is
+The trials run here (local processes) or on a Ray cluster (`actorcritic.sweeps.ray_backend`); either way a trial is
 `run_trial`, and an interrupted one resumes from its checkpoint."""
 
 from __future__ import annotations

@@ -1,25 +1,5 @@
-"""Sweeps: grids of algorithms x environments x settings, each trial a multi-seed run, run locally as
-separate processes, as many at a time as the cores allow.
-
-A sweep file (TOML):
-
-    algo = "ppo"                      # or a list: ["ppo", "trpo"]
-    env = ["CartPole-v1", "Acrobot-v1"]
-    seeds = 5                         # seeds of each configuration: 0..4 (or a list of seeds)
-    seeds_per_trial = 5               # optional: seeds per process (default: all); 1 runs each seed alone
-    total_steps = 100000
-    [grid]                            # every combination
-    gae_lambda = [0.9, 0.95, 0.99]
-    [random]                          # optional: `samples` draws per grid point, top-level `samples = N`
-    learning_rate = { log_uniform = [1e-4, 1e-3] }       # also uniform = [a, b], choice = [...]
-    [fixed]                           # optional: any other config field
-    num_envs = 8
-
-Every trial's config is built and validated before anything runs (an unknown field or a bad value is the
-same one-line error as `train`'s). The output directory holds `sweep.json` (the trials and the backend),
-`trials/NAME/` (an ordinary run directory each), `results.csv` (one row per trial and seed) and `report.md`.
-The trials run here (local processes) or on a Ray cluster (`actorcritic.sweeps_ray`); either way a trial is
-`run_trial`, and an interrupted one resumes from its checkpoint."""
+"""One trial of a sweep: an ordinary run directory under trials/NAME/, run in its own process
+(`python -m actorcritic.sweeps.trials OUT NAME THREADS`), and the cores there are to run trials on."""
 
 from __future__ import annotations
 
