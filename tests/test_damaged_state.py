@@ -101,6 +101,7 @@ def checkpoints(tmp_path_factory):
         agent = make().learn()
         agent.save(directory / name)
         saved[name] = (type(agent), directory / name, json.loads((directory / name / "state.json").read_text()))
+        type(agent).load(directory / name)  # undamaged, it loads: a refusal below is the damage's doing
     return saved
 
 

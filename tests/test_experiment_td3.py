@@ -425,7 +425,8 @@ def test_the_ablation_claim_is_read_off_the_scores():
     assert (
         claim["td3_best"]["E"] is claim["td3_best_and_ddpg_worst"]["E"] is False
     )  # without target smoothing ranks first here
-    # disjoint CIs: td3 (IQM of 3 seeds within [10, 12]) above no-policy-delay ([5, 7]); td3 and no-target-smoothing overlap
+    # disjoint CIs: td3 (IQM of 3 seeds within [10, 12]) above no-policy-delay ([5, 7]);
+    # td3 and no-target-smoothing overlap
     assert ["td3", "td3-no-policy-delay"] in claim["separated"]["E"]
     assert ["td3-no-target-smoothing", "td3"] not in claim["separated"]["E"]
     assert claim["td3_beats"]["E"]["ddpg"]["probability"] == 1.0

@@ -36,7 +36,9 @@ def test_grpo_with_kl_to_reference_saves_the_reference(tmp_path):
     assert recorder.rows[-1]["kl_to_reference"] >= 0
     agent.save(tmp_path / "ckpt")
     loaded = GRPO.load(tmp_path / "ckpt")
-    assert all(torch.equal(a, b) for a, b in zip(agent.learner.reference.parameters(), loaded.learner.reference.parameters()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(agent.learner.reference.parameters(), loaded.learner.reference.parameters())
+    )
 
 
 class _UnseededReset(gym.Env):

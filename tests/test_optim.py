@@ -60,7 +60,10 @@ def test_fisher_vector_product_matches_the_explicit_fisher_on_a_tiny_policy():
     params = list(model.parameters())
     with torch.no_grad():
         old_logits = model(obs)[0]
-    mean_kl = lambda: model.kl_from(obs, old_logits, None).mean()
+
+    def mean_kl():
+        return model.kl_from(obs, old_logits, None).mean()
+
     size = sum(p.numel() for p in params)
     fisher = torch.zeros(size, size)
     for s in range(4):

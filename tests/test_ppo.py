@@ -52,7 +52,10 @@ def test_same_seed_same_numbers():
 
     rows_a, params_a = run()
     rows_b, params_b = run()
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "steps_per_second"} for r in rows]
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "steps_per_second"} for r in rows]
+
     assert strip(rows_a) == strip(rows_b)
     assert all(torch.equal(a, b) for a, b in zip(params_a, params_b))
     params_c = [p.detach() for p in PPO(tiny("Pendulum-v1", seed=6)).learn().model.parameters()]
@@ -77,7 +80,10 @@ def test_truncated_steps_bootstrap_from_the_final_observation():
     agent._reset_envs()
     rollout = agent.collector.collect()
     assert rollout.truncated.any() and not rollout.terminated.any()
-    value = lambda obs: agent.model(torch.as_tensor(obs, dtype=torch.float32)[None])[1].item()
+
+    def value(obs):
+        return agent.model(torch.as_tensor(obs, dtype=torch.float32)[None])[1].item()
+
     for (t, index), (final_obs, reset_obs) in final_observations.items():
         assert rollout.truncated[t, index]
         assert rollout.next_values[t, index].item() == pytest.approx(value(final_obs), abs=1e-5)

@@ -69,8 +69,8 @@ def test_report_pools_seeds_of_one_configuration_and_matches_rliable(tmp_path, c
     assert "(gae_lambda=0.99) | 2 |" in out.read_text()
     # every seed of λ=0.9 (100, 300, 250, 420) beats every seed of λ=0.99 (10, 30): P = 1
     assert (
-        "| CartPole-v1 | ppo on CartPole-v1 (gae_lambda=0.9) | ppo on CartPole-v1 (gae_lambda=0.99) | 1.00 [1.00, 1.00] |"
-        in out.read_text()
+        "| CartPole-v1 | ppo on CartPole-v1 (gae_lambda=0.9) | ppo on CartPole-v1 (gae_lambda=0.99) "
+        "| 1.00 [1.00, 1.00] |" in out.read_text()
     )
     assert (tmp_path / "r" / "report-iqm.png").exists() and (tmp_path / "r" / "report-curves.png").exists()
 
@@ -106,7 +106,10 @@ def test_the_same_scores_give_the_same_intervals_in_every_process():
     import subprocess
     import sys
 
-    code = "from actorcritic.analysis.statistics import aggregate_scores; print(aggregate_scores([4605.7, 4515.0, 4135.2, 4699.7, 4785.2]))"
+    code = (
+        "from actorcritic.analysis.statistics import aggregate_scores; "
+        "print(aggregate_scores([4605.7, 4515.0, 4135.2, 4699.7, 4785.2]))"
+    )
     outputs = {
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         for _ in range(3)

@@ -1,65 +1,30 @@
 """Several seeds in one process (actorcritic/seeds.py): independence of the seeds for every algorithm, equality
 with single-seed runs, the run directory of a multi-seed run, and its commands."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
 from conftest import Recorder, assert_one_line_error
+from contract.smoke import WITH_SEEDS, smoke_config
 
-from actorcritic import (
-    DDPG,
-    GRPO,
-    PPO,
-    REINFORCE,
-    SAC,
-    TD3,
-    TRPO,
-    DDPGConfig,
-    GRPOConfig,
-    PPOConfig,
-    REINFORCEConfig,
-    SACConfig,
-    TD3Config,
-    TRPOConfig,
-)
+from actorcritic import PPO, SAC, TD3, PPOConfig, SACConfig, TD3Config
+from actorcritic.algorithms.registry import ALGORITHMS
 from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
 from actorcritic.runs.seeds import SeedGroup, load_agent_or_group, make_agent
 
-ON_POLICY = dict(env="Pendulum-v1", num_envs=2, num_steps=32, total_steps=192, hidden_sizes=(8,), eval_episodes=1)
-OFF_POLICY = dict(
-    env="Pendulum-v1",
-    total_steps=240,
-    learning_starts=60,
-    batch_size=16,
-    hidden_sizes=(8,),
-    log_every=60,
-    eval_episodes=1,
-    num_threads=1,
-    buffer_size=500,
-)
-ALGORITHMS = {
-    "ppo": (PPO, PPOConfig, dict(ON_POLICY, minibatch_size=32, epochs=2)),
-    "reinforce": (REINFORCE, REINFORCEConfig, dict(ON_POLICY, baseline="value")),
-    "trpo": (TRPO, TRPOConfig, ON_POLICY),
-    "grpo": (
-        GRPO,
-        GRPOConfig,
-        dict(env="CartPole-v1", group_size=3, groups_per_update=2, total_steps=240, hidden_sizes=(8,), eval_episodes=1),
-    ),
-    "td3": (TD3, TD3Config, OFF_POLICY),
-    "ddpg": (DDPG, DDPGConfig, OFF_POLICY),
-    "sac": (SAC, SACConfig, OFF_POLICY),
-}
-UNTIMED = lambda rows: [{k: v for k, v in row.items() if k != "steps_per_second"} for row in rows]  # noqa: E731
+# That a seed trains bit-identically alone and beside others is the contract suite's check
+# (tests/contract); here, what else holds between seeds, for every registered algorithm with seeds.
 
 
 def train(name: str, seeds: tuple[int, ...]) -> tuple[object, list[dict]]:
-    agent_class, config_class, settings = ALGORITHMS[name]
+    """`name` with its smoke settings (from the registry) and `seeds`."""
     recorder = Recorder()
-    agent = make_agent(agent_class, config_class(**settings, seeds=seeds)).learn(callbacks=[recorder])
+    config = dataclasses.replace(smoke_config(name), seeds=seeds)
+    agent = make_agent(ALGORITHMS[name].agent_class, config).learn(callbacks=[recorder])
     return agent, recorder.rows
 
 
@@ -79,47 +44,26 @@ def state_tensors(agent) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def rows_of(rows: list[dict], seed: int) -> list[dict]:
-    return UNTIMED([row for row in rows if row["seed"] == seed])
-
-
-@pytest.mark.parametrize("name", ALGORITHMS)
-def test_a_seed_is_the_same_run_alone_or_beside_any_other_seeds(name):
-    """S=1 is today's single-seed run, and seed 0 trains bit-identically beside seed 1 and beside seed 2
-    (placed second): metrics rows and every tensor."""
-    alone, alone_rows = train(name, (0,))
-    first, first_rows = train(name, (0, 1))
-    second, second_rows = train(name, (2, 0))
-    assert (
-        not isinstance(alone, SeedGroup)
-        and isinstance(first, SeedGroup)
-        and first.seeds == [0, 1]
-        and second.seeds == [2, 0]
-    )
-    assert {row["seed"] for row in first_rows} == {0, 1}
-    assert rows_of(first_rows, 0) == rows_of(second_rows, 0) == rows_of(alone_rows, 0) != []
-    expected = state_tensors(alone)
-    for agent in (first.seed_agent(0), second.seed_agent(1)):
-        tensors = state_tensors(agent)
-        assert tensors.keys() == expected.keys()
-        assert all(torch.equal(tensors[key], expected[key]) for key in expected)
-    assert rows_of(first_rows, 1) != rows_of(first_rows, 0)  # the other seed really is another run
-
-
 def seed_loss(agent, obs: torch.Tensor) -> torch.Tensor:
-    """A loss through seed `agent`'s networks: the policy's and the value's outputs (on-policy), or the
-    critics' value of the actor's actions (off-policy)."""
-    if hasattr(agent, "learner"):
-        return agent.learner.critics.q(obs, agent.learner.act(obs)).sum()
-    policy_out, values = agent.model(obs)
+    """A loss through seed `agent`'s networks: the critics' value of the actor's actions (off-policy), or the
+    policy's and the value's outputs (on-policy)."""
+    learner = getattr(agent, "learner", agent)
+    if hasattr(learner, "critics"):
+        return learner.critics.q(obs, learner.act(obs)).sum()
+    policy_out, values = learner.model(obs)
     return policy_out.sum() + (values.sum() if values is not None else 0)
 
 
-@pytest.mark.parametrize("name", ALGORITHMS)
+@pytest.mark.parametrize("name", WITH_SEEDS)
 def test_nothing_flows_between_seeds(name):
-    """No tensor is shared between two seeds; seed 0's loss has no gradient with respect to any of seed 1's
-    parameters; training seed 0 further leaves every tensor and the generator of seed 1 as they were."""
+    """Two seeds are a SeedGroup of two agents; no tensor is shared between them; seed 0's loss has no gradient
+    with respect to any of seed 1's parameters; training seed 0 further leaves every tensor and the generator
+    of seed 1 as they were."""
     group, _ = train(name, (0, 1))
+    assert isinstance(group, SeedGroup) and group.seeds == [0, 1]
+    assert not isinstance(
+        make_agent(ALGORITHMS[name].agent_class, smoke_config(name)), SeedGroup
+    )  # one seed: one agent
     seed0, seed1 = group.seed_agent(0), group.seed_agent(1)
     tensors0, tensors1 = state_tensors(seed0), state_tensors(seed1)  # both held alive, so no address is reused
     pointers = lambda tensors: {t.untyped_storage().data_ptr() for t in tensors.values() if t.numel()}  # noqa: E731
@@ -150,7 +94,7 @@ def test_no_two_seeds_share_an_environment_stream():
     every evaluation episode of the seeds gets a reset seed of its own."""
     from actorcritic.envs.seeding import EVALUATION_RESETS, TRAINING_RESETS, reset_seeds
 
-    group = SeedGroup(PPO, PPOConfig(**dict(ALGORITHMS["ppo"][2], num_envs=4), seeds=(0, 1, 2, 3)))
+    group = SeedGroup(PPO, dataclasses.replace(smoke_config("ppo", num_envs=4), seeds=(0, 1, 2, 3)))
     for agent in group.agents:
         agent._reset_envs()
     training = [seed for agent in group.agents for seed in agent.envs.get_attr("reset_seed")]
@@ -191,13 +135,14 @@ def test_a_callback_that_stops_stops_only_its_seed():
         def on_end(self, agent):
             self.ends.append(agent.config.seed)
 
-    agent_class, config_class, settings = ALGORITHMS["ppo"]
+    config = dataclasses.replace(smoke_config("ppo"), seeds=(0, 1))
+    rollout = config.num_envs * config.num_steps  # one metrics row per rollout
     callback = StopSeedOne()
-    group = SeedGroup(agent_class, config_class(**settings, seeds=(0, 1))).learn(callbacks=[callback])
+    group = SeedGroup(PPO, config).learn(callbacks=[callback])
     assert [step for seed, step in callback.rows if seed == 1] == [64]
-    assert [step for seed, step in callback.rows if seed == 0] == [64, 128, 192]
+    assert [step for seed, step in callback.rows if seed == 0] == list(range(rollout, config.total_steps + 1, rollout))
     assert callback.rows[:2] == [(0, 64), (1, 64)]  # the seeds advance in lockstep
-    assert sorted(callback.ends) == [0, 1] and [a.global_step for a in group.agents] == [192, 64]
+    assert sorted(callback.ends) == [0, 1] and [a.global_step for a in group.agents] == [config.total_steps, 64]
 
 
 @pytest.mark.parametrize("seeds, message", [((1, 1), "seed 1 twice"), ((0, -1), "--seeds -1 is out of range")])
@@ -280,6 +225,14 @@ def test_a_multi_seed_run_directory(tmp_path, capsys):
     )
 
 
+def untimed_lines(run) -> list[str]:
+    """metrics.csv's lines without the steps_per_second column, sorted."""
+    return sorted(
+        ",".join(c for i, c in enumerate(line.split(",")) if i != 6)
+        for line in (run / "metrics.csv").read_text().splitlines()
+    )
+
+
 def test_a_multi_seed_run_resumes_each_seed_from_its_own_checkpoint(tmp_path, capsys):
     """A crash that left the seeds at different checkpoints: each seed resumes from its own, the rows a seed
     logged after its checkpoint are dropped, and the result equals an uninterrupted run."""
@@ -292,11 +245,7 @@ def test_a_multi_seed_run_resumes_each_seed_from_its_own_checkpoint(tmp_path, ca
     capsys.readouterr()
     assert main(["resume", str(crashed)]) == 0
     assert "2 seeds" in capsys.readouterr().out
-    untimed = lambda run: sorted(
-        ",".join(c for i, c in enumerate(line.split(",")) if i != 6)  # noqa: E731
-        for line in (run / "metrics.csv").read_text().splitlines()
-    )
-    assert untimed(crashed) == untimed(straight)
+    assert untimed_lines(crashed) == untimed_lines(straight)
     assert (
         load_agent_or_group(TD3, crashed).seeds == [0, 1]
         and TD3.load(crashed / "checkpoint" / "seed-1").global_step == 300
@@ -312,11 +261,7 @@ def test_a_seed_that_died_before_its_first_checkpoint_restarts_on_resume(tmp_pat
         assert main(["train", *TD3_FLAGS, "--seeds", "0", "1", "--run-dir", str(run)]) == 0
     shutil.rmtree(crashed / "checkpoint" / "seed-1")  # as if the process had died before seed 1's first checkpoint
     assert main(["resume", str(crashed)]) == 0
-    untimed = lambda run: sorted(
-        ",".join(c for i, c in enumerate(line.split(",")) if i != 6)  # noqa: E731
-        for line in (run / "metrics.csv").read_text().splitlines()
-    )
-    assert untimed(crashed) == untimed(straight)
+    assert untimed_lines(crashed) == untimed_lines(straight)
     capsys.readouterr()
     shutil.rmtree(crashed / "checkpoint" / "seed-1")
     assert_one_line_error(capsys, main(["evaluate", str(crashed)]), "seed-1/state.json")  # only resume restarts a seed

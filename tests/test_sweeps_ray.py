@@ -136,8 +136,9 @@ def test_ray_is_imported_only_by_a_ray_sweep():
     import sys
 
     code = (
-        "import sys, actorcritic.cli, actorcritic.sweeps.runner, actorcritic.analysis.reports, actorcritic.runs.training; "
-        "from actorcritic.sweeps.runner import check_backend; from actorcritic.sweeps.spec import Backend; check_backend(Backend(jobs=1)); print('ray' in sys.modules)"
+        "import sys, actorcritic.cli, actorcritic.sweeps.runner, actorcritic.analysis.reports, "
+        "actorcritic.runs.training; from actorcritic.sweeps.runner import check_backend; "
+        "from actorcritic.sweeps.spec import Backend; check_backend(Backend(jobs=1)); print('ray' in sys.modules)"
     )
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

@@ -65,6 +65,22 @@ EMPTY_METRIC = None
 A non-finite value is data: it is written as nan or inf, and it stops training (`Agent.learn`)."""
 
 
+def refuse_unfit_environment(agent_class: type, env_id: str) -> None:
+    """The complaint that comes first: where `env_id`, built alone (no wrappers), has an action space
+    `agent_class` cannot act in, say that, before any complaint about budgets or sizes that a config would
+    raise for the same command (`td3 --env CartPole-v1` needs a Box action space, whatever its step counts)."""
+    if not hasattr(agent_class, "refuse_action_space"):  # a trainer without environments (grpo-lm)
+        return
+    maker = EnvMaker(env_id)
+    maker.check()
+    env = maker.single()
+    try:
+        action_space = env.action_space
+    finally:
+        env.close()
+    agent_class.refuse_action_space(env_id, action_space)
+
+
 def resolve_device(device: str) -> torch.device:
     """The torch device of `--device`, or a one-line error where this machine has no such device."""
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -222,11 +238,7 @@ class Agent:
         self.envs = self.env_maker.vector(num_envs, config.seed)
         self.observation_space = self.envs.single_observation_space
         self.action_space = self.envs.single_action_space
-        if not isinstance(self.action_space, self.action_spaces):
-            raise ActorCriticError(
-                f"{self.algo} needs a {self.action_space_description} action space, but {config.env} has "
-                f"{self.action_space}{self.action_space_hint}"
-            )
+        self.refuse_action_space(config.env, self.action_space)
         if not isinstance(self.observation_space, gym.spaces.Box):
             raise ActorCriticError(
                 f"{self.algo} needs a Box observation space; {config.env} has {self.observation_space}: wrap it to "
@@ -245,6 +257,15 @@ class Agent:
         self.resumed_episodes: str | None = None
         """How this agent, loaded from a checkpoint, started its environments: "continued" (the checkpoint's
         episodes, exactly) or "restarted" (new episodes); None before that, and for a fresh run."""
+
+    @classmethod
+    def refuse_action_space(cls, env: str, action_space: gym.Space) -> None:
+        """One line naming the algorithm, the space it needs and the space `env` has, where it cannot act there."""
+        if not isinstance(action_space, cls.action_spaces):
+            raise ActorCriticError(
+                f"{cls.algo} needs a {cls.action_space_description} action space, but {env} has "
+                f"{action_space}{cls.action_space_hint}"
+            )
 
     def _episode_record(self) -> tuple[list[dict] | None, dict[str, np.ndarray]]:
         """What a checkpoint keeps of the episodes (`envs.episode_record`, plus `_episodes_in_flight` where

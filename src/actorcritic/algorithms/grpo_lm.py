@@ -215,6 +215,29 @@ class GRPOLMConfig:
         return f"{self.task}{self.digits}"
 
 
+def prompt_stream_state(rng: random.Random) -> list:
+    """The prompt generator's state as JSON: Mersenne Twister's 625 words, so a resume draws the prompts the
+    uninterrupted run draws."""
+    version, words, gaussian = rng.getstate()
+    return [version, list(words), gaussian]
+
+
+def prompt_stream(saved: list | None, fallback_seed: int, directory: str | Path) -> random.Random:
+    """The prompt generator of a checkpoint; for a checkpoint written before it was saved, fresh prompts seeded by
+    `fallback_seed` (reproducible, though not the uninterrupted run's)."""
+    rng = random.Random(fallback_seed)
+    if saved is not None:
+        try:
+            version, words, gaussian = saved
+            rng.setstate((version, tuple(words), gaussian))
+        except (TypeError, ValueError, OverflowError):
+            raise ActorCriticError(
+                f"corrupt checkpoint in {directory}: state.json's prompt_stream is not a generator state; restore "
+                "it from a backup or train again"
+            ) from None
+    return rng
+
+
 class GRPOLM:
     """A character-level policy trained with GRPO: `learn`, `evaluate`, `save`, `load`, like the control agents.
 
@@ -534,6 +557,7 @@ class GRPOLM:
             "warmup_wall_time_s": self.warmup_wall_time_s,
             "grpo_wall_time_s": self.grpo_wall_time_s,
             "warmup_steps_done": self.warmup_steps_done,
+            "prompt_stream": prompt_stream_state(self.prompt_rng),
         }
         state = {
             "algo": self.algo,
@@ -548,7 +572,7 @@ class GRPOLM:
     def load(cls, directory: str | Path, **config_overrides) -> "GRPOLM":
         """Rebuild a trainer from a checkpoint directory written by `save`."""
         tensors, state = load_checkpoint(Path(directory), cls.algo)
-        check_state_fields(state, directory, {"config": dict, "counters": dict, "optimizer_param_groups": dict})
+        check_state_fields(state, directory, {"config": dict, "counters": dict, "optimizer_param_groups": list})
         try:
             config = replace(config_from_dict(cls.config_class, state["config"]), **config_overrides)
             counters = state["counters"]
@@ -575,5 +599,7 @@ class GRPOLM:
             load_optimizer_state("optimizer", agent.optimizer, tensors, param_groups)
             agent.generator.set_state(tensors["generator"])
         agent.sampler.sync(agent.policy)
-        agent.prompt_rng = random.Random(config.seed + agent.global_step)  # fresh prompts, reproducibly, after a resume
+        agent.prompt_rng = prompt_stream(
+            state["counters"].get("prompt_stream"), config.seed + agent.global_step, directory
+        )
         return agent

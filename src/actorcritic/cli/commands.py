@@ -119,6 +119,7 @@ def _dispatch(args: list[str]) -> int:
 
 
 def _train(args: list[str]) -> int:
+    from actorcritic.algorithms.engine import refuse_unfit_environment
     from actorcritic.algorithms.registry import ALGORITHMS, algorithm
     from actorcritic.runs.training import train
 
@@ -133,10 +134,16 @@ def _train(args: list[str]) -> int:
             f"train needs an algorithm first: actorcritic train {{{','.join(ALGORITHMS)}}} --env ENV_ID"
         )
     algo, rest = args[0], args[1:]
-    config_class = algorithm(algo).config_class
+    registration = algorithm(algo)
     run_dir, rest = _pop_option(rest, "--run-dir")
     num_seeds, rest = _pop_option(rest, "--num-seeds")
-    config = parse_config(config_class, rest, prog=f"actorcritic train {algo}", epilog=RUN_DIR_HELP)
+    try:
+        config = parse_config(registration.config_class, rest, prog=f"actorcritic train {algo}", epilog=RUN_DIR_HELP)
+    except ActorCriticError:
+        env, _ = _pop_option(list(rest), "--env")
+        if env is not None and not any(arg.startswith(("--wrapper", "--training-wrapper")) for arg in rest):
+            refuse_unfit_environment(registration.agent_class, env)  # the real complaint, where it is the space
+        raise
     if config is None:  # --help was printed
         return 0
     if num_seeds is not None:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from actorcritic.algorithms.td3 import TD3Config
+from actorcritic.algorithms.engine import refuse_unfit_environment
+from actorcritic.algorithms.td3 import TD3, TD3Config
 from actorcritic.config import config_to_dict
 from actorcritic.errors import ActorCriticError
 from actorcritic.storage.files import (
@@ -191,4 +192,8 @@ def td3_run_config(config: Any, env: str, seed: int, switches: dict, **extra) ->
     )
     if config.learning_starts is not None:
         overrides["learning_starts"] = config.learning_starts
-    return TD3Config.for_env(env, **overrides)
+    try:
+        return TD3Config.for_env(env, **overrides)
+    except ActorCriticError:
+        refuse_unfit_environment(TD3, env)  # a space TD3 cannot act in is the complaint that comes first
+        raise
