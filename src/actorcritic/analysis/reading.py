@@ -24,6 +24,8 @@ def read_run(run_dir: Path) -> tuple[dict, dict[str, dict[int, list[tuple[int, f
         config = json.loads((run_dir / CONFIG_FILE).read_text())
         with open(run_dir / METRICS_FILE, newline="") as f:
             rows = list(csv.DictReader(f))
+    except PermissionError:
+        raise  # the command's one line for a file this user may not read
     except (OSError, ValueError) as error:
         raise ActorCriticError(
             f"{run_dir} is not a run directory with config.json and metrics.csv ({error}): pass the --run-dir of a run"

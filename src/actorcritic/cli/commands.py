@@ -68,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ActorCriticError as error:
         print(f"actorcritic: error: {error}", file=sys.stderr)
         return 2
+    except PermissionError as error:  # what the checks before the work cannot foresee: a file the user may not read
+        print(
+            f"actorcritic: error: permission denied: {error.filename or error}: run as a user who may read (and "
+            "write) it, or change its permissions",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(
             f"actorcritic: interrupted; {INTERRUPTED_HINT.get(args[0] if args else '', RESUME_HINT)}", file=sys.stderr

@@ -86,12 +86,12 @@ def train(algo: str, config, run_dir: Path | None = None, callbacks: Iterable = 
 def check_new_run_dir(run_dir: Path) -> None:
     """Refuse, before any work, a --run-dir that holds a run, is a file, lies below a file, loops through
     symbolic links or cannot be written."""
+    check_writable_directory(run_dir, "--run-dir")
     if (run_dir / CONFIG_FILE).exists() or (run_dir / CHECKPOINT_DIR).exists():
         raise ActorCriticError(
             f"{run_dir} already holds a run: continue it with `actorcritic resume {run_dir}` or choose another "
             "--run-dir"
         )
-    check_writable_directory(run_dir, "--run-dir")
 
 
 def resume(

@@ -73,16 +73,17 @@ def _write_synced(path: Path, data: bytes) -> None:
 
 
 def check_writable_file(path: Path, flag: str) -> None:
-    """Refuse, before any work, a file path that cannot be written: a directory, or one whose directory is
-    missing or not writable."""
+    """Refuse, before any work, a file path that cannot be written: one below a directory the user may not
+    enter, a directory, or one whose directory is missing or not writable."""
     path = Path(path)
+    _check_reachable(path, flag)
     if path.is_dir() or not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
         raise ActorCriticError(f"{flag} {path} cannot be written: give a file in an existing, writable directory")
 
 
 def check_writable_directory(path: Path, flag: str) -> None:
-    """Refuse, before any work, a directory path that is a file, lies below a file, loops through symbolic
-    links, or whose nearest existing directory is not writable."""
+    """Refuse, before any work, a directory path that is a file, lies below a file or below a directory the
+    user may not enter, loops through symbolic links, or whose nearest existing directory is not writable."""
     path = Path(path)
     try:
         path.resolve(strict=False)
@@ -90,6 +91,7 @@ def check_writable_directory(path: Path, flag: str) -> None:
         raise ActorCriticError(
             f"{flag} {path} cannot be resolved (a loop of symbolic links?): give another path"
         ) from None
+    _check_reachable(path, flag)
     if path.exists() and not path.is_dir():
         raise ActorCriticError(f"{flag} {path} is a file: give a directory")
     existing = path
@@ -99,6 +101,20 @@ def check_writable_directory(path: Path, flag: str) -> None:
         raise ActorCriticError(f"{flag} {path} lies below {existing}, which is a file: give another path")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ActorCriticError(f"{flag} {path} cannot be written: {existing} is not writable")
+
+
+def _check_reachable(path: Path, flag: str) -> None:
+    """Refuse a path below a directory the user may not enter (whose permissions would turn every later
+    look at the path into a PermissionError)."""
+    for directory in reversed(path.absolute().parents):
+        try:
+            if directory.is_dir() and not os.access(directory, os.X_OK):
+                raise ActorCriticError(
+                    f"{flag} {path} cannot be written: permission denied, this user may not enter {directory}; "
+                    "give another path or change its permissions"
+                )
+        except PermissionError:  # unreachable in turn: the directory above it said so already
+            return
 
 
 def make_directory(path: Path, what: str) -> None:

@@ -30,11 +30,11 @@ def start(spec: dict, out: Path, backend: Backend = Backend()) -> list[Trial]:
     """Expand and validate a sweep, then write sweep.json into a new `out` (nothing runs yet)."""
     trials = expand(spec)
     out = Path(out)
+    check_writable_directory(out, "--out")
     if (out / SWEEP_FILE).exists():
         raise ActorCriticError(
             f"{out} already holds a sweep: continue it with `actorcritic sweep --resume {out}` or choose another --out"
         )
-    check_writable_directory(out, "--out")
     backend = check_backend(backend)
     make_directory(out, "the sweep's --out")
     write_json_atomic(
