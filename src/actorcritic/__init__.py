@@ -1,5 +1,6 @@
 """actorcritic: the actor-critic family of reinforcement-learning methods, as the lecture teaches them."""
 
+from actorcritic.algorithms.a2c import A2C, A2CConfig
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
@@ -13,6 +14,8 @@ from actorcritic.runs.seeds import SeedGroup, load_agent_or_group, make_agent
 __all__ = [
     "PPO",
     "PPOConfig",
+    "A2C",
+    "A2CConfig",
     "REINFORCE",
     "REINFORCEConfig",
     "TRPO",

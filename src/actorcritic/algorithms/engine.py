@@ -320,8 +320,8 @@ class Agent:
         """One iteration of the loop: environment steps, updates, and their metrics into `self.window_metrics`."""
         raise NotImplementedError
 
-    def _log_due(self) -> bool:
-        """Whether the current logging window ends here."""
+    def _log_due(self, step_before: int) -> bool:
+        """Whether the current logging window ends here, after an iteration that began at `step_before`."""
         raise NotImplementedError
 
     def _update_precision(self) -> contextlib.AbstractContextManager:
@@ -420,7 +420,7 @@ class Agent:
             step_before = self.global_step
             self._advance()
             keep_going, metrics = True, None
-            if self._log_due() or self.global_step >= end:
+            if self._log_due(step_before) or self.global_step >= end:
                 now = time.perf_counter()
                 metrics = self._window_row((self.global_step - window_step) / (now - window_start))
                 evaluated = crossed_multiple(step_before, self.global_step, cfg.eval_every) or bool(

@@ -272,7 +272,7 @@ class OffPolicyAgent(Agent):
                 with self._update_precision():
                     self.window_metrics.add(self.learner.update(batch, self.updates, self.generator))
 
-    def _log_due(self) -> bool:
+    def _log_due(self, step_before: int) -> bool:
         return self.global_step % self.config.log_every == 0
 
     # ---------------------------------------------------------------- save and load

@@ -11,7 +11,8 @@ composed by the engine:
 * its collector: `RolloutCollector` by default; GRPO declares its own (whole episodes in groups).
 
 The engine (with `engine.Agent`) owns everything else: the learning-rate schedule, the NumPy acting copy
-(dropped after every update), the metrics row of each update, evaluations, checkpoints and callbacks.
+(dropped after every update), the metrics rows (one per update, or per `log_every` steps), evaluations,
+checkpoints and callbacks.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from actorcritic.algorithms.buffers import Rollout, RolloutBuffer
-from actorcritic.algorithms.engine import Agent, build_quietly, require_memory
+from actorcritic.algorithms.engine import Agent, build_quietly, crossed_multiple, require_memory
 from actorcritic.config import AgentConfig, check_positive_int, check_range
 from actorcritic.core.estimators import gae, k_step_advantages, normalize
 from actorcritic.core.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
@@ -61,9 +62,12 @@ class OnPolicyConfig(AgentConfig):
     orthogonal_init: bool = True
     """Orthogonal weights (gain √2, policy output 0.01, value output 1) and zero biases (Huang et al. 2022); off:
     PyTorch's nn.Linear initialisation."""
+    log_every: int = 0
+    """Environment steps per metrics row, the means over that window's updates (0: one row per update)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_range("log_every", self.log_every, 0)
         check_range("max_grad_norm", self.max_grad_norm, 0, math.inf, low_inclusive=False)
         check_range("log_std_init", self.log_std_init, -20, 20)  # σ from 2e-9 to 5e8: beyond is no policy
 
@@ -412,8 +416,8 @@ class OnPolicyAgent(Agent):
         self._parameters_changed()
         self.window_metrics.add({"learning_rate": learning_rate, **metrics})
 
-    def _log_due(self) -> bool:
-        return True  # one metrics row per update
+    def _log_due(self, step_before: int) -> bool:
+        return not self.config.log_every or crossed_multiple(step_before, self.global_step, self.config.log_every)
 
     # ---------------------------------------------------------------- save and load
 

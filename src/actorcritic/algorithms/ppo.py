@@ -18,7 +18,7 @@ from actorcritic.algorithms.buffers import Rollout
 from actorcritic.algorithms.engine import MetricMeans
 from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyLearner, RolloutConfig, advantages_and_returns
 from actorcritic.config import check_positive_int, check_range
-from actorcritic.core.estimators import normalize
+from actorcritic.core.estimators import explained_variance, normalize
 from actorcritic.core.losses import clipped_surrogate, value_loss
 from actorcritic.core.optim import gradient_step
 from actorcritic.envs.atari import PPO_PRESET as ATARI_PPO_PRESET
@@ -189,7 +189,7 @@ class PPOLearner(OnPolicyLearner):
                 steps += 1
             if cfg.target_kl > 0 and epoch_kl.item() / math.ceil(size / cfg.minibatch_size) > cfg.target_kl:
                 break
-        explained = 1.0 - (returns - batch.values).var() / returns.var().clamp_min(1e-8)
+        explained = explained_variance(returns, batch.values)
         return {**diagnostics.means(), "explained_variance": float(explained), "gradient_steps": steps}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from actorcritic.algorithms.a2c import A2C, A2CConfig
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
@@ -61,6 +62,7 @@ ALGORITHMS: dict[str, Registration] = {
     registration.name: registration
     for registration in (
         Registration(PPO, PPOConfig, dict(_ON_POLICY_SMOKE, minibatch_size=32, epochs=2)),
+        Registration(A2C, A2CConfig, dict(_ON_POLICY_SMOKE, num_steps=8, log_every=64)),
         Registration(REINFORCE, REINFORCEConfig, dict(_ON_POLICY_SMOKE, baseline="value")),
         Registration(TRPO, TRPOConfig, dict(_ON_POLICY_SMOKE, minibatch_size=32, value_epochs=2)),
         Registration(

@@ -164,6 +164,12 @@ def normalize(x: Tensor, eps: float = 1e-8) -> Tensor:
     return (x - x.mean()) / (x.std() + eps)
 
 
+def explained_variance(returns: Tensor, values: Tensor) -> Tensor:
+    """1 - Var[R - V] / Var[R]: the share of the value targets' variance the critic accounts for (1: all of
+    it, 0: no better than a constant, below 0: worse). A diagnostic of the value fit (Eq. 20); scalar tensor."""
+    return 1.0 - (returns - values).var() / returns.var().clamp_min(1e-8)
+
+
 def variance_minimizing_baseline(score_sq_norms: Tensor, returns: Tensor, dim: int = 0) -> Tensor:
     """b* = E[||∇θ log π(a|s)||² R] / E[||∇θ log π(a|s)||²]   (lecture Eq. 18; Greensmith et al. 2004, Thm. 8)
 
