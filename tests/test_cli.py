@@ -132,7 +132,7 @@ def test_bad_train_input_is_one_line_and_exit_2(tmp_path, capsys, flags, fragmen
 
 
 def test_unknown_algorithm_and_command(capsys):
-    assert_one_line_error(capsys, main(["train", "a2c", "--env", "CartPole-v1"]), "unknown algorithm 'a2c'")
+    assert_one_line_error(capsys, main(["train", "a2d", "--env", "CartPole-v1"]), "unknown algorithm 'a2d'")
     assert_one_line_error(capsys, main(["fly"]), "unknown command 'fly'")
 
 
@@ -165,7 +165,7 @@ def copy_run(source: Path, target: Path) -> Path:
         ),
         (lambda d: (d / "checkpoint" / "state.json").write_text("{not json"), ["corrupt checkpoint"]),
         (lambda d: _edit_state(d, format_version=99), ["format version 99 is newer"]),
-        (lambda d: _edit_state(d, algo="a2c"), ["unknown algorithm 'a2c'"]),
+        (lambda d: _edit_state(d, algo="a3c"), ["unknown algorithm 'a3c'"]),
         (lambda d: _edit_state(d, algo="sac"), ["does not fit SACConfig"]),
         (lambda d: _edit_state(d, config_env="Acrobot-v1"), ["built for spaces"]),
         (lambda d: _edit_state(d, drop="counters"), ["corrupt checkpoint", "counters"]),

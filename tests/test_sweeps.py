@@ -89,7 +89,7 @@ def test_random_draws_are_reproducible_and_inside_their_range():
         ({"random": {"learning_rate": {"uniform": [1e-4, 1e-3]}}}, "give samples = N"),
         ({"seeds": 0}, "seeds must be a count"),
         ({"seeds_per_trial": 0}, "seeds_per_trial must be a count of 1 or more"),
-        ({"algo": "a2c"}, "unknown algorithm 'a2c'"),
+        ({"algo": "a3c"}, "unknown algorithm 'a3c'"),
         ({"grids": {}}, "unknown top-level key 'grids'"),
         ({"fixed": {"seed": 3}}, "set by the sweep's top level"),
         ({"grid": {"learning_rate": [1e-3, "fast"]}}, "--learning-rate 'fast' does not fit the field (float)"),
