@@ -7,6 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import a2c_vs_sb3  # noqa: E402
 import offpolicy_vs_sb3  # noqa: E402
 import ppo_vs_sb3  # noqa: E402
 import trpo_vs_sb3_contrib  # noqa: E402
@@ -17,6 +18,7 @@ import trpo_vs_sb3_contrib  # noqa: E402
     [
         lambda: ppo_vs_sb3.run_actorcritic({**ppo_vs_sb3.CASES["cartpole"], "num_steps": 32}, 256, 0, 1),
         lambda: trpo_vs_sb3_contrib.run_actorcritic("CartPole-v1", 2048, 0),
+        lambda: a2c_vs_sb3.run_actorcritic(a2c_vs_sb3.CASES["cartpole"], 400, 0, 1),
         lambda: offpolicy_vs_sb3.run_actorcritic("sac", "Pendulum-v1", 50, 20, 0, 1),
         lambda: offpolicy_vs_sb3.run_actorcritic("td3", "Pendulum-v1", 50, 20, 0, 1, precision="bf16", num_seeds=2),
         lambda: ppo_vs_sb3.run_actorcritic({**ppo_vs_sb3.CASES["cartpole"], "num_steps": 32}, 512, 0, 1, num_seeds=2),
