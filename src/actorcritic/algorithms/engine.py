@@ -367,9 +367,13 @@ class Agent:
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         raise NotImplementedError
 
-    def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray, None]:
-        """`(act(obs, deterministic), None)`: the call of Stable-Baselines3's `predict`, for code written for it."""
-        return self.act(obs, deterministic), None
+    def predict(self, obs: np.ndarray, deterministic: bool = True, **act_options) -> tuple[np.ndarray, None]:
+        """`(act(obs, deterministic), None)`: the call of Stable-Baselines3's `predict`, for code written for it
+        (`action_masks=` too, as sb3-contrib's MaskablePPO takes it, for a policy trained with masks)."""
+        return self.act(obs, deterministic, **act_options), None
+
+    reads_action_masks = False
+    """Whether the policy takes each observation's action mask (on-policy agents trained with --action-masks)."""
 
     def evaluate(
         self, episodes: int | None = None, seed: int | None = None, video_dir: str | Path | None = None
@@ -380,12 +384,13 @@ class Agent:
         episodes = episodes or self.config.eval_episodes
         seed = self.config.seed if seed is None else seed
         return evaluate_policy(
-            lambda obs: self.act(obs, deterministic=True),
+            lambda obs, *masks: self.act(obs, True, *masks),
             self.env_maker,
             episodes,
             seed,
             video_dir,
             video_prefix=f"{self.algo}-{self.config.env.replace('/', '-')}",
+            action_masks=self.reads_action_masks,
         )
 
     # ---------------------------------------------------------------- the loop

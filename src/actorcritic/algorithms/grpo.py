@@ -71,6 +71,10 @@ class GRPOConfig(OnPolicyConfig):
         check_range("clip_eps", self.clip_eps, 0, math.inf, low_inclusive=False)
         check_range("beta", self.beta, 0)
         check_range("entropy_coef", self.entropy_coef, 0)
+        if self.action_masks:
+            raise ActorCriticError(
+                "grpo draws whole groups of episodes and takes no --action-masks yet: use ppo, a2c, reinforce or trpo"
+            )
 
     @property
     def num_envs(self) -> int:

@@ -64,6 +64,10 @@ class OnPolicyConfig(AgentConfig):
     PyTorch's nn.Linear initialisation."""
     log_every: int = 0
     """Environment steps per metrics row, the means over that window's updates (0: one row per update)."""
+    action_masks: bool = False
+    """Invalid-action masking: read the environment's `action_masks()` (sb3-contrib's convention, e.g. its
+    ActionMasker wrapper: one boolean per action, per choice for MultiDiscrete) before every action, and give
+    the actions it forbids probability 0 in acting, training, evaluation and export. Discrete spaces only."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -142,6 +146,24 @@ def advantages_and_returns(
     return (normalize(advantages) if normalize_advantages else advantages), returns
 
 
+def with_action_masks(observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The input of a policy trained with --action-masks: the (normalised) observations [B, obs_dim], then the
+    masks [B, mask_width] as 0/1 columns (see `nets.actor_critic.ActorCritic`)."""
+    return np.concatenate([observations, masks.astype(observations.dtype)], axis=1)
+
+
+def check_action_masks(masks: np.ndarray, actions: "ActionSpace", env: str) -> None:
+    """Refuse, in one line, action masks [B, width] of the wrong width or that forbid every action of a choice."""
+    if masks.shape[1] != actions.mask_width:
+        raise ActorCriticError(
+            f"{env}'s action_masks() gave {masks.shape[1]} values, but {actions.space} needs {actions.mask_width} "
+            "(one per action, per choice for MultiDiscrete)"
+        )
+    for choice in np.split(masks, np.cumsum(actions.nvec or (actions.mask_width,))[:-1], axis=1):
+        if not choice.any(axis=1).all():
+            raise ActorCriticError(f"{env}'s action_masks() forbade every action of a choice: allow at least one")
+
+
 # ---------------------------------------------------------------- the algorithm's part: its learner
 
 
@@ -158,6 +180,11 @@ class ActionSpace:
             self.nvec = (2,) * int(np.prod(space.shape))
         else:
             self.nvec = None
+
+    @property
+    def mask_width(self) -> int:
+        """Columns of an action mask: one per action, or per action of each choice (discrete spaces)."""
+        return sum(self.nvec) if self.nvec is not None else int(self.space.n)
 
     @property
     def stored_shape(self) -> tuple[int, ...]:
@@ -223,6 +250,12 @@ def build_actor_critic(
 ) -> ActorCritic:
     """The policy (and value) networks for these spaces: MLPs, behind a Nature CNN for image observations."""
     images = is_image(observation_space)
+    if config.action_masks and (not actions.discrete or images):
+        what = f"image observations {observation_space}" if images else f"the action space {actions.space}"
+        raise ActorCriticError(
+            f"--action-masks needs a discrete action space and vector observations, but {config.env} has {what}"
+        )
+    mask_width = actions.mask_width if config.action_masks else 0
     if config.encoder == "cnn" and not images:
         raise ActorCriticError(
             f"--encoder cnn needs uint8 image observations of at least 36x36, but {config.env} has "
@@ -237,6 +270,7 @@ def build_actor_critic(
         encoder=encoder,
         activation=ACTIVATIONS[config.activation],
         orthogonal_init=config.orthogonal_init,
+        mask_width=mask_width,
         **actions.policy_head(config.log_std_init),
     )
 
@@ -262,15 +296,19 @@ class RolloutCollector:
             f"--num-steps {cfg.num_steps} x --num-envs {cfg.num_envs} (the rollout buffer)",
         )
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.normalize_rewards)
+        self.mask_width = agent.model.mask_width
+        if self.mask_width:
+            self._check_masks_exist()
+        policy_input_shape = (agent.observation_space.shape[0] + self.mask_width,) if self.mask_width else None
         self.buffer = RolloutBuffer(
             cfg.num_steps,
             cfg.num_envs,
-            agent.observation_space.shape,
+            policy_input_shape or agent.observation_space.shape,
             actions.stored_shape,
             np.int64 if actions.discrete else np.float32,
             np.uint8 if agent.model.encoder is not None else np.float32,
         )
-        self.observations: np.ndarray | None = None  # normalised, as the policy sees them
+        self.observations: np.ndarray | None = None  # normalised (then the action masks), as the policy sees them
         self.raw_observations: np.ndarray | None = None  # as the environments returned them
 
     def start(self) -> None:
@@ -279,7 +317,9 @@ class RolloutCollector:
         self.reward_scaler.returns[:] = 0.0
         self.raw_observations = agent._start_episodes()
         # A resumed run's normaliser has already seen the observations its episodes started from.
-        self.observations = agent.obs_normalizer(self.raw_observations, update=agent.global_step == 0)
+        self.observations = self.policy_input(
+            agent.obs_normalizer(self.raw_observations, update=agent.global_step == 0)
+        )
 
     def episodes_in_flight(self) -> dict[str, np.ndarray]:
         # the raw observations (the normaliser's statistics are saved with the agent), and reward scaling's
@@ -296,6 +336,38 @@ class RolloutCollector:
 
     def running_statistics(self) -> dict[str, RunningMeanStd]:
         return {"reward_scaler": self.reward_scaler.stats}
+
+    def policy_input(self, observations: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        """What the policy reads: the normalised observations, then (with --action-masks) each copy's action mask,
+        the environments' current one unless `masks` are given."""
+        if not self.mask_width:
+            return observations
+        return with_action_masks(observations, self.current_masks() if masks is None else masks)
+
+    def current_masks(self) -> np.ndarray:
+        """Every copy's `action_masks()` [N, mask_width], checked: the right width, and something allowed."""
+        agent = self.agent
+        masks = np.stack([np.asarray(mask, dtype=bool).reshape(-1) for mask in agent.envs.call("action_masks")])
+        check_action_masks(masks, agent.actions, agent.config.env)
+        return masks
+
+    def _check_masks_exist(self) -> None:
+        """Refuse, before anything is written, an environment without `action_masks()` or whose first mask does
+        not fit (read from a copy of its own, just reset, so the training copies' streams are untouched)."""
+        agent = self.agent
+        env = agent.env_maker.single()
+        try:
+            env.reset(seed=agent.config.seed)
+            try:
+                read_masks = env.get_wrapper_attr("action_masks")
+            except AttributeError:
+                raise ActorCriticError(
+                    f"--action-masks needs an action_masks() method on {agent.config.env}: give the environment "
+                    "one (or wrap it in sb3_contrib.common.wrappers.ActionMasker), or drop --action-masks"
+                ) from None
+            check_action_masks(np.asarray(read_masks(), dtype=bool).reshape(1, -1), agent.actions, agent.config.env)
+        finally:
+            env.close()
 
     def collect(self) -> Rollout:
         """T steps of N actors into the buffer; `next_values[t]` = V(true successor of step t)."""
@@ -315,10 +387,12 @@ class RolloutCollector:
             buf.rewards[t] = self.reward_scaler(rewards, dones)
             buf.terminated[t] = terminated
             buf.truncated[t] = truncated
-            obs = normalizer(raw_obs, update=True)
+            obs = self.policy_input(normalizer(raw_obs, update=True))
             if truncated.any():  # bootstrap from the final observation, not the reset one
-                final_obs = final_observations(raw_obs, info)[truncated]
-                buf.next_values[t, truncated] = acting.value(normalizer(final_obs, update=False))
+                final_obs = normalizer(final_observations(raw_obs, info)[truncated], update=False)
+                # V reads the observation alone: any mask will do
+                final_obs = self.policy_input(final_obs, np.ones((len(final_obs), self.mask_width), dtype=bool))
+                buf.next_values[t, truncated] = acting.value(final_obs)
         self.observations, self.raw_observations = obs, raw_obs
         agent.global_step += cfg.num_steps * cfg.num_envs
         # Inside an episode the successor's value is the next step's value; the last step's successor is
@@ -357,14 +431,28 @@ class OnPolicyAgent(Agent):
         """The learner's policy (and value) networks."""
         return self.learner.model
 
+    @property
+    def reads_action_masks(self) -> bool:
+        return self.model.mask_width > 0
+
     # ---------------------------------------------------------------- acting
 
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+    def act(self, obs: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None) -> np.ndarray:
         """Actions for raw observations ([*obs_shape] or a batch [B, *obs_shape]), ready for `env.step`.
-        Normalisation statistics are frozen here."""
+        Normalisation statistics are frozen here. A policy trained with --action-masks takes the mask of each
+        observation (`env.action_masks()`, [mask_width] or [B, mask_width]); without one every action is allowed,
+        as in sb3-contrib's MaskablePPO.predict."""
         obs = np.asarray(obs, dtype=np.float64)
         single = obs.ndim == len(self.observation_space.shape)
         batch = self.obs_normalizer(obs[None] if single else obs, update=False)
+        if self.model.mask_width:
+            allowed = np.ones((len(batch), self.model.mask_width), dtype=bool)
+            if action_masks is not None:
+                allowed = np.asarray(action_masks, dtype=bool).reshape(len(batch), -1)
+                check_action_masks(allowed, self.actions, self.config.env)
+            batch = with_action_masks(batch, allowed)
+        elif action_masks is not None:
+            raise ActorCriticError(f"{self.algo} was trained without --action-masks: act without action_masks")
         acting = self._acting()
         if deterministic:
             actions = acting.mode(batch)
@@ -383,8 +471,9 @@ class OnPolicyAgent(Agent):
         self._acting_copy = None
 
     def deterministic_policy(self) -> torch.nn.Module:
-        """A standalone module: raw observations [B, obs_dim] -> the actions `act` returns, with the frozen
-        observation normalisation folded in (what `actorcritic export` writes)."""
+        """A standalone module: raw observations [B, obs_dim] (and, with --action-masks, the masks [B, width]) ->
+        the actions `act` returns, with the frozen observation normalisation folded in (what `actorcritic
+        export` writes)."""
         stats = self.obs_normalizer.stats if self.obs_normalizer.enabled else None
         low, high = (None, None) if self.actions.discrete else (self.action_space.low, self.action_space.high)
         return NormalizedPolicy(
@@ -396,6 +485,7 @@ class OnPolicyAgent(Agent):
             high,
             self.actions.nvec,
             self.model.encoder,
+            self.model.mask_width,
         ).eval()
 
     # ---------------------------------------------------------------- the loop

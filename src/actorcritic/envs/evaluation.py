@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 
 from actorcritic.envs.make import EnvMaker
 from actorcritic.envs.seeding import EVALUATION_RESETS, reset_seeds
@@ -21,11 +22,13 @@ def evaluate_policy(
     seed: int,
     video_dir: str | Path | None = None,
     video_prefix: str = "episode",
+    action_masks: bool = False,
 ) -> list[float]:
     """Undiscounted returns of `episodes` fresh episodes of `act(obs_batch) -> action_batch`, one
     environment (an id or an `EnvMaker`), episode i reset with `reset_seeds(seed, EVALUATION_RESETS, episodes)[i]`.
     With `video_dir`, each episode is also written there as `{video_prefix}-episode-{i}.mp4` (Gymnasium's
-    RecordVideo; needs moviepy, the `video` extra)."""
+    RecordVideo; needs moviepy, the `video` extra). With `action_masks`, `act(obs_batch, mask_batch)` also gets
+    the environment's `action_masks()` of each observation."""
     maker = env if isinstance(env, EnvMaker) else EnvMaker(env)
     maker.check()
     env = _video_env(maker, Path(video_dir), video_prefix) if video_dir is not None else maker.single()
@@ -36,7 +39,8 @@ def evaluate_policy(
             obs, _ = env.reset(seed=episode_seed)
             total, done = 0.0, False
             while not done:
-                action = act(obs[None])[0]
+                masks = (np.asarray(env.get_wrapper_attr("action_masks")())[None],) if action_masks else ()
+                action = act(obs[None], *masks)[0]
                 obs, reward, terminated, truncated, _ = env.step(action)
                 total += float(reward)
                 done = terminated or truncated

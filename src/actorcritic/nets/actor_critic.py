@@ -21,6 +21,10 @@ from actorcritic.core.distributions import (
 )
 from actorcritic.nets.mlp import NumpyStackedMLP, StackedMLP
 
+MASKED_LOGIT = -1e8
+"""The logit of an action its mask forbids: probability exactly 0 in float32 (exp underflows), while log π and the
+entropy stay finite (a -inf would make 0 · log 0 a NaN); sb3-contrib's MaskablePPO uses the same value."""
+
 # ---------------------------------------------------------------- PPO's actor-critic
 
 
@@ -30,7 +34,13 @@ class ActorCritic(nn.Module):
     once (MultiDiscrete, MultiBinary): one softmax per choice (`action_nvec`, actions [B, G]). Continuous
     actions: N(μ_θ(s), diag σ²) with a learned, state-independent log σ (Schulman et al. 2017). Orthogonal
     initialisation with policy output gain 0.01 (a near-uniform or near-zero-mean start) and value output gain
-    1 (Huang et al. 2022), or, with `orthogonal_init=False`, PyTorch's nn.Linear initialisation."""
+    1 (Huang et al. 2022), or, with `orthogonal_init=False`, PyTorch's nn.Linear initialisation.
+
+    With `mask_width` (invalid-action masking, discrete actions only) the input is the observation followed by
+    the action mask, one 0/1 column per logit: the networks read the observation, and every logit whose mask
+    is 0 becomes `MASKED_LOGIT`, so the policy, its log-probabilities, its entropy and its KL are those of
+    the distribution over the allowed actions (Huang & Ontañón 2022). Carrying the mask in the input keeps it
+    beside its observation through the rollout buffer, every minibatch and the acting copy."""
 
     def __init__(
         self,
@@ -44,6 +54,7 @@ class ActorCritic(nn.Module):
         encoder: nn.Module | None = None,
         activation: type[nn.Module] = nn.Tanh,
         orthogonal_init: bool = True,
+        mask_width: int = 0,
     ):
         super().__init__()
         # an image encoder shared by the policy and the value heads (PPO on Atari); `obs_dim` is then its width
@@ -57,6 +68,9 @@ class ActorCritic(nn.Module):
         self.discrete = self.nvec is not None
         self.has_value = value
         width = sum(self.nvec) if self.discrete else action_dim
+        if mask_width and mask_width != (width if self.discrete else -1):
+            raise ValueError(f"an action mask has one column per logit ({width}), not {mask_width}")
+        self.mask_width = mask_width
         gains = ((0.01, 1.0) if value else (0.01,)) if orthogonal_init else None
         if value:
             self.body = StackedMLP(
@@ -67,9 +81,12 @@ class ActorCritic(nn.Module):
         self.log_std = None if self.discrete else nn.Parameter(torch.full((action_dim,), float(log_std_init)))
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor | None]:
-        """obs [B, obs_dim] -> policy output (logits or mean) [B, width], values [B] (None without a value network)."""
+        """obs [B, obs_dim] (then the mask, with mask_width) -> policy output (logits or mean) [B, width], values [B]
+        (None without a value network)."""
+        obs, allowed = split_action_mask(obs, self.mask_width)
         out = self.body(self.encoder(obs) if self.encoder is not None else obs)
-        return out[0], (out[1, :, 0] if self.has_value else None)
+        policy_out = out[0] if allowed is None else out[0].masked_fill(~allowed, MASKED_LOGIT)
+        return policy_out, (out[1, :, 0] if self.has_value else None)
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """log π(a|s) [B], entropy (per state [B] or a scalar for the Gaussian) and V(s) [B]."""
@@ -128,7 +145,9 @@ class ActorCritic(nn.Module):
 
     def acting_copy(self) -> "ActingActorCritic":
         log_std = None if self.discrete else self.log_std.detach().cpu().numpy().astype(np.float64)
-        acting = ActingActorCritic(self.body.numpy_copy(), log_std, self.nvec if self.grouped else None)
+        acting = ActingActorCritic(
+            self.body.numpy_copy(), log_std, self.nvec if self.grouped else None, self.mask_width
+        )
         return acting if self.encoder is None else EncodedActing(self.encoder, acting)
 
 
@@ -138,9 +157,16 @@ class ActingActorCritic:
     a uniform number per actor (and per choice, for several discrete choices) for discrete actions
     (inverse-CDF sampling), ε ~ N(0, I) for continuous ones."""
 
-    def __init__(self, body: NumpyStackedMLP, log_std: np.ndarray | None, nvec: tuple[int, ...] | None = None):
+    def __init__(
+        self,
+        body: NumpyStackedMLP,
+        log_std: np.ndarray | None,
+        nvec: tuple[int, ...] | None = None,
+        mask_width: int = 0,
+    ):
         self.body = body
         self.nvec = nvec
+        self.mask_width = mask_width
         self.discrete = log_std is None
         if not self.discrete:
             self.std = np.exp(log_std).astype(np.float32)
@@ -155,9 +181,10 @@ class ActingActorCritic:
         return torch.randn((*shape, self.action_dim), generator=generator).numpy()
 
     def sample(self, obs: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """obs [B, obs_dim] -> actions [B] or [B, A], log π(a|s) [B] (float32), V(s) [B]."""
+        """obs [B, obs_dim] (then the mask) -> actions [B] or [B, A], log π(a|s) [B] (float32), V(s) [B]."""
+        obs, allowed = split_action_mask(obs, self.mask_width)
         out = self.body(obs)
-        policy_out = out[0]
+        policy_out = out[0] if allowed is None else np.where(allowed, out[0], np.float32(MASKED_LOGIT))
         values = out[1, :, 0] if out.shape[0] > 1 else np.zeros(out.shape[1], dtype=np.float32)
         if self.nvec is not None:
             groups = np.split(policy_out, np.cumsum(self.nvec)[:-1], axis=-1)
@@ -172,8 +199,11 @@ class ActingActorCritic:
         return actions, log_prob.astype(np.float32), values
 
     def mode(self, obs: np.ndarray) -> np.ndarray:
-        """The deterministic action: argmax of the logits, or the Gaussian mean."""
+        """The deterministic action: argmax of the (allowed) logits, or the Gaussian mean."""
+        obs, allowed = split_action_mask(obs, self.mask_width)
         policy_out = self.body(obs)[0]
+        if allowed is not None:
+            policy_out = np.where(allowed, policy_out, np.float32(MASKED_LOGIT))
         if self.nvec is not None:
             return np.stack(
                 [g.argmax(axis=-1) for g in np.split(policy_out, np.cumsum(self.nvec)[:-1], axis=-1)], axis=-1
@@ -182,7 +212,7 @@ class ActingActorCritic:
 
     def value(self, obs: np.ndarray) -> np.ndarray:
         """V(s) [B]; zeros for a policy without a value network."""
-        out = self.body(obs)
+        out = self.body(split_action_mask(obs, self.mask_width)[0])
         return out[1, :, 0] if out.shape[0] > 1 else np.zeros(out.shape[1], dtype=np.float32)
 
 
@@ -213,6 +243,14 @@ class EncodedActing:
         return self.heads.value(self._features(obs))
 
 
+def split_action_mask(policy_input, mask_width: int):
+    """A policy's input [B, obs_dim (+ mask_width)] -> (the observations, the allowed actions as booleans [B,
+    mask_width], or None without a mask). Works on tensors and NumPy arrays alike."""
+    if not mask_width:
+        return policy_input, None
+    return policy_input[:, :-mask_width], policy_input[:, -mask_width:] > 0.5
+
+
 def _sample_categorical(policy_out: np.ndarray, uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse-CDF samples of softmax(logits) from one uniform number per row: actions [B], log π(a|s) [B]."""
     logits = policy_out.astype(np.float64)
@@ -226,7 +264,9 @@ def _sample_categorical(policy_out: np.ndarray, uniform: np.ndarray) -> tuple[np
 class NormalizedPolicy(nn.Module):
     """The deterministic policy of an `ActorCritic` as one standalone module: obs [B, obs_dim] -> the argmax
     action [B] (discrete) or the Gaussian mean clipped to [low, high] [B, A], with the frozen observation
-    normalisation clip((obs - mean) / sqrt(var + eps), ±clip) in front when `stats` are given."""
+    normalisation clip((obs - mean) / sqrt(var + eps), ±clip) in front when `stats` are given. A policy with
+    `mask_width` takes the action mask as a second input [B, mask_width] (bool or 0/1) and argmaxes over the
+    allowed actions only."""
 
     def __init__(
         self,
@@ -238,8 +278,10 @@ class NormalizedPolicy(nn.Module):
         high: np.ndarray | None,
         nvec: tuple[int, ...] | None = None,
         encoder: nn.Module | None = None,
+        mask_width: int = 0,
     ):
         super().__init__()
+        self.mask_width = mask_width
         self.body = copy.deepcopy(body).cpu()
         self.encoder = copy.deepcopy(encoder).cpu() if encoder is not None else None
         self.nvec = list(nvec) if nvec is not None else None
@@ -253,10 +295,12 @@ class NormalizedPolicy(nn.Module):
         self.register_buffer("low", torch.as_tensor(low if low is not None else 0.0, dtype=torch.float32))
         self.register_buffer("high", torch.as_tensor(high if high is not None else 0.0, dtype=torch.float32))
 
-    def forward(self, obs: Tensor) -> Tensor:
+    def forward(self, obs: Tensor, action_mask: Tensor | None = None) -> Tensor:
         if self.normalize:
             obs = torch.clamp((obs - self.obs_mean) / self.obs_scale, -self.clip, self.clip)
         out = self.body.member(self.encoder(obs) if self.encoder is not None else obs, 0)
+        if action_mask is not None:
+            out = out.masked_fill(~action_mask.bool(), MASKED_LOGIT)
         if self.nvec is not None:
             return torch.stack([group.argmax(-1) for group in out.split(self.nvec, -1)], -1)
         return out.argmax(-1) if self.discrete else torch.minimum(torch.maximum(out, self.low), self.high)

@@ -4,8 +4,9 @@ one standalone model that loads without actorcritic.
     onnx          onnxruntime.InferenceSession(FILE).run(None, {"observation": obs})[0]   (extra `export`)
     torchscript   torch.jit.load(FILE)(torch.from_numpy(obs))
 
-Input: float32 observations [B, obs_dim] (any batch size). Output: what `agent.act` returns: actions
-[B, A] inside the action box, or action indices [B] (int64) for a discrete space.
+Input: float32 observations [B, obs_dim] (any batch size), and for a policy trained with --action-masks a second
+input, the action masks [B, mask_width] (bool; ONNX name "action_mask"). Output: what `agent.act` returns:
+actions [B, A] inside the action box, or action indices [B] (int64) for a discrete space.
 """
 
 from __future__ import annotations
@@ -39,21 +40,23 @@ def export_policy(agent, out: Path, format: Literal["onnx", "torchscript"]) -> P
     check_writable_file(out, "--out")
     policy = agent.deterministic_policy().requires_grad_(False)
     example = torch.as_tensor(agent.observation_space.sample()[None].repeat(2, 0), dtype=torch.float32)
+    mask_width = getattr(policy, "mask_width", 0)
+    examples = (example,) + ((torch.ones(2, mask_width, dtype=torch.bool),) if mask_width else ())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # both exporters are chatty about their own deprecations
         if format == "torchscript":
             model = (
                 io.BytesIO()
             )  # in memory first: a refused file write is then an OSError, not the C++ writer's RuntimeError
-            torch.jit.save(torch.jit.trace(policy, example), model)
+            torch.jit.save(torch.jit.trace(policy, examples), model)
             write_atomic(out, model.getvalue())
         else:
             with replaced_atomically(out) as temporary:
-                _export_onnx(policy, example, temporary)
+                _export_onnx(policy, examples, temporary)
     return out
 
 
-def _export_onnx(policy: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+def _export_onnx(policy: torch.nn.Module, examples: tuple[torch.Tensor, ...], path: Path) -> None:
     try:
         import onnx  # noqa: F401  (the exporter needs both)
         import onnxscript  # noqa: F401
@@ -73,12 +76,12 @@ def _export_onnx(policy: torch.nn.Module, example: torch.Tensor, path: Path) -> 
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
             torch.onnx.export(
                 policy,
-                (example,),
+                examples,
                 str(path),
                 dynamo=True,
-                input_names=["observation"],
+                input_names=["observation", "action_mask"][: len(examples)],
                 output_names=["action"],
-                dynamic_shapes=({0: batch},),
+                dynamic_shapes=tuple({0: batch} for _ in examples),
                 external_data=False,
             )
     finally:
