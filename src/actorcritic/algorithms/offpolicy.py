@@ -90,11 +90,15 @@ class OffPolicyConfig(AgentConfig):
 
 
 def fit_critics(
-    critics: Critics, optimizer: torch.optim.Optimizer, batch: Transitions, targets: torch.Tensor
+    critics: Critics,
+    optimizer: torch.optim.Optimizer,
+    batch: Transitions,
+    targets: torch.Tensor,
+    generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
     """One optimiser step of every member of the ensemble towards the same Bellman targets y [B] (Eq. 40);
-    the loss and its diagnostics, detached."""
-    loss, info = critic_loss(critics.q(batch.observations, batch.actions), targets)
+    the loss and its diagnostics, detached. `generator` drives the critics' dropout, where they have it."""
+    loss, info = critic_loss(critics.q(batch.observations, batch.actions, generator=generator), targets)
     gradient_step(loss, optimizer, critics.flat)
     return {**info, "critic_loss": loss.detach()}
 

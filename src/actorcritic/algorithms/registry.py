@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actorcritic.algorithms.a2c import A2C, A2CConfig
+from actorcritic.algorithms.droq import DroQ, DroQConfig
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
@@ -82,6 +83,7 @@ ALGORITHMS: dict[str, Registration] = {
         Registration(DDPG, DDPGConfig, _OFF_POLICY_SMOKE),
         Registration(SAC, SACConfig, _OFF_POLICY_SMOKE),
         Registration(REDQ, REDQConfig, dict(_OFF_POLICY_SMOKE, num_critics=4, updates_per_step=2, policy_delay=2)),
+        Registration(DroQ, DroQConfig, dict(_OFF_POLICY_SMOKE, updates_per_step=2, policy_delay=2)),
         Registration(
             GRPOLM,
             GRPOLMConfig,

@@ -50,6 +50,10 @@ class SACConfig(OffPolicyConfig):
     """Members the Bellman target takes its minimum over, drawn afresh for each update (REDQ: 2 of 10); None: all."""
     actor_q: Literal["min", "mean"] = "min"
     """How the actor's loss combines the ensemble's Q-values: their minimum (SAC) or their mean (REDQ)."""
+    critic_dropout: float = 0.0
+    """Dropout rate after each hidden layer of the critics, in every update's Q-values (DroQ: 0.01)."""
+    critic_layer_norm: bool = False
+    """Layer normalisation after each hidden layer of the critics (DroQ)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -60,6 +64,7 @@ class SACConfig(OffPolicyConfig):
             check_range("target_critics", self.target_critics, 1, self.num_critics)
         if self.target_entropy is not None:
             check_range("target_entropy", self.target_entropy)
+        check_range("critic_dropout", self.critic_dropout, 0, 1, high_inclusive=False)
 
 
 class Temperature(nn.Module):
@@ -93,7 +98,15 @@ class SACLearner:
         self.actor = TanhGaussianActor(
             obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high
         ).to(device)
-        self.critics = Critics(config.num_critics, obs_dim, action_dim, config.hidden_sizes, device)
+        self.critics = Critics(
+            config.num_critics,
+            obs_dim,
+            action_dim,
+            config.hidden_sizes,
+            device,
+            dropout=config.critic_dropout,
+            layer_norm=config.critic_layer_norm,
+        )
         self.critic_optimizer = critic_optimizer(self.critics, config.learning_rate)
         self.temperature = Temperature(config.initial_alpha).to(device)
         self.target_entropy = -float(action_dim) if config.target_entropy is None else config.target_entropy
@@ -116,13 +129,13 @@ class SACLearner:
         with torch.no_grad():
             next_actions, next_log_probs = self.actor(batch.next_observations, generator)
             next_q = ensemble_minimum(
-                self.critics.target_q(batch.next_observations, next_actions), cfg.target_critics, generator
+                self.critics.target_q(batch.next_observations, next_actions, generator), cfg.target_critics, generator
             )
             targets = bellman_target(batch.rewards, batch.terminated, next_q - alpha * next_log_probs, cfg.gamma)
-        info = fit_critics(self.critics, self.critic_optimizer, batch, targets)
+        info = fit_critics(self.critics, self.critic_optimizer, batch, targets, generator)
         if update_index % cfg.policy_delay == 0:
             actions, log_probs = self.actor(batch.observations, generator)
-            q_all = self.critics.q(batch.observations, actions, detach_weights=True)
+            q_all = self.critics.q(batch.observations, actions, detach_weights=True, generator=generator)
             q_actor = q_all.min(0).values if cfg.actor_q == "min" else q_all.mean(0)
             actor_loss, actor_info = soft_actor_loss(q_actor, log_probs, alpha)
             gradient_step(actor_loss, self.actor_optimizer, self.actor_flat)

@@ -27,8 +27,12 @@ class Critics:
         action_dim: int,
         hidden_sizes: tuple[int, ...],
         device: torch.device | str = "cpu",
+        dropout: float = 0.0,
+        layer_norm: bool = False,
     ):
-        self.online = StackedMLP(members, obs_dim + action_dim, hidden_sizes, 1, activation=nn.ReLU).to(device)
+        self.online = StackedMLP(
+            members, obs_dim + action_dim, hidden_sizes, 1, activation=nn.ReLU, dropout=dropout, layer_norm=layer_norm
+        ).to(device)
         self.target = copy.deepcopy(self.online)  # copied before the flat buffers make its parameters views
         # one flat buffer each: the optimiser's step and the soft target update are one operation per ensemble
         self.flat, self.target_flat = FlatParameters(self.online), FlatParameters(self.target)
@@ -37,16 +41,18 @@ class Critics:
     def members(self) -> int:
         return self.online.members
 
-    def q(self, obs: Tensor, actions: Tensor, detach_weights: bool = False) -> Tensor:
+    def q(
+        self, obs: Tensor, actions: Tensor, detach_weights: bool = False, generator: torch.Generator | None = None
+    ) -> Tensor:
         """Q_m(s, a) of every member: obs [B, obs_dim], actions [B, A] -> [M, B]. With `detach_weights`
-        gradients reach the actions only (the actor's loss, Eq. 39)."""
-        return self.online(torch.cat([obs, actions], 1), detach_weights=detach_weights).squeeze(-1)
+        gradients reach the actions only (the actor's loss, Eq. 39); `generator` drives dropout (DroQ)."""
+        return self.online(torch.cat([obs, actions], 1), detach_weights, generator).squeeze(-1)
 
     def q_member(self, obs: Tensor, actions: Tensor, index: int, detach_weights: bool = False) -> Tensor:
         """Q_index(s, a) alone: [B]."""
         return self.online.member(torch.cat([obs, actions], 1), index, detach_weights=detach_weights).squeeze(-1)
 
     @torch.no_grad()
-    def target_q(self, obs: Tensor, actions: Tensor) -> Tensor:
-        """Q̄_m(s, a) of every target member: [M, B]."""
-        return self.target(torch.cat([obs, actions], 1)).squeeze(-1)
+    def target_q(self, obs: Tensor, actions: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Q̄_m(s, a) of every target member: [M, B] (`generator`: dropout, as in `q`)."""
+        return self.target(torch.cat([obs, actions], 1), generator=generator).squeeze(-1)

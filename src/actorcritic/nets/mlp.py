@@ -55,7 +55,12 @@ class StackedMLP(nn.Module):
     With `output_gains`, each member is initialised like `mlp`: orthogonal, gain √2 on hidden layers and
     `output_gains[m]` on the output layer, zero biases; without, like `nn.Linear` layers. `output_widths[m]`
     (default: all) says how many output columns member m uses; its other columns start at zero and, never read,
-    never receive a gradient."""
+    never receive a gradient.
+
+    DroQ's critics (Hiraoka et al. 2022) put dropout and layer normalisation after each hidden product: Linear ->
+    Dropout(`dropout`) -> LayerNorm (a gain and a bias per member, when `layer_norm`) -> activation. Dropout
+    draws its masks from the generator a forward pass is given (none given: no dropout), so a seed's numbers
+    never depend on the global torch stream."""
 
     def __init__(
         self,
@@ -66,9 +71,12 @@ class StackedMLP(nn.Module):
         output_gains: Sequence[float] | None = None,
         output_widths: Sequence[int] | None = None,
         activation: type[nn.Module] = nn.Tanh,
+        dropout: float = 0.0,
+        layer_norm: bool = False,
     ):
         super().__init__()
         self.members = members
+        self.dropout = dropout
         self.activation = activation
         self._activation = activation()
         sizes = (in_features, *hidden_sizes, out_features)
@@ -91,23 +99,49 @@ class StackedMLP(nn.Module):
                     weight[member, :, :used] = nn.init.orthogonal_(torch.empty(used, fan_in), gain).T
             self.weights.append(nn.Parameter(weight))
             self.biases.append(nn.Parameter(bias))
+        # registered only when used, so that a network without it keeps its parameters (and checkpoints) as before
+        self.norm_gains = nn.ParameterList(
+            [nn.Parameter(torch.ones(members, 1, width)) for width in hidden_sizes] if layer_norm else []
+        )
+        self.norm_biases = nn.ParameterList(
+            [nn.Parameter(torch.zeros(members, 1, width)) for width in hidden_sizes] if layer_norm else []
+        )
 
-    def forward(self, x: Tensor, detach_weights: bool = False) -> Tensor:
+    def forward(self, x: Tensor, detach_weights: bool = False, generator: torch.Generator | None = None) -> Tensor:
         """x [B, in] (fed to every member) or [M, B, in] -> [M, B, out]. With `detach_weights` gradients
-        reach `x` only (an actor's loss differentiates Q through the action, not the critic's weights)."""
+        reach `x` only (an actor's loss differentiates Q through the action, not the critic's weights); with
+        `generator`, dropout (where the network has it) draws from it."""
         if x.dim() == 2:
             x = x.expand(self.members, *x.shape)
-        for weight, bias, hidden in self._layers(None, detach_weights):
+        for layer, (weight, bias, hidden) in enumerate(self._layers(None, detach_weights)):
             x = torch.baddbmm(bias, x, weight)
-            x = self._activation(x) if hidden else x
+            x = self._hidden(x, layer, None, detach_weights, generator) if hidden else x
         return x
 
-    def member(self, x: Tensor, index: int, detach_weights: bool = False) -> Tensor:
-        """Member `index` alone: x [B, in] -> [B, out], with `detach_weights` as in `forward`."""
-        for weight, bias, hidden in self._layers(index, detach_weights):
+    def member(
+        self, x: Tensor, index: int, detach_weights: bool = False, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Member `index` alone: x [B, in] -> [B, out], with `detach_weights` and `generator` as in `forward`."""
+        for layer, (weight, bias, hidden) in enumerate(self._layers(index, detach_weights)):
             x = torch.addmm(bias, x, weight)
-            x = self._activation(x) if hidden else x
+            x = self._hidden(x, layer, index, detach_weights, generator) if hidden else x
         return x
+
+    def _hidden(
+        self, x: Tensor, layer: int, index: int | None, detach_weights: bool, generator: torch.Generator | None
+    ) -> Tensor:
+        """After hidden layer `layer`'s product: dropout, layer normalisation (each where configured), activation."""
+        if self.dropout > 0 and generator is not None:
+            keep = torch.rand(x.shape, generator=generator, device=x.device) >= self.dropout
+            x = x * keep / (1.0 - self.dropout)  # inverted dropout: the expected activation is unchanged
+        if len(self.norm_gains):
+            gain, bias = self.norm_gains[layer], self.norm_biases[layer]
+            if index is not None:
+                gain, bias = gain[index], bias[index]
+            if detach_weights:
+                gain, bias = gain.detach(), bias.detach()
+            x = torch.nn.functional.layer_norm(x, x.shape[-1:]) * gain + bias
+        return self._activation(x)
 
     def _layers(self, index: int | None, detach_weights: bool):
         """(weight, bias, is_hidden) per layer: of every member, or of member `index`."""
@@ -127,6 +161,8 @@ class NumpyStackedMLP:
     """A frozen float32 NumPy copy of a `StackedMLP`: forward pass only."""
 
     def __init__(self, net: StackedMLP):
+        if len(net.norm_gains) or net.dropout:
+            raise ValueError("the NumPy copy has no layer normalisation or dropout (only critics have them)")
         self.weights = [w.detach().cpu().numpy().astype(np.float32) for w in net.weights]
         self.biases = [b.detach().cpu().numpy().astype(np.float32) for b in net.biases]
         self.activation = _NUMPY_ACTIVATIONS[net.activation]
