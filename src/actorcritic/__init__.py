@@ -9,6 +9,7 @@ from actorcritic.algorithms.redq import REDQ, REDQConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
 from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
+from actorcritic.algorithms.tqc import TQC, TQCConfig
 from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 from actorcritic.runs.seeds import SeedGroup, load_agent_or_group, make_agent
 
@@ -35,6 +36,8 @@ __all__ = [
     "REDQConfig",
     "DroQ",
     "DroQConfig",
+    "TQC",
+    "TQCConfig",
     "SeedGroup",
     "make_agent",
     "load_agent_or_group",

@@ -18,6 +18,7 @@ from actorcritic.algorithms.redq import REDQ, REDQConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
 from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
+from actorcritic.algorithms.tqc import TQC, TQCConfig
 from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 from actorcritic.errors import ActorCriticError
 
@@ -84,6 +85,7 @@ ALGORITHMS: dict[str, Registration] = {
         Registration(SAC, SACConfig, _OFF_POLICY_SMOKE),
         Registration(REDQ, REDQConfig, dict(_OFF_POLICY_SMOKE, num_critics=4, updates_per_step=2, policy_delay=2)),
         Registration(DroQ, DroQConfig, dict(_OFF_POLICY_SMOKE, updates_per_step=2, policy_delay=2)),
+        Registration(TQC, TQCConfig, dict(_OFF_POLICY_SMOKE, n_quantiles=5, top_quantiles_to_drop=1)),
         Registration(
             GRPOLM,
             GRPOLMConfig,

@@ -106,6 +106,7 @@ class SACLearner:
             device,
             dropout=config.critic_dropout,
             layer_norm=config.critic_layer_norm,
+            outputs=self.critic_outputs(),
         )
         self.critic_optimizer = critic_optimizer(self.critics, config.learning_rate)
         self.temperature = Temperature(config.initial_alpha).to(device)
@@ -124,27 +125,43 @@ class SACLearner:
         return PolicyMode(self.actor)
 
     def update(self, batch: Transitions, update_index: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        cfg = self.config
+        """The critics' step, every policy_delay-th update the actor's and α's, then the targets move."""
         alpha = self.temperature.log_alpha.detach().exp()
+        info = self.fit_critics(batch, alpha, generator)
+        if update_index % self.config.policy_delay == 0:
+            info.update(self.improve_actor(batch, alpha, generator))
+        move_targets(self.critics, self.config.tau)
+        return info
+
+    def fit_critics(self, batch: Transitions, alpha: torch.Tensor, generator: torch.Generator) -> dict:
+        """One step of the critics towards y = r + γ (1 - terminated) (min Q̄(s', a') - α log π(a'|s'))."""
+        cfg = self.config
         with torch.no_grad():
             next_actions, next_log_probs = self.actor(batch.next_observations, generator)
             next_q = ensemble_minimum(
                 self.critics.target_q(batch.next_observations, next_actions, generator), cfg.target_critics, generator
             )
             targets = bellman_target(batch.rewards, batch.terminated, next_q - alpha * next_log_probs, cfg.gamma)
-        info = fit_critics(self.critics, self.critic_optimizer, batch, targets, generator)
-        if update_index % cfg.policy_delay == 0:
-            actions, log_probs = self.actor(batch.observations, generator)
-            q_all = self.critics.q(batch.observations, actions, detach_weights=True, generator=generator)
-            q_actor = q_all.min(0).values if cfg.actor_q == "min" else q_all.mean(0)
-            actor_loss, actor_info = soft_actor_loss(q_actor, log_probs, alpha)
-            gradient_step(actor_loss, self.actor_optimizer, self.actor_flat)
-            info.update(actor_info, actor_loss=actor_loss.detach(), alpha=alpha)
-            if cfg.autotune_alpha:
-                alpha_loss, _ = temperature_loss(self.temperature.log_alpha, log_probs, self.target_entropy)
-                gradient_step(alpha_loss, self.alpha_optimizer)
-        move_targets(self.critics, cfg.tau)
-        return info
+        return fit_critics(self.critics, self.critic_optimizer, batch, targets, generator)
+
+    def improve_actor(self, batch: Transitions, alpha: torch.Tensor, generator: torch.Generator) -> dict:
+        """One step of the actor on the soft objective, and (autotuned) one of α."""
+        actions, log_probs = self.actor(batch.observations, generator)
+        q_all = self.critics.q(batch.observations, actions, detach_weights=True, generator=generator)
+        actor_loss, actor_info = soft_actor_loss(self.actor_value(q_all), log_probs, alpha)
+        gradient_step(actor_loss, self.actor_optimizer, self.actor_flat)
+        if self.config.autotune_alpha:
+            alpha_loss, _ = temperature_loss(self.temperature.log_alpha, log_probs, self.target_entropy)
+            gradient_step(alpha_loss, self.alpha_optimizer)
+        return {**actor_info, "actor_loss": actor_loss.detach(), "alpha": alpha}
+
+    def actor_value(self, q_all: torch.Tensor) -> torch.Tensor:
+        """The critics' value of the actor's actions [B], from every member's [M, B]: their min or their mean."""
+        return q_all.min(0).values if self.config.actor_q == "min" else q_all.mean(0)
+
+    def critic_outputs(self) -> int:
+        """Outputs of each critic: one Q-value (a distributional critic has more)."""
+        return 1
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {

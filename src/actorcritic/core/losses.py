@@ -81,6 +81,36 @@ def critic_loss(q_values: Tensor, targets: Tensor) -> tuple[Tensor, dict]:
     return loss, {"q_mean": q_values.detach().mean(), "target_q_mean": targets.mean()}
 
 
+def truncated_quantile_target(quantiles: Tensor, drop_per_critic: int) -> Tensor:
+    """The atoms of TQC's target distribution: the M critics' Q quantiles of Z̄(s', a') pooled and sorted, the
+    M·d largest dropped   (Kuznetsov et al. 2020, Eq. 10)
+
+    quantiles [M, B, Q] -> [B, M·(Q - d)]. Dropping the top atoms is TQC's control of overestimation: where TD3
+    takes the minimum of two critics (lecture section 7), TQC cuts the right tail of their mixture, d atoms per
+    critic, a knob that ranges from no correction (d = 0) to a strongly pessimistic target."""
+    members, batch, count = quantiles.shape
+    pooled = quantiles.permute(1, 0, 2).reshape(batch, members * count).sort(dim=1).values
+    return pooled[:, : members * (count - drop_per_critic)]
+
+
+def quantile_huber_loss(quantiles: Tensor, targets: Tensor, kappa: float = 1.0) -> tuple[Tensor, dict]:
+    """Σ_m E_b[ mean_{i,j} |τ_i - 1{u < 0}| · H_κ(u) / κ ],  u = y_j - θ_m,i,  τ_i = (2i + 1) / 2Q
+    (Dabney et al. 2018, QR-DQN; Kuznetsov et al. 2020, Eq. 11)
+
+    quantiles [M, B, Q] (each critic's Q quantile estimates at (s, a)), targets [B, K] (the atoms of the target
+    distribution, no gradient); H_κ the Huber loss, quadratic within κ. Each critic's loss is the mean over its
+    quantiles and the target atoms, summed over critics as the Bellman loss is (Eq. 40). info: `q_mean` (the mean
+    of all quantiles, an estimate of Q), `target_q_mean`."""
+    count = quantiles.shape[-1]
+    taus = (torch.arange(count, device=quantiles.device, dtype=quantiles.dtype) + 0.5) / count
+    errors = targets[None, :, None, :] - quantiles[..., None]  # [M, B, Q, K]
+    absolute = errors.abs()
+    huber = torch.where(absolute <= kappa, 0.5 * errors.square(), kappa * (absolute - 0.5 * kappa))
+    weights = (taus[:, None] - (errors.detach() < 0).to(quantiles.dtype)).abs()
+    loss = (weights * huber / kappa).mean(dim=(1, 2, 3)).sum()
+    return loss, {"q_mean": quantiles.detach().mean(), "target_q_mean": targets.mean()}
+
+
 def deterministic_policy_gradient_loss(q_values: Tensor) -> tuple[Tensor, dict]:
     """-E_s[Q_φ(s, μ_θ(s))], whose gradient in θ is the deterministic policy gradient
     E_s[∇_a Q_φ(s, a)|_{a=μ_θ(s)} ∇_θ μ_θ(s)]   (lecture Eqs. 38-39; Silver et al. 2014)

@@ -18,7 +18,8 @@ class Critics:
 
     The members are one `StackedMLP` (ReLU, `nn.Linear` initialisation as in Fujimoto et al.'s code), so
     all M run in one batched matrix product per layer. DDPG uses M = 1, TD3 and SAC M = 2 (clipped double
-    Q); an ensemble method such as REDQ is M = 10 with a subset's minimum in its target."""
+    Q); an ensemble method such as REDQ is M = 10 with a subset's minimum in its target. With `outputs` Q > 1
+    each member is distributional, Q quantiles of the return (TQC), and the values below gain a last axis [.., Q]."""
 
     def __init__(
         self,
@@ -29,9 +30,16 @@ class Critics:
         device: torch.device | str = "cpu",
         dropout: float = 0.0,
         layer_norm: bool = False,
+        outputs: int = 1,
     ):
         self.online = StackedMLP(
-            members, obs_dim + action_dim, hidden_sizes, 1, activation=nn.ReLU, dropout=dropout, layer_norm=layer_norm
+            members,
+            obs_dim + action_dim,
+            hidden_sizes,
+            outputs,
+            activation=nn.ReLU,
+            dropout=dropout,
+            layer_norm=layer_norm,
         ).to(device)
         self.target = copy.deepcopy(self.online)  # copied before the flat buffers make its parameters views
         # one flat buffer each: the optimiser's step and the soft target update are one operation per ensemble
