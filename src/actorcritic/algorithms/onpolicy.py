@@ -250,8 +250,8 @@ def build_actor_critic(
 ) -> ActorCritic:
     """The policy (and value) networks for these spaces: MLPs, behind a Nature CNN for image observations."""
     images = is_image(observation_space)
-    if config.action_masks and (not actions.discrete or images):
-        what = f"image observations {observation_space}" if images else f"the action space {actions.space}"
+    if config.action_masks and (not actions.discrete or len(observation_space.shape) != 1):
+        what = f"the action space {actions.space}" if not actions.discrete else f"observations {observation_space}"
         raise ActorCriticError(
             f"--action-masks needs a discrete action space and vector observations, but {config.env} has {what}"
         )
