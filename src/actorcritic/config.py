@@ -172,11 +172,14 @@ class AgentConfig:
     eval_episodes: int = 10
     """Episodes of the deterministic policy per evaluation."""
     eval_every: int = 0
-    """Evaluate every this many environment steps (column eval_return_mean; 0: only at the end)."""
+    """Evaluate every this many environment steps (column eval_return_mean; 0: only at the end). On-policy runs
+    evaluate at the end of the rollout that crosses each multiple (--eval-every 5000 with 8 x 256-step rollouts:
+    at 6144, 10240, ...)."""
     stop_at_return: float | None = None
     """Stop training once a periodic evaluation's mean return reaches this (needs eval_every; None: never)."""
     checkpoint_every: int = 20_000
-    """Save a checkpoint every this many environment steps (0: only at the end)."""
+    """Save a checkpoint every this many environment steps (0: only at the end); on-policy runs save at the end
+    of the rollout that crosses each multiple."""
     device: str = "cpu"
     """Torch device: cpu (fastest for small MLPs) or cuda / cuda:N."""
     num_threads: int = 1
