@@ -423,7 +423,14 @@ class Agent:
         window_start, window_step = time.perf_counter(), self.global_step
         while self.global_step < end:
             step_before = self.global_step
-            self._advance()
+            try:
+                self._advance()
+            except ActorCriticError:
+                # A diverged policy acts with NaN, and many environments turn that into a NaN observation: the
+                # divergence is the real cause, so its row is written (with its nan) and it is what is reported.
+                if self._non_finite_modules():
+                    self._stop_if_diverged(self._diverged_row(hooks, window_start, window_step))
+                raise
             keep_going, metrics = True, None
             if self._log_due(step_before) or self.global_step >= end:
                 now = time.perf_counter()
@@ -452,17 +459,27 @@ class Agent:
         """Raise, naming what went non-finite, if a metric of the window or a parameter did: nothing after
         the last checkpoint is saved, so the run directory keeps its last good state."""
         bad = [name for name, value in metrics.items() if isinstance(value, float) and not math.isfinite(value)]
-        bad += [
-            name
-            for name, module in self._modules().items()
-            if not all(torch.isfinite(p).all() for p in module.parameters())
-        ]
+        bad += self._non_finite_modules()
         if bad:
             raise ActorCriticError(
                 f"training diverged at environment step {self.global_step}: {', '.join(bad)} became non-finite; "
                 "nothing after the "
                 "last checkpoint was saved (try a lower --learning-rate, or check the environment's rewards)"
             )
+
+    def _non_finite_modules(self) -> list[str]:
+        return [
+            name
+            for name, module in self._modules().items()
+            if not all(torch.isfinite(p).all() for p in module.parameters())
+        ]
+
+    def _diverged_row(self, hooks: Callbacks, window_start: float, window_step: int) -> dict[str, float]:
+        """The row of the window cut short by a divergence, written like any other (`on_log`)."""
+        steps = self.global_step - window_step
+        metrics = self._window_row(steps / max(time.perf_counter() - window_start, 1e-9))
+        hooks.on_log(self, metrics)
+        return metrics
 
     def _window_row(self, steps_per_second: float) -> dict[str, float]:
         returns, lengths = self.episodes.pop()
