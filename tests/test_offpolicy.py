@@ -8,8 +8,9 @@ import torch
 from conftest import Recorder
 from contract.smoke import has_field, names_where, smoke_config
 
-from actorcritic import SAC, TD3
+from actorcritic import SAC, TD3, make_agent
 from actorcritic.algorithms.registry import ALGORITHMS
+from actorcritic.analysis.statistics import interquartile_mean
 from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
 from actorcritic.storage.checkpoint import load_checkpoint
@@ -104,6 +105,18 @@ def test_pendulum_is_learned_within_20k_steps(algo):
     agent = registration.agent_class(registration.config_class.for_env("Pendulum-v1", seed=0)).learn()
     assert agent.global_step <= 20_000
     assert np.mean(agent.evaluate(episodes=10)) > -250
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["crossq"])
+def test_pendulum_is_learned_within_20k_steps_by_four_seeds(algo):
+    """Issue 39's learning check: the IQM of 4 seeds' final evaluations above -250 within 20k steps (the preset)."""
+    registration = ALGORITHMS[algo]
+    config = registration.config_class.for_env("Pendulum-v1", seeds=(0, 1, 2, 3))
+    assert config.total_steps <= 20_000
+    group = make_agent(registration.agent_class, config).learn()
+    finals = [np.mean(group.seed_agent(index).evaluate(episodes=10)) for index in range(4)]
+    assert interquartile_mean(np.array(finals)[:, None]) > -250, finals
 
 
 def test_cli_resume_continues_an_off_policy_run_with_its_buffer(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """actorcritic: the actor-critic family of reinforcement-learning methods, as the lecture teaches them."""
 
 from actorcritic.algorithms.a2c import A2C, A2CConfig
+from actorcritic.algorithms.crossq import CrossQ, CrossQConfig
 from actorcritic.algorithms.droq import DroQ, DroQConfig
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
@@ -38,6 +39,8 @@ __all__ = [
     "DroQConfig",
     "TQC",
     "TQCConfig",
+    "CrossQ",
+    "CrossQConfig",
     "SeedGroup",
     "make_agent",
     "load_agent_or_group",

@@ -215,11 +215,7 @@ class AgentConfig:
             check_range(name, getattr(self, name), 0)
         check_range("learning_rate", self.learning_rate, 0, math.inf, low_inclusive=False)
         check_range("gamma", self.gamma, 0, 1)
-        if self.hidden_sizes and (min(self.hidden_sizes) < 1 or max(self.hidden_sizes) > MAX_WIDTH):
-            raise ActorCriticError(
-                f"--hidden-sizes {list(self.hidden_sizes)} is invalid: "
-                f"give layer widths in [1, {MAX_WIDTH}] (none: linear heads)"
-            )
+        check_widths("hidden_sizes", self.hidden_sizes)
         check_device(self.device)
         check_literal_choices(self)
         if self.stop_at_return is not None and self.eval_every == 0:  # (a non-finite one is refused above)
@@ -235,6 +231,15 @@ class AgentConfig:
         preset = cls.PRESETS.get(env, cls.PRESETS.get(namespace, {}))
         env_kwargs = env_kwargs_over(preset.get("env_kwargs", ()), overrides.get("env_kwargs", ()))
         return cls(**{**preset, **overrides, "env": env, **({"env_kwargs": env_kwargs} if env_kwargs else {})})
+
+
+def check_widths(name: str, widths: tuple[int, ...] | None) -> None:
+    """Hidden layer widths each in [1, MAX_WIDTH] (none given: linear heads; None: unset)."""
+    if widths and (min(widths) < 1 or max(widths) > MAX_WIDTH):
+        raise ActorCriticError(
+            f"--{name.replace('_', '-')} {list(widths)} is invalid: "
+            f"give layer widths in [1, {MAX_WIDTH}] (none: linear heads)"
+        )
 
 
 def env_kwargs_over(preset: tuple[str, ...], given: tuple[str, ...]) -> tuple[str, ...]:

@@ -98,14 +98,24 @@ def fit_critics(
 ) -> dict[str, torch.Tensor]:
     """One optimiser step of every member of the ensemble towards the same Bellman targets y [B] (Eq. 40);
     the loss and its diagnostics, detached. `generator` drives the critics' dropout, where they have it."""
-    loss, info = critic_loss(critics.q(batch.observations, batch.actions, generator=generator), targets)
+    q_values = critics.q(batch.observations, batch.actions, generator=generator)
+    return fit_critics_to(q_values, targets, optimizer, critics)
+
+
+def fit_critics_to(
+    q_values: torch.Tensor, targets: torch.Tensor, optimizer: torch.optim.Optimizer, critics: Critics
+) -> dict[str, torch.Tensor]:
+    """`fit_critics` from the ensemble's values Q_m(s, a) [M, B] already computed (with their graph)."""
+    loss, info = critic_loss(q_values, targets)
     gradient_step(loss, optimizer, critics.flat)
     return {**info, "critic_loss": loss.detach()}
 
 
-def critic_optimizer(critics: Critics, learning_rate: float) -> torch.optim.Optimizer:
+def critic_optimizer(
+    critics: Critics, learning_rate: float, betas: tuple[float, float] = (0.9, 0.999)
+) -> torch.optim.Optimizer:
     """Adam over the whole ensemble's one flat parameter (PyTorch's default ε, as in Fujimoto et al.'s code)."""
-    return torch.optim.Adam([critics.flat.parameter], lr=learning_rate, fused=True)
+    return torch.optim.Adam([critics.flat.parameter], lr=learning_rate, betas=betas, fused=True)
 
 
 def move_targets(critics: Critics, tau: float) -> None:

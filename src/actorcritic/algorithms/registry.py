@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actorcritic.algorithms.a2c import A2C, A2CConfig
+from actorcritic.algorithms.crossq import CrossQ, CrossQConfig
 from actorcritic.algorithms.droq import DroQ, DroQConfig
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
@@ -86,6 +87,7 @@ ALGORITHMS: dict[str, Registration] = {
         Registration(REDQ, REDQConfig, dict(_OFF_POLICY_SMOKE, num_critics=4, updates_per_step=2, policy_delay=2)),
         Registration(DroQ, DroQConfig, dict(_OFF_POLICY_SMOKE, updates_per_step=2, policy_delay=2)),
         Registration(TQC, TQCConfig, dict(_OFF_POLICY_SMOKE, n_quantiles=5, top_quantiles_to_drop=1)),
+        Registration(CrossQ, CrossQConfig, dict(_OFF_POLICY_SMOKE, critic_hidden_sizes=(16,), renorm_warmup_steps=50)),
         Registration(
             GRPOLM,
             GRPOLMConfig,

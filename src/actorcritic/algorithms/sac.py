@@ -25,10 +25,12 @@ from actorcritic.algorithms.offpolicy import (
     fit_critics,
     move_targets,
 )
-from actorcritic.config import check_positive_int, check_range
+from actorcritic.config import check_positive_int, check_range, check_widths
 from actorcritic.core.losses import bellman_target, soft_actor_loss, temperature_loss
 from actorcritic.core.optim import FlatParameters, gradient_step
+from actorcritic.errors import ActorCriticError
 from actorcritic.nets.actors import PolicyMode, TanhGaussianActor
+from actorcritic.nets.batch_renorm import RenormSettings
 from actorcritic.nets.critics import Critics
 
 
@@ -54,6 +56,10 @@ class SACConfig(OffPolicyConfig):
     """Dropout rate after each hidden layer of the critics, in every update's Q-values (DroQ: 0.01)."""
     critic_layer_norm: bool = False
     """Layer normalisation after each hidden layer of the critics (DroQ)."""
+    critic_hidden_sizes: tuple[int, ...] | None = None
+    """Hidden layer widths of each critic (None: --hidden-sizes, which then sets the actor's and the critics')."""
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    """Adam's β1 and β2 for the actor and the critics (CrossQ: β1 = 0.5)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -65,6 +71,16 @@ class SACConfig(OffPolicyConfig):
         if self.target_entropy is not None:
             check_range("target_entropy", self.target_entropy)
         check_range("critic_dropout", self.critic_dropout, 0, 1, high_inclusive=False)
+        check_widths("critic_hidden_sizes", self.critic_hidden_sizes)
+        if len(self.adam_betas) != 2:
+            raise ActorCriticError(f"--adam-betas takes two numbers (β1 β2), not {len(self.adam_betas)}")
+        for beta in self.adam_betas:
+            check_range("adam_betas", beta, 0, 1, high_inclusive=False)
+
+    @property
+    def critic_widths(self) -> tuple[int, ...]:
+        """The critics' hidden layer widths."""
+        return self.hidden_sizes if self.critic_hidden_sizes is None else self.critic_hidden_sizes
 
 
 class Temperature(nn.Module):
@@ -88,6 +104,8 @@ class SACLearner:
     """Networks, exploration and one gradient update of SAC."""
 
     metric_names = ("critic_loss", "actor_loss", "q_mean", "target_q_mean", "alpha", "entropy")
+    target_networks = True
+    """Whether the critics have target copies (CrossQ's have none)."""
 
     def __init__(
         self, config: SACConfig, observation_space: gym.spaces.Box, action_space: gym.spaces.Box, device: torch.device
@@ -96,23 +114,27 @@ class SACLearner:
         self.config = config
         action_dim = action_space.shape[0]
         self.actor = TanhGaussianActor(
-            obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high
+            obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high, renorm=self.renorm()
         ).to(device)
         self.critics = Critics(
             config.num_critics,
             obs_dim,
             action_dim,
-            config.hidden_sizes,
+            config.critic_widths,
             device,
             dropout=config.critic_dropout,
             layer_norm=config.critic_layer_norm,
             outputs=self.critic_outputs(),
+            renorm=self.renorm(),
+            targets=self.target_networks,
         )
-        self.critic_optimizer = critic_optimizer(self.critics, config.learning_rate)
+        self.critic_optimizer = critic_optimizer(self.critics, config.learning_rate, config.adam_betas)
         self.temperature = Temperature(config.initial_alpha).to(device)
         self.target_entropy = -float(action_dim) if config.target_entropy is None else config.target_entropy
         self.actor_flat = FlatParameters(self.actor)
-        self.actor_optimizer = torch.optim.Adam([self.actor_flat.parameter], lr=config.learning_rate, fused=True)
+        self.actor_optimizer = torch.optim.Adam(
+            [self.actor_flat.parameter], lr=config.learning_rate, betas=config.adam_betas, fused=True
+        )
         self.alpha_optimizer = torch.optim.Adam(self.temperature.parameters(), lr=config.learning_rate)
 
     def explore(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -130,7 +152,8 @@ class SACLearner:
         info = self.fit_critics(batch, alpha, generator)
         if update_index % self.config.policy_delay == 0:
             info.update(self.improve_actor(batch, alpha, generator))
-        move_targets(self.critics, self.config.tau)
+        if self.target_networks:
+            move_targets(self.critics, self.config.tau)
         return info
 
     def fit_critics(self, batch: Transitions, alpha: torch.Tensor, generator: torch.Generator) -> dict:
@@ -163,13 +186,13 @@ class SACLearner:
         """Outputs of each critic: one Q-value (a distributional critic has more)."""
         return 1
 
+    def renorm(self) -> RenormSettings | None:
+        """Batch renormalisation in the actor and the critics (CrossQ's), or none."""
+        return None
+
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {
-            "actor": self.actor,
-            "critic": self.critics.online,
-            "critic_target": self.critics.target,
-            "temperature": self.temperature,
-        }
+        targets = {"critic_target": self.critics.target} if self.target_networks else {}
+        return {"actor": self.actor, "critic": self.critics.online, **targets, "temperature": self.temperature}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {

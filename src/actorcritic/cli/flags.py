@@ -87,8 +87,14 @@ def parse_fields(config_class: type, defaults: Any, args: list[str], prog: str) 
         name: getattr(defaults, name) if value is None and _repeatable(config_class, name) else value
         for name, value in vars(namespace).items()
     }
-    values = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
+    values = {name: _from_list(value) if isinstance(value, list) else value for name, value in values.items()}
     return config_class(**values)
+
+
+def _from_list(values: list) -> tuple | None:
+    """A tuple field's items; `None` alone (an optional tuple unset), None. A None among numbers stays, for the
+    config's type check to name."""
+    return None if values == [None] else tuple(values)
 
 
 def _repeatable(config_class: type, name: str) -> bool:
@@ -104,6 +110,9 @@ def _value_kind(hint: Any) -> dict:
         return {"nargs": "+", "type": arguments[0], "metavar": arguments[0].__name__.upper()}
     if origin in (typing.Union, types.UnionType) and type(None) in arguments:
         (inner,) = [a for a in arguments if a is not type(None)]
+        if typing.get_origin(inner) is tuple:  # `--x 1024 1024`, or `--x None`
+            item = typing.get_args(inner)[0]
+            return {"nargs": "+", "type": _optional(item), "metavar": f"{item.__name__.upper()}|None"}
         return {"type": _optional(inner), "metavar": f"{inner.__name__.upper()}|None"}
     if hint in (int, float, str):
         return {"type": hint, "metavar": hint.__name__.upper()}

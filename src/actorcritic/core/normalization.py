@@ -1,12 +1,17 @@
-"""Running observation and reward normalisation for continuous control (Huang et al. 2022, details 5-7).
+"""Normalisation: of observations and rewards on the environment side, and of a network's activations.
 
-The statistics are plain float64 NumPy arrays, updated on the environment side once per vector step
-(cheaper there than as tensors), saved with the model, and frozen at evaluation.
+* Running observation and reward normalisation for continuous control (Huang et al. 2022, details 5-7). The
+  statistics are plain float64 NumPy arrays, updated on the environment side once per vector step (cheaper
+  there than as tensors), saved with the model, and frozen at evaluation.
+* Batch renormalisation (Ioffe 2017), the normalisation of CrossQ's networks (`batch_renormalize`; the layer
+  with its running statistics is `nets.batch_renorm.BatchRenorm`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch import Tensor
 
 
 class RunningMeanStd:
@@ -77,3 +82,26 @@ class RewardScaler:
         self.stats.update(self.returns)
         self.returns[dones] = 0.0
         return np.clip(rewards / np.sqrt(self.stats.var + self.eps), -self.clip, self.clip)
+
+
+def batch_renormalize(
+    x: Tensor, running_mean: Tensor, running_var: Tensor, r_max: float, d_max: float, eps: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """x̂ = (x - μ_B) / σ_B · r + d,   r = sg(clip(σ_B / σ, 1/r_max, r_max)),   d = sg(clip((μ_B - μ) / σ, ±d_max))
+    (Ioffe 2017, Algorithm 1), with σ_B = √(Var_B[x] + ε) and σ = √(running var + ε); sg: no gradient.
+
+    x [.., B, F]: the statistics are over the batch axis (-2), per feature (and per member of a stack). With
+    r = 1 and d = 0 (r_max = 1, d_max = 0) this is batch normalisation; r and d correct the batch's statistics
+    towards the running ones that inference uses, so training and inference normalise alike. Returns x̂ and the
+    batch's mean and (biased) variance [.., 1, F], for the running averages."""
+    mean = x.mean(-2, keepdim=True)
+    var = x.var(-2, unbiased=False, keepdim=True)
+    std = (var + eps).sqrt()
+    normalized = (x - mean) / std
+    if r_max != 1.0 or d_max != 0.0:
+        with torch.no_grad():
+            running_std = (running_var + eps).sqrt()
+            r = (std / running_std).clamp(1.0 / r_max, r_max)
+            d = ((mean - running_mean) / running_std).clamp(-d_max, d_max)
+        normalized = normalized * r + d
+    return normalized, mean.detach(), var.detach()

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from actorcritic.core.distributions import tanh_gaussian_log_prob
+from actorcritic.nets.batch_renorm import RenormSettings
 from actorcritic.nets.mlp import _linear_relu_stack
 
 
@@ -23,7 +24,8 @@ class PolicyMode(nn.Module):
 
 
 class BoundedActor(nn.Module):
-    """An MLP whose output is squashed by tanh and mapped affinely onto the action box [low, high]."""
+    """An MLP whose output is squashed by tanh and mapped affinely onto the action box [low, high] (with `renorm`,
+    a batch-renormalisation layer before each of its linear layers: CrossQ's actor)."""
 
     def __init__(
         self,
@@ -33,9 +35,10 @@ class BoundedActor(nn.Module):
         low: np.ndarray,
         high: np.ndarray,
         outputs_per_action: int = 1,
+        renorm: RenormSettings | None = None,
     ):
         super().__init__()
-        self.net = nn.Sequential(*_linear_relu_stack(obs_dim, hidden_sizes, action_dim * outputs_per_action))
+        self.net = nn.Sequential(*_linear_relu_stack(obs_dim, hidden_sizes, action_dim * outputs_per_action, renorm))
         self.register_buffer("action_scale", torch.as_tensor((high - low) / 2.0, dtype=torch.float32))
         self.register_buffer("action_bias", torch.as_tensor((high + low) / 2.0, dtype=torch.float32))
 
@@ -56,8 +59,16 @@ class TanhGaussianActor(BoundedActor):
 
     log_std_bounds = (-5.0, 2.0)
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes: tuple[int, ...], low: np.ndarray, high: np.ndarray):
-        super().__init__(obs_dim, action_dim, hidden_sizes, low, high, outputs_per_action=2)
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        hidden_sizes: tuple[int, ...],
+        low: np.ndarray,
+        high: np.ndarray,
+        renorm: RenormSettings | None = None,
+    ):
+        super().__init__(obs_dim, action_dim, hidden_sizes, low, high, outputs_per_action=2, renorm=renorm)
 
     def forward(self, obs: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Reparameterised sample: obs [B, obs_dim] -> actions [B, A], log π(a|s) [B]."""

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from actorcritic.core.optim import FlatParameters
+from actorcritic.nets.batch_renorm import RenormSettings
 from actorcritic.nets.mlp import StackedMLP
 
 
@@ -19,7 +20,8 @@ class Critics:
     The members are one `StackedMLP` (ReLU, `nn.Linear` initialisation as in Fujimoto et al.'s code), so
     all M run in one batched matrix product per layer. DDPG uses M = 1, TD3 and SAC M = 2 (clipped double
     Q); an ensemble method such as REDQ is M = 10 with a subset's minimum in its target. With `outputs` Q > 1
-    each member is distributional, Q quantiles of the return (TQC), and the values below gain a last axis [.., Q]."""
+    each member is distributional, Q quantiles of the return (TQC), and the values below gain a last axis [.., Q].
+    With `renorm` the members are batch-renormalised and, with `targets=False`, have no target copies (CrossQ)."""
 
     def __init__(
         self,
@@ -31,6 +33,8 @@ class Critics:
         dropout: float = 0.0,
         layer_norm: bool = False,
         outputs: int = 1,
+        renorm: RenormSettings | None = None,
+        targets: bool = True,
     ):
         self.online = StackedMLP(
             members,
@@ -40,10 +44,13 @@ class Critics:
             activation=nn.ReLU,
             dropout=dropout,
             layer_norm=layer_norm,
+            renorm=renorm,
         ).to(device)
-        self.target = copy.deepcopy(self.online)  # copied before the flat buffers make its parameters views
+        # copied before the flat buffers make its parameters views; None without target networks (CrossQ)
+        self.target = copy.deepcopy(self.online) if targets else None
         # one flat buffer each: the optimiser's step and the soft target update are one operation per ensemble
-        self.flat, self.target_flat = FlatParameters(self.online), FlatParameters(self.target)
+        self.flat = FlatParameters(self.online)
+        self.target_flat = FlatParameters(self.target) if targets else None
 
     @property
     def members(self) -> int:

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from actorcritic.nets.batch_renorm import BatchRenorm, RenormSettings
+
 _NUMPY_ACTIVATIONS = {nn.Tanh: np.tanh, nn.ReLU: lambda x: np.maximum(x, 0.0)}
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 """Config name of a hidden-layer activation -> its module."""
@@ -60,7 +62,10 @@ class StackedMLP(nn.Module):
     DroQ's critics (Hiraoka et al. 2022) put dropout and layer normalisation after each hidden product: Linear ->
     Dropout(`dropout`) -> LayerNorm (a gain and a bias per member, when `layer_norm`) -> activation. Dropout
     draws its masks from the generator a forward pass is given (none given: no dropout), so a seed's numbers
-    never depend on the global torch stream."""
+    never depend on the global torch stream.
+
+    CrossQ's critics (Bhatt et al. 2024) put batch renormalisation (`renorm`) before every product, the input's
+    included: BatchRenorm -> Linear -> activation per hidden layer, then BatchRenorm -> Linear."""
 
     def __init__(
         self,
@@ -73,6 +78,7 @@ class StackedMLP(nn.Module):
         activation: type[nn.Module] = nn.Tanh,
         dropout: float = 0.0,
         layer_norm: bool = False,
+        renorm: RenormSettings | None = None,
     ):
         super().__init__()
         self.members = members
@@ -106,6 +112,7 @@ class StackedMLP(nn.Module):
         self.norm_biases = nn.ParameterList(
             [nn.Parameter(torch.zeros(members, 1, width)) for width in hidden_sizes] if layer_norm else []
         )
+        self.renorms = nn.ModuleList([BatchRenorm(width, renorm, members) for width in sizes[:-1]] if renorm else [])
 
     def forward(self, x: Tensor, detach_weights: bool = False, generator: torch.Generator | None = None) -> Tensor:
         """x [B, in] (fed to every member) or [M, B, in] -> [M, B, out]. With `detach_weights` gradients
@@ -114,6 +121,8 @@ class StackedMLP(nn.Module):
         if x.dim() == 2:
             x = x.expand(self.members, *x.shape)
         for layer, (weight, bias, hidden) in enumerate(self._layers(None, detach_weights)):
+            if self.renorms:
+                x = self.renorms[layer](x, detach_weights)
             x = torch.baddbmm(bias, x, weight)
             x = self._hidden(x, layer, None, detach_weights, generator) if hidden else x
         return x
@@ -122,6 +131,8 @@ class StackedMLP(nn.Module):
         self, x: Tensor, index: int, detach_weights: bool = False, generator: torch.Generator | None = None
     ) -> Tensor:
         """Member `index` alone: x [B, in] -> [B, out], with `detach_weights` and `generator` as in `forward`."""
+        if self.renorms:
+            raise ValueError("a member of a batch-renormalised stack is not run alone (its statistics are the stack's)")
         for layer, (weight, bias, hidden) in enumerate(self._layers(index, detach_weights)):
             x = torch.addmm(bias, x, weight)
             x = self._hidden(x, layer, index, detach_weights, generator) if hidden else x
@@ -161,8 +172,8 @@ class NumpyStackedMLP:
     """A frozen float32 NumPy copy of a `StackedMLP`: forward pass only."""
 
     def __init__(self, net: StackedMLP):
-        if len(net.norm_gains) or net.dropout:
-            raise ValueError("the NumPy copy has no layer normalisation or dropout (only critics have them)")
+        if len(net.norm_gains) or net.dropout or net.renorms:
+            raise ValueError("the NumPy copy has no normalisation layers or dropout (only critics have them)")
         self.weights = [w.detach().cpu().numpy().astype(np.float32) for w in net.weights]
         self.biases = [b.detach().cpu().numpy().astype(np.float32) for b in net.biases]
         self.activation = _NUMPY_ACTIVATIONS[net.activation]
@@ -177,9 +188,13 @@ class NumpyStackedMLP:
         return x
 
 
-def _linear_relu_stack(in_features: int, hidden_sizes: tuple[int, ...], out_features: int) -> list[nn.Module]:
+def _linear_relu_stack(
+    in_features: int, hidden_sizes: tuple[int, ...], out_features: int, renorm: RenormSettings | None = None
+) -> list[nn.Module]:
+    """Linear -> ReLU per hidden layer, then Linear; with `renorm`, a BatchRenorm before every Linear (CrossQ)."""
     layers: list[nn.Module] = []
-    sizes = (in_features, *hidden_sizes)
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
-    return layers + [nn.Linear(sizes[-1], out_features)]
+    sizes = (in_features, *hidden_sizes, out_features)
+    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [BatchRenorm(fan_in, renorm)] if renorm else []
+        layers += [nn.Linear(fan_in, fan_out)] + ([nn.ReLU()] if index < len(sizes) - 2 else [])
+    return layers
