@@ -46,7 +46,15 @@ CONTENDERS = {
 
 
 def run_actorcritic(
-    algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, precision: str = "fp32", num_seeds: int = 1
+    algo: str,
+    env: str,
+    warmup: int,
+    steps: int,
+    seed: int,
+    threads: int,
+    precision: str = "fp32",
+    num_seeds: int = 1,
+    force_bf16: bool = False,
 ) -> dict:
     from actorcritic import SAC, TD3, SACConfig, TD3Config, make_agent
 
@@ -62,6 +70,7 @@ def run_actorcritic(
             num_threads=threads,
             hidden_sizes=(256, 256),
             precision=precision,
+            force_bf16=force_bf16,
             **COMMON,
         ),
     )

@@ -48,6 +48,21 @@ def report_worker(library: str, runners: dict[str, Callable[..., dict]], *args) 
     print(json.dumps(result))
 
 
+def without_emulated_bf16(contenders: tuple[str, ...]) -> tuple[str, ...]:
+    """The contenders, less the bf16 ones where this CPU has no hardware bf16 (saying so): emulated bf16 runs
+    tens of times slower than fp32, and `--precision bf16` refuses to run there."""
+    import torch
+
+    from actorcritic.algorithms.precision import describe_cpu, has_fast_bf16
+
+    if has_fast_bf16(torch.device("cpu")) is not False:
+        return contenders
+    skipped = [name for name in contenders if "bf16" in name]
+    if skipped:
+        print(f"skipped {', '.join(skipped)}: this CPU ({describe_cpu()}) has no hardware bf16", flush=True)
+    return tuple(name for name in contenders if "bf16" not in name)
+
+
 def print_header(label: str, width: int, library_width: int = 12) -> None:
     print(
         f"{label:<{width}} {'seed':>4} {'library':<{library_width}} {'steps/s':>9} {'eval return':>12} {'peak RSS':>9}"
@@ -66,6 +81,7 @@ def compare(
     """Run each peer's worker, then each contender's, each in a fresh process (`worker_command(library)`
     gives the script's arguments); print steps/s (seed-steps/s where a worker trains several seeds), eval
     return and peak memory of each, then each contender's speed ratio to each peer."""
+    contenders = without_emulated_bf16(contenders)
     results = {}
     for library in (*peers, *contenders):
         command = [sys.executable, *worker_command(library)]

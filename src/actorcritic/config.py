@@ -187,9 +187,13 @@ class AgentConfig:
     vectorization: Literal["sync", "async"] = "sync"
     """How the training copies of the environment step: sync (in this process) or async (one worker process each;
     faster where stepping is slow, as Atari's)."""
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
     """Arithmetic of the updates: fp32, or bf16 autocast for the matrix products (fp32 master weights and
-    optimiser state; acting stays fp32)."""
+    optimiser state; acting stays fp32), refused on a CPU that would emulate it; auto: bf16 where the device
+    has hardware bf16 and the algorithm has shown learning parity in it (td3, sac), else fp32. config.json
+    records the one that ran."""
+    force_bf16: bool = dataclasses.field(default=False, metadata={"flag": "--force"})
+    """Run --precision bf16 even on a CPU without hardware bf16 (emulated: tens of times slower), with a warning."""
 
     PRESETS: ClassVar[dict[str, dict]] = {}
     """Tuned settings per environment id, applied by `for_env` over the defaults."""

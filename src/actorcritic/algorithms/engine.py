@@ -42,6 +42,7 @@ from actorcritic.algorithms.checkpoints import (
     rebuild_agent,
     saved_episodes,
 )
+from actorcritic.algorithms.precision import check_precision, resolve_precision
 from actorcritic.config import AgentConfig, config_to_dict
 from actorcritic.envs.episodes import EpisodeStatistics
 from actorcritic.envs.evaluation import evaluate_policy
@@ -231,8 +232,10 @@ class Agent:
                 f"use SeedGroup({type(self).__name__}, config) for one agent per seed (from actorcritic import "
                 "SeedGroup)"
             )
-        self.config = config
         self.device = resolve_device(config.device)
+        if config.precision == "auto":  # resolved once, so that config.json says which precision ran
+            config = dataclasses.replace(config, precision=resolve_precision("auto", self.algo, self.device))
+        self.config = config
         torch.set_num_threads(config.num_threads)
         self.env_maker = EnvMaker.from_config(config, env_fn)
         self.envs = self.env_maker.vector(num_envs, config.seed)
@@ -417,6 +420,7 @@ class Agent:
         else:
             end = self.config.total_steps
         cfg, hooks = self.config, Callbacks(callbacks)
+        check_precision(cfg.precision, self.device, cfg.force_bf16)
         if not self._started and self.global_step < end:
             self._reset_envs()
             self._started = True

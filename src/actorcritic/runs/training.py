@@ -14,10 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable
 
+from actorcritic.algorithms.engine import resolve_device
+from actorcritic.algorithms.precision import check_precision
 from actorcritic.algorithms.registry import algorithm
 from actorcritic.analysis.plots import plot_runs
 from actorcritic.analysis.statistics import aggregate_scores
-from actorcritic.config import config_from_dict, config_to_dict
+from actorcritic.config import AgentConfig, config_from_dict, config_to_dict
 from actorcritic.errors import ActorCriticError
 from actorcritic.runs.metrics import RunLogger
 from actorcritic.runs.seeds import (
@@ -63,8 +65,16 @@ def train(algo: str, config, run_dir: Path | None = None, callbacks: Iterable = 
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(algo, config.env, seeds_of(config))
     check_new_run_dir(run_dir)
     agent = make_agent(agent_class, config)  # bad environments or spaces are refused before anything is written
+    refuse_emulated_bf16(agent.config)
     make_directory(run_dir, "the run directory")
     return _learn_and_summarise(agent, run_dir, callbacks)
+
+
+def refuse_emulated_bf16(config) -> None:
+    """`--precision bf16` on a CPU that would emulate it, refused before the run directory is touched (the agent
+    checks again when it learns; a trainer without that setting, grpo-lm, has nothing to check)."""
+    if isinstance(config, AgentConfig):
+        check_precision(config.precision, resolve_device(config.device), config.force_bf16, warn=False)
 
 
 def check_new_run_dir(run_dir: Path) -> None:
@@ -93,6 +103,7 @@ def resume(
             f"{run_dir} has already reached {agent.global_step} of its {agent.config.total_steps} steps: pass a "
             "larger --total-steps"
         )
+    refuse_emulated_bf16(agent.config)
     if not os.access(run_dir, os.W_OK | os.X_OK) or not os.access(run_dir / CHECKPOINT_DIR, os.W_OK | os.X_OK):
         raise ActorCriticError(f"{run_dir} is not writable: a resumed run writes its checkpoint and logs there")
     return _learn_and_summarise(agent, run_dir, callbacks)
