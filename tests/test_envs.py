@@ -277,6 +277,9 @@ def test_plugin_ids_name_their_package_and_module_ids_their_module(monkeypatch):
         (["--wrapper", "gymnasium.wrappers:Nope"], "module 'gymnasium.wrappers' has no 'Nope'"),
         (["--wrapper", "gymnasium.wrappers:ClipReward"], "cannot wrap CartPole-v1 by itself"),
         (["--wrapper", "ClipReward"], "is not module:Name"),
+        (["--wrapper", "gymnasium.wrappers:ClipReward:min_reward"], "'min_reward' is not KEY=VALUE"),
+        (["--wrapper", "gymnasium.wrappers:ClipReward:min_reward=nan"], "is not a finite number"),
+        (["--wrapper", "gymnasium.wrappers:ClipReward:nope=1"], "cannot wrap CartPole-v1 with these arguments"),
     ],
 )
 def test_bad_kwargs_and_wrappers_are_one_line(flags, fragment, tmp_path, capsys):
@@ -460,3 +463,42 @@ def test_env_kwargs_values_are_read_as_json_where_they_parse():
     assert parse_env_kwargs(
         ("length=7", "slope=0.5", "flag=true", "name=8x8", "sizes=[1, 2]", "none=null", "word=infinite")
     ) == {"length": 7, "slope": 0.5, "flag": True, "name": "8x8", "sizes": [1, 2], "none": None, "word": "infinite"}
+
+
+def test_wrapper_arguments_are_read_like_env_kwargs():
+    from actorcritic.envs.make import parse_wrapper
+
+    assert parse_wrapper("gymnasium.wrappers:ClipReward") == ("gymnasium.wrappers:ClipReward", {})
+    assert parse_wrapper('m:W:a=1,b=[1, 2],c={"x": [3, 4]},d=text') == (
+        "m:W",
+        {"a": 1, "b": [1, 2], "c": {"x": [3, 4]}, "d": "text"},
+    )
+
+
+def test_wrappers_with_arguments_train_evaluate_and_are_recorded(tmp_path, capsys):
+    """SB3 users stack frames with FrameStackObservation(env, stack_size=3) and clip rewards for training."""
+    from actorcritic.cli.commands import main
+
+    run = tmp_path / "r"
+    stack = "gymnasium.wrappers:FrameStackObservation:stack_size=3"
+    clip = "gymnasium.wrappers:ClipReward:min_reward=-0.5,max_reward=0.5"
+    flags = [
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        "256",
+        "--num-envs",
+        "2",
+        "--num-steps",
+        "64",
+        "--minibatch-size",
+        "64",
+    ]
+    assert main(["train", "ppo", *flags, "--wrapper", stack, "--training-wrapper", clip, "--run-dir", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["wrappers"], config["training_wrappers"]) == ([stack], [clip])
+    from actorcritic import PPO
+
+    agent = PPO.load(run / "checkpoint")
+    assert agent.observation_space.shape == (12,)  # 3 stacked CartPole observations, flattened
+    assert main(["evaluate", str(run), "--episodes", "1"]) == 0

@@ -147,12 +147,13 @@ class AgentConfig:
     env_kwargs: tuple[str, ...] = ()
     """KEY=VALUE arguments for gymnasium.make (values read as JSON when they parse, else as strings)."""
     wrappers: tuple[str, ...] = dataclasses.field(default=(), metadata={"flag": "--wrapper", "repeatable": True})
-    """module:Class wrapper applied to each environment copy (repeat the flag for several; applied in order)."""
+    """module:Class wrapper applied to each environment copy (repeat the flag for several; applied in order), with
+    arguments as module:Class:key=value,key=value (values read as in --env-kwargs)."""
     training_wrappers: tuple[str, ...] = dataclasses.field(
         default=(), metadata={"flag": "--training-wrapper", "repeatable": True}
     )
-    """module:Class wrapper applied after those to the training copies only (e.g. reward clipping); evaluation
-    plays without."""
+    """module:Class[:key=value,...] wrapper applied after those to the training copies only (e.g. reward
+    clipping); evaluation plays without."""
     seed: int = 0
     """Seed of the network initialisation, the exploration, the batch sampling and the environments."""
     seeds: tuple[int, ...] = ()

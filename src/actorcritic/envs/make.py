@@ -117,7 +117,8 @@ class EnvMaker:
             raise ActorCriticError(
                 f"env_fn must be a zero-argument callable returning a gymnasium.Env, not {type(self.env_fn).__name__}"
             )
-        for path in self.wrappers + self.training_wrappers:
+        for spec in self.wrappers + self.training_wrappers:
+            path, _ = parse_wrapper(spec)
             _import_object(path, "--wrapper")
 
     def _wrap_training(self, env: gym.Env) -> gym.Env:
@@ -130,14 +131,16 @@ class EnvMaker:
     def _wrap(self, env: gym.Env, training: bool = False) -> gym.Env:
         if not isinstance(env, gym.Env):
             raise ActorCriticError(f"env_fn returned {type(env).__name__}, not a gymnasium.Env")
-        for path in self.wrappers + (self.training_wrappers if training else ()):
+        for spec in self.wrappers + (self.training_wrappers if training else ()):
+            path, kwargs = parse_wrapper(spec)
             wrapper = _import_object(path, "--wrapper")
             try:
-                env = wrapper(env)
+                env = wrapper(env, **kwargs)
             except Exception as error:  # the user's class: whatever it raises is the user's to see, in one line
+                given = "with these arguments" if kwargs else "by itself"
                 raise ActorCriticError(
-                    f"--wrapper {path} cannot wrap {self.env_id} by itself ({type(error).__name__}: {error}): "
-                    "give a wrapper that takes only the environment"
+                    f"--wrapper {spec} cannot wrap {self.env_id} {given} ({type(error).__name__}: {error}): "
+                    "give the arguments it needs as module:Class:key=value,key=value"
                 ) from None
         space = env.observation_space
         if self.keep_images and is_image(space):
@@ -209,7 +212,9 @@ def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorE
     return EnvMaker(env_id).vector(num_envs, seed)
 
 
-def parse_env_kwargs(pairs: tuple[str, ...]) -> dict:
+def parse_env_kwargs(
+    pairs: tuple[str, ...], flag: str = "--env-kwargs", example: str = "--env-kwargs max_episode_steps=500"
+) -> dict:
     """("KEY=VALUE", ...) -> {KEY: VALUE}, each value read as JSON when it parses (numbers, true, null,
     lists), else kept as a string. A number that is not finite (NaN, inf, 1e400, also inside a list) is
     refused: no environment parameter means it, and it would surface later as a NaN observation."""
@@ -217,17 +222,41 @@ def parse_env_kwargs(pairs: tuple[str, ...]) -> dict:
     for pair in pairs:
         key, equals, text = pair.partition("=")
         if not equals or not key.isidentifier():
-            raise ActorCriticError(
-                f"--env-kwargs {pair!r} is not KEY=VALUE: write e.g. --env-kwargs max_episode_steps=500"
-            )
+            raise ActorCriticError(f"{flag} {pair!r} is not KEY=VALUE: write e.g. {example}")
         try:
             value = json.loads(text)
         except ValueError:
             value = text
         if not _all_finite(value):
-            raise ActorCriticError(f"--env-kwargs {pair!r} is not a finite number: give {key} a finite value")
+            raise ActorCriticError(f"{flag} {pair!r} is not a finite number: give {key} a finite value")
         kwargs[key] = value
     return kwargs
+
+
+def parse_wrapper(spec: str) -> tuple[str, dict]:
+    """`module:Class` or `module:Class:key=value,key=value` -> ("module:Class", {key: value}); values read as
+    in --env-kwargs (JSON where they parse: numbers, true, lists such as [1, 2], whose commas do not split)."""
+    module, _, rest = spec.partition(":")
+    name, _, arguments = rest.partition(":")
+    pairs = tuple(_top_level_items(arguments)) if arguments else ()
+    example = "--wrapper gymnasium.wrappers:FrameStackObservation:stack_size=4"
+    return f"{module}:{name}" if rest else spec, parse_env_kwargs(pairs, f"--wrapper {spec}:", example)
+
+
+def _top_level_items(text: str) -> list[str]:
+    """`text` split at the commas outside brackets and quotes."""
+    items, depth, quoted, start = [], 0, False, 0
+    for index, char in enumerate(text):
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in "[{":
+            depth += 1
+        elif not quoted and char in "]}":
+            depth -= 1
+        elif not quoted and depth == 0 and char == ",":
+            items.append(text[start:index])
+            start = index + 1
+    return items + [text[start:]]
 
 
 def _all_finite(value) -> bool:
