@@ -13,7 +13,7 @@ from contract.smoke import smoke_config, smoke_flags
 from actorcritic import PPO, TD3
 from actorcritic.algorithms import precision
 from actorcritic.cli.commands import main
-from actorcritic.errors import ActorCriticError
+from actorcritic.errors import ActorCriticError, warn_once
 
 CPU = torch.device("cpu")
 
@@ -22,7 +22,7 @@ CPU = torch.device("cpu")
 def without_bf16(monkeypatch):
     """A CPU like the AVX2-only AMD EPYC (Zen 3): no avx512_bf16, no amx_bf16."""
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"fpu", "sse2", "avx", "avx2", "fma"}))
-    precision._warn_once.cache_clear()  # the warning is once per process: an earlier forced run may have used it
+    warn_once.cache_clear()  # the warning is once per process: an earlier forced run may have used it
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import functools
 import platform
-import sys
 from pathlib import Path
 
 import torch
 
-from actorcritic.errors import ActorCriticError
+from actorcritic.errors import ActorCriticError, warn_once
 
 BF16_LEARNING_PARITY = ("td3", "sac")
 """Algorithms whose bf16 runs learned as their fp32 runs did (HalfCheetah-v5, 5 seeds, overlapping 95% CIs:
@@ -85,10 +84,4 @@ def check_precision(precision: str, device: torch.device, force: bool, warn: boo
     if not force:
         raise ActorCriticError(f"{problem}; use --precision fp32 (or auto), or add --force to run bf16 anyway")
     if warn:
-        _warn_once(f"actorcritic: warning: {problem}; running it because of --force")
-
-
-@functools.cache
-def _warn_once(line: str) -> None:
-    """`line` on stderr, once per process (a multi-seed run starts each seed's learning)."""
-    print(line, file=sys.stderr)
+        warn_once(f"{problem}; running it because of --force")
