@@ -498,3 +498,11 @@ def test_a_finished_gpu_mismatch_reads_back_without_a_gpu(tmp_path, capsys, monk
         assert sorted(str(path) for path in (tmp_path / "m").rglob("*")) == [f for f in files if f != str(moved)]
         assert json.loads((tmp_path / "m/summary.json").read_text()) == summary
         (tmp_path / "aside").rename(moved)
+
+
+def test_the_default_budget_is_steps_not_seconds():
+    """A time limit by default made the gain depend on the machine's speed (issue 42): the default is 8000 steps."""
+    from actorcritic import GRPOLMConfig
+
+    config = GRPOLMConfig()
+    assert (config.total_steps, config.time_limit_s) == (8000, 0.0)
