@@ -502,7 +502,5 @@ def test_a_finished_gpu_mismatch_reads_back_without_a_gpu(tmp_path, capsys, monk
 
 def test_the_default_budget_is_steps_not_seconds():
     """A time limit by default made the gain depend on the machine's speed (issue 42): the default is 8000 steps."""
-    from actorcritic import GRPOLMConfig
-
     config = GRPOLMConfig()
     assert (config.total_steps, config.time_limit_s) == (8000, 0.0)
