@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import a2c_vs_sb3  # noqa: E402
 import offpolicy_vs_sb3  # noqa: E402
 import ppo_vs_sb3  # noqa: E402
+import tqc_crossq_vs_peers  # noqa: E402
 import trpo_vs_sb3_contrib  # noqa: E402
 
 
@@ -20,6 +21,8 @@ import trpo_vs_sb3_contrib  # noqa: E402
         lambda: trpo_vs_sb3_contrib.run_actorcritic("CartPole-v1", 2048, 0),
         lambda: a2c_vs_sb3.run_actorcritic(a2c_vs_sb3.CASES["cartpole"], 400, 0, 1),
         lambda: offpolicy_vs_sb3.run_actorcritic("sac", "Pendulum-v1", 50, 20, 0, 1),
+        lambda: tqc_crossq_vs_peers.run_actorcritic("tqc", "Pendulum-v1", 50, 20, 0, 1),
+        lambda: tqc_crossq_vs_peers.run_actorcritic("crossq", "Pendulum-v1", 50, 20, 0, 1),
         lambda: offpolicy_vs_sb3.run_actorcritic(
             "td3", "Pendulum-v1", 50, 20, 0, 1, precision="bf16", num_seeds=2, force_bf16=True
         ),  # forced: the benchmark's bf16 code runs also where the CPU would emulate bf16 (CI's may)
