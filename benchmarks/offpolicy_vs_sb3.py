@@ -17,8 +17,10 @@ gradient update each; steps/s is measured over those training steps only. Our co
     actorcritic-bf16-x8    8 seeds in one process, bf16
 
 Reported: steps/s of each, the ratio of each of ours to SB3 and SBX (and of the later ones to our first),
-the deterministic evaluation return over 10 episodes at the end (seed `seed` of a multi-seed run), and the
-process's peak resident memory.
+the deterministic evaluation return over 10 episodes at the end (seed `seed` of a multi-seed run), the
+process's peak resident memory, and for ours the milliseconds per step of each phase of the loop (acting,
+environment, storing, update with its batch sampling, logging; seed `seed`'s, in a multi-seed run), so that a
+regression shows where it is.
 
 Settings (both): 256-256 ReLU MLPs, Adam 3e-4, batch 256, τ = 0.005, γ = 0.99, buffer 1e6, one update per
 step. TD3: exploration noise 0.1, target noise 0.2 clipped at 0.5, policy delay 2. SAC: automatic entropy
@@ -31,7 +33,7 @@ import argparse
 import functools
 import time
 
-from side_by_side import compare, evaluate, print_header, report_worker
+from side_by_side import compare, evaluate, phase_milliseconds, print_header, report_worker
 
 COMMON = dict(learning_rate=3e-4, batch_size=256, tau=0.005, gamma=0.99, buffer_size=1_000_000)
 
@@ -75,11 +77,16 @@ def run_actorcritic(
         ),
     )
     agent.learn(warmup)
+    first = agent.seed_agent(0) if num_seeds > 1 else agent
+    clock_before = dict(first.clock.seconds)
     started = time.perf_counter()
     agent.learn(steps)
     elapsed = time.perf_counter() - started
-    first = agent.seed_agent(0) if num_seeds > 1 else agent
-    return {"steps_per_second": num_seeds * steps / elapsed, "eval_return": evaluate(lambda obs: first.act(obs), env)}
+    return {
+        "steps_per_second": num_seeds * steps / elapsed,
+        "eval_return": evaluate(lambda obs: first.act(obs), env),
+        "phases_ms": phase_milliseconds(clock_before, first.clock.seconds, steps),
+    }
 
 
 def run_sb3(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, library: str = "sb3") -> dict:

@@ -63,6 +63,14 @@ def without_emulated_bf16(contenders: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name for name in contenders if "bf16" not in name)
 
 
+def phase_milliseconds(clock_before: dict[str, float], clock_after: dict[str, float], steps: int) -> dict:
+    """Milliseconds per environment step in each phase of our loop (the agent's `PhaseClock`) between two
+    readings of its `seconds`."""
+    order = ("acting", "environment", "storing", "collecting", "update", "logging")
+    phases = sorted(clock_after, key=lambda phase: order.index(phase) if phase in order else len(order))
+    return {phase: (clock_after[phase] - clock_before.get(phase, 0.0)) * 1e3 / steps for phase in phases}
+
+
 def print_header(label: str, width: int, library_width: int = 12) -> None:
     print(
         f"{label:<{width}} {'seed':>4} {'library':<{library_width}} {'steps/s':>9} {'eval return':>12} {'peak RSS':>9}"
@@ -94,6 +102,9 @@ def compare(
             f"{r['steps_per_second']:>9.1f} {r['eval_return']:>12.1f} {r['peak_rss_mib']:>6.0f} MiB",
             flush=True,
         )
+        if "phases_ms" in r:  # where our time goes, so that a later regression shows its phase
+            phases = ", ".join(f"{phase} {ms:.3f}" for phase, ms in r["phases_ms"].items())
+            print(f"{label:<{width}} {seed:>4} {'':<{library_width}} ms per step: {phases}", flush=True)
     for index, contender in enumerate(contenders):
         references = (*peers, *contenders[: min(index, 1)])
         ratios = ", ".join(

@@ -13,6 +13,7 @@ from actorcritic.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config
 from actorcritic.algorithms.tqc import TQC, TQCConfig
 from actorcritic.algorithms.trpo import TRPO, TRPOConfig
 from actorcritic.runs.seeds import SeedGroup, load_agent_or_group, make_agent
+from actorcritic.runs.training import learn
 
 __all__ = [
     "PPO",
@@ -44,5 +45,6 @@ __all__ = [
     "SeedGroup",
     "make_agent",
     "load_agent_or_group",
+    "learn",
 ]
 __version__ = "0.1.0"

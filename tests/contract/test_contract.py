@@ -13,6 +13,7 @@ from conftest import Recorder, assert_one_line_error
 from actorcritic.algorithms.registry import ALGORITHMS
 from actorcritic.cli.commands import main
 from actorcritic.cli.flags import flag_of
+from actorcritic.errors import ActorCriticError
 from actorcritic.runs.training import load_agent
 from actorcritic.storage.checkpoint import load_checkpoint
 
@@ -78,6 +79,28 @@ def test_save_then_load_acts_the_same(name, runs, tmp_path):
     assert actions_of(fresh) != expected  # the check can fail: without the trained parameters it acts otherwise
     close(fresh)
     close(loaded)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_set_parameters_makes_a_fresh_agent_act_like_the_trained_one(name, runs):
+    """`get_parameters()` of the trained agent into a fresh one (another seed): the same actions; a refused
+    input (a tensor of another shape) changes nothing."""
+    registration = ALGORITHMS[name]
+    agent, _, _ = runs.uninterrupted(name)
+    expected = actions_of(agent)
+    fresh = registration.agent_class(dataclasses.replace(smoke_config(name), seed=1))
+    before = actions_of(fresh)
+    assert before != expected  # the check can fail: without the trained parameters it acts otherwise
+    parameters = agent.get_parameters()
+    entry = next(iter(parameters))
+    key = next(iter(parameters[entry]))
+    damaged = {**parameters, entry: {**parameters[entry], key: torch.zeros(3, 1, 4)}}
+    with pytest.raises(ActorCriticError, match=f"set_parameters: {entry}.{key} has shape"):
+        fresh.set_parameters(damaged)
+    assert actions_of(fresh) == before
+    fresh.set_parameters(parameters)
+    assert actions_of(fresh) == expected
+    close(fresh)
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -96,6 +96,11 @@ def rebuild_agent(
             raise TypeError("optimizer_param_groups is not a mapping of optimiser names")
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ActorCriticError(f"corrupt checkpoint in {directory}: state.json lacks or garbles {error}") from None
+    if state.get("env_factory") is True and env_fn is None:
+        raise ActorCriticError(
+            f"the run in {directory} was trained on an environment factory ({config.env!r} only names it): load it "
+            f"in Python with {cls.__name__}.load(directory, env_fn=...) and the same factory"
+        )
     agent = cls(config, env_fn=env_fn) if env_fn is not None else cls(config)
     spaces = (space_signature(agent.observation_space), space_signature(agent.action_space))
     if spaces != saved_spaces:

@@ -43,7 +43,7 @@ from actorcritic.algorithms.checkpoints import (
     saved_episodes,
 )
 from actorcritic.algorithms.precision import check_precision, resolve_precision
-from actorcritic.config import AgentConfig, config_to_dict
+from actorcritic.config import MAX_SEED, AgentConfig, check_range, config_to_dict
 from actorcritic.envs.episodes import EpisodeStatistics
 from actorcritic.envs.evaluation import evaluate_policy
 from actorcritic.envs.make import EnvMaker, space_signature
@@ -114,6 +114,77 @@ def require_memory(nbytes: int, what: str) -> None:
 def crossed_multiple(before: int, after: int, every: int) -> bool:
     """Whether a counter going from `before` to `after` passed a multiple of `every` (never when every is 0)."""
     return every > 0 and after // every > before // every
+
+
+def copied_states(states: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, torch.Tensor]]:
+    """`get_parameters`' answer: each tensor of `states` (name -> tensor name -> tensor) copied, detached, on CPU."""
+    return {name: {key: value.detach().cpu().clone() for key, value in state.items()} for name, state in states.items()}
+
+
+def check_parameters(algo: str, states: dict[str, dict[str, torch.Tensor]], parameters: dict, exact: bool) -> None:
+    """Refuse, in one line, `set_parameters` input that does not fit `states` (what `get_parameters` copies):
+    an unknown entry, a missing one (with `exact`), other tensor names, other shapes or non-finite values."""
+    if not isinstance(parameters, dict):
+        raise ActorCriticError(
+            f"set_parameters takes what get_parameters() returns (a dict), not {type(parameters).__name__}"
+        )
+    unknown = sorted(set(parameters) - set(states))
+    missing = sorted(set(states) - set(parameters)) if exact else []
+    if unknown or missing:
+        problem = f"unknown entries {', '.join(map(str, unknown))}" if unknown else f"no {', '.join(missing)}"
+        raise ActorCriticError(
+            f"set_parameters got {problem}: {algo}'s are {', '.join(states)} (pass exact=False to load only some)"
+        )
+    for name, state in parameters.items():
+        check_state(name, states[name], state)
+
+
+def check_state(name: str, expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
+    """Refuse, in one line, a state for entry `name` with other tensor names, other shapes or non-finite values."""
+    if not isinstance(state, dict) or set(state) != set(expected):
+        given = ", ".join(sorted(state)) if isinstance(state, dict) else type(state).__name__
+        raise ActorCriticError(
+            f"set_parameters: {name} takes the tensors {', '.join(expected)}, not {given}: pass what "
+            "get_parameters() returned for an agent built alike"
+        )
+    for key, value in state.items():
+        if not torch.is_tensor(value) or value.shape != expected[key].shape:
+            shape = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
+            raise ActorCriticError(
+                f"set_parameters: {name}.{key} has shape {shape}, this agent's has {tuple(expected[key].shape)}: "
+                "the networks were built with other sizes"
+            )
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ActorCriticError(f"set_parameters: {name}.{key} holds non-finite values: pass finite parameters")
+
+
+@torch.no_grad()
+def load_module_states(modules: dict[str, torch.nn.Module], parameters: dict[str, dict[str, torch.Tensor]]) -> None:
+    """Copy checked `parameters` into the modules they name, in place (flat optimiser buffers keep backing them)."""
+    for name, state in parameters.items():
+        for key, value in modules[name].state_dict().items():
+            value.copy_(state[key])
+
+
+class PhaseClock:
+    """Wall-clock seconds spent in each phase of the loop (acting, environment, storing, update, logging), for
+    finding where the time goes (PufferLib's `with profile.env:` idea). A phase ends at a `lap`, which charges
+    the time since the previous lap to it: one `perf_counter` call per phase, well under a microsecond, so the
+    clock always runs. It never touches the numbers of training."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def restart(self) -> None:
+        """Forget the time since the last lap (the loop is entered anew: time outside it is nobody's)."""
+        self._mark = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        """Charge the time since the last lap (or restart) to `phase`."""
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._mark
+        self._mark = now
 
 
 class MetricMeans:
@@ -252,6 +323,8 @@ class Agent:
         self.episodes = EpisodeStatistics(num_envs)
         self.window_metrics = MetricMeans()
         """The metrics of the current logging window's updates (one metrics.csv row)."""
+        self.clock = PhaseClock()
+        """Seconds per phase of the loop since this agent was built (`PhaseClock`; the benchmarks print them)."""
         self.global_step = 0
         self.updates = 0
         self._started = False  # whether the environments have been started since this agent was built or loaded
@@ -425,6 +498,7 @@ class Agent:
             self._reset_envs()
             self._started = True
         window_start, window_step = time.perf_counter(), self.global_step
+        self.clock.restart()
         while self.global_step < end:
             step_before = self.global_step
             try:
@@ -452,8 +526,10 @@ class Agent:
             if crossed_multiple(step_before, self.global_step, cfg.checkpoint_every):
                 self._stop_if_diverged({})  # a checkpoint must never hold non-finite parameters
                 hooks.on_checkpoint(self)
+            self.clock.lap("logging")  # the row, its evaluation, the checkpoint and the callbacks
             if metrics is not None:
                 yield metrics
+                self.clock.restart()  # other seeds of a SeedGroup may have run in between
                 window_start, window_step = time.perf_counter(), self.global_step
             if not keep_going:
                 break
@@ -501,6 +577,55 @@ class Agent:
         }
         return metrics
 
+    # ---------------------------------------------------------------- parameters
+
+    def get_parameters(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Every network's parameters and buffers, by module name (the checkpoint's: "model", "actor", "critic",
+        "critic_target", ...) then by the module's `state_dict` name, and the running statistics the policy reads
+        (on-policy: "obs_normalizer", "reward_scaler": mean, var, count): copies, detached, on the CPU.
+        Stable-Baselines3's `get_parameters`, without its optimisers (those stay with `save`)."""
+        return copied_states(self._states())
+
+    def set_parameters(self, parameters: dict[str, dict[str, torch.Tensor]], exact: bool = True) -> None:
+        """Load `get_parameters()` output (of this agent or one built alike) in place. With `exact`, every entry
+        must be given, whole; without, the entries given are loaded and the rest kept. Names, shapes and
+        finiteness are checked for all of them before any is changed."""
+        check_parameters(self.algo, self._states(), parameters, exact)
+        statistics = self._running_statistics()
+        load_module_states(
+            self._modules(), {name: state for name, state in parameters.items() if name not in statistics}
+        )
+        for name, state in parameters.items():
+            if name in statistics:
+                statistics[name].load_state(name, {f"{name}.{key}": value.numpy() for key, value in state.items()})
+        self._parameters_changed()
+
+    def reseed(self, seed: int) -> None:
+        """Start the agent's random streams afresh from `seed` (Stable-Baselines3's `set_random_seed`): the
+        exploration, minibatch and dropout draws, and the environments, whose episodes in flight are dropped and
+        which reset from `seed`'s streams at the next `learn`; evaluations default to it too. The networks keep
+        their weights (build a new agent for a new initialisation). Two copies reseeded alike train alike."""
+        check_range("seed", seed, 0, MAX_SEED)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ActorCriticError(f"reseed({seed!r}): a seed is an integer in [0, {MAX_SEED}]")
+        self.config = dataclasses.replace(self.config, seed=seed)
+        self.generator.manual_seed(seed)
+        self._started, self._saved_episodes = False, (None, {})
+
+    def _states(self) -> dict[str, dict[str, torch.Tensor]]:
+        """What `get_parameters` copies: each module's state dict, each running statistic's mean, var and count."""
+        states = {name: module.state_dict() for name, module in self._modules().items()}
+        for name, statistics in self._running_statistics().items():
+            states[name] = {
+                key.rpartition(".")[2]: torch.from_numpy(np.asarray(array))
+                for key, array in statistics.state(name).items()
+            }
+        return states
+
+    def _running_statistics(self) -> dict[str, Any]:
+        """Running statistics besides the networks, by name (`core.normalization.RunningMeanStd`): none here."""
+        return {}
+
     # ---------------------------------------------------------------- save and load
 
     def save(self, directory: str | Path, policy_only: bool = False) -> None:
@@ -526,6 +651,7 @@ class Agent:
         state = {
             "algo": self.algo,
             "env": self.config.env,
+            "env_factory": self.env_maker.env_fn is not None,  # then `env` only names it: load needs env_fn again
             "observation_space": space_signature(self.observation_space),
             "action_space": space_signature(self.action_space),
             "config": config_to_dict(self.config),

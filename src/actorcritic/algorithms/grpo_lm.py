@@ -32,7 +32,10 @@ from actorcritic.algorithms.engine import (
     EMPTY_METRIC,
     Callbacks,
     build_quietly,
+    check_parameters,
+    copied_states,
     crossed_multiple,
+    load_module_states,
     require_memory,
     resolve_device,
 )
@@ -538,6 +541,25 @@ class GRPOLM:
             "grpo_wall_time_s": round(self.grpo_wall_time_s, 3),
             "grpo_steps": self.global_step,
         }
+
+    # ---------------------------------------------------------------- parameters
+
+    def get_parameters(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The policy's (and, once the warm start has made it, the KL reference's) state dicts, copied to the CPU."""
+        return copied_states(self._states())
+
+    def set_parameters(self, parameters: dict[str, dict[str, torch.Tensor]], exact: bool = True) -> None:
+        """Load `get_parameters()` output in place, checked first (`Agent.set_parameters`)."""
+        states = self._states()
+        check_parameters(self.algo, states, parameters, exact)
+        load_module_states(self._modules(), parameters)
+        self.sampler.sync(self.policy)
+
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {"policy": self.policy, **({"reference": self.reference} if self.reference is not None else {})}
+
+    def _states(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {name: module.state_dict() for name, module in self._modules().items()}
 
     # ---------------------------------------------------------------- checkpoints
 

@@ -202,12 +202,15 @@ class ReplayCollector:
         """One environment step into the replay buffer."""
         agent = self.agent
         actions = self.behaviour_actions()
+        agent.clock.lap("acting")
         next_obs, rewards, terminated, truncated, info = agent.envs.step(actions)
+        agent.clock.lap("environment")
         check_finite_step(agent.config.env, agent.global_step + 1, next_obs, rewards)
         self.buffer.add(self.observations, actions, rewards, final_observations(next_obs, info), terminated, truncated)
         agent.episodes.step(rewards, terminated | truncated)
         self.observations = next_obs
         agent.global_step += 1
+        agent.clock.lap("storing")
 
     def sample(self, batch_size: int) -> Transitions:
         """A uniform batch of stored transitions."""
@@ -285,6 +288,7 @@ class OffPolicyAgent(Agent):
                 batch = self.collector.sample(cfg.batch_size)
                 with self._update_precision():
                     self.window_metrics.add(self.learner.update(batch, self.updates, self.generator))
+            self.clock.lap("update")  # sampling the batches included
 
     def _log_due(self, step_before: int) -> bool:
         return self.global_step % self.config.log_every == 0

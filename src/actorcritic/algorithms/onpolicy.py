@@ -500,10 +500,12 @@ class OnPolicyAgent(Agent):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate
         batch = self.collector.collect()
+        self.clock.lap("collecting")  # acting, environment and storing, interleaved over the rollout
         self.updates += 1
         with self._update_precision():
             metrics = self.learner.update(batch, self.updates, self.generator)
         self._parameters_changed()
+        self.clock.lap("update")
         self.window_metrics.add({"learning_rate": learning_rate, **metrics})
 
     def _log_due(self, step_before: int) -> bool:

@@ -31,7 +31,11 @@ class RunLogger:
         start_step: int | dict[int, int] = 0,
         tensorboard: bool = True,
         interval_s: float = 5.0,
+        verbose: int = 1,
+        progress_bar: bool | None = None,
     ):
+        """`verbose` 0 prints nothing, 1 the progress (a bar with `progress_bar`, by default on a terminal; else a
+        line every `interval_s` seconds), 2 also every metrics row."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._start_steps = start_step if isinstance(start_step, dict) else {None: start_step}
@@ -52,7 +56,9 @@ class RunLogger:
         # TensorBoard's writers are made at the first row, so that a run refused before training leaves no event file
         self._use_tensorboard, self._tensorboards = tensorboard, {}
         self._steps = dict(self._start_steps)  # the latest step of each seed
-        self._progress = _ProgressBar(self.total_steps, sum(self._steps.values())) if sys.stdout.isatty() else None
+        self.verbose = verbose
+        bar = sys.stdout.isatty() if progress_bar is None else progress_bar
+        self._progress = _ProgressBar(self.total_steps, sum(self._steps.values())) if bar and verbose else None
         self._last_line = time.monotonic()
         self._last_return = math.nan
 
@@ -82,9 +88,14 @@ class RunLogger:
         speed = metrics.get("steps_per_second", math.nan)
         self._steps[seed] = step
         done = sum(self._steps.values())
+        if self.verbose >= 2:
+            print(
+                ", ".join(f"{name} {_format(value)}" for name, value in metrics.items() if value is not None),
+                flush=True,
+            )
         if self._progress is not None:
             self._progress.update(done, speed, self._last_return)
-        elif time.monotonic() - self._last_line >= self.interval_s or done >= self.total_steps:
+        elif self.verbose and (time.monotonic() - self._last_line >= self.interval_s or done >= self.total_steps):
             self._last_line = time.monotonic()
             where = f"seed {seed} " if self._per_seed else ""
             print(

@@ -27,11 +27,14 @@ from typing import Any, Callable, Iterable
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from actorcritic.algorithms.checkpoints import (
     checkpoint_directory,
     is_seed_group_checkpoint,
 )
+from actorcritic.algorithms.engine import check_state
+from actorcritic.config import check_seeds
 from actorcritic.errors import ActorCriticError
 from actorcritic.storage.checkpoint import SEED_ORDER_FILE
 from actorcritic.storage.files import write_json_atomic
@@ -146,6 +149,39 @@ class SeedGroup:
         while runs:
             runs = [run for run in runs if next(run, _FINISHED) is not _FINISHED]
         return self
+
+    # ---------------------------------------------------------------- parameters
+
+    def get_parameters(self) -> dict[int, dict[str, dict[str, torch.Tensor]]]:
+        """Each seed's `Agent.get_parameters()`, by seed."""
+        return {agent.config.seed: agent.get_parameters() for agent in self.agents}
+
+    def set_parameters(self, parameters: dict[int, dict[str, dict[str, torch.Tensor]]], exact: bool = True) -> None:
+        """`Agent.set_parameters` for the seeds given (with `exact`, every seed), by seed; all are checked first."""
+        unknown = sorted(set(parameters) - set(self.seeds))
+        missing = sorted(set(self.seeds) - set(parameters)) if exact else []
+        if unknown or missing:
+            problem = f"seeds {unknown} it does not have" if unknown else f"no parameters for seeds {missing}"
+            raise ActorCriticError(
+                f"set_parameters got {problem}: this group's seeds are {self.seeds} (pass exact=False for some)"
+            )
+        agents = {agent.config.seed: agent for agent in self.agents}
+        for seed, seed_parameters in parameters.items():
+            states = agents[seed]._states()
+            for name, state in seed_parameters.items():
+                if name in states:
+                    check_state(name, states[name], state)
+        for seed, seed_parameters in parameters.items():
+            agents[seed].set_parameters(seed_parameters, exact)
+
+    def reseed(self, seeds: Iterable[int]) -> None:
+        """`Agent.reseed` for every seed's agent: the k-th agent takes the k-th of `seeds` (distinct, one each)."""
+        seeds = list(seeds)
+        if len(seeds) != len(self.agents):
+            raise ActorCriticError(f"reseed got {len(seeds)} seeds for a group of {len(self.agents)}: give one each")
+        check_seeds(tuple(seeds))
+        for agent, seed in zip(self.agents, seeds):
+            agent.reseed(seed)
 
     # ---------------------------------------------------------------- save and load
 

@@ -70,6 +70,35 @@ def train(algo: str, config, run_dir: Path | None = None, callbacks: Iterable = 
     return _learn_and_summarise(agent, run_dir, callbacks)
 
 
+def learn(
+    agent,
+    steps: int | None = None,
+    run_dir: str | Path | None = None,
+    callbacks: Iterable = (),
+    progress_bar: bool | None = None,
+    verbose: int = 1,
+    tensorboard: bool = True,
+) -> dict:
+    """`agent.learn(steps)` (an agent or a `SeedGroup`) with what the CLI gives a run: a new run directory
+    (default runs/ALGO-ENV-seedK-TIME) with config.json, metrics.csv, TensorBoard events (`tensorboard`),
+    checkpoint/ every `checkpoint_every` steps and at the end, checkpoint-best/ at each best evaluation,
+    summary.json (evaluated at the end) and curves.png; the progress printed as `verbose` says (0: nothing, 1:
+    progress, as a bar with `progress_bar`, by default on a terminal; 2: every metrics row too). Returns the
+    summary. Continue such a run with `actorcritic.runs.training.resume(run_dir)` or `actorcritic resume`."""
+    if verbose not in (0, 1, 2):
+        raise ActorCriticError(f"verbose={verbose!r} is not a level: use 0 (silent), 1 (progress) or 2 (every row)")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ActorCriticError(f"steps={steps!r} is out of range: train at least one environment step")
+    run_dir = (
+        Path(run_dir) if run_dir is not None else default_run_dir(agent.algo, agent.config.env, seeds_of(agent.config))
+    )
+    check_new_run_dir(run_dir)
+    refuse_emulated_bf16(agent.config)
+    make_directory(run_dir, "the run directory")
+    output = dict(verbose=verbose, progress_bar=progress_bar, tensorboard=tensorboard)
+    return _learn_and_summarise(agent, run_dir, callbacks, steps, output)
+
+
 def refuse_emulated_bf16(config) -> None:
     """`--precision bf16` on a CPU that would emulate it, refused before the run directory is touched (the agent
     checks again when it learns; a trainer without that setting, grpo-lm, has nothing to check)."""
@@ -286,13 +315,19 @@ class RunDirectory:
         agent.save(self.place(CHECKPOINT_DIR, agent))
 
 
-def _learn_and_summarise(agent, run_dir: Path, callbacks: Iterable = ()) -> dict:
-    """Open the logs, then (only once training can start) write config.json, train, save, evaluate, and
-    write summary.json and curves.png. `agent` may be a `SeedGroup`."""
+def _learn_and_summarise(
+    agent, run_dir: Path, callbacks: Iterable = (), steps: int | None = None, output: dict | None = None
+) -> dict:
+    """Open the logs, then (only once training can start) write config.json, train (`steps` more, default: to
+    the total), save, evaluate, and write summary.json and curves.png. `agent` may be a `SeedGroup`; `output`
+    holds `RunLogger`'s verbose, progress_bar and tensorboard."""
     agents = agent.agents if isinstance(agent, SeedGroup) else [agent]
     seeds = [member.config.seed for member in agents]
     start_steps = {member.config.seed: member.global_step for member in agents}
-    logger = RunLogger(run_dir, agent.config.total_steps, start_steps if len(agents) > 1 else agents[0].global_step)
+    end = agent.config.total_steps if steps is None else max(agent.config.total_steps, agent.global_step + steps)
+    for member in agents:  # config.json says where this run ends (`Agent.learn` would move it only later)
+        member.config = dataclasses.replace(member.config, total_steps=end)
+    logger = RunLogger(run_dir, end, start_steps if len(agents) > 1 else agents[0].global_step, **(output or {}))
     try:
         write_json_atomic(run_dir / CONFIG_FILE, {"algo": agent.algo, **config_to_dict(agent.config)})
         run_directory = RunDirectory(run_dir, logger, seeds)
@@ -301,7 +336,7 @@ def _learn_and_summarise(agent, run_dir: Path, callbacks: Iterable = ()) -> dict
         raise
     started = time.perf_counter()
     try:
-        agent.learn(callbacks=[run_directory, *callbacks])
+        agent.learn(steps, callbacks=[run_directory, *callbacks])
     finally:
         logger.close()
     wall_time = time.perf_counter() - started
