@@ -124,7 +124,7 @@ def test_grpo_no_longer_rewrites_its_frozen_config():
     [
         (PPOConfig, "num_envs", 2.5, "(int)"),
         (PPOConfig, "num_envs", True, "(int)"),
-        (TD3Config, "learning_rate", "1e-3", "(float)"),
+        (TD3Config, "tau", "5e-3", "(float)"),  # (learning_rate takes text: a schedule)
         (SACConfig, "hidden_sizes", "64", "(tuple[int, ...])"),
         (TRPOConfig, "hidden_sizes", (64.0, 64.0), "(tuple[int, ...])"),
         (TD3Config, "stop_at_return", "high", "(float | None)"),

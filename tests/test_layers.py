@@ -14,7 +14,7 @@ import pytest
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "actorcritic"
 
 LAYERS = (
-    ("errors", "config", "storage"),  # foundation: no RL, no environments
+    ("errors", "schedules", "config", "storage"),  # foundation: no RL, no environments (schedules: config values)
     ("core",),  # the lecture's math: estimators, losses, optimiser steps, normalisation, distributions
     ("nets",),  # networks and their NumPy acting copies
     ("envs",),  # vector environments, seeding, exact resume, evaluation, Atari

@@ -92,7 +92,7 @@ def test_random_draws_are_reproducible_and_inside_their_range():
         ({"algo": "a3c"}, "unknown algorithm 'a3c'"),
         ({"grids": {}}, "unknown top-level key 'grids'"),
         ({"fixed": {"seed": 3}}, "set by the sweep's top level"),
-        ({"grid": {"learning_rate": [1e-3, "fast"]}}, "--learning-rate 'fast' does not fit the field (float)"),
+        ({"grid": {"learning_rate": [1e-3, "fast"]}}, "--learning-rate 'fast' is not a schedule"),
         ({"fixed": {"num_envs": 2.0}}, "--num-envs 2.0 does not fit the field (int)"),
         ({"grid": {"activation": ["gelu"]}}, "--activation 'gelu' is not allowed: choose one of tanh, relu"),
         ({"grid": {"hidden_sizes": [[64, "a"]]}}, "--hidden-sizes (64, 'a') does not fit the field (tuple[int, ...])"),

@@ -6,7 +6,9 @@ names the field, the bad value and the allowed range, so the CLI and the Python 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import math
 import re
 import types
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from actorcritic.errors import ActorCriticError
+from actorcritic.schedules import SCHEDULE_FORMS, parse_schedule
 
 
 def check_range(
@@ -107,6 +110,8 @@ def check_field_types(config: Any) -> None:
         if typing.get_origin(hint) is Literal:
             continue
         value = _plain(getattr(config, field.name))
+        if callable(value) and hint == float | str:  # a schedule given as a Python function (`check_scheduled`)
+            continue
         if not fits_type(value, hint):
             raise ActorCriticError(
                 f"--{field.name.replace('_', '-')} {value!r} does not fit the field ({_type_name(hint)})"
@@ -161,8 +166,9 @@ class AgentConfig:
     actorcritic.runs.seeds."""
     total_steps: int = 1_000_000
     """Environment steps to train for, summed over all parallel actors."""
-    learning_rate: float = 3e-4
-    """Adam step size."""
+    learning_rate: float | str = 3e-4
+    """Step size of the optimisers: a number or a schedule over the run (linear:3e-4:0, cosine:3e-4:1e-5,
+    constant:3e-4, the zoo's lin_3e-4; in Python also a callable of the remaining progress, not saved)."""
     gamma: float = 0.99
     """Discount factor γ."""
     hidden_sizes: tuple[int, ...] = (64, 64)
@@ -218,7 +224,7 @@ class AgentConfig:
         check_range("eval_episodes", self.eval_episodes, 1, 100_000)
         for name in ("eval_every", "checkpoint_every"):
             check_range(name, getattr(self, name), 0)
-        check_range("learning_rate", self.learning_rate, 0, math.inf, low_inclusive=False)
+        check_scheduled("learning_rate", self.learning_rate, 0, low_inclusive=False)
         check_range("gamma", self.gamma, 0, 1)
         check_widths("hidden_sizes", self.hidden_sizes)
         check_device(self.device)
@@ -228,6 +234,19 @@ class AgentConfig:
                 f"--stop-at-return {self.stop_at_return} needs periodic evaluations: add --eval-every STEPS"
             )
 
+    def at(self, progress: float) -> "AgentConfig":
+        """This config with every scheduled field (`scheduled_fields`) as its number at training progress p ∈ [0,
+        1]: what the learners read. Made without validation (each field was validated), so it is cheap."""
+        current = copy.copy(self)
+        for name in scheduled_fields(type(self)):
+            object.__setattr__(current, name, scheduled_value(getattr(self, name), progress))
+        return current
+
+    @property
+    def has_schedules(self) -> bool:
+        """Whether a scheduled field holds a schedule (text or callable) rather than a number."""
+        return any(not isinstance(getattr(self, name), (int, float)) for name in scheduled_fields(type(self)))
+
     @classmethod
     def for_env(cls, env: str, **overrides):
         """The defaults, then the tuned preset for `env` (or for its namespace, `ALE/*`) if there is one,
@@ -236,6 +255,52 @@ class AgentConfig:
         preset = cls.PRESETS.get(env, cls.PRESETS.get(namespace, {}))
         env_kwargs = env_kwargs_over(preset.get("env_kwargs", ()), overrides.get("env_kwargs", ()))
         return cls(**{**preset, **overrides, "env": env, **({"env_kwargs": env_kwargs} if env_kwargs else {})})
+
+
+@functools.cache
+def scheduled_fields(config_class: type) -> tuple[str, ...]:
+    """The fields of a config class that take a schedule: those annotated `float | str` (the annotation is the list)."""
+    hints = typing.get_type_hints(config_class)
+    return tuple(field.name for field in dataclasses.fields(config_class) if hints[field.name] == float | str)
+
+
+def scheduled_value(value: Any, progress: float) -> float:
+    """A scheduled field's value at training progress p: a number as it is, a schedule text (`actorcritic.schedules`) at
+    p, a Python callable at the remaining progress 1 - p (Stable-Baselines3's convention)."""
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        return parse_schedule(value).at(progress)
+    return float(value(1.0 - progress))
+
+
+def check_scheduled(name: str, value: Any, low: float, low_inclusive: bool = True) -> None:
+    """A scheduled field: a number in [low, inf) (or (low, inf)); a schedule text whose start is such a number and
+    whose end is not negative; or a callable whose values at the start and at the end are."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, (int, float)):
+        check_range(name, value, low, math.inf, low_inclusive=low_inclusive)
+        return
+    if isinstance(value, str):
+        try:
+            schedule = parse_schedule(value)
+        except ValueError as error:
+            raise ActorCriticError(f"{flag} {error}") from None
+        start, end = schedule.start, schedule.end
+    else:
+        try:
+            start, end = float(value(1.0)), float(value(0.0))
+        except Exception as error:  # the user's function, whatever it raises
+            raise ActorCriticError(
+                f"{name}: the callable failed at remaining progress 1.0 ({error!s:.60}): give a function of the "
+                "remaining progress (1 at the start, 0 at the end) that returns a number"
+            ) from None
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise ActorCriticError(
+                f"{name}: the callable returned {start} at the start and {end} at the end: return finite numbers"
+            )
+    check_range(name, start, low, math.inf, low_inclusive=low_inclusive)
+    check_range(name, end, 0, math.inf)
 
 
 def check_widths(name: str, widths: tuple[int, ...] | None) -> None:
@@ -260,7 +325,14 @@ RENAMED_FIELDS = {"ent_coef": "entropy_coef", "vf_coef": "value_coef"}
 
 
 def config_to_dict(config: Any) -> dict:
-    """A JSON-able dict of a config dataclass (tuples become lists)."""
+    """A JSON-able dict of a config dataclass (tuples become lists). A callable schedule (Python only) is refused
+    in one line: config.json and checkpoints hold data, never code."""
+    for field in dataclasses.fields(config):
+        if callable(getattr(config, field.name)):
+            raise ActorCriticError(
+                f"{field.name} is a Python callable, which config.json and checkpoints cannot hold (they never store "
+                f"code): give it as a schedule text ({SCHEDULE_FORMS}) to save this run"
+            )
     return dataclasses.asdict(config)
 
 

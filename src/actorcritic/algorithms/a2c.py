@@ -27,7 +27,7 @@ import torch
 
 from actorcritic.algorithms.buffers import Rollout
 from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyLearner, RolloutConfig, advantages_and_returns
-from actorcritic.config import check_range
+from actorcritic.config import check_range, check_scheduled
 from actorcritic.core.estimators import explained_variance
 from actorcritic.core.losses import policy_gradient_loss, value_loss
 from actorcritic.core.optim import gradient_step
@@ -50,7 +50,7 @@ class A2CConfig(RolloutConfig):
     original), gae (Eq. 32: SB3 computes A2C's advantage as GAE with λ = 1, the same numbers) or mc (Eq. 28)."""
     gae_lambda: float = 1.0
     """GAE's λ, for --advantage gae (1: the k-step estimator above)."""
-    learning_rate: float = 7e-4
+    learning_rate: float | str = 7e-4
     """RMSprop step size."""
     anneal_lr: bool = False
     """Decay the learning rate linearly to zero over total_steps (off: constant, as in SB3)."""
@@ -60,7 +60,7 @@ class A2CConfig(RolloutConfig):
     """Scale rewards by the running std of the discounted return (VecNormalize; on in the MuJoCo presets)."""
     normalize_advantages: bool = False
     """Centre Â and divide it by its std over the rollout (off in the original and in SB3)."""
-    entropy_coef: float = 0.0
+    entropy_coef: float | str = 0.0
     """Weight of the entropy bonus."""
     value_coef: float = 1.0
     """Weight of the value loss (Eq. 20, ½ the squared error): 1.0 here is SB3's vf_coef 0.5 on the full
@@ -71,7 +71,7 @@ class A2CConfig(RolloutConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_range("entropy_coef", self.entropy_coef, 0)
+        check_scheduled("entropy_coef", self.entropy_coef, 0)
         check_range("value_coef", self.value_coef, 0)
 
     PRESETS = {

@@ -37,7 +37,7 @@ class CrossQConfig(SACConfig):
     batch renormalisation with momentum 0.01 and 100k warm-up batches); the paper's critics are 2048 wide
     (`--critic-hidden-sizes 2048 2048`). 5,000 random steps as in the paper. The rest is SAC's."""
 
-    learning_rate: float = 1e-3
+    learning_rate: float | str = 1e-3
     """Adam step size of the actor, the critics and α."""
     adam_betas: tuple[float, float] = (0.5, 0.999)
     """Adam's β1 and β2 (the paper's β1 = 0.5)."""

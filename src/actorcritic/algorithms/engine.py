@@ -406,6 +406,21 @@ class Agent:
         and the optimiser state stay float32."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
 
+    def _follow_schedules(self) -> AgentConfig:
+        """Move every scheduled field (`config.scheduled_fields`) to the current progress, global_step /
+        total_steps: the learning rate into every optimiser, the config the learner reads to the numbers of
+        now. Returns that config. Nothing changes for a config without schedules (the learner keeps its own)."""
+        current = self.config.at(self.global_step / self.config.total_steps)
+        if self.config.has_schedules:
+            self._set_learning_rate(current.learning_rate)
+            self.learner.config = current
+        return current
+
+    def _set_learning_rate(self, learning_rate: float) -> None:
+        for optimizer in self.learner.optimizers().values():
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
+
     def _parameters_changed(self) -> None:
         """Called after every update and after loading: drop whatever caches the parameters."""
 

@@ -19,7 +19,6 @@ those extra steps are discarded.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -28,7 +27,7 @@ import torch
 
 from actorcritic.algorithms.engine import MetricMeans
 from actorcritic.algorithms.onpolicy import MAX_ENVS, OnPolicyAgent, OnPolicyConfig, OnPolicyLearner
-from actorcritic.config import check_positive_int, check_range
+from actorcritic.config import check_positive_int, check_range, check_scheduled
 from actorcritic.core.estimators import group_relative_advantages
 from actorcritic.core.losses import clipped_surrogate, kl_k3
 from actorcritic.core.optim import gradient_step
@@ -48,17 +47,17 @@ class GRPOConfig(OnPolicyConfig):
     """Start states (groups) per update."""
     epochs: int = 4
     """Gradient steps on each batch of groups (the ratio is clipped from the second on)."""
-    learning_rate: float = 1e-3
+    learning_rate: float | str = 1e-3
     """Adam step size."""
     anneal_lr: bool = False
     """Decay the learning rate linearly to zero over total_steps."""
-    clip_eps: float = 0.2
+    clip_eps: float | str = 0.2
     """ε of the clipped surrogate."""
     scale_rewards: bool = True
     """Divide by the group's return std in Eq. 35 (off: only subtract the group mean, as Dr. GRPO does)."""
     beta: float = 0.0
     """Weight of the KL penalty to the initial policy (0: no reference policy is kept)."""
-    entropy_coef: float = 0.0
+    entropy_coef: float | str = 0.0
     """Weight of an entropy bonus."""
     normalize_observations: bool = False
     """Running mean/std observation normalisation."""
@@ -68,9 +67,9 @@ class GRPOConfig(OnPolicyConfig):
         check_range("group_size", self.group_size, 2, MAX_ENVS)
         for name in ("groups_per_update", "epochs"):
             check_positive_int(name, getattr(self, name))
-        check_range("clip_eps", self.clip_eps, 0, math.inf, low_inclusive=False)
+        check_scheduled("clip_eps", self.clip_eps, 0, low_inclusive=False)
         check_range("beta", self.beta, 0)
-        check_range("entropy_coef", self.entropy_coef, 0)
+        check_scheduled("entropy_coef", self.entropy_coef, 0)
         if self.action_masks:
             raise ActorCriticError(
                 "grpo draws whole groups of episodes and takes no --action-masks yet: use ppo, a2c, reinforce or trpo"

@@ -50,7 +50,7 @@ class OffPolicyConfig(AgentConfig):
     """Replay buffer capacity (oldest transitions are overwritten)."""
     updates_per_step: int = 1
     """Gradient updates per environment step once learning has started."""
-    learning_rate: float = 3e-4
+    learning_rate: float | str = 3e-4
     """Adam step size of the actor and the critics."""
     tau: float = 0.005
     """Soft target update: φ̄ <- τ φ + (1 - τ) φ̄."""
@@ -246,7 +246,8 @@ class OffPolicyAgent(Agent):
                 "use ppo for images, or --encoder mlp to flatten the pixels"
             )
         self.learner: Learner = build_quietly(
-            lambda: self.learner_class(config, self.observation_space, self.action_space, self.device), config.seed
+            lambda: self.learner_class(self.config.at(0.0), self.observation_space, self.action_space, self.device),
+            config.seed,
         )
         self.collector = self.collector_class(self)
 
@@ -257,7 +258,7 @@ class OffPolicyAgent(Agent):
 
     @property
     def metric_names(self) -> tuple[str, ...]:
-        return self.learner.metric_names
+        return self.learner.metric_names + (("learning_rate",) if self.config.has_schedules else ())
 
     # ---------------------------------------------------------------- acting
 
@@ -283,6 +284,8 @@ class OffPolicyAgent(Agent):
         cfg = self.config
         self.collector.collect()
         if self.global_step >= cfg.learning_starts:
+            if cfg.has_schedules:
+                self.window_metrics.add({"learning_rate": self._follow_schedules().learning_rate})
             for _ in range(cfg.updates_per_step):
                 self.updates += 1
                 batch = self.collector.sample(cfg.batch_size)

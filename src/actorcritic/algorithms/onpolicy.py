@@ -48,7 +48,7 @@ class OnPolicyConfig(AgentConfig):
     """Fields every on-policy algorithm reads (with `AgentConfig`'s)."""
 
     anneal_lr: bool = True
-    """Decay the learning rate linearly to zero over total_steps."""
+    """Decay the learning rate linearly to zero over total_steps (a number's: a schedule given replaces it)."""
     max_grad_norm: float = 0.5
     """Global gradient-norm clipping threshold."""
     normalize_observations: bool = True
@@ -416,7 +416,8 @@ class OnPolicyAgent(Agent):
         super().__init__(config, config.num_envs, env_fn)
         self.actions = ActionSpace(self.action_space)
         self.learner = build_quietly(
-            lambda: self.learner_class(config, self.observation_space, self.action_space, self.device), config.seed
+            lambda: self.learner_class(self.config.at(0.0), self.observation_space, self.action_space, self.device),
+            config.seed,
         )
         # pixels are scaled to [0, 1] by the encoder, not by running statistics
         images = self.model.encoder is not None
@@ -493,12 +494,11 @@ class OnPolicyAgent(Agent):
     def _advance(self) -> None:
         """One batch and one update: the collector's batch, then the learner's `update`."""
         cfg = self.config
-        learning_rate = (
-            cfg.learning_rate * (1.0 - self.global_step / cfg.total_steps) if cfg.anneal_lr else cfg.learning_rate
-        )
-        for optimizer in self.learner.optimizers().values():
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate
+        current = self._follow_schedules()
+        learning_rate = current.learning_rate
+        if cfg.anneal_lr and isinstance(cfg.learning_rate, (int, float)):  # a schedule given replaces the anneal
+            learning_rate = cfg.learning_rate * (1.0 - self.global_step / cfg.total_steps)
+        self._set_learning_rate(learning_rate)  # every update: a resume may have been given another rate
         batch = self.collector.collect()
         self.clock.lap("collecting")  # acting, environment and storing, interleaved over the rollout
         self.updates += 1

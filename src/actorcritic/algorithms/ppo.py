@@ -17,7 +17,7 @@ import torch
 from actorcritic.algorithms.buffers import Rollout
 from actorcritic.algorithms.engine import MetricMeans
 from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyLearner, RolloutConfig, advantages_and_returns
-from actorcritic.config import check_positive_int, check_range
+from actorcritic.config import check_positive_int, check_range, check_scheduled
 from actorcritic.core.estimators import explained_variance, normalize
 from actorcritic.core.losses import clipped_surrogate, value_loss
 from actorcritic.core.optim import gradient_step
@@ -37,11 +37,11 @@ class PPOConfig(RolloutConfig):
     """Transitions per gradient step."""
     epochs: int = 10
     """K: passes over each rollout."""
-    clip_eps: float = 0.2
+    clip_eps: float | str = 0.2
     """ε of the clipped surrogate (Eq. 19)."""
     clip_value_loss: bool = False
     """Clip the value update around the old values with the same ε (PPO implementation detail 9)."""
-    entropy_coef: float = 0.0
+    entropy_coef: float | str = 0.0
     """Weight of the entropy bonus."""
     value_coef: float = 0.5
     """Weight of the value loss (Eq. 20) in the combined loss."""
@@ -57,8 +57,8 @@ class PPOConfig(RolloutConfig):
         super().__post_init__()
         check_positive_int("minibatch_size", self.minibatch_size)
         check_positive_int("epochs", self.epochs)
-        check_range("clip_eps", self.clip_eps, 0, math.inf, low_inclusive=False)
-        check_range("entropy_coef", self.entropy_coef, 0)
+        check_scheduled("clip_eps", self.clip_eps, 0, low_inclusive=False)
+        check_scheduled("entropy_coef", self.entropy_coef, 0)
         check_range("value_coef", self.value_coef, 0)
         check_range("target_kl", self.target_kl, 0)
         if self.minibatch_size > self.num_envs * self.num_steps:

@@ -50,7 +50,7 @@ class REINFORCEConfig(RolloutConfig):
     """N: parallel actors."""
     num_steps: int = 500
     """T: steps per actor per batch; without a value baseline returns stop at the rollout's end."""
-    learning_rate: float = 1e-3
+    learning_rate: float | str = 1e-3
     """Adam step size."""
     anneal_lr: bool = False
     """Decay the learning rate linearly to zero over total_steps."""

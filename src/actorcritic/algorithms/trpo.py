@@ -31,7 +31,7 @@ from actorcritic.core.optim import (
 class TRPOConfig(RolloutConfig):
     """TRPO: the defaults of sb3-contrib's TRPO (after Schulman et al. 2015)."""
 
-    learning_rate: float = 1e-3
+    learning_rate: float | str = 1e-3
     """Adam step size of the value network (the policy step comes from the trust region)."""
     anneal_lr: bool = False
     """Decay the value network's learning rate linearly to zero over total_steps."""

@@ -106,6 +106,8 @@ def _value_kind(hint: Any) -> dict:
     origin, arguments = typing.get_origin(hint), typing.get_args(hint)
     if origin is Literal:
         return {"choices": list(arguments), "type": type(arguments[0])}
+    if hint == float | str:  # a number or a schedule (`actorcritic.schedules`), checked by the config
+        return {"type": _number_or_text, "metavar": "NUMBER|SCHEDULE"}
     if origin is tuple:
         return {"nargs": "+", "type": arguments[0], "metavar": arguments[0].__name__.upper()}
     if origin in (typing.Union, types.UnionType) and type(None) in arguments:
@@ -117,6 +119,14 @@ def _value_kind(hint: Any) -> dict:
     if hint in (int, float, str):
         return {"type": hint, "metavar": hint.__name__.upper()}
     raise TypeError(f"no command-line form for a field of type {hint}")
+
+
+def _number_or_text(text: str) -> float | str:
+    """A number where the text is one (so that config.json keeps numbers as numbers), else the text."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _optional(inner: type):
