@@ -110,7 +110,11 @@ def test_train_help_lists_fields_with_defaults(capsys):
     assert main(["train", "ppo", "--env", "CartPole-v1", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--gae-lambda" in out and "--anneal-lr" in out and "--no-anneal-lr" in out
-    assert "default: 0.8" in out  # the CartPole preset's λ
+    # the class default and, beside it, the CartPole preset's λ (what the run uses), said once in the description
+    assert " ".join(out.split()).count("(default: 0.95; CartPole-v1 preset: 0.8)") == 1
+    assert "The defaults shown are PPOConfig's; where the tuned preset of CartPole-v1" in " ".join(out.split())
+    assert main(["train", "ppo", "--env", "Hopper-v5", "--help"]) == 0
+    assert "CartPole-v1 preset" not in capsys.readouterr().out  # another environment, another preset
 
 
 @pytest.mark.parametrize(

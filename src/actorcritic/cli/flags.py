@@ -45,11 +45,21 @@ def field_docs(config_class: type) -> dict[str, str]:
     return docs
 
 
-def config_parser(config_class: type, defaults: Any, prog: str, description: str = "") -> OneLineParser:
-    """A parser whose namespace holds every field of `config_class`, defaulting to `defaults`' values."""
+def config_parser(
+    config_class: type, defaults: Any, prog: str, description: str = "", preset_of: str | None = None
+) -> OneLineParser:
+    """A parser whose namespace holds every field of `config_class`, defaulting to `defaults`' values. With
+    `preset_of` (an environment id whose preset `defaults` holds), the help shows each field's class default and,
+    where the preset changes it, the preset's value beside it."""
+    description = description or (config_class.__doc__ or "").strip()
+    if preset_of is not None:
+        description += (
+            f"\n\nThe defaults shown are {config_class.__name__}'s; where the tuned preset of {preset_of} (applied "
+            f"with --env {preset_of}) changes one, its value is shown beside it and is what a run uses."
+        )
     parser = OneLineParser(
         prog=prog,
-        description=description or (config_class.__doc__ or "").strip(),
+        description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
@@ -69,10 +79,20 @@ def config_parser(config_class: type, defaults: Any, prog: str, description: str
             flag,
             dest=field.name,
             default=default,
-            help=f"{doc} (default: {_as_typed(getattr(defaults, field.name)).replace('%', '%%')})",
+            help=f"{doc} ({_shown_default(field, defaults, preset_of).replace('%', '%%')})",
             **kwargs,
         )
     return parser
+
+
+def _shown_default(field: dataclasses.Field, defaults: Any, preset_of: str | None) -> str:
+    """ "default: V", or with a preset that changes the field, "default: V; ENV preset: W"."""
+    value = getattr(defaults, field.name)
+    if preset_of is None or field.default is dataclasses.MISSING or field.name == "env":
+        return f"default: {_as_typed(value)}"
+    if value == field.default:
+        return f"default: {_as_typed(value)}"
+    return f"default: {_as_typed(field.default)}; {preset_of} preset: {_as_typed(value)}"
 
 
 def flag_of(field: dataclasses.Field) -> str:

@@ -37,7 +37,8 @@ def parse_config(config_class: type, args: list[str], prog: str, epilog: str = "
     elif defaults is None:
         defaults = config_class()
     if "-h" in args or "--help" in args:
-        parser = config_parser(config_class, defaults, prog)
+        preset_of = getattr(defaults, "env", None) if hasattr(config_class, "PRESETS") else None
+        parser = config_parser(config_class, defaults, prog, preset_of=preset_of)
         parser.epilog = epilog or None
         parser.print_help()
         return None
