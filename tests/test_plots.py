@@ -121,3 +121,36 @@ def test_step_ticks_are_short_enough_not_to_run_into_each_other():
         "1M",
         "1.5M",
     ]
+
+
+def test_plot_writes_pdf_and_svg_and_refuses_a_format_its_suffix_contradicts(tmp_path, capsys):
+    assert main(["train", "ppo", *FLAGS, "--run-dir", str(tmp_path / "a")]) == 0
+    assert main(["plot", str(tmp_path / "a"), "--out", str(tmp_path / "paper.pdf")]) == 0
+    assert (tmp_path / "paper.pdf").read_bytes().startswith(b"%PDF")
+    assert main(["plot", str(tmp_path / "a"), "--out", str(tmp_path / "paper"), "--format", "svg"]) == 0
+    assert b"<svg" in (tmp_path / "paper.svg").read_bytes()[:500]
+    capsys.readouterr()
+    code = main(["plot", str(tmp_path / "a"), "--out", str(tmp_path / "x.png"), "--format", "pdf"])
+    assert_one_line_error(capsys, code, "--out", "is a .png file, but --format says pdf")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_figures_are_readable_at_column_width_and_legends_leave_the_curves_alone():
+    """A panel printed at a paper's column width (3.3 in) keeps its smallest text at 7.4 pt or more, and the
+    legend lies below the axes, where no curve is."""
+    import matplotlib.pyplot as plt
+
+    from actorcritic.analysis.plots import FIGURE_FONTS, PANEL_SIZE, figure_style, legend_below
+
+    scale = 3.3 / PANEL_SIZE[0]
+    assert min(size for name, size in FIGURE_FONTS.items() if name.endswith("size")) * scale >= 7.4
+    with figure_style():
+        figure, axis = plt.subplots(figsize=PANEL_SIZE)
+        for index in range(4):
+            axis.plot([0, 1], [index, index + 1], label=f"a long label of a configuration {index}")
+        legend_below(axis)
+        figure.canvas.draw()
+        legend, panel = axis.get_legend().get_window_extent(), axis.get_window_extent()
+        assert legend.y1 < panel.y0  # entirely under the panel
+        assert plt.rcParams["legend.fontsize"] == FIGURE_FONTS["legend.fontsize"]
+        plt.close(figure)

@@ -472,7 +472,7 @@ def saved_run(tmp_path_factory):
             "cannot write /proc/p.onnx",
         ),
         (lambda run, place: ["plot", str(run), "--out", f"{place}/curves.png"], "cannot write /proc/curves.png"),
-        (lambda run, place: ["report", str(run), "--out", f"{place}/report.md"], "cannot write /proc/report"),
+        (lambda run, place: ["report", str(run), "--out", f"{place}/report.md"], "cannot create the report's folder"),
         (
             lambda run, place: ["evaluate", str(run), "--episodes", "1", "--video", f"{place}/videos"],
             "--video /proc/videos cannot be written",

@@ -51,7 +51,10 @@ def test_report_pools_seeds_of_one_configuration_and_matches_rliable(tmp_path, c
         )
         == 0
     )
-    rows = {row.split(",")[0]: row.split(",") for row in (tmp_path / "r" / "report.csv").read_text().splitlines()[1:]}
+    rows = {
+        row.split(",")[0]: row.split(",")
+        for row in (tmp_path / "r" / "report_files" / "report.csv").read_text().splitlines()[1:]
+    }
     pooled = rows["ppo on CartPole-v1 (gae_lambda=0.9)"]
     assert pooled[2] == "4"
     scores = np.array([[100.0], [300.0], [250.0], [420.0]])
@@ -72,7 +75,15 @@ def test_report_pools_seeds_of_one_configuration_and_matches_rliable(tmp_path, c
         "| CartPole-v1 | ppo on CartPole-v1 (gae_lambda=0.9) | ppo on CartPole-v1 (gae_lambda=0.99) "
         "| 1.00 [1.00, 1.00] |" in out.read_text()
     )
-    assert (tmp_path / "r" / "report-iqm.png").exists() and (tmp_path / "r" / "report-curves.png").exists()
+    assert {p.name for p in (tmp_path / "r").iterdir()} == {"report.md", "report_files"}  # nothing loose beside it
+    files = tmp_path / "r" / "report_files"
+    assert {p.name for p in files.iterdir()} == {
+        "report.csv",
+        "report-iqm.png",
+        "report-curves.png",
+        "report-profiles.png",
+    }
+    assert "(report_files/report-curves.png)" in out.read_text() and "report_files/report.csv" in out.read_text()
 
 
 def test_probability_of_improvement_matches_rliable():
@@ -168,7 +179,9 @@ def test_normalised_scores_aggregate_across_environments_as_rliable_does(tmp_pat
     )
     rows = {
         (row[0], row[1]): row
-        for row in (line.split(",") for line in (tmp_path / "r" / "report.csv").read_text().splitlines()[1:])
+        for row in (
+            line.split(",") for line in (tmp_path / "r" / "report_files" / "report.csv").read_text().splitlines()[1:]
+        )
     }
     across = rows["ppo (gae_lambda=0.9)", "all (normalised)"]
     # (return - random) / (reference - random), seeds in order, one column per environment
@@ -192,7 +205,7 @@ def test_normalised_scores_aggregate_across_environments_as_rliable_does(tmp_pat
     report = out.read_text()
     assert "ppo (gae_lambda=0.99): left out, different numbers of seeds per environment (3, 2)" in report
     assert ("ppo (gae_lambda=0.99)", "all (normalised)") not in rows
-    assert (tmp_path / "r" / "report-profiles.png").exists()
+    assert (tmp_path / "r" / "report_files" / "report-profiles.png").exists()
 
 
 def test_performance_profile_matches_rliable():

@@ -84,17 +84,54 @@ def _differing_fields(configs: list[dict]) -> list[str]:
     return [name for name in fields if len({json.dumps(config.get(name)) for config in configs}) > 1]
 
 
-def plot_runs(run_dirs: list[Path], out: Path) -> None:
-    """Draw the runs' curves into `out` (PNG), one panel per column that has points, written atomically."""
+FIGURE_FORMATS = ("png", "pdf", "svg")
+"""What figures can be written as: PNG for screens and markdown, PDF and SVG for papers."""
+
+PANEL_SIZE = (4.0, 3.0)
+"""Inches per panel. With `FIGURE_FONTS`, a panel printed at a paper's column width (about 3.3 in) keeps its
+text at about 8 pt; at 6 in a panel and 7-8 pt fonts, the figures' text came out near 4 pt there."""
+
+FIGURE_FONTS = {
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+}
+
+
+def figure_style():
+    """The context every figure is drawn in: `FIGURE_FONTS`, and the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt.rc_context(FIGURE_FONTS)
+
+
+def legend_below(axis) -> None:
+    """The legend under the panel, one entry a line, where it cannot cover a curve (`save_figure` keeps it in)."""
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+
+
+def plot_runs(run_dirs: list[Path], out: Path) -> None:
+    """Draw the runs' curves into `out` (PNG, PDF or SVG by its suffix), one panel per column that has points,
+    written atomically."""
+    with figure_style():
+        _plot_runs(run_dirs, out)
+
+
+def _plot_runs(run_dirs: list[Path], out: Path) -> None:
+    import matplotlib.pyplot as plt
+
     runs = [read_run(run_dir) for run_dir in run_dirs]
     labels = run_labels([config for config, _ in runs])
     panels = [(column, title) for column, title in PANELS if any(curves[column] for _, curves in runs)]
-    figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(6.0 * max(len(panels), 1), 4.0), squeeze=False)
+    width, height = PANEL_SIZE
+    figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(width * max(len(panels), 1), height), squeeze=False)
     for axis, (column, title) in zip(axes[0], panels):
         for (_, curves), label in zip(runs, labels):
             if len(curves[column]) == 1:
@@ -113,7 +150,7 @@ def plot_runs(run_dirs: list[Path], out: Path) -> None:
         steps_axis(axis)
         axis.set_ylabel(title)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
+        legend_below(axis)
     if not panels:
         axes[0][0].text(0.5, 0.5, "no episode has ended yet", ha="center", va="center")
     figure.tight_layout()
@@ -121,10 +158,18 @@ def plot_runs(run_dirs: list[Path], out: Path) -> None:
     plt.close(figure)
 
 
+def figure_format(path: Path) -> str:
+    """The format a figure path asks for by its suffix (one of `FIGURE_FORMATS`; PNG without a suffix)."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return suffix if suffix in FIGURE_FORMATS else "png"
+
+
 def save_figure(figure, path: Path) -> None:
-    """Write a matplotlib figure as PNG atomically (beside it first, then renamed over `path`)."""
+    """Write a matplotlib figure atomically (beside it first, then renamed over `path`), as its suffix says,
+    cropped to what is drawn, legends below the panels included."""
     with replaced_atomically(path) as temporary:
-        figure.savefig(temporary, dpi=100, format="png")  # the temporary name has no .png to infer it from
+        # the temporary name has no suffix to infer the format from
+        figure.savefig(temporary, dpi=150, format=figure_format(path), bbox_inches="tight")
 
 
 def _label_value(value) -> str:

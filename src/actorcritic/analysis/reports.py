@@ -22,6 +22,9 @@ import numpy as np
 
 from actorcritic.analysis.plots import (
     IGNORED_FIELDS,
+    PANEL_SIZE,
+    figure_style,
+    legend_below,
     run_labels,
     save_figure,
     seed_band,
@@ -34,11 +37,11 @@ from actorcritic.analysis.statistics import (
     probability_of_improvement,
 )
 from actorcritic.errors import ActorCriticError
-from actorcritic.storage.files import write_atomic
+from actorcritic.storage.files import make_directory, write_atomic
 
-FIGURE_INTERVALS = "report-iqm.png"
-FIGURE_CURVES = "report-curves.png"
-FIGURE_PROFILES = "report-profiles.png"
+FIGURE_INTERVALS = "report-iqm"
+FIGURE_CURVES = "report-curves"
+FIGURE_PROFILES = "report-profiles"
 REPORT_CSV = "report.csv"
 REPORT_CSV_COLUMNS = [
     "configuration",
@@ -177,8 +180,10 @@ def write_report(
     out: Path,
     compare: tuple[str, str] | None = None,
     normalization: dict[str, tuple[float, float]] | None = None,
+    figure_format_name: str = "png",
 ) -> Path:
-    """report.md at `out` (tables and figures), report.csv and the figures beside it. With `compare`
+    """report.md at `out` (tables and figures), and in `report_files(out)` (X_files/ for X.md) report.csv and the
+    figures, as `figure_format_name` (png, pdf or svg). With `compare`
     (two parts of configuration labels), the probability that the first improves on the second, per
     environment where both ran. With `normalization` ({env: (random, reference)}), the aggregate across
     the normalised environments of each setting run on all of them."""
@@ -202,21 +207,33 @@ def write_report(
             csv_rows.append([setting, ALL_ENVS, matrix.shape[0], *_csv_numbers(aggregate)])
     if compare is not None:
         lines += _improvement_section(groups, compare)
-    _figures(rows, out.parent)
-    _profiles(rows, across, out.parent)
+    files = report_files(out)
+    make_directory(files, "the report's folder")
+    names = {name: f"{name}.{figure_format_name}" for name in (FIGURE_INTERVALS, FIGURE_CURVES, FIGURE_PROFILES)}
+    with figure_style():
+        _figures(rows, files, names)
+        _profiles(rows, across, files / names[FIGURE_PROFILES])
     lines += [
-        f"![IQM and 95% CI per configuration]({FIGURE_INTERVALS})",
+        f"![IQM and 95% CI per configuration]({files.name}/{names[FIGURE_INTERVALS]})",
         "",
-        f"![sample efficiency: IQM across seeds and 95% CI against steps]({FIGURE_CURVES})",
+        f"![sample efficiency: IQM across seeds and 95% CI against steps]({files.name}/{names[FIGURE_CURVES]})",
         "",
-        f"![performance profiles: fraction of seeds above each final return, 95% CI]({FIGURE_PROFILES})",
+        "![performance profiles: fraction of seeds above each final return, 95% CI]"
+        f"({files.name}/{names[FIGURE_PROFILES]})",
+        "",
+        f"The numbers of these tables are in {files.name}/{REPORT_CSV}, beside the figures.",
         "",
     ]
     buffer = io.StringIO()
     csv.writer(buffer).writerows([REPORT_CSV_COLUMNS, *csv_rows])
-    write_atomic(out.parent / REPORT_CSV, buffer.getvalue().encode())
+    write_atomic(files / REPORT_CSV, buffer.getvalue().encode())
     write_atomic(out, "\n".join(lines).encode())
     return out
+
+
+def report_files(out: Path) -> Path:
+    """The folder beside report `out` (X.md -> X_files/) that holds its figures and its CSV."""
+    return Path(out).with_name(Path(out).stem + "_files")
 
 
 def _per_environment_sections(
@@ -357,14 +374,12 @@ def _cell(aggregate: dict, name: str) -> str:
     return f"{aggregate[name]:.1f} [{low:.1f}, {high:.1f}]"
 
 
-def _figures(rows: list, directory: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _figures(rows: list, directory: Path, names: dict[str, str]) -> None:
     import matplotlib.pyplot as plt
 
     envs = list(dict.fromkeys(group["env"] for group, _, _ in rows))
-    figure, axes = plt.subplots(1, len(envs), figsize=(6.0 * len(envs), 0.6 * len(rows) + 1.8), squeeze=False)
+    width, height = PANEL_SIZE
+    figure, axes = plt.subplots(1, len(envs), figsize=(width * len(envs), 0.3 * len(rows) + 1.8), squeeze=False)
     for axis, env in zip(axes[0], envs):
         mine = [(group, finals, aggregate) for group, finals, aggregate in rows if group["env"] == env]
         for index, (group, finals, aggregate) in enumerate(mine):
@@ -373,14 +388,14 @@ def _figures(rows: list, directory: Path) -> None:
                 axis.plot([low, high], [index, index], linewidth=6, alpha=0.4)
                 axis.plot([aggregate["iqm"]], [index], "k|", markersize=14)
             axis.plot(finals, [index] * len(finals), "k.", markersize=4)
-        axis.set_yticks(range(len(mine)), [group["label"] for group, _, _ in mine], fontsize=8)
-        axis.set_xlabel("final evaluation return (IQM, 95% CI; dots: seeds)")
+        axis.set_yticks(range(len(mine)), [group["label"] for group, _, _ in mine])
+        axis.set_xlabel("final return (IQM, 95% CI; dots: seeds)")
         axis.set_title(env)
     figure.tight_layout()
-    save_figure(figure, directory / FIGURE_INTERVALS)
+    save_figure(figure, directory / names[FIGURE_INTERVALS])
     plt.close(figure)
 
-    figure, axes = plt.subplots(1, len(envs), figsize=(6.0 * len(envs), 4.0), squeeze=False)
+    figure, axes = plt.subplots(1, len(envs), figsize=(width * len(envs), height), squeeze=False)
     for axis, env in zip(axes[0], envs):
         for group, _, _ in rows:
             curve = _curve(group["runs"]) if group["env"] == env else None
@@ -389,22 +404,18 @@ def _figures(rows: list, directory: Path) -> None:
                 (line,) = axis.plot(steps, mean, label=group["label"])
                 axis.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
         steps_axis(axis)
-        axis.set_ylabel("return: IQM across seeds, 95% CI")
+        axis.set_ylabel("return (IQM of seeds, 95% CI)")
         axis.set_title(env)
         axis.grid(alpha=0.3)
-        if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize=7)
+        legend_below(axis)
     figure.tight_layout()
-    save_figure(figure, directory / FIGURE_CURVES)
+    save_figure(figure, directory / names[FIGURE_CURVES])
     plt.close(figure)
 
 
-def _profiles(rows: list, across: dict | None, directory: Path) -> None:
+def _profiles(rows: list, across: dict | None, path: Path) -> None:
     """Performance profiles: per environment over the final returns, and over the normalised scores of
     all normalised environments if there are any."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = []  # (title, x label, [(label, scores [S] or [S, E])])
@@ -424,7 +435,8 @@ def _profiles(rows: list, across: dict | None, directory: Path) -> None:
                 [(setting, matrix) for setting, (matrix, _) in across["settings"].items()],
             )
         )
-    figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(6.0 * max(len(panels), 1), 4.0), squeeze=False)
+    width, height = PANEL_SIZE
+    figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(width * max(len(panels), 1), height), squeeze=False)
     for axis, (title, xlabel, curves) in zip(axes[0], panels):
         everything = np.concatenate([scores.ravel() for _, scores in curves])
         low, high = everything.min(), everything.max()
@@ -439,7 +451,7 @@ def _profiles(rows: list, across: dict | None, directory: Path) -> None:
         axis.set_ylabel("fraction of runs with score > τ")
         axis.set_title(title)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+        legend_below(axis)
     figure.tight_layout()
-    save_figure(figure, directory / FIGURE_PROFILES)
+    save_figure(figure, path)
     plt.close(figure)

@@ -270,18 +270,39 @@ def _evaluate(args: list[str]) -> int:
 
 
 def _plot(args: list[str]) -> int:
-    from actorcritic.analysis.plots import plot_runs
+    from actorcritic.analysis.plots import FIGURE_FORMATS, plot_runs
 
     parser = OneLineParser(prog="actorcritic plot", description="Overlay the learning curves of runs in one figure.")
     parser.add_argument(
         "run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directories of `actorcritic train`"
     )
-    parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="the PNG file to write")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="the figure to write (its format: --format)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=FIGURE_FORMATS,
+        help="png, pdf or svg (default: the suffix of --out, else png; a suffix that says otherwise is refused)",
+    )
     options = parser.parse_args(args)
-    check_writable_file(options.out, "--out")
-    plot_runs(options.run_dirs, options.out)
-    print(f"wrote {options.out}")
+    out = figure_path(options.out, options.format)
+    check_writable_file(out, "--out")
+    plot_runs(options.run_dirs, out)
+    print(f"wrote {out}")
     return 0
+
+
+def figure_path(out: Path, figure_format: str | None) -> Path:
+    """--out with --format: the format its suffix names (png, pdf, svg) unless --format names one; --out without
+    a suffix takes --format's; a suffix and a --format that disagree are refused."""
+    from actorcritic.analysis.plots import FIGURE_FORMATS
+
+    suffix = out.suffix.lower().lstrip(".")
+    if figure_format is None:
+        return out
+    if suffix in FIGURE_FORMATS and suffix != figure_format:
+        raise ActorCriticError(f"--out {out} is a .{suffix} file, but --format says {figure_format}: make them agree")
+    return out if suffix == figure_format else out.with_name(out.name + f".{figure_format}")
 
 
 def _export(args: list[str]) -> int:
@@ -387,7 +408,7 @@ def _sweep(args: list[str]) -> int:
 
 
 def _report(args: list[str]) -> int:
-    from actorcritic.analysis.reports import read_normalization, write_report
+    from actorcritic.analysis.reports import read_normalization, report_files, write_report
 
     parser = OneLineParser(
         prog="actorcritic report", description="IQM tables and figures over run or sweep directories."
@@ -398,8 +419,9 @@ def _report(args: list[str]) -> int:
         type=Path,
         default=Path("report.md"),
         metavar="FILE",
-        help="the markdown file to write (figures and report.csv beside it)",
+        help="the markdown file to write; its figures and report.csv go to the folder beside it, X_files/ for X.md",
     )
+    parser.add_argument("--format", choices=("png", "pdf", "svg"), default="png", help="of the figures (default: png)")
     parser.add_argument(
         "--compare",
         nargs=2,
@@ -415,8 +437,10 @@ def _report(args: list[str]) -> int:
     options = parser.parse_args(args)
     normalization = read_normalization(options.normalize) if options.normalize else None
     check_writable_file(options.out, "--out")
+    check_writable_directory(report_files(options.out), "the folder of the report's figures")
     compare = tuple(options.compare) if options.compare else None
-    print(f"wrote {write_report(options.dirs, options.out, compare, normalization)}")
+    written = write_report(options.dirs, options.out, compare, normalization, options.format)
+    print(f"wrote {written} (its figures and report.csv in {report_files(written)})")
     return 0
 
 
