@@ -503,3 +503,90 @@ def test_wrappers_with_arguments_train_evaluate_and_are_recorded(tmp_path, capsy
     agent = PPO.load(run / "checkpoint")
     assert agent.observation_space.shape == (12,)  # 3 stacked CartPole observations, flattened
     assert main(["evaluate", str(run), "--episodes", "1"]) == 0
+
+
+# ---------------------------------------------------------------- a custom environment's mistakes (issue 41, item 5)
+
+BROKEN = """
+import gymnasium as gym, numpy as np
+
+class Declared(gym.Env):
+    observation_space = gym.spaces.Box(-1, 1, (4,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(4, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(4, np.float32), 1.0, False, False, {}
+
+class WrongShape(Declared):
+    def step(self, action):
+        return np.zeros(3, np.float32), 1.0, False, False, {}
+
+class WrongDtype(Declared):
+    def reset(self, *, seed=None, options=None):
+        return np.array(["a"] * 4), {}
+
+class OldStep(Declared):
+    def step(self, action):
+        return np.zeros(4, np.float32), 1.0, False, {}
+
+class OldReset(Declared):
+    def reset(self, *, seed=None, options=None):
+        return np.zeros(4, np.float32)
+
+for name in ("Declared", "WrongShape", "WrongDtype", "OldStep", "OldReset"):
+    gym.register(f"{name}-v0", entry_point=globals()[name])
+"""
+
+
+@pytest.mark.parametrize(
+    "env, fragments",
+    [
+        ("WrongShape-v0", ["WrongShape-v0's step returned an observation of shape (3,)", "declares shape (4,)"]),
+        ("WrongDtype-v0", ["WrongDtype-v0's reset returned an observation of shape (4,) and dtype <U1"]),
+        ("OldStep-v0", ["OldStep-v0's step returned", "not the 5 of Gymnasium's API"]),
+        ("OldReset-v0", ["OldReset-v0's reset returned a ndarray, not (observation, info)"]),
+    ],
+)
+def test_an_environment_that_breaks_its_declared_spaces_is_one_line_and_leaves_nothing(
+    env, fragments, tmp_path, monkeypatch, capsys
+):
+    from conftest import assert_one_line_error
+
+    from actorcritic.cli.commands import main
+
+    (tmp_path / "broken_envs.py").write_text(BROKEN)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    flags = ["--env", f"broken_envs:{env}", "--total-steps", "64", *PPO_FLAGS, "--run-dir", "run"]
+    assert_one_line_error(capsys, main(["train", "ppo", *flags]), *fragments)
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "mine").mkdir()  # a directory the user made stays, emptied of what the refused run wrote
+    assert_one_line_error(capsys, main(["train", "ppo", *flags[:-1], "mine"]), *fragments)
+    assert list((tmp_path / "mine").iterdir()) == []
+    assert main(["train", "ppo", *flags[:1], "broken_envs:Declared-v0", *flags[2:]]) == 0  # the check can pass
+
+
+def test_evaluation_cuts_an_episode_of_an_environment_without_a_time_limit(tmp_path, monkeypatch, capsys):
+    (tmp_path / "endless_envs.py").write_text(BROKEN.replace('f"{name}-v0"', 'f"Endless{name}-v0"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from actorcritic import PPO, PPOConfig
+
+    config = PPOConfig(
+        env="endless_envs:EndlessDeclared-v0",
+        total_steps=64,
+        num_envs=2,
+        num_steps=16,
+        minibatch_size=16,
+        hidden_sizes=(8,),
+    )
+    agent = PPO(dataclasses.replace(config, eval_max_steps=250))
+    assert agent.evaluate(2) == [250.0, 250.0]  # reward 1 a step, cut at 250
+    assert capsys.readouterr().err.count("was cut at 250 steps, its return so far counted") == 1  # once
+    import actorcritic.envs.evaluation as evaluation
+
+    monkeypatch.setattr(evaluation, "UNLIMITED_EPISODE_CAP", 300)  # the default cap, made small to test it
+    assert PPO(config).evaluate(1) == [300.0]

@@ -178,6 +178,9 @@ class AgentConfig:
     flattened), auto (cnn for images)."""
     eval_episodes: int = 10
     """Episodes of the deterministic policy per evaluation."""
+    eval_max_steps: int = 0
+    """Steps after which an evaluation episode is cut, its return so far counted, with a warning (0: the
+    environment's time limit, or 100,000 steps where it has none)."""
     eval_every: int = 0
     """Evaluate every this many environment steps (column eval_return_mean; 0: only at the end). On-policy runs
     evaluate at the end of the rollout that crosses each multiple (--eval-every 5000 with 8 x 256-step rollouts:
@@ -222,7 +225,7 @@ class AgentConfig:
                 object.__setattr__(self, "seeds", ())
         check_range("num_threads", self.num_threads, 1, 1024)
         check_range("eval_episodes", self.eval_episodes, 1, 100_000)
-        for name in ("eval_every", "checkpoint_every"):
+        for name in ("eval_every", "checkpoint_every", "eval_max_steps"):
             check_range(name, getattr(self, name), 0)
         check_scheduled("learning_rate", self.learning_rate, 0, low_inclusive=False)
         check_range("gamma", self.gamma, 0, 1)

@@ -482,6 +482,7 @@ class Agent:
             video_dir,
             video_prefix=f"{self.algo}-{self.config.env.replace('/', '-')}",
             action_masks=self.reads_action_masks,
+            max_steps=self.config.eval_max_steps,
         )
 
     # ---------------------------------------------------------------- the loop

@@ -11,8 +11,11 @@ import numpy as np
 
 from actorcritic.envs.make import EnvMaker
 from actorcritic.envs.seeding import EVALUATION_RESETS, reset_seeds
-from actorcritic.errors import ActorCriticError
+from actorcritic.errors import ActorCriticError, warn_once
 from actorcritic.storage.files import describe_os_error
+
+UNLIMITED_EPISODE_CAP = 100_000
+"""Steps after which an evaluation episode of an environment without a time limit is cut (`evaluate_policy`)."""
 
 
 def evaluate_policy(
@@ -23,27 +26,38 @@ def evaluate_policy(
     video_dir: str | Path | None = None,
     video_prefix: str = "episode",
     action_masks: bool = False,
+    max_steps: int = 0,
 ) -> list[float]:
     """Undiscounted returns of `episodes` fresh episodes of `act(obs_batch) -> action_batch`, one
     environment (an id or an `EnvMaker`), episode i reset with `reset_seeds(seed, EVALUATION_RESETS, episodes)[i]`.
     With `video_dir`, each episode is also written there as `{video_prefix}-episode-{i}.mp4` (Gymnasium's
     RecordVideo; needs moviepy, the `video` extra). With `action_masks`, `act(obs_batch, mask_batch)` also gets
-    the environment's `action_masks()` of each observation."""
+    the environment's `action_masks()` of each observation. An episode is cut after `max_steps` steps (0: the
+    environment's time limit, or `UNLIMITED_EPISODE_CAP` where it has none), its return so far counted, with a
+    warning: an environment that never ends its episodes would otherwise never let evaluation return."""
     maker = env if isinstance(env, EnvMaker) else EnvMaker(env)
     maker.check()
     env = _video_env(maker, Path(video_dir), video_prefix) if video_dir is not None else maker.single()
+    cap = max_steps or (env.spec.max_episode_steps if env.spec is not None else None) or UNLIMITED_EPISODE_CAP
     returns = []
     try:
         # rendering for a video may find its dependency missing only here
         for episode_seed in reset_seeds(seed, EVALUATION_RESETS, episodes):
             obs, _ = env.reset(seed=episode_seed)
-            total, done = 0.0, False
+            total, done, steps = 0.0, False, 0
             while not done:
                 masks = (np.asarray(env.get_wrapper_attr("action_masks")())[None],) if action_masks else ()
                 action = act(obs[None], *masks)[0]
                 obs, reward, terminated, truncated, _ = env.step(action)
                 total += float(reward)
+                steps += 1
                 done = terminated or truncated
+                if not done and steps >= cap:
+                    warn_once(
+                        f"an evaluation episode of {maker.env_id} was cut at {cap:,} steps, its return so far "
+                        "counted: the environment has no time limit of its own; set --eval-max-steps"
+                    )
+                    done = True
             returns.append(total)
     except gym.error.DependencyNotInstalled as error:
         raise _missing_video_dependency(error) from None

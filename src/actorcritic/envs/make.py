@@ -17,6 +17,7 @@ import importlib
 import json
 import math
 import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -81,6 +82,76 @@ def _installed(env_id: str) -> bool:
         return False
 
 
+class DeclaredSpacesCheck(gym.Wrapper):
+    """Checks a user's environment against what it declares, once: its first reset returns (observation, info)
+    and its first step the five values of Gymnasium's API, with observations of the declared space's shape and
+    dtype. A mistake becomes one line naming the environment, what it returned and what it declared, instead of
+    NumPy's "Output array is the wrong shape" from inside the vector environment. Afterwards the calls go
+    straight to the environment."""
+
+    def __init__(self, env: gym.Env, env_id: str):
+        super().__init__(env)
+        self.env_id = env_id
+
+    def reset(self, **kwargs):
+        with warnings.catch_warnings():  # gymnasium's passive checker warns of what is said here in one line
+            warnings.simplefilter("ignore")
+            result = self.env.reset(**kwargs)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise ActorCriticError(
+                f"{self.env_id}'s reset returned {_described(result)}, not (observation, info): update it to "
+                "Gymnasium's API (reset(seed=None, options=None) -> (obs, info))"
+            )
+        self._check_observation(result[0], "reset")
+        self.reset = self.env.reset  # checked once: the next resets go straight through
+        return result
+
+    def step(self, action):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = self.env.step(action)
+        except ValueError as error:
+            if "values to unpack" not in str(error):
+                raise
+            result = None  # a wrapper of gymnasium.make unpacked the environment's result and failed
+        if not (isinstance(result, tuple) and len(result) == 5):
+            returned = _described(result) if result is not None else "another number of values"
+            raise ActorCriticError(
+                f"{self.env_id}'s step returned {returned}, not the 5 of Gymnasium's API (obs, reward, terminated, "
+                "truncated, info): update it (the old Gym API's done is terminated or truncated)"
+            )
+        self._check_observation(result[0], "step")
+        self.step = self.env.step
+        return result
+
+    def _check_observation(self, observation, where: str) -> None:
+        space = self.observation_space
+        if not isinstance(space, gym.spaces.Box):
+            return
+        array = np.asarray(observation)
+        if array.shape != space.shape or not np.can_cast(array.dtype, space.dtype, casting="same_kind"):
+            raise ActorCriticError(
+                f"{self.env_id}'s {where} returned an observation of shape {array.shape} and dtype {array.dtype}, "
+                f"but its observation_space declares shape {space.shape} and dtype {space.dtype}: make them agree"
+            )
+
+
+def _described(result) -> str:
+    return f"a tuple of {len(result)} values" if isinstance(result, tuple) else f"a {type(result).__name__}"
+
+
+def _is_gymnasium_own(env_id: str) -> bool:
+    """Whether `env_id` is one of Gymnasium's, ALE's or Gymnasium-Robotics' environments, tested by their authors:
+    those skip `DeclaredSpacesCheck`."""
+    try:
+        entry_point = gym.spec(env_id).entry_point
+    except Exception:  # an id gymnasium cannot resolve fails elsewhere, in its own line
+        return False
+    name = entry_point if isinstance(entry_point, str) else getattr(entry_point, "__module__", "")
+    return name.startswith(("gymnasium.envs.", "ale_py", "gymnasium_robotics"))
+
+
 @dataclass(frozen=True)
 class EnvMaker:
     """How to build one copy of the environment: a Gymnasium id (with `make` keyword arguments) or a
@@ -131,6 +202,8 @@ class EnvMaker:
     def _wrap(self, env: gym.Env, training: bool = False) -> gym.Env:
         if not isinstance(env, gym.Env):
             raise ActorCriticError(f"env_fn returned {type(env).__name__}, not a gymnasium.Env")
+        if self.env_fn is not None or not _is_gymnasium_own(self.env_id):
+            env = DeclaredSpacesCheck(env, self.env_id)
         for spec in self.wrappers + (self.training_wrappers if training else ()):
             path, kwargs = parse_wrapper(spec)
             wrapper = _import_object(path, "--wrapper")

@@ -3,6 +3,7 @@ for one seed or several, is written once, in `actorcritic.storage.layout`."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -41,6 +42,7 @@ from actorcritic.storage.layout import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     CURVES_FILE,
+    METRICS_FILE,
     SUMMARY_FILE,
 )
 
@@ -66,8 +68,28 @@ def train(algo: str, config, run_dir: Path | None = None, callbacks: Iterable = 
     check_new_run_dir(run_dir)
     agent = make_agent(agent_class, config)  # bad environments or spaces are refused before anything is written
     refuse_emulated_bf16(agent.config)
+    created = not run_dir.exists()
     make_directory(run_dir, "the run directory")
-    return _learn_and_summarise(agent, run_dir, callbacks)
+    with removed_if_refused_at_start(run_dir, created):
+        return _learn_and_summarise(agent, run_dir, callbacks)
+
+
+@contextlib.contextmanager
+def removed_if_refused_at_start(run_dir: Path, created: bool):
+    """Where training is refused before it wrote a metrics row or a checkpoint (an environment that breaks its
+    declared spaces at its first step, a NaN reward at step 3), remove what it wrote: the run directory if this
+    run `created` it, else its config.json and empty metrics.csv, which would only say that a run exists."""
+    try:
+        yield
+    except ActorCriticError:
+        metrics = run_dir / METRICS_FILE
+        if not (run_dir / CHECKPOINT_DIR).exists() and not (metrics.exists() and metrics.stat().st_size > 0):
+            if created:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            else:
+                for path in (run_dir / CONFIG_FILE, metrics):
+                    path.unlink(missing_ok=True)
+        raise
 
 
 def learn(
@@ -94,9 +116,11 @@ def learn(
     )
     check_new_run_dir(run_dir)
     refuse_emulated_bf16(agent.config)
+    created = not run_dir.exists()
     make_directory(run_dir, "the run directory")
     output = dict(verbose=verbose, progress_bar=progress_bar, tensorboard=tensorboard)
-    return _learn_and_summarise(agent, run_dir, callbacks, steps, output)
+    with removed_if_refused_at_start(run_dir, created):
+        return _learn_and_summarise(agent, run_dir, callbacks, steps, output)
 
 
 def refuse_emulated_bf16(config) -> None:
