@@ -345,3 +345,21 @@ def test_ctrl_c_says_what_is_kept_and_how_to_go_on(command, hint, monkeypatch, c
     assert main([command, "x"]) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interrupted" in err and hint in err
+
+
+def test_train_notes_busy_cores_on_stdout_only_when_the_load_says_so(tmp_path, monkeypatch, capsys):
+    """Issue 41, item 6: a run started on cores other processes hold says so, in one line, on stdout (it is a
+    note: the run goes on, and stderr stays for errors)."""
+    import os
+
+    flags = ["--env", "CartPole-v1", "--total-steps", "64", "--num-envs", "2", "--num-steps", "32"]
+    flags += ["--minibatch-size", "32", "--hidden-sizes", "8", "--eval-episodes", "1"]
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.8, 2.0, 1.0))
+    assert main(["train", "ppo", *flags, "--run-dir", str(tmp_path / "busy")]) == 0
+    captured = capsys.readouterr()
+    assert "note: the load average (3.8) says other processes hold this machine's 2 cores" in captured.out
+    assert "note" not in captured.err
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.2, 0.1))
+    assert main(["train", "ppo", *flags, "--run-dir", str(tmp_path / "idle")]) == 0
+    assert "load average" not in capsys.readouterr().out

@@ -155,9 +155,28 @@ def _train(args: list[str]) -> int:
         return 0
     if num_seeds is not None:
         config = _with_seed_count(config, num_seeds)
+    note_busy_cores(getattr(config, "num_threads", 1))
     summary = train(algo, config, Path(run_dir) if run_dir else None)
     _print_summary(summary)
     return 0
+
+
+def note_busy_cores(threads: int) -> None:
+    """One line on stdout when the load average says other processes already hold the cores: torch's threads
+    then spin-wait against them, and a run that makes hundreds of steps a second makes a few (measured: TD3 at
+    about 7 steps/s on a shared 2-core machine). On stdout, with the progress: a note, not an error."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average on this system
+        return
+    if load >= cores - 0.5:
+        print(
+            f"actorcritic: note: the load average ({load:.1f}) says other processes hold this machine's {cores} "
+            f"cores; this run's {threads} torch thread(s) will compete with them: expect it to be slower, or run "
+            "it alone (--num-threads 1 where several runs share the cores)",
+            flush=True,
+        )
 
 
 # ---------------------------------------------------------------- experiments
