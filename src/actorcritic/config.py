@@ -110,7 +110,7 @@ def check_field_types(config: Any) -> None:
         if typing.get_origin(hint) is Literal:
             continue
         value = _plain(getattr(config, field.name))
-        if callable(value) and hint == float | str:  # a schedule given as a Python function (`check_scheduled`)
+        if callable(value) and (hint == float | str or field.name == "encoder"):  # Python-only objects, checked apart
             continue
         if not fits_type(value, hint):
             raise ActorCriticError(
@@ -172,10 +172,19 @@ class AgentConfig:
     gamma: float = 0.99
     """Discount factor γ."""
     hidden_sizes: tuple[int, ...] = (64, 64)
-    """Hidden layer widths of each network."""
-    encoder: Literal["auto", "mlp", "cnn"] = "auto"
+    """Hidden layer widths of every network: the actor's (policy's) and the critics' (value's), unless set apart."""
+    actor_hidden_sizes: tuple[int, ...] | None = None
+    """Hidden layer widths of the actor (the policy network); None: --hidden-sizes."""
+    critic_hidden_sizes: tuple[int, ...] | None = None
+    """Hidden layer widths of the critics (the value network, the Q-functions); None: --hidden-sizes."""
+    activation: Literal["tanh", "relu", "elu", "gelu", "silu"] = "tanh"
+    """Activation of every hidden layer."""
+    layer_norm: bool = False
+    """Layer normalisation after each hidden layer's product, before its activation, in every network."""
+    encoder: str = "auto"
     """Observation encoder: cnn (the Nature-DQN CNN, for uint8 images of at least 36x36), mlp (observations
-    flattened), auto (cnn for images)."""
+    flattened), auto (cnn for images), or module:Name, a callable of the observation space returning a torch
+    module whose output feeds the networks (on-policy algorithms; in Python also the callable itself, not saved)."""
     eval_episodes: int = 10
     """Episodes of the deterministic policy per evaluation."""
     eval_max_steps: int = 0
@@ -229,13 +238,25 @@ class AgentConfig:
             check_range(name, getattr(self, name), 0)
         check_scheduled("learning_rate", self.learning_rate, 0, low_inclusive=False)
         check_range("gamma", self.gamma, 0, 1)
-        check_widths("hidden_sizes", self.hidden_sizes)
+        for name in ("hidden_sizes", "actor_hidden_sizes", "critic_hidden_sizes"):
+            check_widths(name, getattr(self, name))
+        check_encoder(self.encoder)
         check_device(self.device)
         check_literal_choices(self)
         if self.stop_at_return is not None and self.eval_every == 0:  # (a non-finite one is refused above)
             raise ActorCriticError(
                 f"--stop-at-return {self.stop_at_return} needs periodic evaluations: add --eval-every STEPS"
             )
+
+    @property
+    def actor_widths(self) -> tuple[int, ...]:
+        """The actor's (the policy network's) hidden layer widths."""
+        return self.hidden_sizes if self.actor_hidden_sizes is None else self.actor_hidden_sizes
+
+    @property
+    def critic_widths(self) -> tuple[int, ...]:
+        """The critics' (the value network's, the Q-functions') hidden layer widths."""
+        return self.hidden_sizes if self.critic_hidden_sizes is None else self.critic_hidden_sizes
 
     def at(self, progress: float) -> "AgentConfig":
         """This config with every scheduled field (`scheduled_fields`) as its number at training progress p ∈ [0,
@@ -306,6 +327,20 @@ def check_scheduled(name: str, value: Any, low: float, low_inclusive: bool = Tru
     check_range(name, end, 0, math.inf)
 
 
+BUILT_IN_ENCODERS = ("auto", "mlp", "cnn")
+
+
+def check_encoder(encoder: Any) -> None:
+    """--encoder: auto, mlp, cnn, module:Name (imported when the networks are built), or a Python callable."""
+    if callable(encoder) or encoder in BUILT_IN_ENCODERS:
+        return
+    if not (isinstance(encoder, str) and re.fullmatch(r"[\w.]+:[\w.]+", encoder)):
+        raise ActorCriticError(
+            f"--encoder {encoder!r} is not an encoder: choose auto, mlp or cnn, or name your own as module:Name (a "
+            "callable of the observation space that returns a torch module)"
+        )
+
+
 def check_widths(name: str, widths: tuple[int, ...] | None) -> None:
     """Hidden layer widths each in [1, MAX_WIDTH] (none given: linear heads; None: unset)."""
     if widths and (min(widths) < 1 or max(widths) > MAX_WIDTH):
@@ -332,9 +367,14 @@ def config_to_dict(config: Any) -> dict:
     in one line: config.json and checkpoints hold data, never code."""
     for field in dataclasses.fields(config):
         if callable(getattr(config, field.name)):
+            instead = (
+                "as module:Name, importable when the run is loaded"
+                if field.name == "encoder"
+                else (f"as a schedule text ({SCHEDULE_FORMS})")
+            )
             raise ActorCriticError(
-                f"{field.name} is a Python callable, which config.json and checkpoints cannot hold (they never store "
-                f"code): give it as a schedule text ({SCHEDULE_FORMS}) to save this run"
+                f"{field.name} is a Python object, which config.json and checkpoints cannot hold (they never store "
+                f"code): give it {instead} to save this run"
             )
     return dataclasses.asdict(config)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -55,7 +55,9 @@ class OffPolicyConfig(AgentConfig):
     tau: float = 0.005
     """Soft target update: φ̄ <- τ φ + (1 - τ) φ̄."""
     hidden_sizes: tuple[int, ...] = (256, 256)
-    """Hidden layer widths of the actor and of each critic (ReLU)."""
+    """Hidden layer widths of the actor and of each critic, unless set apart."""
+    activation: Literal["tanh", "relu", "elu", "gelu", "silu"] = "relu"
+    """Activation of every hidden layer."""
     log_every: int = 1000
     """Environment steps per metrics.csv row."""
     checkpoint_every: int = 50_000
@@ -239,6 +241,11 @@ class OffPolicyAgent(Agent):
     action_space_hint = ": use ppo for discrete actions"
 
     def __init__(self, config: OffPolicyConfig, env_fn=None):
+        if config.encoder not in ("auto", "mlp", "cnn"):
+            raise ActorCriticError(
+                f"--encoder {getattr(config.encoder, '__name__', config.encoder)}: {self.algo}'s actor and critics "
+                "read the flat observation (an encoder of your own is for ppo, a2c, reinforce, trpo and grpo); drop it"
+            )
         super().__init__(config, num_envs=1, env_fn=env_fn)
         if config.encoder == "cnn" or is_image(self.observation_space):
             raise ActorCriticError(

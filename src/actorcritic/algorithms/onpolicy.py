@@ -27,7 +27,7 @@ import torch
 
 from actorcritic.algorithms.buffers import Rollout, RolloutBuffer
 from actorcritic.algorithms.engine import Agent, build_quietly, crossed_multiple, require_memory
-from actorcritic.config import AgentConfig, check_positive_int, check_range
+from actorcritic.config import BUILT_IN_ENCODERS, AgentConfig, check_positive_int, check_range
 from actorcritic.core.estimators import gae, k_step_advantages, normalize
 from actorcritic.core.normalization import ObservationNormalizer, RewardScaler, RunningMeanStd
 from actorcritic.core.optim import FlatParameters, make_optimizer
@@ -36,6 +36,7 @@ from actorcritic.envs.make import is_image
 from actorcritic.errors import ActorCriticError
 from actorcritic.nets.actor_critic import ActorCritic, NormalizedPolicy
 from actorcritic.nets.cnn import NatureCNN
+from actorcritic.nets.encoders import build_user_encoder
 from actorcritic.nets.mlp import ACTIVATIONS
 from actorcritic.storage.checkpoint import numpy_arrays_to_tensors, tensors_to_numpy
 
@@ -55,10 +56,6 @@ class OnPolicyConfig(AgentConfig):
     """Running mean/std observation normalisation; statistics are saved and frozen at evaluation."""
     log_std_init: float = 0.0
     """Initial log standard deviation of the Gaussian policy (continuous actions)."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """Hidden layer widths of the policy and of the value network, where there is one."""
-    activation: Literal["tanh", "relu"] = "tanh"
-    """Hidden-layer activation of the policy and value networks."""
     orthogonal_init: bool = True
     """Orthogonal weights (gain √2, policy output 0.01, value output 1) and zero biases (Huang et al. 2022); off:
     PyTorch's nn.Linear initialisation."""
@@ -261,16 +258,21 @@ def build_actor_critic(
             f"--encoder cnn needs uint8 image observations of at least 36x36, but {config.env} has "
             f"{observation_space}: use --encoder mlp or auto"
         )
-    encoder = NatureCNN(observation_space.shape) if images else None
-    features = encoder.out_features if encoder is not None else int(np.prod(observation_space.shape))
+    if config.encoder not in BUILT_IN_ENCODERS:  # the user's: module:Name, or in Python the callable
+        encoder, features = build_user_encoder(config.encoder, observation_space)
+    else:
+        encoder = NatureCNN(observation_space.shape) if images else None
+        features = encoder.out_features if encoder is not None else int(np.prod(observation_space.shape))
     return ActorCritic(
         features,
-        config.hidden_sizes,
+        config.actor_widths,
         value=value,
         encoder=encoder,
         activation=ACTIVATIONS[config.activation],
         orthogonal_init=config.orthogonal_init,
         mask_width=mask_width,
+        value_hidden_sizes=config.critic_widths,
+        layer_norm=config.layer_norm,
         **actions.policy_head(config.log_std_init),
     )
 
@@ -306,7 +308,7 @@ class RolloutCollector:
             policy_input_shape or agent.observation_space.shape,
             actions.stored_shape,
             np.int64 if actions.discrete else np.float32,
-            np.uint8 if agent.model.encoder is not None else np.float32,
+            np.uint8 if isinstance(agent.model.encoder, NatureCNN) else np.float32,
         )
         self.observations: np.ndarray | None = None  # normalised (then the action masks), as the policy sees them
         self.raw_observations: np.ndarray | None = None  # as the environments returned them
@@ -420,7 +422,7 @@ class OnPolicyAgent(Agent):
             config.seed,
         )
         # pixels are scaled to [0, 1] by the encoder, not by running statistics
-        images = self.model.encoder is not None
+        images = isinstance(self.model.encoder, NatureCNN)
         self.obs_normalizer = ObservationNormalizer(
             self.observation_space.shape, config.normalize_observations and not images
         )

@@ -25,13 +25,14 @@ from actorcritic.algorithms.offpolicy import (
     fit_critics,
     move_targets,
 )
-from actorcritic.config import check_positive_int, check_range, check_widths
+from actorcritic.config import check_positive_int, check_range
 from actorcritic.core.losses import bellman_target, soft_actor_loss, temperature_loss
 from actorcritic.core.optim import FlatParameters, gradient_step
 from actorcritic.errors import ActorCriticError
 from actorcritic.nets.actors import PolicyMode, TanhGaussianActor
 from actorcritic.nets.batch_renorm import RenormSettings
 from actorcritic.nets.critics import Critics
+from actorcritic.nets.mlp import ACTIVATIONS
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,6 @@ class SACConfig(OffPolicyConfig):
     """Dropout rate after each hidden layer of the critics, in every update's Q-values (DroQ: 0.01)."""
     critic_layer_norm: bool = False
     """Layer normalisation after each hidden layer of the critics (DroQ)."""
-    critic_hidden_sizes: tuple[int, ...] | None = None
-    """Hidden layer widths of each critic (None: --hidden-sizes, which then sets the actor's and the critics')."""
     adam_betas: tuple[float, float] = (0.9, 0.999)
     """Adam's β1 and β2 for the actor and the critics (CrossQ: β1 = 0.5)."""
 
@@ -71,16 +70,10 @@ class SACConfig(OffPolicyConfig):
         if self.target_entropy is not None:
             check_range("target_entropy", self.target_entropy)
         check_range("critic_dropout", self.critic_dropout, 0, 1, high_inclusive=False)
-        check_widths("critic_hidden_sizes", self.critic_hidden_sizes)
         if len(self.adam_betas) != 2:
             raise ActorCriticError(f"--adam-betas takes two numbers (β1 β2), not {len(self.adam_betas)}")
         for beta in self.adam_betas:
             check_range("adam_betas", beta, 0, 1, high_inclusive=False)
-
-    @property
-    def critic_widths(self) -> tuple[int, ...]:
-        """The critics' hidden layer widths."""
-        return self.hidden_sizes if self.critic_hidden_sizes is None else self.critic_hidden_sizes
 
 
 class Temperature(nn.Module):
@@ -113,8 +106,16 @@ class SACLearner:
         obs_dim = int(np.prod(observation_space.shape))
         self.config = config
         action_dim = action_space.shape[0]
+        activation = ACTIVATIONS[config.activation]
         self.actor = TanhGaussianActor(
-            obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high, renorm=self.renorm()
+            obs_dim,
+            action_dim,
+            config.actor_widths,
+            action_space.low,
+            action_space.high,
+            self.renorm(),
+            activation,
+            config.layer_norm,
         ).to(device)
         self.critics = Critics(
             config.num_critics,
@@ -123,10 +124,11 @@ class SACLearner:
             config.critic_widths,
             device,
             dropout=config.critic_dropout,
-            layer_norm=config.critic_layer_norm,
+            layer_norm=config.critic_layer_norm or config.layer_norm,
             outputs=self.critic_outputs(),
             renorm=self.renorm(),
             targets=self.target_networks,
+            activation=activation,
         )
         self.critic_optimizer = critic_optimizer(self.critics, config.learning_rate, config.adam_betas)
         self.temperature = Temperature(config.initial_alpha).to(device)

@@ -31,6 +31,7 @@ from actorcritic.core.losses import bellman_target, deterministic_policy_gradien
 from actorcritic.core.optim import FlatParameters, gradient_step, polyak_update
 from actorcritic.nets.actors import DeterministicActor
 from actorcritic.nets.critics import Critics
+from actorcritic.nets.mlp import ACTIVATIONS
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,25 @@ class TD3Learner:
         obs_dim = int(np.prod(observation_space.shape))
         self.config = config
         action_dim = action_space.shape[0]
+        activation = ACTIVATIONS[config.activation]
         self.actor = DeterministicActor(
-            obs_dim, action_dim, config.hidden_sizes, action_space.low, action_space.high
+            obs_dim,
+            action_dim,
+            config.actor_widths,
+            action_space.low,
+            action_space.high,
+            activation=activation,
+            layer_norm=config.layer_norm,
         ).to(device)
-        self.critics = Critics(2 if config.clipped_double_q else 1, obs_dim, action_dim, config.hidden_sizes, device)
+        self.critics = Critics(
+            2 if config.clipped_double_q else 1,
+            obs_dim,
+            action_dim,
+            config.critic_widths,
+            device,
+            layer_norm=config.layer_norm,
+            activation=activation,
+        )
         self.critic_optimizer = critic_optimizer(self.critics, config.learning_rate)
         self.actor_target = copy.deepcopy(self.actor)
         self.actor_flat, self.actor_target_flat = FlatParameters(self.actor), FlatParameters(self.actor_target)

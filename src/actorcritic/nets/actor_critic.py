@@ -19,7 +19,7 @@ from actorcritic.core.distributions import (
     multi_categorical_kl,
     multi_categorical_log_prob_and_entropy,
 )
-from actorcritic.nets.mlp import NumpyStackedMLP, StackedMLP
+from actorcritic.nets.mlp import NumpyStackedMLP, SeparateMLPs, StackedMLP
 
 MASKED_LOGIT = -1e8
 """The logit of an action its mask forbids: probability exactly 0 in float32 (exp underflows), while log π and the
@@ -55,6 +55,8 @@ class ActorCritic(nn.Module):
         activation: type[nn.Module] = nn.Tanh,
         orthogonal_init: bool = True,
         mask_width: int = 0,
+        value_hidden_sizes: tuple[int, ...] | None = None,
+        layer_norm: bool = False,
     ):
         super().__init__()
         # an image encoder shared by the policy and the value heads (PPO on Atari); `obs_dim` is then its width
@@ -72,12 +74,16 @@ class ActorCritic(nn.Module):
             raise ValueError(f"an action mask has one column per logit ({width}), not {mask_width}")
         self.mask_width = mask_width
         gains = ((0.01, 1.0) if value else (0.01,)) if orthogonal_init else None
-        if value:
-            self.body = StackedMLP(
-                2, obs_dim, hidden_sizes, width, output_gains=gains, output_widths=(width, 1), activation=activation
+        options = dict(output_gains=gains, activation=activation, layer_norm=layer_norm)
+        value_hidden_sizes = hidden_sizes if value_hidden_sizes is None else tuple(value_hidden_sizes)
+        if value and tuple(value_hidden_sizes) != tuple(hidden_sizes):  # a value network of its own widths
+            self.body = SeparateMLPs(
+                obs_dim, (hidden_sizes, value_hidden_sizes), width, output_widths=(width, 1), **options
             )
+        elif value:
+            self.body = StackedMLP(2, obs_dim, hidden_sizes, width, output_widths=(width, 1), **options)
         else:  # a policy alone (GRPO): no value network at all
-            self.body = StackedMLP(1, obs_dim, hidden_sizes, width, output_gains=gains, activation=activation)
+            self.body = StackedMLP(1, obs_dim, hidden_sizes, width, **options)
         self.log_std = None if self.discrete else nn.Parameter(torch.full((action_dim,), float(log_std_init)))
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -119,10 +125,10 @@ class ActorCritic(nn.Module):
         shared |= {id(p) for p in (self.encoder.parameters() if self.encoder is not None else [])}
         masks = []
         for parameter in self.parameters():
-            mask = torch.ones_like(parameter) if id(parameter) in shared else torch.zeros_like(parameter)
-            if id(parameter) not in shared:
-                mask[0] = 1.0
-            masks.append(mask.reshape(-1))
+            shared_one = id(parameter) in shared
+            masks.append(
+                (torch.ones_like(parameter) if shared_one else self.body.member_mask(parameter, 0)).reshape(-1)
+            )
         return torch.cat(masks)
 
     def per_sample_scores(self, obs: Tensor, actions: Tensor, chunk: int = 256):

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from actorcritic.core.distributions import tanh_gaussian_log_prob
 from actorcritic.nets.batch_renorm import RenormSettings
-from actorcritic.nets.mlp import _linear_relu_stack
+from actorcritic.nets.mlp import linear_stack
 
 
 class PolicyMode(nn.Module):
@@ -25,7 +25,8 @@ class PolicyMode(nn.Module):
 
 class BoundedActor(nn.Module):
     """An MLP whose output is squashed by tanh and mapped affinely onto the action box [low, high] (with `renorm`,
-    a batch-renormalisation layer before each of its linear layers: CrossQ's actor)."""
+    a batch-renormalisation layer before each of its linear layers: CrossQ's actor; `activation` and `layer_norm`
+    as `nets.mlp.linear_stack` has them)."""
 
     def __init__(
         self,
@@ -36,9 +37,12 @@ class BoundedActor(nn.Module):
         high: np.ndarray,
         outputs_per_action: int = 1,
         renorm: RenormSettings | None = None,
+        activation: type[nn.Module] = nn.ReLU,
+        layer_norm: bool = False,
     ):
         super().__init__()
-        self.net = nn.Sequential(*_linear_relu_stack(obs_dim, hidden_sizes, action_dim * outputs_per_action, renorm))
+        width = action_dim * outputs_per_action
+        self.net = nn.Sequential(*linear_stack(obs_dim, hidden_sizes, width, renorm, activation, layer_norm))
         self.register_buffer("action_scale", torch.as_tensor((high - low) / 2.0, dtype=torch.float32))
         self.register_buffer("action_bias", torch.as_tensor((high + low) / 2.0, dtype=torch.float32))
 
@@ -67,8 +71,10 @@ class TanhGaussianActor(BoundedActor):
         low: np.ndarray,
         high: np.ndarray,
         renorm: RenormSettings | None = None,
+        activation: type[nn.Module] = nn.ReLU,
+        layer_norm: bool = False,
     ):
-        super().__init__(obs_dim, action_dim, hidden_sizes, low, high, outputs_per_action=2, renorm=renorm)
+        super().__init__(obs_dim, action_dim, hidden_sizes, low, high, 2, renorm, activation, layer_norm)
 
     def forward(self, obs: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Reparameterised sample: obs [B, obs_dim] -> actions [B, A], log π(a|s) [B]."""

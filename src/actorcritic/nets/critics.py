@@ -35,13 +35,14 @@ class Critics:
         outputs: int = 1,
         renorm: RenormSettings | None = None,
         targets: bool = True,
+        activation: type[nn.Module] = nn.ReLU,
     ):
         self.online = StackedMLP(
             members,
             obs_dim + action_dim,
             hidden_sizes,
             outputs,
-            activation=nn.ReLU,
+            activation=activation,
             dropout=dropout,
             layer_norm=layer_norm,
             renorm=renorm,

@@ -22,9 +22,24 @@ from torch import Tensor, nn
 
 from actorcritic.nets.batch_renorm import BatchRenorm, RenormSettings
 
-_NUMPY_ACTIVATIONS = {nn.Tanh: np.tanh, nn.ReLU: lambda x: np.maximum(x, 0.0)}
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+def _torch_applied(function):
+    """A NumPy activation computed by torch's own function (NumPy has no erf for GELU): the acting copy then
+    matches the network to the last bit."""
+    return lambda x: function(torch.from_numpy(x)).numpy()
+
+
+_NUMPY_ACTIVATIONS = {
+    nn.Tanh: np.tanh,
+    nn.ReLU: lambda x: np.maximum(x, 0.0),
+    nn.ELU: lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+    nn.GELU: _torch_applied(torch.nn.functional.gelu),
+    nn.SiLU: _torch_applied(torch.nn.functional.silu),
+}
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 """Config name of a hidden-layer activation -> its module."""
+LAYER_NORM_EPS = 1e-5
+"""ε of layer normalisation (PyTorch's default), in the networks and in their NumPy copies alike."""
 
 
 def mlp(
@@ -151,7 +166,7 @@ class StackedMLP(nn.Module):
                 gain, bias = gain[index], bias[index]
             if detach_weights:
                 gain, bias = gain.detach(), bias.detach()
-            x = torch.nn.functional.layer_norm(x, x.shape[-1:]) * gain + bias
+            x = torch.nn.functional.layer_norm(x, x.shape[-1:], eps=LAYER_NORM_EPS) * gain + bias
         return self._activation(x)
 
     def _layers(self, index: int | None, detach_weights: bool):
@@ -164,18 +179,25 @@ class StackedMLP(nn.Module):
                 weight, bias = weight.detach(), bias.detach()
             yield weight, bias, layer < last
 
+    def member_mask(self, parameter: Tensor, index: int) -> Tensor:
+        """1 on the entries of `parameter` (one of this stack's, [M, ...]) that belong to member `index`."""
+        mask = torch.zeros_like(parameter)
+        mask[index] = 1.0
+        return mask
+
     def numpy_copy(self) -> "NumpyStackedMLP":
         return NumpyStackedMLP(self)
 
 
 class NumpyStackedMLP:
-    """A frozen float32 NumPy copy of a `StackedMLP`: forward pass only."""
+    """A frozen float32 NumPy copy of a `StackedMLP`: forward pass only (layer normalisation included)."""
 
     def __init__(self, net: StackedMLP):
-        if len(net.norm_gains) or net.dropout or net.renorms:
-            raise ValueError("the NumPy copy has no normalisation layers or dropout (only critics have them)")
-        self.weights = [w.detach().cpu().numpy().astype(np.float32) for w in net.weights]
-        self.biases = [b.detach().cpu().numpy().astype(np.float32) for b in net.biases]
+        if net.dropout or net.renorms:
+            raise ValueError("the NumPy copy has no dropout or batch renormalisation (only critics have them)")
+        self.weights = [_numpy(w) for w in net.weights]
+        self.biases = [_numpy(b) for b in net.biases]
+        self.norms = [(_numpy(g), _numpy(b)) for g, b in zip(net.norm_gains, net.norm_biases)]
         self.activation = _NUMPY_ACTIVATIONS[net.activation]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -184,17 +206,95 @@ class NumpyStackedMLP:
         for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
             x = np.matmul(x, weight) + bias
             if index < last:
+                if self.norms:
+                    gain, shift = self.norms[index]
+                    mean = x.mean(axis=-1, keepdims=True)
+                    variance = np.square(x - mean).mean(axis=-1, keepdims=True)
+                    x = (x - mean) / np.sqrt(variance + LAYER_NORM_EPS) * gain + shift
                 x = self.activation(x)
         return x
 
 
-def _linear_relu_stack(
-    in_features: int, hidden_sizes: tuple[int, ...], out_features: int, renorm: RenormSettings | None = None
+def _numpy(tensor: Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy().astype(np.float32)
+
+
+class SeparateMLPs(nn.Module):
+    """Members of different hidden widths (a 64-64 policy beside a 256-256 value network): a one-member
+    `StackedMLP` each, behind `StackedMLP`'s interface (forward -> [M, B, out], a member with fewer outputs
+    padded with zeros; `member`; `numpy_copy`). One product per member per layer instead of one per layer, so
+    it is built only where the widths differ."""
+
+    def __init__(
+        self,
+        in_features: int,
+        member_hidden_sizes: Sequence[tuple[int, ...]],
+        out_features: int,
+        output_gains: Sequence[float] | None = None,
+        output_widths: Sequence[int] | None = None,
+        activation: type[nn.Module] = nn.Tanh,
+        layer_norm: bool = False,
+    ):
+        super().__init__()
+        self.members, self.out_features, self.activation = len(member_hidden_sizes), out_features, activation
+        widths = output_widths or [out_features] * self.members
+        self.stacks = nn.ModuleList(
+            StackedMLP(
+                1,
+                in_features,
+                hidden_sizes,
+                widths[member],
+                output_gains=None if output_gains is None else (output_gains[member],),
+                activation=activation,
+                layer_norm=layer_norm,
+            )
+            for member, hidden_sizes in enumerate(member_hidden_sizes)
+        )
+
+    def forward(self, x: Tensor, detach_weights: bool = False, generator: torch.Generator | None = None) -> Tensor:
+        """x [B, in] -> [M, B, out]."""
+        outputs = [stack(x, detach_weights, generator) for stack in self.stacks]
+        return torch.cat([torch.nn.functional.pad(out, (0, self.out_features - out.shape[-1])) for out in outputs])
+
+    def member(self, x: Tensor, index: int, detach_weights: bool = False, generator=None) -> Tensor:
+        return self.stacks[index].member(x, 0, detach_weights, generator)
+
+    def member_mask(self, parameter: Tensor, index: int) -> Tensor:
+        """1 where `parameter` belongs to member `index` (all of it or none of it here)."""
+        mine = any(parameter is p for p in self.stacks[index].parameters())
+        return torch.ones_like(parameter) if mine else torch.zeros_like(parameter)
+
+    def numpy_copy(self) -> "NumpySeparateMLPs":
+        return NumpySeparateMLPs(self)
+
+
+class NumpySeparateMLPs:
+    """A frozen NumPy copy of `SeparateMLPs`: x [B, in] -> [M, B, out], padded like the network."""
+
+    def __init__(self, net: SeparateMLPs):
+        self.stacks, self.out_features = [stack.numpy_copy() for stack in net.stacks], net.out_features
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        outputs = [stack(x) for stack in self.stacks]
+        padded = [np.pad(out, ((0, 0), (0, 0), (0, self.out_features - out.shape[-1]))) for out in outputs]
+        return np.concatenate(padded)
+
+
+def linear_stack(
+    in_features: int,
+    hidden_sizes: tuple[int, ...],
+    out_features: int,
+    renorm: RenormSettings | None = None,
+    activation: type[nn.Module] = nn.ReLU,
+    layer_norm: bool = False,
 ) -> list[nn.Module]:
-    """Linear -> ReLU per hidden layer, then Linear; with `renorm`, a BatchRenorm before every Linear (CrossQ)."""
+    """Linear -> (LayerNorm) -> activation per hidden layer, then Linear; with `renorm`, a BatchRenorm before
+    every Linear (CrossQ). nn.Linear's initialisation, as in Fujimoto et al.'s code."""
     layers: list[nn.Module] = []
     sizes = (in_features, *hidden_sizes, out_features)
     for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers += [BatchRenorm(fan_in, renorm)] if renorm else []
-        layers += [nn.Linear(fan_in, fan_out)] + ([nn.ReLU()] if index < len(sizes) - 2 else [])
+        layers += [nn.Linear(fan_in, fan_out)]
+        if index < len(sizes) - 2:
+            layers += ([nn.LayerNorm(fan_out, eps=LAYER_NORM_EPS)] if layer_norm else []) + [activation()]
     return layers
