@@ -348,9 +348,10 @@ def _learn_and_summarise(
     agents = agent.agents if isinstance(agent, SeedGroup) else [agent]
     seeds = [member.config.seed for member in agents]
     start_steps = {member.config.seed: member.global_step for member in agents}
-    end = agent.config.total_steps if steps is None else max(agent.config.total_steps, agent.global_step + steps)
-    for member in agents:  # config.json says where this run ends (`Agent.learn` would move it only later)
-        member.config = dataclasses.replace(member.config, total_steps=end)
+    end = agent.config.total_steps if steps is None else agent.global_step + steps
+    if end > agent.config.total_steps:  # config.json says where this run ends (`Agent.learn` would move it later)
+        for member in agents:
+            member.config = dataclasses.replace(member.config, total_steps=end)
     logger = RunLogger(run_dir, end, start_steps if len(agents) > 1 else agents[0].global_step, **(output or {}))
     try:
         write_json_atomic(run_dir / CONFIG_FILE, {"algo": agent.algo, **config_to_dict(agent.config)})
