@@ -76,7 +76,7 @@ def test_a_callable_schedule_is_refused_on_save_in_one_line(tmp_path):
     config = PPOConfig(env="CartPole-v1", total_steps=128, num_envs=2, num_steps=64, minibatch_size=64)
     agent = PPO(PPOConfig(**{**config_to_dict(config), "hidden_sizes": (8,), "learning_rate": lambda r: 1e-3 * r}))
     agent.learn()
-    with pytest.raises(ActorCriticError, match="learning_rate is a Python callable, which config.json and checkpoints"):
+    with pytest.raises(ActorCriticError, match="learning_rate is a Python object, which config.json and checkpoints"):
         agent.save(tmp_path / "ckpt")
     assert not (tmp_path / "ckpt").exists()
 

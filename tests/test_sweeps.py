@@ -94,7 +94,10 @@ def test_random_draws_are_reproducible_and_inside_their_range():
         ({"fixed": {"seed": 3}}, "set by the sweep's top level"),
         ({"grid": {"learning_rate": [1e-3, "fast"]}}, "--learning-rate 'fast' is not a schedule"),
         ({"fixed": {"num_envs": 2.0}}, "--num-envs 2.0 does not fit the field (int)"),
-        ({"grid": {"activation": ["gelu"]}}, "--activation 'gelu' is not allowed: choose one of tanh, relu"),
+        (
+            {"grid": {"activation": ["swish"]}},
+            "--activation 'swish' is not allowed: choose one of tanh, relu, elu, gelu, silu",
+        ),
         ({"grid": {"hidden_sizes": [[64, "a"]]}}, "--hidden-sizes (64, 'a') does not fit the field (tuple[int, ...])"),
     ],
 )
@@ -117,7 +120,7 @@ def test_a_local_sweep_writes_trials_results_and_a_report(tmp_path, capsys):
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0] == "trial,algo,env,gae_lambda,seed,total_steps,eval_return_mean" and len(rows) == 1 + 2 * 2
     report = (out / "report.md").read_text()
-    assert "ppo on CartPole-v1 (gae_lambda=0.9) | 2 |" in report and (out / "report-iqm.png").exists()
+    assert "ppo on CartPole-v1 (gae_lambda=0.9) | 2 |" in report and (out / "report_files" / "report-iqm.png").exists()
     assert_one_line_error(
         capsys, main(["sweep", str(tmp_path / "sweep.toml"), "--out", str(out)]), "already holds a sweep", "--resume"
     )
