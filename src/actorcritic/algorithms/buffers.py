@@ -140,7 +140,10 @@ class ReplayBuffer:
     def sample(self, batch_size: int, generator: torch.Generator) -> Transitions:
         """`batch_size` transitions drawn uniformly with replacement."""
         rows = torch.randint(self.size, (batch_size,), generator=generator)
-        batch = self._view[rows].to(self.device, non_blocking=True)
+        return self.transitions(self._view[rows].to(self.device, non_blocking=True))
+
+    def transitions(self, batch: Tensor) -> Transitions:
+        """Gathered rows [B, width] as `Transitions` (views of them)."""
         o, a = self.obs_dim, self.action_dim
         return Transitions(
             observations=batch[:, :o],

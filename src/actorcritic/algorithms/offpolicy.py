@@ -66,6 +66,12 @@ class OffPolicyConfig(AgentConfig):
     """Include the replay buffer in checkpoints, so that a resumed run continues with the same data."""
     num_threads: int = 2
     """Torch intra-op threads (256-unit layers on a batch of 256 gain from a second core)."""
+    her_goals: int = 0
+    """Hindsight experience replay (algorithms.hindsight): relabel a sampled transition of a finished episode
+    with probability K / (K + 1) (K relabelled per real one, Andrychowicz et al. 2017's k); 0: off. Needs a
+    goal-conditioned environment (Dict observation with achieved_goal and desired_goal, compute_reward)."""
+    her_strategy: Literal["future", "final", "episode"] = "future"
+    """Where a relabelled goal comes from: a later step of the same episode, its last step, or any of its steps."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -84,6 +90,7 @@ class OffPolicyConfig(AgentConfig):
                 "train; lower --learning-starts or raise --total-steps"
             )
         check_range("tau", self.tau, 0, 1, low_inclusive=False)
+        check_range("her_goals", self.her_goals, 0, 64)
 
     PRESETS = {
         # Pendulum needs far fewer warm-up steps than MuJoCo's 25k; 1e-3 learns it within 20k steps.
@@ -256,7 +263,16 @@ class OffPolicyAgent(Agent):
             lambda: self.learner_class(self.config.at(0.0), self.observation_space, self.action_space, self.device),
             config.seed,
         )
-        self.collector = self.collector_class(self)
+        self.collector = self._collector_class()(self)
+
+    def _collector_class(self) -> type:
+        """The algorithm's collector, or with --her-goals the hindsight-relabelling one (an option of every
+        off-policy algorithm: it changes the replay, not the learner)."""
+        if not self.config.her_goals:
+            return self.collector_class
+        from actorcritic.algorithms.hindsight import HindsightCollector  # it builds on this module's collector
+
+        return HindsightCollector
 
     @property
     def buffer(self) -> ReplayBuffer:

@@ -1,0 +1,99 @@
+"""Hindsight experience replay (issue 39): the goal layout, the relabelled step by hand, relabelled batches
+against the environment's own reward, one-line refusals, and exact resume."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from actorcritic import SAC, TD3, SACConfig, TD3Config
+from actorcritic.algorithms.hindsight import hindsight_goal_steps
+from actorcritic.envs.goals import BitFlippingEnv, GoalLayout
+from actorcritic.errors import ActorCriticError
+
+BITFLIP = "actorcritic.envs.goals:BitFlipping-v0"
+
+
+def her_config(config_class=SACConfig, **overrides):
+    settings = dict(
+        env=BITFLIP,
+        env_kwargs=("bits=4",),
+        total_steps=400,
+        learning_starts=100,
+        batch_size=64,
+        hidden_sizes=(16,),
+        her_goals=4,
+        log_every=100,
+        num_threads=1,
+    )
+    return config_class(**{**settings, **overrides})
+
+
+def test_the_goal_layout_follows_the_flattened_dict():
+    vector = gym.spaces.Box(0, 1, (3,))
+    space = gym.spaces.Dict(
+        {"observation": gym.spaces.Box(0, 1, (5,)), "desired_goal": vector, "achieved_goal": vector}
+    )
+    layout = GoalLayout.of(space)
+    sample = space.sample()
+    flat = gym.spaces.flatten(space, sample)
+    assert np.array_equal(flat[layout.achieved], sample["achieved_goal"])
+    assert np.array_equal(flat[layout.desired], sample["desired_goal"])
+    assert GoalLayout.of(gym.spaces.Box(0, 1, (3,))) is None
+
+
+def test_the_relabelling_step_by_hand():
+    rows, first, last = np.array([3, 3, 7]), np.array([2, 2, 5]), np.array([6, 6, 9])
+    uniform = np.array([0.0, 0.999, 0.5])
+    assert hindsight_goal_steps(rows, first, last, 0, uniform, "future").tolist() == [3, 6, 8]  # in [row, last]
+    assert hindsight_goal_steps(rows, first, last, 0, uniform, "final").tolist() == [6, 6, 9]
+    assert hindsight_goal_steps(rows, first, last, 0, uniform, "episode").tolist() == [2, 6, 7]  # in [first, last]
+    assert hindsight_goal_steps(rows, first, last, 4, uniform, "episode").tolist() == [4, 6, 7]  # overwritten: not
+
+
+def test_relabelled_batches_carry_a_reached_goal_and_its_reward():
+    agent = SAC(her_config(env_kwargs=("bits=12",)))  # 4096 goals: a relabelled one is rarely an original one
+    agent.learn(300)
+    collector, buffer = agent.collector, agent.buffer
+    layout, env = collector.layout, BitFlippingEnv(12)
+    c = buffer._columns
+    next_obs = c["next_obs"].start
+    relabelled = 0
+    for _ in range(20):
+        batch = collector.sample(64)
+        obs, next_o = batch.observations.numpy(), batch.next_observations.numpy()
+        assert np.array_equal(obs[:, layout.desired], next_o[:, layout.desired])  # one goal for s and s'
+        expected = env.compute_reward(next_o[:, layout.achieved], next_o[:, layout.desired], {})
+        assert np.array_equal(batch.rewards.numpy(), expected)  # every reward is the environment's for its goal
+        # a goal no stored row of the batch desired originally was reached by some stored successor
+        stored = buffer.table[: buffer.size]
+        original = {tuple(row) for row in stored[:, c["obs"]][:, layout.desired]}
+        reached = {tuple(row) for row in stored[:, next_obs + layout.achieved.start : next_obs + layout.achieved.stop]}
+        goals = [tuple(row) for row in obs[:, layout.desired]]
+        assert all(goal in original or goal in reached for goal in goals)
+        relabelled += sum(goal not in original for goal in goals)
+    # about K / (K + 1) = 0.8 of the rows of finished episodes (nearly all here) are relabelled
+    assert 0.7 < relabelled / (20 * 64) < 0.85
+
+
+@pytest.mark.parametrize("config_class,agent_class", [(SACConfig, SAC), (TD3Config, TD3)])
+def test_a_her_run_resumes_exactly_from_an_episode_boundary(config_class, agent_class, tmp_path):
+    config = her_config(config_class)
+    whole = agent_class(config)
+    whole.learn(250)
+    while whole.collector.current_first != whole.collector.stored:  # an episode just ended: resume continues
+        whole.learn(1)
+    whole.save(tmp_path / "split")
+    resumed = agent_class.load(tmp_path / "split")
+    assert resumed.collector.stored == whole.collector.stored
+    whole.learn()
+    resumed.learn()
+    assert resumed.resumed_episodes == "continued"
+    assert torch.equal(whole.learner.actor_flat.parameter, resumed.learner.actor_flat.parameter)
+
+
+def test_her_on_an_environment_without_goals_is_one_line():
+    with pytest.raises(ActorCriticError, match="--her-goals needs a goal-conditioned environment.*Pendulum-v1"):
+        SAC(SACConfig(env="Pendulum-v1", total_steps=300, learning_starts=100, her_goals=4))
+    with pytest.raises(ActorCriticError, match="--her-goals 65 is out of range"):
+        her_config(her_goals=65)
