@@ -8,6 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import a2c_vs_sb3  # noqa: E402
+import her_vs_sb3  # noqa: E402
 import offpolicy_vs_sb3  # noqa: E402
 import ppo_vs_sb3  # noqa: E402
 import tqc_crossq_vs_peers  # noqa: E402
@@ -27,6 +28,7 @@ import trpo_vs_sb3_contrib  # noqa: E402
             "td3", "Pendulum-v1", 50, 20, 0, 1, precision="bf16", num_seeds=2, force_bf16=True
         ),  # forced: the benchmark's bf16 code runs also where the CPU would emulate bf16 (CI's may)
         lambda: ppo_vs_sb3.run_actorcritic({**ppo_vs_sb3.CASES["cartpole"], "num_steps": 32}, 512, 0, 1, num_seeds=2),
+        lambda: her_vs_sb3.run_actorcritic(4, 50, 20, 0, 1),
     ],
 )
 def test_the_actorcritic_side_of_each_benchmark_runs(run):
