@@ -13,18 +13,14 @@ Stable-Baselines3 does): a time limit never cuts the bootstrap, whatever the goa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
 from actorcritic.algorithms.buffers import Transitions
-from actorcritic.algorithms.offpolicy import ReplayCollector
+from actorcritic.algorithms.engine import Agent
+from actorcritic.algorithms.replay import ReplayCollector
 from actorcritic.envs.goals import GoalLayout
 from actorcritic.errors import ActorCriticError
-
-if TYPE_CHECKING:
-    from actorcritic.algorithms.offpolicy import OffPolicyAgent
 
 
 def hindsight_goal_steps(
@@ -42,7 +38,7 @@ class HindsightCollector(ReplayCollector):
     """The replay collector with hindsight relabelling: each stored row also records its episode's first and
     (once it ends) last step, counted in transitions stored since the start; `sample` relabels."""
 
-    def __init__(self, agent: "OffPolicyAgent"):
+    def __init__(self, agent: Agent):
         super().__init__(agent)
         cfg = agent.config
         probe = agent.env_maker.single()
