@@ -21,7 +21,9 @@ def timed(function, repeats: int = 300, warmup: int = 20) -> float:
     return (time.perf_counter() - started) / repeats * 1e3
 
 
-def evaluate(act, env_id: str, episodes: int = 10, seed: int = 10_000) -> float:
+def evaluate(act, env_id: str, episodes: int = 10, seed: int = 10_000, start_episode=None) -> float:
+    """Mean return of `episodes` deterministic episodes of `act(obs) -> action`; `start_episode()`, where given,
+    is called at each reset (a recurrent policy forgets its state there)."""
     import gymnasium as gym
     import numpy as np
 
@@ -29,6 +31,8 @@ def evaluate(act, env_id: str, episodes: int = 10, seed: int = 10_000) -> float:
     returns = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
+        if start_episode is not None:
+            start_episode()
         done, total = False, 0.0
         while not done:
             obs, reward, terminated, truncated, _ = env.step(act(obs))

@@ -6,6 +6,7 @@ from actorcritic.algorithms.droq import DroQ, DroQConfig
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
+from actorcritic.algorithms.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig
 from actorcritic.algorithms.redq import REDQ, REDQConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
@@ -18,6 +19,8 @@ from actorcritic.runs.training import learn
 __all__ = [
     "PPO",
     "PPOConfig",
+    "RecurrentPPO",
+    "RecurrentPPOConfig",
     "A2C",
     "A2CConfig",
     "REINFORCE",

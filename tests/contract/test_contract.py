@@ -59,8 +59,12 @@ def test_a_smoke_run_through_the_cli_writes_a_whole_run_directory(name, runs, ca
 
 
 def actions_of(agent) -> list:
-    """What the agent does, deterministically: its actions on fixed observations, or a language model's
-    greedy answers to its held-out prompts."""
+    """What the agent does, deterministically: its actions on fixed observations (a recurrent policy's over two
+    steps, the second from the state the first returned), or a language model's greedy answers to its held-out
+    prompts."""
+    if hasattr(agent, "act") and agent.recurrent:
+        first, state = agent.act(observations(agent))
+        return [first.tolist(), agent.act(observations(agent), state=state)[0].tolist()]
     if hasattr(agent, "act"):
         return agent.act(observations(agent)).tolist()
     return [agent.answer(prompt) for prompt in agent.heldout]
@@ -165,8 +169,14 @@ def test_the_exported_policy_acts_like_the_agent(name, runs, tmp_path):
     assert main(["export", str(run), "--format", "torchscript", "--out", str(path)]) == 0
     agent = load_agent(run, best=(run / "checkpoint-best").exists())
     obs = observations(agent)
-    exported = torch.jit.load(str(path))(torch.from_numpy(obs)).numpy()
-    expected = agent.act(obs)
+    policy = torch.jit.load(str(path))
+    if agent.recurrent:  # two steps, the second from the state the first returned
+        actions, state = policy(torch.from_numpy(obs), torch.zeros(agent.act(obs)[1].shape))
+        exported = policy(torch.from_numpy(obs), state)[0].numpy()
+        expected = agent.act(obs, state=agent.act(obs)[1])[0]
+    else:
+        exported = policy(torch.from_numpy(obs)).numpy()
+        expected = agent.act(obs)
     assert exported.shape == expected.shape
     assert np.allclose(exported, expected, atol=1e-5, rtol=0), np.abs(exported - expected).max()
 

@@ -8,11 +8,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from actorcritic.nets.recurrent import Sequences
+
 
 @dataclass
 class Rollout:
     """One rollout as tensors, all time-major [T, N, ...]. `next_values[t]` is V of the true successor of
-    step t (the final observation at a truncation); `rewards` are the (possibly scaled) training rewards."""
+    step t (the final observation at a truncation); `rewards` are the (possibly scaled) training rewards.
+
+    A recurrent policy's rollout also has the state each copy acted from at each step, `states` [T, N, S, H]
+    (before the reset at an episode start), `episode_starts` [T, N], and the length of the sequences it is
+    trained on, `sequence_length` (a divisor of T)."""
 
     observations: Tensor
     actions: Tensor
@@ -22,16 +28,43 @@ class Rollout:
     rewards: Tensor
     terminated: Tensor
     truncated: Tensor
+    states: Tensor | None = None
+    episode_starts: Tensor | None = None
+    sequence_length: int = 0
 
-    def transitions(self, *per_step: Tensor) -> list[Tensor]:
+    def transitions(self, *per_step: Tensor) -> list:
         """The rollout's T·N transitions as one batch: observations, actions, old log-probabilities, then each
-        extra [T, N] tensor, all reshaped to [T·N, ...]."""
-        size = self.rewards.numel()
+        extra [T, N] tensor, all reshaped to [T·N, ...]. For a recurrent policy the observations are
+        `Sequences`: the rollout cut into sequences of `sequence_length` L steps per copy, each starting from
+        its stored state, and the other tensors are flat in the same order (time-major over [L, T/L·N])."""
+        if self.states is None:
+            size = self.rewards.numel()
+            return [
+                self.observations.reshape(size, *self.observations.shape[2:]),
+                self.actions.reshape(size, *self.actions.shape[2:]),
+                self.log_probs.reshape(size),
+                *(x.reshape(size) for x in per_step),
+            ]
+        steps, copies = self.rewards.shape
+        length = self.sequence_length
+        chunks = steps // length
+
+        def as_sequences(x: Tensor) -> Tensor:  # [T, N, ...] -> [L, T/L·N, ...]: sequence c·N + copy
+            return (
+                x.reshape(chunks, length, copies, *x.shape[2:])
+                .transpose(0, 1)
+                .reshape(length, chunks * copies, *x.shape[2:])
+            )
+
+        first_states = self.states.reshape(chunks, length, copies, *self.states.shape[2:])[:, 0]
+        sequences = Sequences(
+            as_sequences(self.observations),
+            as_sequences(self.episode_starts).to(torch.float32),
+            first_states.reshape(chunks * copies, *self.states.shape[2:]).transpose(0, 1).contiguous(),
+        )
         return [
-            self.observations.reshape(size, *self.observations.shape[2:]),
-            self.actions.reshape(size, *self.actions.shape[2:]),
-            self.log_probs.reshape(size),
-            *(x.reshape(size) for x in per_step),
+            sequences,
+            *(as_sequences(x).reshape(-1, *x.shape[2:]) for x in (self.actions, self.log_probs, *per_step)),
         ]
 
 
@@ -47,8 +80,12 @@ class RolloutBuffer:
         action_shape: tuple[int, ...],
         action_dtype,
         obs_dtype=np.float32,
+        state_shape: tuple[int, int] | None = None,
     ):
         shape = (num_steps, num_envs)
+        # a recurrent policy's state before each step [S, H], and where episodes start
+        self.states = np.zeros(shape + state_shape, dtype=np.float32) if state_shape else None
+        self.episode_starts = np.zeros(shape, dtype=bool) if state_shape else None
         self.observations = np.zeros(shape + obs_shape, dtype=obs_dtype)
         self.actions = np.zeros(shape + action_shape, dtype=action_dtype)
         self.log_probs = np.zeros(shape, dtype=np.float32)
@@ -58,7 +95,7 @@ class RolloutBuffer:
         self.terminated = np.zeros(shape, dtype=bool)
         self.truncated = np.zeros(shape, dtype=bool)
 
-    def rollout(self, device: torch.device | str = "cpu") -> Rollout:
+    def rollout(self, device: torch.device | str = "cpu", sequence_length: int = 0) -> Rollout:
         arrays = (
             self.observations,
             self.actions,
@@ -69,7 +106,10 @@ class RolloutBuffer:
             self.terminated,
             self.truncated,
         )
-        return Rollout(*(torch.from_numpy(a).to(device) for a in arrays))
+        if self.states is None:
+            return Rollout(*(torch.from_numpy(a).to(device) for a in arrays))
+        memory = (torch.from_numpy(self.states).to(device), torch.from_numpy(self.episode_starts).to(device))
+        return Rollout(*(torch.from_numpy(a).to(device) for a in arrays), *memory, sequence_length)
 
 
 @dataclass

@@ -458,13 +458,18 @@ class Agent:
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         raise NotImplementedError
 
-    def predict(self, obs: np.ndarray, deterministic: bool = True, **act_options) -> tuple[np.ndarray, None]:
+    def predict(self, obs: np.ndarray, deterministic: bool = True, **act_options) -> tuple[np.ndarray, Any]:
         """`(act(obs, deterministic), None)`: the call of Stable-Baselines3's `predict`, for code written for it
-        (`action_masks=` too, as sb3-contrib's MaskablePPO takes it, for a policy trained with masks)."""
+        (`action_masks=` too, as sb3-contrib's MaskablePPO takes it, for a policy trained with masks). A recurrent
+        policy's is `act`'s `(actions, state)`, with `state=` and `episode_start=` as sb3-contrib's RecurrentPPO."""
+        if self.recurrent:
+            return self.act(obs, deterministic, **act_options)
         return self.act(obs, deterministic, **act_options), None
 
     reads_action_masks = False
     """Whether the policy takes each observation's action mask (on-policy agents trained with --action-masks)."""
+    recurrent = False
+    """Whether the policy keeps a state between steps (--recurrent): `act` then takes and returns it."""
 
     def evaluate(
         self, episodes: int | None = None, seed: int | None = None, video_dir: str | Path | None = None
@@ -474,8 +479,9 @@ class Agent:
         `video_dir`, an mp4 of each episode there."""
         episodes = episodes or self.config.eval_episodes
         seed = self.config.seed if seed is None else seed
+        act, start_episode = self._evaluation_policy()
         return evaluate_policy(
-            lambda obs, *masks: self.act(obs, True, *masks),
+            act,
             self.env_maker,
             episodes,
             seed,
@@ -483,7 +489,13 @@ class Agent:
             video_prefix=f"{self.algo}-{self.config.env.replace('/', '-')}",
             action_masks=self.reads_action_masks,
             max_steps=self.config.eval_max_steps,
+            start_episode=start_episode,
         )
+
+    def _evaluation_policy(self):
+        """`act(obs_batch, *masks) -> actions` of the deterministic policy, and what to call as each evaluation
+        episode starts (None: nothing; a recurrent policy forgets its state there)."""
+        return (lambda obs, *masks: self.act(obs, True, *masks)), None
 
     # ---------------------------------------------------------------- the loop
 

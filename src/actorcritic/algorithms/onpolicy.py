@@ -38,6 +38,7 @@ from actorcritic.nets.actor_critic import ActorCritic, NormalizedPolicy
 from actorcritic.nets.cnn import NatureCNN
 from actorcritic.nets.encoders import build_user_encoder
 from actorcritic.nets.mlp import ACTIVATIONS
+from actorcritic.nets.recurrent import STATES_PER_CELL, RecurrentActorCritic, RecurrentNormalizedPolicy, Sequences
 from actorcritic.storage.checkpoint import numpy_arrays_to_tensors, tensors_to_numpy
 
 MAX_ENVS = 4096
@@ -90,13 +91,33 @@ class RolloutConfig(OnPolicyConfig):
     """Steps of real reward before bootstrapping, for --advantage kstep."""
     normalize_rewards: bool = True
     """Scale rewards by the running std of the discounted return; statistics are saved with the model."""
+    recurrent: Literal["none", "lstm", "gru"] = "none"
+    """A recurrent policy: an LSTM or GRU cell in front of the policy's MLP and another in front of the value's
+    (sb3-contrib's RecurrentPPO arrangement), its state reset at every episode start. PPO, A2C and REINFORCE."""
+    recurrent_size: int = 256
+    """H: units of each recurrent cell (sb3-contrib's lstm_hidden_size)."""
+    sequence_length: int = 0
+    """L: steps per training sequence of a recurrent policy, a divisor of --num-steps (0: the whole rollout of
+    each copy). Each sequence starts from the state stored when it was collected, so shorter ones mean more,
+    smaller minibatches (--minibatch-size counts steps: minibatch_size / L sequences each)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("num_steps", "k"):
+        for name in ("num_steps", "k", "recurrent_size"):
             check_positive_int(name, getattr(self, name))
         check_range("num_envs", self.num_envs, 1, MAX_ENVS)
         check_range("gae_lambda", self.gae_lambda, 0, 1)
+        check_range("sequence_length", self.sequence_length, 0, self.num_steps)
+        if self.sequence_length and self.num_steps % self.sequence_length:
+            raise ActorCriticError(
+                f"--sequence-length {self.sequence_length} does not divide --num-steps {self.num_steps}: choose a "
+                "divisor (or 0, the whole rollout)"
+            )
+
+    @property
+    def training_sequence_length(self) -> int:
+        """L of a recurrent policy's training sequences: --sequence-length, or the whole rollout."""
+        return self.sequence_length or self.num_steps
 
 
 # ---------------------------------------------------------------- estimating advantages (lecture section 4)
@@ -141,6 +162,29 @@ def advantages_and_returns(
     advantages = estimate_advantages(batch, config)
     returns = advantages + batch.values
     return (normalize(advantages) if normalize_advantages else advantages), returns
+
+
+def shuffled_minibatches(samples: list, minibatch_size: int, generator: torch.Generator):
+    """One epoch of `Rollout.transitions` in minibatches of `minibatch_size` steps, in a random order: single
+    transitions, or for a recurrent policy (`samples[0]` are `Sequences` of L steps) whole sequences,
+    minibatch_size / L of them (at least one), so that each is replayed from its stored state."""
+    first = samples[0]
+    if isinstance(first, Sequences):
+        length, count = first.episode_starts.shape
+        order = torch.randperm(count, generator=generator).to(first.episode_starts.device)
+        per_minibatch = max(1, minibatch_size // length)
+        for start in range(0, count, per_minibatch):
+            chosen = order[start : start + per_minibatch]
+            yield [
+                first.copies(chosen),
+                *(x.reshape(length, count, *x.shape[1:])[:, chosen].reshape(-1, *x.shape[1:]) for x in samples[1:]),
+            ]
+        return
+    size = len(first)
+    order = torch.randperm(size, generator=generator).to(first.device)
+    shuffled = [x[order] for x in samples]  # one gather per epoch; minibatches are then slices
+    for start in range(0, size, minibatch_size):
+        yield [x[start : start + minibatch_size] for x in shuffled]
 
 
 def with_action_masks(observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -220,11 +264,18 @@ class OnPolicyLearner:
     """The optimiser of every parameter (fused Adam with ε = 1e-5, as in PPO's implementations)."""
     uses_value_function = True
     """False for a policy alone (GRPO): the model then has no value network."""
+    recurrent_policies = True
+    """Whether its update can train a recurrent policy (it reads `Rollout.transitions`' sequences whole)."""
 
     def __init__(
         self, config: OnPolicyConfig, observation_space: gym.spaces.Box, action_space: gym.Space, device: torch.device
     ):
         self.config, self.device, self.actions = config, device, ActionSpace(action_space)
+        if getattr(config, "recurrent", "none") != "none" and not self.recurrent_policies:
+            raise ActorCriticError(
+                f"--recurrent {config.recurrent} is for PPO, A2C and REINFORCE, whose updates replay whole sequences; "
+                f"{type(self).__name__} trains on single steps: drop --recurrent"
+            )
         self.model = build_actor_critic(config, observation_space, self.actions, self.uses_value_function).to(device)
         self.flat_parameters = FlatParameters(self.model)
         self.optimizer = make_optimizer(self.optimizer_name, self.flat_parameters.parameter, config.learning_rate)
@@ -263,9 +314,7 @@ def build_actor_critic(
     else:
         encoder = NatureCNN(observation_space.shape) if images else None
         features = encoder.out_features if encoder is not None else int(np.prod(observation_space.shape))
-    return ActorCritic(
-        features,
-        config.actor_widths,
+    heads = dict(
         value=value,
         encoder=encoder,
         activation=ACTIVATIONS[config.activation],
@@ -275,6 +324,10 @@ def build_actor_critic(
         layer_norm=config.layer_norm,
         **actions.policy_head(config.log_std_init),
     )
+    recurrent = getattr(config, "recurrent", "none")
+    if recurrent != "none":
+        return RecurrentActorCritic(features, config.actor_widths, recurrent, config.recurrent_size, **heads)
+    return ActorCritic(features, config.actor_widths, **heads)
 
 
 # ---------------------------------------------------------------- collecting rollouts
@@ -302,22 +355,30 @@ class RolloutCollector:
         if self.mask_width:
             self._check_masks_exist()
         policy_input_shape = (agent.observation_space.shape[0] + self.mask_width,) if self.mask_width else None
+        model = agent.model
+        recurrent = isinstance(model, RecurrentActorCritic)
         self.buffer = RolloutBuffer(
             cfg.num_steps,
             cfg.num_envs,
             policy_input_shape or agent.observation_space.shape,
             actions.stored_shape,
             np.int64 if actions.discrete else np.float32,
-            np.uint8 if isinstance(agent.model.encoder, NatureCNN) else np.float32,
+            np.uint8 if isinstance(model.encoder, NatureCNN) else np.float32,
+            (model.state_size, model.recurrent_size) if recurrent else None,
         )
         self.observations: np.ndarray | None = None  # normalised (then the action masks), as the policy sees them
         self.raw_observations: np.ndarray | None = None  # as the environments returned them
+        # a recurrent policy's state [S, N, H] after the last step, and which copies start an episode next
+        self.state = np.zeros((model.state_size, cfg.num_envs, model.recurrent_size), np.float32) if recurrent else None
+        self.episode_starts = np.ones(cfg.num_envs, dtype=bool)
 
     def start(self) -> None:
         agent = self.agent
         agent.episodes = EpisodeStatistics(agent.config.num_envs)
         self.reward_scaler.returns[:] = 0.0
         self.raw_observations = agent._start_episodes()
+        if agent.resumed_episodes != "continued":  # new episodes: the state a checkpoint kept is not theirs
+            self.episode_starts[:] = True
         # A resumed run's normaliser has already seen the observations its episodes started from.
         self.observations = self.policy_input(
             agent.obs_normalizer(self.raw_observations, update=agent.global_step == 0)
@@ -338,6 +399,35 @@ class RolloutCollector:
 
     def running_statistics(self) -> dict[str, RunningMeanStd]:
         return {"reward_scaler": self.reward_scaler.stats}
+
+    def memory(self) -> dict[str, np.ndarray]:
+        """What a checkpoint keeps of a recurrent policy's episodes in flight: the state after the last step and
+        the copies whose next observation starts an episode."""
+        return {"recurrent.state": self.state, "recurrent.episode_starts": self.episode_starts.astype(np.float32)}
+
+    def load_memory(self, arrays: dict[str, np.ndarray]) -> None:
+        state, starts = arrays.get("recurrent.state"), arrays.get("recurrent.episode_starts")
+        if state is None or starts is None or state.shape != self.state.shape or starts.shape != (len(starts),):
+            raise ValueError("its recurrent state is missing or of another shape than the policy's")
+        self.state[:], self.episode_starts[:] = state, starts > 0.5
+
+    def _act(self, acting, obs: np.ndarray, noise: np.ndarray, t: int):
+        """Actions, log π and V of step t; a recurrent policy also advances (and stores) its state."""
+        if self.state is None:
+            return acting.sample(obs, noise)
+        self.buffer.states[t] = self.state.transpose(1, 0, 2)
+        self.buffer.episode_starts[t] = self.episode_starts
+        actions, log_probs, values, self.state = acting.sample(obs, noise, self.state, self.episode_starts)
+        return actions, log_probs, values
+
+    def _values(self, acting, obs: np.ndarray, copies: np.ndarray | None = None) -> np.ndarray:
+        """V of the observations that follow the last step, of every copy or of `copies` (final observations
+        at a truncation, which continue their episode's state)."""
+        if self.state is None:
+            return acting.value(obs)
+        if copies is None:
+            return acting.value(obs, self.state, self.episode_starts)
+        return acting.value(obs, self.state[:, copies], np.zeros(int(copies.sum()), dtype=bool))
 
     def policy_input(self, observations: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         """What the policy reads: the normalised observations, then (with --action-masks) each copy's action mask,
@@ -377,7 +467,7 @@ class RolloutCollector:
         acting, normalizer = agent._acting(), agent.obs_normalizer
         noise = acting.draw_noise((cfg.num_steps, cfg.num_envs), agent.generator)
         for t in range(cfg.num_steps):
-            actions, log_probs, values = acting.sample(obs, noise[t])
+            actions, log_probs, values = self._act(acting, obs, noise[t], t)
             buf.observations[t] = obs
             buf.actions[t] = actions
             buf.log_probs[t] = log_probs
@@ -385,6 +475,7 @@ class RolloutCollector:
             raw_obs, rewards, terminated, truncated, info = agent.envs.step(agent.actions.to_environment(actions))
             check_finite_step(cfg.env, agent.global_step + (t + 1) * cfg.num_envs, raw_obs, rewards)
             dones = terminated | truncated
+            self.episode_starts = dones
             agent.episodes.step(rewards, dones)
             buf.rewards[t] = self.reward_scaler(rewards, dones)
             buf.terminated[t] = terminated
@@ -394,14 +485,14 @@ class RolloutCollector:
                 final_obs = normalizer(final_observations(raw_obs, info)[truncated], update=False)
                 # V reads the observation alone: any mask will do
                 final_obs = self.policy_input(final_obs, np.ones((len(final_obs), self.mask_width), dtype=bool))
-                buf.next_values[t, truncated] = acting.value(final_obs)
+                buf.next_values[t, truncated] = self._values(acting, final_obs, truncated)
         self.observations, self.raw_observations = obs, raw_obs
         agent.global_step += cfg.num_steps * cfg.num_envs
         # Inside an episode the successor's value is the next step's value; the last step's successor is
         # the current observation. Truncated steps keep the value of their final observation from above.
-        successor_values = np.concatenate([buf.values[1:], acting.value(obs)[None]])
+        successor_values = np.concatenate([buf.values[1:], self._values(acting, obs)[None]])
         buf.next_values[:] = np.where(buf.truncated, buf.next_values, successor_values)
-        return buf.rollout(agent.device)
+        return buf.rollout(agent.device, cfg.training_sequence_length if self.state is not None else 0)
 
 
 # ---------------------------------------------------------------- the engine
@@ -435,16 +526,39 @@ class OnPolicyAgent(Agent):
         return self.learner.model
 
     @property
+    def recurrent(self) -> bool:
+        return isinstance(self.model, RecurrentActorCritic)
+
+    @property
     def reads_action_masks(self) -> bool:
         return self.model.mask_width > 0
 
     # ---------------------------------------------------------------- acting
 
-    def act(self, obs: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None) -> np.ndarray:
+    def act(
+        self,
+        obs: np.ndarray,
+        deterministic: bool = True,
+        action_masks: np.ndarray | None = None,
+        state: np.ndarray | None = None,
+        episode_start: np.ndarray | None = None,
+    ):
         """Actions for raw observations ([*obs_shape] or a batch [B, *obs_shape]), ready for `env.step`.
         Normalisation statistics are frozen here. A policy trained with --action-masks takes the mask of each
         observation (`env.action_masks()`, [mask_width] or [B, mask_width]); without one every action is allowed,
-        as in sb3-contrib's MaskablePPO.predict."""
+        as in sb3-contrib's MaskablePPO.predict.
+
+        A recurrent policy (--recurrent) returns `(actions, state)`, as sb3-contrib's RecurrentPPO.predict: give
+        back the state it returned with the next observations, and `episode_start` (one boolean per observation)
+        True where an observation starts an episode, where the state is reset (None: zeros, a first step)."""
+        if self.recurrent:
+            return self._act_recurrent(obs, deterministic, action_masks, state, episode_start)
+        if state is not None or episode_start is not None:
+            raise ActorCriticError(f"{self.algo} was trained without --recurrent: act without state or episode_start")
+        return self._act_feed_forward(obs, deterministic, action_masks)
+
+    def _policy_batch(self, obs: np.ndarray, action_masks: np.ndarray | None) -> tuple[np.ndarray, bool]:
+        """Raw observations -> (the policy's input batch [B, ...], whether one observation was given)."""
         obs = np.asarray(obs, dtype=np.float64)
         single = obs.ndim == len(self.observation_space.shape)
         batch = self.obs_normalizer(obs[None] if single else obs, update=False)
@@ -456,6 +570,10 @@ class OnPolicyAgent(Agent):
             batch = with_action_masks(batch, allowed)
         elif action_masks is not None:
             raise ActorCriticError(f"{self.algo} was trained without --action-masks: act without action_masks")
+        return batch, single
+
+    def _act_feed_forward(self, obs, deterministic: bool, action_masks) -> np.ndarray:
+        batch, single = self._policy_batch(obs, action_masks)
         acting = self._acting()
         if deterministic:
             actions = acting.mode(batch)
@@ -463,6 +581,33 @@ class OnPolicyAgent(Agent):
             actions = acting.sample(batch, acting.draw_noise((batch.shape[0],), self.generator))[0]
         actions = self.actions.to_environment(actions)
         return actions[0] if single else actions
+
+    def _act_recurrent(self, obs, deterministic: bool, action_masks, state, episode_start):
+        batch, single = self._policy_batch(obs, action_masks)
+        model, rows = self.model, len(batch)
+        shape = (STATES_PER_CELL[model.cell], rows, model.recurrent_size)
+        state = np.zeros(shape, np.float32) if state is None else np.asarray(state, dtype=np.float32)
+        starts = np.zeros(rows, bool) if episode_start is None else np.asarray(episode_start, bool).reshape(-1)
+        if state.shape != shape or starts.shape != (rows,):
+            raise ActorCriticError(
+                f"a state of shape {state.shape} and {starts.size} episode starts do not fit {rows} observation(s): "
+                f"give the state act returned last, {shape}, and one episode_start per observation"
+            )
+        noise = None if deterministic else self._acting().draw_noise((rows,), self.generator)
+        actions, state = self._acting().act(batch, state, starts, noise)
+        actions = self.actions.to_environment(actions)
+        return (actions[0] if single else actions), state
+
+    def _evaluation_policy(self):
+        if not self.recurrent:
+            return super()._evaluation_policy()
+        memory = {"state": None}  # the episode's state; None at its start (zeros)
+
+        def act(obs, *masks):
+            actions, memory["state"] = self.act(obs, True, *masks, state=memory["state"])
+            return actions
+
+        return act, lambda: memory.update(state=None)
 
     def _acting(self):
         """The NumPy copy of the model for acting (see `nets`), rebuilt after the parameters change."""
@@ -479,7 +624,7 @@ class OnPolicyAgent(Agent):
         export` writes)."""
         stats = self.obs_normalizer.stats if self.obs_normalizer.enabled else None
         low, high = (None, None) if self.actions.discrete else (self.action_space.low, self.action_space.high)
-        return NormalizedPolicy(
+        policy = NormalizedPolicy(
             self.model.body,
             stats,
             self.obs_normalizer.clip,
@@ -489,7 +634,10 @@ class OnPolicyAgent(Agent):
             self.actions.nvec,
             self.model.encoder,
             self.model.mask_width,
-        ).eval()
+        )
+        if self.recurrent:
+            policy = RecurrentNormalizedPolicy(self.model, policy)
+        return policy.eval()
 
     # ---------------------------------------------------------------- the loop
 
@@ -520,8 +668,11 @@ class OnPolicyAgent(Agent):
 
     def _extra_state(self, policy_only: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
         arrays = {k: v for name, stats in self._running_statistics().items() for k, v in stats.state(name).items()}
-        return numpy_arrays_to_tensors(arrays), {}
+        memory = self.collector.memory() if self.recurrent else {}
+        return numpy_arrays_to_tensors({**arrays, **memory}), {}
 
     def _load_extra_state(self, tensors: dict[str, torch.Tensor], counters: dict) -> None:
         for name, stats in self._running_statistics().items():
             stats.load_state(name, tensors_to_numpy(tensors, name))
+        if self.recurrent:
+            self.collector.load_memory(tensors_to_numpy(tensors, "recurrent"))

@@ -9,14 +9,19 @@ while not converged:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from actorcritic.algorithms.buffers import Rollout
 from actorcritic.algorithms.engine import MetricMeans
-from actorcritic.algorithms.onpolicy import OnPolicyAgent, OnPolicyLearner, RolloutConfig, advantages_and_returns
+from actorcritic.algorithms.onpolicy import (
+    OnPolicyAgent,
+    OnPolicyLearner,
+    RolloutConfig,
+    advantages_and_returns,
+    shuffled_minibatches,
+)
 from actorcritic.config import check_positive_int, check_range, check_scheduled
 from actorcritic.core.estimators import explained_variance, normalize
 from actorcritic.core.losses import clipped_surrogate, value_loss
@@ -154,17 +159,13 @@ class PPOLearner(OnPolicyLearner):
         cfg = self.config
         per_minibatch = cfg.normalize_advantages and cfg.normalize_per_minibatch
         advantages, returns = advantages_and_returns(batch, cfg, cfg.normalize_advantages and not per_minibatch)
-        size = batch.rewards.numel()
         samples = batch.transitions(advantages, returns, batch.values)
         diagnostics, steps = MetricMeans(), 0
         for _ in range(cfg.epochs):
-            order = torch.randperm(size, generator=generator).to(self.device)
-            shuffled = [x[order] for x in samples]  # one gather per epoch; minibatches are then slices
-            epoch_kl = torch.zeros((), device=self.device)
-            for start in range(0, size, cfg.minibatch_size):
-                obs, actions, old_log_probs, adv, ret, old_values = (
-                    x[start : start + cfg.minibatch_size] for x in shuffled
-                )
+            epoch_kl, minibatches = torch.zeros((), device=self.device), 0
+            for obs, actions, old_log_probs, adv, ret, old_values in shuffled_minibatches(
+                samples, cfg.minibatch_size, generator
+            ):
                 if per_minibatch and len(adv) > 1:  # a last minibatch of one has no std
                     adv = normalize(adv)
                 log_probs, entropy, values = self.model.evaluate_actions(obs, actions)
@@ -186,8 +187,8 @@ class PPOLearner(OnPolicyLearner):
                     }
                 )
                 epoch_kl += info["approx_kl"]
-                steps += 1
-            if cfg.target_kl > 0 and epoch_kl.item() / math.ceil(size / cfg.minibatch_size) > cfg.target_kl:
+                steps, minibatches = steps + 1, minibatches + 1
+            if cfg.target_kl > 0 and epoch_kl.item() / minibatches > cfg.target_kl:
                 break
         explained = explained_variance(returns, batch.values)
         return {**diagnostics.means(), "explained_variance": float(explained), "gradient_steps": steps}

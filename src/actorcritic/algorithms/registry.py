@@ -15,6 +15,7 @@ from actorcritic.algorithms.droq import DroQ, DroQConfig
 from actorcritic.algorithms.grpo import GRPO, GRPOConfig
 from actorcritic.algorithms.grpo_lm import GRPOLM, GRPOLMConfig
 from actorcritic.algorithms.ppo import PPO, PPOConfig
+from actorcritic.algorithms.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig
 from actorcritic.algorithms.redq import REDQ, REDQConfig
 from actorcritic.algorithms.reinforce import REINFORCE, REINFORCEConfig
 from actorcritic.algorithms.sac import SAC, SACConfig
@@ -66,6 +67,11 @@ ALGORITHMS: dict[str, Registration] = {
     for registration in (
         Registration(PPO, PPOConfig, dict(_ON_POLICY_SMOKE, minibatch_size=32, epochs=2)),
         Registration(A2C, A2CConfig, dict(_ON_POLICY_SMOKE, num_steps=8, log_every=64)),
+        Registration(
+            RecurrentPPO,
+            RecurrentPPOConfig,
+            dict(_ON_POLICY_SMOKE, minibatch_size=16, epochs=2, recurrent_size=8, sequence_length=8),
+        ),
         Registration(REINFORCE, REINFORCEConfig, dict(_ON_POLICY_SMOKE, baseline="value")),
         Registration(TRPO, TRPOConfig, dict(_ON_POLICY_SMOKE, minibatch_size=32, value_epochs=2)),
         Registration(

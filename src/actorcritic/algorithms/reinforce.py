@@ -77,6 +77,10 @@ class REINFORCEConfig(RolloutConfig):
             raise ActorCriticError(
                 f"--advantage {self.advantage} needs a value function: use --baseline value, or --advantage mc"
             )
+        if self.baseline == "optimal" and self.recurrent != "none":
+            raise ActorCriticError(
+                "--baseline optimal needs per-step scores, which a recurrent policy has not: choose another baseline"
+            )
 
     PRESETS = {"CartPole-v1": dict(total_steps=200_000, learning_rate=3e-3)}
 

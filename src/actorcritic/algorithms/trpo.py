@@ -76,6 +76,8 @@ class TRPOConfig(RolloutConfig):
 class TRPOLearner(OnPolicyLearner):
     """TRPO's update: a natural-gradient step of the policy inside the trust region, then Adam on the value."""
 
+    recurrent_policies = False  # its Fisher-vector products and line search read single steps
+
     def update(self, batch: Rollout, update_index: int, generator: torch.Generator) -> dict[str, float]:
         cfg = self.config
         advantages, returns = advantages_and_returns(batch, cfg, cfg.normalize_advantages)

@@ -27,6 +27,7 @@ def evaluate_policy(
     video_prefix: str = "episode",
     action_masks: bool = False,
     max_steps: int = 0,
+    start_episode=None,
 ) -> list[float]:
     """Undiscounted returns of `episodes` fresh episodes of `act(obs_batch) -> action_batch`, one
     environment (an id or an `EnvMaker`), episode i reset with `reset_seeds(seed, EVALUATION_RESETS, episodes)[i]`.
@@ -34,7 +35,8 @@ def evaluate_policy(
     RecordVideo; needs moviepy, the `video` extra). With `action_masks`, `act(obs_batch, mask_batch)` also gets
     the environment's `action_masks()` of each observation. An episode is cut after `max_steps` steps (0: the
     environment's time limit, or `UNLIMITED_EPISODE_CAP` where it has none), its return so far counted, with a
-    warning: an environment that never ends its episodes would otherwise never let evaluation return."""
+    warning: an environment that never ends its episodes would otherwise never let evaluation return.
+    `start_episode()`, where given, is called as each episode starts (a recurrent policy resets its state)."""
     maker = env if isinstance(env, EnvMaker) else EnvMaker(env)
     maker.check()
     env = _video_env(maker, Path(video_dir), video_prefix) if video_dir is not None else maker.single()
@@ -44,6 +46,8 @@ def evaluate_policy(
         # rendering for a video may find its dependency missing only here
         for episode_seed in reset_seeds(seed, EVALUATION_RESETS, episodes):
             obs, _ = env.reset(seed=episode_seed)
+            if start_episode is not None:
+                start_episode()
             total, done, steps = 0.0, False, 0
             while not done:
                 masks = (np.asarray(env.get_wrapper_attr("action_masks")())[None],) if action_masks else ()

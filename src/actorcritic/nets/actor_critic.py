@@ -189,9 +189,14 @@ class ActingActorCritic:
     def sample(self, obs: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """obs [B, obs_dim] (then the mask) -> actions [B] or [B, A], log π(a|s) [B] (float32), V(s) [B]."""
         obs, allowed = split_action_mask(obs, self.mask_width)
-        out = self.body(obs)
+        return self.sample_outputs(self.body(obs), allowed, noise)
+
+    def sample_outputs(
+        self, out: np.ndarray, allowed: np.ndarray | None, noise: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`sample` from the networks' outputs [M, B, width] and the allowed actions (or None)."""
         policy_out = out[0] if allowed is None else np.where(allowed, out[0], np.float32(MASKED_LOGIT))
-        values = out[1, :, 0] if out.shape[0] > 1 else np.zeros(out.shape[1], dtype=np.float32)
+        values = self.values_of(out)
         if self.nvec is not None:
             groups = np.split(policy_out, np.cumsum(self.nvec)[:-1], axis=-1)
             sampled = [_sample_categorical(logits, noise[:, g]) for g, logits in enumerate(groups)]
@@ -207,7 +212,10 @@ class ActingActorCritic:
     def mode(self, obs: np.ndarray) -> np.ndarray:
         """The deterministic action: argmax of the (allowed) logits, or the Gaussian mean."""
         obs, allowed = split_action_mask(obs, self.mask_width)
-        policy_out = self.body(obs)[0]
+        return self.mode_outputs(self.body(obs)[0], allowed)
+
+    def mode_outputs(self, policy_out: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+        """`mode` from the policy's output [B, width] and the allowed actions (or None)."""
         if allowed is not None:
             policy_out = np.where(allowed, policy_out, np.float32(MASKED_LOGIT))
         if self.nvec is not None:
@@ -218,7 +226,11 @@ class ActingActorCritic:
 
     def value(self, obs: np.ndarray) -> np.ndarray:
         """V(s) [B]; zeros for a policy without a value network."""
-        out = self.body(split_action_mask(obs, self.mask_width)[0])
+        return self.values_of(self.body(split_action_mask(obs, self.mask_width)[0]))
+
+    @staticmethod
+    def values_of(out: np.ndarray) -> np.ndarray:
+        """V [B] from the networks' outputs [M, B, width]; zeros for a policy alone."""
         return out[1, :, 0] if out.shape[0] > 1 else np.zeros(out.shape[1], dtype=np.float32)
 
 
@@ -302,9 +314,17 @@ class NormalizedPolicy(nn.Module):
         self.register_buffer("high", torch.as_tensor(high if high is not None else 0.0, dtype=torch.float32))
 
     def forward(self, obs: Tensor, action_mask: Tensor | None = None) -> Tensor:
+        return self.act_on_features(self.normalized(obs), action_mask)
+
+    def normalized(self, obs: Tensor) -> Tensor:
+        """Raw observations -> what the policy's layers read: normalised, then encoded where there is an encoder."""
         if self.normalize:
             obs = torch.clamp((obs - self.obs_mean) / self.obs_scale, -self.clip, self.clip)
-        out = self.body.member(self.encoder(obs) if self.encoder is not None else obs, 0)
+        return self.encoder(obs) if self.encoder is not None else obs
+
+    def act_on_features(self, features: Tensor, action_mask: Tensor | None = None) -> Tensor:
+        """The policy's MLP on `features`, then the deterministic action over the allowed actions."""
+        out = self.body.member(features, 0)
         if action_mask is not None:
             out = out.masked_fill(~action_mask.bool(), MASKED_LOGIT)
         if self.nvec is not None:

@@ -252,8 +252,8 @@ class SeparateMLPs(nn.Module):
         )
 
     def forward(self, x: Tensor, detach_weights: bool = False, generator: torch.Generator | None = None) -> Tensor:
-        """x [B, in] -> [M, B, out]."""
-        outputs = [stack(x, detach_weights, generator) for stack in self.stacks]
+        """x [B, in] (fed to every member) or [M, B, in] -> [M, B, out]."""
+        outputs = [stack(_member_input(x, m), detach_weights, generator) for m, stack in enumerate(self.stacks)]
         return torch.cat([torch.nn.functional.pad(out, (0, self.out_features - out.shape[-1])) for out in outputs])
 
     def member(self, x: Tensor, index: int, detach_weights: bool = False, generator=None) -> Tensor:
@@ -275,9 +275,15 @@ class NumpySeparateMLPs:
         self.stacks, self.out_features = [stack.numpy_copy() for stack in net.stacks], net.out_features
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        outputs = [stack(x) for stack in self.stacks]
+        outputs = [stack(_member_input(x, m)) for m, stack in enumerate(self.stacks)]
         padded = [np.pad(out, ((0, 0), (0, 0), (0, self.out_features - out.shape[-1]))) for out in outputs]
         return np.concatenate(padded)
+
+
+def _member_input(x, member: int):
+    """What member `member` of separate MLPs reads: x [B, in] itself, or its row of x [M, B, in] (a [1, B, in]
+    feeds every member)."""
+    return x if x.ndim == 2 or len(x) == 1 else x[member : member + 1]
 
 
 def linear_stack(

@@ -7,6 +7,10 @@ one standalone model that loads without actorcritic.
 Input: float32 observations [B, obs_dim] (any batch size), and for a policy trained with --action-masks a second
 input, the action masks [B, mask_width] (bool; ONNX name "action_mask"). Output: what `agent.act` returns:
 actions [B, A] inside the action box, or action indices [B] (int64) for a discrete space.
+
+A recurrent policy (--recurrent) takes its state as the second input ("state", [S, B, H]: (h, c) of its LSTM
+or h of its GRU; zeros at an episode's start) before any mask, and returns (action, next state), as `agent.act`
+does; feed the next state back with the next observation.
 """
 
 from __future__ import annotations
@@ -41,7 +45,12 @@ def export_policy(agent, out: Path, format: Literal["onnx", "torchscript"]) -> P
     policy = agent.deterministic_policy().requires_grad_(False)
     example = torch.as_tensor(agent.observation_space.sample()[None].repeat(2, 0), dtype=torch.float32)
     mask_width = getattr(policy, "mask_width", 0)
-    examples = (example,) + ((torch.ones(2, mask_width, dtype=torch.bool),) if mask_width else ())
+    state_shape = getattr(policy, "state_shape", None)  # a recurrent policy's [S, H]
+    examples = (
+        (example,)
+        + ((torch.zeros(state_shape[0], 2, state_shape[1]),) if state_shape else ())
+        + ((torch.ones(2, mask_width, dtype=torch.bool),) if mask_width else ())
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # both exporters are chatty about their own deprecations
         if format == "torchscript":
@@ -52,11 +61,11 @@ def export_policy(agent, out: Path, format: Literal["onnx", "torchscript"]) -> P
             write_atomic(out, model.getvalue())
         else:
             with replaced_atomically(out) as temporary:
-                _export_onnx(policy, examples, temporary)
+                _export_onnx(policy, examples, temporary, state_shape is not None)
     return out
 
 
-def _export_onnx(policy: torch.nn.Module, examples: tuple[torch.Tensor, ...], path: Path) -> None:
+def _export_onnx(policy: torch.nn.Module, examples: tuple[torch.Tensor, ...], path: Path, recurrent: bool) -> None:
     try:
         import onnx  # noqa: F401  (the exporter needs both)
         import onnxscript  # noqa: F401
@@ -79,9 +88,12 @@ def _export_onnx(policy: torch.nn.Module, examples: tuple[torch.Tensor, ...], pa
                 examples,
                 str(path),
                 dynamo=True,
-                input_names=["observation", "action_mask"][: len(examples)],
-                output_names=["action"],
-                dynamic_shapes=tuple({0: batch} for _ in examples),
+                input_names=(["observation", "state", "action_mask"] if recurrent else ["observation", "action_mask"])[
+                    : len(examples)
+                ],
+                output_names=["action", "next_state"] if recurrent else ["action"],
+                # the batch is the first dimension of every input, the second of a state [S, B, H]
+                dynamic_shapes=tuple({1 if recurrent and index == 1 else 0: batch} for index in range(len(examples))),
                 external_data=False,
             )
     finally:
