@@ -164,3 +164,38 @@ def test_a_multi_seed_recurrent_run_trains_each_seed(tmp_path):
     flags = smoke_flags("recurrent-ppo", env=NO_VELOCITY, num_envs=2)
     assert main(["train", "recurrent-ppo", *flags, "--seeds", "0", "1", "--run-dir", str(run)]) == 0
     assert main(["evaluate", str(run), "--episodes", "1"]) == 0
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_unroll_and_its_gradients_are_pytorchs_cells_stepped_one_by_one(cell):
+    """`unroll` (batched members, input products before the loop, the recurrent weights' gradient as one product
+    after the backward pass) against nn.LSTMCell / nn.GRUCell stepped with the same resets, from a non-zero state."""
+    torch.manual_seed(0)
+    model = PPO(PPOConfig.for_env(NO_VELOCITY, seed=0, recurrent=cell, **SMALL)).model
+    steps, batch, per_cell = 6, 3, 2 if cell == "lstm" else 1
+    features, state = torch.randn(steps, batch, 2), torch.randn(model.state_size, batch, 16)
+    starts = torch.zeros(steps, batch)
+    starts[2, 0] = starts[4, 1] = 1.0
+    weights = torch.randn(2, steps, batch, 16)
+
+    def gradients(loss):
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        return {name: p.grad.clone() for name, p in model.cells.named_parameters()}
+
+    hidden, last = model.unroll(features, state, starts)
+    ours = gradients((hidden * weights).sum() + last.sum())
+    expected_hidden, expected_last = [], []
+    for member, module in enumerate(model.cells):
+        mine, outputs = list(state[member * per_cell : (member + 1) * per_cell]), []
+        for t in range(steps):
+            mine = [part * (1.0 - starts[t])[:, None] for part in mine]
+            mine = list(module(features[t], tuple(mine))) if cell == "lstm" else [module(features[t], mine[0])]
+            outputs.append(mine[0])
+        expected_hidden.append(torch.stack(outputs))
+        expected_last += mine
+    expected_hidden, expected_last = torch.stack(expected_hidden), torch.stack(expected_last)
+    assert torch.allclose(hidden, expected_hidden, atol=1e-6) and torch.allclose(last, expected_last, atol=1e-6)
+    theirs = gradients((expected_hidden * weights).sum() + expected_last.sum())
+    for name in theirs:
+        assert torch.allclose(ours[name], theirs[name], atol=1e-5), name

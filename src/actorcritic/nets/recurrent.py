@@ -75,19 +75,52 @@ class RecurrentActorCritic(ActorCritic):
     def step(self, features: Tensor, state: Tensor, episode_starts: Tensor) -> tuple[Tensor, Tensor]:
         """One step of every cell: features [B, F], state [S, B, H], episode_starts [B] -> (the h of each member
         [M, B, H], the next state [S, B, H]). The state is zeroed first where an episode starts."""
-        state = state * (1.0 - episode_starts)[None, :, None]
-        per_cell = STATES_PER_CELL[self.cell]
-        hidden, next_state = [], []
-        for member, cell in enumerate(self.cells):
-            mine = state[member * per_cell : (member + 1) * per_cell]
-            if per_cell == 2:
-                h, c = cell(features, (mine[0], mine[1]))
-                next_state += [h, c]
+        hidden, state = self.unroll(features[None], state, episode_starts[None])
+        return hidden[:, 0], state
+
+    def unroll(self, features: Tensor, state: Tensor, episode_starts: Tensor) -> tuple[Tensor, Tensor]:
+        """The cells through time: features [T, B, F], the state before step 0 [S, B, H], episode_starts [T, B]
+        -> (the h of each member at each step [M, T, B, H], the state after the last step [S, B, H]).
+
+        PyTorch's LSTM and GRU equations, both members in one batched product per step. The input products of
+        every step are one product before the loop, and the recurrent weights' gradient is one product after
+        the backward pass (`_RecurrentWeightGradient`): a gradient per step of a [4H, H] matrix costs, on a
+        CPU, far more than its arithmetic (a fresh 1 MB buffer each time)."""
+        steps, batch = episode_starts.shape
+        members, size, lstm = len(self.cells), self.recurrent_size, self.cell == "lstm"
+        cells = list(self.cells)
+        weight_ih = torch.stack([cell.weight_ih for cell in cells])  # [M, G·H, F]
+        bias_ih = torch.stack([cell.bias_ih for cell in cells])[:, None]
+        if lstm:  # both biases are added to the gates alike
+            bias_ih = bias_ih + torch.stack([cell.bias_hh for cell in cells])[:, None]
+        else:  # a GRU's candidate reads r ⊙ (W_hn h + b_hn): b_hh stays with the recurrent product
+            bias_hh = torch.stack([cell.bias_hh for cell in cells])[:, None]
+        inputs = torch.matmul(features.reshape(1, steps * batch, -1), weight_ih.transpose(1, 2)) + bias_ih
+        inputs = inputs.reshape(members, steps, batch, -1).unbind(1)
+        recurrent_weight = torch.stack([cell.weight_hh.detach() for cell in cells]).transpose(1, 2)  # [M, H, G·H]
+        gradient = _RecurrentWeightGradient([cell.weight_hh for cell in cells])
+        keep = (1.0 - episode_starts)[:, None, :, None].unbind(0)  # [1, B, 1] per step
+        state = state.reshape(members, -1, batch, size)
+        h, c = state[:, 0], (state[:, 1] if lstm else None)
+        hidden = []
+        for t in range(steps):
+            h = h * keep[t]
+            gradient.inputs.append(h.detach())
+            if lstm:
+                c = c * keep[t]
+                gates = _TapGradient.apply(inputs[t] + torch.bmm(h, recurrent_weight), gradient, t)
+                i, f, g, o = gates.chunk(4, -1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
             else:
-                h = cell(features, mine[0])
-                next_state.append(h)
+                recurrent = _TapGradient.apply(torch.bmm(h, recurrent_weight) + bias_hh, gradient, t)
+                x_r, x_z, x_n = inputs[t].chunk(3, -1)
+                h_r, h_z, h_n = recurrent.chunk(3, -1)
+                r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+                h = (1.0 - z) * torch.tanh(x_n + r * h_n) + z * h
             hidden.append(h)
-        return torch.stack(hidden), torch.stack(next_state)
+        last = torch.stack([h, c], 1) if lstm else h[:, None]
+        return torch.stack(hidden, 1), last.reshape(-1, batch, size)
 
     def forward(self, sequences: Sequences) -> tuple[Tensor, Tensor | None]:
         """Sequences [T, n] -> policy output [T·n, width] and values [T·n] (None without a value network): the
@@ -96,12 +129,8 @@ class RecurrentActorCritic(ActorCritic):
         obs, allowed = split_action_mask(sequences.observations.reshape(steps * copies, -1), self.mask_width)
         if self.encoder is not None:
             obs = self.encoder(sequences.observations.reshape(steps * copies, *sequences.observations.shape[2:]))
-        features = obs.reshape(steps, copies, -1)
-        state, hidden = sequences.initial_state, []
-        for t in range(steps):
-            h, state = self.step(features[t], state, sequences.episode_starts[t])
-            hidden.append(h)
-        out = self.body(torch.stack(hidden, 1).reshape(len(self.cells), steps * copies, -1))
+        hidden, _ = self.unroll(obs.reshape(steps, copies, -1), sequences.initial_state, sequences.episode_starts)
+        out = self.body(hidden.reshape(len(self.cells), steps * copies, -1))
         policy_out = out[0] if allowed is None else out[0].masked_fill(~allowed, MASKED_LOGIT)
         return policy_out, (out[1, :, 0] if self.has_value else None)
 
@@ -113,6 +142,46 @@ class RecurrentActorCritic(ActorCritic):
         if self.encoder is not None:  # EncodedActing: the heads behind it
             heads = heads.heads
         return RecurrentActing([NumpyCell(cell) for cell in self.cells], heads, self.encoder, self.mask_width)
+
+
+class _RecurrentWeightGradient:
+    """The recurrent weights' gradient of an unroll, Σ_t ∂L/∂(recurrent product_t)ᵀ h_{t-1}, as one product once
+    the backward pass has given every step's ∂L/∂gates (collected by `_TapGradient`), added to each cell's
+    `weight_hh.grad` (the engine's flat gradient buffer, or a new one)."""
+
+    def __init__(self, weights: list[Tensor]):
+        self.weights, self.inputs, self.gradients, self.queued = weights, [], {}, False
+
+    def collect(self, step: int, gradient: Tensor) -> None:
+        self.gradients[step] = gradient
+        if not self.queued:  # runs when the whole backward pass is done, before backward() returns
+            self.queued = True
+            torch.autograd.Variable._execution_engine.queue_callback(self.add_to_weights)
+
+    def add_to_weights(self) -> None:
+        steps = range(len(self.inputs))
+        gradients = torch.stack([self.gradients[t] for t in steps], 1).flatten(1, 2)  # [M, T·B, G·H]
+        inputs = torch.stack(self.inputs, 1).flatten(1, 2)  # [M, T·B, H]
+        for weight, gradient in zip(self.weights, torch.bmm(gradients.transpose(1, 2), inputs)):
+            if weight.grad is None:
+                weight.grad = gradient
+            else:
+                weight.grad.add_(gradient)
+        self.gradients, self.queued = {}, False
+
+
+class _TapGradient(torch.autograd.Function):
+    """Identity; its backward hands the gradient of step `step`'s gates to the unroll's `_RecurrentWeightGradient`."""
+
+    @staticmethod
+    def forward(ctx, gates: Tensor, gradient: _RecurrentWeightGradient, step: int) -> Tensor:
+        ctx.gradient, ctx.step = gradient, step
+        return gates.view_as(gates)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        ctx.gradient.collect(ctx.step, grad)
+        return grad, None, None
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
