@@ -14,6 +14,7 @@ from actorcritic import PPO, SAC, TD3, PPOConfig, SACConfig, TD3Config
 from actorcritic.algorithms.registry import ALGORITHMS
 from actorcritic.cli.commands import main
 from actorcritic.errors import ActorCriticError
+from actorcritic.nets.recurrent import Sequences
 from actorcritic.runs.seeds import SeedGroup, load_agent_or_group, make_agent
 
 # That a seed trains bit-identically alone and beside others is the contract suite's check
@@ -50,6 +51,8 @@ def seed_loss(agent, obs: torch.Tensor) -> torch.Tensor:
     learner = getattr(agent, "learner", agent)
     if hasattr(learner, "critics"):
         return learner.critics.q(obs, learner.act(obs)).sum()
+    if getattr(agent, "recurrent", False):  # one step of every observation, from zeros
+        obs = Sequences(obs[None], torch.zeros(1, len(obs)), learner.model.initial_state(len(obs)))
     policy_out, values = learner.model(obs)
     return policy_out.sum() + (values.sum() if values is not None else 0)
 
