@@ -33,7 +33,13 @@ def run_actorcritic(steps: int, seed: int, threads: int) -> dict:
     from actorcritic import RecurrentPPO, RecurrentPPOConfig
 
     config = RecurrentPPOConfig.for_env(
-        ENV, seed=seed, total_steps=steps, num_threads=threads, recurrent_size=SETTINGS["lstm"], eval_every=0
+        ENV,
+        seed=seed,
+        total_steps=steps,
+        num_threads=threads,
+        recurrent_size=SETTINGS["lstm"],
+        eval_every=0,
+        layer_norm=False,  # sb3-contrib's MlpLstmPolicy has none: the same networks on both sides
     )
     assert (config.num_envs, config.num_steps, config.minibatch_size, config.epochs) == (8, 32, 256, 20)
     agent = RecurrentPPO(config)
