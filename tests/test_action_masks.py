@@ -73,6 +73,42 @@ class AllAllowed(gym.Wrapper):
         return np.ones(2, dtype=bool)
 
 
+class MaskInInfo(gym.Env):
+    """ForbiddenActions with its mask in `info["action_mask"]` (Gymnasium's Taxi convention), no action_masks()."""
+
+    def __init__(self):
+        self.inner = ForbiddenActions()
+        self.observation_space, self.action_space = self.inner.observation_space, self.inner.action_space
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = self.inner.reset(seed=seed)
+        return obs, {**info, "action_mask": self.inner.action_masks().astype(np.int8)}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.inner.step(action)
+        return obs, reward, terminated, truncated, {**info, "action_mask": self.inner.action_masks().astype(np.int8)}
+
+
+class MaskInObservation(MaskInInfo):
+    """ForbiddenActions with its mask as the "action_mask" key of a Dict observation (PettingZoo's convention)."""
+
+    def __init__(self):
+        super().__init__()
+        self.observation_space = gym.spaces.Dict(
+            {"observation": self.inner.observation_space, "action_mask": gym.spaces.MultiBinary(4)}
+        )
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed)
+        return {"observation": obs, "action_mask": info.pop("action_mask")}, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return {"observation": obs, "action_mask": info.pop("action_mask")}, reward, terminated, truncated, info
+
+
+gym.register("ForbiddenActionsInInfo-v0", entry_point=MaskInInfo)
+gym.register("ForbiddenActionsInObservation-v0", entry_point=MaskInObservation)
 gym.register("ForbiddenActions-v0", entry_point=ForbiddenActions)
 gym.register("ForbiddenMultiActions-v0", entry_point=lambda: ForbiddenActions(nvec=(3, 2)))
 gym.register("ForbiddenActionsWrongWidth-v0", entry_point=lambda: ForbiddenActions(width=3))
@@ -90,6 +126,25 @@ def test_no_forbidden_action_is_ever_taken(algo, env):
     agent = ALGORITHMS[algo].agent_class(smoke_config(algo, **{**MASKED, "env": env}))
     agent.learn()
     assert len(agent.evaluate(3)) == 3
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+@pytest.mark.parametrize("env", ["ForbiddenActionsInInfo-v0", "ForbiddenActionsInObservation-v0"])
+def test_masks_in_the_info_or_the_observation_are_honoured_alike(algo, env):
+    """The other two conventions: training and evaluation on environments that raise on a forbidden action finish;
+    a Dict observation's mask is taken out of what the networks read."""
+    agent = ALGORITHMS[algo].agent_class(smoke_config(algo, **{**MASKED, "env": env}))
+    agent.learn()
+    assert len(agent.evaluate(3)) == 3
+    assert agent.observation_space.shape == (ForbiddenActions().observation_space.shape[0],)
+
+
+def test_taxi_trains_with_its_own_info_masks(tmp_path, capsys):
+    run = tmp_path / "run"
+    flags = ["--env", "Taxi-v4", "--action-masks", "--total-steps", "128", "--num-envs", "2", "--num-steps", "32",
+             "--hidden-sizes", "8", "--eval-episodes", "1", "--eval-max-steps", "50"]  # fmt: skip
+    assert main(["train", "ppo", *flags, "--run-dir", str(run)]) == 0
+    assert main(["evaluate", str(run), "--episodes", "1"]) == 0
 
 
 def test_the_masked_policy_gives_forbidden_actions_probability_zero():

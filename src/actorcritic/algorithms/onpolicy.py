@@ -33,6 +33,7 @@ from actorcritic.core.normalization import ObservationNormalizer, RewardScaler, 
 from actorcritic.core.optim import FlatParameters, make_optimizer
 from actorcritic.envs.episodes import EpisodeStatistics, check_finite_step, final_observations
 from actorcritic.envs.make import is_image
+from actorcritic.envs.masks import no_masks
 from actorcritic.errors import ActorCriticError
 from actorcritic.nets.actor_critic import ActorCritic, NormalizedPolicy
 from actorcritic.nets.cnn import NatureCNN
@@ -63,9 +64,10 @@ class OnPolicyConfig(AgentConfig):
     log_every: int = 0
     """Environment steps per metrics row, the means over that window's updates (0: one row per update)."""
     action_masks: bool = False
-    """Invalid-action masking: read the environment's `action_masks()` (sb3-contrib's convention, e.g. its
-    ActionMasker wrapper: one boolean per action, per choice for MultiDiscrete) before every action, and give
-    the actions it forbids probability 0 in acting, training, evaluation and export. Discrete spaces only."""
+    """Invalid-action masking: read which actions are allowed before every action (one boolean per action, per
+    choice for MultiDiscrete), from the environment's `action_masks()` (sb3-contrib's convention), its
+    `info["action_mask"]` (Gymnasium's Taxi) or an "action_mask" key of its Dict observation (PettingZoo's), and
+    give the actions it forbids probability 0 in acting, training, evaluation and export. Discrete spaces only."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -452,11 +454,8 @@ class RolloutCollector:
             env.reset(seed=agent.config.seed)
             try:
                 read_masks = env.get_wrapper_attr("action_masks")
-            except AttributeError:
-                raise ActorCriticError(
-                    f"--action-masks needs an action_masks() method on {agent.config.env}: give the environment "
-                    "one (or wrap it in sb3_contrib.common.wrappers.ActionMasker), or drop --action-masks"
-                ) from None
+            except AttributeError:  # an environment built without its maker's mask conventions (a factory)
+                raise no_masks(agent.config.env) from None
             check_action_masks(np.asarray(read_masks(), dtype=bool).reshape(1, -1), agent.actions, agent.config.env)
         finally:
             env.close()

@@ -24,6 +24,7 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
+from actorcritic.envs.masks import with_action_masks
 from actorcritic.envs.resume import EpisodeRecorder
 from actorcritic.errors import ActorCriticError
 
@@ -168,6 +169,8 @@ class EnvMaker:
     """Wrappers of the training copies only (after `wrappers`)."""
     asynchronous: bool = False
     """Step the training copies in worker processes (one each) instead of this process."""
+    action_masks: bool = False
+    """Give each copy an `action_masks()` method from whichever convention it uses (`envs.masks`)."""
 
     @classmethod
     def from_config(cls, config, env_fn: Callable[[], gym.Env] | None = None) -> "EnvMaker":
@@ -179,6 +182,7 @@ class EnvMaker:
             config.encoder != "mlp",
             tuple(config.training_wrappers),
             config.vectorization == "async",
+            getattr(config, "action_masks", False),
         )
 
     def check(self) -> None:
@@ -215,6 +219,8 @@ class EnvMaker:
                     f"--wrapper {spec} cannot wrap {self.env_id} {given} ({type(error).__name__}: {error}): "
                     "give the arguments it needs as module:Class:key=value,key=value"
                 ) from None
+        if self.action_masks:  # before flattening: a Dict observation's mask is taken out of it
+            env = with_action_masks(env, self.env_id)
         space = env.observation_space
         if self.keep_images and is_image(space):
             return env
