@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import a2c_vs_sb3  # noqa: E402
 import her_vs_sb3  # noqa: E402
+import maskable_ppo_vs_sb3_contrib  # noqa: E402
 import offpolicy_vs_sb3  # noqa: E402
 import ppo_vs_sb3  # noqa: E402
 import recurrent_ppo_vs_sb3_contrib  # noqa: E402
@@ -31,6 +32,7 @@ import trpo_vs_sb3_contrib  # noqa: E402
         lambda: ppo_vs_sb3.run_actorcritic({**ppo_vs_sb3.CASES["cartpole"], "num_steps": 32}, 512, 0, 1, num_seeds=2),
         lambda: her_vs_sb3.run_actorcritic(4, 50, 20, 0, 1),
         lambda: recurrent_ppo_vs_sb3_contrib.run_actorcritic(256, 0, 1),
+        lambda: maskable_ppo_vs_sb3_contrib.run_actorcritic(1024, 0, 1),
     ],
 )
 def test_the_actorcritic_side_of_each_benchmark_runs(run):

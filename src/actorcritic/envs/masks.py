@@ -78,3 +78,47 @@ def with_action_masks(env: gym.Env, env_id: str) -> gym.Env:
     if isinstance(space, gym.spaces.Dict) and MASK_KEY in space.spaces:
         return ActionMaskFromObservation(env)
     return ActionMaskFromInfo(env, env_id)
+
+
+class InvalidActionsEnv(gym.Env):
+    """A task with many invalid actions, for masking: each step the observation (one-hot) names a target among
+    `actions` actions, of which only `allowed` (the target among them) are valid, drawn anew each step and given by
+    `action_masks()`. Reward 1 for the target, 0 otherwise; an invalid action is taken like any other (reward 0),
+    so an unmasked policy can learn it too, only slower. Episodes of `length` steps. Choosing at random among the
+    valid actions earns `length / allowed`, among all `length / actions`."""
+
+    def __init__(self, actions: int = 16, allowed: int = 4, length: int = 16):
+        if not 1 <= allowed <= actions:
+            raise ActorCriticError(
+                f"InvalidActions needs 1 <= allowed <= actions, not allowed={allowed}, actions={actions}"
+            )
+        self.actions, self.allowed, self.length = actions, allowed, length
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (actions,), np.float32)
+        self.action_space = gym.spaces.Discrete(actions)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        self._draw()
+        return self._observation(), {}
+
+    def _draw(self) -> None:
+        self.target = int(self.np_random.integers(self.actions))
+        others = self.np_random.permutation([a for a in range(self.actions) if a != self.target])[: self.allowed - 1]
+        self.valid = np.zeros(self.actions, dtype=bool)
+        self.valid[[self.target, *others]] = True
+
+    def _observation(self) -> np.ndarray:
+        return np.eye(self.actions, dtype=np.float32)[self.target]
+
+    def action_masks(self) -> np.ndarray:
+        return self.valid.copy()
+
+    def step(self, action):
+        reward = float(int(action) == self.target)
+        self.steps += 1
+        self._draw()
+        return self._observation(), reward, self.steps >= self.length, False, {}
+
+
+gym.register("InvalidActions-v0", entry_point=InvalidActionsEnv)
