@@ -15,7 +15,6 @@ from actorcritic import A2C, PPO, PPOConfig
 from actorcritic.algorithms.onpolicy import with_action_masks
 from actorcritic.algorithms.registry import ALGORITHMS
 from actorcritic.cli.commands import main
-from actorcritic.errors import ActorCriticError
 
 EPISODE = 16
 
@@ -271,6 +270,16 @@ def test_unfit_masks_and_spaces_are_one_line(flags, message, tmp_path, capsys):
     assert_one_line_error(capsys, code, message)
 
 
-def test_grpo_refuses_action_masks():
-    with pytest.raises(ActorCriticError, match="grpo .* takes no --action-masks"):
-        dataclasses.replace(smoke_config("grpo"), action_masks=True)
+def test_grpo_masks_its_groups():
+    """GRPO's groups on the environment that raises on a forbidden action: training and evaluation finish, and the
+    update's log π of the group's steps are the sampled ones (the mask is stored beside each observation)."""
+    config = dataclasses.replace(
+        smoke_config("grpo"), env="ForbiddenActions-v0", action_masks=True, normalize_observations=False
+    )
+    agent = ALGORITHMS["grpo"].agent_class(config)
+    batch = agent.collector.collect()
+    with torch.no_grad():
+        log_probs = agent.model.evaluate_actions(batch.observations, batch.actions)[0]
+    assert torch.allclose(log_probs, batch.log_probs, atol=1e-6)
+    agent.learn()
+    assert len(agent.evaluate(2)) == 2

@@ -26,7 +26,15 @@ import numpy as np
 import torch
 
 from actorcritic.algorithms.engine import MetricMeans
-from actorcritic.algorithms.onpolicy import MAX_ENVS, OnPolicyAgent, OnPolicyConfig, OnPolicyLearner
+from actorcritic.algorithms.onpolicy import (
+    MAX_ENVS,
+    OnPolicyAgent,
+    OnPolicyConfig,
+    OnPolicyLearner,
+    check_action_masks_exist,
+    current_action_masks,
+    with_action_masks,
+)
 from actorcritic.config import check_positive_int, check_range, check_scheduled
 from actorcritic.core.estimators import group_relative_advantages
 from actorcritic.core.losses import clipped_surrogate, kl_k3
@@ -70,10 +78,6 @@ class GRPOConfig(OnPolicyConfig):
         check_scheduled("clip_eps", self.clip_eps, 0, low_inclusive=False)
         check_range("beta", self.beta, 0)
         check_scheduled("entropy_coef", self.entropy_coef, 0)
-        if self.action_masks:
-            raise ActorCriticError(
-                "grpo draws whole groups of episodes and takes no --action-masks yet: use ppo, a2c, reinforce or trpo"
-            )
 
     @property
     def num_envs(self) -> int:
@@ -142,6 +146,15 @@ class GroupCollector:
 
     def __init__(self, agent: OnPolicyAgent):
         self.agent = agent
+        if agent.reads_action_masks:
+            check_action_masks_exist(agent)
+
+    def _policy_input(self, observations: np.ndarray) -> np.ndarray:
+        """The normalised observations, then (with --action-masks) each copy's current action mask."""
+        agent = self.agent
+        return (
+            with_action_masks(observations, current_action_masks(agent)) if agent.reads_action_masks else observations
+        )
 
     def start(self) -> None:
         if self.agent.global_step > 0:  # each group resets its own environments: a resumed run continues exactly
@@ -169,7 +182,7 @@ class GroupCollector:
                 f"grpo needs environments whose reset(seed) is reproducible, and {cfg.env}'s is not: its G copies "
                 "started in different states"
             )
-        obs = agent.obs_normalizer(raw, update=True)
+        obs = self._policy_input(agent.obs_normalizer(raw, update=True))
         alive = np.ones(group, dtype=bool)
         steps = [[] for _ in range(group)]
         returns = np.zeros(group)
@@ -182,7 +195,7 @@ class GroupCollector:
                 returns[i] += rewards[i]
             agent.global_step += int(alive.sum())
             alive &= ~(terminated | truncated)
-            obs = agent.obs_normalizer(raw, update=False)
+            obs = self._policy_input(agent.obs_normalizer(raw, update=False))
         agent.episodes.returns.extend(returns.tolist())
         agent.episodes.lengths.extend(len(episode) for episode in steps)
         return steps, returns

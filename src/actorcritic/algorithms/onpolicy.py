@@ -207,6 +207,28 @@ def check_action_masks(masks: np.ndarray, actions: "ActionSpace", env: str) -> N
             raise ActorCriticError(f"{env}'s action_masks() forbade every action of a choice: allow at least one")
 
 
+def current_action_masks(agent) -> np.ndarray:
+    """Every copy's `action_masks()` [N, mask_width], checked: the right width, and something allowed."""
+    masks = np.stack([np.asarray(mask, dtype=bool).reshape(-1) for mask in agent.envs.call("action_masks")])
+    check_action_masks(masks, agent.actions, agent.config.env)
+    return masks
+
+
+def check_action_masks_exist(agent) -> None:
+    """Refuse, before anything is written, an environment without masks or whose first mask does not fit (read
+    from a copy of its own, just reset, so the training copies' streams are untouched)."""
+    env = agent.env_maker.single()
+    try:
+        env.reset(seed=agent.config.seed)
+        try:
+            read_masks = env.get_wrapper_attr("action_masks")
+        except AttributeError:  # an environment built without its maker's mask conventions (a factory)
+            raise no_masks(agent.config.env) from None
+        check_action_masks(np.asarray(read_masks(), dtype=bool).reshape(1, -1), agent.actions, agent.config.env)
+    finally:
+        env.close()
+
+
 # ---------------------------------------------------------------- the algorithm's part: its learner
 
 
@@ -355,7 +377,7 @@ class RolloutCollector:
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, cfg.normalize_rewards)
         self.mask_width = agent.model.mask_width
         if self.mask_width:
-            self._check_masks_exist()
+            check_action_masks_exist(agent)
         policy_input_shape = (agent.observation_space.shape[0] + self.mask_width,) if self.mask_width else None
         model = agent.model
         recurrent = isinstance(model, RecurrentActorCritic)
@@ -436,29 +458,7 @@ class RolloutCollector:
         the environments' current one unless `masks` are given."""
         if not self.mask_width:
             return observations
-        return with_action_masks(observations, self.current_masks() if masks is None else masks)
-
-    def current_masks(self) -> np.ndarray:
-        """Every copy's `action_masks()` [N, mask_width], checked: the right width, and something allowed."""
-        agent = self.agent
-        masks = np.stack([np.asarray(mask, dtype=bool).reshape(-1) for mask in agent.envs.call("action_masks")])
-        check_action_masks(masks, agent.actions, agent.config.env)
-        return masks
-
-    def _check_masks_exist(self) -> None:
-        """Refuse, before anything is written, an environment without `action_masks()` or whose first mask does
-        not fit (read from a copy of its own, just reset, so the training copies' streams are untouched)."""
-        agent = self.agent
-        env = agent.env_maker.single()
-        try:
-            env.reset(seed=agent.config.seed)
-            try:
-                read_masks = env.get_wrapper_attr("action_masks")
-            except AttributeError:  # an environment built without its maker's mask conventions (a factory)
-                raise no_masks(agent.config.env) from None
-            check_action_masks(np.asarray(read_masks(), dtype=bool).reshape(1, -1), agent.actions, agent.config.env)
-        finally:
-            env.close()
+        return with_action_masks(observations, current_action_masks(self.agent) if masks is None else masks)
 
     def collect(self) -> Rollout:
         """T steps of N actors into the buffer; `next_values[t]` = V(true successor of step t)."""
