@@ -88,6 +88,11 @@ VALIDATION_SEED = 2_000_003
 """Seed of the warm start's validation prompts (drawn apart from the held-out set)."""
 
 
+MAX_HELDOUT_PROMPTS = 100_000
+"""Most prompts of a fixed evaluation or validation set (each drawn until it is new: a damaged count of 10^20 would
+never finish drawing)."""
+
+
 @dataclass(frozen=True)
 class GRPOLMConfig:
     """GRPO on a character-level transformer (or a local Hugging Face causal LM) for a task with a verifier."""
@@ -203,6 +208,8 @@ class GRPOLMConfig:
         check_range("warmup_target_accuracy", self.warmup_target_accuracy, 0, 1)
         for name in ("warmup_check_every", "warmup_check_prompts"):
             check_positive_int(name, getattr(self, name))
+        for name in ("eval_prompts", "warmup_check_prompts"):  # drawn one by one until that many distinct ones
+            check_range(name, getattr(self, name), 1, MAX_HELDOUT_PROMPTS)
         for name in ("warmup_learning_rate", "learning_rate", "temperature", "max_grad_norm"):
             check_range(name, getattr(self, name), 0, math.inf, low_inclusive=False)
         check_range("time_limit_s", self.time_limit_s, 0)
