@@ -17,10 +17,9 @@ per minibatch, gradient-norm clip 0.5, 64-64 tanh networks, no observation or re
 
 from __future__ import annotations
 
-import argparse
 import time
 
-from side_by_side import compare, print_header, report_worker
+from side_by_side import main_with_seeds
 
 ENV, ACTIONS = "actorcritic.envs.masks:InvalidActions-v0", 64
 SETTINGS = dict(num_envs=4, num_steps=128, minibatch_size=128, epochs=4, learning_rate=1e-3, entropy_coef=0.01)
@@ -108,31 +107,7 @@ def run_sb3_contrib(steps: int, seed: int, threads: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20_480, help="environment steps per run")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for both libraries")
-    parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "STEPS", "SEED"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-
-    if args.worker:
-        library, steps, seed = args.worker
-        runners = {"actorcritic": run_actorcritic, "sb3_contrib": run_sb3_contrib}
-        report_worker(library, runners, int(steps), int(seed), args.threads)
-        return
-
-    print_header("case", 16)
-    for seed in args.seeds:
-        compare(
-            "invalid-actions",
-            seed,
-            lambda library: [__file__, "--threads", str(args.threads), "--worker", library, str(args.steps), str(seed)],
-            width=16,
-            peers=("sb3_contrib",),
-            contenders=("actorcritic",),
-        )
-
-
 if __name__ == "__main__":
-    main()
+    main_with_seeds(
+        __doc__, __file__, "invalid-actions", {"sb3_contrib": run_sb3_contrib, "actorcritic": run_actorcritic}, 20_480
+    )

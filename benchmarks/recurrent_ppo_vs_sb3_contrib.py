@@ -20,10 +20,9 @@ for the policy and another for the value, then 64-64 tanh MLPs, no observation o
 
 from __future__ import annotations
 
-import argparse
 import time
 
-from side_by_side import compare, evaluate, phase_milliseconds, print_header, report_worker
+from side_by_side import evaluate, main_with_seeds, phase_milliseconds
 
 ENV = "actorcritic.envs.memory:CartPoleNoVel-v1"
 SETTINGS = dict(num_envs=8, num_steps=32, minibatch_size=256, epochs=20, gamma=0.98, gae_lambda=0.8, lstm=256)
@@ -111,30 +110,7 @@ def run_sb3_contrib(steps: int, seed: int, threads: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100_000, help="environment steps per run")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for both libraries")
-    parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "STEPS", "SEED"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-
-    if args.worker:
-        library, steps, seed = args.worker
-        runners = {"actorcritic": run_actorcritic, "sb3_contrib": run_sb3_contrib}
-        report_worker(library, runners, int(steps), int(seed), args.threads)
-        return
-
-    print_header("case", 12)
-    for seed in args.seeds:
-        compare(
-            "cartpole-novel",
-            seed,
-            lambda library: [__file__, "--threads", str(args.threads), "--worker", library, str(args.steps), str(seed)],
-            peers=("sb3_contrib",),
-            contenders=("actorcritic",),
-        )
-
-
 if __name__ == "__main__":
-    main()
+    main_with_seeds(
+        __doc__, __file__, "cartpole-novel", {"sb3_contrib": run_sb3_contrib, "actorcritic": run_actorcritic}, 100_000
+    )

@@ -117,3 +117,31 @@ def compare(
         )
         print(f"{label:<{width}} {seed:>4} {'ratio':<{library_width}} {contender}: {ratios}", flush=True)
     return results
+
+
+def main_with_seeds(doc: str, script: str, label: str, runners: dict[str, Callable[..., dict]], steps: int) -> None:
+    """The command line of a benchmark of one case: `--steps`, `--seeds`, `--threads`; `runners` maps each library
+    to `run(steps, seed, threads) -> result`, peers first, then actorcritic (the contender)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=steps, help="environment steps per run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both libraries")
+    parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "STEPS", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        library, worker_steps, seed = args.worker
+        report_worker(library, runners, int(worker_steps), int(seed), args.threads)
+        return
+    peers = tuple(library for library in runners if library != "actorcritic")
+    print_header("case", 16)
+    for seed in args.seeds:
+        compare(
+            label,
+            seed,
+            lambda library: [script, "--threads", str(args.threads), "--worker", library, str(args.steps), str(seed)],
+            width=16,
+            peers=peers,
+            contenders=("actorcritic",),
+        )
