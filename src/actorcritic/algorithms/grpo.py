@@ -32,8 +32,7 @@ from actorcritic.algorithms.onpolicy import (
     OnPolicyConfig,
     OnPolicyLearner,
     check_action_masks_exist,
-    current_action_masks,
-    with_action_masks,
+    policy_input,
 )
 from actorcritic.config import check_positive_int, check_range, check_scheduled
 from actorcritic.core.estimators import group_relative_advantages
@@ -149,13 +148,6 @@ class GroupCollector:
         if agent.reads_action_masks:
             check_action_masks_exist(agent)
 
-    def _policy_input(self, observations: np.ndarray) -> np.ndarray:
-        """The normalised observations, then (with --action-masks) each copy's current action mask."""
-        agent = self.agent
-        return (
-            with_action_masks(observations, current_action_masks(agent)) if agent.reads_action_masks else observations
-        )
-
     def start(self) -> None:
         if self.agent.global_step > 0:  # each group resets its own environments: a resumed run continues exactly
             self.agent.resumed_episodes = "continued"
@@ -182,7 +174,7 @@ class GroupCollector:
                 f"grpo needs environments whose reset(seed) is reproducible, and {cfg.env}'s is not: its G copies "
                 "started in different states"
             )
-        obs = self._policy_input(agent.obs_normalizer(raw, update=True))
+        obs = policy_input(agent, agent.obs_normalizer(raw, update=True))
         alive = np.ones(group, dtype=bool)
         steps = [[] for _ in range(group)]
         returns = np.zeros(group)
@@ -195,7 +187,7 @@ class GroupCollector:
                 returns[i] += rewards[i]
             agent.global_step += int(alive.sum())
             alive &= ~(terminated | truncated)
-            obs = self._policy_input(agent.obs_normalizer(raw, update=False))
+            obs = policy_input(agent, agent.obs_normalizer(raw, update=False))
         agent.episodes.returns.extend(returns.tolist())
         agent.episodes.lengths.extend(len(episode) for episode in steps)
         return steps, returns

@@ -214,6 +214,14 @@ def current_action_masks(agent) -> np.ndarray:
     return masks
 
 
+def policy_input(agent, observations: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+    """What `agent`'s policy reads: the normalised observations [N, obs_dim], then (with --action-masks) each
+    copy's action mask, the environments' current one unless `masks` are given."""
+    if not agent.reads_action_masks:
+        return observations
+    return with_action_masks(observations, current_action_masks(agent) if masks is None else masks)
+
+
 def check_action_masks_exist(agent) -> None:
     """Refuse, before anything is written, an environment without masks or whose first mask does not fit (read
     from a copy of its own, just reset, so the training copies' streams are untouched)."""
@@ -431,7 +439,12 @@ class RolloutCollector:
 
     def load_memory(self, arrays: dict[str, np.ndarray]) -> None:
         state, starts = arrays.get("recurrent.state"), arrays.get("recurrent.episode_starts")
-        if state is None or starts is None or state.shape != self.state.shape or starts.shape != (len(starts),):
+        if (
+            state is None
+            or starts is None
+            or state.shape != self.state.shape
+            or starts.shape != self.episode_starts.shape
+        ):
             raise ValueError("its recurrent state is missing or of another shape than the policy's")
         self.state[:], self.episode_starts[:] = state, starts > 0.5
 
@@ -456,9 +469,7 @@ class RolloutCollector:
     def policy_input(self, observations: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         """What the policy reads: the normalised observations, then (with --action-masks) each copy's action mask,
         the environments' current one unless `masks` are given."""
-        if not self.mask_width:
-            return observations
-        return with_action_masks(observations, current_action_masks(self.agent) if masks is None else masks)
+        return policy_input(self.agent, observations, masks)
 
     def collect(self) -> Rollout:
         """T steps of N actors into the buffer; `next_values[t]` = V(true successor of step t)."""
