@@ -148,7 +148,8 @@ class AgentConfig:
     `for_env` applies the tuned preset of an environment (the class's `PRESETS`)."""
 
     env: str = "CartPole-v1"
-    """Gymnasium environment id: a registered id, a plugin id (ALE/Pong-v5) or module:EnvName-v0 (imports module)."""
+    """Gymnasium environment id: a registered id, a plugin id (ALE/Pong-v5, popgym-RepeatPreviousEasy-v0) or
+    module:EnvName-v0 (imports module)."""
     env_kwargs: tuple[str, ...] = ()
     """KEY=VALUE arguments for gymnasium.make (values read as JSON when they parse, else as strings)."""
     wrappers: tuple[str, ...] = dataclasses.field(default=(), metadata={"flag": "--wrapper", "repeatable": True})

@@ -28,14 +28,15 @@ from actorcritic.envs.masks import with_action_masks
 from actorcritic.envs.resume import EpisodeRecorder
 from actorcritic.errors import ActorCriticError
 
-PLUGIN_PACKAGES = {"ALE": ("ale_py", "ale-py")}
-"""Environment namespaces whose ids a package registers when imported: namespace -> (module, pip name)."""
+PLUGIN_PACKAGES = {"ALE/": ("ale_py", "ale-py"), "popgym-": ("popgym", "popgym")}
+"""Environment id prefixes whose ids a package registers when imported: prefix -> (module, pip name). ALE's Atari
+games and POPGym's memory tasks (`popgym-RepeatPreviousEasy-v0`) need no `module:` in front of the id."""
 
 
 def check_env_id(env_id: str) -> None:
     """Refuse an id `gymnasium.make` would not accept, with one line: suggest the closest registered ids
     (only those whose packages are installed), name the module of a `module:Id` that cannot be imported,
-    and the package of a plugin namespace (`ALE/...`) that is not installed."""
+    and the package of a plugin prefix (`ALE/...`, `popgym-...`) that is not installed."""
     if not isinstance(env_id, str):
         raise ActorCriticError(
             f"env must be an environment id (a string), not {type(env_id).__name__}: "
@@ -51,9 +52,9 @@ def check_env_id(env_id: str) -> None:
                 f"--env {env_id}: cannot import module {module!r} ({error}): run from the directory that "
                 "holds it, or install the package"
             ) from None
-    namespace = name.split("/", 1)[0] if "/" in name else None
-    if namespace in PLUGIN_PACKAGES and name not in gym.registry:
-        module, package = PLUGIN_PACKAGES[namespace]
+    prefix = next((prefix for prefix in PLUGIN_PACKAGES if name.startswith(prefix)), None)
+    if prefix is not None and name not in gym.registry:
+        module, package = PLUGIN_PACKAGES[prefix]
         try:
             gym.register_envs(importlib.import_module(module))
         except ImportError:
@@ -61,7 +62,7 @@ def check_env_id(env_id: str) -> None:
                 f"{env_id} needs the {package} package, which is not installed: pip install {package}"
             ) from None
     if name in gym.registry:
-        if namespace == "ALE":
+        if prefix == "ALE/":
             from actorcritic.envs.atari import quiet_ale
 
             quiet_ale()
