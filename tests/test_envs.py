@@ -590,3 +590,43 @@ def test_evaluation_cuts_an_episode_of_an_environment_without_a_time_limit(tmp_p
 
     monkeypatch.setattr(evaluation, "UNLIMITED_EPISODE_CAP", 300)  # the default cap, made small to test it
     assert PPO(config).evaluate(1) == [300.0]
+
+
+def test_act_reads_the_environments_own_observations_as_training_flattened_them():
+    """`policy_observations`: one observation or a vector environment's batch of a Discrete, Tuple, Dict or
+    MultiDiscrete space becomes the flat rows FlattenObservation gives; flat rows pass as they are; anything else
+    is one line naming both forms."""
+    from actorcritic.envs.observations import policy_observations
+
+    spaces = {
+        "discrete": (gym.spaces.Discrete(3), 2, np.array([0, 2])),
+        "multi": (gym.spaces.MultiDiscrete([2, 3]), np.array([1, 2]), np.array([[1, 2], [0, 0]])),
+        "tuple": (
+            gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Box(-1, 1, (2,)))),
+            (1, np.array([0.5, -0.5], np.float32)),
+            (np.array([1, 0]), np.array([[0.5, -0.5], [0.25, 0.0]], np.float32)),
+        ),
+        "dict": (
+            gym.spaces.Dict(a=gym.spaces.Discrete(2), b=gym.spaces.Box(-1, 1, (2,))),
+            {"a": 1, "b": np.array([0.5, -0.5], np.float32)},
+            {"a": np.array([1, 0]), "b": np.array([[0.5, -0.5], [0.25, 0.0]], np.float32)},
+        ),
+    }
+    for space, one, batch in spaces.values():
+        flat_shape = (gym.spaces.flatdim(space),)
+        rows, single = policy_observations(one, flat_shape, space)
+        assert single and np.array_equal(rows, gym.spaces.flatten(space, one)[None])
+        rows, single = policy_observations(batch, flat_shape, space)
+        expected = [
+            gym.spaces.flatten(space, item)
+            for item in gym.vector.utils.iterate(gym.vector.utils.batch_space(space, 2), batch)
+        ]
+        assert not single and np.array_equal(rows, np.stack(expected))
+        assert policy_observations(rows, flat_shape, space)[0] is rows  # flat rows as they are
+        assert policy_observations(rows[0].astype(np.float32), flat_shape, space)[1]
+    with pytest.raises(
+        ActorCriticError, match=r"neither of the environment's space Discrete\(3\).*flat input of shape \(3,\)"
+    ):
+        policy_observations(np.zeros((2, 5)), (3,), gym.spaces.Discrete(3))
+    with pytest.raises(ActorCriticError, match=r"act got observations of shape \(5,\), which are neither the policy's"):
+        policy_observations(np.zeros(5), (4,), gym.spaces.Box(-1, 1, (4,)))

@@ -90,3 +90,29 @@ def test_a_recurrent_a2c_learns_the_same_task():
 
     scores = final_scores(a2c)
     assert aggregate_scores(scores)["iqm"] >= 0.9, scores
+
+
+def test_act_takes_what_the_environment_returns():
+    """A Discrete card index (one, or a vector environment's batch) is acted on as its one-hot row, as
+    Stable-Baselines3's predict takes it; the one-hot rows themselves still work (flat=True)."""
+    from contract.smoke import smoke_config
+
+    agent = RecurrentPPO(smoke_config("recurrent-ppo", env=REPEAT_PREVIOUS)).learn()
+    action, state = agent.act(2)
+    assert np.shape(action) == () and state.shape[1] == 1
+    actions, _ = agent.act(np.array([0, 1, 2, 3]))
+    one_hot, _ = agent.act(np.eye(4, dtype=np.int64), flat=True)
+    assert actions.shape == (4,) and np.array_equal(actions, one_hot)
+    assert np.array_equal(actions, [agent.act(card)[0] for card in range(4)])
+
+
+def test_an_off_policy_agent_acts_on_the_goal_dict():
+    from contract.smoke import smoke_config
+
+    from actorcritic import SAC
+
+    agent = SAC(smoke_config("sac", env="actorcritic.envs.goals:BitFlipping-v0")).learn()
+    env = gym.make("actorcritic.envs.goals:BitFlipping-v0")
+    obs, _ = env.reset(seed=0)
+    flat = gym.spaces.flatten(env.observation_space, obs)
+    assert np.array_equal(agent.act(obs), agent.act(flat))

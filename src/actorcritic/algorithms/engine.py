@@ -47,6 +47,7 @@ from actorcritic.config import MAX_SEED, AgentConfig, check_range, config_to_dic
 from actorcritic.envs.episodes import EpisodeStatistics
 from actorcritic.envs.evaluation import evaluate_policy
 from actorcritic.envs.make import EnvMaker, space_signature
+from actorcritic.envs.observations import policy_observations
 from actorcritic.envs.resume import (
     episode_record,
     resume_episodes,
@@ -458,6 +459,17 @@ class Agent:
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         raise NotImplementedError
 
+    def policy_observations(self, obs, flat: bool = False) -> tuple[np.ndarray, bool]:
+        """`obs` as the policy reads them, [B, *obs_shape], and whether one observation was given: what the
+        environment returns (a Discrete index, a Dict, ..., one or a vector environment's batch), flattened as
+        training flattened it, or the policy's own flat vectors (`envs.observations`); `flat`: only these (what
+        the evaluation copies, flattened themselves, return)."""
+        if flat:
+            return policy_observations(obs, self.observation_space.shape, None)
+        if getattr(self, "_source_observation_space", None) is None:  # one copy built, on the first call only
+            self._source_observation_space = self.env_maker.source_observation_space()
+        return policy_observations(obs, self.observation_space.shape, self._source_observation_space)
+
     def predict(self, obs: np.ndarray, deterministic: bool = True, **act_options) -> tuple[np.ndarray, Any]:
         """`(act(obs, deterministic), None)`: the call of Stable-Baselines3's `predict`, for code written for it
         (`action_masks=` too, as sb3-contrib's MaskablePPO takes it, for a policy trained with masks). A recurrent
@@ -495,7 +507,7 @@ class Agent:
     def _evaluation_policy(self):
         """`act(obs_batch, *masks) -> actions` of the deterministic policy, and what to call as each evaluation
         episode starts (None: nothing; a recurrent policy forgets its state there)."""
-        return (lambda obs, *masks: self.act(obs, True, *masks)), None
+        return (lambda obs, *masks: self.act(obs, True, *masks, flat=True)), None
 
     # ---------------------------------------------------------------- the loop
 

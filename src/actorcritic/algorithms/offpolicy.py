@@ -207,12 +207,13 @@ class OffPolicyAgent(Agent):
 
     # ---------------------------------------------------------------- acting
 
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Actions for observations ([obs_dim] or [B, obs_dim]), ready for `env.step`."""
-        obs = np.asarray(obs, dtype=np.float32)
-        single = obs.ndim == len(self.observation_space.shape)
+    def act(self, obs: np.ndarray, deterministic: bool = True, flat: bool = False) -> np.ndarray:
+        """Actions for observations, ready for `env.step`: the environment's own (one, or a vector environment's
+        batch; a Dict of goals is flattened as training flattened it) or the policy's flat [obs_dim] / [B, obs_dim]
+        (`flat`: only these)."""
+        obs, single = self.policy_observations(obs, flat)
         with torch.inference_mode():
-            batch = torch.from_numpy(obs[None] if single else obs).to(self.device)
+            batch = torch.from_numpy(obs.astype(np.float32)).to(self.device)
             actions = self.learner.act(batch) if deterministic else self.learner.explore(batch, self.generator)
         actions = actions.cpu().numpy()
         return actions[0] if single else actions

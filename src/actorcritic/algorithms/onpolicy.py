@@ -552,26 +552,27 @@ class OnPolicyAgent(Agent):
         action_masks: np.ndarray | None = None,
         state: np.ndarray | None = None,
         episode_start: np.ndarray | None = None,
+        flat: bool = False,
     ):
-        """Actions for raw observations ([*obs_shape] or a batch [B, *obs_shape]), ready for `env.step`.
-        Normalisation statistics are frozen here. A policy trained with --action-masks takes the mask of each
-        observation (`env.action_masks()`, [mask_width] or [B, mask_width]); without one every action is allowed,
-        as in sb3-contrib's MaskablePPO.predict.
+        """Actions for observations, ready for `env.step`: the environment's own (one, or a vector environment's
+        batch: a Discrete index, a Dict, ..., flattened as training flattened it) or the policy's flat input
+        ([*obs_shape] or [B, *obs_shape]; `flat`: only these). Normalisation statistics are frozen here. A policy
+        trained with --action-masks takes the mask of each observation (`env.action_masks()`, [mask_width] or
+        [B, mask_width]); without one every action is allowed, as in sb3-contrib's MaskablePPO.predict.
 
         A recurrent policy (--recurrent) returns `(actions, state)`, as sb3-contrib's RecurrentPPO.predict: give
         back the state it returned with the next observations, and `episode_start` (one boolean per observation)
         True where an observation starts an episode, where the state is reset (None: zeros, a first step)."""
+        obs, single = self.policy_observations(obs, flat)
         if self.recurrent:
-            return self._act_recurrent(obs, deterministic, action_masks, state, episode_start)
+            return self._act_recurrent(obs, single, deterministic, action_masks, state, episode_start)
         if state is not None or episode_start is not None:
             raise ActorCriticError(f"{self.algo} was trained without --recurrent: act without state or episode_start")
-        return self._act_feed_forward(obs, deterministic, action_masks)
+        return self._act_feed_forward(obs, single, deterministic, action_masks)
 
-    def _policy_batch(self, obs: np.ndarray, action_masks: np.ndarray | None) -> tuple[np.ndarray, bool]:
-        """Raw observations -> (the policy's input batch [B, ...], whether one observation was given)."""
-        obs = np.asarray(obs, dtype=np.float64)
-        single = obs.ndim == len(self.observation_space.shape)
-        batch = self.obs_normalizer(obs[None] if single else obs, update=False)
+    def _policy_batch(self, obs: np.ndarray, action_masks: np.ndarray | None) -> np.ndarray:
+        """Observations [B, *obs_shape] -> the policy's input batch (normalised, with the masks it reads)."""
+        batch = self.obs_normalizer(np.asarray(obs, dtype=np.float64), update=False)
         if self.model.mask_width:
             allowed = np.ones((len(batch), self.model.mask_width), dtype=bool)
             if action_masks is not None:
@@ -580,10 +581,10 @@ class OnPolicyAgent(Agent):
             batch = with_action_masks(batch, allowed)
         elif action_masks is not None:
             raise ActorCriticError(f"{self.algo} was trained without --action-masks: act without action_masks")
-        return batch, single
+        return batch
 
-    def _act_feed_forward(self, obs, deterministic: bool, action_masks) -> np.ndarray:
-        batch, single = self._policy_batch(obs, action_masks)
+    def _act_feed_forward(self, obs, single: bool, deterministic: bool, action_masks) -> np.ndarray:
+        batch = self._policy_batch(obs, action_masks)
         acting = self._acting()
         if deterministic:
             actions = acting.mode(batch)
@@ -592,8 +593,8 @@ class OnPolicyAgent(Agent):
         actions = self.actions.to_environment(actions)
         return actions[0] if single else actions
 
-    def _act_recurrent(self, obs, deterministic: bool, action_masks, state, episode_start):
-        batch, single = self._policy_batch(obs, action_masks)
+    def _act_recurrent(self, obs, single: bool, deterministic: bool, action_masks, state, episode_start):
+        batch = self._policy_batch(obs, action_masks)
         model, rows = self.model, len(batch)
         shape = (STATES_PER_CELL[model.cell], rows, model.recurrent_size)
         state = np.zeros(shape, np.float32) if state is None else np.asarray(state, dtype=np.float32)
@@ -614,7 +615,7 @@ class OnPolicyAgent(Agent):
         memory = {"state": None}  # the episode's state; None at its start (zeros)
 
         def act(obs, *masks):
-            actions, memory["state"] = self.act(obs, True, *masks, state=memory["state"])
+            actions, memory["state"] = self.act(obs, True, *masks, state=memory["state"], flat=True)
             return actions
 
         return act, lambda: memory.update(state=None)

@@ -204,7 +204,18 @@ class EnvMaker:
         env = self.env_fn() if self.env_fn is not None else gym.make(self.env_id, **self.kwargs)
         return EpisodeRecorder(self._wrap_training(env))
 
-    def _wrap(self, env: gym.Env, training: bool = False) -> gym.Env:
+    def source_observation_space(self) -> gym.Space:
+        """The observation space of one copy before flattening: what its `reset` and `step` return to a user who
+        steps the environment (a Discrete index, a Dict, ...), with the user's wrappers applied."""
+        with missing_dependency_as_one_line(self.env_id), _bad_kwargs_as_one_line(self.env_id):
+            env = self.env_fn() if self.env_fn is not None else gym.make(self.env_id, **self.kwargs)
+        try:
+            return self._unflattened(env).observation_space
+        finally:
+            env.close()
+
+    def _unflattened(self, env: gym.Env, training: bool = False) -> gym.Env:
+        """`env` checked and wrapped as training and evaluation see it, but for the flattening."""
         if not isinstance(env, gym.Env):
             raise ActorCriticError(f"env_fn returned {type(env).__name__}, not a gymnasium.Env")
         if self.env_fn is not None or not _is_gymnasium_own(self.env_id):
@@ -222,6 +233,10 @@ class EnvMaker:
                 ) from None
         if self.action_masks:  # before flattening: a Dict observation's mask is taken out of it
             env = with_action_masks(env, self.env_id)
+        return env
+
+    def _wrap(self, env: gym.Env, training: bool = False) -> gym.Env:
+        env = self._unflattened(env, training)
         space = env.observation_space
         if self.keep_images and is_image(space):
             return env

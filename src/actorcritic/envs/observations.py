@@ -1,0 +1,88 @@
+"""Observations as a user has them, read as the policy reads them. Training flattens every observation that is not
+a flat Box (`gymnasium.wrappers.FlattenObservation`: a Discrete index one-hot, a Dict's or Tuple's parts
+concatenated); `act` and `predict` take what the environment itself returns (Stable-Baselines3's `predict` does)
+and flatten it the same way, and still take the flat vectors a policy reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector.utils import batch_space, iterate
+
+from actorcritic.errors import ActorCriticError
+
+
+def is_one_observation(space: gym.Space, observation) -> bool:
+    """Whether `observation` is one element of `space` by its structure (not a batch of them): a Discrete
+    index is a scalar, a Dict a mapping and a Tuple a tuple of single parts, an array has the space's shape."""
+    if isinstance(space, gym.spaces.Dict):
+        return isinstance(observation, Mapping) and all(
+            key in observation and is_one_observation(part, observation[key]) for key, part in space.spaces.items()
+        )
+    if isinstance(space, gym.spaces.Tuple):
+        return (
+            isinstance(observation, tuple)
+            and len(observation) == len(space.spaces)
+            and all(is_one_observation(part, item) for part, item in zip(space.spaces, observation))
+        )
+    if isinstance(observation, (Mapping, tuple)) or not _of_integers_where_needed(space, observation):
+        return False
+    return np.shape(observation) == space.shape
+
+
+def policy_observations(observations, flat_shape: tuple[int, ...], source: gym.Space | None) -> tuple[np.ndarray, bool]:
+    """(the policy's input [B, *flat_shape], whether one observation was given) for `observations` of the
+    environment's own space `source` (one, or a batch as a vector environment returns it) or already flat
+    ([*flat_shape] or [B, *flat_shape]; `source` None: only these). Where both readings fit (a Discrete task's
+    [n] integer array: n indices or one one-hot vector), the environment's wins."""
+    flattened = source is not None and not (isinstance(source, gym.spaces.Box) and source.shape == flat_shape)
+    if flattened and is_one_observation(source, observations):
+        return np.asarray(gym.spaces.flatten(source, observations))[None], True
+    if flattened and _is_batch_of(source, observations):
+        items = iterate(batch_space(source, 1), observations)
+        return np.stack([np.asarray(gym.spaces.flatten(source, item)) for item in items]), False
+    if not isinstance(observations, (Mapping, tuple)):
+        array = np.asarray(observations)
+        if array.shape == flat_shape:
+            return array[None], True
+        if array.ndim == len(flat_shape) + 1 and array.shape[1:] == flat_shape:
+            return array, False
+    raise _not_an_observation(observations, source if flattened else None, flat_shape)
+
+
+def _is_batch_of(space: gym.Space, observations) -> bool:
+    """Whether `observations` is a batch of elements of `space` in a vector environment's layout."""
+    if isinstance(space, gym.spaces.Dict):
+        return isinstance(observations, Mapping) and all(
+            key in observations and _is_batch_of(part, observations[key]) for key, part in space.spaces.items()
+        )
+    if isinstance(space, gym.spaces.Tuple):
+        return (
+            isinstance(observations, tuple)
+            and len(observations) == len(space.spaces)
+            and all(_is_batch_of(part, items) for part, items in zip(space.spaces, observations))
+        )
+    if isinstance(observations, (Mapping, tuple)) or not _of_integers_where_needed(space, observations):
+        return False
+    shape = np.shape(observations)
+    return len(shape) == len(space.shape) + 1 and shape[1:] == space.shape
+
+
+def _of_integers_where_needed(space: gym.Space, observations) -> bool:
+    """Discrete and MultiDiscrete observations are integers: a float array there is a flat (one-hot) input."""
+    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        return np.issubdtype(np.asarray(observations).dtype, np.integer)
+    return True
+
+
+def _not_an_observation(observations, source: gym.Space | None, flat_shape) -> ActorCriticError:
+    given = f"shape {np.shape(observations)}" if not isinstance(observations, (Mapping, tuple)) else "a "
+    if isinstance(observations, (Mapping, tuple)):
+        given += type(observations).__name__
+    environment = f"of the environment's space {source} (one, or a batch) nor " if source is not None else ""
+    return ActorCriticError(
+        f"act got observations of {given}, which are neither {environment}the policy's flat input of shape "
+        f"{flat_shape} (or [B, {', '.join(map(str, flat_shape))}])"
+    )
