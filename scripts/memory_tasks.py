@@ -50,8 +50,6 @@ OVERRIDES = {
 
 def train_ours(task: str, variant: str, seed: int):
     """Our agent for `variant`, trained; returns (act(obs) -> action, start_episode(), steps)."""
-    import gymnasium as gym
-
     from actorcritic import A2C, A2CConfig, RecurrentPPO, RecurrentPPOConfig
 
     preset = RecurrentPPOConfig.for_env(task, seed=seed, num_threads=1, eval_every=0, checkpoint_every=0)
@@ -63,13 +61,12 @@ def train_ours(task: str, variant: str, seed: int):
     else:
         agent = RecurrentPPO(replace(preset, **OVERRIDES[variant]))
     agent.learn()
-    space = gym.make(task).observation_space  # our policies read observations flattened (one-hot for Discrete)
     memory = {"state": None}
 
     def act(obs):
         if agent.config.recurrent == "none":
-            return agent.act(gym.spaces.flatten(space, obs))
-        action, memory["state"] = agent.act(gym.spaces.flatten(space, obs), state=memory["state"])
+            return agent.act(obs)
+        action, memory["state"] = agent.act(obs, state=memory["state"])
         return action
 
     return act, lambda: memory.update(state=None), agent.global_step
