@@ -94,16 +94,18 @@ def test_a_recurrent_a2c_learns_the_same_task():
 
 def test_act_takes_what_the_environment_returns():
     """A Discrete card index (one, or a vector environment's batch) is acted on as its one-hot row, as
-    Stable-Baselines3's predict takes it; the one-hot rows themselves still work (flat=True)."""
+    Stable-Baselines3's predict takes it; the one-hot rows themselves still work, and where both readings fit (4
+    integers for 4 suits) the one-hot row wins unless flat=False."""
     from contract.smoke import smoke_config
 
     agent = RecurrentPPO(smoke_config("recurrent-ppo", env=REPEAT_PREVIOUS)).learn()
     action, state = agent.act(2)
     assert np.shape(action) == () and state.shape[1] == 1
-    actions, _ = agent.act(np.array([0, 1, 2, 3]))
-    one_hot, _ = agent.act(np.eye(4, dtype=np.int64), flat=True)
-    assert actions.shape == (4,) and np.array_equal(actions, one_hot)
-    assert np.array_equal(actions, [agent.act(card)[0] for card in range(4)])
+    one_hot, _ = agent.act(np.eye(4, dtype=np.int64))
+    assert one_hot.shape == (4,) and np.array_equal(one_hot, [agent.act(card)[0] for card in range(4)])
+    assert np.array_equal(agent.act(np.array([0, 1, 2]))[0], one_hot[:3])
+    assert np.array_equal(agent.act(np.array([0, 1, 2, 3]), flat=False)[0], one_hot)
+    assert np.array_equal(agent.act(np.array([0, 0, 1, 0]))[0], agent.act(2)[0])  # one one-hot row
 
 
 def test_an_off_policy_agent_acts_on_the_goal_dict():

@@ -459,16 +459,16 @@ class Agent:
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         raise NotImplementedError
 
-    def policy_observations(self, obs, flat: bool = False) -> tuple[np.ndarray, bool]:
+    def policy_observations(self, obs, flat: bool | None = None) -> tuple[np.ndarray, bool]:
         """`obs` as the policy reads them, [B, *obs_shape], and whether one observation was given: what the
         environment returns (a Discrete index, a Dict, ..., one or a vector environment's batch), flattened as
-        training flattened it, or the policy's own flat vectors (`envs.observations`); `flat`: only these (what
-        the evaluation copies, flattened themselves, return)."""
+        training flattened it, or the policy's own flat vectors; `flat` True: only these (what the evaluation
+        copies, flattened themselves, return), False: only the environment's (`envs.observations`)."""
         if flat:
-            return policy_observations(obs, self.observation_space.shape, None)
+            return policy_observations(obs, self.observation_space.shape, None, flat=True)
         if getattr(self, "_source_observation_space", None) is None:  # one copy built, on the first call only
             self._source_observation_space = self.env_maker.source_observation_space()
-        return policy_observations(obs, self.observation_space.shape, self._source_observation_space)
+        return policy_observations(obs, self.observation_space.shape, self._source_observation_space, flat)
 
     def predict(self, obs: np.ndarray, deterministic: bool = True, **act_options) -> tuple[np.ndarray, Any]:
         """`(act(obs, deterministic), None)`: the call of Stable-Baselines3's `predict`, for code written for it

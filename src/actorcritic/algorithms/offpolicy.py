@@ -207,10 +207,10 @@ class OffPolicyAgent(Agent):
 
     # ---------------------------------------------------------------- acting
 
-    def act(self, obs: np.ndarray, deterministic: bool = True, flat: bool = False) -> np.ndarray:
+    def act(self, obs: np.ndarray, deterministic: bool = True, flat: bool | None = None) -> np.ndarray:
         """Actions for observations, ready for `env.step`: the environment's own (one, or a vector environment's
         batch; a Dict of goals is flattened as training flattened it) or the policy's flat [obs_dim] / [B, obs_dim]
-        (`flat`: only these)."""
+        (`flat` True: only these; False: only the environment's; None: the flat reading where both fit)."""
         obs, single = self.policy_observations(obs, flat)
         with torch.inference_mode():
             batch = torch.from_numpy(obs.astype(np.float32)).to(self.device)

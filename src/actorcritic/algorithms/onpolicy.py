@@ -552,13 +552,15 @@ class OnPolicyAgent(Agent):
         action_masks: np.ndarray | None = None,
         state: np.ndarray | None = None,
         episode_start: np.ndarray | None = None,
-        flat: bool = False,
+        flat: bool | None = None,
     ):
         """Actions for observations, ready for `env.step`: the environment's own (one, or a vector environment's
         batch: a Discrete index, a Dict, ..., flattened as training flattened it) or the policy's flat input
-        ([*obs_shape] or [B, *obs_shape]; `flat`: only these). Normalisation statistics are frozen here. A policy
-        trained with --action-masks takes the mask of each observation (`env.action_masks()`, [mask_width] or
-        [B, mask_width]); without one every action is allowed, as in sb3-contrib's MaskablePPO.predict.
+        ([*obs_shape] or [B, *obs_shape]; `flat` True: only these, False: only the environment's, None: the flat
+        reading where both fit, e.g. a Discrete task's integer array of length n is one one-hot row, not n
+        indices). Normalisation statistics are frozen here. A policy trained with --action-masks takes the mask
+        of each observation (`env.action_masks()`, [mask_width] or [B, mask_width]); without one every action is
+        allowed, as in sb3-contrib's MaskablePPO.predict.
 
         A recurrent policy (--recurrent) returns `(actions, state)`, as sb3-contrib's RecurrentPPO.predict: give
         back the state it returned with the next observations, and `episode_start` (one boolean per observation)

@@ -32,24 +32,37 @@ def is_one_observation(space: gym.Space, observation) -> bool:
     return np.shape(observation) == space.shape
 
 
-def policy_observations(observations, flat_shape: tuple[int, ...], source: gym.Space | None) -> tuple[np.ndarray, bool]:
+def policy_observations(
+    observations, flat_shape: tuple[int, ...], source: gym.Space | None, flat: bool | None = None
+) -> tuple[np.ndarray, bool]:
     """(the policy's input [B, *flat_shape], whether one observation was given) for `observations` of the
     environment's own space `source` (one, or a batch as a vector environment returns it) or already flat
-    ([*flat_shape] or [B, *flat_shape]; `source` None: only these). Where both readings fit (a Discrete task's
-    [n] integer array: n indices or one one-hot vector), the environment's wins."""
+    ([*flat_shape] or [B, *flat_shape]). `flat` True: only the flat reading (also with `source` None); False:
+    only the environment's; None: the flat one where both fit (a Discrete task's integer array of length n is
+    one one-hot row, as `act` read it before it took the environment's own observations, not n indices)."""
     flattened = source is not None and not (isinstance(source, gym.spaces.Box) and source.shape == flat_shape)
-    if flattened and is_one_observation(source, observations):
-        return np.asarray(gym.spaces.flatten(source, observations))[None], True
-    if flattened and _is_batch_of(source, observations):
-        items = iterate(batch_space(source, 1), observations)
-        return np.stack([np.asarray(gym.spaces.flatten(source, item)) for item in items]), False
-    if not isinstance(observations, (Mapping, tuple)):
-        array = np.asarray(observations)
-        if array.shape == flat_shape:
-            return array[None], True
-        if array.ndim == len(flat_shape) + 1 and array.shape[1:] == flat_shape:
-            return array, False
-    raise _not_an_observation(observations, source if flattened else None, flat_shape)
+    as_flat = (
+        None if flat is False or isinstance(observations, (Mapping, tuple)) else _as_flat(observations, flat_shape)
+    )
+    if flattened and flat is not True and as_flat is None:
+        if is_one_observation(source, observations):
+            return np.asarray(gym.spaces.flatten(source, observations))[None], True
+        if _is_batch_of(source, observations):
+            items = iterate(batch_space(source, 1), observations)
+            return np.stack([np.asarray(gym.spaces.flatten(source, item)) for item in items]), False
+    if as_flat is not None:
+        return as_flat
+    raise _not_an_observation(observations, source if flattened and flat is not True else None, flat_shape)
+
+
+def _as_flat(observations, flat_shape: tuple[int, ...]) -> tuple[np.ndarray, bool] | None:
+    """(rows [B, *flat_shape], single) where `observations` has the flat shape, with or without a batch axis."""
+    array = np.asarray(observations)
+    if array.shape == flat_shape:
+        return array[None], True
+    if array.ndim == len(flat_shape) + 1 and array.shape[1:] == flat_shape:
+        return array, False
+    return None
 
 
 def _is_batch_of(space: gym.Space, observations) -> bool:
