@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import a2c_vs_sb3  # noqa: E402
 import her_vs_sb3  # noqa: E402
 import maskable_ppo_vs_sb3_contrib  # noqa: E402
+import offpolicy_update_profile  # noqa: E402
 import offpolicy_vs_sb3  # noqa: E402
 import ppo_vs_sb3  # noqa: E402
 import recurrent_ppo_vs_sb3_contrib  # noqa: E402
@@ -38,3 +39,9 @@ import trpo_vs_sb3_contrib  # noqa: E402
 def test_the_actorcritic_side_of_each_benchmark_runs(run):
     result = run()
     assert result["steps_per_second"] > 0 and "eval_return" in result
+
+
+def test_the_update_profile_splits_a_step_into_products_adam_and_the_rest():
+    found = offpolicy_update_profile.profile_steps("sac", "Pendulum-v1", 50, 10, 1)
+    assert found["products"] > 0 and found["optimizer"] > 0 and found["calls"] > 10
+    assert abs(found["products"] + found["optimizer"] + found["rest"] - found["total"]) < 1e-9
