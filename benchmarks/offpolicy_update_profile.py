@@ -88,7 +88,7 @@ def main() -> None:
         f"self CPU time per step: {total:.3f} ms in all operators; matrix products {found['products']:.3f} "
         f"({100 * found['products'] / total:.0f}%), Adam {found['optimizer']:.3f}, the rest {found['rest']:.3f}"
     )
-    print(f"aten operators dispatched per step: {found['calls']:.0f}")
+    print(f"aten operator calls per step (nested ones included): {found['calls']:.0f}")
     print(f"{'operator':40s} {'ms/step':>8s} {'calls/step':>10s}")
     for name, milliseconds, calls in found["top"][: args.top]:
         print(f"{name:40s} {milliseconds:8.3f} {calls:10.1f}")
