@@ -60,7 +60,6 @@ def run_actorcritic(steps: int, seed: int, threads: int) -> dict:
 
 
 def run_sb3_contrib(steps: int, seed: int, threads: int) -> dict:
-    import numpy as np
     import torch
     from sb3_contrib import RecurrentPPO as ContribRecurrentPPO
     from stable_baselines3.common.env_util import make_vec_env
@@ -94,6 +93,19 @@ def run_sb3_contrib(steps: int, seed: int, threads: int) -> dict:
     started = time.perf_counter()
     model.learn(total_timesteps=steps)
     elapsed = time.perf_counter() - started
+    act, start_episode = contrib_recurrent_acting(model)
+    return {
+        "steps_per_second": model.num_timesteps / elapsed,
+        "steps": model.num_timesteps,
+        "eval_return": evaluate(act, ENV, start_episode=start_episode),
+    }
+
+
+def contrib_recurrent_acting(model):
+    """(act(obs) -> action, start_episode()) of an sb3-contrib recurrent model for `evaluate`: the deterministic
+    action, the state carried through an episode as RecurrentPPO.predict takes it and reset at its start."""
+    import numpy as np
+
     memory = {"state": None, "start": np.ones(1, dtype=bool)}
 
     def act(obs):
@@ -103,11 +115,7 @@ def run_sb3_contrib(steps: int, seed: int, threads: int) -> dict:
         memory["start"] = np.zeros(1, dtype=bool)
         return action
 
-    return {
-        "steps_per_second": model.num_timesteps / elapsed,
-        "steps": model.num_timesteps,
-        "eval_return": evaluate(act, ENV, start_episode=lambda: memory.update(state=None, start=np.ones(1, bool))),
-    }
+    return act, lambda: memory.update(state=None, start=np.ones(1, dtype=bool))
 
 
 if __name__ == "__main__":

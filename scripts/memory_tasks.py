@@ -36,6 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from recurrent_ppo_vs_sb3_contrib import contrib_recurrent_acting  # noqa: E402
 from side_by_side import evaluate  # noqa: E402  (the evaluation both libraries share)
 
 TASKS = ("popgym-RepeatPreviousEasy-v0", "popgym-PositionOnlyCartPoleEasy-v0")
@@ -74,7 +75,6 @@ def train_ours(task: str, variant: str, seed: int):
 
 def train_sb3_contrib(task: str, seed: int):
     """sb3-contrib's RecurrentPPO with the preset's settings, trained; returns (act, start_episode, steps)."""
-    import numpy as np
     from sb3_contrib import RecurrentPPO as ContribRecurrentPPO
     from stable_baselines3.common.env_util import make_vec_env
 
@@ -108,16 +108,7 @@ def train_sb3_contrib(task: str, seed: int):
         verbose=0,
     )
     model.learn(total_timesteps=preset.total_steps)
-    memory = {"state": None, "start": np.ones(1, dtype=bool)}
-
-    def act(obs):
-        action, memory["state"] = model.predict(
-            obs, state=memory["state"], episode_start=memory["start"], deterministic=True
-        )
-        memory["start"] = np.zeros(1, dtype=bool)
-        return action
-
-    return act, lambda: memory.update(state=None, start=np.ones(1, dtype=bool)), model.num_timesteps
+    return (*contrib_recurrent_acting(model), model.num_timesteps)
 
 
 def run_one(task: str, variant: str, seed: int, eval_episodes: int, path: Path) -> None:

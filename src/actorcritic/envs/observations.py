@@ -17,19 +17,26 @@ from actorcritic.errors import ActorCriticError
 def is_one_observation(space: gym.Space, observation) -> bool:
     """Whether `observation` is one element of `space` by its structure (not a batch of them): a Discrete
     index is a scalar, a Dict a mapping and a Tuple a tuple of single parts, an array has the space's shape."""
+    return _fits(space, observation, batched=False)
+
+
+def _fits(space: gym.Space, observations, batched: bool) -> bool:
+    """Whether `observations` is one element of `space`, or (`batched`) a batch in a vector environment's layout:
+    a Dict of batches, a Tuple of batches, an array with a leading batch axis."""
     if isinstance(space, gym.spaces.Dict):
-        return isinstance(observation, Mapping) and all(
-            key in observation and is_one_observation(part, observation[key]) for key, part in space.spaces.items()
+        return isinstance(observations, Mapping) and all(
+            key in observations and _fits(part, observations[key], batched) for key, part in space.spaces.items()
         )
     if isinstance(space, gym.spaces.Tuple):
         return (
-            isinstance(observation, tuple)
-            and len(observation) == len(space.spaces)
-            and all(is_one_observation(part, item) for part, item in zip(space.spaces, observation))
+            isinstance(observations, tuple)
+            and len(observations) == len(space.spaces)
+            and all(_fits(part, items, batched) for part, items in zip(space.spaces, observations))
         )
-    if isinstance(observation, (Mapping, tuple)) or not _of_integers_where_needed(space, observation):
+    if isinstance(observations, (Mapping, tuple)) or not _of_integers_where_needed(space, observations):
         return False
-    return np.shape(observation) == space.shape
+    shape = np.shape(observations)
+    return shape[1:] == space.shape and len(shape) == len(space.shape) + 1 if batched else shape == space.shape
 
 
 def policy_observations(
@@ -47,7 +54,7 @@ def policy_observations(
     if flattened and flat is not True and as_flat is None:
         if is_one_observation(source, observations):
             return np.asarray(gym.spaces.flatten(source, observations))[None], True
-        if _is_batch_of(source, observations):
+        if _fits(source, observations, batched=True):
             items = iterate(batch_space(source, 1), observations)
             return np.stack([np.asarray(gym.spaces.flatten(source, item)) for item in items]), False
     if as_flat is not None:
@@ -63,24 +70,6 @@ def _as_flat(observations, flat_shape: tuple[int, ...]) -> tuple[np.ndarray, boo
     if array.ndim == len(flat_shape) + 1 and array.shape[1:] == flat_shape:
         return array, False
     return None
-
-
-def _is_batch_of(space: gym.Space, observations) -> bool:
-    """Whether `observations` is a batch of elements of `space` in a vector environment's layout."""
-    if isinstance(space, gym.spaces.Dict):
-        return isinstance(observations, Mapping) and all(
-            key in observations and _is_batch_of(part, observations[key]) for key, part in space.spaces.items()
-        )
-    if isinstance(space, gym.spaces.Tuple):
-        return (
-            isinstance(observations, tuple)
-            and len(observations) == len(space.spaces)
-            and all(_is_batch_of(part, items) for part, items in zip(space.spaces, observations))
-        )
-    if isinstance(observations, (Mapping, tuple)) or not _of_integers_where_needed(space, observations):
-        return False
-    shape = np.shape(observations)
-    return len(shape) == len(space.shape) + 1 and shape[1:] == space.shape
 
 
 def _of_integers_where_needed(space: gym.Space, observations) -> bool:
