@@ -16,7 +16,8 @@ rl-baselines3-zoo's CartPoleNoVel-v1 set, not tuned for these tasks) and changes
 - lstm-no-ln: without layer normalisation (sb3-contrib's MlpLstmPolicy has none: the like-for-like peer run)
 - feed-forward: no recurrent layer (everything else the same, layer normalisation included)
 - a2c-lstm: A2C's own defaults (5 steps per copy, RMSprop 7e-4) on the preset's 8 copies, with the same LSTM and
-  layer normalisation
+  layer normalisation; a2c-lstm-4x: the same with 4 times the budget (one gradient step per 40 steps learns
+  slower than PPO's 20 epochs)
 - sb3-contrib: sb3-contrib's RecurrentPPO, MlpLstmPolicy, the preset's settings (needs the `bench` extra)
 Evaluation, the same code for every variant: `--eval-episodes` deterministic episodes (seeds 10,000 + i), the
 recurrent state carried through each episode and reset at its start.
@@ -40,7 +41,7 @@ from recurrent_ppo_vs_sb3_contrib import contrib_recurrent_acting  # noqa: E402
 from side_by_side import evaluate  # noqa: E402  (the evaluation both libraries share)
 
 TASKS = ("popgym-RepeatPreviousEasy-v0", "popgym-PositionOnlyCartPoleEasy-v0")
-VARIANTS = ("lstm", "gru", "lstm-no-ln", "feed-forward", "a2c-lstm", "sb3-contrib")
+VARIANTS = ("lstm", "gru", "lstm-no-ln", "feed-forward", "a2c-lstm", "a2c-lstm-4x", "sb3-contrib")
 OVERRIDES = {
     "lstm": {},
     "gru": dict(recurrent="gru"),
@@ -54,10 +55,9 @@ def train_ours(task: str, variant: str, seed: int):
     from actorcritic import A2C, A2CConfig, RecurrentPPO, RecurrentPPOConfig
 
     preset = RecurrentPPOConfig.for_env(task, seed=seed, num_threads=1, eval_every=0, checkpoint_every=0)
-    if variant == "a2c-lstm":
-        config = A2CConfig.for_env(
-            task, seed=seed, num_threads=1, eval_every=0, checkpoint_every=0, total_steps=preset.total_steps
-        )
+    if variant.startswith("a2c-lstm"):
+        budget = preset.total_steps * (4 if variant == "a2c-lstm-4x" else 1)
+        config = A2CConfig.for_env(task, seed=seed, num_threads=1, eval_every=0, checkpoint_every=0, total_steps=budget)
         agent = A2C(replace(config, num_envs=preset.num_envs, recurrent="lstm", layer_norm=True))
     else:
         agent = RecurrentPPO(replace(preset, **OVERRIDES[variant]))
