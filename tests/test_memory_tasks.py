@@ -85,8 +85,8 @@ def test_an_lstm_repeats_the_card_three_back_where_a_feed_forward_policy_cannot(
 def test_a_recurrent_a2c_learns_the_same_task():
     """A2C's own defaults (5 steps per copy, RMSprop 7e-4, one gradient step per rollout) on 8 copies with an
     LSTM and layer normalisation, 4 seeds: the IQM of the final evaluations is at least A2C_IQM after 200k steps,
-    4 times PPO's budget (one gradient step per 40 steps learns slower than PPO's 20 epochs). About 17 minutes
-    on 2 cores."""
+    4 times PPO's budget (one gradient step per 40 steps learns slower than PPO's 20 epochs). About 9 minutes
+    (2026-12-05, AMD EPYC, passed)."""
     from actorcritic.analysis.statistics import aggregate_scores
 
     def a2c(seed):

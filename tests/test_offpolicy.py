@@ -108,7 +108,7 @@ def test_pendulum_is_learned_within_20k_steps(algo):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["crossq"])
+@pytest.mark.parametrize("algo", ["crossq", "tqc"])
 def test_pendulum_is_learned_within_20k_steps_by_four_seeds(algo):
     """Issue 39's learning check: the IQM of 4 seeds' final evaluations above -250 within 20k steps (the preset)."""
     registration = ALGORITHMS[algo]
