@@ -213,7 +213,7 @@ class OffPolicyAgent(Agent):
         (`flat` True: only these; False: only the environment's; None: the flat reading where both fit)."""
         obs, single = self.policy_observations(obs, flat)
         with torch.inference_mode():
-            batch = torch.from_numpy(obs.astype(np.float32)).to(self.device)
+            batch = torch.from_numpy(np.asarray(obs, dtype=np.float32)).to(self.device)
             actions = self.learner.act(batch) if deterministic else self.learner.explore(batch, self.generator)
         actions = actions.cpu().numpy()
         return actions[0] if single else actions

@@ -201,14 +201,20 @@ class EnvMaker:
         return self._wrap(env, training=True)
 
     def _training_copy(self) -> gym.Env:
-        env = self.env_fn() if self.env_fn is not None else gym.make(self.env_id, **self.kwargs)
-        return EpisodeRecorder(self._wrap_training(env))
+        return EpisodeRecorder(self._wrap_training(self._new_copy()))
+
+    def _new_copy(self, render_mode: str | None = None) -> gym.Env:
+        """One copy as the id or the factory makes it, before any wrapper of ours."""
+        if self.env_fn is not None:
+            return self.env_fn()
+        extra = {"render_mode": render_mode} if render_mode else {}
+        return gym.make(self.env_id, **self.kwargs, **extra)
 
     def source_observation_space(self) -> gym.Space:
         """The observation space of one copy before flattening: what its `reset` and `step` return to a user who
         steps the environment (a Discrete index, a Dict, ...), with the user's wrappers applied."""
         with missing_dependency_as_one_line(self.env_id), _bad_kwargs_as_one_line(self.env_id):
-            env = self.env_fn() if self.env_fn is not None else gym.make(self.env_id, **self.kwargs)
+            env = self._new_copy()
         try:
             return self._unflattened(env).observation_space
         finally:
@@ -261,10 +267,7 @@ class EnvMaker:
     def single(self, render_mode: str | None = None) -> gym.Env:
         """One copy (for evaluation)."""
         with missing_dependency_as_one_line(self.env_id), _bad_kwargs_as_one_line(self.env_id):
-            if self.env_fn is not None:
-                return self._wrap(self.env_fn())
-            extra = {"render_mode": render_mode} if render_mode else {}
-            return self._wrap(gym.make(self.env_id, **self.kwargs, **extra))
+            return self._wrap(self._new_copy(render_mode))
 
     def vector(self, num_envs: int, seed: int) -> gym.vector.VectorEnv:
         """N copies with same-step autoreset, stepped in this process or (`asynchronous`) in N workers. The

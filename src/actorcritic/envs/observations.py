@@ -14,15 +14,10 @@ from gymnasium.vector.utils import batch_space, iterate
 from actorcritic.errors import ActorCriticError
 
 
-def is_one_observation(space: gym.Space, observation) -> bool:
-    """Whether `observation` is one element of `space` by its structure (not a batch of them): a Discrete
-    index is a scalar, a Dict a mapping and a Tuple a tuple of single parts, an array has the space's shape."""
-    return _fits(space, observation, batched=False)
-
-
 def _fits(space: gym.Space, observations, batched: bool) -> bool:
-    """Whether `observations` is one element of `space`, or (`batched`) a batch in a vector environment's layout:
-    a Dict of batches, a Tuple of batches, an array with a leading batch axis."""
+    """Whether `observations` is, by its structure, one element of `space` (a Discrete index a scalar, a Dict a
+    mapping and a Tuple a tuple of single parts, an array of the space's shape) or (`batched`) a batch in a vector
+    environment's layout (a Dict or Tuple of batches, an array with a leading batch axis)."""
     if isinstance(space, gym.spaces.Dict):
         return isinstance(observations, Mapping) and all(
             key in observations and _fits(part, observations[key], batched) for key, part in space.spaces.items()
@@ -52,7 +47,7 @@ def policy_observations(
         None if flat is False or isinstance(observations, (Mapping, tuple)) else _as_flat(observations, flat_shape)
     )
     if flattened and flat is not True and as_flat is None:
-        if is_one_observation(source, observations):
+        if _fits(source, observations, batched=False):
             return np.asarray(gym.spaces.flatten(source, observations))[None], True
         if _fits(source, observations, batched=True):
             items = iterate(batch_space(source, 1), observations)
@@ -80,9 +75,8 @@ def _of_integers_where_needed(space: gym.Space, observations) -> bool:
 
 
 def _not_an_observation(observations, source: gym.Space | None, flat_shape) -> ActorCriticError:
-    given = f"shape {np.shape(observations)}" if not isinstance(observations, (Mapping, tuple)) else "a "
-    if isinstance(observations, (Mapping, tuple)):
-        given += type(observations).__name__
+    structured = isinstance(observations, (Mapping, tuple))
+    given = f"a {type(observations).__name__}" if structured else f"shape {np.shape(observations)}"
     environment = f"of the environment's space {source} (one, or a batch) nor " if source is not None else ""
     return ActorCriticError(
         f"act got observations of {given}, which are neither {environment}the policy's flat input of shape "
