@@ -1,6 +1,8 @@
 """Hindsight experience replay (issue 39): the goal layout, the relabelled step by hand, relabelled batches
 against the environment's own reward, one-line refusals, and exact resume."""
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -133,3 +135,74 @@ def test_her_solves_15_bits_that_sac_alone_cannot():
     assert bitflip_success(with_her, 15) >= 0.9
     alone = SAC(SACConfig(**settings)).learn()
     assert bitflip_success(alone, 15) <= 0.1
+
+
+def test_evaluation_reports_the_success_rate_of_goal_tasks():
+    """Goal-conditioned tasks say in their last info whether the goal was reached: the evaluation keeps it
+    (metrics.csv's eval_success_rate, the summary's), and other tasks get no such column."""
+    agent = SAC(her_config(eval_every=200))
+    rows = list(agent.learning_windows())
+    assert agent.reports_success and all("eval_success_rate" in row for row in rows)
+    evaluated = [row["eval_success_rate"] for row in rows if row["eval_success_rate"] is not None]
+    assert len(evaluated) == 2 and all(0.0 <= rate <= 1.0 for rate in evaluated)
+    agent.evaluate(episodes=7)
+    assert len(agent.evaluation_successes) == 7
+    plain = SAC(SACConfig(env="Pendulum-v1", total_steps=200, learning_starts=100, log_every=100))
+    assert not plain.reports_success and "eval_success_rate" not in next(plain.learning_windows())
+    plain.evaluate(episodes=1)
+    assert plain.evaluation_successes == []
+
+
+def test_fetch_tasks_run_by_their_ids(tmp_path, capsys):
+    """Gymnasium-Robotics' FetchReach (the robotics extra, in the test extra) by its id alone, with HER: the
+    import's notice stays off stderr, and the summary has the success rate."""
+    from actorcritic.cli import main
+
+    run_dir = tmp_path / "fetch"
+    main(
+        ["train", "sac", "--env", "FetchReach-v4", "--her-goals", "4", "--total-steps", "300", "--learning-starts",
+         "100", "--batch-size", "32", "--hidden-sizes", "16", "--eval-episodes", "2", "--run-dir", str(run_dir),
+         "--num-threads", "1"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert "Adroit" not in captured.err and "success rate" in captured.out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert 0.0 <= summary["eval_success_rate"] <= 1.0
+
+
+def test_fetch_on_a_mujoco_gymnasium_robotics_cannot_use_is_one_line(monkeypatch):
+    import gymnasium_robotics
+    import mujoco
+
+    from actorcritic.envs.make import check_env_id
+
+    monkeypatch.setattr(mujoco, "__version__", "4.0.1")
+    monkeypatch.setattr(gymnasium_robotics, "__version__", "1.4.2")
+    with pytest.raises(ActorCriticError, match=r"FetchReach-v4: gymnasium-robotics 1.4.2 .* MuJoCo 4.0.1.*mujoco<3.12"):
+        check_env_id("FetchReach-v4")
+    monkeypatch.setattr(gymnasium_robotics, "__version__", "1.4.3")  # a release that may have fixed it: let it try
+    check_env_id("FetchReach-v4")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_her_sac_reaches_fetch_goals(seed):
+    """Issue 39's FetchReach check: SAC with HER reaches >= 90% of fresh goals (deterministic policy, 20
+    evaluation episodes) within 20k steps, with rl-baselines3-zoo's FetchReach settings (gamma 0.95, Adam 1e-3,
+    64-64, 4 future goals per transition) but without its observation normalisation and time feature.
+    Measured (AMD EPYC Zen 4, 1 thread, about 100 s a seed): seeds 0 and 1 at 1.00 from 16k steps, 0.7-0.9 at 10k."""
+    config = SACConfig(
+        env="FetchReach-v4",
+        seed=seed,
+        total_steps=20_000,
+        learning_starts=1_000,
+        learning_rate=1e-3,
+        gamma=0.95,
+        hidden_sizes=(64, 64),
+        her_goals=4,
+        eval_episodes=20,
+        num_threads=1,
+    )
+    agent = SAC(config).learn()
+    agent.evaluate()
+    assert np.mean(agent.evaluation_successes) >= 0.9

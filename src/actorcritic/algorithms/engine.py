@@ -46,6 +46,7 @@ from actorcritic.algorithms.precision import check_precision, resolve_precision
 from actorcritic.config import MAX_SEED, AgentConfig, check_range, config_to_dict
 from actorcritic.envs.episodes import EpisodeStatistics
 from actorcritic.envs.evaluation import evaluate_policy
+from actorcritic.envs.goals import GoalLayout
 from actorcritic.envs.make import EnvMaker, space_signature
 from actorcritic.envs.observations import policy_observations
 from actorcritic.envs.resume import (
@@ -292,6 +293,8 @@ class Agent:
     """... in words."""
     action_space_hint: str = ""
     """What to use instead, said when an unsupported action space is refused."""
+    evaluation_successes: list[bool] = ()
+    """Each episode's `info["is_success"]` in the last `evaluate`, where the environment reports one."""
 
     def __init__(self, config: AgentConfig, num_envs: int, env_fn: Callable[[], gym.Env] | None = None):
         """`env_fn`, when given, is a zero-argument callable returning a `gymnasium.Env` (Stable-Baselines3's
@@ -466,9 +469,18 @@ class Agent:
         copies, flattened themselves, return), False: only the environment's (`envs.observations`)."""
         if flat:
             return policy_observations(obs, self.observation_space.shape, None, flat=True)
+        return policy_observations(obs, self.observation_space.shape, self.source_observation_space(), flat)
+
+    def source_observation_space(self) -> gym.Space:
+        """The environment's own observation space, before flattening (`EnvMaker.source_observation_space`)."""
         if getattr(self, "_source_observation_space", None) is None:  # one copy built, on the first call only
             self._source_observation_space = self.env_maker.source_observation_space()
-        return policy_observations(obs, self.observation_space.shape, self._source_observation_space, flat)
+        return self._source_observation_space
+
+    @property
+    def reports_success(self) -> bool:
+        """Goal-conditioned tasks report `is_success`: metrics.csv then has an `eval_success_rate` column."""
+        return GoalLayout.of(self.source_observation_space()) is not None
 
     def predict(self, obs: np.ndarray, deterministic: bool = True, **act_options) -> tuple[np.ndarray, Any]:
         """`(act(obs, deterministic), None)`: the call of Stable-Baselines3's `predict`, for code written for it
@@ -492,6 +504,7 @@ class Agent:
         episodes = episodes or self.config.eval_episodes
         seed = self.config.seed if seed is None else seed
         act, start_episode = self._evaluation_policy()
+        self.evaluation_successes = []
         return evaluate_policy(
             act,
             self.env_maker,
@@ -502,6 +515,7 @@ class Agent:
             action_masks=self.reads_action_masks,
             max_steps=self.config.eval_max_steps,
             start_episode=start_episode,
+            successes=self.evaluation_successes,
         )
 
     def _evaluation_policy(self):
@@ -558,6 +572,8 @@ class Agent:
                 )
                 if evaluated:
                     metrics["eval_return_mean"] = float(np.mean(self.evaluate()))
+                    if self.evaluation_successes:
+                        metrics["eval_success_rate"] = float(np.mean(self.evaluation_successes))
                 keep_going = hooks.on_log(self, metrics)
                 self._stop_if_diverged(metrics)  # after the row is written (with its nan), before a best model is saved
                 if evaluated:
@@ -614,6 +630,7 @@ class Agent:
             **{name: EMPTY_METRIC for name in self.metric_names},
             **self.window_metrics.means(),
             "eval_return_mean": EMPTY_METRIC,
+            **({"eval_success_rate": EMPTY_METRIC} if self.reports_success else {}),
         }
         return metrics
 

@@ -481,8 +481,9 @@ def _print_summary(summary: dict) -> None:
         return
     print(
         f"{summary['algo']} on {summary['env']}: evaluation return {summary['eval_return_mean']:.2f} ± "
-        f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes "
-        f"after {summary['total_steps']:,d} steps "
+        f"{summary['eval_return_std']:.2f} over {summary['eval_episodes']} episodes"
+        + (f" (success rate {summary['eval_success_rate']:.2f})" if "eval_success_rate" in summary else "")
+        + f" after {summary['total_steps']:,d} steps "
         f"({summary['steps_per_second']:,.0f} steps/s, {summary['wall_time_s']:.1f} s)\n"
         f"run saved in {summary['run_dir']}"
     )

@@ -28,6 +28,7 @@ def evaluate_policy(
     action_masks: bool = False,
     max_steps: int = 0,
     start_episode=None,
+    successes: list[bool] | None = None,
 ) -> list[float]:
     """Undiscounted returns of `episodes` fresh episodes of `act(obs_batch) -> action_batch`, one
     environment (an id or an `EnvMaker`), episode i reset with `reset_seeds(seed, EVALUATION_RESETS, episodes)[i]`.
@@ -36,7 +37,9 @@ def evaluate_policy(
     the environment's `action_masks()` of each observation. An episode is cut after `max_steps` steps (0: the
     environment's time limit, or `UNLIMITED_EPISODE_CAP` where it has none), its return so far counted, with a
     warning: an environment that never ends its episodes would otherwise never let evaluation return.
-    `start_episode()`, where given, is called as each episode starts (a recurrent policy resets its state)."""
+    `start_episode()`, where given, is called as each episode starts (a recurrent policy resets its state).
+    `successes`, where given, receives each episode's last `info["is_success"]` (goal-conditioned tasks report
+    it; an episode whose last info has none adds nothing)."""
     maker = env if isinstance(env, EnvMaker) else EnvMaker(env)
     maker.check()
     env = _video_env(maker, Path(video_dir), video_prefix) if video_dir is not None else maker.single()
@@ -52,7 +55,7 @@ def evaluate_policy(
             while not done:
                 masks = (np.asarray(env.get_wrapper_attr("action_masks")())[None],) if action_masks else ()
                 action = act(obs[None], *masks)[0]
-                obs, reward, terminated, truncated, _ = env.step(action)
+                obs, reward, terminated, truncated, info = env.step(action)
                 total += float(reward)
                 steps += 1
                 done = terminated or truncated
@@ -63,6 +66,8 @@ def evaluate_policy(
                     )
                     done = True
             returns.append(total)
+            if successes is not None and "is_success" in info:
+                successes.append(bool(info["is_success"]))
     except gym.error.DependencyNotInstalled as error:
         raise _missing_video_dependency(error) from None
     except OSError as error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib
+import io
 import json
 import math
 import sys
@@ -28,9 +29,14 @@ from actorcritic.envs.masks import with_action_masks
 from actorcritic.envs.resume import EpisodeRecorder
 from actorcritic.errors import ActorCriticError
 
-PLUGIN_PACKAGES = {"ALE/": ("ale_py", "ale-py"), "popgym-": ("popgym", "popgym")}
+PLUGIN_PACKAGES = {
+    "ALE/": ("ale_py", "ale-py"),
+    "popgym-": ("popgym", "popgym"),
+    "Fetch": ("gymnasium_robotics", "gymnasium-robotics"),
+}
 """Environment id prefixes whose ids a package registers when imported: prefix -> (module, pip name). ALE's Atari
-games and POPGym's memory tasks (`popgym-RepeatPreviousEasy-v0`) need no `module:` in front of the id."""
+games, POPGym's memory tasks (`popgym-RepeatPreviousEasy-v0`) and Gymnasium-Robotics' Fetch tasks
+(`FetchReach-v4`) need no `module:` in front of the id."""
 
 
 def check_env_id(env_id: str) -> None:
@@ -56,7 +62,9 @@ def check_env_id(env_id: str) -> None:
     if prefix is not None and name not in gym.registry:
         module, package = PLUGIN_PACKAGES[prefix]
         try:
-            gym.register_envs(importlib.import_module(module))
+            # gymnasium-robotics prints a notice about its Adroit tasks on import: keep stderr for errors
+            with contextlib.redirect_stderr(io.StringIO()):
+                gym.register_envs(importlib.import_module(module))
         except ImportError:
             raise ActorCriticError(
                 f"{env_id} needs the {package} package, which is not installed: pip install {package}"
@@ -66,10 +74,35 @@ def check_env_id(env_id: str) -> None:
             from actorcritic.envs.atari import quiet_ale
 
             quiet_ale()
+        if prefix == "Fetch":
+            check_fetch_mujoco(env_id)
         return
     close = [match for match in difflib.get_close_matches(name, list(gym.registry), n=6) if _installed(match)][:3]
     hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.pprint_registry() for the ids"
     raise ActorCriticError(f"unknown environment id {env_id!r}: {hint}")
+
+
+FETCH_MUJOCO_LIMIT = (3, 12)
+"""gymnasium-robotics 1.4.2 (the latest release) cannot build its Fetch tasks on MuJoCo 3.12 or later: it checks a
+joint's type with `numpy_int in (mjtJoint.mjJNT_HINGE, mjtJoint.mjJNT_SLIDE)`, which MuJoCo's enums stopped
+answering True at 3.12, and the construction fails on a bare AssertionError."""
+
+
+def check_fetch_mujoco(env_id: str) -> None:
+    """Refuse a Fetch task where the installed MuJoCo and gymnasium-robotics cannot build it (`FETCH_MUJOCO_LIMIT`),
+    with the pin that fixes it, instead of gymnasium-robotics' AssertionError from inside its constructor."""
+    import mujoco
+    from gymnasium_robotics import __version__ as robotics_version
+
+    def version(text: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
+
+    if version(mujoco.__version__)[:2] >= FETCH_MUJOCO_LIMIT and version(robotics_version) <= (1, 4, 2):
+        raise ActorCriticError(
+            f"{env_id}: gymnasium-robotics {robotics_version} cannot build the Fetch tasks on MuJoCo "
+            f"{mujoco.__version__} (its joint-type check fails from 3.12 on): pip install 'mujoco<3.12' "
+            "(the robotics extra, pip install 'actorcritic[robotics]', pins it)"
+        )
 
 
 def _installed(env_id: str) -> bool:

@@ -400,7 +400,8 @@ def _evaluation_stats(agent, returns: list) -> dict:
     """A single agent's return statistics; for a `SeedGroup`, each seed's and their aggregate (the mean,
     median and IQM of the seeds' mean returns, with 95% bootstrap CIs)."""
     if not isinstance(agent, SeedGroup):
-        return _return_stats(returns)
+        successes = agent.evaluation_successes
+        return {**_return_stats(returns), **({"eval_success_rate": statistics.fmean(successes)} if successes else {})}
     per_seed = [{"seed": seed, **_return_stats(seed_returns)} for seed, seed_returns in zip(agent.seeds, returns)]
     aggregate = aggregate_scores([entry["eval_return_mean"] for entry in per_seed])
     return {
