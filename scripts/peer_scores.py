@@ -15,6 +15,18 @@ SB3's settings are set to ours: (256, 256) networks (SB3's TD3 default is (400, 
 smoothing 0.2 clipped at 0.5, delay 2; SAC's automatic entropy tuning (both libraries' defaults).
 Needs the `bench` extra (`pip install -e '.[bench]'`).
 
+Goal-conditioned tasks (Gymnasium-Robotics' Fetch, the robotics extra): `--her-goals K` gives SB3's SAC or TD3
+its HerReplayBuffer (K relabelled goals per transition, the future strategy; the MultiInputPolicy), and the
+evaluations also record the success rate (each episode's last `info["is_success"]`, column eval_success_rate).
+`--learning-rate`, `--gamma`, `--tau`, `--batch-size`, `--learning-starts` and `--hidden-sizes` replace the
+defaults above where a comparison runs other settings:
+
+    python scripts/peer_scores.py train sac FetchPush-v4 --her-goals 4 --seeds 0 --total-steps 100000 \
+        --eval-every 5000 --eval-episodes 20 --learning-rate 1e-3 --gamma 0.95 --tau 0.05 --learning-starts 1000 \
+        --out full-runs/peer-sac-her-fetchpush
+    python scripts/peer_scores.py compare full-runs/sac-her-fetchpush full-runs/peer-sac-her-fetchpush \
+        --metric eval_success_rate --late 20000
+
 `compare OURS PEER`: every seed of our finished runs in OURS (a run or a sweep directory) against the
 peer's seeds: per seed the final evaluation and the late mean (the evaluations of the last `--late` steps, less
 noisy than one evaluation), IQM and mean with 95% CIs, P(our run > peer run), and a figure of the curves.
@@ -36,39 +48,77 @@ import torch
 
 from actorcritic.errors import ActorCriticError
 
+DEFAULTS = dict(
+    learning_rate=3e-4, learning_starts=25_000, batch_size=256, tau=0.005, gamma=0.99, hidden_sizes=[256, 256]
+)
+"""Our settings for TD3 and SAC, given to SB3; `train`'s options of the same names replace them."""
+
+
+def evaluate(model, env: gym.Env, episodes: int) -> tuple[list[float], list[bool]]:
+    """Returns of `episodes` deterministic episodes of `env`, in its own reset stream, and each episode's last
+    `info["is_success"]` where the environment reports one (goal-conditioned tasks)."""
+    returns, successes = [], []
+    for _ in range(episodes):
+        obs, _ = env.reset()
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(model.predict(obs, deterministic=True)[0])
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+        if "is_success" in info:
+            successes.append(bool(info["is_success"]))
+    return returns, successes
+
 
 def train_one_seed(
-    algo: str, env_id: str, seed: int, total_steps: int, eval_every: int, eval_episodes: int, out: Path
+    algo: str,
+    env_id: str,
+    seed: int,
+    total_steps: int,
+    eval_every: int,
+    eval_episodes: int,
+    out: Path,
+    settings: dict | None = None,
+    her_goals: int = 0,
 ) -> dict:
-    from stable_baselines3 import SAC, TD3
+    from stable_baselines3 import SAC, TD3, HerReplayBuffer
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.noise import NormalActionNoise
 
+    from actorcritic.envs.make import check_env_id
+
     torch.set_num_threads(1)  # one process per seed: more threads per process would oversubscribe the cores
+    check_env_id(env_id)  # registers a plugin's ids (gymnasium-robotics' Fetch tasks) as our runs do
+    settings = {**DEFAULTS, **(settings or {})}
     env = gym.make(env_id)
-    eval_env = Monitor(gym.make(env_id))
+    eval_env = gym.make(env_id)
     eval_env.reset(seed=seed + 10_000)  # an evaluation stream of its own, apart from training's
     common = dict(
-        learning_rate=3e-4,
+        learning_rate=settings["learning_rate"],
         buffer_size=1_000_000,
-        learning_starts=25_000,
-        batch_size=256,
-        tau=0.005,
-        gamma=0.99,
+        learning_starts=settings["learning_starts"],
+        batch_size=settings["batch_size"],
+        tau=settings["tau"],
+        gamma=settings["gamma"],
         train_freq=1,
         gradient_steps=1,
-        policy_kwargs=dict(net_arch=[256, 256]),
+        policy_kwargs=dict(net_arch=list(settings["hidden_sizes"])),
         seed=seed,
         device="cpu",
         verbose=0,
     )
+    if her_goals:
+        common.update(
+            replay_buffer_class=HerReplayBuffer,
+            replay_buffer_kwargs=dict(n_sampled_goal=her_goals, goal_selection_strategy="future"),
+        )
+    policy = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
     if algo == "td3":
         half_width = (env.action_space.high - env.action_space.low) / 2
         noise = NormalActionNoise(np.zeros_like(half_width), 0.1 * half_width)
         model = TD3(
-            "MlpPolicy",
+            policy,
             env,
             action_noise=noise,
             policy_delay=2,
@@ -77,23 +127,28 @@ def train_one_seed(
             **common,
         )
     else:
-        model = SAC("MlpPolicy", env, **common)
+        model = SAC(policy, env, **common)
 
     csv_path = out / f"seed-{seed}.csv"
-    rows: list[tuple[int, float, float]] = []
+    rows: list[tuple] = []
 
     class Evaluate(BaseCallback):
         def _on_step(self) -> bool:
             if self.num_timesteps % eval_every == 0:
-                returns, _ = evaluate_policy(
-                    model, eval_env, n_eval_episodes=eval_episodes, deterministic=True, return_episode_rewards=True
-                )
-                rows.append((self.num_timesteps, float(np.mean(returns)), float(np.std(returns))))
+                returns, successes = evaluate(model, eval_env, eval_episodes)
+                success = (float(np.mean(successes)),) if successes else ()
+                rows.append((self.num_timesteps, float(np.mean(returns)), float(np.std(returns)), *success))
                 with open(csv_path, "w", newline="") as handle:
                     writer = csv.writer(handle)
-                    writer.writerow(["step", "eval_return_mean", "eval_return_std"])
+                    writer.writerow(
+                        ["step", "eval_return_mean", "eval_return_std", *(["eval_success_rate"] * len(success))]
+                    )
                     writer.writerows(rows)
-                print(f"{algo} {env_id} seed {seed}: step {self.num_timesteps:,d} eval {rows[-1][1]:.1f}", flush=True)
+                said = f", success {success[0]:.2f}" if success else ""
+                print(
+                    f"{algo} {env_id} seed {seed}: step {self.num_timesteps:,d} eval {rows[-1][1]:.1f}{said}",
+                    flush=True,
+                )
             return True
 
     start = time.perf_counter()
@@ -104,6 +159,9 @@ def train_one_seed(
         "seed": seed,
         "total_steps": total_steps,
         "final_eval_return": rows[-1][1],
+        **({"final_eval_success_rate": rows[-1][3]} if len(rows[-1]) > 3 else {}),
+        "settings": settings,
+        "her_goals": her_goals,
         "wall_seconds": round(time.perf_counter() - start),
         "library": "stable-baselines3",
     }
@@ -111,29 +169,33 @@ def train_one_seed(
     return result
 
 
-def our_curves(directory: Path) -> list[dict[int, float]]:
-    """Every seed of the finished runs in `directory` (a run or a sweep) -> one {step: evaluation return} each."""
+def our_curves(directory: Path, metric: str = "eval_return_mean") -> list[dict[int, float]]:
+    """Every seed of the finished runs in `directory` (a run or a sweep) -> one {step: `metric`} each."""
     from actorcritic.analysis.reading import read_run
     from actorcritic.analysis.reports import collect_runs
 
-    return [
-        dict(points) for run in collect_runs([directory]) for points in read_run(run)[1]["eval_return_mean"].values()
-    ]
+    return [dict(points) for run in collect_runs([directory]) for points in read_run(run)[1][metric].values()]
 
 
-def peer_curves(directory: Path) -> list[dict[int, float]]:
-    """Every seed-K.csv of a `train` --out -> one {step: evaluation return} each."""
+def peer_curves(directory: Path, metric: str = "eval_return_mean") -> list[dict[int, float]]:
+    """Every seed-K.csv of a `train` --out -> one {step: `metric`} each."""
     curves = []
     for path in sorted(directory.glob("seed-*.csv")):
         with open(path, newline="") as handle:
-            curves.append({int(row["step"]): float(row["eval_return_mean"]) for row in csv.DictReader(handle)})
+            rows = list(csv.DictReader(handle))
+        if rows and metric not in rows[0]:
+            raise ActorCriticError(f"{path} has no {metric} column: its task reports no success (--metric)")
+        curves.append({int(row["step"]): float(row[metric]) for row in rows})
     if not curves:
         raise ActorCriticError(f"no seed-K.csv under {directory}: give the --out of `peer_scores.py train`")
     return curves
 
 
-def compare(ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None) -> None:
+def compare(
+    ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None, metric: str = "eval_return_mean"
+) -> None:
     from actorcritic.analysis.plots import save_figure, seed_band, steps_axis
+    from actorcritic.analysis.reading import PANELS
     from actorcritic.analysis.statistics import (
         aggregate_scores,
         describe,
@@ -145,7 +207,10 @@ def compare(ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None
     check_positive_int("late", late_steps)
     if figure is not None:
         check_writable_file(figure, "--figure")  # before the reading and the printing, not after
-    groups = {"actorcritic": our_curves(ours_dir), "SB3": peer_curves(peer_dir)}
+    groups = {"actorcritic": our_curves(ours_dir, metric), "SB3": peer_curves(peer_dir, metric)}
+    if not all(groups.values()):
+        raise ActorCriticError(f"{ours_dir} has no {metric} values: its task reports no success (--metric)")
+    digits = 2 if metric == "eval_success_rate" else 0
     last = min(max(curve) for curves in groups.values() for curve in curves)  # the longest horizon every seed reached
     scores = {}
     for name, curves in groups.items():
@@ -157,11 +222,11 @@ def compare(ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None
         scores[name] = late
         print(f"{name}, {len(curves)} seeds, at {last:,d} steps")
         print(
-            f"  final evaluation per seed: {', '.join(f'{x:,.0f}' for x in final)}; "
+            f"  final evaluation per seed: {', '.join(f'{x:,.{digits}f}' for x in final)}; "
             f"{describe(aggregate_scores(final))}, {describe(aggregate_scores(final), 'mean')}"
         )
         print(
-            f"  late mean (last {late_steps:,d} steps) per seed: {', '.join(f'{x:,.0f}' for x in late)}; "
+            f"  late mean (last {late_steps:,d} steps) per seed: {', '.join(f'{x:,.{digits}f}' for x in late)}; "
             f"{describe(aggregate_scores(late))}, {describe(aggregate_scores(late), 'mean')}"
         )
     improvement = probability_of_improvement(scores["actorcritic"], scores["SB3"])
@@ -179,7 +244,7 @@ def compare(ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None
             axis.plot(steps, mean, color=color, label=f"{name} ({len(curves)} seeds): mean, 95% CI")
             axis.fill_between(steps, low, high, color=color, alpha=0.2)
         steps_axis(axis)
-        axis.set_ylabel("evaluation return (deterministic)")
+        axis.set_ylabel(dict(PANELS)[metric])
         axis.legend(loc="upper left")
         fig.tight_layout()
         save_figure(fig, figure)
@@ -197,6 +262,16 @@ def main() -> None:
     train.add_argument("--eval-every", type=int, default=10_000)
     train.add_argument("--eval-episodes", type=int, default=10)
     train.add_argument("--out", type=Path, required=True)
+    train.add_argument("--her-goals", type=int, default=0, help="SB3's HerReplayBuffer with K future goals (0: none)")
+    for name, kind in (
+        ("learning_rate", float),
+        ("gamma", float),
+        ("tau", float),
+        ("batch_size", int),
+        ("learning_starts", int),
+    ):
+        train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=DEFAULTS[name])
+    train.add_argument("--hidden-sizes", type=int, nargs="+", default=DEFAULTS["hidden_sizes"])
     versus = commands.add_parser("compare", help="our runs against the peer's")
     versus.add_argument("ours", type=Path)
     versus.add_argument("peer", type=Path)
@@ -204,25 +279,38 @@ def main() -> None:
         "--late", type=int, default=60_000, help="the late mean covers the evaluations of these last steps"
     )
     versus.add_argument("--figure", type=Path)
+    versus.add_argument("--metric", choices=["eval_return_mean", "eval_success_rate"], default="eval_return_mean")
     args = parser.parse_args()
     if args.command == "compare":
         try:
-            compare(args.ours, args.peer, args.late, args.figure)
+            compare(args.ours, args.peer, args.late, args.figure, args.metric)
         except ActorCriticError as error:
             print(f"peer_scores.py: error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
         return
     args.out.mkdir(parents=True, exist_ok=True)
+    settings = {name: getattr(args, name) for name in DEFAULTS}
     jobs = [
-        (args.algo, args.env, seed, args.total_steps, args.eval_every, args.eval_episodes, args.out)
+        (
+            args.algo,
+            args.env,
+            seed,
+            args.total_steps,
+            args.eval_every,
+            args.eval_episodes,
+            args.out,
+            settings,
+            args.her_goals,
+        )
         for seed in args.seeds
     ]
     with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
         results = pool.starmap(train_one_seed, jobs)
-    finals = [r["final_eval_return"] for r in results]
+    finals = [r.get("final_eval_success_rate", r["final_eval_return"]) for r in results]
     print(
         f"{args.algo} {args.env}, {args.total_steps:,d} steps, "
-        f"final evaluation per seed: {', '.join(f'{x:,.0f}' for x in finals)}"
+        f"final evaluation per seed ({'success rate' if 'final_eval_success_rate' in results[0] else 'return'}): "
+        f"{', '.join(f'{x:,.2f}' for x in finals)}"
     )
 
 

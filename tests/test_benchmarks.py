@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import a2c_vs_sb3  # noqa: E402
 import her_vs_sb3  # noqa: E402
 import maskable_ppo_vs_sb3_contrib  # noqa: E402
+import offpolicy_update_compile  # noqa: E402
 import offpolicy_update_profile  # noqa: E402
 import offpolicy_vs_sb3  # noqa: E402
 import ppo_vs_sb3  # noqa: E402
@@ -45,3 +46,8 @@ def test_the_update_profile_splits_a_step_into_products_adam_and_the_rest():
     found = offpolicy_update_profile.profile_steps("sac", "Pendulum-v1", 50, 10, 1)
     assert found["products"] > 0 and found["optimizer"] > 0 and found["calls"] > 10
     assert abs(found["products"] + found["optimizer"] + found["rest"] - found["total"]) < 1e-9
+
+
+def test_the_compile_benchmark_times_the_projects_own_update():
+    found = offpolicy_update_compile.time_updates("sac", "Pendulum-v1", ["eager", "eager"], 3, 2, 1)
+    assert [mode for mode, _, _ in found] == ["eager", "eager"] and all(ms > 0 for _, ms, _ in found)

@@ -112,3 +112,27 @@ def test_bad_settings_are_refused():
         CrossQConfig(env="Pendulum-v1", adam_betas=(0.5,))
     with pytest.raises(ActorCriticError, match="critic-hidden-sizes"):
         CrossQConfig(env="Pendulum-v1", critic_hidden_sizes=(0,))
+
+
+def test_the_affine_form_has_the_step_by_step_values_and_gradients():
+    """batch_renormalize computes γ x̂ + β as x · s + t (one pass): the same values and the same gradients to x
+    (through the batch's statistics), γ and β as the equation written out step by step."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 8, 3, generator=generator).mul(3).add(1).requires_grad_()
+    gain = torch.rand(2, 1, 3, generator=generator).add(0.5).requires_grad_()
+    bias = torch.randn(2, 1, 3, generator=generator).requires_grad_()
+    running_mean, running_var = torch.randn(2, 1, 3, generator=generator), torch.rand(2, 1, 3, generator=generator)
+    weights = torch.randn(2, 8, 3, generator=generator)
+    ours, _, _ = batch_renormalize(x, running_mean, running_var, 3.0, 5.0, 1e-3, gain, bias)
+    mean, var = x.mean(-2, keepdim=True), x.var(-2, unbiased=False, keepdim=True)
+    std = (var + 1e-3).sqrt()
+    with torch.no_grad():
+        r = (std / (running_var + 1e-3).sqrt()).clamp(1 / 3, 3)
+        d = ((mean - running_mean) / (running_var + 1e-3).sqrt()).clamp(-5, 5)
+    by_hand = ((x - mean) / std * r + d) * gain + bias
+    assert torch.allclose(ours, by_hand, atol=1e-5)
+    for mine, theirs in zip(
+        torch.autograd.grad((ours * weights).sum(), (x, gain, bias)),
+        torch.autograd.grad((by_hand * weights).sum(), (x, gain, bias)),
+    ):
+        assert torch.allclose(mine, theirs, atol=1e-4)

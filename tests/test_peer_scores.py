@@ -78,3 +78,28 @@ def test_compare_refuses_bad_options_before_any_work(tmp_path):
         result = compare(tmp_path / "ours", tmp_path / "peer", *options)
         assert result.returncode == 2 and result.stdout == "" and fragment in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_compare_on_the_success_rate_of_goal_tasks(tmp_path):
+    """--metric eval_success_rate reads our metrics.csv's and the peer's eval_success_rate columns (HER runs on
+    Fetch tasks); a peer's file without the column is one line."""
+    run = tmp_path / "ours"
+    rows = [f"0,{step},-50,{rate}" for step, rate in ((10, 0.1), (20, 0.5), (30, 0.75))]
+    write_csv(run / "metrics.csv", "seed,global_step,eval_return_mean,eval_success_rate", rows)
+    (run / "config.json").write_text(json.dumps({"algo": "sac", "env": "FetchPush-v4", "seed": 0}))
+    (run / "summary.json").write_text("{}")
+    write_csv(
+        tmp_path / "peer/seed-0.csv",
+        "step,eval_return_mean,eval_return_std,eval_success_rate",
+        ["10,-50,0,0.0", "20,-50,0,0.25", "30,-50,0,0.5"],
+    )
+    result = compare(run, tmp_path / "peer", "--late", "20", "--metric", "eval_success_rate")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("  final evaluation per seed: 0.75;") and lines[4].startswith(
+        "  final evaluation per seed: 0.50;"
+    )
+    assert lines[2].startswith("  late mean (last 20 steps) per seed: 0.62;")  # (0.5 + 0.75) / 2, two decimals
+    write_csv(tmp_path / "plain/seed-0.csv", "step,eval_return_mean,eval_return_std", ["10,1.0,0"])
+    result = compare(run, tmp_path / "plain", "--metric", "eval_success_rate")
+    assert result.returncode == 2 and "has no eval_success_rate column" in result.stderr

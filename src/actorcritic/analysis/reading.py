@@ -13,6 +13,7 @@ from actorcritic.storage.layout import CONFIG_FILE, METRICS_FILE
 PANELS = (
     ("episode_return_mean", "episode return (training)"),
     ("eval_return_mean", "evaluation return (deterministic)"),
+    ("eval_success_rate", "evaluation success rate (goal-conditioned tasks)"),
     ("heldout_accuracy", "held-out accuracy (greedy; grpo-lm)"),
 )
 

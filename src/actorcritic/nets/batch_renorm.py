@@ -54,21 +54,24 @@ class BatchRenorm(nn.Module):
         gain, bias = (self.gain.detach(), self.bias.detach()) if detach_weights else (self.gain, self.bias)
         s = self.settings
         if not self.training:
-            return (x - self.running_mean) / (self.running_var + s.eps).sqrt() * gain + bias
+            scale = gain / (self.running_var + s.eps).sqrt()
+            return torch.addcmul(bias - self.running_mean * scale, x, scale)
         renormalizing = int(self.steps) >= s.warmup_steps
-        normalized, mean, var = batch_renormalize(
+        renormalized, mean, var = batch_renormalize(
             x.float(),
             self.running_mean,
             self.running_var,
             s.r_max if renormalizing else 1.0,
             s.d_max if renormalizing else 0.0,
             s.eps,
+            gain,
+            bias,
         )
         with torch.no_grad():
             self.running_mean.lerp_(mean, s.momentum)
             self.running_var.lerp_(var, s.momentum)
             self.steps += 1
-        return normalized.to(x.dtype) * gain + bias
+        return renormalized  # float32, as γ and β are, whatever x's precision
 
 
 @contextlib.contextmanager
