@@ -206,3 +206,15 @@ def test_her_sac_reaches_fetch_goals(seed):
     agent = SAC(config).learn()
     agent.evaluate()
     assert np.mean(agent.evaluation_successes) >= 0.9
+
+
+def test_a_multi_seed_summary_has_each_seeds_success_rate(tmp_path):
+    from actorcritic.cli import main
+
+    run_dir = tmp_path / "bits"
+    flags = ["--env", BITFLIP, "--env-kwargs", "bits=4", "--her-goals", "2", "--total-steps", "200"]
+    flags += ["--learning-starts", "100", "--batch-size", "16", "--hidden-sizes", "8", "--eval-episodes", "4"]
+    assert main(["train", "sac", *flags, "--seeds", "0", "1", "--num-threads", "1", "--run-dir", str(run_dir)]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [entry["seed"] for entry in summary["per_seed"]] == [0, 1]
+    assert all(0.0 <= entry["eval_success_rate"] <= 1.0 for entry in summary["per_seed"])

@@ -400,9 +400,11 @@ def _evaluation_stats(agent, returns: list) -> dict:
     """A single agent's return statistics; for a `SeedGroup`, each seed's and their aggregate (the mean,
     median and IQM of the seeds' mean returns, with 95% bootstrap CIs)."""
     if not isinstance(agent, SeedGroup):
-        successes = agent.evaluation_successes
-        return {**_return_stats(returns), **({"eval_success_rate": statistics.fmean(successes)} if successes else {})}
-    per_seed = [{"seed": seed, **_return_stats(seed_returns)} for seed, seed_returns in zip(agent.seeds, returns)]
+        return {**_return_stats(returns), **_success_rate(agent)}
+    per_seed = [
+        {"seed": member.config.seed, **_return_stats(seed_returns), **_success_rate(member)}
+        for member, seed_returns in zip(agent.agents, returns)
+    ]
     aggregate = aggregate_scores([entry["eval_return_mean"] for entry in per_seed])
     return {
         "eval_episodes": per_seed[0]["eval_episodes"],
@@ -411,6 +413,12 @@ def _evaluation_stats(agent, returns: list) -> dict:
         "aggregate": aggregate,
         "per_seed": per_seed,
     }
+
+
+def _success_rate(agent) -> dict:
+    """The success rate of an agent's last evaluation, where its task reports one (goal-conditioned tasks)."""
+    successes = getattr(agent, "evaluation_successes", ())
+    return {"eval_success_rate": statistics.fmean(successes)} if successes else {}
 
 
 def _return_stats(returns: list[float]) -> dict:
