@@ -108,9 +108,11 @@ def test_pendulum_is_learned_within_20k_steps(algo):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["crossq", "tqc"])
+@pytest.mark.parametrize("algo", ["crossq", "tqc", "droq", "redq"])
 def test_pendulum_is_learned_within_20k_steps_by_four_seeds(algo):
-    """Issue 39's learning check: the IQM of 4 seeds' final evaluations above -250 within 20k steps (the preset)."""
+    """Issue 39's learning check: the IQM of 4 seeds' final evaluations above -250 within 20k steps (the preset).
+    DroQ's and REDQ's 20 updates per step make theirs the long ones: 3k steps, 40k updates a seed, about 35 and
+    75 minutes for the 4 seeds on one thread of an AMD EPYC Zen 4."""
     registration = ALGORITHMS[algo]
     config = registration.config_class.for_env("Pendulum-v1", seeds=(0, 1, 2, 3))
     assert config.total_steps <= 20_000
