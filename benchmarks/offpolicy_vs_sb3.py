@@ -15,6 +15,8 @@ gradient update each; steps/s is measured over those training steps only. Our co
     actorcritic-bf16       one seed, --precision bf16 (bf16 autocast for the matrix products)
     actorcritic-x8         8 seeds in one process (--seeds), fp32: steps/s counts seed-steps
     actorcritic-bf16-x8    8 seeds in one process, bf16
+    actorcritic-floor      (on request) not a run: the most steps/s an eager PyTorch program doing our fp32
+                           step's arithmetic with these kernels could reach (eager_floor.py), whatever its overhead
 
 Reported: steps/s of each, the ratio of each of ours to SB3 and SBX (and of the later ones to our first),
 the deterministic evaluation return over 10 episodes at the end (seed `seed` of a multi-seed run), the
@@ -47,7 +49,7 @@ CONTENDERS = {
 """Our runs: name -> (precision, seeds in the process)."""
 
 
-def run_actorcritic(
+def _agent(
     algo: str,
     env: str,
     warmup: int,
@@ -57,7 +59,8 @@ def run_actorcritic(
     precision: str = "fp32",
     num_seeds: int = 1,
     force_bf16: bool = False,
-) -> dict:
+):
+    """Our agent (of `num_seeds` seeds), after its `warmup` random steps."""
     from actorcritic import SAC, TD3, SACConfig, TD3Config, make_agent
 
     agent_class, config_class = (TD3, TD3Config) if algo == "td3" else (SAC, SACConfig)
@@ -77,6 +80,21 @@ def run_actorcritic(
         ),
     )
     agent.learn(warmup)
+    return agent
+
+
+def run_actorcritic(
+    algo: str,
+    env: str,
+    warmup: int,
+    steps: int,
+    seed: int,
+    threads: int,
+    precision: str = "fp32",
+    num_seeds: int = 1,
+    force_bf16: bool = False,
+) -> dict:
+    agent = _agent(algo, env, warmup, steps, seed, threads, precision, num_seeds, force_bf16)
     first = agent.seed_agent(0) if num_seeds > 1 else agent
     clock_before = dict(first.clock.seconds)
     started = time.perf_counter()
@@ -87,6 +105,14 @@ def run_actorcritic(
         "eval_return": evaluate(lambda obs: first.act(obs), env),
         "phases_ms": phase_milliseconds(clock_before, first.clock.seconds, steps),
     }
+
+
+def run_floor(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int) -> dict:
+    """Not a run: the most steps/s an eager PyTorch program doing our fp32 training step's arithmetic could reach
+    with these kernels (`eager_floor.floor_result`)."""
+    from eager_floor import floor_result
+
+    return floor_result(_agent(algo, env, warmup, steps, seed, threads), min(steps, 1000))
 
 
 def run_sb3(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, library: str = "sb3") -> dict:
@@ -148,7 +174,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--peers", nargs="+", choices=["sb3", "sbx"], default=["sb3", "sbx"])
-    parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS), default=list(CONTENDERS))
+    parser.add_argument("--contenders", nargs="+", choices=[*CONTENDERS, "actorcritic-floor"], default=list(CONTENDERS))
     parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "ALGO", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -161,6 +187,7 @@ def main() -> None:
                 name: functools.partial(run_actorcritic, precision=p, num_seeds=n)
                 for name, (p, n) in CONTENDERS.items()
             },
+            "actorcritic-floor": run_floor,
         }
         report_worker(library, runners, algo, args.env, args.warmup, args.steps, int(seed), args.threads)
         return

@@ -9,7 +9,9 @@ same steps.
 Each (library, algorithm, seed) runs in its own process with the same torch thread count (default 2; JAX uses its
 own thread pool). Every run first takes `--warmup` uniformly random steps (learning_starts), then `--steps`
 steps with one gradient update each; steps/s is measured over those training steps only. Reported: steps/s, the
-ratio of ours to each peer, the deterministic evaluation return over 10 episodes at the end, peak memory.
+ratio of ours to each peer, the deterministic evaluation return over 10 episodes at the end, peak memory. With
+`--contenders actorcritic actorcritic-floor`, also the floor of an eager PyTorch program doing our step's
+arithmetic with these kernels (eager_floor.py; not a run).
 
 Settings (all three libraries): γ = 0.99, batch 256, buffer 1e6, one update per step, automatic entropy tuning
 from α = 1 towards -|A|, ReLU networks.
@@ -33,7 +35,8 @@ TQC_SETTINGS = dict(learning_rate=3e-4, tau=0.005)
 CROSSQ_SETTINGS = dict(learning_rate=1e-3, policy_delay=3)
 
 
-def run_actorcritic(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int) -> dict:
+def _agent(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int):
+    """Our TQC or CrossQ agent with the peers' settings, after its `warmup` random steps."""
     from actorcritic import TQC, CrossQ, CrossQConfig, TQCConfig
 
     if algo == "tqc":
@@ -49,10 +52,23 @@ def run_actorcritic(algo: str, env: str, warmup: int, steps: int, seed: int, thr
         )  # fmt: skip
     agent = agent_class(settings)
     agent.learn(warmup)
+    return agent
+
+
+def run_actorcritic(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int) -> dict:
+    agent = _agent(algo, env, warmup, steps, seed, threads)
     started = time.perf_counter()
     agent.learn(steps)
     elapsed = time.perf_counter() - started
     return {"steps_per_second": steps / elapsed, "eval_return": evaluate(lambda obs: agent.act(obs), env)}
+
+
+def run_floor(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int) -> dict:
+    """Not a run: the most steps/s an eager PyTorch program doing our training step's arithmetic could reach with
+    these kernels (`eager_floor.floor_result`)."""
+    from eager_floor import floor_result
+
+    return floor_result(_agent(algo, env, warmup, steps, seed, threads), min(steps, 1000))
 
 
 def run_peer(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, library: str) -> dict:
@@ -120,6 +136,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--peers", nargs="+", choices=["sb3-contrib", "sbx"], default=["sb3-contrib", "sbx"])
+    parser.add_argument(
+        "--contenders", nargs="+", choices=["actorcritic", "actorcritic-floor"], default=["actorcritic"]
+    )
     parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "ALGO", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -129,6 +148,7 @@ def main() -> None:
             "sb3-contrib": functools.partial(run_peer, library="sb3-contrib"),
             "sbx": functools.partial(run_peer, library="sbx"),
             "actorcritic": run_actorcritic,
+            "actorcritic-floor": run_floor,
         }
         report_worker(library, runners, algo, args.env, args.warmup, args.steps, int(seed), args.threads)
         return
@@ -138,7 +158,7 @@ def main() -> None:
         f"{args.env}: {args.warmup} random steps, then {args.steps} training steps (timed), "
         f"{args.threads} torch threads"
     )
-    print_header("algo", 6, library_width=12)
+    print_header("algo", 6, library_width=18)
     for algo in algos:
         for seed in args.seeds:
             compare(
@@ -151,7 +171,8 @@ def main() -> None:
                 ],
                 width=6,
                 peers=tuple(args.peers),
-                library_width=12,
+                contenders=tuple(args.contenders),
+                library_width=18,
             )
 
 
