@@ -34,6 +34,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from actorcritic.algorithms.allocator import retain_freed_memory
 from actorcritic.algorithms.checkpoints import (
     EPISODES,
     checkpoint_directory,
@@ -312,6 +313,7 @@ class Agent:
             config = dataclasses.replace(config, precision=resolve_precision("auto", self.algo, self.device))
         self.config = config
         torch.set_num_threads(config.num_threads)
+        retain_freed_memory()  # large activations re-faulted on every update otherwise (algorithms/allocator.py)
         self.env_maker = EnvMaker.from_config(config, env_fn)
         self.envs = self.env_maker.vector(num_envs, config.seed)
         self.observation_space = self.envs.single_observation_space
