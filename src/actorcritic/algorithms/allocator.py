@@ -4,7 +4,7 @@ glibc's malloc gives the top of its heap back to the system once more than M_TRI
 (by default twice its adaptive mmap threshold) and serves large blocks by fresh mmaps; every page it takes back
 costs a page fault (and the kernel's zeroing) when the next update allocates it again. A network whose
 activations are megabytes pays that on every update: CrossQ's 1024-wide critics on 512 rows (4 MiB per
-activation) took 6,600-9,700 page faults per training step, 10-14% of its step on a Zen 4 (13.0-13.4 steps/s
+activation) took 6,600-9,700 page faults per training step, 8-12% of its step on a Zen 4 (13.0-13.4 steps/s
 against 14.2-15.3 with the thresholds below; `benchmarks/tqc_crossq_vs_peers.py`). TD3 and SAC with 256-unit
 layers were not affected (under one fault per step). Only where blocks live changes: not one number of training.
 """
