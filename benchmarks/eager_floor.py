@@ -19,6 +19,7 @@ kernels (fusion: a compiler) or faster ones (bf16), not for less overhead.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import torch
@@ -107,22 +108,23 @@ class Program:
         """Run the operators in order, freeing each intermediate after its last use; with `run_operators`
         False, only this loop's bookkeeping (a no-op in place of each operator)."""
         values = list(self.values)
-        for (operator, inputs, keywords, outputs), dead in zip(self.steps, self._last_uses()):
+        for (operator, inputs, keywords, outputs), dead in zip(self.steps, self.dead_after):
             _run(operator if run_operators else _no_op, inputs, keywords, outputs, values)
             for index in dead:
                 values[index] = None
 
-    def _last_uses(self) -> list[list[int]]:
-        if not hasattr(self, "_dead"):
-            last = {}
-            for position, (_, inputs, keywords, outputs) in enumerate(self.steps):
-                for index in [*_indices(inputs), *_indices(keywords.values()), *outputs]:
-                    last[index] = position
-            self._dead = [[] for _ in self.steps]
-            for index, position in last.items():
-                if index not in self.external:
-                    self._dead[position].append(index)
-        return self._dead
+    @functools.cached_property
+    def dead_after(self) -> list[list[int]]:
+        """Per step, the intermediates it is the last to use (read once the recording is complete)."""
+        last = {}
+        for position, (_, inputs, keywords, outputs) in enumerate(self.steps):
+            for index in [*_indices(inputs), *_indices(keywords.values()), *outputs]:
+                last[index] = position
+        dead: list[list[int]] = [[] for _ in self.steps]
+        for index, position in last.items():
+            if index not in self.external:
+                dead[position].append(index)
+        return dead
 
 
 _NO_OP_OUTPUT = torch.empty(0)

@@ -49,18 +49,8 @@ CONTENDERS = {
 """Our runs: name -> (precision, seeds in the process)."""
 
 
-def _agent(
-    algo: str,
-    env: str,
-    warmup: int,
-    steps: int,
-    seed: int,
-    threads: int,
-    precision: str = "fp32",
-    num_seeds: int = 1,
-    force_bf16: bool = False,
-):
-    """Our agent (of `num_seeds` seeds), after its `warmup` random steps."""
+def _agent(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, num_seeds: int = 1, **options):
+    """Our agent (of `num_seeds` seeds; `options`: further config fields), after its `warmup` random steps."""
     from actorcritic import SAC, TD3, SACConfig, TD3Config, make_agent
 
     agent_class, config_class = (TD3, TD3Config) if algo == "td3" else (SAC, SACConfig)
@@ -74,8 +64,7 @@ def _agent(
             learning_starts=warmup,
             num_threads=threads,
             hidden_sizes=(256, 256),
-            precision=precision,
-            force_bf16=force_bf16,
+            **options,
             **COMMON,
         ),
     )
@@ -94,7 +83,7 @@ def run_actorcritic(
     num_seeds: int = 1,
     force_bf16: bool = False,
 ) -> dict:
-    agent = _agent(algo, env, warmup, steps, seed, threads, precision, num_seeds, force_bf16)
+    agent = _agent(algo, env, warmup, steps, seed, threads, num_seeds, precision=precision, force_bf16=force_bf16)
     first = agent.seed_agent(0) if num_seeds > 1 else agent
     clock_before = dict(first.clock.seconds)
     started = time.perf_counter()
