@@ -1,6 +1,6 @@
-"""Score levels of a peer, Stable-Baselines3, trained with our settings: tells our implementation apart from
-the task and the hyperparameters when our score sits far from a paper's (docs/experiments.md, "Score
-levels"). Not a timing: it may share the machine with other runs.
+"""Score levels of a peer, Stable-Baselines3 (TD3, SAC) or sb3-contrib (TQC), trained with our settings: tells
+our implementation apart from the task and the hyperparameters when our score sits far from a paper's
+(docs/experiments.md, "Score levels"; docs/tqc-scores.md). Not a timing: it may share the machine with other runs.
 
     python scripts/peer_scores.py train td3 Walker2d-v5 --seeds 0 1 2 --total-steps 300000 \
         --out full-runs/peer-td3-walker2d
@@ -13,6 +13,9 @@ writes OUT/seed-K.csv (step, eval_return_mean, eval_return_std) as it goes, and 
 SB3's settings are set to ours: (256, 256) networks (SB3's TD3 default is (400, 300)), Adam 3e-4, batch
 256, 25k uniformly random steps, τ = 0.005, one update per step, a 1M buffer; TD3's noise 0.1, target
 smoothing 0.2 clipped at 0.5, delay 2; SAC's automatic entropy tuning (both libraries' defaults).
+TQC (sb3-contrib's): SAC's settings above with `--num-critics` critics of `--n-quantiles` quantiles,
+`--top-quantiles-to-drop` dropped per critic (sb3-contrib's defaults 2, 25 and 2; our
+`--num-critics/--n-quantiles/--top-quantiles-to-drop` are the same three numbers).
 Needs the `bench` extra (`pip install -e '.[bench]'`).
 
 Goal-conditioned tasks (Gymnasium-Robotics' Fetch, the robotics extra): `--her-goals K` gives SB3's SAC or TD3
@@ -52,6 +55,9 @@ DEFAULTS = dict(
     learning_rate=3e-4, learning_starts=25_000, batch_size=256, tau=0.005, gamma=0.99, hidden_sizes=[256, 256]
 )
 """Our settings for TD3 and SAC, given to SB3; `train`'s options of the same names replace them."""
+TQC_DEFAULTS = dict(num_critics=2, n_quantiles=25, top_quantiles_to_drop=2)
+"""TQC's critics, sb3-contrib's defaults and ours (`TQCConfig`); `train`'s options of the same names replace them."""
+LIBRARY = {"td3": "stable-baselines3", "sac": "stable-baselines3", "tqc": "sb3-contrib"}
 
 
 def evaluate(model, env: gym.Env, episodes: int) -> tuple[list[float], list[bool]]:
@@ -90,7 +96,7 @@ def train_one_seed(
 
     torch.set_num_threads(1)  # one process per seed: more threads per process would oversubscribe the cores
     check_env_id(env_id)  # registers a plugin's ids (gymnasium-robotics' Fetch tasks) as our runs do
-    settings = {**DEFAULTS, **(settings or {})}
+    settings = {**DEFAULTS, **(TQC_DEFAULTS if algo == "tqc" else {}), **(settings or {})}
     env = gym.make(env_id)
     eval_env = gym.make(env_id)
     eval_env.reset(seed=seed + 10_000)  # an evaluation stream of its own, apart from training's
@@ -126,6 +132,11 @@ def train_one_seed(
             target_noise_clip=0.5,
             **common,
         )
+    elif algo == "tqc":
+        from sb3_contrib import TQC
+
+        common["policy_kwargs"].update(n_critics=settings["num_critics"], n_quantiles=settings["n_quantiles"])
+        model = TQC(policy, env, top_quantiles_to_drop_per_net=settings["top_quantiles_to_drop"], **common)
     else:
         model = SAC(policy, env, **common)
 
@@ -163,7 +174,7 @@ def train_one_seed(
         "settings": settings,
         "her_goals": her_goals,
         "wall_seconds": round(time.perf_counter() - start),
-        "library": "stable-baselines3",
+        "library": LIBRARY[algo],
     }
     (out / f"seed-{seed}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
@@ -191,6 +202,16 @@ def peer_curves(directory: Path, metric: str = "eval_return_mean") -> list[dict[
     return curves
 
 
+def peer_name(directory: Path) -> str:
+    """The peer library that wrote a `train` --out, from its seed-K.json files (SB3 where there are none yet: a
+    run in progress)."""
+    libraries = {json.loads(path.read_text()).get("library") for path in directory.glob("seed-*.json")}
+    if len(libraries) > 1:
+        raise ActorCriticError(f"{directory} holds runs of {' and '.join(sorted(libraries))}: one library per --out")
+    library = libraries.pop() if libraries else "stable-baselines3"
+    return "SB3" if library == "stable-baselines3" else library
+
+
 def compare(
     ours_dir: Path, peer_dir: Path, late_steps: int, figure: Path | None, metric: str = "eval_return_mean"
 ) -> None:
@@ -207,7 +228,8 @@ def compare(
     check_positive_int("late", late_steps)
     if figure is not None:
         check_writable_file(figure, "--figure")  # before the reading and the printing, not after
-    groups = {"actorcritic": our_curves(ours_dir, metric), "SB3": peer_curves(peer_dir, metric)}
+    peer = peer_name(peer_dir)
+    groups = {"actorcritic": our_curves(ours_dir, metric), peer: peer_curves(peer_dir, metric)}
     if not all(groups.values()):
         raise ActorCriticError(f"{ours_dir} has no {metric} values: its task reports no success (--metric)")
     digits = 2 if metric == "eval_success_rate" else 0
@@ -229,9 +251,11 @@ def compare(
             f"  late mean (last {late_steps:,d} steps) per seed: {', '.join(f'{x:,.{digits}f}' for x in late)}; "
             f"{describe(aggregate_scores(late))}, {describe(aggregate_scores(late), 'mean')}"
         )
-    improvement = probability_of_improvement(scores["actorcritic"], scores["SB3"])
+    improvement = probability_of_improvement(scores["actorcritic"], scores[peer])
     low, high = improvement["probability_ci"]
-    print(f"P(actorcritic run > SB3 run), late means: {improvement['probability']:.2f} [95% CI {low:.2f}, {high:.2f}]")
+    print(
+        f"P(actorcritic run > {peer} run), late means: {improvement['probability']:.2f} [95% CI {low:.2f}, {high:.2f}]"
+    )
     if figure is not None:
         import matplotlib.pyplot as plt
 
@@ -254,8 +278,8 @@ def compare(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train SB3 with our settings")
-    train.add_argument("algo", choices=["td3", "sac"])
+    train = commands.add_parser("train", help="train SB3 or sb3-contrib with our settings")
+    train.add_argument("algo", choices=sorted(LIBRARY))
     train.add_argument("env")
     train.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     train.add_argument("--total-steps", type=int, default=300_000)
@@ -272,6 +296,8 @@ def main() -> None:
     ):
         train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=DEFAULTS[name])
     train.add_argument("--hidden-sizes", type=int, nargs="+", default=DEFAULTS["hidden_sizes"])
+    for name, value in TQC_DEFAULTS.items():
+        train.add_argument(f"--{name.replace('_', '-')}", type=int, default=value, help="tqc only")
     versus = commands.add_parser("compare", help="our runs against the peer's")
     versus.add_argument("ours", type=Path)
     versus.add_argument("peer", type=Path)
@@ -289,7 +315,7 @@ def main() -> None:
             raise SystemExit(2) from None
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    settings = {name: getattr(args, name) for name in DEFAULTS}
+    settings = {name: getattr(args, name) for name in {**DEFAULTS, **(TQC_DEFAULTS if args.algo == "tqc" else {})}}
     jobs = [
         (
             args.algo,

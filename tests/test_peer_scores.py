@@ -103,3 +103,19 @@ def test_compare_on_the_success_rate_of_goal_tasks(tmp_path):
     write_csv(tmp_path / "plain/seed-0.csv", "step,eval_return_mean,eval_return_std", ["10,1.0,0"])
     result = compare(run, tmp_path / "plain", "--metric", "eval_success_rate")
     assert result.returncode == 2 and "has no eval_success_rate column" in result.stderr
+
+
+def test_compare_names_the_peer_library_its_runs_record(tmp_path):
+    """sb3-contrib's TQC runs are labelled sb3-contrib; a --out mixing two libraries is refused in one line."""
+    write_our_run(tmp_path / "ours")
+    for seed in (0, 1):
+        write_csv(tmp_path / f"peer/seed-{seed}.csv", "step,eval_return_mean,eval_return_std", ["30,10.0,0"])
+        (tmp_path / f"peer/seed-{seed}.json").write_text(json.dumps({"library": "sb3-contrib"}))
+    result = compare(tmp_path / "ours", tmp_path / "peer")
+    assert result.returncode == 0, result.stderr
+    assert "sb3-contrib, 2 seeds, at 30 steps" in result.stdout.splitlines()
+    assert "P(actorcritic run > sb3-contrib run)" in result.stdout
+    (tmp_path / "peer/seed-1.json").write_text(json.dumps({"library": "stable-baselines3"}))
+    result = compare(tmp_path / "ours", tmp_path / "peer")
+    assert result.returncode == 2 and "one library per --out" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
