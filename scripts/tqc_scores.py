@@ -1,0 +1,177 @@
+"""TQC's score table (issue 39; docs/tqc-scores.md): ours and sb3-contrib's TQC on MuJoCo tasks at the same
+settings, budget and seeds, with IQMs and 95% CIs. A run takes an hour or more on one core, so the table is built
+across sessions: each finished (task, library, seed) leaves two small files in OUT (committed under
+docs/runs/tqc-scores), and `run` trains only the missing ones. Not a timing: it may share the machine.
+
+    python scripts/tqc_scores.py run --out docs/runs/tqc-scores --envs HalfCheetah-v5 --seeds 0 1 2 --jobs 2
+    python scripts/tqc_scores.py table docs/runs/tqc-scores
+
+`run`: one process per (task, library, seed), `--jobs` at once, one torch thread each, ours before the peer's for
+each seed. Both sides: sb3-contrib's TQC defaults (2 critics x 25 quantiles, 2 dropped per critic, 256-256 ReLU,
+Adam 3e-4, batch 256, τ 0.005, automatic entropy from α = 1, 1M buffer) and our off-policy defaults where the
+libraries differ (25k uniformly random steps; sb3-contrib's default is 100), `--total-steps` steps, 10
+deterministic evaluation episodes every 10k steps on an environment of its own. Ours is `actorcritic train tqc`
+with these settings spelled out (our MuJoCo presets would otherwise apply the paper's 5 critics), its run in
+`--scratch`: an interrupted run of ours resumes from its checkpoint there, the peer's starts again. Each writes
+OUT/TASK/LIBRARY/seed-K.csv (step, eval_return_mean) and, when finished, seed-K.json; a seed with a json is done.
+
+`table`: per task and library, the finished seeds' final evaluations and late means (the evaluations of the last
+`--late` steps), IQM and mean with 95% bootstrap CIs (rliable's, as `actorcritic report`), and P(our run > the
+peer's run) on the late means, as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_scores import DEFAULTS, TQC_DEFAULTS, train_one_seed  # noqa: E402  (the peer's training, shared)
+
+ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
+LIBRARIES = ("actorcritic", "sb3-contrib")
+EVAL_EVERY, EVAL_EPISODES = 10_000, 10
+
+
+def our_command(run_dir: Path, env: str, seed: int, total_steps: int) -> list[str]:
+    """`actorcritic train tqc` with the peer's settings, or `resume` of the same run where it was interrupted."""
+    program = [sys.executable, "-m", "actorcritic"]
+    if (run_dir / "config.json").exists():
+        return [*program, "resume", str(run_dir)]
+    settings = {**DEFAULTS, **TQC_DEFAULTS}
+    return [
+        *program, "train", "tqc", "--run-dir", str(run_dir), "--env", env, "--seed", str(seed),
+        "--total-steps", str(total_steps), "--num-threads", "1",
+        "--eval-every", str(EVAL_EVERY), "--eval-episodes", str(EVAL_EPISODES),
+        "--hidden-sizes", *map(str, settings.pop("hidden_sizes")),
+        *(item for name, value in settings.items() for item in (f"--{name.replace('_', '-')}", str(value))),
+    ]  # fmt: skip
+
+
+def train_ours(env: str, seed: int, total_steps: int, out: Path, scratch: Path) -> None:
+    """Our run in `scratch`, then its evaluations and summary copied to OUT/TASK/actorcritic/seed-K.{csv,json}."""
+    run_dir = scratch / env / f"seed-{seed}"
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(our_command(run_dir, env, seed, total_steps), check=True, stdout=subprocess.DEVNULL)
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        rows = [(int(row["global_step"]), float(row["eval_return_mean"])) for row in csv.DictReader(handle)
+                if row["eval_return_mean"]]  # fmt: skip
+    with open(out / f"seed-{seed}.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([("step", "eval_return_mean"), *rows])
+    config = json.loads((run_dir / "config.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    result = {
+        "algo": "tqc",
+        "env": env,
+        "seed": seed,
+        "total_steps": total_steps,
+        "final_eval_return": rows[-1][1],
+        "settings": {name: config[name] for name in {**DEFAULTS, **TQC_DEFAULTS}},
+        "wall_seconds": round(summary["wall_time_s"]),  # of the last part where the run was resumed
+        "resumed_from_step": summary["resumed_from_step"],
+        "library": "actorcritic",
+    }
+    (out / f"seed-{seed}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def train(library: str, env: str, seed: int, total_steps: int, out: Path, scratch: Path) -> str | None:
+    """One (task, library, seed) run; a failure is reported and leaves the other runs going."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if library == "actorcritic":
+            train_ours(env, seed, total_steps, out, scratch)
+        else:
+            train_one_seed("tqc", env, seed, total_steps, EVAL_EVERY, EVAL_EPISODES, out, settings=TQC_DEFAULTS)
+    except Exception as error:  # noqa: BLE001  (reported, and `run` exits 1)
+        return f"{env} {library} seed {seed}: failed: {error}"
+    return None
+
+
+def run(args: argparse.Namespace) -> None:
+    jobs = [
+        (library, env, seed, args.total_steps, args.out / env / library, args.scratch)
+        for env in args.envs
+        for seed in args.seeds
+        for library in args.libraries
+        if not (args.out / env / library / f"seed-{seed}.json").exists()
+    ]
+    print(f"{len(jobs)} runs to do: " + "; ".join(f"{env} {library} {seed}" for library, env, seed, *_ in jobs))
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        failures = [said for said in pool.starmap(train, jobs, chunksize=1) if said]
+    print("\n".join(failures) or f"{len(jobs)} runs done")
+    raise SystemExit(1 if failures else 0)
+
+
+def finished_curves(directory: Path) -> tuple[list[dict[int, float]], set[int]]:
+    """The finished seeds' {step: eval_return_mean} in a library's directory, and the budgets they ran."""
+    curves, budgets = [], set()
+    for summary in sorted(directory.glob("seed-*.json")):
+        budgets.add(json.loads(summary.read_text())["total_steps"])
+        with open(summary.with_suffix(".csv"), newline="") as handle:
+            curves.append({int(row["step"]): float(row["eval_return_mean"]) for row in csv.DictReader(handle)})
+    return curves, budgets
+
+
+def table(args: argparse.Namespace) -> None:
+    from actorcritic.analysis.statistics import aggregate_scores, probability_of_improvement
+
+    def interval(scores: list[float], name: str) -> str:
+        stats = aggregate_scores(scores)
+        return f"{stats[name]:,.0f} [{stats[name + '_ci'][0]:,.0f}, {stats[name + '_ci'][1]:,.0f}]"
+
+    print(
+        f"| task | library | seeds | final evaluation per seed | final: IQM [95% CI] | "
+        f"late mean (last {args.late:,d} steps): IQM [95% CI] | mean [95% CI] | P(ours > peer), late means |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for env_dir in sorted(path for path in args.out.iterdir() if path.is_dir()):
+        late_means = {}
+        for library in LIBRARIES:
+            curves, budgets = finished_curves(env_dir / library)
+            if not curves:
+                continue
+            if len(budgets) > 1:
+                print(f"tqc_scores.py: error: {env_dir / library} mixes budgets {sorted(budgets)}", file=sys.stderr)
+                raise SystemExit(2)
+            last = budgets.pop()
+            final = [curve[max(curve)] for curve in curves]  # at the budget (the peer's last multiple of 10k)
+            late = [statistics.fmean(v for step, v in curve.items() if step > last - args.late) for curve in curves]
+            late_means[library] = late
+            versus = ""
+            if library != "actorcritic" and "actorcritic" in late_means:
+                improvement = probability_of_improvement(late_means["actorcritic"], late)
+                low, high = improvement["probability_ci"]
+                versus = f"{improvement['probability']:.2f} [{low:.2f}, {high:.2f}]"
+            print(
+                f"| {env_dir.name}, {last:,d} steps | {library} | {len(curves)} | "
+                f"{', '.join(f'{x:,.0f}' for x in final)} | {interval(final, 'iqm')} | {interval(late, 'iqm')} | "
+                f"{interval(late, 'mean')} | {versus} |"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="train the missing (task, library, seed) runs")
+    run_parser.add_argument("--out", type=Path, required=True)
+    run_parser.add_argument("--scratch", type=Path, default=Path("full-runs/tqc-scores"), help="our run directories")
+    run_parser.add_argument("--envs", nargs="+", default=list(ENVS))
+    run_parser.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=list(LIBRARIES))
+    run_parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    run_parser.add_argument("--total-steps", type=int, default=200_000)
+    run_parser.add_argument("--jobs", type=int, default=2)
+    table_parser = commands.add_parser("table", help="the Markdown table of the finished runs")
+    table_parser.add_argument("out", type=Path)
+    table_parser.add_argument("--late", type=int, default=50_000, help="the late mean's last steps")
+    args = parser.parse_args()
+    run(args) if args.command == "run" else table(args)
+
+
+if __name__ == "__main__":
+    main()

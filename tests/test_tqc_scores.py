@@ -1,0 +1,79 @@
+"""scripts/tqc_scores.py: our side runs with exactly the peer's settings (not our MuJoCo preset), and `table`
+reads the finished seeds only. (Its `run` trains for hours and needs sb3-contrib: not run here.)"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+import tqc_scores  # noqa: E402
+
+from actorcritic import TQCConfig  # noqa: E402
+from actorcritic.cli.parsing import parse_config  # noqa: E402
+
+
+def test_our_command_sets_the_peer_settings_over_our_preset(tmp_path):
+    command = tqc_scores.our_command(tmp_path / "run", "HalfCheetah-v5", 3, 200_000)
+    flags = command[command.index("tqc") + 1 :]
+    flags = flags[: flags.index("--run-dir")] + flags[flags.index("--run-dir") + 2 :]
+    config = parse_config(TQCConfig, flags, prog="test")
+    assert TQCConfig.for_env("HalfCheetah-v5").num_critics == 5  # the preset the command must override
+    peer = {**tqc_scores.DEFAULTS, **tqc_scores.TQC_DEFAULTS}
+    assert {name: getattr(config, name) for name in peer} == {**peer, "hidden_sizes": (256, 256)}
+    assert (config.env, config.seed, config.total_steps, config.num_threads) == ("HalfCheetah-v5", 3, 200_000, 1)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run/config.json").write_text("{}")  # an interrupted run: resumed, not started again
+    assert tqc_scores.our_command(tmp_path / "run", "HalfCheetah-v5", 3, 200_000)[-2:] == [
+        "resume",
+        str(tmp_path / "run"),
+    ]
+
+
+def write_seed(directory: Path, seed: int, values: list[float], budget: int, finished: bool = True) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = [f"{10_000 * (i + 1)},{value}" for i, value in enumerate(values)]
+    (directory / f"seed-{seed}.csv").write_text("\n".join(["step,eval_return_mean", *rows]) + "\n")
+    if finished:
+        (directory / f"seed-{seed}.json").write_text(json.dumps({"total_steps": budget}))
+
+
+def table(out: Path, *options) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "tqc_scores.py"), "table", str(out), *options],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_table_reports_finished_seeds_and_the_probability_of_improvement(tmp_path):
+    env = tmp_path / "HalfCheetah-v5"
+    for seed, last in enumerate([1000.0, 2000.0, 3000.0]):
+        write_seed(env / "actorcritic", seed, [0.0, 500.0, last], 30_000)
+        write_seed(env / "sb3-contrib", seed, [0.0, 100.0, last / 10], 30_000)
+    write_seed(env / "sb3-contrib", 3, [0.0, 9e9], 30_000, finished=False)  # still running: left out
+    result = table(tmp_path, "--late", "20000")
+    assert result.returncode == 0, result.stderr
+    ours, peer = result.stdout.splitlines()[2:]
+    assert ours.startswith("| HalfCheetah-v5, 30,000 steps | actorcritic | 3 | 1,000, 2,000, 3,000 | 2,000 [")
+    assert "| 1,250 [" in ours  # late means (500 + final) / 2: 750, 1,250, 1,750
+    assert peer.startswith("| HalfCheetah-v5, 30,000 steps | sb3-contrib | 3 | 100, 200, 300 | 200 [")
+    assert peer.endswith("| 1.00 [1.00, 1.00] |")
+    write_seed(env / "sb3-contrib", 3, [0.0], 10_000)
+    result = table(tmp_path)
+    assert result.returncode == 2 and "mixes budgets [10000, 30000]" in result.stderr
+
+
+@pytest.mark.parametrize("library", tqc_scores.LIBRARIES)
+def test_run_skips_what_is_finished(tmp_path, library):
+    write_seed(tmp_path / "out/Hopper-v5" / library, 0, [1.0], 10_000)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "tqc_scores.py"), "run", "--out", str(tmp_path / "out"),
+         "--envs", "Hopper-v5", "--libraries", library, "--seeds", "0"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout.startswith("0 runs to do"), result.stdout + result.stderr
