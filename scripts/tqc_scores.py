@@ -15,6 +15,9 @@ with these settings spelled out (our MuJoCo presets would otherwise apply the pa
 `--scratch`: an interrupted run of ours resumes from its checkpoint there, the peer's starts again. Each writes
 OUT/TASK/LIBRARY/seed-K.csv (step, eval_return_mean) and, when finished, seed-K.json; a seed with a json is done.
 
+`file RUN_DIR... --out OUT`: files finished runs of ours started by hand (`actorcritic train tqc` with
+`our_command`'s settings); a run of other settings, an unfinished one or a seed filed already is refused.
+
 `table`: per task and library, the finished seeds' final evaluations and late means (the evaluations of the last
 `--late` steps), IQM and mean with 95% bootstrap CIs (rliable's, as `actorcritic report`), and P(our run > the
 peer's run) on the late means, as a Markdown table.
@@ -33,6 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peer_scores import DEFAULTS, TQC_DEFAULTS, train_one_seed  # noqa: E402  (the peer's training, shared)
+
+from actorcritic.errors import ActorCriticError  # noqa: E402
 
 ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
 LIBRARIES = ("actorcritic", "sb3-contrib")
@@ -55,29 +60,46 @@ def our_command(run_dir: Path, env: str, seed: int, total_steps: int) -> list[st
 
 
 def train_ours(env: str, seed: int, total_steps: int, out: Path, scratch: Path) -> None:
-    """Our run in `scratch`, then its evaluations and summary copied to OUT/TASK/actorcritic/seed-K.{csv,json}."""
+    """Our run in `scratch`, then filed in OUT/TASK/actorcritic."""
     run_dir = scratch / env / f"seed-{seed}"
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(our_command(run_dir, env, seed, total_steps), check=True, stdout=subprocess.DEVNULL)
+    file_ours(run_dir, out)
+
+
+def file_ours(run_dir: Path, out: Path) -> Path:
+    """A finished `actorcritic train tqc` run's evaluations and summary -> OUT/seed-K.{csv,json}; refused unless
+    it ran the peer's settings to its end. Returns the json's path."""
+    config = json.loads((run_dir / "config.json").read_text())
+    if config["algo"] != "tqc" or not (run_dir / "summary.json").exists():
+        raise ActorCriticError(f"{run_dir} is not a finished tqc run")
+    settings = {name: config[name] for name in {**DEFAULTS, **TQC_DEFAULTS}}
+    expected = {**DEFAULTS, **TQC_DEFAULTS, "hidden_sizes": list(DEFAULTS["hidden_sizes"])}
+    if settings != expected or config["eval_every"] != EVAL_EVERY or config["eval_episodes"] != EVAL_EPISODES:
+        raise ActorCriticError(f"{run_dir} ran other settings than the peer's: {settings}")
     with open(run_dir / "metrics.csv", newline="") as handle:
         rows = [(int(row["global_step"]), float(row["eval_return_mean"])) for row in csv.DictReader(handle)
                 if row["eval_return_mean"]]  # fmt: skip
+    summary = json.loads((run_dir / "summary.json").read_text())
+    seed = config["seed"]
+    if (out / f"seed-{seed}.json").exists():
+        raise ActorCriticError(f"{out / f'seed-{seed}.json'} exists: seed {seed} is filed already")
+    out.mkdir(parents=True, exist_ok=True)
     with open(out / f"seed-{seed}.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([("step", "eval_return_mean"), *rows])
-    config = json.loads((run_dir / "config.json").read_text())
-    summary = json.loads((run_dir / "summary.json").read_text())
     result = {
         "algo": "tqc",
-        "env": env,
+        "env": config["env"],
         "seed": seed,
-        "total_steps": total_steps,
+        "total_steps": config["total_steps"],
         "final_eval_return": rows[-1][1],
-        "settings": {name: config[name] for name in {**DEFAULTS, **TQC_DEFAULTS}},
+        "settings": settings,
         "wall_seconds": round(summary["wall_time_s"]),  # of the last part where the run was resumed
         "resumed_from_step": summary["resumed_from_step"],
         "library": "actorcritic",
     }
     (out / f"seed-{seed}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return out / f"seed-{seed}.json"
 
 
 def train(library: str, env: str, seed: int, total_steps: int, out: Path, scratch: Path) -> str | None:
@@ -166,10 +188,22 @@ def main() -> None:
     run_parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     run_parser.add_argument("--total-steps", type=int, default=200_000)
     run_parser.add_argument("--jobs", type=int, default=2)
+    file_parser = commands.add_parser("file", help="file finished runs of ours made by hand (same settings)")
+    file_parser.add_argument("run_dirs", type=Path, nargs="+")
+    file_parser.add_argument("--out", type=Path, required=True)
     table_parser = commands.add_parser("table", help="the Markdown table of the finished runs")
     table_parser.add_argument("out", type=Path)
     table_parser.add_argument("--late", type=int, default=50_000, help="the late mean's last steps")
     args = parser.parse_args()
+    if args.command == "file":
+        try:
+            for run_dir in args.run_dirs:
+                config = json.loads((run_dir / "config.json").read_text())
+                print(f"filed {file_ours(run_dir, args.out / config['env'] / 'actorcritic')}")
+        except (ActorCriticError, OSError, KeyError, ValueError) as error:
+            print(f"tqc_scores.py: error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+        return
     run(args) if args.command == "run" else table(args)
 
 

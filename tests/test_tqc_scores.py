@@ -77,3 +77,40 @@ def test_run_skips_what_is_finished(tmp_path, library):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0 and result.stdout.startswith("0 runs to do"), result.stdout + result.stderr
+
+
+def write_our_finished_run(run: Path, **changes) -> None:
+    """What `file` reads of a finished run: config.json, metrics.csv with evaluations on some rows, summary.json."""
+    run.mkdir(parents=True)
+    settings = {**tqc_scores.DEFAULTS, **tqc_scores.TQC_DEFAULTS}
+    config = {"algo": "tqc", "env": "Hopper-v5", "seed": 2, "total_steps": 20_000, **settings}
+    config.update(eval_every=10_000, eval_episodes=10, **changes)
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.csv").write_text("seed,global_step,eval_return_mean\n2,10000,5.5\n2,15000,\n2,20000,7.25\n")
+    (run / "summary.json").write_text(json.dumps({"wall_time_s": 12.3, "resumed_from_step": 0}))
+
+
+def file_runs(out: Path, *runs: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "tqc_scores.py"), "file", *map(str, runs), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_file_takes_finished_runs_of_the_peer_settings_only(tmp_path):
+    write_our_finished_run(tmp_path / "run")
+    result = file_runs(tmp_path / "out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    filed = tmp_path / "out/Hopper-v5/actorcritic"
+    assert (filed / "seed-2.csv").read_text().splitlines() == ["step,eval_return_mean", "10000,5.5", "20000,7.25"]
+    record = json.loads((filed / "seed-2.json").read_text())
+    assert (record["final_eval_return"], record["total_steps"], record["wall_seconds"]) == (7.25, 20_000, 12)
+    before = (filed / "seed-2.json").read_text()
+    write_our_finished_run(tmp_path / "other", num_critics=5, seed=3)
+    for run, fragment in ((tmp_path / "run", "filed already"), (tmp_path / "other", "other settings")):
+        result = file_runs(tmp_path / "out", run)
+        assert result.returncode == 2 and fragment in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert (filed / "seed-2.json").read_text() == before and not (filed / "seed-3.json").exists()
