@@ -60,6 +60,11 @@ TQC_DEFAULTS = dict(num_critics=2, n_quantiles=25, top_quantiles_to_drop=2)
 LIBRARY = {"td3": "stable-baselines3", "sac": "stable-baselines3", "tqc": "sb3-contrib"}
 
 
+def settings_for(algo: str) -> dict:
+    """Our settings for `algo`, given to the peer: DEFAULTS, and TQC's critics for tqc."""
+    return {**DEFAULTS, **(TQC_DEFAULTS if algo == "tqc" else {})}
+
+
 def evaluate(model, env: gym.Env, episodes: int) -> tuple[list[float], list[bool]]:
     """Returns of `episodes` deterministic episodes of `env`, in its own reset stream, and each episode's last
     `info["is_success"]` where the environment reports one (goal-conditioned tasks)."""
@@ -96,7 +101,7 @@ def train_one_seed(
 
     torch.set_num_threads(1)  # one process per seed: more threads per process would oversubscribe the cores
     check_env_id(env_id)  # registers a plugin's ids (gymnasium-robotics' Fetch tasks) as our runs do
-    settings = {**DEFAULTS, **(TQC_DEFAULTS if algo == "tqc" else {}), **(settings or {})}
+    settings = {**settings_for(algo), **(settings or {})}
     env = gym.make(env_id)
     eval_env = gym.make(env_id)
     eval_env.reset(seed=seed + 10_000)  # an evaluation stream of its own, apart from training's
@@ -315,7 +320,7 @@ def main() -> None:
             raise SystemExit(2) from None
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    settings = {name: getattr(args, name) for name in {**DEFAULTS, **(TQC_DEFAULTS if args.algo == "tqc" else {})}}
+    settings = {name: getattr(args, name) for name in settings_for(args.algo)}
     jobs = [
         (
             args.algo,

@@ -35,13 +35,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_scores import DEFAULTS, TQC_DEFAULTS, train_one_seed  # noqa: E402  (the peer's training, shared)
+from peer_scores import settings_for, train_one_seed  # noqa: E402  (the peer's training, shared)
 
 from actorcritic.errors import ActorCriticError  # noqa: E402
 
 ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
 LIBRARIES = ("actorcritic", "sb3-contrib")
 EVAL_EVERY, EVAL_EPISODES = 10_000, 10
+PEER_SETTINGS = settings_for("tqc")
+"""The settings both sides run (sb3-contrib's TQC defaults, our off-policy defaults where the libraries differ)."""
 
 
 def our_command(run_dir: Path, env: str, seed: int, total_steps: int) -> list[str]:
@@ -49,7 +51,7 @@ def our_command(run_dir: Path, env: str, seed: int, total_steps: int) -> list[st
     program = [sys.executable, "-m", "actorcritic"]
     if (run_dir / "config.json").exists():
         return [*program, "resume", str(run_dir)]
-    settings = {**DEFAULTS, **TQC_DEFAULTS}
+    settings = dict(PEER_SETTINGS)
     return [
         *program, "train", "tqc", "--run-dir", str(run_dir), "--env", env, "--seed", str(seed),
         "--total-steps", str(total_steps), "--num-threads", "1",
@@ -73,9 +75,8 @@ def file_ours(run_dir: Path, out: Path) -> Path:
     config = json.loads((run_dir / "config.json").read_text())
     if config["algo"] != "tqc" or not (run_dir / "summary.json").exists():
         raise ActorCriticError(f"{run_dir} is not a finished tqc run")
-    settings = {name: config[name] for name in {**DEFAULTS, **TQC_DEFAULTS}}
-    expected = {**DEFAULTS, **TQC_DEFAULTS, "hidden_sizes": list(DEFAULTS["hidden_sizes"])}
-    if settings != expected or config["eval_every"] != EVAL_EVERY or config["eval_episodes"] != EVAL_EPISODES:
+    settings = {name: config[name] for name in PEER_SETTINGS}
+    if settings != PEER_SETTINGS or config["eval_every"] != EVAL_EVERY or config["eval_episodes"] != EVAL_EPISODES:
         raise ActorCriticError(f"{run_dir} ran other settings than the peer's: {settings}")
     with open(run_dir / "metrics.csv", newline="") as handle:
         rows = [(int(row["global_step"]), float(row["eval_return_mean"])) for row in csv.DictReader(handle)
@@ -109,7 +110,7 @@ def train(library: str, env: str, seed: int, total_steps: int, out: Path, scratc
         if library == "actorcritic":
             train_ours(env, seed, total_steps, out, scratch)
         else:
-            train_one_seed("tqc", env, seed, total_steps, EVAL_EVERY, EVAL_EPISODES, out, settings=TQC_DEFAULTS)
+            train_one_seed("tqc", env, seed, total_steps, EVAL_EVERY, EVAL_EPISODES, out, settings=PEER_SETTINGS)
     except Exception as error:  # noqa: BLE001  (reported, and `run` exits 1)
         return f"{env} {library} seed {seed}: failed: {error}"
     return None

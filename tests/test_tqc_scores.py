@@ -22,7 +22,7 @@ def test_our_command_sets_the_peer_settings_over_our_preset(tmp_path):
     flags = flags[: flags.index("--run-dir")] + flags[flags.index("--run-dir") + 2 :]
     config = parse_config(TQCConfig, flags, prog="test")
     assert TQCConfig.for_env("HalfCheetah-v5").num_critics == 5  # the preset the command must override
-    peer = {**tqc_scores.DEFAULTS, **tqc_scores.TQC_DEFAULTS}
+    peer = tqc_scores.PEER_SETTINGS
     assert {name: getattr(config, name) for name in peer} == {**peer, "hidden_sizes": (256, 256)}
     assert (config.env, config.seed, config.total_steps, config.num_threads) == ("HalfCheetah-v5", 3, 200_000, 1)
     (tmp_path / "run").mkdir()
@@ -82,8 +82,7 @@ def test_run_skips_what_is_finished(tmp_path, library):
 def write_our_finished_run(run: Path, **changes) -> None:
     """What `file` reads of a finished run: config.json, metrics.csv with evaluations on some rows, summary.json."""
     run.mkdir(parents=True)
-    settings = {**tqc_scores.DEFAULTS, **tqc_scores.TQC_DEFAULTS}
-    config = {"algo": "tqc", "env": "Hopper-v5", "seed": 2, "total_steps": 20_000, **settings}
+    config = {"algo": "tqc", "env": "Hopper-v5", "seed": 2, "total_steps": 20_000, **tqc_scores.PEER_SETTINGS}
     config.update(eval_every=10_000, eval_episodes=10, **changes)
     (run / "config.json").write_text(json.dumps(config))
     (run / "metrics.csv").write_text("seed,global_step,eval_return_mean\n2,10000,5.5\n2,15000,\n2,20000,7.25\n")
