@@ -3,8 +3,10 @@ alone; the profiler adds its own overhead, so read shares, not speeds).
 
     .venv/bin/python benchmarks/offpolicy_update_profile.py --algo sac          # HalfCheetah-v5, 500 profiled steps
     .venv/bin/python benchmarks/offpolicy_update_profile.py --algo td3 --precision bf16
+    .venv/bin/python benchmarks/offpolicy_update_profile.py --algo tqc --threads 1    # any off-policy algorithm
 
-Settings as benchmarks/offpolicy_vs_sb3.py (256-256, batch 256, 2 threads, seed 0): `--warmup` random steps, 200
+Settings as benchmarks/offpolicy_vs_sb3.py (256-256, batch 256, 2 threads, seed 0; the rest the algorithm's
+defaults, e.g. TQC's 2 critics x 25 quantiles): `--warmup` random steps, 200
 training steps unprofiled, then `--steps` profiled. Printed per training step: the self CPU time of the matrix
 products (addmm, mm, bmm, baddbmm), of the fused Adam steps, of everything else, the number of operators
 dispatched, and the operators taking the most time.
@@ -16,6 +18,7 @@ import argparse
 
 PRODUCTS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "mkldnn_", "aten::_addmm_activation")
 OPTIMIZER = ("aten::_fused_adam", "Optimizer.step")
+OFF_POLICY = ("td3", "ddpg", "sac", "redq", "droq", "tqc", "crossq")
 
 
 def profile_steps(algo: str, env: str, warmup: int, steps: int, threads: int, precision: str = "fp32") -> dict:
@@ -23,9 +26,10 @@ def profile_steps(algo: str, env: str, warmup: int, steps: int, threads: int, pr
     operators dispatched per step; the operators by time, (name, ms per step, calls per step)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from actorcritic import SAC, TD3, SACConfig, TD3Config
+    from actorcritic.algorithms.registry import algorithm
 
-    agent_class, config_class = (TD3, TD3Config) if algo == "td3" else (SAC, SACConfig)
+    registration = algorithm(algo)
+    agent_class, config_class = registration.agent_class, registration.config_class
     settings = dict(learning_rate=3e-4, batch_size=256, tau=0.005, gamma=0.99, buffer_size=1_000_000)
     unprofiled = min(200, steps)
     config = config_class(
@@ -65,7 +69,7 @@ def profile_steps(algo: str, env: str, warmup: int, steps: int, threads: int, pr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algo", choices=["td3", "sac"], default="sac")
+    parser.add_argument("--algo", choices=OFF_POLICY, default="sac")
     parser.add_argument("--env", default="HalfCheetah-v5")
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=500)

@@ -32,6 +32,35 @@ def test_the_quantile_huber_loss_by_hand():
     assert loss.item() == pytest.approx(2.5)
 
 
+def test_the_quantile_huber_gradient_is_autograds_of_the_formula():
+    """The loss's hand-written gradient against autograd through the docstring's formula, written out pair by pair,
+    on both sides of κ; and gradcheck's finite differences."""
+
+    def by_formula(quantiles, targets, kappa):
+        taus = (torch.arange(quantiles.shape[-1], dtype=quantiles.dtype) + 0.5) / quantiles.shape[-1]
+        u = targets[None, :, None, :] - quantiles[..., None]
+        huber = torch.where(u.abs() <= kappa, 0.5 * u**2, kappa * (u.abs() - 0.5 * kappa))
+        return ((taus[:, None] - (u < 0).double()).abs() * huber / kappa).mean(dim=(1, 2, 3)).sum()
+
+    generator = torch.Generator().manual_seed(0)
+    for kappa in (0.3, 1.0, 4.0):
+        quantiles = (3 * torch.randn(3, 7, 5, generator=generator, dtype=torch.float64)).requires_grad_()
+        targets = 3 * torch.randn(7, 11, generator=generator, dtype=torch.float64)
+        loss, _ = quantile_huber_loss(quantiles, targets, kappa)
+        expected = by_formula(quantiles, targets, kappa)
+        assert torch.allclose(loss, expected, rtol=1e-12)
+        gradient, expected_gradient = (torch.autograd.grad(value, quantiles)[0] for value in (loss, expected))
+        assert torch.allclose(gradient, expected_gradient, rtol=1e-10, atol=1e-14)
+        assert torch.autograd.gradcheck(lambda q: quantile_huber_loss(q, targets, kappa)[0], (quantiles,))
+
+
+def test_the_quantile_huber_loss_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"quantiles \[M, B, Q\] and targets \[B, K\]"):
+        quantile_huber_loss(torch.zeros(2, 4, 3), torch.zeros(5, 6))
+    with pytest.raises(ValueError, match="got \\(4, 3\\)"):
+        quantile_huber_loss(torch.zeros(4, 3), torch.zeros(4, 6))
+
+
 def test_each_quantile_settles_at_its_level_of_the_target_distribution():
     """Fitting Q = 4 quantiles to the atoms 0..99 with a small κ puts θ_i near the (2i + 1)/8 quantile."""
     targets = torch.arange(100.0)[None]

@@ -100,15 +100,46 @@ def quantile_huber_loss(quantiles: Tensor, targets: Tensor, kappa: float = 1.0) 
     quantiles [M, B, Q] (each critic's Q quantile estimates at (s, a)), targets [B, K] (the atoms of the target
     distribution, no gradient); H_κ the Huber loss, quadratic within κ. Each critic's loss is the mean over its
     quantiles and the target atoms, summed over critics as the Bellman loss is (Eq. 40). info: `q_mean` (the mean
-    of all quantiles, an estimate of Q), `target_q_mean`."""
-    count = quantiles.shape[-1]
-    taus = (torch.arange(count, device=quantiles.device, dtype=quantiles.dtype) + 0.5) / count
-    errors = targets[None, :, None, :] - quantiles[..., None]  # [M, B, Q, K]
-    absolute = errors.abs()
-    huber = torch.where(absolute <= kappa, 0.5 * errors.square(), kappa * (absolute - 0.5 * kappa))
-    weights = (taus[:, None] - (errors.detach() < 0).to(quantiles.dtype)).abs()
-    loss = (weights * huber / kappa).mean(dim=(1, 2, 3)).sum()
+    of all quantiles, an estimate of Q), `target_q_mean`. The gradient is the analytic one
+    (`_QuantileHuberLoss`): the [M, B, Q, K] pairs are the update's largest tensors, and autograd's
+    dozen passes over them cost more than the critics' products."""
+    if quantiles.dim() != 3 or targets.dim() != 2 or quantiles.shape[1] != targets.shape[0]:
+        raise ValueError(
+            f"expected quantiles [M, B, Q] and targets [B, K] of one batch size B, got {tuple(quantiles.shape)} "
+            f"and {tuple(targets.shape)}"
+        )
+    loss = _QuantileHuberLoss.apply(quantiles, targets.detach(), kappa)
     return loss, {"q_mean": quantiles.detach().mean(), "target_q_mean": targets.mean()}
+
+
+class _QuantileHuberLoss(torch.autograd.Function):
+    """`quantile_huber_loss`'s value and its gradient in the quantiles, in a few passes over the pairs.
+
+    With c = clip(u, -κ, κ), the Huber loss is H_κ(u) = c (u - c/2) and its derivative H_κ'(u) = c, so with
+    N = B·Q·K pairs per critic
+        loss      = Σ_{m,b,i,j} w c (u - c/2) / (N κ),     w = |τ_i - 1{u < 0}|
+        ∂loss/∂θ_m,b,i = -Σ_j w c / (N κ)                  (u = y - θ; w is piecewise constant)
+    and w c = τ c + (1 - 2τ) min(c, 0), since c has the sign of u. The gradient is formed in the forward pass, so
+    nothing of size [M, B, Q, K] outlives it."""
+
+    @staticmethod
+    def forward(ctx, quantiles: Tensor, targets: Tensor, kappa: float) -> Tensor:
+        _, batch, count = quantiles.shape
+        errors = targets[None, :, None, :] - quantiles[..., None]  # u [M, B, Q, K]
+        taus = ((torch.arange(count, device=errors.device, dtype=errors.dtype) + 0.5) / count)[:, None]
+        slopes = errors.clamp(-kappa, kappa)  # c
+        negative = slopes.clamp(max=0.0)
+        errors.sub_(slopes, alpha=0.5)  # u - c/2
+        slopes.mul_(taus).addcmul_(negative, 1.0 - 2.0 * taus)  # w c
+        scale = 1.0 / (batch * count * targets.shape[1] * kappa)
+        ctx.save_for_backward(slopes.sum(dim=-1).mul_(-scale))
+        ctx.quantiles_dtype = quantiles.dtype
+        return torch.dot(slopes.view(-1), errors.view(-1)) * scale
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (gradient,) = ctx.saved_tensors
+        return (grad * gradient).to(ctx.quantiles_dtype), None, None
 
 
 def deterministic_policy_gradient_loss(q_values: Tensor) -> tuple[Tensor, dict]:
