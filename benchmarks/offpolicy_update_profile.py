@@ -18,7 +18,6 @@ import argparse
 
 PRODUCTS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "mkldnn_", "aten::_addmm_activation")
 OPTIMIZER = ("aten::_fused_adam", "Optimizer.step")
-OFF_POLICY = ("td3", "ddpg", "sac", "redq", "droq", "tqc", "crossq")
 
 
 def profile_steps(algo: str, env: str, warmup: int, steps: int, threads: int, precision: str = "fp32") -> dict:
@@ -67,9 +66,17 @@ def profile_steps(algo: str, env: str, warmup: int, steps: int, threads: int, pr
     }
 
 
+def off_policy_algorithms() -> list[str]:
+    """The registry's off-policy algorithms, the ones this profile can run."""
+    from actorcritic.algorithms.offpolicy import OffPolicyAgent
+    from actorcritic.algorithms.registry import ALGORITHMS
+
+    return [name for name, registration in ALGORITHMS.items() if issubclass(registration.agent_class, OffPolicyAgent)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algo", choices=OFF_POLICY, default="sac")
+    parser.add_argument("--algo", choices=off_policy_algorithms(), default="sac")
     parser.add_argument("--env", default="HalfCheetah-v5")
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=500)
