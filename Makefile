@@ -22,7 +22,7 @@ demo: install
 test: install
 	$(BIN)/ruff format --check --quiet src tests benchmarks scripts
 	$(BIN)/ruff check --quiet src tests benchmarks scripts
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadscope
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow

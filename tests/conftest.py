@@ -1,11 +1,49 @@
-"""Test doubles shared by the test files."""
+"""Test doubles shared by the test files, and how `make test` shares the cores among its workers."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
 
 from actorcritic.nets.actor_critic import ActorCritic
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # set in the processes of `make test`'s pytest-xdist workers
+
+
+def pytest_runtest_setup(item):
+    if WORKER:
+        # `make test` runs one worker per core: a worker's torch ops on more threads than its own core spin-wait
+        # against the other worker's (4x slower, measured). Before every test, since an agent built with the
+        # off-policy default (2 threads) would otherwise leave its worker on 2 for the tests after it.
+        torch.set_num_threads(1)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one worker per core this process may run on (pytest-xdist's own count is of physical cores, one
+    on a 2-vCPU machine whose vCPUs are one core's hyperthreads)."""
+    return len(os.sched_getaffinity(0))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadscope` (`make test`) by test file, so that a file's module fixtures are built once, except the
+    contract suite, which goes by algorithm: one algorithm's checks share the runs its session fixture trains once,
+    and the algorithms spread over the workers."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFileAndContractAlgorithm(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path, _, test = nodeid.partition("::")
+            if path.startswith("tests/contract/") and test.endswith("]"):
+                return "contract " + test[test.index("[") + 1 : -1]
+            return path
+
+    return ByFileAndContractAlgorithm(config, log)
 
 
 class Recorder:

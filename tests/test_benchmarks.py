@@ -1,5 +1,6 @@
 """The actorcritic side of each benchmark script runs (the peers need the `bench` extra; not run here)."""
 
+import math
 import sys
 from pathlib import Path
 
@@ -88,5 +89,8 @@ def test_the_eager_floor_replays_the_updates_own_arithmetic():
     replayed = torch.empty(0).set_(copy, 0, flat.shape, (1,))
     assert torch.equal(replayed, flat.detach())
     found = eager_floor.update_floor(agent, seconds=0.05, updates=2)
-    assert 0 < found["products_ms"] and 0 < found["floor_ms"] <= found["replay_ms"]
+    # times only as numbers: each floor is the difference of two timings, which another process on the cores (the
+    # other test worker) can make negative for an update this small
+    assert all(math.isfinite(found[key]) for key in ("replay_ms", "floor_ms", "products_ms"))
+    assert found["replay_ms"] > 0 and found["floor_ms"] <= found["replay_ms"]
     assert found["operators"] > found["products"] > 10
