@@ -23,8 +23,8 @@ def pytest_runtest_setup(item):
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config):
     """`-n auto`: one worker per core this process may run on (pytest-xdist's own count is of physical cores, one
-    on a 2-vCPU machine whose vCPUs are one core's hyperthreads)."""
-    return len(os.sched_getaffinity(0))
+    on a 2-vCPU machine whose vCPUs are one core's hyperthreads). macOS has no affinity: all its cores."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @pytest.hookimpl(optionalhook=True)
