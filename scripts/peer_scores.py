@@ -10,6 +10,9 @@ our implementation apart from the task and the hyperparameters when our score si
 `train`: one process per seed (run several beside each other), one torch thread each. Every
 `--eval-every` steps: 10 deterministic episodes on a separate environment, as our runs evaluate; each seed
 writes OUT/seed-K.csv (step, eval_return_mean, eval_return_std) as it goes, and OUT/seed-K.json at the end.
+`--scratch DIR`: each seed saves its state (SB3's model and replay buffer) in DIR/seed-K at every evaluation, and
+the same command continues an interrupted seed from there (not an exact resume: see `load_state`); a finished
+seed's state is deleted.
 SB3's settings are set to ours: (256, 256) networks (SB3's TD3 default is (400, 300)), Adam 3e-4, batch
 256, 25k uniformly random steps, τ = 0.005, one update per step, a 1M buffer; TD3's noise 0.1, target
 smoothing 0.2 clipped at 0.5, delay 2; SAC's automatic entropy tuning (both libraries' defaults).
@@ -41,6 +44,7 @@ import argparse
 import csv
 import json
 import multiprocessing
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -82,29 +86,11 @@ def evaluate(model, env: gym.Env, episodes: int) -> tuple[list[float], list[bool
     return returns, successes
 
 
-def train_one_seed(
-    algo: str,
-    env_id: str,
-    seed: int,
-    total_steps: int,
-    eval_every: int,
-    eval_episodes: int,
-    out: Path,
-    settings: dict | None = None,
-    her_goals: int = 0,
-) -> dict:
+def build_model(algo: str, env: gym.Env, seed: int, settings: dict, her_goals: int):
+    """SB3's TD3 or SAC, or sb3-contrib's TQC, on `env` with `settings` (see the module's docstring)."""
     from stable_baselines3 import SAC, TD3, HerReplayBuffer
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.noise import NormalActionNoise
 
-    from actorcritic.envs.make import check_env_id
-
-    torch.set_num_threads(1)  # one process per seed: more threads per process would oversubscribe the cores
-    check_env_id(env_id)  # registers a plugin's ids (gymnasium-robotics' Fetch tasks) as our runs do
-    settings = {**settings_for(algo), **(settings or {})}
-    env = gym.make(env_id)
-    eval_env = gym.make(env_id)
-    eval_env.reset(seed=seed + 10_000)  # an evaluation stream of its own, apart from training's
     common = dict(
         learning_rate=settings["learning_rate"],
         buffer_size=1_000_000,
@@ -128,25 +114,98 @@ def train_one_seed(
     if algo == "td3":
         half_width = (env.action_space.high - env.action_space.low) / 2
         noise = NormalActionNoise(np.zeros_like(half_width), 0.1 * half_width)
-        model = TD3(
-            policy,
-            env,
-            action_noise=noise,
-            policy_delay=2,
-            target_policy_noise=0.2,
-            target_noise_clip=0.5,
-            **common,
+        return TD3(
+            policy, env, action_noise=noise, policy_delay=2, target_policy_noise=0.2, target_noise_clip=0.5, **common
         )
-    elif algo == "tqc":
+    if algo == "tqc":
         from sb3_contrib import TQC
 
         common["policy_kwargs"].update(n_critics=settings["num_critics"], n_quantiles=settings["n_quantiles"])
-        model = TQC(policy, env, top_quantiles_to_drop_per_net=settings["top_quantiles_to_drop"], **common)
-    else:
-        model = SAC(policy, env, **common)
+        return TQC(policy, env, top_quantiles_to_drop_per_net=settings["top_quantiles_to_drop"], **common)
+    return SAC(policy, env, **common)
 
+
+def model_class(algo: str) -> type:
+    from stable_baselines3 import SAC, TD3
+
+    if algo == "tqc":
+        from sb3_contrib import TQC
+
+        return TQC
+    return {"td3": TD3, "sac": SAC}[algo]
+
+
+def save_state(model, scratch: Path, run: dict, rows: list[tuple], wall_seconds: float) -> None:
+    """The peer's state at an evaluation step, in `scratch`: its model (SB3's own zip: weights, optimisers,
+    counters) and replay buffer in a directory of that step, then state.json naming it, written last and
+    atomically, so an interruption at any point leaves the previous state whole. The files are SB3's pickles:
+    scratch holds our own runs only, never anything read from elsewhere, and actorcritic never reads them."""
+    step = model.num_timesteps
+    directory = scratch / f"step-{step}"
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save(directory / "model.zip")
+    model.save_replay_buffer(directory / "replay_buffer.pkl")
+    state = {"run": run, "step": step, "rows": rows, "wall_seconds": wall_seconds}
+    temporary = scratch / "state.json.tmp"
+    temporary.write_text(json.dumps(state) + "\n")
+    temporary.replace(scratch / "state.json")
+    for older in scratch.glob("step-*"):
+        if older != directory:
+            shutil.rmtree(older)
+
+
+def load_state(scratch: Path, run: dict, env: gym.Env, eval_env: gym.Env):
+    """An interrupted run's saved model (weights, optimisers, counters, replay buffer) and evaluation rows, or None
+    where `scratch` holds none. Not an exact resume, unlike ours: the episode in progress when it stopped is lost
+    (a new one starts) and the random streams restart from the seed and the step, as SB3 saves neither."""
+    path = scratch / "state.json"
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    if state["run"] != run:
+        raise ActorCriticError(f"{scratch} holds another run's state ({state['run']}): delete it or use another")
+    step = state["step"]
+    model = model_class(run["algo"]).load(scratch / f"step-{step}" / "model.zip", env=env, device="cpu")
+    # HER's buffer marks an episode cut by the save as ended (SB3 warns of it): right, as a new episode starts
+    model.load_replay_buffer(scratch / f"step-{step}" / "replay_buffer.pkl")
+    model.set_random_seed(run["seed"] + step)
+    model._last_obs = None  # SB3 saved the interrupted episode's observation: make `learn` start a new episode
+    eval_env.reset(seed=run["seed"] + 10_000 + step)
+    return model, [tuple(row) for row in state["rows"]], state["wall_seconds"]
+
+
+def train_one_seed(
+    algo: str,
+    env_id: str,
+    seed: int,
+    total_steps: int,
+    eval_every: int,
+    eval_episodes: int,
+    out: Path,
+    settings: dict | None = None,
+    her_goals: int = 0,
+    scratch: Path | None = None,
+) -> dict:
+    """One seed of the peer, its evaluations in OUT/seed-K.csv as it goes and its result in OUT/seed-K.json.
+    With `scratch`, its state is saved there at every evaluation and an interrupted run continues from it."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from actorcritic.envs.make import check_env_id
+
+    torch.set_num_threads(1)  # one process per seed: more threads per process would oversubscribe the cores
+    check_env_id(env_id)  # registers a plugin's ids (gymnasium-robotics' Fetch tasks) as our runs do
+    settings = {**settings_for(algo), **(settings or {})}
+    run = dict(algo=algo, env=env_id, seed=seed, total_steps=total_steps, eval_every=eval_every)
+    run.update(eval_episodes=eval_episodes, settings=settings, her_goals=her_goals)
+    run = json.loads(json.dumps(run))  # as state.json holds it (lists for tuples), to compare with it
+    env = gym.make(env_id)
+    eval_env = gym.make(env_id)
+    eval_env.reset(seed=seed + 10_000)  # an evaluation stream of its own, apart from training's
+    saved = load_state(scratch, run, env, eval_env) if scratch is not None else None
+    model, rows, wall_before = saved or (build_model(algo, env, seed, settings, her_goals), [], 0.0)
+    resumed_from = model.num_timesteps
     csv_path = out / f"seed-{seed}.csv"
-    rows: list[tuple] = []
+    start = time.perf_counter()
 
     class Evaluate(BaseCallback):
         def _on_step(self) -> bool:
@@ -167,8 +226,14 @@ def train_one_seed(
                 )
             return True
 
-    start = time.perf_counter()
-    model.learn(total_timesteps=total_steps, callback=Evaluate())
+        def _on_rollout_start(self) -> None:
+            # SB3 stores a step's transition after _on_step and updates after the rollout: saved here, before the
+            # next step, the state holds both
+            step = self.num_timesteps
+            if scratch is not None and step % eval_every == 0 and resumed_from < step < total_steps:
+                save_state(model, scratch, run, rows, wall_before + time.perf_counter() - start)
+
+    model.learn(total_timesteps=total_steps - resumed_from, callback=Evaluate(), reset_num_timesteps=False)
     result = {
         "algo": algo,
         "env": env_id,
@@ -178,10 +243,13 @@ def train_one_seed(
         **({"final_eval_success_rate": rows[-1][3]} if len(rows[-1]) > 3 else {}),
         "settings": settings,
         "her_goals": her_goals,
-        "wall_seconds": round(time.perf_counter() - start),
+        "wall_seconds": round(wall_before + time.perf_counter() - start),
+        "resumed_from_step": resumed_from,
         "library": LIBRARY[algo],
     }
     (out / f"seed-{seed}.json").write_text(json.dumps(result, indent=2) + "\n")
+    if scratch is not None:
+        shutil.rmtree(scratch)  # the state of a finished run serves nothing (about 200 MB for a 1M buffer)
     return result
 
 
@@ -291,6 +359,7 @@ def main() -> None:
     train.add_argument("--eval-every", type=int, default=10_000)
     train.add_argument("--eval-episodes", type=int, default=10)
     train.add_argument("--out", type=Path, required=True)
+    train.add_argument("--scratch", type=Path, help="saves each seed's state there; an interrupted seed continues")
     train.add_argument("--her-goals", type=int, default=0, help="SB3's HerReplayBuffer with K future goals (0: none)")
     for name, kind in (
         ("learning_rate", float),
@@ -332,6 +401,7 @@ def main() -> None:
             args.out,
             settings,
             args.her_goals,
+            args.scratch / f"seed-{seed}" if args.scratch else None,
         )
         for seed in args.seeds
     ]

@@ -12,7 +12,9 @@ Adam 3e-4, batch 256, τ 0.005, automatic entropy from α = 1, 1M buffer) and ou
 libraries differ (25k uniformly random steps; sb3-contrib's default is 100), `--total-steps` steps, 10
 deterministic evaluation episodes every 10k steps on an environment of its own. Ours is `actorcritic train tqc`
 with these settings spelled out (our MuJoCo presets would otherwise apply the paper's 5 critics), its run in
-`--scratch`: an interrupted run of ours resumes from its checkpoint there, the peer's starts again. Each writes
+`--scratch`: an interrupted run of ours resumes exactly from its checkpoint there; the peer saves its state there
+at every evaluation and an interrupted one continues from the last (not exactly: `peer_scores.load_state`,
+`resumed_from_step` in its json). Each writes
 OUT/TASK/LIBRARY/seed-K.csv (step, eval_return_mean) and, when finished, seed-K.json; a seed with a json is done.
 
 `file RUN_DIR... --out OUT`: files finished runs of ours started by hand (`actorcritic train tqc` with
@@ -110,7 +112,8 @@ def train(library: str, env: str, seed: int, total_steps: int, out: Path, scratc
         if library == "actorcritic":
             train_ours(env, seed, total_steps, out, scratch)
         else:
-            train_one_seed("tqc", env, seed, total_steps, EVAL_EVERY, EVAL_EPISODES, out, settings=PEER_SETTINGS)
+            state = scratch / env / library / f"seed-{seed}"
+            train_one_seed("tqc", env, seed, total_steps, EVAL_EVERY, EVAL_EPISODES, out, PEER_SETTINGS, scratch=state)
     except Exception as error:  # noqa: BLE001  (reported, and `run` exits 1)
         return f"{env} {library} seed {seed}: failed: {error}"
     return None
@@ -183,7 +186,12 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train the missing (task, library, seed) runs")
     run_parser.add_argument("--out", type=Path, required=True)
-    run_parser.add_argument("--scratch", type=Path, default=Path("full-runs/tqc-scores"), help="our run directories")
+    run_parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=Path("full-runs/tqc-scores"),
+        help="our run directories, the peer's saved states",
+    )
     run_parser.add_argument("--envs", nargs="+", default=list(ENVS))
     run_parser.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=list(LIBRARIES))
     run_parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

@@ -1,12 +1,18 @@
 """scripts/peer_scores.py compare: reads every seed of our finished runs (a multi-seed run here: two seeds in
 one metrics.csv, rows without an evaluation skipped) and the peer's seed-K.csv, and reports each seed's
-final evaluation and late mean at the last step every seed reached. (Its `train` needs SB3, the bench
-extra, and hours: not run here.)"""
+final evaluation and late mean at the last step every seed reached. Its `train` takes hours; here only its
+resume from a saved state, on a tiny SAC."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import gymnasium as gym
+import pytest
+import torch
+
+from actorcritic.errors import ActorCriticError
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "peer_scores.py"
 
@@ -119,3 +125,44 @@ def test_compare_names_the_peer_library_its_runs_record(tmp_path):
     result = compare(tmp_path / "ours", tmp_path / "peer")
     assert result.returncode == 2 and "one library per --out" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_train_continues_an_interrupted_peer_run_from_its_last_evaluation(tmp_path, monkeypatch):
+    """`train --scratch`: the peer's state (model, optimisers, replay buffer, evaluations) saved at every evaluation;
+    a run stopped between two evaluations continues from the last one, and its state is deleted at the end."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    import peer_scores
+
+    threads = torch.get_num_threads()  # train_one_seed sets one thread, as a process of its own would
+    tiny = dict(learning_starts=100, batch_size=16, hidden_sizes=[8])
+    arguments = ("sac", "Pendulum-v1", 0, 600, 200, 1, tmp_path / "out")
+    scratch = tmp_path / "scratch"
+    (tmp_path / "out").mkdir()
+    evaluate = peer_scores.evaluate
+
+    def interrupted_at_400(model, env, episodes):
+        if model.num_timesteps == 400:
+            raise KeyboardInterrupt  # the process ends between the evaluations at 200 (saved) and 400
+        return evaluate(model, env, episodes)
+
+    try:
+        monkeypatch.setattr(peer_scores, "evaluate", interrupted_at_400)
+        with pytest.raises(KeyboardInterrupt):
+            peer_scores.train_one_seed(*arguments, settings=tiny, scratch=scratch)
+        first_row = (tmp_path / "out/seed-0.csv").read_text().splitlines()[1]
+        assert json.loads((scratch / "state.json").read_text())["step"] == 200
+        assert [path.name for path in scratch.glob("step-*")] == ["step-200"]
+        state = json.loads((scratch / "state.json").read_text())
+        model, rows, _ = peer_scores.load_state(scratch, state["run"], gym.make("Pendulum-v1"), gym.make("Pendulum-v1"))
+        # the 200 stored transitions, and 100 updates (one per step after the 100 random ones) in its counters
+        assert (model.num_timesteps, model.replay_buffer.size(), model._n_updates, len(rows)) == (200, 200, 100, 1)
+        with pytest.raises(ActorCriticError, match="holds another run's state"):
+            peer_scores.train_one_seed(*arguments, settings={**tiny, "batch_size": 32}, scratch=scratch)
+        monkeypatch.setattr(peer_scores, "evaluate", evaluate)
+        result = peer_scores.train_one_seed(*arguments, settings=tiny, scratch=scratch)
+    finally:
+        torch.set_num_threads(threads)
+    assert result["resumed_from_step"] == 200 and result["total_steps"] == 600
+    lines = (tmp_path / "out/seed-0.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["200", "400", "600"] and lines[1] == first_row
+    assert not scratch.exists()
