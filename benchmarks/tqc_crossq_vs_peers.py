@@ -5,6 +5,7 @@ same steps.
     cd benchmarks
     ../.venv/bin/python tqc_crossq_vs_peers.py                       # speed: TQC and CrossQ on HalfCheetah-v5
     ../.venv/bin/python tqc_crossq_vs_peers.py --algo crossq --env Pendulum-v1 --warmup 100 --steps 19900
+    ../.venv/bin/python tqc_crossq_vs_peers.py --algo crossq --critic-width 256 --threads 1 --peers sb3-contrib
 
 Each (library, algorithm, seed) runs in its own process with the same torch thread count (default 2; JAX uses its
 own thread pool). Every run first takes `--warmup` uniformly random steps (learning_starts), then `--steps`
@@ -20,6 +21,8 @@ from α = 1 towards -|A|, ReLU networks.
 * CrossQ: sb3-contrib's defaults: actor 256-256, critics 1024-1024, batch renormalisation before every linear
   layer (momentum 0.01, i.e. SBX's 0.99, 100k warm-up batches), no target networks, Adam 1e-3 with β1 = 0.5,
   actor every 3rd update. (SBX's actor puts its first normalisation after the input layer, not before it.)
+  `--critic-width W` gives every library's critics two layers of W units instead (what a score table at a
+  smaller cost would run).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ TQC_SETTINGS = dict(learning_rate=3e-4, tau=0.005)
 CROSSQ_SETTINGS = dict(learning_rate=1e-3, policy_delay=3)
 
 
-def _agent(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int):
+def _agent(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, critic_width: int = 1024):
     """Our TQC or CrossQ agent with the peers' settings, after its `warmup` random steps."""
     from actorcritic import TQC, CrossQ, CrossQConfig, TQCConfig
 
@@ -46,7 +49,7 @@ def _agent(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int
         )  # fmt: skip
     else:
         agent_class, settings = CrossQ, CrossQConfig(
-            env=env, hidden_sizes=(256, 256), critic_hidden_sizes=(1024, 1024), adam_betas=(0.5, 0.999),
+            env=env, hidden_sizes=(256, 256), critic_hidden_sizes=(critic_width, critic_width), adam_betas=(0.5, 0.999),
             renorm_momentum=0.01, renorm_warmup_steps=100_000, **CROSSQ_SETTINGS,
             seed=seed, total_steps=warmup + steps, learning_starts=warmup, num_threads=threads, **COMMON,
         )  # fmt: skip
@@ -55,23 +58,25 @@ def _agent(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int
     return agent
 
 
-def run_actorcritic(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int) -> dict:
-    agent = _agent(algo, env, warmup, steps, seed, threads)
+def run_actorcritic(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, critic_width=1024) -> dict:
+    agent = _agent(algo, env, warmup, steps, seed, threads, critic_width)
     started = time.perf_counter()
     agent.learn(steps)
     elapsed = time.perf_counter() - started
     return {"steps_per_second": steps / elapsed, "eval_return": evaluate(lambda obs: agent.act(obs), env)}
 
 
-def run_floor(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int) -> dict:
+def run_floor(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, critic_width=1024) -> dict:
     """Not a run: the most steps/s an eager PyTorch program doing our training step's arithmetic could reach with
     these kernels (`eager_floor.floor_result`)."""
     from eager_floor import floor_result
 
-    return floor_result(_agent(algo, env, warmup, steps, seed, threads), min(steps, 1000))
+    return floor_result(_agent(algo, env, warmup, steps, seed, threads, critic_width), min(steps, 1000))
 
 
-def run_peer(algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, library: str) -> dict:
+def run_peer(
+    algo: str, env: str, warmup: int, steps: int, seed: int, threads: int, *, library: str, critic_width: int = 1024
+) -> dict:
     """sb3-contrib's TQC / CrossQ, or with library="sbx" SBX's (the same API, in JAX)."""
     import gymnasium as gym
     import torch
@@ -110,7 +115,7 @@ def run_peer(algo: str, env: str, warmup: int, steps: int, seed: int, threads: i
             "MlpPolicy",
             environment,
             policy_kwargs=dict(
-                net_arch=dict(pi=[256, 256], qf=[1024, 1024]),
+                net_arch=dict(pi=[256, 256], qf=[critic_width, critic_width]),
                 batch_norm_momentum=momentum,
                 renorm_warmup_steps=100_000,
             ),
@@ -135,6 +140,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3_000, help="training steps (one update each), timed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--critic-width", type=int, default=1024, help="CrossQ's critic layers (sb3-contrib: 1024)")
     parser.add_argument("--peers", nargs="+", choices=["sb3-contrib", "sbx"], default=["sb3-contrib", "sbx"])
     parser.add_argument(
         "--contenders", nargs="+", choices=["actorcritic", "actorcritic-floor"], default=["actorcritic"]
@@ -144,11 +150,12 @@ def main() -> None:
 
     if args.worker:
         library, algo, seed = args.worker
+        width = dict(critic_width=args.critic_width)
         runners = {
-            "sb3-contrib": functools.partial(run_peer, library="sb3-contrib"),
-            "sbx": functools.partial(run_peer, library="sbx"),
-            "actorcritic": run_actorcritic,
-            "actorcritic-floor": run_floor,
+            "sb3-contrib": functools.partial(run_peer, library="sb3-contrib", **width),
+            "sbx": functools.partial(run_peer, library="sbx", **width),
+            "actorcritic": functools.partial(run_actorcritic, **width),
+            "actorcritic-floor": functools.partial(run_floor, **width),
         }
         report_worker(library, runners, algo, args.env, args.warmup, args.steps, int(seed), args.threads)
         return
@@ -167,7 +174,8 @@ def main() -> None:
                 lambda library: [
                     __file__,
                     *("--env", args.env, "--warmup", str(args.warmup), "--steps", str(args.steps)),
-                    *("--threads", str(args.threads), "--worker", library, algo, str(seed)),
+                    *("--threads", str(args.threads), "--critic-width", str(args.critic_width)),
+                    *("--worker", library, algo, str(seed)),
                 ],
                 width=6,
                 peers=tuple(args.peers),

@@ -29,7 +29,7 @@ import trpo_vs_sb3_contrib  # noqa: E402
         lambda: a2c_vs_sb3.run_actorcritic(a2c_vs_sb3.CASES["cartpole"], 400, 0, 1),
         lambda: offpolicy_vs_sb3.run_actorcritic("sac", "Pendulum-v1", 50, 20, 0, 1),
         lambda: tqc_crossq_vs_peers.run_actorcritic("tqc", "Pendulum-v1", 50, 20, 0, 1),
-        lambda: tqc_crossq_vs_peers.run_actorcritic("crossq", "Pendulum-v1", 50, 20, 0, 1),
+        lambda: tqc_crossq_vs_peers.run_actorcritic("crossq", "Pendulum-v1", 50, 20, 0, 1, critic_width=64),
         lambda: offpolicy_vs_sb3.run_actorcritic(
             "td3", "Pendulum-v1", 50, 20, 0, 1, precision="bf16", num_seeds=2, force_bf16=True
         ),  # forced: the benchmark's bf16 code runs also where the CPU would emulate bf16 (CI's may)
