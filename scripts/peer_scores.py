@@ -1,4 +1,4 @@
-"""Score levels of a peer, Stable-Baselines3 (TD3, SAC) or sb3-contrib (TQC), trained with our settings: tells
+"""Score levels of a peer, Stable-Baselines3 (TD3, SAC) or sb3-contrib (TQC, CrossQ), trained with our settings: tells
 our implementation apart from the task and the hyperparameters when our score sits far from a paper's
 (docs/experiments.md, "Score levels"; docs/tqc-scores.md). Not a timing: it may share the machine with other runs.
 
@@ -19,6 +19,9 @@ smoothing 0.2 clipped at 0.5, delay 2; SAC's automatic entropy tuning (both libr
 TQC (sb3-contrib's): SAC's settings above with `--num-critics` critics of `--n-quantiles` quantiles,
 `--top-quantiles-to-drop` dropped per critic (sb3-contrib's defaults 2, 25 and 2; our
 `--num-critics/--n-quantiles/--top-quantiles-to-drop` are the same three numbers).
+CrossQ (sb3-contrib's): its defaults and ours (`CrossQConfig`): Adam 1e-3 with betas (0.5, 0.999), actor 256-256,
+critics `--critic-hidden-sizes` (1024-1024), batch renormalisation of momentum 0.01 and 100k warm-up batches, the
+actor every 3rd update, no target networks (no τ), 5,000 random steps (the paper's; sb3-contrib's default is 100).
 Needs the `bench` extra (`pip install -e '.[bench]'`).
 
 Goal-conditioned tasks (Gymnasium-Robotics' Fetch, the robotics extra): `--her-goals K` gives SB3's SAC or TD3
@@ -61,11 +64,20 @@ DEFAULTS = dict(
 """Our settings for TD3 and SAC, given to SB3; `train`'s options of the same names replace them."""
 TQC_DEFAULTS = dict(num_critics=2, n_quantiles=25, top_quantiles_to_drop=2)
 """TQC's critics, sb3-contrib's defaults and ours (`TQCConfig`); `train`'s options of the same names replace them."""
-LIBRARY = {"td3": "stable-baselines3", "sac": "stable-baselines3", "tqc": "sb3-contrib"}
+CROSSQ_DEFAULTS = dict(
+    learning_rate=1e-3, learning_starts=5_000, batch_size=256, gamma=0.99, hidden_sizes=[256, 256],
+    critic_hidden_sizes=[1024, 1024], adam_betas=[0.5, 0.999], policy_delay=3, renorm_momentum=0.01,
+    renorm_warmup_steps=100_000,
+)  # fmt: skip
+"""CrossQ's settings, sb3-contrib's defaults and ours (`CrossQConfig`, without its MuJoCo presets' 2048-wide
+critics); `train`'s options of the same names replace them."""
+LIBRARY = {"td3": "stable-baselines3", "sac": "stable-baselines3", "tqc": "sb3-contrib", "crossq": "sb3-contrib"}
 
 
 def settings_for(algo: str) -> dict:
-    """Our settings for `algo`, given to the peer: DEFAULTS, and TQC's critics for tqc."""
+    """Our settings for `algo`, given to the peer: CrossQ's own, or DEFAULTS and TQC's critics for tqc."""
+    if algo == "crossq":
+        return dict(CROSSQ_DEFAULTS)
     return {**DEFAULTS, **(TQC_DEFAULTS if algo == "tqc" else {})}
 
 
@@ -87,7 +99,7 @@ def evaluate(model, env: gym.Env, episodes: int) -> tuple[list[float], list[bool
 
 
 def build_model(algo: str, env: gym.Env, seed: int, settings: dict, her_goals: int):
-    """SB3's TD3 or SAC, or sb3-contrib's TQC, on `env` with `settings` (see the module's docstring)."""
+    """SB3's TD3 or SAC, or sb3-contrib's TQC or CrossQ, on `env` with `settings` (see the module's docstring)."""
     from stable_baselines3 import SAC, TD3, HerReplayBuffer
     from stable_baselines3.common.noise import NormalActionNoise
 
@@ -96,7 +108,6 @@ def build_model(algo: str, env: gym.Env, seed: int, settings: dict, her_goals: i
         buffer_size=1_000_000,
         learning_starts=settings["learning_starts"],
         batch_size=settings["batch_size"],
-        tau=settings["tau"],
         gamma=settings["gamma"],
         train_freq=1,
         gradient_steps=1,
@@ -111,6 +122,17 @@ def build_model(algo: str, env: gym.Env, seed: int, settings: dict, her_goals: i
             replay_buffer_kwargs=dict(n_sampled_goal=her_goals, goal_selection_strategy="future"),
         )
     policy = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
+    if algo == "crossq":
+        from sb3_contrib import CrossQ
+
+        common["policy_kwargs"] = dict(
+            net_arch=dict(pi=list(settings["hidden_sizes"]), qf=list(settings["critic_hidden_sizes"])),
+            batch_norm_momentum=settings["renorm_momentum"],
+            renorm_warmup_steps=settings["renorm_warmup_steps"],
+            optimizer_kwargs=dict(betas=tuple(settings["adam_betas"])),
+        )
+        return CrossQ(policy, env, policy_delay=settings["policy_delay"], **common)
+    common["tau"] = settings["tau"]
     if algo == "td3":
         half_width = (env.action_space.high - env.action_space.low) / 2
         noise = NormalActionNoise(np.zeros_like(half_width), 0.1 * half_width)
@@ -128,10 +150,10 @@ def build_model(algo: str, env: gym.Env, seed: int, settings: dict, her_goals: i
 def model_class(algo: str) -> type:
     from stable_baselines3 import SAC, TD3
 
-    if algo == "tqc":
-        from sb3_contrib import TQC
+    if LIBRARY[algo] == "sb3-contrib":
+        import sb3_contrib
 
-        return TQC
+        return {"tqc": sb3_contrib.TQC, "crossq": sb3_contrib.CrossQ}[algo]
     return {"td3": TD3, "sac": SAC}[algo]
 
 
@@ -248,7 +270,7 @@ def train_one_seed(
         "library": LIBRARY[algo],
     }
     (out / f"seed-{seed}.json").write_text(json.dumps(result, indent=2) + "\n")
-    if scratch is not None:
+    if scratch is not None and scratch.exists():  # none where the run was no longer than one evaluation interval
         shutil.rmtree(scratch)  # the state of a finished run serves nothing (about 200 MB for a 1M buffer)
     return result
 
@@ -348,6 +370,15 @@ def compare(
         print(f"wrote {figure}")
 
 
+SETTING_TYPES = dict(
+    learning_rate=float, gamma=float, tau=float, batch_size=int, learning_starts=int, hidden_sizes=int,
+    num_critics=int, n_quantiles=int, top_quantiles_to_drop=int, critic_hidden_sizes=int, adam_betas=float,
+    policy_delay=int, renorm_momentum=float, renorm_warmup_steps=int,
+)  # fmt: skip
+"""`train`'s setting options (a list's element type for the sizes and the betas)."""
+PAIR = {"adam_betas": dict(nargs=2, metavar=("BETA1", "BETA2"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -361,17 +392,10 @@ def main() -> None:
     train.add_argument("--out", type=Path, required=True)
     train.add_argument("--scratch", type=Path, help="saves each seed's state there; an interrupted seed continues")
     train.add_argument("--her-goals", type=int, default=0, help="SB3's HerReplayBuffer with K future goals (0: none)")
-    for name, kind in (
-        ("learning_rate", float),
-        ("gamma", float),
-        ("tau", float),
-        ("batch_size", int),
-        ("learning_starts", int),
-    ):
-        train.add_argument(f"--{name.replace('_', '-')}", type=kind, default=DEFAULTS[name])
-    train.add_argument("--hidden-sizes", type=int, nargs="+", default=DEFAULTS["hidden_sizes"])
-    for name, value in TQC_DEFAULTS.items():
-        train.add_argument(f"--{name.replace('_', '-')}", type=int, default=value, help="tqc only")
+    # the settings: each algorithm's own where not given (`settings_for`), refused where it has no such setting
+    for name, kind in SETTING_TYPES.items():
+        many = dict(nargs="+") if name in ("hidden_sizes", "critic_hidden_sizes") else {}
+        train.add_argument(f"--{name.replace('_', '-')}", type=kind, **many, **PAIR.get(name, {}))
     versus = commands.add_parser("compare", help="our runs against the peer's")
     versus.add_argument("ours", type=Path)
     versus.add_argument("peer", type=Path)
@@ -388,8 +412,14 @@ def main() -> None:
             print(f"peer_scores.py: error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
         return
+    settings = settings_for(args.algo)
+    given = {name for name in SETTING_TYPES if getattr(args, name) is not None}
+    if given - set(settings):
+        names = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given - set(settings)))
+        print(f"peer_scores.py: error: {args.algo} has no {names}: leave it out", file=sys.stderr)
+        raise SystemExit(2)
+    settings.update({name: getattr(args, name) for name in given})
     args.out.mkdir(parents=True, exist_ok=True)
-    settings = {name: getattr(args, name) for name in settings_for(args.algo)}
     jobs = [
         (
             args.algo,

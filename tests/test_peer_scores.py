@@ -160,9 +160,27 @@ def test_train_continues_an_interrupted_peer_run_from_its_last_evaluation(tmp_pa
             peer_scores.train_one_seed(*arguments, settings={**tiny, "batch_size": 32}, scratch=scratch)
         monkeypatch.setattr(peer_scores, "evaluate", evaluate)
         result = peer_scores.train_one_seed(*arguments, settings=tiny, scratch=scratch)
+        # a run no longer than one evaluation interval saves no state: it ends as well, with nothing to delete
+        short = peer_scores.train_one_seed(
+            "sac", "Pendulum-v1", 1, 200, 200, 1, tmp_path / "out", tiny, scratch=scratch
+        )
+        assert short["total_steps"] == 200 and not scratch.exists()
     finally:
         torch.set_num_threads(threads)
     assert result["resumed_from_step"] == 200 and result["total_steps"] == 600
     lines = (tmp_path / "out/seed-0.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == ["200", "400", "600"] and lines[1] == first_row
     assert not scratch.exists()
+
+
+def test_train_refuses_a_setting_the_algorithm_has_not(tmp_path):
+    """CrossQ has no target networks: --tau is refused in one line before anything is written (a TQC setting too)."""
+    for algo, options in (("crossq", ["--tau", "0.01"]), ("sac", ["--policy-delay", "2"])):
+        result = subprocess.run(
+            [sys.executable, str(SCRIPT), "train", algo, "Pendulum-v1", "--out", str(tmp_path / "out"), *options],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 2 and f"{algo} has no {options[0]}" in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

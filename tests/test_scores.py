@@ -1,5 +1,6 @@
-"""scripts/tqc_scores.py: our side runs with exactly the peer's settings (not our MuJoCo preset), and `table`
-reads the finished seeds only. (Its `run` trains for hours and needs sb3-contrib: not run here.)"""
+"""scripts/scores.py: our side runs with exactly the table's settings (not our MuJoCo presets), the peer's side
+builds sb3-contrib's model of the same settings, and `table` reads the finished seeds only. (Its `run` trains for
+hours: not run here.)"""
 
 import json
 import subprocess
@@ -10,27 +11,52 @@ import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 sys.path.insert(0, str(SCRIPTS))
-import tqc_scores  # noqa: E402
+import peer_scores  # noqa: E402
+import scores  # noqa: E402
 
-from actorcritic import TQCConfig  # noqa: E402
+from actorcritic import CrossQConfig, TQCConfig  # noqa: E402
 from actorcritic.cli.parsing import parse_config  # noqa: E402
 
 
-def test_our_command_sets_the_peer_settings_over_our_preset(tmp_path):
-    command = tqc_scores.our_command(tmp_path / "run", "HalfCheetah-v5", 3, 200_000)
-    flags = command[command.index("tqc") + 1 :]
+@pytest.mark.parametrize(
+    ("algo", "config_class", "preset"),
+    [("tqc", TQCConfig, dict(num_critics=5)), ("crossq", CrossQConfig, dict(critic_hidden_sizes=(2048, 2048)))],
+)
+def test_our_command_sets_the_table_settings_over_our_preset(tmp_path, algo, config_class, preset):
+    command = scores.our_command(algo, tmp_path / "run", "HalfCheetah-v5", 3, 200_000)
+    flags = command[command.index(algo) + 1 :]
     flags = flags[: flags.index("--run-dir")] + flags[flags.index("--run-dir") + 2 :]
-    config = parse_config(TQCConfig, flags, prog="test")
-    assert TQCConfig.for_env("HalfCheetah-v5").num_critics == 5  # the preset the command must override
-    peer = tqc_scores.PEER_SETTINGS
-    assert {name: getattr(config, name) for name in peer} == {**peer, "hidden_sizes": (256, 256)}
+    config = parse_config(config_class, flags, prog="test")
+    preset_config = config_class.for_env("HalfCheetah-v5")
+    assert {name: getattr(preset_config, name) for name in preset} == preset  # what the command must override
+    table = scores.TABLE_SETTINGS[algo]
+    as_given = {name: list(value) if isinstance(value, tuple) else value for name, value in vars(config).items()}
+    assert {name: as_given[name] for name in table} == table
     assert (config.env, config.seed, config.total_steps, config.num_threads) == ("HalfCheetah-v5", 3, 200_000, 1)
     (tmp_path / "run").mkdir()
     (tmp_path / "run/config.json").write_text("{}")  # an interrupted run: resumed, not started again
-    assert tqc_scores.our_command(tmp_path / "run", "HalfCheetah-v5", 3, 200_000)[-2:] == [
+    assert scores.our_command(algo, tmp_path / "run", "HalfCheetah-v5", 3, 200_000)[-2:] == [
         "resume",
         str(tmp_path / "run"),
     ]
+
+
+def test_the_peer_builds_crossq_with_the_table_settings():
+    import gymnasium as gym
+    import torch
+
+    settings = scores.TABLE_SETTINGS["crossq"]
+    model = peer_scores.build_model("crossq", gym.make("Pendulum-v1"), 0, settings, her_goals=0)
+    assert (model.learning_rate, model.learning_starts, model.batch_size, model.gamma, model.policy_delay) == (
+        1e-3, 5_000, 256, 0.99, 3,
+    )  # fmt: skip
+    critic_widths = [layer.out_features for layer in model.critic.modules() if isinstance(layer, torch.nn.Linear)]
+    actor_widths = [
+        layer.out_features for layer in model.actor.latent_pi.modules() if isinstance(layer, torch.nn.Linear)
+    ]
+    assert critic_widths == [256, 256, 1] * 2 and actor_widths == [256, 256]
+    assert model.critic.optimizer.defaults["betas"] == (0.5, 0.999)
+    assert model.policy_kwargs["batch_norm_momentum"] == 0.01 and model.policy_kwargs["renorm_warmup_steps"] == 100_000
 
 
 def write_seed(directory: Path, seed: int, values: list[float], budget: int, finished: bool = True) -> None:
@@ -43,7 +69,7 @@ def write_seed(directory: Path, seed: int, values: list[float], budget: int, fin
 
 def table(out: Path, *options) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(SCRIPTS / "tqc_scores.py"), "table", str(out), *options],
+        [sys.executable, str(SCRIPTS / "scores.py"), "table", str(out), *options],
         capture_output=True,
         text=True,
         timeout=300,
@@ -68,21 +94,21 @@ def test_table_reports_finished_seeds_and_the_probability_of_improvement(tmp_pat
     assert result.returncode == 2 and "mixes budgets [10000, 30000]" in result.stderr
 
 
-@pytest.mark.parametrize("library", tqc_scores.LIBRARIES)
+@pytest.mark.parametrize("library", scores.LIBRARIES)
 def test_run_skips_what_is_finished(tmp_path, library):
     write_seed(tmp_path / "out/Hopper-v5" / library, 0, [1.0], 10_000)
     result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "tqc_scores.py"), "run", "--out", str(tmp_path / "out"),
+        [sys.executable, str(SCRIPTS / "scores.py"), "run", "crossq", "--out", str(tmp_path / "out"),
          "--envs", "Hopper-v5", "--libraries", library, "--seeds", "0"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0 and result.stdout.startswith("0 runs to do"), result.stdout + result.stderr
 
 
-def write_our_finished_run(run: Path, **changes) -> None:
+def write_our_finished_run(run: Path, algo: str, **changes) -> None:
     """What `file` reads of a finished run: config.json, metrics.csv with evaluations on some rows, summary.json."""
     run.mkdir(parents=True)
-    config = {"algo": "tqc", "env": "Hopper-v5", "seed": 2, "total_steps": 20_000, **tqc_scores.PEER_SETTINGS}
+    config = {"algo": algo, "env": "Hopper-v5", "seed": 2, "total_steps": 20_000, **scores.TABLE_SETTINGS[algo]}
     config.update(eval_every=10_000, eval_episodes=10, **changes)
     (run / "config.json").write_text(json.dumps(config))
     (run / "metrics.csv").write_text("seed,global_step,eval_return_mean\n2,10000,5.5\n2,15000,\n2,20000,7.25\n")
@@ -91,23 +117,25 @@ def write_our_finished_run(run: Path, **changes) -> None:
 
 def file_runs(out: Path, *runs: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(SCRIPTS / "tqc_scores.py"), "file", *map(str, runs), "--out", str(out)],
+        [sys.executable, str(SCRIPTS / "scores.py"), "file", *map(str, runs), "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=300,
     )
 
 
-def test_file_takes_finished_runs_of_the_peer_settings_only(tmp_path):
-    write_our_finished_run(tmp_path / "run")
+@pytest.mark.parametrize(("algo", "other"), [("tqc", dict(num_critics=5)), ("crossq", dict(policy_delay=1))])
+def test_file_takes_finished_runs_of_the_table_settings_only(tmp_path, algo, other):
+    write_our_finished_run(tmp_path / "run", algo)
     result = file_runs(tmp_path / "out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
     filed = tmp_path / "out/Hopper-v5/actorcritic"
     assert (filed / "seed-2.csv").read_text().splitlines() == ["step,eval_return_mean", "10000,5.5", "20000,7.25"]
     record = json.loads((filed / "seed-2.json").read_text())
     assert (record["final_eval_return"], record["total_steps"], record["wall_seconds"]) == (7.25, 20_000, 12)
+    assert record["algo"] == algo and record["settings"] == scores.TABLE_SETTINGS[algo]
     before = (filed / "seed-2.json").read_text()
-    write_our_finished_run(tmp_path / "other", num_critics=5, seed=3)
+    write_our_finished_run(tmp_path / "other", algo, **other, seed=3)
     for run, fragment in ((tmp_path / "run", "filed already"), (tmp_path / "other", "other settings")):
         result = file_runs(tmp_path / "out", run)
         assert result.returncode == 2 and fragment in result.stderr, result.stderr

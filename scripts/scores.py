@@ -1,23 +1,29 @@
-"""TQC's score table (issue 39; docs/tqc-scores.md): ours and sb3-contrib's TQC on MuJoCo tasks at the same
-settings, budget and seeds, with IQMs and 95% CIs. A run takes an hour or more on one core, so the table is built
-across sessions: each finished (task, library, seed) leaves two small files in OUT (committed under
-docs/runs/tqc-scores), and `run` trains only the missing ones. Not a timing: it may share the machine.
+"""The score tables of TQC and CrossQ (issue 39; docs/tqc-scores.md, docs/crossq-scores.md): ours and
+sb3-contrib's on MuJoCo tasks at the same settings, budget and seeds, with IQMs and 95% CIs. A run takes an hour or
+more on one core, so a table is built across sessions: each finished (task, library, seed) leaves two small files
+in OUT (committed under docs/runs/ALGO-scores), and `run` trains only the missing ones. Not a timing: it may share
+the machine.
 
-    python scripts/tqc_scores.py run --out docs/runs/tqc-scores --envs HalfCheetah-v5 --seeds 0 1 2 --jobs 2
-    python scripts/tqc_scores.py table docs/runs/tqc-scores
+    python scripts/scores.py run tqc --out docs/runs/tqc-scores --envs HalfCheetah-v5 --seeds 0 1 2 --jobs 2
+    python scripts/scores.py table docs/runs/tqc-scores
 
-`run`: one process per (task, library, seed), `--jobs` at once, one torch thread each, ours before the peer's for
-each seed. Both sides: sb3-contrib's TQC defaults (2 critics x 25 quantiles, 2 dropped per critic, 256-256 ReLU,
-Adam 3e-4, batch 256, τ 0.005, automatic entropy from α = 1, 1M buffer) and our off-policy defaults where the
-libraries differ (25k uniformly random steps; sb3-contrib's default is 100), `--total-steps` steps, 10
-deterministic evaluation episodes every 10k steps on an environment of its own. Ours is `actorcritic train tqc`
-with these settings spelled out (our MuJoCo presets would otherwise apply the paper's 5 critics), its run in
-`--scratch`: an interrupted run of ours resumes exactly from its checkpoint there; the peer saves its state there
-at every evaluation and an interrupted one continues from the last (not exactly: `peer_scores.load_state`,
-`resumed_from_step` in its json). Each writes
-OUT/TASK/LIBRARY/seed-K.csv (step, eval_return_mean) and, when finished, seed-K.json; a seed with a json is done.
+`run ALGO`: one process per (task, library, seed), `--jobs` at once, one torch thread each, ours before the peer's
+for each seed. Both sides run `TABLE_SETTINGS[ALGO]`, `--total-steps` steps, 10 deterministic evaluation episodes
+every 10k steps on an environment of its own:
+* tqc: sb3-contrib's TQC defaults (2 critics x 25 quantiles, 2 dropped per critic, 256-256 ReLU, Adam 3e-4, batch
+  256, τ 0.005, automatic entropy from α = 1, 1M buffer) and our off-policy defaults where the libraries differ
+  (25k uniformly random steps; sb3-contrib's default is 100).
+* crossq: sb3-contrib's CrossQ defaults (Adam 1e-3 with β1 = 0.5, actor every 3rd update, batch renormalisation of
+  momentum 0.01 and 100k warm-up batches, no target networks, automatic entropy from α = 1, 1M buffer), the paper's
+  5,000 random steps, and critics of 256-256 instead of 1024-1024: at 1024 a run costs ~5 h (ours) to ~8 h
+  (sb3-contrib's) of this project's 2-core machines, at 256 ~1.5 h / ~2 h on one core (docs/crossq-scores.md).
+Ours is `actorcritic train ALGO` with these settings spelled out (our MuJoCo presets would otherwise apply the
+papers' critics), its run in `--scratch`: an interrupted run of ours resumes exactly from its checkpoint there; the
+peer saves its state there at every evaluation and an interrupted one continues from the last (not exactly:
+`peer_scores.load_state`, `resumed_from_step` in its json). Each writes OUT/TASK/LIBRARY/seed-K.csv (step,
+eval_return_mean) and, when finished, seed-K.json; a seed with a json is done.
 
-`file RUN_DIR... --out OUT`: files finished runs of ours started by hand (`actorcritic train tqc` with
+`file RUN_DIR... --out OUT`: files finished runs of ours started by hand (`actorcritic train ALGO` with
 `our_command`'s settings); a run of other settings, an unfinished one or a seed filed already is refused.
 
 `table`: per task and library, the finished seeds' final evaluations and late means (the evaluations of the last
@@ -44,42 +50,46 @@ from actorcritic.errors import ActorCriticError  # noqa: E402
 ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
 LIBRARIES = ("actorcritic", "sb3-contrib")
 EVAL_EVERY, EVAL_EPISODES = 10_000, 10
-PEER_SETTINGS = settings_for("tqc")
-"""The settings both sides run (sb3-contrib's TQC defaults, our off-policy defaults where the libraries differ)."""
+TABLE_SETTINGS = {
+    "tqc": settings_for("tqc"),
+    "crossq": {**settings_for("crossq"), "critic_hidden_sizes": [256, 256]},
+}
+"""The settings both sides run, per algorithm (the module's docstring says why these)."""
 
 
-def our_command(run_dir: Path, env: str, seed: int, total_steps: int) -> list[str]:
-    """`actorcritic train tqc` with the peer's settings, or `resume` of the same run where it was interrupted."""
+def our_command(algo: str, run_dir: Path, env: str, seed: int, total_steps: int) -> list[str]:
+    """`actorcritic train ALGO` with the table's settings, or `resume` of the same run where it was interrupted."""
     program = [sys.executable, "-m", "actorcritic"]
     if (run_dir / "config.json").exists():
         return [*program, "resume", str(run_dir)]
-    settings = dict(PEER_SETTINGS)
     return [
-        *program, "train", "tqc", "--run-dir", str(run_dir), "--env", env, "--seed", str(seed),
+        *program, "train", algo, "--run-dir", str(run_dir), "--env", env, "--seed", str(seed),
         "--total-steps", str(total_steps), "--num-threads", "1",
         "--eval-every", str(EVAL_EVERY), "--eval-episodes", str(EVAL_EPISODES),
-        "--hidden-sizes", *map(str, settings.pop("hidden_sizes")),
-        *(item for name, value in settings.items() for item in (f"--{name.replace('_', '-')}", str(value))),
+        *(item for name, value in TABLE_SETTINGS[algo].items()
+          for item in (f"--{name.replace('_', '-')}", *map(str, value if isinstance(value, list) else [value]))),
     ]  # fmt: skip
 
 
-def train_ours(env: str, seed: int, total_steps: int, out: Path, scratch: Path) -> None:
+def train_ours(algo: str, env: str, seed: int, total_steps: int, out: Path, scratch: Path) -> None:
     """Our run in `scratch`, then filed in OUT/TASK/actorcritic."""
     run_dir = scratch / env / f"seed-{seed}"
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(our_command(run_dir, env, seed, total_steps), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(our_command(algo, run_dir, env, seed, total_steps), check=True, stdout=subprocess.DEVNULL)
     file_ours(run_dir, out)
 
 
 def file_ours(run_dir: Path, out: Path) -> Path:
-    """A finished `actorcritic train tqc` run's evaluations and summary -> OUT/seed-K.{csv,json}; refused unless
-    it ran the peer's settings to its end. Returns the json's path."""
+    """A finished `actorcritic train ALGO` run's evaluations and summary -> OUT/seed-K.{csv,json}; refused unless
+    it ran the table's settings to its end. Returns the json's path."""
     config = json.loads((run_dir / "config.json").read_text())
-    if config["algo"] != "tqc" or not (run_dir / "summary.json").exists():
-        raise ActorCriticError(f"{run_dir} is not a finished tqc run")
-    settings = {name: config[name] for name in PEER_SETTINGS}
-    if settings != PEER_SETTINGS or config["eval_every"] != EVAL_EVERY or config["eval_episodes"] != EVAL_EPISODES:
-        raise ActorCriticError(f"{run_dir} ran other settings than the peer's: {settings}")
+    algo = config["algo"]
+    if algo not in TABLE_SETTINGS or not (run_dir / "summary.json").exists():
+        raise ActorCriticError(f"{run_dir} is not a finished run of {' or '.join(TABLE_SETTINGS)}")
+    expected = TABLE_SETTINGS[algo]
+    settings = {name: config[name] for name in expected}
+    if settings != expected or config["eval_every"] != EVAL_EVERY or config["eval_episodes"] != EVAL_EPISODES:
+        raise ActorCriticError(f"{run_dir} ran other settings than the table's: {settings}")
     with open(run_dir / "metrics.csv", newline="") as handle:
         rows = [(int(row["global_step"]), float(row["eval_return_mean"])) for row in csv.DictReader(handle)
                 if row["eval_return_mean"]]  # fmt: skip
@@ -91,7 +101,7 @@ def file_ours(run_dir: Path, out: Path) -> Path:
     with open(out / f"seed-{seed}.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([("step", "eval_return_mean"), *rows])
     result = {
-        "algo": "tqc",
+        "algo": algo,
         "env": config["env"],
         "seed": seed,
         "total_steps": config["total_steps"],
@@ -105,29 +115,31 @@ def file_ours(run_dir: Path, out: Path) -> Path:
     return out / f"seed-{seed}.json"
 
 
-def train(library: str, env: str, seed: int, total_steps: int, out: Path, scratch: Path) -> str | None:
+def train(algo: str, library: str, env: str, seed: int, total_steps: int, out: Path, scratch: Path) -> str | None:
     """One (task, library, seed) run; a failure is reported and leaves the other runs going."""
     out.mkdir(parents=True, exist_ok=True)
     try:
         if library == "actorcritic":
-            train_ours(env, seed, total_steps, out, scratch)
+            train_ours(algo, env, seed, total_steps, out, scratch)
         else:
             state = scratch / env / library / f"seed-{seed}"
-            train_one_seed("tqc", env, seed, total_steps, EVAL_EVERY, EVAL_EPISODES, out, PEER_SETTINGS, scratch=state)
+            settings = TABLE_SETTINGS[algo]
+            train_one_seed(algo, env, seed, total_steps, EVAL_EVERY, EVAL_EPISODES, out, settings, scratch=state)
     except Exception as error:  # noqa: BLE001  (reported, and `run` exits 1)
         return f"{env} {library} seed {seed}: failed: {error}"
     return None
 
 
 def run(args: argparse.Namespace) -> None:
+    scratch = args.scratch or Path(f"full-runs/{args.algo}-scores")
     jobs = [
-        (library, env, seed, args.total_steps, args.out / env / library, args.scratch)
+        (args.algo, library, env, seed, args.total_steps, args.out / env / library, scratch)
         for env in args.envs
         for seed in args.seeds
         for library in args.libraries
         if not (args.out / env / library / f"seed-{seed}.json").exists()
     ]
-    print(f"{len(jobs)} runs to do: " + "; ".join(f"{env} {library} {seed}" for library, env, seed, *_ in jobs))
+    print(f"{len(jobs)} runs to do: " + "; ".join(f"{env} {library} {seed}" for _, library, env, seed, *_ in jobs))
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         failures = [said for said in pool.starmap(train, jobs, chunksize=1) if said]
     print("\n".join(failures) or f"{len(jobs)} runs done")
@@ -163,7 +175,7 @@ def table(args: argparse.Namespace) -> None:
             if not curves:
                 continue
             if len(budgets) > 1:
-                print(f"tqc_scores.py: error: {env_dir / library} mixes budgets {sorted(budgets)}", file=sys.stderr)
+                print(f"scores.py: error: {env_dir / library} mixes budgets {sorted(budgets)}", file=sys.stderr)
                 raise SystemExit(2)
             last = budgets.pop()
             final = [curve[max(curve)] for curve in curves]  # at the budget (the peer's last multiple of 10k)
@@ -185,12 +197,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train the missing (task, library, seed) runs")
+    run_parser.add_argument("algo", choices=sorted(TABLE_SETTINGS))
     run_parser.add_argument("--out", type=Path, required=True)
     run_parser.add_argument(
-        "--scratch",
-        type=Path,
-        default=Path("full-runs/tqc-scores"),
-        help="our run directories, the peer's saved states",
+        "--scratch", type=Path, help="our run directories, the peer's saved states (default: full-runs/ALGO-scores)"
     )
     run_parser.add_argument("--envs", nargs="+", default=list(ENVS))
     run_parser.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=list(LIBRARIES))
@@ -210,7 +220,7 @@ def main() -> None:
                 config = json.loads((run_dir / "config.json").read_text())
                 print(f"filed {file_ours(run_dir, args.out / config['env'] / 'actorcritic')}")
         except (ActorCriticError, OSError, KeyError, ValueError) as error:
-            print(f"tqc_scores.py: error: {error}", file=sys.stderr)
+            print(f"scores.py: error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
         return
     run(args) if args.command == "run" else table(args)
