@@ -130,7 +130,16 @@ def train(algo: str, library: str, env: str, seed: int, total_steps: int, out: P
     return None
 
 
+def algorithms_in(out: Path) -> set[str]:
+    """The algorithms of the finished runs filed under OUT (one table, one algorithm)."""
+    return {json.loads(path.read_text()).get("algo") for path in out.glob("*/*/seed-*.json")}
+
+
 def run(args: argparse.Namespace) -> None:
+    if algorithms_in(args.out) - {args.algo}:
+        print(f"scores.py: error: {args.out} holds runs of {', '.join(sorted(algorithms_in(args.out)))}: "
+              f"give {args.algo}'s table an --out of its own", file=sys.stderr)  # fmt: skip
+        raise SystemExit(2)
     scratch = args.scratch or Path(f"full-runs/{args.algo}-scores")
     jobs = [
         (args.algo, library, env, seed, args.total_steps, args.out / env / library, scratch)
@@ -163,6 +172,9 @@ def table(args: argparse.Namespace) -> None:
         stats = aggregate_scores(scores)
         return f"{stats[name]:,.0f} [{stats[name + '_ci'][0]:,.0f}, {stats[name + '_ci'][1]:,.0f}]"
 
+    if len(algorithms_in(args.out)) > 1:
+        print(f"scores.py: error: {args.out} mixes {', '.join(sorted(algorithms_in(args.out)))}", file=sys.stderr)
+        raise SystemExit(2)
     print(
         f"| task | library | seeds | final evaluation per seed | final: IQM [95% CI] | "
         f"late mean (last {args.late:,d} steps): IQM [95% CI] | mean [95% CI] | P(ours > peer), late means |"

@@ -59,12 +59,14 @@ def test_the_peer_builds_crossq_with_the_table_settings():
     assert model.policy_kwargs["batch_norm_momentum"] == 0.01 and model.policy_kwargs["renorm_warmup_steps"] == 100_000
 
 
-def write_seed(directory: Path, seed: int, values: list[float], budget: int, finished: bool = True) -> None:
+def write_seed(
+    directory: Path, seed: int, values: list[float], budget: int, finished: bool = True, algo: str = "tqc"
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     rows = [f"{10_000 * (i + 1)},{value}" for i, value in enumerate(values)]
     (directory / f"seed-{seed}.csv").write_text("\n".join(["step,eval_return_mean", *rows]) + "\n")
     if finished:
-        (directory / f"seed-{seed}.json").write_text(json.dumps({"total_steps": budget}))
+        (directory / f"seed-{seed}.json").write_text(json.dumps({"total_steps": budget, "algo": algo}))
 
 
 def table(out: Path, *options) -> subprocess.CompletedProcess:
@@ -92,17 +94,26 @@ def test_table_reports_finished_seeds_and_the_probability_of_improvement(tmp_pat
     write_seed(env / "sb3-contrib", 3, [0.0], 10_000)
     result = table(tmp_path)
     assert result.returncode == 2 and "mixes budgets [10000, 30000]" in result.stderr
+    write_seed(tmp_path / "Hopper-v5/sb3-contrib", 0, [0.0], 10_000, algo="crossq")
+    result = table(tmp_path)
+    assert result.returncode == 2 and "mixes crossq, tqc" in result.stderr and result.stdout == ""
 
 
 @pytest.mark.parametrize("library", scores.LIBRARIES)
-def test_run_skips_what_is_finished(tmp_path, library):
-    write_seed(tmp_path / "out/Hopper-v5" / library, 0, [1.0], 10_000)
-    result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "scores.py"), "run", "crossq", "--out", str(tmp_path / "out"),
-         "--envs", "Hopper-v5", "--libraries", library, "--seeds", "0"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+def test_run_skips_what_is_finished_and_keeps_one_algorithm_per_table(tmp_path, library):
+    write_seed(tmp_path / "out/Hopper-v5" / library, 0, [1.0], 10_000, algo="crossq")
+
+    def run(algo: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(SCRIPTS / "scores.py"), "run", algo, "--out", str(tmp_path / "out"),
+             "--envs", "Hopper-v5", "--libraries", library, "--seeds", "0"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    result = run("crossq")
     assert result.returncode == 0 and result.stdout.startswith("0 runs to do"), result.stdout + result.stderr
+    result = run("tqc")
+    assert result.returncode == 2 and "holds runs of crossq" in result.stderr and result.stdout == ""
 
 
 def write_our_finished_run(run: Path, algo: str, **changes) -> None:
