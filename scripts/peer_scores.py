@@ -25,10 +25,12 @@ actor every 3rd update, no target networks (no τ), 5,000 random steps (the pape
 Needs the `bench` extra (`pip install -e '.[bench]'`).
 
 Goal-conditioned tasks (Gymnasium-Robotics' Fetch, the robotics extra): `--her-goals K` gives SB3's SAC or TD3
-its HerReplayBuffer (K relabelled goals per transition, the future strategy; the MultiInputPolicy), and the
-evaluations also record the success rate (each episode's last `info["is_success"]`, column eval_success_rate).
-`--learning-rate`, `--gamma`, `--tau`, `--batch-size`, `--learning-starts` and `--hidden-sizes` replace the
-defaults above where a comparison runs other settings:
+(or sb3-contrib's TQC) its HerReplayBuffer (K relabelled goals per transition, the future strategy; the
+MultiInputPolicy), and the evaluations also record the success rate (each episode's last `info["is_success"]`,
+column eval_success_rate). Each setting above has its option (`--learning-rate`, `--gamma`, `--tau`,
+`--batch-size`, `--learning-starts`, `--hidden-sizes`; TQC's three; CrossQ's `--critic-hidden-sizes`,
+`--adam-betas`, `--policy-delay`, `--renorm-momentum`, `--renorm-warmup-steps`), which replaces the default where a
+comparison runs other settings; an option the algorithm does not take here is refused:
 
     python scripts/peer_scores.py train sac FetchPush-v4 --her-goals 4 --seeds 0 --total-steps 100000 \
         --eval-every 5000 --eval-episodes 20 --learning-rate 1e-3 --gamma 0.95 --tau 0.05 --learning-starts 1000 \
@@ -196,6 +198,16 @@ def load_state(scratch: Path, run: dict, env: gym.Env, eval_env: gym.Env):
     return model, [tuple(row) for row in state["rows"]], state["wall_seconds"]
 
 
+def check_peer_run(algo: str, total_steps: int, eval_every: int, her_goals: int) -> None:
+    """A run `train_one_seed` can make, or a one-line error: at least one evaluation, HER where the peer has it."""
+    if total_steps < eval_every:
+        raise ActorCriticError(
+            f"--total-steps {total_steps} is below --eval-every {eval_every}: no evaluation to report"
+        )
+    if her_goals and algo == "crossq":
+        raise ActorCriticError("sb3-contrib's CrossQ has no policy for Dict observations: leave out --her-goals")
+
+
 def train_one_seed(
     algo: str,
     env_id: str,
@@ -214,6 +226,7 @@ def train_one_seed(
 
     from actorcritic.envs.make import check_env_id
 
+    check_peer_run(algo, total_steps, eval_every, her_goals)
     torch.set_num_threads(1)  # one process per seed: more threads per process would oversubscribe the cores
     check_env_id(env_id)  # registers a plugin's ids (gymnasium-robotics' Fetch tasks) as our runs do
     settings = {**settings_for(algo), **(settings or {})}
@@ -414,10 +427,15 @@ def main() -> None:
         return
     settings = settings_for(args.algo)
     given = {name for name in SETTING_TYPES if getattr(args, name) is not None}
-    if given - set(settings):
-        names = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given - set(settings)))
-        print(f"peer_scores.py: error: {args.algo} has no {names}: leave it out", file=sys.stderr)
-        raise SystemExit(2)
+    try:
+        if given - set(settings):
+            names = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given - set(settings)))
+            takes = ", ".join(f"--{name.replace('_', '-')}" for name in settings)
+            raise ActorCriticError(f"train {args.algo} takes no {names} (it takes {takes})")
+        check_peer_run(args.algo, args.total_steps, args.eval_every, args.her_goals)
+    except ActorCriticError as error:
+        print(f"peer_scores.py: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     settings.update({name: getattr(args, name) for name in given})
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [

@@ -17,14 +17,15 @@ every 10k steps on an environment of its own:
   momentum 0.01 and 100k warm-up batches, no target networks, automatic entropy from α = 1, 1M buffer), the paper's
   5,000 random steps, and critics of 256-256 instead of 1024-1024: at 1024 a run costs ~5 h (ours) to ~8 h
   (sb3-contrib's) of this project's 2-core machines, at 256 ~1.5 h / ~2 h on one core (docs/crossq-scores.md).
-Ours is `actorcritic train ALGO` with these settings spelled out (our MuJoCo presets would otherwise apply the
-papers' critics), its run in `--scratch`: an interrupted run of ours resumes exactly from its checkpoint there; the
-peer saves its state there at every evaluation and an interrupted one continues from the last (not exactly:
-`peer_scores.load_state`, `resumed_from_step` in its json). Each writes OUT/TASK/LIBRARY/seed-K.csv (step,
-eval_return_mean) and, when finished, seed-K.json; a seed with a json is done.
+Ours is `actorcritic train ALGO --run-dir DIR` with these settings spelled out (`our_flags`: our MuJoCo presets
+would otherwise apply the papers' critics), its run in `--scratch`: an interrupted run of ours resumes exactly from
+its checkpoint there (or starts again if it stopped before its first); the peer saves its state there at every
+evaluation and an interrupted one continues from the last (not exactly: `peer_scores.load_state`,
+`resumed_from_step` in its json). Each writes OUT/TASK/LIBRARY/seed-K.csv (step, eval_return_mean) and, when
+finished, seed-K.json; a seed with a json is done.
 
-`file RUN_DIR... --out OUT`: files finished runs of ours started by hand (`actorcritic train ALGO` with
-`our_command`'s settings); a run of other settings, an unfinished one or a seed filed already is refused.
+`file RUN_DIR... --out OUT`: files finished runs of ours started by hand (`actorcritic train ALGO --run-dir DIR` with
+`our_flags`); a run of any other setting, of several seeds, an unfinished one or a seed filed already is refused.
 
 `table`: per task and library, the finished seeds' final evaluations and late means (the evaluations of the last
 `--late` steps), IQM and mean with 95% bootstrap CIs (rliable's, as `actorcritic report`), and P(our run > the
@@ -34,17 +35,19 @@ peer's run) on the late means, as a Markdown table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import multiprocessing
+import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peer_scores import settings_for, train_one_seed  # noqa: E402  (the peer's training, shared)
 
+from actorcritic.config import config_to_dict  # noqa: E402
 from actorcritic.errors import ActorCriticError  # noqa: E402
 
 ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
@@ -57,42 +60,58 @@ TABLE_SETTINGS = {
 """The settings both sides run, per algorithm (the module's docstring says why these)."""
 
 
-def our_command(algo: str, run_dir: Path, env: str, seed: int, total_steps: int) -> list[str]:
-    """`actorcritic train ALGO` with the table's settings, or `resume` of the same run where it was interrupted."""
-    program = [sys.executable, "-m", "actorcritic"]
-    if (run_dir / "config.json").exists():
-        return [*program, "resume", str(run_dir)]
+def our_flags(algo: str, env: str, seed: int, total_steps: int) -> list[str]:
+    """The flags of `actorcritic train ALGO --run-dir DIR` for one run of the table: its settings spelled out
+    (TABLE_SETTINGS holds lists, as the json files do)."""
     return [
-        *program, "train", algo, "--run-dir", str(run_dir), "--env", env, "--seed", str(seed),
-        "--total-steps", str(total_steps), "--num-threads", "1",
+        "--env", env, "--seed", str(seed), "--total-steps", str(total_steps), "--num-threads", "1",
         "--eval-every", str(EVAL_EVERY), "--eval-episodes", str(EVAL_EPISODES),
         *(item for name, value in TABLE_SETTINGS[algo].items()
           for item in (f"--{name.replace('_', '-')}", *map(str, value if isinstance(value, list) else [value]))),
     ]  # fmt: skip
 
 
+def our_config(algo: str, env: str, seed: int, total_steps: int):
+    """Our config of one run of the table: `our_flags` read as `actorcritic train ALGO` reads them."""
+    from actorcritic.algorithms.registry import algorithm
+    from actorcritic.cli.parsing import parse_config
+
+    return parse_config(algorithm(algo).config_class, our_flags(algo, env, seed, total_steps), prog=algo)
+
+
 def train_ours(algo: str, env: str, seed: int, total_steps: int, out: Path, scratch: Path) -> None:
-    """Our run in `scratch`, then filed in OUT/TASK/actorcritic."""
+    """Our run in `scratch`, brought to its end whatever state an interruption left it in (`train_or_resume`:
+    resumed exactly from its checkpoint, or started again where it stopped before its first), then filed in
+    OUT/TASK/actorcritic. In this process (a job's own), its progress unprinted."""
+    from actorcritic.runs.training import train_or_resume
+
     run_dir = scratch / env / f"seed-{seed}"
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(our_command(algo, run_dir, env, seed, total_steps), check=True, stdout=subprocess.DEVNULL)
+    with open(os.devnull, "w") as silent, contextlib.redirect_stdout(silent):
+        train_or_resume(algo, our_config(algo, env, seed, total_steps), run_dir)
     file_ours(run_dir, out)
 
 
 def file_ours(run_dir: Path, out: Path) -> Path:
     """A finished `actorcritic train ALGO` run's evaluations and summary -> OUT/seed-K.{csv,json}; refused unless
-    it ran the table's settings to its end. Returns the json's path."""
+    it is a run of the table (every setting of its config.json `our_config`'s, one seed) that reached its end.
+    Returns the json's path."""
     config = json.loads((run_dir / "config.json").read_text())
-    algo = config["algo"]
+    algo = config.get("algo")
     if algo not in TABLE_SETTINGS or not (run_dir / "summary.json").exists():
         raise ActorCriticError(f"{run_dir} is not a finished run of {' or '.join(TABLE_SETTINGS)}")
-    expected = TABLE_SETTINGS[algo]
-    settings = {name: config[name] for name in expected}
-    if settings != expected or config["eval_every"] != EVAL_EVERY or config["eval_episodes"] != EVAL_EPISODES:
-        raise ActorCriticError(f"{run_dir} ran other settings than the table's: {settings}")
+    if algorithms_in(out.parent.parent) - {algo}:
+        raise ActorCriticError(f"{out.parent.parent} holds runs of another algorithm: file {algo}'s elsewhere")
+    expected = config_to_dict(our_config(algo, config["env"], config["seed"], config["total_steps"]))
+    expected = json.loads(json.dumps(expected))  # as config.json holds it (lists for tuples)
+    different = {name: config.get(name) for name, value in expected.items() if config.get(name) != value}
+    if different:
+        raise ActorCriticError(f"{run_dir} ran other settings than the table's: {different}")
     with open(run_dir / "metrics.csv", newline="") as handle:
         rows = [(int(row["global_step"]), float(row["eval_return_mean"])) for row in csv.DictReader(handle)
                 if row["eval_return_mean"]]  # fmt: skip
+    if not rows:
+        raise ActorCriticError(f"{run_dir} has no evaluation: it ran fewer than {EVAL_EVERY:,d} steps")
     summary = json.loads((run_dir / "summary.json").read_text())
     seed = config["seed"]
     if (out / f"seed-{seed}.json").exists():
@@ -106,7 +125,7 @@ def file_ours(run_dir: Path, out: Path) -> Path:
         "seed": seed,
         "total_steps": config["total_steps"],
         "final_eval_return": rows[-1][1],
-        "settings": settings,
+        "settings": {name: config[name] for name in TABLE_SETTINGS[algo]},
         "wall_seconds": round(summary["wall_time_s"]),  # of the last part where the run was resumed
         "resumed_from_step": summary["resumed_from_step"],
         "library": "actorcritic",
@@ -132,7 +151,7 @@ def train(algo: str, library: str, env: str, seed: int, total_steps: int, out: P
 
 def algorithms_in(out: Path) -> set[str]:
     """The algorithms of the finished runs filed under OUT (one table, one algorithm)."""
-    return {json.loads(path.read_text()).get("algo") for path in out.glob("*/*/seed-*.json")}
+    return {str(json.loads(path.read_text()).get("algo")) for path in out.glob("*/*/seed-*.json")}
 
 
 def run(args: argparse.Namespace) -> None:

@@ -173,14 +173,20 @@ def test_train_continues_an_interrupted_peer_run_from_its_last_evaluation(tmp_pa
     assert not scratch.exists()
 
 
-def test_train_refuses_a_setting_the_algorithm_has_not(tmp_path):
-    """CrossQ has no target networks: --tau is refused in one line before anything is written (a TQC setting too)."""
-    for algo, options in (("crossq", ["--tau", "0.01"]), ("sac", ["--policy-delay", "2"])):
+def test_train_refuses_a_setting_the_algorithm_has_not_and_a_run_it_cannot_make(tmp_path):
+    """CrossQ has no target networks: --tau is refused in one line before anything is written (a CrossQ setting
+    for SAC too), as are a run shorter than one evaluation and HER for sb3-contrib's CrossQ (no Dict policy)."""
+    for algo, options, fragment in (
+        ("crossq", ["--tau", "0.01"], "train crossq takes no --tau"),
+        ("sac", ["--policy-delay", "2"], "train sac takes no --policy-delay"),
+        ("sac", ["--total-steps", "100", "--eval-every", "200"], "no evaluation"),
+        ("crossq", ["--her-goals", "4"], "leave out --her-goals"),
+    ):
         result = subprocess.run(
             [sys.executable, str(SCRIPT), "train", algo, "Pendulum-v1", "--out", str(tmp_path / "out"), *options],
             capture_output=True,
             text=True,
             timeout=300,
         )
-        assert result.returncode == 2 and f"{algo} has no {options[0]}" in result.stderr, result.stderr
+        assert result.returncode == 2 and fragment in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 sys.path.insert(0, str(SCRIPTS))
@@ -16,29 +17,43 @@ import scores  # noqa: E402
 
 from actorcritic import CrossQConfig, TQCConfig  # noqa: E402
 from actorcritic.cli.parsing import parse_config  # noqa: E402
+from actorcritic.config import config_to_dict  # noqa: E402
+from actorcritic.errors import ActorCriticError  # noqa: E402
 
 
 @pytest.mark.parametrize(
     ("algo", "config_class", "preset"),
     [("tqc", TQCConfig, dict(num_critics=5)), ("crossq", CrossQConfig, dict(critic_hidden_sizes=(2048, 2048)))],
 )
-def test_our_command_sets_the_table_settings_over_our_preset(tmp_path, algo, config_class, preset):
-    command = scores.our_command(algo, tmp_path / "run", "HalfCheetah-v5", 3, 200_000)
-    flags = command[command.index(algo) + 1 :]
-    flags = flags[: flags.index("--run-dir")] + flags[flags.index("--run-dir") + 2 :]
-    config = parse_config(config_class, flags, prog="test")
+def test_our_flags_set_the_table_settings_over_our_preset(algo, config_class, preset):
+    config = parse_config(config_class, scores.our_flags(algo, "HalfCheetah-v5", 3, 200_000), prog="test")
+    assert config == scores.our_config(algo, "HalfCheetah-v5", 3, 200_000)
     preset_config = config_class.for_env("HalfCheetah-v5")
-    assert {name: getattr(preset_config, name) for name in preset} == preset  # what the command must override
-    table = scores.TABLE_SETTINGS[algo]
-    as_given = {name: list(value) if isinstance(value, tuple) else value for name, value in vars(config).items()}
-    assert {name: as_given[name] for name in table} == table
+    assert {name: getattr(preset_config, name) for name in preset} == preset  # what the flags must override
+    as_given = json.loads(json.dumps(config_to_dict(config)))
+    assert {name: as_given[name] for name in scores.TABLE_SETTINGS[algo]} == scores.TABLE_SETTINGS[algo]
     assert (config.env, config.seed, config.total_steps, config.num_threads) == ("HalfCheetah-v5", 3, 200_000, 1)
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run/config.json").write_text("{}")  # an interrupted run: resumed, not started again
-    assert scores.our_command(algo, tmp_path / "run", "HalfCheetah-v5", 3, 200_000)[-2:] == [
-        "resume",
-        str(tmp_path / "run"),
-    ]
+
+
+def test_our_run_interrupted_before_its_first_checkpoint_starts_again(tmp_path, monkeypatch):
+    """A run directory left with no checkpoint (killed before its first) is trained anew, then filed (a run with a
+    checkpoint resumes from it: `train_or_resume`, tested with the sweeps). A tiny table, to run in seconds."""
+    tiny = dict(scores.TABLE_SETTINGS["tqc"], learning_starts=100, batch_size=16, hidden_sizes=[16])
+    monkeypatch.setitem(scores.TABLE_SETTINGS, "tqc", tiny)
+    monkeypatch.setattr(scores, "EVAL_EVERY", 500)
+    monkeypatch.setattr(scores, "EVAL_EPISODES", 1)
+    scratch, out = tmp_path / "scratch", tmp_path / "out/Pendulum-v1/actorcritic"
+    (scratch / "Pendulum-v1/seed-0").mkdir(parents=True)
+    (scratch / "Pendulum-v1/seed-0/config.json").write_text("{}")
+    threads = torch.get_num_threads()
+    try:
+        scores.train_ours("tqc", "Pendulum-v1", 0, 1_000, out, scratch)
+    finally:
+        torch.set_num_threads(threads)  # the run set one thread, as in a job's own process
+    record = json.loads((out / "seed-0.json").read_text())
+    assert (record["algo"], record["total_steps"], record["resumed_from_step"]) == ("tqc", 1_000, 0)
+    assert record["settings"] == tiny
+    assert (out / "seed-0.csv").read_text().splitlines()[-1].startswith("1000,")
 
 
 def test_the_peer_builds_crossq_with_the_table_settings():
@@ -116,13 +131,13 @@ def test_run_skips_what_is_finished_and_keeps_one_algorithm_per_table(tmp_path, 
     assert result.returncode == 2 and "holds runs of crossq" in result.stderr and result.stdout == ""
 
 
-def write_our_finished_run(run: Path, algo: str, **changes) -> None:
-    """What `file` reads of a finished run: config.json, metrics.csv with evaluations on some rows, summary.json."""
+def write_our_finished_run(run: Path, algo: str, evaluations: str = "2,10000,5.5\n2,15000,\n2,30000,7.25\n", **changes):
+    """What `file` reads of a finished run: config.json as training writes it, metrics.csv with evaluations on
+    some rows, summary.json."""
     run.mkdir(parents=True)
-    config = {"algo": algo, "env": "Hopper-v5", "seed": 2, "total_steps": 20_000, **scores.TABLE_SETTINGS[algo]}
-    config.update(eval_every=10_000, eval_episodes=10, **changes)
+    config = {"algo": algo, **config_to_dict(scores.our_config(algo, "Hopper-v5", 2, 30_000)), **changes}
     (run / "config.json").write_text(json.dumps(config))
-    (run / "metrics.csv").write_text("seed,global_step,eval_return_mean\n2,10000,5.5\n2,15000,\n2,20000,7.25\n")
+    (run / "metrics.csv").write_text("seed,global_step,eval_return_mean\n" + evaluations)
     (run / "summary.json").write_text(json.dumps({"wall_time_s": 12.3, "resumed_from_step": 0}))
 
 
@@ -141,14 +156,26 @@ def test_file_takes_finished_runs_of_the_table_settings_only(tmp_path, algo, oth
     result = file_runs(tmp_path / "out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
     filed = tmp_path / "out/Hopper-v5/actorcritic"
-    assert (filed / "seed-2.csv").read_text().splitlines() == ["step,eval_return_mean", "10000,5.5", "20000,7.25"]
+    assert (filed / "seed-2.csv").read_text().splitlines() == ["step,eval_return_mean", "10000,5.5", "30000,7.25"]
     record = json.loads((filed / "seed-2.json").read_text())
-    assert (record["final_eval_return"], record["total_steps"], record["wall_seconds"]) == (7.25, 20_000, 12)
+    assert (record["final_eval_return"], record["total_steps"], record["wall_seconds"]) == (7.25, 30_000, 12)
     assert record["algo"] == algo and record["settings"] == scores.TABLE_SETTINGS[algo]
     before = (filed / "seed-2.json").read_text()
-    write_our_finished_run(tmp_path / "other", algo, **other, seed=3)
-    for run, fragment in ((tmp_path / "run", "filed already"), (tmp_path / "other", "other settings")):
-        result = file_runs(tmp_path / "out", run)
-        assert result.returncode == 2 and fragment in result.stderr, result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1
+    refused = {  # each of seed 3: a table setting, another setting, several seeds, no evaluation
+        "other": (dict(other, seed=3), "other settings"),
+        "buffer": (dict(buffer_size=10_000, seed=3), "other settings"),
+        "seeds": (dict(seeds=[3, 4], seed=3), "other settings"),
+        "short": (dict(seed=3, evaluations="3,5000,\n"), "no evaluation"),
+    }
+    for name, (changes, _) in refused.items():
+        write_our_finished_run(tmp_path / name, algo, **changes)
+    result = file_runs(tmp_path / "out", tmp_path / "other")  # the command: one line, exit 2
+    assert result.returncode == 2 and "other settings" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    for run, fragment in [
+        (tmp_path / "run", "filed already"),
+        *((tmp_path / name, said) for name, (_, said) in refused.items()),
+    ]:
+        with pytest.raises(ActorCriticError, match=fragment):
+            scores.file_ours(run, filed)
     assert (filed / "seed-2.json").read_text() == before and not (filed / "seed-3.json").exists()
