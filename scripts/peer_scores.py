@@ -418,24 +418,25 @@ def main() -> None:
     versus.add_argument("--figure", type=Path)
     versus.add_argument("--metric", choices=["eval_return_mean", "eval_success_rate"], default="eval_return_mean")
     args = parser.parse_args()
-    if args.command == "compare":
-        try:
-            compare(args.ours, args.peer, args.late, args.figure, args.metric)
-        except ActorCriticError as error:
-            print(f"peer_scores.py: error: {error}", file=sys.stderr)
-            raise SystemExit(2) from None
-        return
-    settings = settings_for(args.algo)
-    given = {name for name in SETTING_TYPES if getattr(args, name) is not None}
     try:
-        if given - set(settings):
-            names = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given - set(settings)))
-            takes = ", ".join(f"--{name.replace('_', '-')}" for name in settings)
-            raise ActorCriticError(f"train {args.algo} takes no {names} (it takes {takes})")
-        check_peer_run(args.algo, args.total_steps, args.eval_every, args.her_goals)
+        if args.command == "compare":
+            compare(args.ours, args.peer, args.late, args.figure, args.metric)
+        else:
+            train_seeds(args)
     except ActorCriticError as error:
         print(f"peer_scores.py: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def train_seeds(args: argparse.Namespace) -> None:
+    """`train`: the settings checked before anything is written, then one process per seed."""
+    settings = settings_for(args.algo)
+    given = {name for name in SETTING_TYPES if getattr(args, name) is not None}
+    if given - set(settings):
+        names = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(given - set(settings)))
+        takes = ", ".join(f"--{name.replace('_', '-')}" for name in settings)
+        raise ActorCriticError(f"train {args.algo} takes no {names} (it takes {takes})")
+    check_peer_run(args.algo, args.total_steps, args.eval_every, args.her_goals)
     settings.update({name: getattr(args, name) for name in given})
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [

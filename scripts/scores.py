@@ -100,8 +100,7 @@ def file_ours(run_dir: Path, out: Path) -> Path:
     algo = config.get("algo")
     if algo not in TABLE_SETTINGS or not (run_dir / "summary.json").exists():
         raise ActorCriticError(f"{run_dir} is not a finished run of {' or '.join(TABLE_SETTINGS)}")
-    if algorithms_in(out.parent.parent) - {algo}:
-        raise ActorCriticError(f"{out.parent.parent} holds runs of another algorithm: file {algo}'s elsewhere")
+    check_one_algorithm(out.parent.parent, algo)
     expected = config_to_dict(our_config(algo, config["env"], config["seed"], config["total_steps"]))
     expected = json.loads(json.dumps(expected))  # as config.json holds it (lists for tuples)
     different = {name: config.get(name) for name, value in expected.items() if config.get(name) != value}
@@ -125,7 +124,7 @@ def file_ours(run_dir: Path, out: Path) -> Path:
         "seed": seed,
         "total_steps": config["total_steps"],
         "final_eval_return": rows[-1][1],
-        "settings": {name: config[name] for name in TABLE_SETTINGS[algo]},
+        "settings": TABLE_SETTINGS[algo],  # checked above
         "wall_seconds": round(summary["wall_time_s"]),  # of the last part where the run was resumed
         "resumed_from_step": summary["resumed_from_step"],
         "library": "actorcritic",
@@ -149,16 +148,19 @@ def train(algo: str, library: str, env: str, seed: int, total_steps: int, out: P
     return None
 
 
-def algorithms_in(out: Path) -> set[str]:
-    """The algorithms of the finished runs filed under OUT (one table, one algorithm)."""
-    return {str(json.loads(path.read_text()).get("algo")) for path in out.glob("*/*/seed-*.json")}
+def check_one_algorithm(out: Path, algo: str | None = None) -> None:
+    """One table, one algorithm: refuses an OUT whose finished runs are of several algorithms, or of another than
+    `algo` (the one about to be added)."""
+    found = {str(json.loads(path.read_text()).get("algo")) for path in out.glob("*/*/seed-*.json")}
+    if len(found | {algo} - {None}) > 1:
+        raise ActorCriticError(
+            f"{out} mixes {', '.join(sorted(found | {algo} - {None}))}: it holds runs of {', '.join(sorted(found))}; "
+            "give each algorithm's table an --out of its own"
+        )
 
 
 def run(args: argparse.Namespace) -> None:
-    if algorithms_in(args.out) - {args.algo}:
-        print(f"scores.py: error: {args.out} holds runs of {', '.join(sorted(algorithms_in(args.out)))}: "
-              f"give {args.algo}'s table an --out of its own", file=sys.stderr)  # fmt: skip
-        raise SystemExit(2)
+    check_one_algorithm(args.out, args.algo)
     scratch = args.scratch or Path(f"full-runs/{args.algo}-scores")
     jobs = [
         (args.algo, library, env, seed, args.total_steps, args.out / env / library, scratch)
@@ -191,9 +193,7 @@ def table(args: argparse.Namespace) -> None:
         stats = aggregate_scores(scores)
         return f"{stats[name]:,.0f} [{stats[name + '_ci'][0]:,.0f}, {stats[name + '_ci'][1]:,.0f}]"
 
-    if len(algorithms_in(args.out)) > 1:
-        print(f"scores.py: error: {args.out} mixes {', '.join(sorted(algorithms_in(args.out)))}", file=sys.stderr)
-        raise SystemExit(2)
+    check_one_algorithm(args.out)
     print(
         f"| task | library | seeds | final evaluation per seed | final: IQM [95% CI] | "
         f"late mean (last {args.late:,d} steps): IQM [95% CI] | mean [95% CI] | P(ours > peer), late means |"
@@ -206,8 +206,7 @@ def table(args: argparse.Namespace) -> None:
             if not curves:
                 continue
             if len(budgets) > 1:
-                print(f"scores.py: error: {env_dir / library} mixes budgets {sorted(budgets)}", file=sys.stderr)
-                raise SystemExit(2)
+                raise ActorCriticError(f"{env_dir / library} mixes budgets {sorted(budgets)}")
             last = budgets.pop()
             final = [curve[max(curve)] for curve in curves]  # at the budget (the peer's last multiple of 10k)
             late = [statistics.fmean(v for step, v in curve.items() if step > last - args.late) for curve in curves]
@@ -245,16 +244,16 @@ def main() -> None:
     table_parser.add_argument("out", type=Path)
     table_parser.add_argument("--late", type=int, default=50_000, help="the late mean's last steps")
     args = parser.parse_args()
-    if args.command == "file":
-        try:
+    try:
+        if args.command == "file":
             for run_dir in args.run_dirs:
                 config = json.loads((run_dir / "config.json").read_text())
                 print(f"filed {file_ours(run_dir, args.out / config['env'] / 'actorcritic')}")
-        except (ActorCriticError, OSError, KeyError, ValueError) as error:
-            print(f"scores.py: error: {error}", file=sys.stderr)
-            raise SystemExit(2) from None
-        return
-    run(args) if args.command == "run" else table(args)
+        else:
+            run(args) if args.command == "run" else table(args)
+    except (ActorCriticError, OSError, KeyError, ValueError) as error:  # bad input: one line (training's own
+        print(f"scores.py: error: {error}", file=sys.stderr)  # failures are reported by `run` per job)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
