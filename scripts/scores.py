@@ -152,9 +152,10 @@ def check_one_algorithm(out: Path, algo: str | None = None) -> None:
     """One table, one algorithm: refuses an OUT whose finished runs are of several algorithms, or of another than
     `algo` (the one about to be added)."""
     found = {str(json.loads(path.read_text()).get("algo")) for path in out.glob("*/*/seed-*.json")}
-    if len(found | {algo} - {None}) > 1:
+    mixed = found | ({algo} - {None})
+    if len(mixed) > 1:
         raise ActorCriticError(
-            f"{out} mixes {', '.join(sorted(found | {algo} - {None}))}: it holds runs of {', '.join(sorted(found))}; "
+            f"{out} mixes {', '.join(sorted(mixed))}: it holds runs of {', '.join(sorted(found))}; "
             "give each algorithm's table an --out of its own"
         )
 
