@@ -57,8 +57,10 @@ def pair():
     with torch.no_grad():
         for module in peer.policy.modules():
             if isinstance(module, sb3_contrib.common.torch_layers.BatchRenorm):
-                module.scale.uniform_(0.5, 1.5), module.bias.uniform_(-0.3, 0.3)
-                module.ra_mean.uniform_(-1, 1), module.ra_var.uniform_(0.2, 2)
+                module.scale.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.3, 0.3)
+                module.ra_mean.uniform_(-1, 1)
+                module.ra_var.uniform_(0.2, 2)
     ours = CrossQ(
         CrossQConfig(env="Pendulum-v1", seed=0, hidden_sizes=(WIDTH, WIDTH), critic_hidden_sizes=(WIDTH, WIDTH),
                      renorm_warmup_steps=1_000)
