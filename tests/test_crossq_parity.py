@@ -72,6 +72,12 @@ def pair():
     return peer, ours, obs, actions
 
 
+def peer_actor(peer, obs) -> torch.Tensor:
+    """sb3-contrib's actor output laid out as ours: the mean's columns, then the log std's."""
+    latent = peer.policy.actor.latent_pi(obs)
+    return torch.cat([peer.policy.actor.mu(latent), peer.policy.actor.log_std(latent)], 1)
+
+
 def peer_q(peer, obs, actions, train: bool) -> torch.Tensor:
     peer.policy.critic.set_bn_training_mode(train)
     with torch.no_grad():
@@ -84,9 +90,7 @@ def test_in_evaluation_the_actor_and_the_critics_are_sb3_contribs(pair):
     peer, ours, obs, actions = pair
     peer.policy.set_training_mode(False)
     with torch.no_grad():
-        latent = peer.policy.actor.latent_pi(obs)
-        theirs = torch.cat([peer.policy.actor.mu(latent), peer.policy.actor.log_std(latent)], 1)
-        assert torch.allclose(ours.actor.net(obs), theirs, atol=1e-5)
+        assert torch.allclose(ours.actor.net(obs), peer_actor(peer, obs), atol=1e-5)
         assert torch.allclose(ours.critics.q(obs, actions), peer_q(peer, obs, actions, False), atol=1e-4)
 
 
@@ -100,8 +104,7 @@ def test_in_the_warm_up_the_joint_pass_and_its_statistics_are_sb3_contribs(pair,
     theirs = peer_q(peer, obs, actions, True)
     peer.policy.actor.set_bn_training_mode(True)
     with torch.no_grad():
-        latent = peer.policy.actor.latent_pi(obs[:BATCH])  # the actor's own step: the current states only
-        actor_theirs = torch.cat([peer.policy.actor.mu(latent), peer.policy.actor.log_std(latent)], 1)
+        actor_theirs = peer_actor(peer, obs[:BATCH])  # the actor's own step: the current states only
     peer.policy.actor.set_bn_training_mode(False)
     monkeypatch.undo()
     with torch.no_grad(), training(ours.critics.online):
